@@ -1,0 +1,75 @@
+"""What the daemon asks an executor to run, and what the executor reports back.
+
+Plain data on purpose: the local backend passes these in-process, the
+``stratos-executor`` program carries them over gRPC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+OutputMode = Literal["scheduler", "disk", "mesos", "none"]
+
+#: stdout kept in memory before it is spilled to a file (scheduler mode).
+INLINE_STDOUT_LIMIT = 1 << 20
+#: stdout returned to the scheduler per task; beyond it the file is kept and the record says so.
+DEFAULT_RESULT_LIMIT = 64 << 20
+#: bytes of stderr kept with every task record.
+STDERR_TAIL_BYTES = 8 << 10
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    job_id: str
+    task_id: int
+    attempt: int
+    #: the user's command, `<[ ]>` markers still in it; the executor removes them.
+    command: str
+    cwd: str
+    env: Mapping[str, str]
+    threads: int
+    output: OutputMode
+    #: a private directory for this attempt: spilled stdout, the sandbox in "mesos" mode.
+    sandbox: str
+    #: "disk" mode: where stdout and stderr go (under log_directory/<job_id>/).
+    stdout_file: str | None = None
+    stderr_file: str | None = None
+    monitor: str | None = None
+    relauncher: str | None = None
+    update_interval: float = 10.0
+    #: seconds; None: no limit.
+    timeout: float | None = None
+    result_limit: int = DEFAULT_RESULT_LIMIT
+    #: grace between SIGTERM and SIGKILL when a task is stopped.
+    kill_grace: float = 3.0
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    """The outcome of one attempt."""
+
+    pid: int = 0
+    started: float = 0.0
+    ended: float = 0.0
+    exit_code: int | None = None
+    #: the signal that ended the process, when one did.
+    signal: int | None = None
+    #: why the executor ended it: "" (it exited), "killed", "timeout", "relaunch", "spawn-failed".
+    reason: str = ""
+    #: scheduler mode: stdout held in memory (small outputs)...
+    stdout: bytes | None = None
+    #: ... or the file it was spilled to (large outputs).
+    stdout_path: str | None = None
+    #: more stdout than result_limit was written; the returned part is the first result_limit bytes.
+    stdout_truncated: bool = False
+    stderr_tail: bytes = b""
+    peak_rss_kb: int = 0
+    cpu_seconds: float = 0.0
+    #: the monitor's most recent stdout.
+    monitor_output: str = ""
+    #: things the user should see in `stratosctl task` (monitor crashed, output truncated, ...).
+    notes: list[str] = field(default_factory=list)
+    #: relauncher output: one new command per line (reason == "relaunch").
+    replacements: list[str] = field(default_factory=list)

@@ -1,0 +1,215 @@
+"""TaskRunner: one attempt of one task, from spawn to its :class:`TaskRecord`.
+
+It owns the attempt's policy: output routing, the monitor, the timeout,
+kills, and turning whatever happened into a record. Task failures of any
+kind end up in the record; ``run`` does not raise for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+
+from ._notes import Notes
+from ._proc import Process
+from ._routing import TaskOutputs
+from ._spawn import spawn, strip_markers, task_environment
+from .monitor import NEW_OUTPUT_WINDOW, monitor_loop, relaunch_commands
+from .spec import TaskRecord, TaskSpec
+
+SHELL = "/bin/sh"
+
+
+class TaskRunner:
+    """Runs ``spec`` once. Use from the event loop's thread only.
+
+    ``on_started(pid, started)`` is called right after the spawn, so the
+    caller can journal the pid (which is also the process group id) and the
+    start time before anything else happens. An exception from it kills the
+    task and propagates out of :meth:`run`.
+    """
+
+    def __init__(self, spec: TaskSpec, *, on_started: Callable[[int, float], None] | None = None) -> None:
+        self.spec = spec
+        self._on_started = on_started
+        self._record = TaskRecord()
+        self._notes = Notes(self._record.notes)
+        self._ran = False
+        self._early_kill: str | None = None
+        self._process: Process | None = None
+        self._outputs: TaskOutputs | None = None
+        self._stopping = False
+        self._finished: asyncio.Future[None] | None = None
+        self._timeout_timer: asyncio.TimerHandle | None = None
+        self._kill_timer: asyncio.TimerHandle | None = None
+        self._monitor: asyncio.Task[None] | None = None
+        self._relaunch_input: str | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The task's pid (and process group id) once spawned, also after it exited; else None."""
+        return self._process.pid if self._process is not None else None
+
+    def kill(self, reason: str = "killed") -> None:
+        """Stop the task: SIGTERM to its process group, SIGKILL after ``kill_grace``.
+
+        Idempotent: the first stop (kill, timeout, relaunch) gives the
+        reason. Before the spawn, the task will not be started at all;
+        after it exited, nothing happens.
+        """
+        if self._process is None:
+            if self._early_kill is None:
+                self._early_kill = reason
+            return
+        self._stop(reason)
+
+    async def run(self) -> TaskRecord:
+        """Run the attempt to its end and return its record (once per runner)."""
+        if self._ran:
+            raise RuntimeError("TaskRunner.run() can be called only once")
+        self._ran = True
+        loop = asyncio.get_running_loop()
+        spec, record = self.spec, self._record
+        if self._early_kill is not None:
+            record.started = record.ended = time.time()
+            record.reason = self._early_kill
+            self._notes.add("killed before it was started")
+            return record
+        watch = bool(spec.monitor)
+        try:
+            outputs = TaskOutputs(spec, watch=watch, window=NEW_OUTPUT_WINDOW)
+        except (OSError, ValueError) as exc:
+            return self._spawn_failed(f"could not set up the task's output: {exc}")
+        env = task_environment(spec)
+        try:
+            popen = spawn(
+                [SHELL, "-c", strip_markers(spec.command)],
+                cwd=spec.cwd,
+                env=env,
+                stdout=outputs.child_stdout,
+                stderr=outputs.child_stderr,
+            )
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            outputs.close()
+            outputs.close_pipes()
+            return self._spawn_failed(f"could not start the task: {exc}")
+        record.started = time.time()
+        record.pid = popen.pid
+        outputs.after_spawn()
+        self._outputs = outputs
+        self._finished = finished = loop.create_future()
+        self._process = process = Process(
+            loop, popen, outputs.pipes, on_exit=self._on_exit, on_done=self._on_done
+        )
+        if spec.timeout is not None:
+            self._timeout_timer = loop.call_later(max(0.0, spec.timeout), self._stop, "timeout")
+        if watch:
+            self._monitor = loop.create_task(self._watch(spec.monitor or "", process.pid, env))
+        try:
+            if self._on_started is not None:
+                self._on_started(process.pid, record.started)
+            await asyncio.shield(finished)
+        except BaseException:
+            self._stop("killed")
+            raise
+        if self._monitor is not None:
+            await self._reap_monitor(self._monitor)
+        if record.reason == "relaunch" and spec.relauncher and self._relaunch_input is not None:
+            record.replacements = await relaunch_commands(
+                spec.relauncher, self._relaunch_input, cwd=spec.cwd or None, env=env, notes=self._notes
+            )
+        return record
+
+    # -- stopping -----------------------------------------------------------------------------
+
+    def _stop(self, reason: str) -> None:
+        process = self._process
+        if process is None or process.exited or self._stopping:
+            return
+        self._stopping = True
+        self._record.reason = reason
+        process.signal_group(signal.SIGTERM)
+        if self.spec.kill_grace > 0:
+            loop = asyncio.get_running_loop()
+            self._kill_timer = loop.call_later(self.spec.kill_grace, process.signal_group, signal.SIGKILL)
+        else:
+            process.signal_group(signal.SIGKILL)
+
+    def _running(self) -> bool:
+        return self._process is not None and not self._process.exited and not self._stopping
+
+    # -- monitor ------------------------------------------------------------------------------
+
+    async def _watch(self, program: str, pid: int, env: dict[str, str]) -> None:
+        outputs = self._outputs
+        assert outputs is not None
+        record = self._record
+
+        def on_output(text: str) -> None:
+            record.monitor_output = text
+
+        verdict = await monitor_loop(
+            program,
+            pid,
+            interval=self.spec.update_interval,
+            cwd=self.spec.cwd or None,
+            env=env,
+            take_new=outputs.take_new,
+            running=self._running,
+            notes=self._notes,
+            on_output=on_output,
+        )
+        if verdict is not None and self._running():
+            self._relaunch_input = verdict
+            self._stop("relaunch")
+
+    async def _reap_monitor(self, task: asyncio.Task[None]) -> None:
+        await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is not None:
+            self._notes.add(f"monitoring failed: {task.exception()!r}")
+
+    # -- end ----------------------------------------------------------------------------------
+
+    def _on_exit(self) -> None:
+        """The main process was reaped (its group is gone): stop timers and the monitor, record status."""
+        for timer in (self._timeout_timer, self._kill_timer):
+            if timer is not None:
+                timer.cancel()
+        if self._monitor is not None:
+            self._monitor.cancel()
+        process, record = self._process, self._record
+        assert process is not None
+        record.ended = process.ended
+        code = process.returncode
+        if code is None:
+            self._notes.add(f"exit status unknown: {process.wait_error}")
+        elif code < 0:
+            record.signal = -code
+        else:
+            record.exit_code = code
+        if process.rusage is not None:
+            record.peak_rss_kb = process.rusage.ru_maxrss
+            record.cpu_seconds = process.rusage.ru_utime + process.rusage.ru_stime
+
+    def _on_done(self) -> None:
+        """Exit seen and pipes drained: complete the record, even if nobody awaits ``run`` any more."""
+        process, outputs = self._process, self._outputs
+        assert process is not None and outputs is not None
+        if process.pipes_abandoned:
+            self._notes.add(
+                "the task's output pipes were still held open after it exited, by a process outside"
+                " its process group; output after that point was not read"
+            )
+        outputs.finish(self._record, self._notes)
+        if self._finished is not None and not self._finished.done():
+            self._finished.set_result(None)
+
+    def _spawn_failed(self, message: str) -> TaskRecord:
+        record = self._record
+        record.started = record.ended = time.time()
+        record.reason = "spawn-failed"
+        self._notes.add(message)
+        return record

@@ -1,0 +1,449 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SubmitKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SUBMIT_KIND_UNSPECIFIED: _ClassVar[SubmitKind]
+    PLAIN: _ClassVar[SubmitKind]
+    GLOB: _ClassVar[SubmitKind]
+    TEMPLATE: _ClassVar[SubmitKind]
+
+class SubmitMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SUBMIT_MODE_UNSPECIFIED: _ClassVar[SubmitMode]
+    BATCH: _ClassVar[SubmitMode]
+    STREAM: _ClassVar[SubmitMode]
+SUBMIT_KIND_UNSPECIFIED: SubmitKind
+PLAIN: SubmitKind
+GLOB: SubmitKind
+TEMPLATE: SubmitKind
+SUBMIT_MODE_UNSPECIFIED: SubmitMode
+BATCH: SubmitMode
+STREAM: SubmitMode
+
+class HelloRequest(_message.Message):
+    __slots__ = ("protocol_version", "client_version")
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    protocol_version: int
+    client_version: str
+    def __init__(self, protocol_version: _Optional[int] = ..., client_version: _Optional[str] = ...) -> None: ...
+
+class HelloReply(_message.Message):
+    __slots__ = ("protocol_version", "daemon_version", "pid", "state_dir", "backends")
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DAEMON_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    STATE_DIR_FIELD_NUMBER: _ClassVar[int]
+    BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    protocol_version: int
+    daemon_version: str
+    pid: int
+    state_dir: str
+    backends: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, protocol_version: _Optional[int] = ..., daemon_version: _Optional[str] = ..., pid: _Optional[int] = ..., state_dir: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class JobSpec(_message.Message):
+    __slots__ = ("master", "role", "threads_per_task", "mem_per_task", "disk_per_task", "monitor", "relauncher", "update_interval", "output", "log_directory", "task_timeout", "timeout_retries", "max_retries")
+    MASTER_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    THREADS_PER_TASK_FIELD_NUMBER: _ClassVar[int]
+    MEM_PER_TASK_FIELD_NUMBER: _ClassVar[int]
+    DISK_PER_TASK_FIELD_NUMBER: _ClassVar[int]
+    MONITOR_FIELD_NUMBER: _ClassVar[int]
+    RELAUNCHER_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    LOG_DIRECTORY_FIELD_NUMBER: _ClassVar[int]
+    TASK_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_RETRIES_FIELD_NUMBER: _ClassVar[int]
+    MAX_RETRIES_FIELD_NUMBER: _ClassVar[int]
+    master: str
+    role: str
+    threads_per_task: float
+    mem_per_task: float
+    disk_per_task: float
+    monitor: str
+    relauncher: str
+    update_interval: float
+    output: str
+    log_directory: str
+    task_timeout: float
+    timeout_retries: int
+    max_retries: int
+    def __init__(self, master: _Optional[str] = ..., role: _Optional[str] = ..., threads_per_task: _Optional[float] = ..., mem_per_task: _Optional[float] = ..., disk_per_task: _Optional[float] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., output: _Optional[str] = ..., log_directory: _Optional[str] = ..., task_timeout: _Optional[float] = ..., timeout_retries: _Optional[int] = ..., max_retries: _Optional[int] = ...) -> None: ...
+
+class CreateJobRequest(_message.Message):
+    __slots__ = ("job_id", "spec")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    spec: JobSpec
+    def __init__(self, job_id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ...) -> None: ...
+
+class JobRef(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class JobInfo(_message.Message):
+    __slots__ = ("job_id", "spec", "state", "created", "stream_opened", "stream_closed", "renamed_previous")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    STREAM_OPENED_FIELD_NUMBER: _ClassVar[int]
+    STREAM_CLOSED_FIELD_NUMBER: _ClassVar[int]
+    RENAMED_PREVIOUS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    spec: JobSpec
+    state: str
+    created: float
+    stream_opened: bool
+    stream_closed: bool
+    renamed_previous: str
+    def __init__(self, job_id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[str] = ..., created: _Optional[float] = ..., stream_opened: _Optional[bool] = ..., stream_closed: _Optional[bool] = ..., renamed_previous: _Optional[str] = ...) -> None: ...
+
+class ListJobsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListJobsReply(_message.Message):
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[JobStatus]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[JobStatus, _Mapping]]] = ...) -> None: ...
+
+class SubmitHeader(_message.Message):
+    __slots__ = ("job_id", "kind", "mode", "template", "cwd", "env")
+    class EnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    CWD_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    kind: SubmitKind
+    mode: SubmitMode
+    template: str
+    cwd: str
+    env: _containers.ScalarMap[str, str]
+    def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[_Union[SubmitKind, str]] = ..., mode: _Optional[_Union[SubmitMode, str]] = ..., template: _Optional[str] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ParamRow(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, values: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SubmitChunk(_message.Message):
+    __slots__ = ("header", "items", "rows")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    header: SubmitHeader
+    items: _containers.RepeatedScalarFieldContainer[str]
+    rows: _containers.RepeatedCompositeFieldContainer[ParamRow]
+    def __init__(self, header: _Optional[_Union[SubmitHeader, _Mapping]] = ..., items: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[ParamRow, _Mapping]]] = ...) -> None: ...
+
+class SubmitReply(_message.Message):
+    __slots__ = ("call_id", "first_task_id", "count", "warnings")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    FIRST_TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    first_task_id: int
+    count: int
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, call_id: _Optional[int] = ..., first_task_id: _Optional[int] = ..., count: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class WaitRequest(_message.Message):
+    __slots__ = ("job_id", "has_call", "call_id", "progress_interval")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    HAS_CALL_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    has_call: bool
+    call_id: int
+    progress_interval: float
+    def __init__(self, job_id: _Optional[str] = ..., has_call: _Optional[bool] = ..., call_id: _Optional[int] = ..., progress_interval: _Optional[float] = ...) -> None: ...
+
+class StatusCounts(_message.Message):
+    __slots__ = ("pending", "running", "finished", "failed", "killed", "relaunched", "lost")
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    KILLED_FIELD_NUMBER: _ClassVar[int]
+    RELAUNCHED_FIELD_NUMBER: _ClassVar[int]
+    LOST_FIELD_NUMBER: _ClassVar[int]
+    pending: int
+    running: int
+    finished: int
+    failed: int
+    killed: int
+    relaunched: int
+    lost: int
+    def __init__(self, pending: _Optional[int] = ..., running: _Optional[int] = ..., finished: _Optional[int] = ..., failed: _Optional[int] = ..., killed: _Optional[int] = ..., relaunched: _Optional[int] = ..., lost: _Optional[int] = ...) -> None: ...
+
+class WaitProgress(_message.Message):
+    __slots__ = ("done", "total", "counts", "failed_task_ids")
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    done: bool
+    total: int
+    counts: StatusCounts
+    failed_task_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, done: _Optional[bool] = ..., total: _Optional[int] = ..., counts: _Optional[_Union[StatusCounts, _Mapping]] = ..., failed_task_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ResultsOpen(_message.Message):
+    __slots__ = ("job_id", "consumer", "consume", "from_seq", "details", "follow")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    CONSUME_FIELD_NUMBER: _ClassVar[int]
+    FROM_SEQ_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    consumer: str
+    consume: bool
+    from_seq: int
+    details: bool
+    follow: bool
+    def __init__(self, job_id: _Optional[str] = ..., consumer: _Optional[str] = ..., consume: _Optional[bool] = ..., from_seq: _Optional[int] = ..., details: _Optional[bool] = ..., follow: _Optional[bool] = ...) -> None: ...
+
+class ResultsAck(_message.Message):
+    __slots__ = ("upto_seq",)
+    UPTO_SEQ_FIELD_NUMBER: _ClassVar[int]
+    upto_seq: int
+    def __init__(self, upto_seq: _Optional[int] = ...) -> None: ...
+
+class ResultsClientMessage(_message.Message):
+    __slots__ = ("open", "ack")
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    ACK_FIELD_NUMBER: _ClassVar[int]
+    open: ResultsOpen
+    ack: ResultsAck
+    def __init__(self, open: _Optional[_Union[ResultsOpen, _Mapping]] = ..., ack: _Optional[_Union[ResultsAck, _Mapping]] = ...) -> None: ...
+
+class ResultRecord(_message.Message):
+    __slots__ = ("seq", "task_id", "stdout", "more", "command", "status", "has_exit_code", "exit_code", "signal", "host", "duration", "truncated", "stdout_path")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    HAS_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_PATH_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    task_id: int
+    stdout: bytes
+    more: bool
+    command: str
+    status: str
+    has_exit_code: bool
+    exit_code: int
+    signal: int
+    host: str
+    duration: float
+    truncated: bool
+    stdout_path: str
+    def __init__(self, seq: _Optional[int] = ..., task_id: _Optional[int] = ..., stdout: _Optional[bytes] = ..., more: _Optional[bool] = ..., command: _Optional[str] = ..., status: _Optional[str] = ..., has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., host: _Optional[str] = ..., duration: _Optional[float] = ..., truncated: _Optional[bool] = ..., stdout_path: _Optional[str] = ...) -> None: ...
+
+class ResultBatch(_message.Message):
+    __slots__ = ("records",)
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[ResultRecord]
+    def __init__(self, records: _Optional[_Iterable[_Union[ResultRecord, _Mapping]]] = ...) -> None: ...
+
+class ResultsEnd(_message.Message):
+    __slots__ = ("upto_seq",)
+    UPTO_SEQ_FIELD_NUMBER: _ClassVar[int]
+    upto_seq: int
+    def __init__(self, upto_seq: _Optional[int] = ...) -> None: ...
+
+class ResultsCommitted(_message.Message):
+    __slots__ = ("cursor",)
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    cursor: int
+    def __init__(self, cursor: _Optional[int] = ...) -> None: ...
+
+class ResultsServerMessage(_message.Message):
+    __slots__ = ("batch", "end", "committed")
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    COMMITTED_FIELD_NUMBER: _ClassVar[int]
+    batch: ResultBatch
+    end: ResultsEnd
+    committed: ResultsCommitted
+    def __init__(self, batch: _Optional[_Union[ResultBatch, _Mapping]] = ..., end: _Optional[_Union[ResultsEnd, _Mapping]] = ..., committed: _Optional[_Union[ResultsCommitted, _Mapping]] = ...) -> None: ...
+
+class JobStatus(_message.Message):
+    __slots__ = ("job_id", "state", "master", "total", "counts", "results_available", "cursor", "created", "finished_at", "warnings", "stream_opened", "stream_closed")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MASTER_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    STREAM_OPENED_FIELD_NUMBER: _ClassVar[int]
+    STREAM_CLOSED_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    state: str
+    master: str
+    total: int
+    counts: StatusCounts
+    results_available: int
+    cursor: int
+    created: float
+    finished_at: float
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    stream_opened: bool
+    stream_closed: bool
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., master: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Union[StatusCounts, _Mapping]] = ..., results_available: _Optional[int] = ..., cursor: _Optional[int] = ..., created: _Optional[float] = ..., finished_at: _Optional[float] = ..., warnings: _Optional[_Iterable[str]] = ..., stream_opened: _Optional[bool] = ..., stream_closed: _Optional[bool] = ...) -> None: ...
+
+class ListTasksRequest(_message.Message):
+    __slots__ = ("job_id", "state")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    state: str
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
+
+class TaskSummary(_message.Message):
+    __slots__ = ("task_id", "status", "command", "host", "attempts", "has_exit_code", "exit_code", "signal", "duration")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    HAS_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    task_id: int
+    status: str
+    command: str
+    host: str
+    attempts: int
+    has_exit_code: bool
+    exit_code: int
+    signal: int
+    duration: float
+    def __init__(self, task_id: _Optional[int] = ..., status: _Optional[str] = ..., command: _Optional[str] = ..., host: _Optional[str] = ..., attempts: _Optional[int] = ..., has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., duration: _Optional[float] = ...) -> None: ...
+
+class TaskPage(_message.Message):
+    __slots__ = ("tasks",)
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    tasks: _containers.RepeatedCompositeFieldContainer[TaskSummary]
+    def __init__(self, tasks: _Optional[_Iterable[_Union[TaskSummary, _Mapping]]] = ...) -> None: ...
+
+class TaskRef(_message.Message):
+    __slots__ = ("job_id", "task_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    task_id: int
+    def __init__(self, job_id: _Optional[str] = ..., task_id: _Optional[int] = ...) -> None: ...
+
+class TaskDetail(_message.Message):
+    __slots__ = ("summary", "call_id", "started", "ended", "reason", "stderr_tail", "sandbox", "has_parent", "relaunched_from", "relaunched_as", "peak_rss_kb", "cpu_seconds", "monitor_output", "notes", "cwd")
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    ENDED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STDERR_TAIL_FIELD_NUMBER: _ClassVar[int]
+    SANDBOX_FIELD_NUMBER: _ClassVar[int]
+    HAS_PARENT_FIELD_NUMBER: _ClassVar[int]
+    RELAUNCHED_FROM_FIELD_NUMBER: _ClassVar[int]
+    RELAUNCHED_AS_FIELD_NUMBER: _ClassVar[int]
+    PEAK_RSS_KB_FIELD_NUMBER: _ClassVar[int]
+    CPU_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MONITOR_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    CWD_FIELD_NUMBER: _ClassVar[int]
+    summary: TaskSummary
+    call_id: int
+    started: float
+    ended: float
+    reason: str
+    stderr_tail: str
+    sandbox: str
+    has_parent: bool
+    relaunched_from: int
+    relaunched_as: _containers.RepeatedScalarFieldContainer[int]
+    peak_rss_kb: int
+    cpu_seconds: float
+    monitor_output: str
+    notes: _containers.RepeatedScalarFieldContainer[str]
+    cwd: str
+    def __init__(self, summary: _Optional[_Union[TaskSummary, _Mapping]] = ..., call_id: _Optional[int] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., reason: _Optional[str] = ..., stderr_tail: _Optional[str] = ..., sandbox: _Optional[str] = ..., has_parent: _Optional[bool] = ..., relaunched_from: _Optional[int] = ..., relaunched_as: _Optional[_Iterable[int]] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., cwd: _Optional[str] = ...) -> None: ...
+
+class KillRequest(_message.Message):
+    __slots__ = ("job_id", "task_ids")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    task_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, job_id: _Optional[str] = ..., task_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class KillReply(_message.Message):
+    __slots__ = ("killed",)
+    KILLED_FIELD_NUMBER: _ClassVar[int]
+    killed: int
+    def __init__(self, killed: _Optional[int] = ...) -> None: ...
+
+class CancelRequest(_message.Message):
+    __slots__ = ("job_id", "has_call", "call_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    HAS_CALL_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    has_call: bool
+    call_id: int
+    def __init__(self, job_id: _Optional[str] = ..., has_call: _Optional[bool] = ..., call_id: _Optional[int] = ...) -> None: ...
+
+class RemoveReply(_message.Message):
+    __slots__ = ("removed",)
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    removed: bool
+    def __init__(self, removed: _Optional[bool] = ...) -> None: ...
+
+class ShutdownRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ShutdownReply(_message.Message):
+    __slots__ = ("pid",)
+    PID_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    def __init__(self, pid: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,174 @@
+"""Reading results over the Results stream: reassembling stdout and acknowledging.
+
+The daemon moves a result cursor only when the client acknowledges what it received,
+so ``consume`` acknowledges after it holds every record, and a stream that breaks
+earlier loses nothing: the next call gets the same results again.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterable, Iterator
+
+from ._connection import Connection
+from ._proto import stratos_pb2 as pb
+from .errors import StratosError
+from .records import TaskResult
+
+__all__ = ["ResultAssembler", "consume", "read"]
+
+_Requests = queue.Queue[pb.ResultsClientMessage | None]
+
+
+class ResultAssembler:
+    """Joins the pieces of each task's stdout: a record with ``more`` continues in the next."""
+
+    def __init__(self) -> None:
+        self._pieces: list[pb.ResultRecord] = []
+
+    @property
+    def incomplete(self) -> bool:
+        """A task's stdout has started but its last piece has not arrived."""
+        return bool(self._pieces)
+
+    def feed(self, records: Iterable[pb.ResultRecord]) -> list[TaskResult]:
+        """Take records in arrival order; return the results they complete.
+
+        Args:
+            records: the records of one ResultBatch (a task may span batches).
+
+        Returns:
+            The results whose last piece was among ``records``.
+        """
+        done = []
+        for record in records:
+            self._pieces.append(record)
+            if not record.more:
+                done.append(_merge(self._pieces))
+                self._pieces = []
+        return done
+
+
+def _merge(pieces: list[pb.ResultRecord]) -> TaskResult:
+    first = pieces[0]
+
+    def text(name: str) -> str:
+        return next((str(getattr(p, name)) for p in pieces if getattr(p, name)), "")
+
+    coded = next((p for p in pieces if p.has_exit_code), None)
+    return TaskResult(
+        task_id=first.task_id,
+        command=text("command"),
+        status=text("status"),
+        exit_code=coded.exit_code if coded is not None else None,
+        signal=next((p.signal for p in pieces if p.signal), None),
+        host=text("host"),
+        duration=max(p.duration for p in pieces),
+        stdout=b"".join(p.stdout for p in pieces).decode("utf-8", errors="replace"),
+        truncated=any(p.truncated for p in pieces),
+        seq=first.seq,
+        stdout_path=text("stdout_path") or None,
+    )
+
+
+def _requests(pending: _Requests) -> Iterator[pb.ResultsClientMessage]:
+    """The client side of the stream: blocks until a message (or None, the end) is queued."""
+    while True:
+        message = pending.get()
+        if message is None:
+            return
+        yield message
+
+
+def consume(
+    conn: Connection, job_id: str, consumer: str = "", details: bool = False
+) -> list[TaskResult]:
+    """Every result past the cursor, then acknowledge them so the cursor moves.
+
+    Args:
+        conn: the daemon.
+        job_id: the job.
+        consumer: a named cursor; empty: the job's shared cursor.
+        details: ask for command, status, host, ... with each result.
+
+    Returns:
+        The results, in sequence order.
+
+    Raises:
+        StratosError: the daemon broke the protocol or the stream (nothing was consumed).
+        JobNotFound: the job does not exist.
+    """
+    pending: _Requests = queue.Queue()
+    pending.put(pb.ResultsClientMessage(
+        open=pb.ResultsOpen(job_id=job_id, consumer=consumer, consume=True, details=details)
+    ))
+    assembler = ResultAssembler()
+    results: list[TaskResult] = []
+    committed = False
+    responses = conn.results(_requests(pending))
+    try:
+        for message in responses:
+            if message.HasField("batch"):
+                if committed:
+                    raise StratosError("stratosd sent results after committing the cursor")
+                results += assembler.feed(message.batch.records)
+            elif message.HasField("end"):
+                if assembler.incomplete:
+                    raise StratosError(
+                        "stratosd ended the results in the middle of a task's output; "
+                        "nothing was consumed, call get_results() again"
+                    )
+                pending.put(pb.ResultsClientMessage(ack=pb.ResultsAck(upto_seq=message.end.upto_seq)))
+            elif message.HasField("committed"):
+                committed = True
+                pending.put(None)  # half-close; the daemon then ends the call
+    finally:
+        pending.put(None)
+        responses.close()
+    if not committed:
+        raise StratosError(
+            "stratosd closed the results stream before committing the cursor; nothing was "
+            "consumed, call get_results() again"
+        )
+    return results
+
+
+def read(
+    conn: Connection,
+    job_id: str,
+    from_seq: int = 0,
+    follow: bool = False,
+    details: bool = True,
+) -> Iterator[TaskResult]:
+    """Results from ``from_seq`` on, without moving any cursor.
+
+    Args:
+        conn: the daemon.
+        job_id: the job.
+        from_seq: the first sequence number to read.
+        follow: keep waiting for new results instead of stopping at the end.
+        details: ask for command, status, host, ... with each result.
+
+    Yields:
+        Results as they complete.
+
+    Raises:
+        JobNotFound: the job does not exist.
+    """
+    pending: _Requests = queue.Queue()
+    pending.put(pb.ResultsClientMessage(
+        open=pb.ResultsOpen(
+            job_id=job_id, consume=False, from_seq=from_seq, details=details, follow=follow
+        )
+    ))
+    assembler = ResultAssembler()
+    responses = conn.results(_requests(pending))
+    try:
+        for message in responses:
+            if message.HasField("batch"):
+                yield from assembler.feed(message.batch.records)
+            elif message.HasField("end") and not follow:
+                pending.put(None)
+    finally:
+        pending.put(None)
+        responses.close()

@@ -1,0 +1,206 @@
+"""Plain, immutable records the client returns instead of protobuf messages.
+
+Callers (scripts, ``stratosctl --json``) get ordinary dataclasses they can compare,
+print and serialise, and the wire format stays private to the client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ._proto import stratos_pb2 as pb
+
+__all__ = [
+    "STATUS_WORDS",
+    "JobReport",
+    "Progress",
+    "StatusWord",
+    "TaskDetails",
+    "TaskReport",
+    "TaskResult",
+    "counts_to_dict",
+]
+
+StatusWord = Literal["pending", "running", "finished", "failed", "killed", "relaunched", "lost"]
+#: every task status, in the order a task usually goes through them.
+STATUS_WORDS: tuple[StatusWord, ...] = (
+    "pending", "running", "finished", "failed", "killed", "relaunched", "lost",
+)
+
+
+def counts_to_dict(counts: pb.StatusCounts) -> dict[str, int]:
+    """Task counts keyed by status word (every word present, zeros included)."""
+    return {word: int(getattr(counts, word)) for word in STATUS_WORDS}
+
+
+def _exit_code(has_exit_code: bool, exit_code: int) -> int | None:
+    return exit_code if has_exit_code else None
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """One task's output as returned by ``get_results(details=True)``."""
+
+    task_id: int
+    command: str
+    status: str
+    #: None when the process did not exit by itself (killed by a signal, lost, ...).
+    exit_code: int | None
+    #: the signal that ended the process, or None.
+    signal: int | None
+    host: str
+    #: seconds the task ran.
+    duration: float
+    #: stdout decoded as UTF-8 (undecodable bytes replaced).
+    stdout: str
+    #: the task wrote more than the daemon returns; ``stdout`` is its beginning.
+    truncated: bool
+    #: the result's sequence number in the job (``stratosctl results --from``).
+    seq: int = 0
+    #: where the full stdout is kept on disk (output="disk", or a truncated result), if anywhere.
+    stdout_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a job (or one submission call) stands, from the Wait stream."""
+
+    #: no task is pending or running any more.
+    done: bool
+    total: int
+    #: task counts by status word.
+    counts: dict[str, int]
+    #: with done: the failed tasks (at most 1,000 of them).
+    failed_task_ids: tuple[int, ...] = ()
+
+    @classmethod
+    def from_proto(cls, msg: pb.WaitProgress) -> Progress:
+        """Convert a Wait stream message."""
+        return cls(
+            done=msg.done,
+            total=msg.total,
+            counts=counts_to_dict(msg.counts),
+            failed_task_ids=tuple(msg.failed_task_ids),
+        )
+
+    @property
+    def ended(self) -> int:
+        """Tasks that are neither pending nor running."""
+        return self.total - self.counts["pending"] - self.counts["running"]
+
+
+@dataclass(frozen=True)
+class JobReport:
+    """A job's state and task counts (``stratosctl status``, ``Processor.status()``)."""
+
+    job_id: str
+    #: active | finished | cancelled
+    state: str
+    master: str
+    total: int
+    counts: dict[str, int]
+    #: results published but not yet past the job's shared cursor.
+    results_available: int
+    cursor: int
+    created: float
+    #: 0 while the job is active.
+    finished_at: float
+    warnings: tuple[str, ...]
+    stream_opened: bool
+    stream_closed: bool
+
+    @classmethod
+    def from_proto(cls, msg: pb.JobStatus) -> JobReport:
+        """Convert a GetStatus / ListJobs reply."""
+        return cls(
+            job_id=msg.job_id,
+            state=msg.state,
+            master=msg.master,
+            total=msg.total,
+            counts=counts_to_dict(msg.counts),
+            results_available=msg.results_available,
+            cursor=msg.cursor,
+            created=msg.created,
+            finished_at=msg.finished_at,
+            warnings=tuple(msg.warnings),
+            stream_opened=msg.stream_opened,
+            stream_closed=msg.stream_closed,
+        )
+
+    @property
+    def unfinished(self) -> int:
+        """Tasks pending or running."""
+        return self.counts["pending"] + self.counts["running"]
+
+
+@dataclass(frozen=True)
+class TaskReport:
+    """One line of a task listing."""
+
+    task_id: int
+    status: str
+    command: str
+    host: str
+    attempts: int
+    exit_code: int | None
+    signal: int | None
+    duration: float
+
+    @classmethod
+    def from_proto(cls, msg: pb.TaskSummary) -> TaskReport:
+        """Convert a ListTasks entry."""
+        return cls(
+            task_id=msg.task_id,
+            status=msg.status,
+            command=msg.command,
+            host=msg.host,
+            attempts=msg.attempts,
+            exit_code=_exit_code(msg.has_exit_code, msg.exit_code),
+            signal=msg.signal or None,
+            duration=msg.duration,
+        )
+
+
+@dataclass(frozen=True)
+class TaskDetails:
+    """Everything the daemon knows about one task (``stratosctl task``)."""
+
+    task: TaskReport
+    #: the submission call that created the task.
+    call_id: int
+    started: float
+    ended: float
+    #: why it ended when it did not just exit: killed, timeout, relaunch, lost, ...
+    reason: str
+    stderr_tail: str
+    sandbox: str
+    #: the task this one replaces (relauncher output), if any.
+    relaunched_from: int | None
+    #: the tasks that replace this one.
+    relaunched_as: tuple[int, ...]
+    peak_rss_kb: int
+    cpu_seconds: float
+    monitor_output: str
+    notes: tuple[str, ...]
+    cwd: str
+
+    @classmethod
+    def from_proto(cls, msg: pb.TaskDetail) -> TaskDetails:
+        """Convert a GetTask reply."""
+        return cls(
+            task=TaskReport.from_proto(msg.summary),
+            call_id=msg.call_id,
+            started=msg.started,
+            ended=msg.ended,
+            reason=msg.reason,
+            stderr_tail=msg.stderr_tail,
+            sandbox=msg.sandbox,
+            relaunched_from=msg.relaunched_from if msg.has_parent else None,
+            relaunched_as=tuple(msg.relaunched_as),
+            peak_rss_kb=msg.peak_rss_kb,
+            cpu_seconds=msg.cpu_seconds,
+            monitor_output=msg.monitor_output,
+            notes=tuple(msg.notes),
+            cwd=msg.cwd,
+        )

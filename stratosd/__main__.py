@@ -1,0 +1,160 @@
+"""`stratosd`: run, stop or inspect the StratOS daemon."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+from stratos import _paths
+from stratos._proto import stratos_pb2 as pb
+from stratos._proto import stratos_pb2_grpc as pb_grpc
+from stratos._protocol import PROTOCOL_VERSION, VERSION
+from stratos.errors import StratosError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stratosd",
+        description="The StratOS daemon: owns the scheduler, every job's state and the backends. "
+        "Scripts and stratosctl start it on demand; run it by hand to choose its options.",
+    )
+    parser.add_argument("--version", action="version", version=f"stratosd {VERSION}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run the daemon in the foreground",
+                         description="Run the daemon in the foreground until SIGTERM, Ctrl-C or `stratosd stop`.")
+    run.add_argument("--state-dir", type=Path, help="journal, sandboxes and log (default: $STRATOS_STATE_DIR "
+                     "or ~/.local/state/stratos)")
+    run.add_argument("--socket", type=Path, help="Unix socket to listen on (default: $STRATOS_SOCKET or "
+                     "$XDG_RUNTIME_DIR/stratos/stratosd.sock)")
+    run.add_argument("--listen", metavar="HOST:PORT", help="also listen on TCP (executors on cluster nodes); "
+                     "needs --token-file")
+    run.add_argument("--token-file", type=Path, help="file holding the token TCP callers must present")
+    run.add_argument("--cpus", type=float, help="cores the local backend offers (default: this host's)")
+    run.add_argument("--mem", type=float, help="memory in MB the local backend offers (default: this host's)")
+    run.add_argument("--retention-days", type=float, default=7.0,
+                     help="keep finished jobs this long (default: 7)")
+    run.add_argument("--sync", choices=["NORMAL", "FULL"], default="NORMAL",
+                     help="SQLite synchronous mode: NORMAL survives a daemon crash, FULL also a power loss")
+    run.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    for name, text in (("stop", "stop the daemon (running tasks are stopped and run again after a restart)"),
+                       ("status", "show whether the daemon runs, its pid, version and jobs")):
+        cmd = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        cmd.add_argument("--socket", type=Path, help="the daemon's socket (default as for `run`)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = _parser().parse_args(argv)
+    socket = opts.socket or _paths.socket_path()
+    try:
+        if opts.command == "run":
+            return _run(opts, socket)
+        if opts.command == "stop":
+            return _stop(socket)
+        return _status(socket)
+    except StratosError as err:
+        print(f"stratosd: {err}", file=sys.stderr)
+        return 1
+
+
+def _run(opts: argparse.Namespace, socket: Path) -> int:
+    import uvloop
+
+    from stratosd.server import AlreadyRunning, DaemonConfig, serve
+
+    logging.basicConfig(level=logging.DEBUG if opts.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    state_dir = opts.state_dir or _paths.state_dir()
+    _paths.ensure_private_dir(state_dir)
+    _paths.ensure_private_dir(socket.parent)
+    token = None
+    if opts.listen:
+        if not opts.token_file:
+            print("stratosd: --listen needs --token-file (callers over TCP must present it)", file=sys.stderr)
+            return 2
+        token = opts.token_file.read_text().strip()
+        if len(token) < 16:
+            print("stratosd: the token must be at least 16 characters", file=sys.stderr)
+            return 2
+    config = DaemonConfig(
+        state_dir=state_dir, socket=socket, listen=opts.listen, token=token, cpus=opts.cpus, mem=opts.mem,
+        retention=opts.retention_days * 86400.0, synchronous=opts.sync,
+    )
+    try:
+        uvloop.run(serve(config))
+    except AlreadyRunning as err:
+        print(f"stratosd: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _stub(socket: Path) -> tuple[grpc.Channel, pb_grpc.StratosStub]:
+    channel = grpc.insecure_channel(f"unix:{socket}")
+    return channel, pb_grpc.StratosStub(channel)
+
+
+def _hello(stub: pb_grpc.StratosStub) -> pb.HelloReply | None:
+    try:
+        reply: pb.HelloReply = stub.Hello(
+            pb.HelloRequest(protocol_version=PROTOCOL_VERSION, client_version=VERSION), timeout=5
+        )
+        return reply
+    except grpc.RpcError:
+        return None
+
+
+def _stop(socket: Path) -> int:
+    channel, stub = _stub(socket)
+    with channel:
+        hello = _hello(stub)
+        if hello is None:
+            print(f"stratosd is not running at {socket}")
+            return 0
+        stub.Shutdown(pb.ShutdownRequest(), timeout=10)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not _alive(hello.pid):
+            print(f"stratosd {hello.pid} stopped")
+            return 0
+        time.sleep(0.05)
+    print(f"stratosd {hello.pid} did not stop within 30 s", file=sys.stderr)
+    return 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (our own child in tests) has stopped too
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _status(socket: Path) -> int:
+    channel, stub = _stub(socket)
+    with channel:
+        hello = _hello(stub)
+        if hello is None:
+            print(f"stratosd is not running at {socket}")
+            return 3
+        jobs = stub.ListJobs(pb.ListJobsRequest(), timeout=10).jobs
+    active = sum(1 for j in jobs if j.state == "active")
+    print(f"stratosd {hello.daemon_version} running, pid {hello.pid}")
+    print(f"socket:    {socket}")
+    print(f"state dir: {hello.state_dir}")
+    print(f"backends:  {', '.join(hello.backends)}")
+    print(f"jobs:      {len(jobs)} ({active} active)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

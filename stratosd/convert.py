@@ -1,0 +1,109 @@
+"""Protobuf <-> core conversions, and the daemon's own validation of what clients send."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import get_args
+
+from stratos._proto import stratos_pb2 as pb
+from stratos.errors import BackendUnavailable, InvalidJobSpec
+from stratosd.core.model import Call, Job, JobSpec, OutputMode, Status, Task
+
+#: job ids become directory names (log_directory/<job_id>/): keep them plain.
+JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+MESOS_MASTER = re.compile(r"^(?:https?://)?[A-Za-z0-9_.-]+:\d+/?$|^zk://.+")
+
+
+def check_job_id(job_id: str) -> str:
+    if not JOB_ID.fullmatch(job_id) or ".." in job_id:
+        raise InvalidJobSpec(
+            f"job_id {job_id!r} is not a safe name: use 1 to 128 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit, without '..'."
+        )
+    return job_id
+
+
+def pool_for(master: str) -> str:
+    """The pool of hosts a master names. Only the embedded local backend is in this release."""
+    master = master or "local"
+    if master == "local":
+        return "local"
+    if master == "slurm" or master.startswith("slurm://"):
+        raise BackendUnavailable(f"master {master!r}: the Slurm backend is not available in this stratosd yet.")
+    if MESOS_MASTER.match(master):
+        raise BackendUnavailable(f"master {master!r}: the Mesos backend is not available in this stratosd yet.")
+    raise InvalidJobSpec(
+        f"master {master!r} is not a known kind: use 'local', 'HOST:PORT' or 'http(s)://HOST:PORT' "
+        "or 'zk://HOSTS/PATH' for Mesos, or 'slurm' / 'slurm://PARTITION'."
+    )
+
+
+def spec_from_proto(m: pb.JobSpec) -> JobSpec:
+    output = m.output or "scheduler"
+    if output not in get_args(OutputMode):
+        raise InvalidJobSpec(f"output={output!r} is not one of scheduler, disk, mesos, none.")
+    for name in ("threads_per_task", "mem_per_task", "disk_per_task"):
+        if getattr(m, name) <= 0:
+            raise InvalidJobSpec(f"{name}={getattr(m, name):g} must be positive.")
+    if m.update_interval <= 0:
+        raise InvalidJobSpec(f"update_interval={m.update_interval:g} must be a positive number of seconds.")
+    if m.task_timeout < 0:
+        raise InvalidJobSpec(f"task_timeout={m.task_timeout:g} must be 0 (off) or positive.")
+    for name in ("monitor", "relauncher"):
+        path = getattr(m, name)
+        if path and not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            raise InvalidJobSpec(f"{name} {path!r} is not an executable file: give the full path of a program.")
+    if output == "disk" and not m.log_directory:
+        raise InvalidJobSpec('output="disk" needs a log_directory.')
+    if m.log_directory and not os.path.isabs(m.log_directory):
+        raise InvalidJobSpec(f"log_directory {m.log_directory!r} must be an absolute path.")
+    return JobSpec(
+        master=m.master or "local", role=m.role or "*", cpus=m.threads_per_task, mem=m.mem_per_task,
+        disk=m.disk_per_task, monitor=m.monitor or None, relauncher=m.relauncher or None,
+        update_interval=m.update_interval, output=output, log_directory=os.path.normpath(m.log_directory)
+        if m.log_directory else "", task_timeout=m.task_timeout, timeout_retries=m.timeout_retries,
+        max_retries=m.max_retries,
+    )
+
+
+def spec_to_proto(s: JobSpec) -> pb.JobSpec:
+    return pb.JobSpec(
+        master=s.master, role=s.role, threads_per_task=s.cpus, mem_per_task=s.mem, disk_per_task=s.disk,
+        monitor=s.monitor or "", relauncher=s.relauncher or "", update_interval=s.update_interval,
+        output=s.output, log_directory=s.log_directory, task_timeout=s.task_timeout,
+        timeout_retries=s.timeout_retries, max_retries=s.max_retries,
+    )
+
+
+def job_info(job: Job, renamed: str = "") -> pb.JobInfo:
+    return pb.JobInfo(
+        job_id=job.name, spec=spec_to_proto(job.spec), state=job.state, created=job.created,
+        stream_opened=job.stream_opened, stream_closed=job.stream_closed, renamed_previous=renamed,
+    )
+
+
+def counts(by_status: dict[Status, int]) -> pb.StatusCounts:
+    return pb.StatusCounts(**{status.value: n for status, n in by_status.items()})
+
+
+def call_counts(job: Job, call: Call) -> dict[Status, int]:
+    out = dict.fromkeys(Status, 0)
+    for task in job.tasks:
+        if task.call_id == call.call_id:
+            out[task.status] += 1
+    return out
+
+
+def duration(task: Task) -> float:
+    if task.started and task.ended:
+        return max(0.0, task.ended - task.started)
+    return 0.0
+
+
+def task_summary(task: Task) -> pb.TaskSummary:
+    return pb.TaskSummary(
+        task_id=task.task_id, status=task.status.value, command=task.command, host=task.host,
+        attempts=task.attempt, has_exit_code=task.exit_code is not None, exit_code=task.exit_code or 0,
+        signal=task.signal or 0, duration=duration(task),
+    )

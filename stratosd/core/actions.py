@@ -1,0 +1,90 @@
+"""Actions: what the core decides. Journal actions are committed before any other runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stratos_executor.spec import TaskRecord
+from stratosd.core.model import Call, Job, Task
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    pass
+
+
+# -- journal: applied in one transaction, before the effects below ---------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SaveJob(Action):
+    job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class SaveCall(Action):
+    job_key: int
+    call: Call
+
+
+@dataclass(frozen=True, slots=True)
+class SaveTasks(Action):
+    job_key: int
+    tasks: tuple[Task, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SaveOutcome(Action):
+    """A task attempt's record: stdout (a result when ``seq`` is set later), stderr tail, usage."""
+
+    job_key: int
+    task_id: int
+    record: TaskRecord
+    keep_stdout: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResults(Action):
+    """Give these tasks' stored stdout their sequence numbers: they become results."""
+
+    job_key: int
+    seqs: tuple[tuple[int, int], ...]  # (task_id, seq)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteJob(Action):
+    job_key: int
+    name: str
+
+
+JOURNAL_ACTIONS = (SaveJob, SaveCall, SaveTasks, SaveOutcome, PublishResults, DeleteJob)
+
+
+# -- effects ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchTask(Action):
+    job_key: int
+    task_id: int
+    attempt: int
+    host_id: str
+    pool: str
+    cpus: float
+
+
+@dataclass(frozen=True, slots=True)
+class KillTask(Action):
+    job_key: int
+    task_id: int
+    attempt: int
+    pool: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply(Action):
+    """The answer to a request: a value, or the typed error to raise to the client."""
+
+    request_id: int
+    value: object = None
+    error: Exception | None = None

@@ -1,0 +1,103 @@
+"""Events: facts the core is told about, from clients (requests) and backends.
+
+Requests carry a ``request_id``; the core answers each with exactly one
+:class:`~stratosd.core.actions.Reply`, which the runtime delivers only after the
+journal has committed the changes the request made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stratos_executor.spec import TaskRecord
+from stratosd.core.model import CallMode, JobSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class HostAdded(Event):
+    host_id: str
+    pool: str
+    cpus: float
+    mem: float
+
+
+@dataclass(frozen=True, slots=True)
+class CreateJobRequested(Event):
+    request_id: int
+    #: "" lets the core choose a unique name.
+    name: str
+    spec: JobSpec
+    pool: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRequested(Event):
+    request_id: int
+    name: str
+    mode: CallMode
+    cwd: str
+    env: dict[str, str]
+    commands: list[str]
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class KillRequested(Event):
+    request_id: int
+    name: str
+    #: None: every unended task of the job.
+    task_ids: tuple[int, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRequested(Event):
+    request_id: int
+    name: str
+    #: None: the whole job.
+    call_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CloseStreamRequested(Event):
+    request_id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveJobRequested(Event):
+    request_id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStarted(Event):
+    job_key: int
+    task_id: int
+    attempt: int
+    pid: int
+    started: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEnded(Event):
+    job_key: int
+    task_id: int
+    attempt: int
+    record: TaskRecord
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLost(Event):
+    """The task's executor or host failed: an infrastructure failure, retried up to max_retries."""
+
+    job_key: int
+    task_id: int
+    attempt: int
+    reason: str
+    now: float

@@ -1,0 +1,149 @@
+"""The core's records: jobs, submission calls, tasks and hosts.
+
+Plain mutable objects with ``__slots__``: a queued task must cost well under 1 KB.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Literal
+
+
+class Status(str, Enum):
+    """The documented status words (`Stream.get_status`)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    KILLED = "killed"
+    RELAUNCHED = "relaunched"
+    LOST = "lost"
+
+
+TERMINAL = frozenset({Status.FINISHED, Status.FAILED, Status.KILLED, Status.RELAUNCHED, Status.LOST})
+#: the statuses whose stdout is a result (the task ended by exiting).
+EXITED = frozenset({Status.FINISHED, Status.FAILED})
+
+OutputMode = Literal["scheduler", "disk", "mesos", "none"]
+CallMode = Literal["batch", "stream"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A job's settings as the daemon uses them (validated)."""
+
+    master: str = "local"
+    role: str = "*"
+    cpus: float = 1.0
+    mem: float = 256.0
+    disk: float = 256.0
+    monitor: str | None = None
+    relauncher: str | None = None
+    update_interval: float = 10.0
+    output: OutputMode = "scheduler"
+    log_directory: str = ""
+    task_timeout: float = 0.0
+    timeout_retries: int = 0
+    max_retries: int = 3
+
+
+@dataclass(slots=True)
+class Call:
+    """One submission (a `glob_batch`, `stream(...)`, ...): shared cwd and environment."""
+
+    call_id: int
+    mode: CallMode
+    cwd: str
+    env: dict[str, str]
+    #: tasks of this call and their replacements that have not ended.
+    unended: int = 0
+    #: batch calls publish results in submission order: the call's own tasks, in order...
+    roots: list[int] = field(default_factory=list)
+    #: ... and the index of the first root whose results are not yet published.
+    next_root: int = 0
+
+
+class Task:
+    """One command of a job. Its id is its index in the job's task list."""
+
+    __slots__ = (
+        "attempt", "call_id", "children", "command", "ended", "exit_code", "host", "kill_requested",
+        "parent", "reason", "signal", "started", "status", "task_id",
+    )
+
+    def __init__(self, task_id: int, call_id: int, command: str, parent: int | None = None) -> None:
+        self.task_id = task_id
+        self.call_id = call_id
+        self.command = command
+        self.status = Status.PENDING
+        #: attempts launched so far (a retry after an infrastructure failure adds one).
+        self.attempt = 0
+        self.host = ""
+        #: the task this one was relaunched from, and the tasks it was relaunched as.
+        self.parent = parent
+        self.children: tuple[int, ...] = ()
+        self.kill_requested = False
+        self.exit_code: int | None = None
+        self.signal: int | None = None
+        #: why it ended when not by a plain exit: "killed", "timeout", "relaunch", "lost: ...".
+        self.reason = ""
+        self.started = 0.0
+        self.ended = 0.0
+
+    def __repr__(self) -> str:
+        return f"<Task {self.task_id} {self.status.value} attempt={self.attempt}>"
+
+
+class Job:
+    """A Processor's job: its tasks, its calls and its result sequence."""
+
+    __slots__ = (
+        "calls", "cancelled", "counts", "created", "finished_at", "key", "name", "pending", "pool",
+        "published", "spec", "stream_closed", "stream_opened", "tasks", "warnings",
+    )
+
+    def __init__(self, key: int, name: str, spec: JobSpec, pool: str, created: float) -> None:
+        #: the journal's primary key; stable across a rename (`demo` -> `demo.1`).
+        self.key = key
+        self.name = name
+        self.spec = spec
+        self.pool = pool
+        self.created = created
+        self.finished_at = 0.0
+        self.cancelled = False
+        self.tasks: list[Task] = []
+        self.calls: list[Call] = []
+        #: ids of pending tasks in launch order.
+        self.pending: deque[int] = deque()
+        self.counts: dict[Status, int] = dict.fromkeys(Status, 0)
+        #: results published so far; the last result's sequence number.
+        self.published = 0
+        self.stream_opened = False
+        self.stream_closed = False
+        self.warnings: list[str] = []
+
+    @property
+    def unended(self) -> int:
+        return self.counts[Status.PENDING] + self.counts[Status.RUNNING]
+
+    @property
+    def state(self) -> str:
+        if self.unended:
+            return "active"
+        return "cancelled" if self.cancelled else "finished"
+
+
+@dataclass(slots=True)
+class Host:
+    """A place tasks run: the local machine, a Mesos agent's offer, a Slurm pilot."""
+
+    host_id: str
+    pool: str
+    cpus: float
+    mem: float
+    free_cpus: float = 0.0
+    free_mem: float = 0.0
+    running: set[tuple[int, int]] = field(default_factory=set)

@@ -1,0 +1,554 @@
+"""The scheduler's state machine.
+
+Theory of operation
+-------------------
+Everything the daemon knows about jobs, tasks, hosts and results lives here, and
+only :meth:`SchedulerState.handle` changes it. Events come in (client requests,
+backend reports); actions go out. The runtime commits the journal actions of one
+``handle`` call in one transaction *before* it runs any effect (launch, kill,
+reply), so nothing is acknowledged that a crash could lose.
+
+Task states (the user's status words)::
+
+    pending --launch--> running --exit 0--> finished
+       |                   |----exit !=0 / signal / timeout--> failed
+       |                   |----kill requested--> killed
+       |                   |----monitor said stratos_relaunch--> relaunched
+       |                   |----host or executor failed, retries left--> pending
+       |                   '----host or executor failed, no retries--> lost
+       '--kill--> killed
+
+Rules:
+
+1. ``_TRANSITIONS`` is the whole table; ``_move`` refuses anything else with
+   :class:`InvalidTransition`.
+2. A report about an attempt that is not the task's current one is stale and ignored,
+   which makes backend reports idempotent.
+3. Results get sequence numbers here. Stream calls publish a result when its task
+   ends; batch calls publish in submission order (a relaunched task's replacements
+   take its place), so a client cursor is one integer per consumer.
+4. Hosts are grouped in pools (the local machine; one per Mesos framework or Slurm
+   job). A job only ever runs on its own pool's hosts.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from stratos.errors import (
+    InsufficientResources,
+    InvalidSubmission,
+    JobIdInUse,
+    JobNotFound,
+    StratosError,
+    TaskNotFound,
+)
+from stratosd.core import actions as act
+from stratosd.core import events as ev
+from stratosd.core.model import EXITED, TERMINAL, Call, Host, Job, Status, Task
+
+_EPS = 1e-9
+
+_TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.PENDING: frozenset({Status.RUNNING, Status.KILLED}),
+    Status.RUNNING: frozenset(
+        {Status.FINISHED, Status.FAILED, Status.KILLED, Status.RELAUNCHED, Status.LOST, Status.PENDING}
+    ),
+}
+
+
+class InvalidTransition(Exception):
+    def __init__(self, job: str, task_id: int, start: Status, finish: Status) -> None:
+        super().__init__(f"job {job} task {task_id}: {start.value} -> {finish.value} is not allowed")
+        self.start, self.finish = start, finish
+
+
+class SchedulerState:
+    """All jobs, tasks and hosts of one daemon."""
+
+    def __init__(self, *, story_length: int = 10_000) -> None:
+        #: jobs by their current name, and by their journal key.
+        self.jobs: dict[str, Job] = {}
+        self.by_key: dict[int, Job] = {}
+        self.hosts: dict[str, Host] = {}
+        #: pool name -> its hosts.
+        self.pools: dict[str, list[Host]] = {}
+        #: pool name -> jobs with pending tasks, in round-robin order.
+        self._waiting: dict[str, dict[int, Job]] = {}
+        #: (job key, task id) -> host id of every running task.
+        self._placed: dict[tuple[int, int], str] = {}
+        self._next_key = 1
+        #: job key -> serial number of its latest launch (fair-share tie breaker).
+        self._last_launch: dict[int, int] = {}
+        self._launches = 0
+        #: recent transitions, for debugging: (job name, task id, from, to, why).
+        self.story: deque[tuple[str, int, str, str, str]] = deque(maxlen=story_length)
+        self._effects: list[act.Action] = []
+        self._dirty_jobs: dict[int, Job] = {}
+        self._dirty_tasks: dict[int, dict[int, Task]] = {}
+        self._journal: list[act.Action] = []
+        self._handlers: dict[type[ev.Event], Callable[[Any], None]] = {
+            ev.HostAdded: self._on_host_added,
+            ev.CreateJobRequested: self._on_create_job,
+            ev.SubmitRequested: self._on_submit,
+            ev.KillRequested: self._on_kill,
+            ev.CancelRequested: self._on_cancel,
+            ev.CloseStreamRequested: self._on_close_stream,
+            ev.RemoveJobRequested: self._on_remove,
+            ev.TaskStarted: self._on_task_started,
+            ev.TaskEnded: self._on_task_ended,
+            ev.TaskLost: self._on_task_lost,
+        }
+
+    # -- the one mutator -----------------------------------------------------------------
+
+    def handle(self, *events: ev.Event) -> list[act.Action]:
+        """Apply events; return journal actions first, then effects, in order."""
+        for event in events:
+            handler = self._handlers.get(type(event))
+            if handler is None:
+                raise TypeError(event)
+            request_id = getattr(event, "request_id", None)
+            if request_id is None:
+                handler(event)
+                continue
+            try:
+                handler(event)
+            except StratosError as err:
+                self._effects.append(act.Reply(request_id, error=err))
+        self._schedule()
+        out = self._flush_journal()
+        out.extend(self._effects)
+        self._effects = []
+        return out
+
+    # -- restore ---------------------------------------------------------------------------
+
+    def restore(self, jobs: Iterable[Job]) -> list[act.Action]:
+        """Load jobs from the journal. Tasks that were running when the daemon stopped run again."""
+        for job in jobs:
+            self.jobs[job.name] = job
+            self.by_key[job.key] = job
+            self._next_key = max(self._next_key, job.key + 1)
+            for task in job.tasks:
+                if task.status is Status.RUNNING:
+                    task.status = Status.PENDING
+                    task.reason = "requeued after a daemon restart"
+                    self._mark(job, task)
+            self._rebuild(job)
+        self._schedule()
+        return self._flush_journal() + self._take_effects()
+
+    def _rebuild(self, job: Job) -> None:
+        """Recompute what is derived from the tasks: counts, queue, per-call progress."""
+        job.counts = dict.fromkeys(Status, 0)
+        for call in job.calls:
+            call.unended = 0
+            call.roots = []
+        job.pending = deque()
+        for task in job.tasks:
+            job.counts[task.status] += 1
+            call = job.calls[task.call_id]
+            if task.status not in TERMINAL:
+                call.unended += 1
+            if task.parent is None:
+                call.roots.append(task.task_id)
+            if task.status is Status.PENDING:
+                job.pending.append(task.task_id)
+        for call in job.calls:
+            call.next_root = 0
+            if call.mode == "batch":
+                while call.next_root < len(call.roots) and self._tree_ended(job, call.roots[call.next_root]):
+                    call.next_root += 1
+        if job.pending:
+            self._waiting.setdefault(job.pool, {})[job.key] = job
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def _on_host_added(self, e: ev.HostAdded) -> None:
+        host = Host(e.host_id, e.pool, e.cpus, e.mem, free_cpus=e.cpus, free_mem=e.mem)
+        self.hosts[e.host_id] = host
+        self.pools.setdefault(e.pool, []).append(host)
+
+    def _on_create_job(self, e: ev.CreateJobRequested) -> None:
+        name = e.name
+        renamed = ""
+        if not name:
+            name = f"job-{self._next_key}"
+            while name in self.jobs:
+                name += "x"
+        elif name in self.jobs:
+            old = self.jobs[name]
+            if old.unended:
+                raise JobIdInUse(
+                    f'job "{name}" still has {old.unended} unended tasks. Reattach to it with '
+                    f'Processor.attach("{name}"), wait for it or cancel it (`stratosctl cancel {name}`), '
+                    "or choose another job_id."
+                )
+            n = 1
+            while f"{name}.{n}" in self.jobs:
+                n += 1
+            renamed = f"{name}.{n}"
+            del self.jobs[name]
+            old.name = renamed
+            self.jobs[renamed] = old
+            self._dirty_jobs[old.key] = old
+        job = Job(self._next_key, name, e.spec, e.pool, e.now)
+        self._next_key += 1
+        self.jobs[name] = job
+        self.by_key[job.key] = job
+        self._dirty_jobs[job.key] = job
+        self._effects.append(act.Reply(e.request_id, (job, renamed)))
+
+    def job(self, name: str) -> Job:
+        """The job named ``name``; raises JobNotFound."""
+        job = self.jobs.get(name)
+        if job is None:
+            raise JobNotFound(f'no job named "{name}": `stratosctl jobs` lists the jobs this daemon knows.')
+        return job
+
+    def _on_submit(self, e: ev.SubmitRequested) -> None:
+        job = self.job(e.name)
+        commands = [c for c in e.commands if c.strip()]
+        if not commands:
+            raise InvalidSubmission("the submission holds no command: nothing to run.")
+        warnings: list[str] = []
+        hosts = self.pools.get(job.pool, [])
+        if hosts:
+            most_mem = max(h.mem for h in hosts)
+            most_cpus = max(h.cpus for h in hosts)
+            if job.spec.mem > most_mem + _EPS:
+                raise InsufficientResources(
+                    f"each task asks for {job.spec.mem:g} MB of memory but the largest host of this "
+                    f"backend has {most_mem:g} MB: lower mem_per_task."
+                )
+            if job.spec.cpus > most_cpus + _EPS:
+                warnings.append(
+                    f"threads_per_task={job.spec.cpus:g} is more than the {most_cpus:g} cores this host "
+                    f"has: each task runs with all {most_cpus:g}."
+                )
+        call = Call(len(job.calls), e.mode, e.cwd, e.env)
+        job.calls.append(call)
+        self._journal.append(act.SaveCall(job.key, call))
+        first = len(job.tasks)
+        for command in commands:
+            task = Task(len(job.tasks), call.call_id, command)
+            job.tasks.append(task)
+            call.roots.append(task.task_id)
+            job.pending.append(task.task_id)
+            self._mark(job, task)
+        call.unended = len(commands)
+        job.counts[Status.PENDING] += len(commands)
+        job.cancelled = False
+        if e.mode == "stream":
+            job.stream_opened = True
+        job.stream_closed = False
+        self._dirty_jobs[job.key] = job
+        self._waiting.setdefault(job.pool, {})[job.key] = job
+        self._effects.append(act.Reply(e.request_id, (call.call_id, first, len(commands), warnings)))
+
+    def _on_kill(self, e: ev.KillRequested) -> None:
+        job = self.job(e.name)
+        if e.task_ids is None:
+            targets = [t for t in job.tasks if t.status not in TERMINAL]
+        else:
+            for task_id in e.task_ids:
+                if not 0 <= task_id < len(job.tasks):
+                    raise TaskNotFound(
+                        f"job {job.name} has no task {task_id}: its ids run from 0 to {len(job.tasks) - 1}."
+                    )
+            targets = [job.tasks[i] for i in e.task_ids]
+        self._effects.append(act.Reply(e.request_id, self._kill(job, targets)))
+
+    def _on_cancel(self, e: ev.CancelRequested) -> None:
+        job = self.job(e.name)
+        if e.call_id is None:
+            targets = [t for t in job.tasks if t.status not in TERMINAL]
+            job.cancelled = True
+            self._dirty_jobs[job.key] = job
+        else:
+            if not 0 <= e.call_id < len(job.calls):
+                raise InvalidSubmission(f"job {job.name} has no submission call {e.call_id}.")
+            targets = [t for t in job.tasks if t.call_id == e.call_id and t.status not in TERMINAL]
+        self._effects.append(act.Reply(e.request_id, self._kill(job, targets)))
+
+    def _kill(self, job: Job, targets: list[Task]) -> int:
+        count = 0
+        for task in targets:
+            if task.status is Status.PENDING:
+                task.reason = "killed before it started"
+                self._move(job, task, Status.KILLED)
+                count += 1
+            elif task.status is Status.RUNNING and not task.kill_requested:
+                task.kill_requested = True
+                self._mark(job, task)
+                self._effects.append(act.KillTask(job.key, task.task_id, task.attempt, job.pool))
+                count += 1
+        return count
+
+    def _on_close_stream(self, e: ev.CloseStreamRequested) -> None:
+        job = self.job(e.name)
+        job.stream_closed = True
+        self._dirty_jobs[job.key] = job
+        self._effects.append(act.Reply(e.request_id, job))
+
+    def _on_remove(self, e: ev.RemoveJobRequested) -> None:
+        job = self.job(e.name)
+        if job.unended:
+            raise JobIdInUse(
+                f"job {job.name} still has {job.unended} unended tasks: cancel it first "
+                f"(`stratosctl cancel {job.name}`)."
+            )
+        del self.jobs[job.name]
+        del self.by_key[job.key]
+        self._dirty_jobs.pop(job.key, None)
+        self._dirty_tasks.pop(job.key, None)
+        self._journal.append(act.DeleteJob(job.key, job.name))
+        self._effects.append(act.Reply(e.request_id, True))
+
+    # -- backend reports ---------------------------------------------------------------------
+
+    def _current(self, job_key: int, task_id: int, attempt: int) -> tuple[Job, Task] | None:
+        job = self.by_key.get(job_key)
+        if job is None or not 0 <= task_id < len(job.tasks):
+            return None
+        task = job.tasks[task_id]
+        if task.attempt != attempt or task.status is not Status.RUNNING:
+            return None  # stale: an earlier attempt, or already ended
+        return job, task
+
+    def _on_task_started(self, e: ev.TaskStarted) -> None:
+        found = self._current(e.job_key, e.task_id, e.attempt)
+        if found:
+            job, task = found
+            task.started = e.started
+            self._mark(job, task)
+
+    def _on_task_ended(self, e: ev.TaskEnded) -> None:
+        found = self._current(e.job_key, e.task_id, e.attempt)
+        if found is None:
+            return
+        job, task = found
+        rec = e.record
+        self._release(job, task)
+        task.started = rec.started or task.started
+        task.ended = rec.ended
+        task.exit_code, task.signal, task.reason = rec.exit_code, rec.signal, rec.reason
+        if task.kill_requested or rec.reason == "killed":
+            new = Status.KILLED
+        elif rec.reason == "relaunch":
+            new = Status.RELAUNCHED
+        elif rec.reason == "timeout" and task.attempt <= job.spec.timeout_retries:
+            new = Status.PENDING
+        elif rec.exit_code == 0 and rec.signal is None and not rec.reason:
+            new = Status.FINISHED
+        else:
+            new = Status.FAILED
+            if not rec.reason:
+                task.reason = f"signal {rec.signal}" if rec.signal is not None else f"exit code {rec.exit_code}"
+        keep = new in EXITED and job.spec.output == "scheduler"
+        self._journal.append(act.SaveOutcome(job.key, task.task_id, rec, keep))
+        if new is Status.RELAUNCHED:
+            self._add_replacements(job, task, rec.replacements)
+        if new is Status.PENDING:
+            self._requeue(job, task)
+        else:
+            self._move(job, task, new, now=rec.ended)
+
+    def _on_task_lost(self, e: ev.TaskLost) -> None:
+        found = self._current(e.job_key, e.task_id, e.attempt)
+        if found is None:
+            return
+        job, task = found
+        self._release(job, task)
+        task.reason = e.reason
+        if task.kill_requested:
+            self._move(job, task, Status.KILLED, now=e.now)
+        elif task.attempt <= job.spec.max_retries:
+            task.reason = f"retried after: {e.reason}"
+            self._requeue(job, task)
+        else:
+            task.reason = f"{e.reason} (no retries left: max_retries={job.spec.max_retries})"
+            task.ended = e.now
+            self._move(job, task, Status.LOST, now=e.now)
+
+    def _add_replacements(self, job: Job, task: Task, commands: list[str]) -> None:
+        children = []
+        call = job.calls[task.call_id]
+        for command in commands:
+            child = Task(len(job.tasks), task.call_id, command, parent=task.task_id)
+            job.tasks.append(child)
+            job.pending.append(child.task_id)
+            job.counts[Status.PENDING] += 1
+            call.unended += 1
+            children.append(child.task_id)
+            self._mark(job, child)
+        task.children = tuple(children)
+        if children:
+            self._waiting.setdefault(job.pool, {})[job.key] = job
+
+    # -- transitions ---------------------------------------------------------------------------
+
+    def _move(self, job: Job, task: Task, new: Status, now: float = 0.0) -> None:
+        old = task.status
+        if new not in _TRANSITIONS.get(old, ()):
+            raise InvalidTransition(job.name, task.task_id, old, new)
+        task.status = new
+        job.counts[old] -= 1
+        job.counts[new] += 1
+        self._mark(job, task)
+        self.story.append((job.name, task.task_id, old.value, new.value, task.reason))
+        if new in TERMINAL:
+            self._ended(job, task, now)
+
+    def _requeue(self, job: Job, task: Task) -> None:
+        self._move(job, task, Status.PENDING)
+        job.pending.appendleft(task.task_id)
+        self._waiting.setdefault(job.pool, {})[job.key] = job
+
+    def _ended(self, job: Job, task: Task, now: float) -> None:
+        call = job.calls[task.call_id]
+        call.unended -= 1
+        if not job.unended:
+            job.finished_at = now
+            self._dirty_jobs[job.key] = job
+        if call.mode == "stream":
+            if task.status in EXITED and job.spec.output == "scheduler":
+                self._publish(job, [task.task_id])
+            return
+        ready: list[int] = []
+        while call.next_root < len(call.roots) and self._tree_ended(job, call.roots[call.next_root]):
+            if job.spec.output == "scheduler":
+                ready.extend(self._tree_results(job, call.roots[call.next_root]))
+            call.next_root += 1
+        if ready:
+            self._publish(job, ready)
+
+    def _tree_ended(self, job: Job, root: int) -> bool:
+        task = job.tasks[root]
+        return task.status in TERMINAL and all(self._tree_ended(job, c) for c in task.children)
+
+    def _tree_results(self, job: Job, root: int) -> list[int]:
+        """The tasks of a relaunch tree whose stdout is a result, in replacement order."""
+        task = job.tasks[root]
+        if task.status in EXITED:
+            return [root]
+        return [r for c in task.children for r in self._tree_results(job, c)]
+
+    def _publish(self, job: Job, task_ids: list[int]) -> None:
+        seqs = []
+        for task_id in task_ids:
+            job.published += 1
+            seqs.append((task_id, job.published))
+        self._journal.append(act.PublishResults(job.key, tuple(seqs)))
+
+    # -- placement -------------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        """Launch pending tasks where they fit, one task per job per round (fair share)."""
+        for pool, waiting in self._waiting.items():
+            hosts = self.pools.get(pool)
+            if not hosts:
+                continue
+            progress = True
+            while waiting and progress:
+                progress = False
+                # Fewest running tasks first, then the job that launched least recently.
+                order = sorted(waiting, key=lambda k: (waiting[k].counts[Status.RUNNING], self._last_launch.get(k, 0)))
+                for key in order:
+                    job = waiting[key]
+                    task = self._next_pending(job)
+                    if task is None:
+                        del waiting[key]
+                        continue
+                    cpus = min(job.spec.cpus, max(h.cpus for h in hosts))
+                    host = next(
+                        (h for h in hosts if h.free_cpus + _EPS >= cpus and h.free_mem + _EPS >= job.spec.mem),
+                        None,
+                    )
+                    if host is None:
+                        continue
+                    job.pending.popleft()
+                    self._launch(job, task, host, cpus)
+                    progress = True
+                    if not job.pending:
+                        del waiting[key]
+
+    @staticmethod
+    def _next_pending(job: Job) -> Task | None:
+        while job.pending:
+            task = job.tasks[job.pending[0]]
+            if task.status is Status.PENDING:
+                return task
+            job.pending.popleft()  # killed while queued
+        return None
+
+    def _launch(self, job: Job, task: Task, host: Host, cpus: float) -> None:
+        task.attempt += 1
+        task.host = host.host_id
+        task.kill_requested = False
+        task.exit_code = task.signal = None
+        task.started = task.ended = 0.0
+        self._move(job, task, Status.RUNNING)
+        host.free_cpus -= cpus
+        host.free_mem -= job.spec.mem
+        host.running.add((job.key, task.task_id))
+        self._placed[(job.key, task.task_id)] = host.host_id
+        self._launches += 1
+        self._last_launch[job.key] = self._launches
+        self._effects.append(act.LaunchTask(job.key, task.task_id, task.attempt, host.host_id, job.pool, cpus))
+
+    def _release(self, job: Job, task: Task) -> None:
+        host_id = self._placed.pop((job.key, task.task_id), None)
+        host = self.hosts.get(host_id) if host_id else None
+        if host is None:
+            return
+        host.running.discard((job.key, task.task_id))
+        host.free_cpus += min(job.spec.cpus, max(h.cpus for h in self.pools[host.pool]))
+        host.free_mem += job.spec.mem
+
+    # -- journal bookkeeping -----------------------------------------------------------------
+
+    def _mark(self, job: Job, task: Task) -> None:
+        self._dirty_tasks.setdefault(job.key, {})[task.task_id] = task
+
+    def _flush_journal(self) -> list[act.Action]:
+        out = [act.SaveJob(job) for job in self._dirty_jobs.values()]
+        # Calls before tasks (tasks reference them), outcomes and publications after.
+        out.extend(a for a in self._journal if isinstance(a, act.SaveCall))
+        out.extend(act.SaveTasks(key, tuple(tasks.values())) for key, tasks in self._dirty_tasks.items())
+        out.extend(a for a in self._journal if not isinstance(a, act.SaveCall))
+        self._dirty_jobs, self._dirty_tasks, self._journal = {}, {}, []
+        return out
+
+    def _take_effects(self) -> list[act.Action]:
+        out, self._effects = self._effects, []
+        return out
+
+    # -- reads (no changes) --------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Check the invariants; raise AssertionError naming the first one broken."""
+        for job in self.jobs.values():
+            counts = dict.fromkeys(Status, 0)
+            for task in job.tasks:
+                counts[task.status] += 1
+            assert counts == job.counts, (job.name, counts, job.counts)
+            pending = {t.task_id for t in job.tasks if t.status is Status.PENDING}
+            assert pending <= set(job.pending), (job.name, "pending task missing from the queue")
+            for call in job.calls:
+                unended = sum(1 for t in job.tasks if t.call_id == call.call_id and t.status not in TERMINAL)
+                assert unended == call.unended, (job.name, call.call_id, unended, call.unended)
+            seqs = job.published
+            assert seqs >= 0
+        for host in self.hosts.values():
+            used_cpus = used_mem = 0.0
+            for key, task_id in host.running:
+                job = self.by_key[key]
+                assert job.tasks[task_id].status is Status.RUNNING
+                used_cpus += min(job.spec.cpus, max(h.cpus for h in self.pools[host.pool]))
+                used_mem += job.spec.mem
+            assert abs(host.cpus - host.free_cpus - used_cpus) < 1e-6, (host.host_id, "cpus")
+            assert abs(host.mem - host.free_mem - used_mem) < 1e-6, (host.host_id, "mem")

@@ -1,0 +1,178 @@
+"""The one asyncio loop that drives the core: events in, journal commit, then effects.
+
+Every batch of queued events is handled in one core step; its journal actions are
+committed in one transaction (group commit) before any effect runs, so a reply never
+reaches a client for a change the journal does not hold, and a task is never
+launched that the journal does not know was launched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+import os
+import shutil
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from stratos_executor.spec import TaskSpec
+from stratosd.backends.base import Backend
+from stratosd.core import actions as act
+from stratosd.core.events import Event, RemoveJobRequested
+from stratosd.core.state import SchedulerState
+from stratosd.store import Store
+
+log = logging.getLogger("stratosd")
+
+
+class Runtime:
+    def __init__(self, state: SchedulerState, store: Store, state_dir: Path) -> None:
+        self.state = state
+        self.store = store
+        self.state_dir = state_dir
+        self.backends: dict[str, Backend] = {}
+        self._queue: deque[Event] = deque()
+        self._wakeup = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._replies: dict[int, asyncio.Future[Any]] = {}
+        self._request_ids = itertools.count(1)
+        self._closing = False
+
+    def add_backend(self, backend: Backend) -> None:
+        self.backends[backend.pool] = backend
+        self.emit(*backend.initial_events())
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def emit(self, *events: Event) -> None:
+        """Queue facts for the core (backends call this)."""
+        self._queue.extend(events)
+        self._wakeup.set()
+
+    def next_request_id(self) -> int:
+        return next(self._request_ids)
+
+    async def request(self, make: Any) -> Any:
+        """Send a request event built by ``make(request_id)``; return the core's committed answer."""
+        request_id = next(self._request_ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._replies[request_id] = future
+        self.emit(make(request_id))
+        return await future
+
+    async def changed(self, timeout: float | None = None) -> None:
+        """Return after the next core step (or the timeout)."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def restore(self) -> None:
+        actions = self.state.restore(self.store.load_jobs())
+        self._commit_and_run(actions)
+
+    async def run(self) -> None:
+        while not self._closing:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            # Let the reports of tasks that ended together arrive, so they share one commit.
+            await asyncio.sleep(0)
+            events = list(self._queue)
+            self._queue.clear()
+            if events:
+                self._commit_and_run(self.state.handle(*events))
+
+    def _commit_and_run(self, actions: list[act.Action]) -> None:
+        try:
+            self.store.apply(actions)
+        except Exception as err:
+            log.exception("journal commit failed")
+            for a in actions:
+                if isinstance(a, act.Reply):
+                    self._resolve(a.request_id, None, err)
+            raise
+        for a in actions:
+            if isinstance(a, act.JOURNAL_ACTIONS):
+                continue
+            if isinstance(a, act.Reply):
+                self._resolve(a.request_id, a.value, a.error)
+            elif isinstance(a, act.LaunchTask):
+                self._launch(a)
+            elif isinstance(a, act.KillTask):
+                backend = self.backends.get(a.pool)
+                if backend is not None:
+                    backend.kill(a.job_key, a.task_id, a.attempt)
+            else:
+                raise TypeError(a)
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def _resolve(self, request_id: int, value: object, error: BaseException | None) -> None:
+        future = self._replies.pop(request_id, None)
+        if future is None or future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+    def _launch(self, a: act.LaunchTask) -> None:
+        job = self.state.by_key[a.job_key]
+        task = job.tasks[a.task_id]
+        call = job.calls[task.call_id]
+        spec = job.spec
+        stdout_file = stderr_file = None
+        if spec.output == "disk":
+            base = os.path.join(spec.log_directory, job.name, str(task.task_id))
+            stdout_file, stderr_file = base + ".stdout", base + ".stderr"
+        task_spec = TaskSpec(
+            job_id=job.name,
+            task_id=task.task_id,
+            attempt=a.attempt,
+            command=task.command,
+            cwd=call.cwd,
+            env=call.env,
+            threads=max(1, math.ceil(a.cpus)),
+            output=spec.output,
+            sandbox=str(self.sandbox(a.job_key, task.task_id)),
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+            monitor=spec.monitor,
+            relauncher=spec.relauncher,
+            update_interval=spec.update_interval,
+            timeout=spec.task_timeout or None,
+        )
+        self.backends[a.pool].launch(a.job_key, a.host_id, task_spec)
+
+    def sandbox(self, job_key: int, task_id: int) -> Path:
+        return self.state_dir / "sandboxes" / str(job_key) / str(task_id)
+
+    async def remove_job(self, name: str) -> None:
+        """Delete a finished job with its results, sandboxes and disk logs."""
+        job = self.state.job(name)
+        key, spec = job.key, job.spec
+        await self.request(lambda rid: RemoveJobRequested(rid, name))
+        shutil.rmtree(self.state_dir / "sandboxes" / str(key), ignore_errors=True)
+        if spec.output == "disk" and spec.log_directory:
+            shutil.rmtree(os.path.join(spec.log_directory, name), ignore_errors=True)
+
+    async def purge_expired(self, retention: float, now: float) -> list[str]:
+        """Remove finished jobs whose retention has passed; return their names."""
+        expired = [
+            job.name for job in self.state.jobs.values()
+            if not job.unended and job.finished_at and job.finished_at + retention < now
+        ]
+        for name in expired:
+            await self.remove_job(name)
+        return expired
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wakeup.set()
+        for backend in self.backends.values():
+            await backend.close()

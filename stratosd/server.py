@@ -1,0 +1,157 @@
+"""Builds and runs the daemon: journal, core, backends, gRPC listeners, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hmac
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from stratos._proto import stratos_pb2_grpc as pb_grpc
+from stratosd.backends.local import LocalBackend
+from stratosd.core.state import SchedulerState
+from stratosd.runtime import Runtime
+from stratosd.servicer import Servicer
+from stratosd.store import Store
+
+log = logging.getLogger("stratosd")
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    state_dir: Path
+    socket: Path
+    listen: str | None = None
+    token: str | None = None
+    cpus: float | None = None
+    mem: float | None = None
+    retention: float = 7 * 86400.0
+    synchronous: str = "NORMAL"
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+class TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """TCP listeners answer only callers holding the token (compared in constant time)."""
+
+    def __init__(self, token: str) -> None:
+        self._expected = f"Bearer {token}".encode()
+
+    async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]], details: Any) -> Any:
+        handler = await continuation(details)
+        offered = dict(details.invocation_metadata or ()).get("authorization", "")
+        if hmac.compare_digest(str(offered).encode(), self._expected):
+            return handler
+        return _deny(handler)
+
+
+def _deny(handler: Any) -> Any:
+    async def abort(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid token is required on this listener")
+
+    async def abort_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await abort(request, context)
+        yield  # pragma: no cover
+
+    if handler is None:
+        return None
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(abort_stream)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(abort)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(abort_stream)
+    return grpc.unary_unary_rpc_method_handler(abort)
+
+
+def _lock_state_dir(state_dir: Path) -> int:
+    fd = os.open(state_dir / "stratosd.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AlreadyRunning(f"another stratosd is running with the state directory {state_dir}") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -> None:
+    """Run until SIGTERM, SIGINT or a Shutdown RPC."""
+    lock_fd = _lock_state_dir(config.state_dir)
+    store = Store(config.state_dir / "journal.sqlite", synchronous=config.synchronous)
+    runtime = Runtime(SchedulerState(), store, config.state_dir)
+    runtime.add_backend(LocalBackend(runtime.emit, cpus=config.cpus, mem=config.mem))
+    runtime.restore()
+    stop = asyncio.Event()
+
+    async def request_stop() -> None:
+        stop.set()
+
+    servicer = Servicer(runtime, on_shutdown=request_stop)
+    options = [("grpc.max_receive_message_length", 16 << 20), ("grpc.max_send_message_length", 16 << 20)]
+    servers = []
+    local = grpc.aio.server(options=options)
+    pb_grpc.add_StratosServicer_to_server(servicer, local)
+    with contextlib.suppress(FileNotFoundError):
+        config.socket.unlink()  # stale: we hold the state directory's lock
+    old_umask = os.umask(0o177)
+    try:
+        local.add_insecure_port(f"unix:{config.socket}")
+        await local.start()
+    finally:
+        os.umask(old_umask)
+    os.chmod(config.socket, 0o600)
+    servers.append(local)
+    if config.listen:
+        if not config.token:
+            raise ValueError("--listen needs a token (--token-file)")
+        remote = grpc.aio.server(options=options, interceptors=(TokenInterceptor(config.token),))
+        pb_grpc.add_StratosServicer_to_server(servicer, remote)
+        remote.add_insecure_port(config.listen)
+        await remote.start()
+        servers.append(remote)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    core_loop = asyncio.create_task(runtime.run())
+    purger = asyncio.create_task(_purge_forever(runtime, config.retention))
+    log.info("stratosd %d serving on %s", os.getpid(), config.socket)
+    if ready:
+        ready()
+    await stop.wait()
+    log.info("stratosd stopping")
+    for server in servers:
+        await server.stop(grace=2)
+    purger.cancel()
+    await runtime.close()
+    core_loop.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await core_loop
+    store.close()
+    with contextlib.suppress(FileNotFoundError):
+        config.socket.unlink()
+    os.close(lock_fd)
+
+
+async def _purge_forever(runtime: Runtime, retention: float) -> None:
+    while True:
+        try:
+            removed = await runtime.purge_expired(retention, time.time())
+            if removed:
+                log.info("removed %d jobs past their retention: %s", len(removed), ", ".join(removed))
+        except Exception:
+            log.exception("purging expired jobs failed")
+        await asyncio.sleep(min(3600.0, max(1.0, retention / 10)))

@@ -1,0 +1,356 @@
+"""The gRPC servicer: turns RPCs into core events and answers from committed state."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import grpc
+
+from stratos._proto import stratos_pb2 as pb
+from stratos._proto import stratos_pb2_grpc as pb_grpc
+from stratos._protocol import PROTOCOL_VERSION, VERSION
+from stratos.errors import ERROR_METADATA_KEY, InvalidSubmission, ProtocolMismatch, StratosError
+from stratosd import convert, expand
+from stratosd.core import events as ev
+from stratosd.core.model import EXITED, Job, Status
+from stratosd.runtime import Runtime
+
+#: bytes of stdout per ResultBatch message (gRPC's default limit is 4 MiB).
+RESULT_MESSAGE_BYTES = 1 << 20
+TASK_PAGE = 1000
+FAILED_IDS_SHOWN = 1000
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], err: StratosError) -> None:
+    await context.abort(
+        getattr(grpc.StatusCode, err.status), str(err), trailing_metadata=((ERROR_METADATA_KEY, type(err).__name__),)
+    )
+
+
+def _unary(method: F) -> F:
+    """Translate StratosError into its status code, with the error's class in the trailers."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Servicer, request: Any, context: Any) -> Any:
+        try:
+            return await method(self, request, context)
+        except StratosError as err:
+            await _abort(context, err)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _streaming(method: F) -> F:
+    @functools.wraps(method)
+    async def wrapper(self: Servicer, request: Any, context: Any) -> AsyncIterator[Any]:
+        try:
+            async for item in method(self, request, context):
+                yield item
+        except StratosError as err:
+            await _abort(context, err)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Servicer(pb_grpc.StratosServicer):
+    def __init__(self, runtime: Runtime, *, on_shutdown: Callable[[], Awaitable[None]]) -> None:
+        self.runtime = runtime
+        self.state = runtime.state
+        self.store = runtime.store
+        self._on_shutdown = on_shutdown
+        self._cursor_locks: dict[tuple[int, str], asyncio.Lock] = {}
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    @_unary
+    async def Hello(self, request: pb.HelloRequest, context: Any) -> pb.HelloReply:
+        if request.protocol_version != PROTOCOL_VERSION:
+            raise ProtocolMismatch(
+                f"this stratosd (version {VERSION}) speaks protocol {PROTOCOL_VERSION} but the client "
+                f"(version {request.client_version}) speaks {request.protocol_version}: install matching "
+                "versions, then restart the daemon with `stratosd stop`."
+            )
+        return pb.HelloReply(
+            protocol_version=PROTOCOL_VERSION, daemon_version=VERSION, pid=os.getpid(),
+            state_dir=str(self.runtime.state_dir), backends=sorted(self.runtime.backends),
+        )
+
+    @_unary
+    async def CreateJob(self, request: pb.CreateJobRequest, context: Any) -> pb.JobInfo:
+        name = convert.check_job_id(request.job_id) if request.job_id else ""
+        spec = convert.spec_from_proto(request.spec)
+        pool = convert.pool_for(spec.master)
+        job, renamed = await self.runtime.request(
+            lambda rid: ev.CreateJobRequested(rid, name, spec, pool, time.time())
+        )
+        return convert.job_info(job, renamed)
+
+    @_unary
+    async def GetJob(self, request: pb.JobRef, context: Any) -> pb.JobInfo:
+        return convert.job_info(self.state.job(request.job_id))
+
+    @_unary
+    async def ListJobs(self, request: pb.ListJobsRequest, context: Any) -> pb.ListJobsReply:
+        return pb.ListJobsReply(jobs=[self._status(job) for job in self.state.jobs.values()])
+
+    @_unary
+    async def GetStatus(self, request: pb.JobRef, context: Any) -> pb.JobStatus:
+        return self._status(self.state.job(request.job_id))
+
+    def _status(self, job: Job) -> pb.JobStatus:
+        cursor = self.store.cursor(job.key, "")
+        return pb.JobStatus(
+            job_id=job.name, state=job.state, master=job.spec.master, total=len(job.tasks),
+            counts=convert.counts(job.counts), results_available=job.published - cursor, cursor=cursor,
+            created=job.created, finished_at=job.finished_at, warnings=job.warnings,
+            stream_opened=job.stream_opened, stream_closed=job.stream_closed,
+        )
+
+    # -- submission ----------------------------------------------------------------------------
+
+    @_unary
+    async def Submit(self, request_iterator: AsyncIterator[pb.SubmitChunk], context: Any) -> pb.SubmitReply:
+        header: pb.SubmitHeader | None = None
+        items: list[str] = []
+        rows: list[list[str]] = []
+        async for chunk in request_iterator:
+            if header is None:
+                if not chunk.HasField("header"):
+                    raise InvalidSubmission("a submission must start with its header.")
+                header = chunk.header
+            items.extend(chunk.items)
+            rows.extend(list(r.values) for r in chunk.rows)
+        if header is None:
+            raise InvalidSubmission("empty submission.")
+        self.state.job(header.job_id)  # fail fast on an unknown job, before any expansion
+        cwd = header.cwd or "/"
+        if not os.path.isabs(cwd):
+            raise InvalidSubmission(f"the working directory {cwd!r} must be absolute.")
+        if header.kind == pb.GLOB:
+            commands = await asyncio.to_thread(expand.expand_glob, header.template, items, cwd)
+        elif header.kind == pb.TEMPLATE:
+            commands = expand.expand_template(header.template, rows)
+        elif header.kind == pb.PLAIN:
+            commands = items
+        else:
+            raise InvalidSubmission("the submission's kind must be PLAIN, GLOB or TEMPLATE.")
+        if any("\0" in c for c in commands):
+            raise InvalidSubmission("a command contains a NUL byte, which no shell command can hold.")
+        mode = "stream" if header.mode == pb.STREAM else "batch"
+        env = dict(header.env)
+        call_id, first, count, warnings = await self.runtime.request(
+            lambda rid: ev.SubmitRequested(rid, header.job_id, mode, cwd, env, commands, time.time())
+        )
+        return pb.SubmitReply(call_id=call_id, first_task_id=first, count=count, warnings=warnings)
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    @_streaming
+    async def Wait(self, request: pb.WaitRequest, context: Any) -> AsyncIterator[pb.WaitProgress]:
+        job = self.state.job(request.job_id)
+        call = None
+        if request.has_call:
+            if request.call_id >= len(job.calls):
+                raise InvalidSubmission(f"job {job.name} has no submission call {request.call_id}.")
+            call = job.calls[request.call_id]
+        interval = request.progress_interval or None
+        last = 0.0
+        while True:
+            unended = call.unended if call is not None else job.unended
+            now = time.monotonic()
+            if not unended or (interval and now - last >= interval):
+                by_status = convert.call_counts(job, call) if call is not None else job.counts
+                reply = pb.WaitProgress(
+                    done=not unended, total=sum(by_status.values()), counts=convert.counts(by_status)
+                )
+                if not unended:
+                    failed = [
+                        t.task_id for t in job.tasks
+                        if t.status is Status.FAILED and (call is None or t.call_id == call.call_id)
+                    ]
+                    reply.failed_task_ids.extend(failed[:FAILED_IDS_SHOWN])
+                    yield reply
+                    return
+                last = now
+                yield reply
+            await self.runtime.changed(timeout=interval or 1.0)
+
+    # -- results -------------------------------------------------------------------------------
+
+    @_streaming
+    async def Results(
+        self, request_iterator: AsyncIterator[pb.ResultsClientMessage], context: Any
+    ) -> AsyncIterator[pb.ResultsServerMessage]:
+        first = await anext(request_iterator, None)
+        if first is None or not first.HasField("open"):
+            raise InvalidSubmission("a Results stream must start with Open.")
+        opened = first.open
+        job = self.state.job(opened.job_id)
+        if not opened.consume:
+            after = max(0, opened.from_seq - 1)
+            while True:
+                upto = job.published
+                async for message in self._result_messages(job, after, upto, opened.details):
+                    yield message
+                after = max(after, upto)
+                if not opened.follow or (not job.unended and after >= job.published):
+                    yield pb.ResultsServerMessage(end=pb.ResultsEnd(upto_seq=after))
+                    return
+                await self.runtime.changed(timeout=1.0)
+        consumer = opened.consumer
+        lock = self._cursor_locks.setdefault((job.key, consumer), asyncio.Lock())
+        async with lock:  # one delivery per cursor at a time: no result reaches two callers
+            cursor = self.store.cursor(job.key, consumer)
+            upto = job.published
+            async for message in self._result_messages(job, cursor, upto, opened.details):
+                yield message
+            yield pb.ResultsServerMessage(end=pb.ResultsEnd(upto_seq=upto))
+            ack = await anext(request_iterator, None)
+            if ack is None or not ack.HasField("ack"):
+                return  # the client went away before it had everything: the cursor stays
+            position = min(ack.ack.upto_seq, upto)
+            if position > cursor:
+                self.store.set_cursor(job.key, consumer, position)
+            yield pb.ResultsServerMessage(committed=pb.ResultsCommitted(cursor=max(position, cursor)))
+
+    async def _result_messages(
+        self, job: Job, after: int, upto: int, details: bool
+    ) -> AsyncIterator[pb.ResultsServerMessage]:
+        batch = pb.ResultBatch()
+        size = 0
+        for page in self.store.results(job.key, after, upto):
+            for seq, task_id, stdout, stdout_path, truncated in page:
+                for index, (piece, more) in enumerate(_stdout_pieces(stdout, stdout_path)):
+                    record = batch.records.add(seq=seq, task_id=task_id, stdout=piece, more=more)
+                    if index == 0 and details:
+                        self._fill_details(record, job, task_id, bool(truncated), stdout_path or "")
+                    size += len(piece) + 64
+                    if size >= RESULT_MESSAGE_BYTES:
+                        yield pb.ResultsServerMessage(batch=batch)
+                        batch, size = pb.ResultBatch(), 0
+            await asyncio.sleep(0)
+        if batch.records:
+            yield pb.ResultsServerMessage(batch=batch)
+
+    def _fill_details(self, record: pb.ResultRecord, job: Job, task_id: int, truncated: bool, path: str) -> None:
+        task = job.tasks[task_id]
+        record.command, record.status, record.host = task.command, task.status.value, task.host
+        record.has_exit_code = task.exit_code is not None
+        record.exit_code, record.signal = task.exit_code or 0, task.signal or 0
+        record.duration, record.truncated, record.stdout_path = convert.duration(task), truncated, path
+
+    # -- tasks ---------------------------------------------------------------------------------
+
+    @_streaming
+    async def ListTasks(self, request: pb.ListTasksRequest, context: Any) -> AsyncIterator[pb.TaskPage]:
+        job = self.state.job(request.job_id)
+        wanted = None
+        if request.state:
+            try:
+                wanted = Status(request.state)
+            except ValueError:
+                raise InvalidSubmission(
+                    f"unknown task state {request.state!r}: use one of "
+                    + ", ".join(s.value for s in Status) + "."
+                ) from None
+        page = pb.TaskPage()
+        for task in job.tasks:
+            if wanted is None or task.status is wanted:
+                page.tasks.append(convert.task_summary(task))
+                if len(page.tasks) >= TASK_PAGE:
+                    yield page
+                    page = pb.TaskPage()
+        if page.tasks or not job.tasks:
+            yield page
+
+    @_unary
+    async def GetTask(self, request: pb.TaskRef, context: Any) -> pb.TaskDetail:
+        job = self.state.job(request.job_id)
+        if not 0 <= request.task_id < len(job.tasks):
+            from stratos.errors import TaskNotFound
+
+            raise TaskNotFound(f"job {job.name} has no task {request.task_id} (it has {len(job.tasks)} tasks).")
+        task = job.tasks[request.task_id]
+        detail = pb.TaskDetail(
+            summary=convert.task_summary(task), call_id=task.call_id, started=task.started, ended=task.ended,
+            reason=task.reason, has_parent=task.parent is not None, relaunched_from=task.parent or 0,
+            relaunched_as=list(task.children), cwd=job.calls[task.call_id].cwd,
+        )
+        sandbox = self.runtime.sandbox(job.key, task.task_id)
+        if job.spec.output == "mesos" or sandbox.exists():
+            detail.sandbox = str(sandbox)
+        outcome = self.store.outcome(job.key, task.task_id)
+        if outcome:
+            detail.stderr_tail = bytes(outcome["stderr_tail"]).decode("utf-8", "replace")
+            detail.peak_rss_kb, detail.cpu_seconds = outcome["peak_rss_kb"], outcome["cpu_seconds"]
+            detail.monitor_output = outcome["monitor_output"]
+            detail.notes.extend(outcome["notes"])
+            if outcome["truncated"]:
+                detail.notes.append("stdout was longer than the result limit; the full output is in "
+                                    + str(outcome["stdout_path"]))
+        return detail
+
+    # -- control -------------------------------------------------------------------------------
+
+    @_unary
+    async def Kill(self, request: pb.KillRequest, context: Any) -> pb.KillReply:
+        ids = tuple(request.task_ids) or None
+        killed = await self.runtime.request(lambda rid: ev.KillRequested(rid, request.job_id, ids))
+        return pb.KillReply(killed=killed)
+
+    @_unary
+    async def Cancel(self, request: pb.CancelRequest, context: Any) -> pb.KillReply:
+        call_id = request.call_id if request.has_call else None
+        killed = await self.runtime.request(lambda rid: ev.CancelRequested(rid, request.job_id, call_id))
+        return pb.KillReply(killed=killed)
+
+    @_unary
+    async def CloseStream(self, request: pb.JobRef, context: Any) -> pb.JobInfo:
+        job = await self.runtime.request(lambda rid: ev.CloseStreamRequested(rid, request.job_id))
+        return convert.job_info(job)
+
+    @_unary
+    async def Remove(self, request: pb.JobRef, context: Any) -> pb.RemoveReply:
+        key = self.state.job(request.job_id).key
+        await self.runtime.remove_job(request.job_id)
+        self._cursor_locks = {k: v for k, v in self._cursor_locks.items() if k[0] != key}
+        return pb.RemoveReply(removed=True)
+
+    @_unary
+    async def Shutdown(self, request: pb.ShutdownRequest, context: Any) -> pb.ShutdownReply:
+        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._on_shutdown()))
+        return pb.ShutdownReply(pid=os.getpid())
+
+
+def _stdout_pieces(stdout: bytes | None, path: str | None) -> Iterator[tuple[bytes, bool]]:
+    """A result's stdout as (piece, more) pairs that each fit one message; files are read lazily."""
+    if stdout is not None or not path:
+        data = bytes(stdout or b"")
+        for start in range(0, max(len(data), 1), RESULT_MESSAGE_BYTES):
+            yield data[start : start + RESULT_MESSAGE_BYTES], start + RESULT_MESSAGE_BYTES < len(data)
+        return
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below, across yields
+    except OSError:
+        yield b"", False
+        return
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        done = 0
+        while True:
+            piece = f.read(RESULT_MESSAGE_BYTES)
+            done += len(piece)
+            more = bool(piece) and done < size
+            yield piece, more
+            if not more:
+                return
+
+
+__all__ = ["EXITED", "Servicer"]

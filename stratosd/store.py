@@ -1,0 +1,210 @@
+"""The journal: SQLite in WAL mode, one transaction per core step (group commit).
+
+The runtime applies every journal action of one :meth:`SchedulerState.handle` call in
+a single transaction before anything is acknowledged, and rebuilds the core from
+these tables after a restart. Result cursors are written here directly: they are
+the clients' own state, not the scheduler's.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from stratosd.core import actions as act
+from stratosd.core.model import Call, Job, JobSpec, Status, Task
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    key INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, spec TEXT NOT NULL, pool TEXT NOT NULL,
+    created REAL NOT NULL, finished_at REAL NOT NULL, cancelled INTEGER NOT NULL,
+    stream_opened INTEGER NOT NULL, stream_closed INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS calls (
+    job_key INTEGER NOT NULL, call_id INTEGER NOT NULL, mode TEXT NOT NULL, cwd TEXT NOT NULL,
+    env TEXT NOT NULL, PRIMARY KEY (job_key, call_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tasks (
+    job_key INTEGER NOT NULL, task_id INTEGER NOT NULL, call_id INTEGER NOT NULL, command TEXT NOT NULL,
+    status TEXT NOT NULL, attempt INTEGER NOT NULL, host TEXT NOT NULL, parent INTEGER,
+    children TEXT NOT NULL, kill_requested INTEGER NOT NULL, exit_code INTEGER, signal INTEGER,
+    reason TEXT NOT NULL, started REAL NOT NULL, ended REAL NOT NULL,
+    PRIMARY KEY (job_key, task_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outcomes (
+    job_key INTEGER NOT NULL, task_id INTEGER NOT NULL, seq INTEGER, stdout BLOB, stdout_path TEXT,
+    truncated INTEGER NOT NULL, stderr_tail BLOB NOT NULL, peak_rss_kb INTEGER NOT NULL,
+    cpu_seconds REAL NOT NULL, monitor_output TEXT NOT NULL, notes TEXT NOT NULL,
+    PRIMARY KEY (job_key, task_id)) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS outcomes_by_seq ON outcomes (job_key, seq) WHERE seq IS NOT NULL;
+CREATE TABLE IF NOT EXISTS cursors (
+    job_key INTEGER NOT NULL, consumer TEXT NOT NULL, position INTEGER NOT NULL,
+    PRIMARY KEY (job_key, consumer)) WITHOUT ROWID;
+"""
+
+
+class JournalVersionError(RuntimeError):
+    pass
+
+
+class Store:
+    """The daemon's journal in ``<state_dir>/journal.sqlite``."""
+
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL") -> None:
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(f"PRAGMA synchronous={synchronous}")
+        self.db.execute("PRAGMA foreign_keys=OFF")
+        self.db.executescript(_SCHEMA)
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise JournalVersionError(
+                f"{path} has journal schema {row[0]}, this stratosd writes schema {SCHEMA_VERSION}: "
+                "use the stratosd release that wrote it, or move the state directory aside."
+            )
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def apply(self, actions: Sequence[act.Action]) -> None:
+        """Commit the journal actions of one core step in one transaction."""
+        journal = [a for a in actions if isinstance(a, act.JOURNAL_ACTIONS)]
+        if not journal:
+            return
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            for a in journal:
+                if isinstance(a, act.SaveTasks):
+                    db.executemany(
+                        "INSERT OR REPLACE INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        [_task_row(a.job_key, t) for t in a.tasks],
+                    )
+                elif isinstance(a, act.SaveOutcome):
+                    self._save_outcome(a)
+                elif isinstance(a, act.PublishResults):
+                    db.executemany(
+                        "UPDATE outcomes SET seq=? WHERE job_key=? AND task_id=?",
+                        [(seq, a.job_key, task_id) for task_id, seq in a.seqs],
+                    )
+                elif isinstance(a, act.SaveJob):
+                    j = a.job
+                    db.execute(
+                        "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?)",
+                        (j.key, j.name, json.dumps(asdict(j.spec)), j.pool, j.created, j.finished_at,
+                         int(j.cancelled), int(j.stream_opened), int(j.stream_closed)),
+                    )
+                elif isinstance(a, act.SaveCall):
+                    c = a.call
+                    db.execute(
+                        "INSERT OR REPLACE INTO calls VALUES (?,?,?,?,?)",
+                        (a.job_key, c.call_id, c.mode, c.cwd, json.dumps(c.env)),
+                    )
+                elif isinstance(a, act.DeleteJob):
+                    for table in ("jobs", "calls", "tasks", "outcomes", "cursors"):
+                        column = "key" if table == "jobs" else "job_key"
+                        db.execute(f"DELETE FROM {table} WHERE {column}=?", (a.job_key,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _save_outcome(self, a: act.SaveOutcome) -> None:
+        rec = a.record
+        stdout = rec.stdout if a.keep_stdout else None
+        path = rec.stdout_path if a.keep_stdout else None
+        self.db.execute(
+            "INSERT OR REPLACE INTO outcomes VALUES (?,?,NULL,?,?,?,?,?,?,?,?)",
+            (a.job_key, a.task_id, stdout, path, int(rec.stdout_truncated), rec.stderr_tail,
+             rec.peak_rss_kb, rec.cpu_seconds, rec.monitor_output, json.dumps(rec.notes)),
+        )
+
+    def set_cursor(self, job_key: int, consumer: str, position: int) -> None:
+        self.db.execute(
+            "INSERT INTO cursors VALUES (?,?,?) ON CONFLICT (job_key, consumer) "
+            "DO UPDATE SET position=max(position, excluded.position)",
+            (job_key, consumer, position),
+        )
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def cursor(self, job_key: int, consumer: str) -> int:
+        row = self.db.execute(
+            "SELECT position FROM cursors WHERE job_key=? AND consumer=?", (job_key, consumer)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def load_jobs(self) -> Iterator[Job]:
+        """Rebuild every job from the journal (derived counters are the core's to recompute)."""
+        for key, name, spec, pool, created, finished_at, cancelled, s_open, s_closed in self.db.execute(
+            "SELECT * FROM jobs ORDER BY key"
+        ).fetchall():
+            job = Job(key, name, JobSpec(**json.loads(spec)), pool, created)
+            job.finished_at, job.cancelled = finished_at, bool(cancelled)
+            job.stream_opened, job.stream_closed = bool(s_open), bool(s_closed)
+            for call_id, mode, cwd, env in self.db.execute(
+                "SELECT call_id, mode, cwd, env FROM calls WHERE job_key=? ORDER BY call_id", (key,)
+            ):
+                job.calls.append(Call(call_id, mode, cwd, json.loads(env)))
+            for row in self.db.execute("SELECT * FROM tasks WHERE job_key=? ORDER BY task_id", (key,)):
+                job.tasks.append(_task_from_row(row))
+            (published,) = self.db.execute(
+                "SELECT coalesce(max(seq), 0) FROM outcomes WHERE job_key=?", (key,)
+            ).fetchone()
+            job.published = int(published)
+            yield job
+
+    def results(self, job_key: int, after: int, upto: int, page: int = 512) -> Iterator[list[tuple[Any, ...]]]:
+        """Pages of (seq, task_id, stdout, stdout_path, truncated) for after < seq <= upto."""
+        while after < upto:
+            rows = self.db.execute(
+                "SELECT seq, task_id, stdout, stdout_path, truncated FROM outcomes "
+                "WHERE job_key=? AND seq>? AND seq<=? ORDER BY seq LIMIT ?",
+                (job_key, after, upto, page),
+            ).fetchall()
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
+
+    def outcome(self, job_key: int, task_id: int) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT seq, stdout_path, truncated, stderr_tail, peak_rss_kb, cpu_seconds, monitor_output, notes "
+            "FROM outcomes WHERE job_key=? AND task_id=?",
+            (job_key, task_id),
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ("seq", "stdout_path", "truncated", "stderr_tail", "peak_rss_kb", "cpu_seconds",
+                "monitor_output", "notes")
+        out = dict(zip(keys, row, strict=True))
+        out["notes"] = json.loads(out["notes"])
+        return out
+
+
+def _task_row(job_key: int, t: Task) -> tuple[Any, ...]:
+    return (
+        job_key, t.task_id, t.call_id, t.command, t.status.value, t.attempt, t.host, t.parent,
+        json.dumps(t.children) if t.children else "", int(t.kill_requested), t.exit_code, t.signal,
+        t.reason, t.started, t.ended,
+    )
+
+
+def _task_from_row(row: Iterable[Any]) -> Task:
+    (_, task_id, call_id, command, status, attempt, host, parent, children, killed, exit_code, signal,
+     reason, started, ended) = row
+    task = Task(task_id, call_id, command, parent)
+    task.status = Status(status)
+    task.attempt, task.host, task.kill_requested = attempt, host, bool(killed)
+    task.children = tuple(json.loads(children)) if children else ()
+    task.exit_code, task.signal, task.reason, task.started, task.ended = exit_code, signal, reason, started, ended
+    return task

@@ -1,0 +1,16 @@
+"""A bare SchedulerState fed events directly; invariants are checked after every test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from stratosd.core.state import SchedulerState
+
+
+@pytest.fixture
+def state() -> Iterator[SchedulerState]:
+    s = SchedulerState()
+    yield s
+    s.validate()

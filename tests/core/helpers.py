@@ -1,0 +1,55 @@
+"""Builders for events and matchers for actions, so tests read as scenarios."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from stratos_executor.spec import TaskRecord
+from stratosd.core import actions as act
+from stratosd.core import events as ev
+from stratosd.core.model import CallMode, JobSpec
+from stratosd.core.state import SchedulerState
+
+_ids = itertools.count(1)
+
+
+def add_host(state: SchedulerState, cpus: float = 2, mem: float = 4096, host: str = "h1",
+             pool: str = "local") -> list[act.Action]:
+    return state.handle(ev.HostAdded(host, pool, cpus, mem))
+
+
+def reply(actions: list[act.Action]) -> act.Reply:
+    replies = [a for a in actions if isinstance(a, act.Reply)]
+    assert len(replies) == 1, replies
+    return replies[0]
+
+
+def create(state: SchedulerState, name: str = "demo", pool: str = "local", **spec: Any) -> act.Reply:
+    return reply(state.handle(ev.CreateJobRequested(next(_ids), name, JobSpec(**spec), pool, 1.0)))
+
+
+def submit(state: SchedulerState, name: str, commands: list[str], mode: CallMode = "batch"
+           ) -> tuple[act.Reply, list[act.Action]]:
+    actions = state.handle(ev.SubmitRequested(next(_ids), name, mode, "/tmp", {}, commands, 2.0))
+    return reply(actions), actions
+
+
+def launches(actions: list[act.Action]) -> list[act.LaunchTask]:
+    return [a for a in actions if isinstance(a, act.LaunchTask)]
+
+
+def published(actions: list[act.Action]) -> list[tuple[int, int]]:
+    return [pair for a in actions if isinstance(a, act.PublishResults) for pair in a.seqs]
+
+
+def end(state: SchedulerState, job: str, task_id: int, exit_code: int | None = 0, *, signal: int | None = None,
+        reason: str = "", replacements: list[str] | None = None, attempt: int | None = None) -> list[act.Action]:
+    j = state.jobs[job]
+    rec = TaskRecord(exit_code=exit_code, signal=signal, reason=reason, started=5.0, ended=6.0,
+                     stdout=b"out", replacements=replacements or [])
+    return state.handle(ev.TaskEnded(j.key, task_id, attempt or j.tasks[task_id].attempt, rec))
+
+
+def status(state: SchedulerState, job: str, task_id: int) -> str:
+    return state.jobs[job].tasks[task_id].status.value
