@@ -54,7 +54,7 @@ class Process:
         *,
         on_exit: Callable[[], None] | None = None,
         on_done: Callable[[], None] | None = None,
-        drain_timeout: float = DRAIN_TIMEOUT,
+        drain_timeout: float | None = None,
     ) -> None:
         self.pid: int = popen.pid
         #: Popen convention: negative means killed by that signal. None if the status was lost.
@@ -71,7 +71,7 @@ class Process:
         self._popen: subprocess.Popen[bytes] | None = popen
         self._on_exit = on_exit
         self._on_done = on_done
-        self._drain_timeout = drain_timeout
+        self._drain_timeout = DRAIN_TIMEOUT if drain_timeout is None else drain_timeout
         self._drain_timer: asyncio.TimerHandle | None = None
         self._pipes: dict[int, Sink] = {}
         for fd, sink in pipes:

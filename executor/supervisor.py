@@ -111,7 +111,7 @@ class TaskRunner:
         try:
             if self._on_started is not None:
                 self._on_started(process.pid, record.started)
-            await asyncio.shield(finished)
+            await finished  # resolved by _on_done; the Process callbacks go on if this is cancelled
         except BaseException:
             self._stop("killed")
             raise

@@ -261,8 +261,7 @@ class Connection:
 def _stream(call: Any) -> Generator[Any, None, None]:
     """Iterate a response stream, translating errors and cancelling it when abandoned."""
     try:
-        for message in call:
-            yield message
+        yield from call
     except grpc.RpcError as err:
         raise from_rpc_error(err) from None
     finally:

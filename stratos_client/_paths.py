@@ -7,6 +7,7 @@ any of them being configured.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -99,10 +100,8 @@ def ensure_private_dir(path: Path) -> Path:
     path = Path(path)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
+        with contextlib.suppress(FileExistsError):  # created meanwhile: checked below
             path.mkdir(mode=0o700)
-        except FileExistsError:  # another process created it meanwhile: check it below
-            pass
     try:
         info = path.stat()
     except OSError as err:

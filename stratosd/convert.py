@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-from typing import get_args
+from typing import cast, get_args
 
 from stratos._proto import stratos_pb2 as pb
 from stratos.errors import BackendUnavailable, InvalidJobSpec
+
 from stratosd.core.model import Call, Job, JobSpec, OutputMode, Status, Task
 
 #: job ids become directory names (log_directory/<job_id>/): keep them plain.
@@ -40,7 +41,7 @@ def pool_for(master: str) -> str:
 
 
 def spec_from_proto(m: pb.JobSpec) -> JobSpec:
-    output = m.output or "scheduler"
+    output = cast(OutputMode, m.output or "scheduler")
     if output not in get_args(OutputMode):
         raise InvalidJobSpec(f"output={output!r} is not one of scheduler, disk, mesos, none.")
     for name in ("threads_per_task", "mem_per_task", "disk_per_task"):

@@ -9,6 +9,7 @@ launched that the journal does not know was launched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import math
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from stratos_executor.spec import TaskSpec
+
 from stratosd.backends.base import Backend
 from stratosd.core import actions as act
 from stratosd.core.events import Event, RemoveJobRequested
@@ -65,10 +67,8 @@ class Runtime:
 
     async def changed(self, timeout: float | None = None) -> None:
         """Return after the next core step (or the timeout)."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
-        except TimeoutError:
-            pass
 
     # -- the loop ----------------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-
 from stratos._proto import stratos_pb2_grpc as pb_grpc
+
 from stratosd.backends.local import LocalBackend
 from stratosd.core.state import SchedulerState
 from stratosd.runtime import Runtime
@@ -43,7 +43,7 @@ class AlreadyRunning(RuntimeError):
     pass
 
 
-class TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """TCP listeners answer only callers holding the token (compared in constant time)."""
 
     def __init__(self, token: str) -> None:

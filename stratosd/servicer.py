@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
-
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratos._protocol import PROTOCOL_VERSION, VERSION
 from stratos.errors import ERROR_METADATA_KEY, InvalidSubmission, ProtocolMismatch, StratosError
+
 from stratosd import convert, expand
 from stratosd.core import events as ev
-from stratosd.core.model import EXITED, Job, Status
+from stratosd.core.model import EXITED, CallMode, Job, Status
 from stratosd.runtime import Runtime
 
 #: bytes of stdout per ResultBatch message (gRPC's default limit is 4 MiB).
@@ -143,7 +143,7 @@ class Servicer(pb_grpc.StratosServicer):
             raise InvalidSubmission("the submission's kind must be PLAIN, GLOB or TEMPLATE.")
         if any("\0" in c for c in commands):
             raise InvalidSubmission("a command contains a NUL byte, which no shell command can hold.")
-        mode = "stream" if header.mode == pb.STREAM else "batch"
+        mode: CallMode = "stream" if header.mode == pb.STREAM else "batch"
         env = dict(header.env)
         call_id, first, count, warnings = await self.runtime.request(
             lambda rid: ev.SubmitRequested(rid, header.job_id, mode, cwd, env, commands, time.time())

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stratos_executor.spec import TaskRecord
+
 from stratosd.core.model import CallMode, JobSpec
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """The documented status words (`Stream.get_status`)."""
 
     PENDING = "pending"

@@ -45,6 +45,7 @@ from stratos.errors import (
     StratosError,
     TaskNotFound,
 )
+
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.model import EXITED, TERMINAL, Call, Host, Job, Status, Task
@@ -515,7 +516,7 @@ class SchedulerState:
         self._dirty_tasks.setdefault(job.key, {})[task.task_id] = task
 
     def _flush_journal(self) -> list[act.Action]:
-        out = [act.SaveJob(job) for job in self._dirty_jobs.values()]
+        out: list[act.Action] = [act.SaveJob(job) for job in self._dirty_jobs.values()]
         # Calls before tasks (tasks reference them), outcomes and publications after.
         out.extend(a for a in self._journal if isinstance(a, act.SaveCall))
         out.extend(act.SaveTasks(key, tuple(tasks.values())) for key, tasks in self._dirty_tasks.items())

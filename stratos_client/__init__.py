@@ -1,0 +1,48 @@
+"""StratOS: run unmodified command-line programs over many files and get their stdout back.
+
+``from stratos import Processor`` is the entry point (see the seed's usage guide). The
+package is a thin client: jobs, tasks and results live in the ``stratosd`` daemon, which
+a local job starts in the background when it is not running.
+"""
+
+from ._protocol import VERSION as __version__
+from .errors import (
+    BackendUnavailable,
+    DaemonUnavailable,
+    InsufficientResources,
+    InvalidJobSpec,
+    InvalidSubmission,
+    JobIdInUse,
+    JobNotFound,
+    PermissionDenied,
+    ProtocolMismatch,
+    StratosError,
+    TaskNotFound,
+)
+from .processor import Processor
+from .records import JobReport, Progress, TaskDetails, TaskReport, TaskResult
+from .settings import Settings
+from .stream import Stream
+
+__all__ = [
+    "BackendUnavailable",
+    "DaemonUnavailable",
+    "InsufficientResources",
+    "InvalidJobSpec",
+    "InvalidSubmission",
+    "JobIdInUse",
+    "JobNotFound",
+    "JobReport",
+    "PermissionDenied",
+    "Processor",
+    "Progress",
+    "ProtocolMismatch",
+    "Settings",
+    "StratosError",
+    "Stream",
+    "TaskDetails",
+    "TaskNotFound",
+    "TaskReport",
+    "TaskResult",
+    "__version__",
+]

@@ -1,0 +1,358 @@
+"""``Processor``: the seed's job object, a thin handle on a job that stratosd owns.
+
+A Processor holds only the job id, the settings it was made with and a connection;
+every method is a call to the daemon. That is what lets several scripts (and
+``stratosctl``) share a job, and a script re-attach to one after a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Literal, overload
+
+from . import _results
+from ._connection import Connection, connect
+from ._proto import stratos_pb2 as pb
+from ._submit import Commands, Params, normalize_params, normalize_patterns, split_commands, submit
+from ._waiting import wait_until_done
+from .errors import StratosError
+from .records import JobReport, Progress, TaskResult
+from .settings import Output, Settings
+from .stream import Stream
+
+__all__ = ["Processor"]
+
+logger = logging.getLogger("stratos")
+
+#: seconds between the progress messages a batch call logs (at DEBUG level).
+BATCH_PROGRESS_INTERVAL = 5.0
+#: failed task ids named in the warning after a batch call.
+FAILED_IDS_SHOWN = 100
+
+
+def _connect(settings: Settings) -> Connection:
+    # Only a local job may start a daemon: other backends need one an operator set up.
+    return connect(settings.socket, settings.state_dir, autostart=settings.master == "local")
+
+
+class Processor:
+    """A job: submit commands in batch or streaming mode and collect their stdout.
+
+    :param master: "local" (default), a Mesos master ("HOST:PORT", "http(s)://HOST:PORT",
+        "zk://H1:2181,H2:2181/mesos") or Slurm ("slurm", "slurm://PARTITION").
+    :param role: the Mesos role of the job's resources ("*").
+    :param threads_per_task: CPU threads allocated to each task (1).
+    :param mem_per_task: memory per task, in MB (256).
+    :param disk_per_task: disk per task, in MB (256).
+    :param monitor: program run as ``monitor PID TASK_OUTPUT`` every update_interval.
+    :param relauncher: program run as ``relauncher MONITOR_OUTPUT`` on "stratos_relaunch".
+    :param update_interval: seconds between monitor calls (10).
+    :param output: where stdout goes: "scheduler" (default), "disk", "mesos" or "none".
+    :param log_directory: directory for output="disk" ("stratos-logs", relative to the
+        current directory).
+    :param job_id: the job's name; None lets the daemon choose a unique one.
+    :param settings: a ``Settings`` to start from instead of ``Settings.load()``.
+    :param more_settings: other settings (task_timeout, timeout_retries, max_retries,
+        socket, state_dir).
+    :raises InvalidJobSpec: a setting is invalid.
+    :raises JobIdInUse: a job with this id still has unended tasks (``Processor.attach``).
+    :raises DaemonUnavailable: stratosd is not running and could not be started.
+    """
+
+    __slots__ = ("_conn", "job_id", "settings", "stream")
+
+    def __init__(
+        self,
+        master: str | None = None,
+        role: str | None = None,
+        threads_per_task: int | None = None,
+        mem_per_task: float | None = None,
+        disk_per_task: float | None = None,
+        monitor: str | None = None,
+        relauncher: str | None = None,
+        update_interval: float | None = None,
+        output: Output | None = None,
+        log_directory: str | None = None,
+        job_id: str | None = None,
+        settings: Settings | None = None,
+        **more_settings: Any,
+    ) -> None:
+        chosen = (settings if settings is not None else Settings.load()).replace(
+            master=master, role=role, threads_per_task=threads_per_task,
+            mem_per_task=mem_per_task, disk_per_task=disk_per_task, monitor=monitor,
+            relauncher=relauncher, update_interval=update_interval, output=output,
+            log_directory=log_directory, job_id=job_id, **more_settings,
+        ).validate()
+        conn = _connect(chosen)
+        info = conn.create_job(chosen.job_id or "", chosen.to_proto())
+        if info.renamed_previous:
+            logger.info(
+                "an earlier finished job %r was renamed to %r", info.job_id, info.renamed_previous
+            )
+        self._bind(conn, info.job_id, chosen.replace(job_id=info.job_id))
+
+    def _bind(self, conn: Connection, job_id: str, settings: Settings) -> None:
+        self._conn = conn
+        #: the job's id (chosen by the daemon when none was given).
+        self.job_id = job_id
+        #: the settings the job was created with.
+        self.settings = settings
+        #: the job's stream object; ``job.stream(commands)`` submits in streaming mode.
+        self.stream = Stream(conn, job_id)
+
+    @classmethod
+    def attach(cls, job_id: str, settings: Settings | None = None) -> Processor:
+        """A handle on an existing job, e.g. one created by another script.
+
+        Args:
+            job_id: the job.
+            settings: where the daemon is (socket, state_dir); None: ``Settings.load()``.
+
+        Returns:
+            The handle; its ``settings`` are the job's.
+
+        Raises:
+            JobNotFound: no job has this id.
+            DaemonUnavailable: stratosd is not running and could not be started.
+        """
+        base = settings if settings is not None else Settings.load()
+        conn = _connect(base)
+        info = conn.get_job(job_id)
+        handle = cls.__new__(cls)
+        handle._bind(conn, info.job_id, Settings.from_proto(
+            info.spec, job_id=info.job_id, socket=base.socket, state_dir=base.state_dir
+        ))
+        return handle
+
+    @classmethod
+    def list_jobs(cls, settings: Settings | None = None) -> list[JobReport]:
+        """Every job the daemon knows.
+
+        Args:
+            settings: where the daemon is; None: ``Settings.load()``.
+
+        Returns:
+            The jobs with their states and task counts.
+        """
+        base = settings if settings is not None else Settings.load()
+        return [JobReport.from_proto(job) for job in _connect(base).list_jobs()]
+
+    def __repr__(self) -> str:
+        return f"Processor(job_id={self.job_id!r}, master={self.settings.master!r})"
+
+    # -- submission ----------------------------------------------------------------------
+
+    def glob_batch(self, command: str, pattern: str | Iterable[str]) -> dict[str, int]:
+        """Run ``command`` on every file matching ``pattern`` and wait for all of them.
+
+        Args:
+            command: the command, with ``%f%`` where the file name goes.
+            pattern: a ``glob.glob`` pattern (or a list of them), relative to the
+                current directory unless absolute.
+
+        Returns:
+            Task counts of this call by status word (finished, failed, killed, ...).
+
+        Raises:
+            InvalidSubmission: no file matches, or the command has no ``%f%``.
+            KeyboardInterrupt: Ctrl-C; the tasks of this call are cancelled first.
+        """
+        return self._batch(pb.GLOB, command, items=normalize_patterns(pattern))
+
+    def glob_stream(self, command: str, pattern: str | Iterable[str]) -> Stream:
+        """Like glob_batch, without waiting.
+
+        Returns:
+            The job's stream object.
+        """
+        submit(self._conn, self.job_id, pb.GLOB, pb.STREAM, command, normalize_patterns(pattern))
+        return self.stream
+
+    def template_batch(self, command_template: str, params: Params) -> dict[str, int]:
+        """Run one command per row of ``params`` and wait for all of them.
+
+        Args:
+            command_template: the command, with one ``%c%`` per value of a row.
+            params: comma-delimited strings (``["0.3 1.1, file1", ...]``) or lists of
+                strings (``[["0.3 1.1", "file1"], ...]``).
+
+        Returns:
+            Task counts of this call by status word.
+
+        Raises:
+            InvalidSubmission: a row's length differs from the number of ``%c%``.
+            KeyboardInterrupt: Ctrl-C; the tasks of this call are cancelled first.
+        """
+        return self._batch(pb.TEMPLATE, command_template, rows=normalize_params(params))
+
+    def template_stream(self, command_template: str, params: Params) -> Stream:
+        """Like template_batch, without waiting.
+
+        Returns:
+            The job's stream object.
+        """
+        rows = normalize_params(params)
+        submit(self._conn, self.job_id, pb.TEMPLATE, pb.STREAM, command_template, rows=rows)
+        return self.stream
+
+    def batch(self, commands: Commands) -> dict[str, int]:
+        """Run commands and wait for all of them.
+
+        Args:
+            commands: one string of commands separated by newlines or semicolons, or a
+                list of commands (semicolons inside a command are kept).
+
+        Returns:
+            Task counts of this call by status word.
+
+        Raises:
+            InvalidSubmission: there is no command.
+            KeyboardInterrupt: Ctrl-C; the tasks of this call are cancelled first.
+        """
+        return self._batch(pb.PLAIN, "", items=split_commands(commands))
+
+    def _batch(
+        self,
+        kind: pb.SubmitKind,
+        template: str,
+        items: list[str] | None = None,
+        rows: list[list[str]] | None = None,
+    ) -> dict[str, int]:
+        reply = submit(self._conn, self.job_id, kind, pb.BATCH, template, items or (), rows or ())
+        try:
+            progress = wait_until_done(
+                self._conn, self.job_id, reply.call_id, BATCH_PROGRESS_INTERVAL, self._log_progress
+            )
+        except KeyboardInterrupt:
+            self._cancel_call(reply.call_id)
+            raise
+        failed = progress.counts["failed"]
+        if failed:
+            shown = progress.failed_task_ids[:FAILED_IDS_SHOWN]
+            names = ", ".join(str(task_id) for task_id in shown)
+            if failed > len(shown):
+                names += f" and {failed - len(shown)} more"
+            logger.warning(
+                "%d task(s) of job %r failed: %s; see `stratosctl task %s ID`",
+                failed, self.job_id, names, self.job_id,
+            )
+        return progress.counts
+
+    def _log_progress(self, progress: Progress) -> None:
+        logger.debug("job %r: %d of %d tasks ended", self.job_id, progress.ended, progress.total)
+
+    def _cancel_call(self, call_id: int) -> None:
+        try:
+            cancelled = self._conn.cancel(self.job_id, call_id)
+        except StratosError as err:
+            print(f"stratos: could not cancel the tasks of this call: {err}", file=sys.stderr)
+        else:
+            print(f"stratos: cancelled {cancelled} tasks of this call", file=sys.stderr)
+
+    # -- waiting and control -------------------------------------------------------------
+
+    def wait(self) -> bool:
+        """Block until every task of the job has ended, then close the stream.
+
+        Returns:
+            True; False when the job never had a streaming submission.
+
+        Raises:
+            JobNotFound: the job no longer exists.
+        """
+        return self.stream.wait()
+
+    def wait_for_tasks(
+        self,
+        on_progress: Callable[[Progress], None] | None = None,
+        progress_interval: float = 1.0,
+    ) -> Progress:
+        """Block until every task of the job has ended, without closing the stream.
+
+        Args:
+            on_progress: called with the job's progress every ``progress_interval`` seconds.
+            progress_interval: seconds between calls of ``on_progress``.
+
+        Returns:
+            The final counts.
+        """
+        return self.stream.wait_for_tasks(on_progress, progress_interval)
+
+    def cancel(self) -> int:
+        """Stop every pending and running task of the job.
+
+        Returns:
+            How many tasks were stopped.
+        """
+        return self._conn.cancel(self.job_id)
+
+    def status(self) -> JobReport:
+        """The job's state and task counts."""
+        return JobReport.from_proto(self._conn.get_status(self.job_id))
+
+    def remove(self) -> bool:
+        """Delete the job with its results, sandboxes and logs.
+
+        Returns:
+            Whether the daemon removed it.
+        """
+        return self._conn.remove(self.job_id)
+
+    # -- results -------------------------------------------------------------------------
+
+    @overload
+    def get_results(
+        self, consumer: str | None = None, details: Literal[False] = False
+    ) -> list[str]: ...
+
+    @overload
+    def get_results(self, consumer: str | None, details: Literal[True]) -> list[TaskResult]: ...
+
+    @overload
+    def get_results(
+        self, consumer: str | None = None, *, details: Literal[True]
+    ) -> list[TaskResult]: ...
+
+    @overload
+    def get_results(
+        self, consumer: str | None = None, details: bool = False
+    ) -> list[str] | list[TaskResult]: ...
+
+    def get_results(
+        self, consumer: str | None = None, details: bool = False
+    ) -> list[str] | list[TaskResult]:
+        """The results that arrived since the previous call (all of them the first time).
+
+        Args:
+            consumer: a name for an independent cursor, so several readers each get
+                every result; None: the job's shared cursor.
+            details: return ``TaskResult`` records instead of stdout strings.
+
+        Returns:
+            Each task's stdout (UTF-8, undecodable bytes replaced), in completion order,
+            or ``TaskResult`` records with details=True.
+
+        Raises:
+            JobNotFound: the job no longer exists.
+            StratosError: the result stream broke; nothing was consumed, call again.
+        """
+        results = _results.consume(self._conn, self.job_id, consumer or "", details)
+        if details:
+            return results
+        return [result.stdout for result in results]
+
+    def read_results(
+        self, from_seq: int = 0, follow: bool = False
+    ) -> Iterator[TaskResult]:
+        """Results from a sequence number on, without moving any cursor.
+
+        Args:
+            from_seq: the first sequence number to read.
+            follow: keep waiting for new results instead of stopping at the last one.
+
+        Yields:
+            Results with details, in sequence order.
+        """
+        return _results.read(self._conn, self.job_id, from_seq, follow, details=True)

@@ -1,0 +1,79 @@
+"""A real stratosd in a subprocess, with its own socket and state directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+
+from stratos._proto import stratos_pb2 as pb
+from stratos._proto import stratos_pb2_grpc as pb_grpc
+from stratos._protocol import PROTOCOL_VERSION
+
+
+class Daemon:
+    """Starts `python -m stratosd run` and stops it by its PID (never anything else)."""
+
+    def __init__(self, *args: str, cpus: float = 2, root: Path | None = None) -> None:
+        # Unix socket paths are limited to 107 bytes: keep the root short.
+        self.root = root or Path(tempfile.mkdtemp(prefix="st-", dir="/tmp"))
+        os.chmod(self.root, 0o700)
+        self.socket = self.root / "run" / "stratosd.sock"
+        self.state_dir = self.root / "state"
+        self.args = [*args, "--cpus", str(cpus)]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"STRATOS_SOCKET": str(self.socket), "STRATOS_STATE_DIR": str(self.state_dir),
+                "STRATOS_NO_AUTOSTART": "1"}
+
+    def start(self, timeout: float = 20) -> Daemon:
+        log = open(self.root / "daemon.log", "ab")  # noqa: SIM115 - owned by the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stratosd", "run", "--state-dir", str(self.state_dir),
+             "--socket", str(self.socket), *self.args],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"stratosd exited: {self.log()}")
+            if self.socket.exists() and self.hello() is not None:
+                return self
+            time.sleep(0.02)
+        raise RuntimeError(f"stratosd did not start: {self.log()}")
+
+    def hello(self) -> pb.HelloReply | None:
+        with grpc.insecure_channel(f"unix:{self.socket}") as channel:
+            try:
+                reply: pb.HelloReply = pb_grpc.StratosStub(channel).Hello(
+                    pb.HelloRequest(protocol_version=PROTOCOL_VERSION), timeout=2)
+                return reply
+            except grpc.RpcError:
+                return None
+
+    def log(self) -> str:
+        path = self.root / "daemon.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+    def kill9(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def cleanup(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
