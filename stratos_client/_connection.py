@@ -109,7 +109,7 @@ class Connection:
         #: the daemon's answer to Hello (version, pid, state_dir, backends).
         self.hello = hello
         self._channel = channel
-        self._stub: Any = pb_grpc.StratosStub(channel)  # type: ignore[no-untyped-call]
+        self._stub: Any = pb_grpc.StratosStub(channel)
 
     @classmethod
     def open(cls, socket: Path, state: Path, *, autostart: bool) -> Connection:
@@ -133,7 +133,7 @@ class Connection:
                 f"the socket path {socket} is longer than the {MAX_SOCKET_PATH} bytes a Unix "
                 "socket allows; set STRATOS_SOCKET (or the `socket` setting) to a shorter path"
             )
-        channel = grpc.insecure_channel("unix:" + str(socket), options=_CHANNEL_OPTIONS)
+        channel = _new_channel(socket)
         try:
             hello = _probe(channel, HELLO_TIMEOUT)
             if hello is None:
@@ -141,7 +141,14 @@ class Connection:
                     raise DaemonUnavailable(
                         f"stratosd is not running at {socket}; start it with `stratosd run`"
                     )
-                hello = _start_daemon(channel, socket, state)
+                # The failed probe may leave this channel waiting out a reconnect backoff,
+                # in which calls fail at once: use a fresh one for the new daemon.
+                channel.close()
+                _start_daemon(socket, state)
+                channel = _new_channel(socket)
+                hello = _probe(channel, HELLO_TIMEOUT, wait=True)
+                if hello is None:
+                    raise DaemonUnavailable(f"stratosd started but stopped answering at {socket}")
             if hello.protocol_version != PROTOCOL_VERSION:
                 raise ProtocolMismatch(
                     f"client speaks protocol {PROTOCOL_VERSION}, stratosd at {socket} speaks "
@@ -219,11 +226,6 @@ class Connection:
         reply: pb.RemoveReply = self._unary("Remove", pb.JobRef(job_id=job_id))
         return reply.removed
 
-    def shutdown(self) -> int:
-        """Shutdown; returns the daemon's pid."""
-        reply: pb.ShutdownReply = self._unary("Shutdown", pb.ShutdownRequest())
-        return reply.pid
-
     # -- streaming calls ---------------------------------------------------------------
 
     def submit(self, chunks: Iterator[pb.SubmitChunk]) -> pb.SubmitReply:
@@ -268,9 +270,13 @@ def _stream(call: Any) -> Generator[Any, None, None]:
         call.cancel()
 
 
+def _new_channel(socket: Path) -> grpc.Channel:
+    return grpc.insecure_channel("unix:" + str(socket), options=_CHANNEL_OPTIONS)
+
+
 def _probe(channel: grpc.Channel, timeout: float, wait: bool = False) -> pb.HelloReply | None:
     """Hello, or None when nothing answers at the socket."""
-    stub: Any = pb_grpc.StratosStub(channel)  # type: ignore[no-untyped-call]
+    stub: Any = pb_grpc.StratosStub(channel)
     request = pb.HelloRequest(protocol_version=PROTOCOL_VERSION, client_version=VERSION)
     try:
         reply: pb.HelloReply = stub.Hello(request, timeout=timeout, wait_for_ready=wait)
@@ -282,8 +288,21 @@ def _probe(channel: grpc.Channel, timeout: float, wait: bool = False) -> pb.Hell
     return reply
 
 
-def _start_daemon(channel: grpc.Channel, socket: Path, state: Path) -> pb.HelloReply:
-    """Start ``stratosd run`` in the background and wait for it to answer Hello.
+def _answers(socket: Path) -> bool:
+    """Whether a daemon answers Hello at ``socket`` now.
+
+    Each look uses a new channel, so it is one immediate connection attempt rather than
+    a wait for the reconnect backoff of a channel that has already failed.
+    """
+    channel = _new_channel(socket)
+    try:
+        return _probe(channel, HELLO_TIMEOUT) is not None
+    finally:
+        channel.close()
+
+
+def _start_daemon(socket: Path, state: Path) -> None:
+    """Start ``stratosd run`` in the background and wait until it answers Hello.
 
     A lock file next to the socket makes concurrent scripts start one daemon: the
     others wait for the lock and then find the daemon answering.
@@ -292,9 +311,8 @@ def _start_daemon(channel: grpc.Channel, socket: Path, state: Path) -> pb.HelloR
     _paths.ensure_private_dir(state)
     log = _paths.daemon_log_path(state)
     with _locked(_paths.autostart_lock_path(socket), START_TIMEOUT + HELLO_TIMEOUT):
-        hello = _probe(channel, HELLO_TIMEOUT)
-        if hello is not None:
-            return hello
+        if _answers(socket):
+            return
         with open(log, "ab") as out:
             proc = subprocess.Popen(
                 daemon_command(state, socket),
@@ -307,20 +325,18 @@ def _start_daemon(channel: grpc.Channel, socket: Path, state: Path) -> pb.HelloR
         _STARTED.append(proc)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            hello = _probe(channel, 0.5, wait=True)
-            if hello is not None:
-                return hello
-            if proc.poll() is not None:
-                hello = _probe(channel, HELLO_TIMEOUT)  # another daemon may have won the socket
-                if hello is not None:
-                    return hello
+            exited = proc.poll() is not None
+            # Once it has exited, one last look in case another daemon took the socket.
+            if _answers(socket):
+                return
+            if exited:
                 raise DaemonUnavailable(
                     f"stratosd exited with status {proc.returncode} before answering at "
                     f"{socket}; see {log}{_tail(log)}"
                 )
             time.sleep(POLL_INTERVAL)
     raise DaemonUnavailable(
-        f"stratosd did not answer at {socket} within {START_TIMEOUT:.0f} s of being started; "
+        f"stratosd did not answer at {socket} within {START_TIMEOUT:g} s of being started; "
         f"see {log}{_tail(log)}"
     )
 

@@ -15,7 +15,12 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bar
+from rich.table import Table
 
 from ._connection import connect
 from ._protocol import VERSION
@@ -23,9 +28,6 @@ from .errors import StratosError
 from .processor import Processor
 from .records import STATUS_WORDS, JobReport, Progress, TaskDetails, TaskReport, TaskResult
 from .settings import Settings
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 __all__ = ["main"]
 
@@ -45,8 +47,6 @@ class Output:
 
     @functools.cached_property
     def console(self) -> Console:
-        from rich.console import Console
-
         return Console(highlight=False)
 
     def json(self, value: Any) -> None:
@@ -57,8 +57,6 @@ class Output:
             for row in rows:
                 print("\t".join(_cell(value) for value in row))
             return
-        from rich.table import Table
-
         table = Table(box=None, header_style="bold")
         for header in headers:
             table.add_column(header, overflow="fold")
@@ -72,8 +70,6 @@ class Output:
             for key, value in shown:
                 print(f"{key}\t{_cell(value)}")
             return
-        from rich.table import Table
-
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold")
         grid.add_column(overflow="fold")
@@ -117,6 +113,10 @@ def _outcome(exit_code: int | None, signal: int | None) -> str | None:
     if signal:
         return f"signal {signal}"
     return None if exit_code is None else f"exit {exit_code}"
+
+
+def _tasks(count: int) -> str:
+    return f"{count} task" if count == 1 else f"{count} tasks"
 
 
 def _counts_text(counts: dict[str, int]) -> str:
@@ -241,7 +241,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings, out: Output) -> int:
         commands = sys.stdin.read().splitlines()
     ids = Processor.attach(args.job, settings).stream.add(commands)
     first = f"{ids.start}" if len(ids) == 1 else f"{ids.start}-{ids.stop - 1}"
-    out.message(f"added {len(ids)} tasks ({first})" if ids else "added no task",
+    out.message(f"added {_tasks(len(ids))} ({first})" if ids else "added no task",
                 task_ids=list(ids))
     return 0
 
@@ -249,13 +249,13 @@ def cmd_add(args: argparse.Namespace, settings: Settings, out: Output) -> int:
 def cmd_kill(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     stream = Processor.attach(args.job, settings).stream
     killed = stream.kill(*args.ids) if args.ids else stream.kill_all()
-    out.message(f"killed {killed} tasks", killed=killed)
+    out.message(f"killed {_tasks(killed)}", killed=killed)
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     cancelled = Processor.attach(args.job, settings).cancel()
-    out.message(f"cancelled {cancelled} tasks", cancelled=cancelled)
+    out.message(f"cancelled {_tasks(cancelled)}", cancelled=cancelled)
     return 0
 
 
@@ -283,9 +283,6 @@ def cmd_wait(args: argparse.Namespace, settings: Settings, out: Output) -> int:
 
 
 def _wait_with_bar(job: Processor) -> Progress:
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-    from rich.progress import Progress as Bar
-
     with Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
              TimeElapsedColumn(), TextColumn("{task.fields[counts]}")) as bar:
         task = bar.add_task(job.job_id, total=None, counts="")

@@ -176,11 +176,6 @@ class Settings:
                 object.__setattr__(self, name, os.fspath(value))
 
     @classmethod
-    def names(cls) -> tuple[str, ...]:
-        """The setting names, in declaration order."""
-        return tuple(_KINDS)
-
-    @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Settings:
         """Defaults, overridden by a TOML file, overridden by ``STRATOS_<NAME>`` variables.
 

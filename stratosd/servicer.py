@@ -13,7 +13,7 @@ import grpc
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratos._protocol import PROTOCOL_VERSION, VERSION
-from stratos.errors import ERROR_METADATA_KEY, InvalidSubmission, ProtocolMismatch, StratosError
+from stratos.errors import ERROR_METADATA_KEY, InvalidSubmission, StratosError
 
 from stratosd import convert, expand
 from stratosd.core import events as ev
@@ -71,12 +71,8 @@ class Servicer(pb_grpc.StratosServicer):
 
     @_unary
     async def Hello(self, request: pb.HelloRequest, context: Any) -> pb.HelloReply:
-        if request.protocol_version != PROTOCOL_VERSION:
-            raise ProtocolMismatch(
-                f"this stratosd (version {VERSION}) speaks protocol {PROTOCOL_VERSION} but the client "
-                f"(version {request.client_version}) speaks {request.protocol_version}: install matching "
-                "versions, then restart the daemon with `stratosd stop`."
-            )
+        # Always answer with our version: the client compares and raises ProtocolMismatch,
+        # naming both versions and the socket, so any future daemon can still say who it is.
         return pb.HelloReply(
             protocol_version=PROTOCOL_VERSION, daemon_version=VERSION, pid=os.getpid(),
             state_dir=str(self.runtime.state_dir), backends=sorted(self.runtime.backends),

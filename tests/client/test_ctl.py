@@ -1,0 +1,169 @@
+"""stratosctl: parsing and printing over the client library (fake daemon)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import grpc
+import pytest
+from stratos import ctl
+from stratos._proto import stratos_pb2 as pb
+
+from .fake_daemon import FakeStratos
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = ctl.main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.fixture
+def job(daemon: FakeStratos) -> FakeStratos:
+    daemon.jobs["demo"] = pb.JobInfo(job_id="demo", state="active")
+    daemon.status = pb.JobStatus(
+        job_id="demo", state="active", master="local", total=10,
+        counts=pb.StatusCounts(pending=2, running=3, finished=4, failed=1),
+        results_available=4, stream_opened=True, created=1.7e9,
+    )
+    return daemon
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["jobs"], ["status"], ["tasks"], ["task"], ["results"], ["add"], ["kill"],
+                ["cancel"], ["rm"], ["wait"]],
+)
+def test_every_subcommand_has_help(command: list[str], capsys: pytest.CaptureFixture[str]
+                                   ) -> None:
+    with pytest.raises(SystemExit) as info:
+        ctl.main([*command, "--help"])
+    assert info.value.code == 0
+    assert "usage: stratosctl" in capsys.readouterr().out
+
+
+def test_jobs_piped_is_tab_separated(job: FakeStratos, capsys: pytest.CaptureFixture[str]
+                                     ) -> None:
+    status, out, _ = _run(capsys, "jobs")
+    assert status == 0
+    fields = out.splitlines()[0].split("\t")
+    assert fields[:9] == ["demo", "active", "local", "10", "2", "3", "4", "1", "4"]
+
+
+def test_jobs_json(job: FakeStratos, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _run(capsys, "--json", "jobs")
+    assert status == 0
+    (entry,) = json.loads(out)
+    assert entry["job_id"] == "demo"
+    assert entry["counts"]["running"] == 3
+
+
+def test_status_piped_and_json_after_the_subcommand(
+    job: FakeStratos, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = _run(capsys, "status", "demo")
+    lines = dict(line.split("\t", 1) for line in out.splitlines())
+    assert lines["progress"] == "5/10 tasks ended (50%)"
+    assert lines["failed"] == "1"
+    assert lines["stream"] == "open"
+    _, out, _ = _run(capsys, "status", "demo", "--json")
+    assert json.loads(out)["total"] == 10
+
+
+def test_tasks_and_task(job: FakeStratos, capsys: pytest.CaptureFixture[str]) -> None:
+    job.tasks = [
+        pb.TaskSummary(task_id=1, status="finished", command="echo 1", host="h",
+                       attempts=1, has_exit_code=True, exit_code=0, duration=1.25),
+        pb.TaskSummary(task_id=2, status="killed", command="sleep 9", signal=15),
+    ]
+    _, out, _ = _run(capsys, "tasks", "demo")
+    assert out.splitlines() == ["1\tfinished\th\t1\texit 0\t1.2\techo 1",
+                                "2\tkilled\t-\t0\tsignal 15\t0.0\tsleep 9"]
+    _, out, _ = _run(capsys, "tasks", "demo", "--state", "killed")
+    assert len(out.splitlines()) == 1
+    job.task_detail = pb.TaskDetail(
+        summary=job.tasks[0], stderr_tail="warning: x\n", sandbox="/s/1", has_parent=True,
+        relaunched_from=0, relaunched_as=[7, 8], notes=["monitor crashed"],
+    )
+    _, out, _ = _run(capsys, "task", "demo", "1")
+    lines = dict(line.split("\t", 1) for line in out.splitlines())
+    assert lines["command"] == "echo 1"
+    assert lines["outcome"] == "exit 0"
+    assert lines["relaunched from"] == "0"
+    assert lines["relaunched as"] == "7, 8"
+    assert lines["stderr tail"] == "warning: x"
+    assert lines["sandbox"] == "/s/1"
+
+
+def test_results_read_without_consuming(job: FakeStratos, capsys: pytest.CaptureFixture[str]
+                                        ) -> None:
+    job.results_script = [
+        pb.ResultsServerMessage(batch=pb.ResultBatch(records=[
+            pb.ResultRecord(seq=1, task_id=1, stdout=b"one"),
+            pb.ResultRecord(seq=2, task_id=2, stdout=b"two\n"),
+        ])),
+        pb.ResultsServerMessage(end=pb.ResultsEnd(upto_seq=2)),
+    ]
+    _, out, _ = _run(capsys, "results", "demo", "--from", "1")
+    assert out == "one\ntwo\n"
+    assert job.results_opens[-1].consume is False
+    assert job.results_opens[-1].from_seq == 1
+    _, out, _ = _run(capsys, "--json", "results", "demo")
+    assert [json.loads(line)["stdout"] for line in out.splitlines()] == ["one", "two\n"]
+    assert job.acks == []
+
+
+def test_results_consume(job: FakeStratos, capsys: pytest.CaptureFixture[str]) -> None:
+    job.results_script = [pb.ResultsServerMessage(end=pb.ResultsEnd(upto_seq=4)), "ack"]
+    status, _, _ = _run(capsys, "results", "demo", "--consume", "--consumer", "me")
+    assert status == 0
+    assert job.acks == [4]
+    assert job.results_opens[-1].consumer == "me"
+    status, _, err = _run(capsys, "results", "demo", "--consume", "--follow")
+    assert (status, err.startswith("stratosctl: --consume")) == (1, True)
+
+
+def test_add_kill_cancel_rm(job: FakeStratos, capsys: pytest.CaptureFixture[str]) -> None:
+    job.submit_reply = pb.SubmitReply(first_task_id=11, count=2)
+    assert _run(capsys, "add", "demo", "echo a; echo b", "echo c")[1] == "added 2 tasks (11-12)\n"
+    assert job.submissions[-1].items == ["echo a; echo b", "echo c"]
+    assert _run(capsys, "kill", "demo", "3", "4")[1] == "killed 2 tasks\n"
+    assert _run(capsys, "kill", "demo")[1] == "killed 5 tasks\n"
+    assert _run(capsys, "--json", "cancel", "demo")[1].strip() == '{\n  "cancelled": 3\n}'
+    assert _run(capsys, "rm", "demo")[1] == "removed demo\n"
+    assert job.removed == ["demo"]
+
+
+def test_wait_piped_prints_lines_and_exit_status(
+    job: FakeStratos, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job.wait_messages = [
+        pb.WaitProgress(done=False, total=2, counts=pb.StatusCounts(running=2)),
+        pb.WaitProgress(done=True, total=2, counts=pb.StatusCounts(finished=1, failed=1)),
+    ]
+    status, out, _ = _run(capsys, "wait", "demo")
+    assert status == 2
+    assert out.splitlines() == ["demo: 0/2 ended (running 2)",
+                                "demo: 2/2 ended (finished 1, failed 1)"]
+
+
+def test_terminal_output_uses_rich(job: FakeStratos, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    _, out, _ = _run(capsys, "jobs")
+    assert "JOB" in out and "demo" in out
+    job.wait_messages = [pb.WaitProgress(done=True, total=1, counts=pb.StatusCounts(finished=1))]
+    assert _run(capsys, "wait", "demo")[0] == 0
+
+
+def test_errors_are_one_line_and_exit_1(daemon: FakeStratos,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = _run(capsys, "status", "nope")
+    assert (status, out) == (1, "")
+    assert err == "stratosctl: no job 'nope'\n"
+    daemon.fail["Hello"] = ("PermissionDenied", grpc.StatusCode.PERMISSION_DENIED, "go away")
+    from stratos import _connection
+
+    _connection._CACHE.clear()
+    status, _, err = _run(capsys, "jobs")
+    assert (status, err) == (1, "stratosctl: go away\n")

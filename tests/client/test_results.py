@@ -1,0 +1,56 @@
+"""Reassembling results whose stdout arrives in several records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stratos._proto import stratos_pb2 as pb
+from stratos._results import ResultAssembler
+from stratos.records import TaskResult
+
+
+def _rec(task_id: int, stdout: bytes, more: bool = False, **extra: Any) -> pb.ResultRecord:
+    return pb.ResultRecord(seq=task_id, task_id=task_id, stdout=stdout, more=more, **extra)
+
+
+def test_single_records_are_results() -> None:
+    assembler = ResultAssembler()
+    results = assembler.feed([_rec(1, b"a\n"), _rec(2, b"b\n")])
+    assert [r.stdout for r in results] == ["a\n", "b\n"]
+    assert not assembler.incomplete
+
+
+def test_pieces_are_joined_across_batches() -> None:
+    assembler = ResultAssembler()
+    assert assembler.feed([_rec(1, b"one"), _rec(2, b"first ", more=True)])[1:] == []
+    assert assembler.incomplete
+    results = assembler.feed([_rec(2, b"second ", more=True), _rec(2, b"third")])
+    assert [r.stdout for r in results] == ["first second third"]
+    assert not assembler.incomplete
+
+
+def test_utf8_split_between_pieces_decodes_and_bad_bytes_are_replaced() -> None:
+    snowman = "\u2603".encode()
+    assembler = ResultAssembler()
+    results = assembler.feed([
+        _rec(1, b"x" + snowman[:1], more=True), _rec(1, snowman[1:] + b"\xff"),
+    ])
+    assert results[0].stdout == "x\u2603\ufffd"
+
+
+def test_details_are_kept() -> None:
+    record = _rec(
+        4, b"out", command="gsnap f", status="finished", has_exit_code=True, exit_code=0,
+        host="node1", duration=1.5, truncated=True, stdout_path="/s/4.out",
+    )
+    (result,) = ResultAssembler().feed([record])
+    assert result == TaskResult(
+        task_id=4, command="gsnap f", status="finished", exit_code=0, signal=None,
+        host="node1", duration=1.5, stdout="out", truncated=True, seq=4,
+        stdout_path="/s/4.out",
+    )
+
+
+def test_killed_task_has_signal_and_no_exit_code() -> None:
+    (result,) = ResultAssembler().feed([_rec(9, b"", status="killed", signal=9)])
+    assert (result.exit_code, result.signal, result.stdout_path) == (None, 9, None)
