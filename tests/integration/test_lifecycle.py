@@ -124,3 +124,66 @@ def test_the_journal_carries_a_schema_version(daemon: Daemon) -> None:
     db.close()
     with pytest.raises(RuntimeError, match="schema 99"):
         daemon.start(timeout=10)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_tcp_listener_answers_only_the_token_holder(tmp_path: Path) -> None:
+    import grpc
+
+    from stratos._proto import stratos_pb2 as pb
+    from stratos._proto import stratos_pb2_grpc as pb_grpc
+
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-token-0123456789\n")
+    port = _free_port()
+    d = Daemon("--listen", f"127.0.0.1:{port}", "--token-file", str(token_file)).start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.StratosStub(channel)
+            for metadata in ((), (("authorization", "Bearer wrong-token-0123456789"),)):
+                with pytest.raises(grpc.RpcError) as err:
+                    stub.ListJobs(pb.ListJobsRequest(), metadata=metadata, timeout=5)
+                assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            with pytest.raises(grpc.RpcError) as err:  # streaming methods are guarded too
+                list(stub.ListTasks(pb.ListTasksRequest(job_id="x"), timeout=5))
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            good = (("authorization", "Bearer s3cret-token-0123456789"),)
+            assert stub.ListJobs(pb.ListJobsRequest(), metadata=good, timeout=5).jobs == []
+        assert d.hello() is not None  # the owner's Unix socket needs no token
+        assert oct(d.socket.stat().st_mode & 0o777) == "0o600"
+    finally:
+        d.cleanup()
+
+
+def test_listen_without_a_token_is_refused(tmp_path: Path) -> None:
+    d = Daemon("--listen", f"127.0.0.1:{_free_port()}")
+    try:
+        with pytest.raises(RuntimeError, match="token"):
+            d.start(timeout=10)
+    finally:
+        d.cleanup()
+
+
+def test_finished_jobs_past_their_retention_are_removed_with_their_files(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    d = Daemon("--retention-days", str(2 / 86400)).start()  # two seconds
+    for key, value in d.env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        job = Processor(job_id="old", output="disk", log_directory=str(tmp_path / "logs"))
+        job.batch("echo x")
+        assert (tmp_path / "logs" / "old" / "0.stdout").exists()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(j.job_id == "old" for j in Processor.list_jobs()):
+            time.sleep(0.2)
+        assert not any(j.job_id == "old" for j in Processor.list_jobs())
+        assert not (tmp_path / "logs" / "old").exists()
+    finally:
+        d.cleanup()
