@@ -95,32 +95,35 @@ class Process:
     # -- exit ---------------------------------------------------------------------------------
 
     def _on_pidfd(self) -> None:
-        self._reap()
-        if self.exited:
-            self._loop.remove_reader(self._pidfd)
-            os.close(self._pidfd)
-            self._pidfd = -1
+        try:
+            self._reap()
+        finally:
+            if self.exited and self._pidfd >= 0:
+                self._loop.remove_reader(self._pidfd)
+                os.close(self._pidfd)
+                self._pidfd = -1
 
     def _poll(self) -> None:
-        try:
-            exited = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-        except ChildProcessError:
-            exited = True
-        if exited:
-            self._reap()
+        self._reap()
         if not self.exited:
             self._poll_delay = min(self._poll_delay * 2, _POLL_MAX)
             self._loop.call_later(self._poll_delay, self._poll)
 
     def _reap(self) -> None:
-        _killpg(self.pid, signal.SIGKILL)
+        # Peek first: only our own unreaped zombie pins the group id; if something else in this
+        # program reaped the child, the id may already belong to a stranger and must not be signalled.
         try:
-            pid, status, rusage = os.wait4(self.pid, os.WNOHANG)
+            if self._pidfd >= 0:
+                exited = os.waitid(os.P_PIDFD, self._pidfd, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            else:
+                exited = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            if exited is None:
+                return  # still running
+            _killpg(self.pid, signal.SIGKILL)
+            _, status, rusage = os.wait4(self.pid, os.WNOHANG)
         except ChildProcessError:
             self.wait_error = "the exit status was collected by another part of the program"
         else:
-            if pid == 0:
-                return
             self.returncode = os.waitstatus_to_exitcode(status)
             self.rusage = rusage
         self.exited = True

@@ -25,7 +25,18 @@ THREAD_VARIABLES = (
     "NUMEXPR_NUM_THREADS",
 )
 
-_devnull: int | None = None
+_devnull: tuple[int, int, int] | None = None  # fd, st_dev, st_ino
+
+# A command with none of these is a single simple command (maybe with expansions and quotes).
+_SIMPLE_COMMAND = re.compile(r"[^;&|<>()`\\\n]*")
+_PROGRAM_WORD = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./+,:@%-]*")
+# dash's builtins and reserved words: these must keep running inside the shell.
+_SHELL_WORDS_TEXT = """
+    . : [ alias bg break cd chdir command continue echo eval exec exit export false fc fg getopts hash jobs
+    kill local printf pwd read readonly return set shift test times trap true type ulimit umask unalias unset
+    wait ! { } case do done elif else esac fi for if in then until while
+"""
+_SHELL_WORDS = frozenset(_SHELL_WORDS_TEXT.split())
 
 
 def strip_markers(command: str) -> str:
@@ -33,6 +44,24 @@ def strip_markers(command: str) -> str:
     if "<[" not in command:
         return command
     return _MARKER.sub(r"\1", command)
+
+
+def exec_simple_command(command: str) -> str:
+    """Prefix a single simple command that runs a program with ``exec``; leave anything else alone.
+
+    The shell then becomes the user's program, so the task's pid is the
+    program itself (what a monitor reading /proc/PID wants) and no shell
+    process waits around. Debian's dash 0.5.12 does not do this by itself.
+    Conservative: any operator, redirection, grouping, substitution,
+    backslash, assignment or builtin leaves the command unchanged.
+    """
+    text = command.strip()
+    if not text or not _SIMPLE_COMMAND.fullmatch(text):
+        return command
+    program = text.split(None, 1)[0]
+    if not _PROGRAM_WORD.fullmatch(program) or program in _SHELL_WORDS:
+        return command
+    return "exec " + text
 
 
 def task_environment(spec: TaskSpec) -> dict[str, str]:
@@ -48,11 +77,25 @@ def task_environment(spec: TaskSpec) -> dict[str, str]:
 
 
 def devnull() -> int:
-    """One shared read-write ``/dev/null`` descriptor (close-on-exec), opened once per process."""
+    """One shared read-write ``/dev/null`` descriptor (close-on-exec), opened once per process.
+
+    Checked on every use: a daemon that closes all descriptors after import
+    must not leave a stale number here that now means some other file.
+    """
     global _devnull
-    if _devnull is None:
-        _devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-    return _devnull
+    if _devnull is not None:
+        fd, dev, ino = _devnull
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            pass
+        else:
+            if (st.st_dev, st.st_ino) == (dev, ino):
+                return fd
+    fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    _devnull = (fd, st.st_dev, st.st_ino)
+    return fd
 
 
 def spawn(

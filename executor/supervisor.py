@@ -16,7 +16,7 @@ from collections.abc import Callable
 from ._notes import Notes
 from ._proc import Process
 from ._routing import TaskOutputs
-from ._spawn import spawn, strip_markers, task_environment
+from ._spawn import exec_simple_command, spawn, strip_markers, task_environment
 from .monitor import NEW_OUTPUT_WINDOW, monitor_loop, relaunch_commands
 from .spec import TaskRecord, TaskSpec
 
@@ -38,6 +38,7 @@ class TaskRunner:
         self._record = TaskRecord()
         self._notes = Notes(self._record.notes)
         self._ran = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._early_kill: str | None = None
         self._process: Process | None = None
         self._outputs: TaskOutputs | None = None
@@ -71,7 +72,7 @@ class TaskRunner:
         if self._ran:
             raise RuntimeError("TaskRunner.run() can be called only once")
         self._ran = True
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         spec, record = self.spec, self._record
         if self._early_kill is not None:
             record.started = record.ended = time.time()
@@ -86,7 +87,7 @@ class TaskRunner:
         env = task_environment(spec)
         try:
             popen = spawn(
-                [SHELL, "-c", strip_markers(spec.command)],
+                [SHELL, "-c", exec_simple_command(strip_markers(spec.command))],
                 cwd=spec.cwd,
                 env=env,
                 stdout=outputs.child_stdout,
@@ -101,9 +102,7 @@ class TaskRunner:
         outputs.after_spawn()
         self._outputs = outputs
         self._finished = finished = loop.create_future()
-        self._process = process = Process(
-            loop, popen, outputs.pipes, on_exit=self._on_exit, on_done=self._on_done
-        )
+        self._process = process = Process(loop, popen, outputs.pipes, on_exit=self._on_exit, on_done=self._on_done)
         if spec.timeout is not None:
             self._timeout_timer = loop.call_later(max(0.0, spec.timeout), self._stop, "timeout")
         if watch:
@@ -132,9 +131,8 @@ class TaskRunner:
         self._stopping = True
         self._record.reason = reason
         process.signal_group(signal.SIGTERM)
-        if self.spec.kill_grace > 0:
-            loop = asyncio.get_running_loop()
-            self._kill_timer = loop.call_later(self.spec.kill_grace, process.signal_group, signal.SIGKILL)
+        if self.spec.kill_grace > 0 and self._loop is not None:
+            self._kill_timer = self._loop.call_later(self.spec.kill_grace, process.signal_group, signal.SIGKILL)
         else:
             process.signal_group(signal.SIGKILL)
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import grpc
+
 from stratos import _paths
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc

@@ -8,7 +8,6 @@ from typing import cast, get_args
 
 from stratos._proto import stratos_pb2 as pb
 from stratos.errors import BackendUnavailable, InvalidJobSpec
-
 from stratosd.core.model import Call, Job, JobSpec, OutputMode, Status, Task
 
 #: job ids become directory names (log_directory/<job_id>/): keep them plain.

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from stratos_executor.spec import TaskSpec
-
 from stratosd.backends.base import Backend
 from stratosd.core import actions as act
 from stratosd.core.events import Event, RemoveJobRequested

@@ -8,6 +8,7 @@ import fcntl
 import hmac
 import logging
 import os
+import resource
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -16,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from stratos._proto import stratos_pb2_grpc as pb_grpc
 
+from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratosd.backends.local import LocalBackend
 from stratosd.core.state import SchedulerState
 from stratosd.runtime import Runtime
@@ -88,9 +89,18 @@ def _lock_state_dir(state_dir: Path) -> int:
     return fd
 
 
+def _raise_descriptor_limit() -> None:
+    """Each running task holds a pidfd and two pipes: allow as many as the hard limit lets us."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
+
+
 async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -> None:
     """Run until SIGTERM, SIGINT or a Shutdown RPC."""
     lock_fd = _lock_state_dir(config.state_dir)
+    _raise_descriptor_limit()
     store = Store(config.state_dir / "journal.sqlite", synchronous=config.synchronous)
     runtime = Runtime(SchedulerState(), store, config.state_dir)
     runtime.add_backend(LocalBackend(runtime.emit, cpus=config.cpus, mem=config.mem))

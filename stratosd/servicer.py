@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
+
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratos._protocol import PROTOCOL_VERSION, VERSION
 from stratos.errors import ERROR_METADATA_KEY, InvalidSubmission, StratosError
-
 from stratosd import convert, expand
 from stratosd.core import events as ev
 from stratosd.core.model import EXITED, CallMode, Job, Status

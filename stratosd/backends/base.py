@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Protocol
 
 from stratos_executor.spec import TaskSpec
-
 from stratosd.core.events import Event
 
 #: how a backend reports facts: the runtime feeds them to the core.

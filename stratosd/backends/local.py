@@ -9,7 +9,6 @@ import time
 
 from stratos_executor.spec import TaskRecord, TaskSpec
 from stratos_executor.supervisor import TaskRunner
-
 from stratosd.backends.base import Emit
 from stratosd.core.events import Event, HostAdded, TaskEnded, TaskLost, TaskStarted
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stratos_executor.spec import TaskRecord
-
 from stratosd.core.model import CallMode, JobSpec
 
 

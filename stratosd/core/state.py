@@ -45,7 +45,6 @@ from stratos.errors import (
     StratosError,
     TaskNotFound,
 )
-
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.model import EXITED, TERMINAL, Call, Host, Job, Status, Task

@@ -6,7 +6,6 @@ import itertools
 from typing import Any
 
 from stratos_executor.spec import TaskRecord
-
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.model import CallMode, JobSpec

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from stratos.errors import InsufficientResources, JobIdInUse, JobNotFound, TaskNotFound
 from stratos_executor.spec import TaskRecord
-
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.model import Status

@@ -61,20 +61,28 @@ def pids_with_arg(marker: str) -> list[int]:
     """Live processes whose command line contains ``marker`` (zombies have an empty cmdline)."""
     found = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and entry != str(os.getpid()):
-            if marker.encode() in _read(f"/proc/{entry}/cmdline"):
-                found.append(int(entry))
+        if not entry.isdigit() or entry == str(os.getpid()):
+            continue
+        if marker.encode() in _read(f"/proc/{entry}/cmdline"):
+            found.append(int(entry))
     return found
 
 
 def pids_in_group(pgid: int) -> list[int]:
+    """Members of a process group that can still run code.
+
+    Zombies (waiting for init to reap them) do not count, nor do processes
+    already inside exit() that gave up their memory (empty cmdline): they
+    closed their files, so the runner may legitimately see EOF before they
+    turn into zombies.
+    """
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             stat = _read(f"/proc/{entry}/stat")
             if stat:
                 fields = stat.rsplit(b")", 1)[1].split()
-                if int(fields[2]) == pgid:  # state, ppid, pgrp
+                if int(fields[2]) == pgid and fields[0] != b"Z" and _read(f"/proc/{entry}/cmdline"):
                     found.append(int(entry))
     return found
 
