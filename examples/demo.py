@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy import stats
+
 from stratos import Processor
 
 HERE = Path(__file__).resolve().parent

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from stratos import _connection
 
 from .fake_daemon import FakeStratos, serve

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from stratos import DaemonUnavailable, Processor, _connection
 from stratos._connection import connect
 

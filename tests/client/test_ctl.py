@@ -7,6 +7,7 @@ import sys
 
 import grpc
 import pytest
+
 from stratos import ctl
 from stratos._proto import stratos_pb2 as pb
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from stratos import _paths
 from stratos.errors import PermissionDenied
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from stratos import (
     DaemonUnavailable,
     InvalidJobSpec,

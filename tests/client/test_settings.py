@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from stratos import InvalidJobSpec, Settings
 from stratos._proto import stratos_pb2 as pb
 from stratos.settings import backend_of

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from stratos import InvalidSubmission
 from stratos._proto import stratos_pb2 as pb
 from stratos._submit import (

@@ -180,8 +180,12 @@ def test_finished_jobs_past_their_retention_are_removed_with_their_files(tmp_pat
         job = Processor(job_id="old", output="disk", log_directory=str(tmp_path / "logs"))
         job.batch("echo x")
         assert (tmp_path / "logs" / "old" / "0.stdout").exists()
+        def gone() -> bool:  # the job leaves the journal first, then its files are deleted
+            listed = any(j.job_id == "old" for j in Processor.list_jobs())
+            return not listed and not (tmp_path / "logs" / "old").exists()
+
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and any(j.job_id == "old" for j in Processor.list_jobs()):
+        while time.monotonic() < deadline and not gone():
             time.sleep(0.2)
         assert not any(j.job_id == "old" for j in Processor.list_jobs())
         assert not (tmp_path / "logs" / "old").exists()
