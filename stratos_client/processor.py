@@ -34,7 +34,7 @@ FAILED_IDS_SHOWN = 100
 
 def _connect(settings: Settings) -> Connection:
     # Only a local job may start a daemon: other backends need one an operator set up.
-    return connect(settings.socket, settings.state_dir, autostart=settings.master == "local")
+    return connect(settings.socket, settings.state_dir, autostart=settings.master in ("local", "pilots"))
 
 
 class Processor:

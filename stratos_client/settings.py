@@ -26,7 +26,7 @@ from .errors import InvalidJobSpec
 __all__ = ["Backend", "Output", "Settings", "backend_of"]
 
 Output = Literal["scheduler", "disk", "mesos", "none"]
-Backend = Literal["local", "mesos", "slurm"]
+Backend = Literal["local", "pilots", "mesos", "slurm"]
 
 OUTPUTS: tuple[str, ...] = ("scheduler", "disk", "mesos", "none")
 
@@ -38,7 +38,8 @@ _ZK = re.compile(r"zk://([^/\s]+)/[^\s]+")
 _PARTITION = re.compile(r"[A-Za-z0-9_.-]+")
 
 _MASTER_HELP = (
-    'use "local" (this host), "HOST:PORT", "http://HOST:PORT" or "https://HOST:PORT" '
+    'use "local" (this host), "pilots" (executors you start with `stratos-executor pilot`), '
+    '"HOST:PORT", "http://HOST:PORT" or "https://HOST:PORT" '
     '(a Mesos master), "zk://H1:2181,H2:2181/mesos" (Mesos through ZooKeeper), or '
     '"slurm" / "slurm://PARTITION"'
 )
@@ -73,13 +74,13 @@ def backend_of(master: str) -> Backend:
         master: the ``master`` setting.
 
     Returns:
-        ``"local"``, ``"mesos"`` or ``"slurm"``.
+        ``"local"``, ``"pilots"``, ``"mesos"`` or ``"slurm"``.
 
     Raises:
         InvalidJobSpec: the value has no known form.
     """
-    if master == "local":
-        return "local"
+    if master in ("local", "pilots"):
+        return master  # type: ignore[return-value]
     if master == "slurm" or (
         master.startswith("slurm://") and _PARTITION.fullmatch(master[len("slurm://"):])
     ):

@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="keep finished jobs this long (default: 7)")
     run.add_argument("--sync", choices=["NORMAL", "FULL"], default="NORMAL",
                      help="SQLite synchronous mode: NORMAL survives a daemon crash, FULL also a power loss")
+    run.add_argument("--pilot-lost-after", type=float, default=30.0, metavar="SECONDS",
+                     help="a pilot that has not fetched work for this long is lost (default: 30)")
     run.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     for name, text in (("stop", "stop the daemon (running tasks are stopped and run again after a restart)"),
                        ("status", "show whether the daemon runs, its pid, version and jobs")):
@@ -84,7 +86,7 @@ def _run(opts: argparse.Namespace, socket: Path) -> int:
             return 2
     config = DaemonConfig(
         state_dir=state_dir, socket=socket, listen=opts.listen, token=token, cpus=opts.cpus, mem=opts.mem,
-        retention=opts.retention_days * 86400.0, synchronous=opts.sync,
+        retention=opts.retention_days * 86400.0, synchronous=opts.sync, pilot_lost_after=opts.pilot_lost_after,
     )
     try:
         uvloop.run(serve(config))

@@ -24,11 +24,13 @@ def check_job_id(job_id: str) -> str:
     return job_id
 
 
-def pool_for(master: str) -> str:
-    """The pool of hosts a master names. Only the embedded local backend is in this release."""
+def pool_for(master: str) -> tuple[str, bool]:
+    """The pool of hosts a master names, and whether the job gets a pool of its own."""
     master = master or "local"
     if master == "local":
-        return "local"
+        return "local", False
+    if master == "pilots":
+        return "pilots", True
     if master == "slurm" or master.startswith("slurm://"):
         raise BackendUnavailable(f"master {master!r}: the Slurm backend is not available in this stratosd yet.")
     if MESOS_MASTER.match(master):

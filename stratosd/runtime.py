@@ -29,6 +29,11 @@ from stratosd.store import Store
 log = logging.getLogger("stratosd")
 
 
+def backend_kind(pool: str) -> str:
+    """The backend serving a pool: "local" serves "local", "pilots" serves "pilots:7", ..."""
+    return pool.partition(":")[0]
+
+
 class Runtime:
     def __init__(self, state: SchedulerState, store: Store, state_dir: Path) -> None:
         self.state = state
@@ -39,6 +44,8 @@ class Runtime:
         self._wakeup = asyncio.Event()
         self._changed = asyncio.Event()
         self._replies: dict[int, asyncio.Future[Any]] = {}
+        #: resolved once the events queued with them are committed (acknowledged reports).
+        self._commit_waiters: list[asyncio.Future[None]] = []
         self._request_ids = itertools.count(1)
         self._closing = False
 
@@ -52,6 +59,13 @@ class Runtime:
         """Queue facts for the core (backends call this)."""
         self._queue.extend(events)
         self._wakeup.set()
+
+    async def emit_committed(self, *events: Event) -> None:
+        """Queue facts and return once the journal holds their consequences."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._commit_waiters.append(future)
+        self.emit(*events)
+        await future
 
     def next_request_id(self) -> int:
         return next(self._request_ids)
@@ -83,8 +97,12 @@ class Runtime:
             await asyncio.sleep(0)
             events = list(self._queue)
             self._queue.clear()
+            waiters, self._commit_waiters = self._commit_waiters, []
             if events:
                 self._commit_and_run(self.state.handle(*events))
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def _commit_and_run(self, actions: list[act.Action]) -> None:
         try:
@@ -103,7 +121,7 @@ class Runtime:
             elif isinstance(a, act.LaunchTask):
                 self._launch(a)
             elif isinstance(a, act.KillTask):
-                backend = self.backends.get(a.pool)
+                backend = self.backends.get(backend_kind(a.pool))
                 if backend is not None:
                     backend.kill(a.job_key, a.task_id, a.attempt)
             else:
@@ -146,7 +164,7 @@ class Runtime:
             update_interval=spec.update_interval,
             timeout=spec.task_timeout or None,
         )
-        self.backends[a.pool].launch(a.job_key, a.host_id, task_spec)
+        self.backends[backend_kind(a.pool)].launch(a.job_key, a.host_id, task_spec)
 
     def sandbox(self, job_key: int, task_id: int) -> Path:
         return self.state_dir / "sandboxes" / str(job_key) / str(task_id)

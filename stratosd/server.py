@@ -20,7 +20,9 @@ import grpc
 
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratosd.backends.local import LocalBackend
+from stratosd.backends.pilots import PilotsBackend
 from stratosd.core.state import SchedulerState
+from stratosd.hub import Hub
 from stratosd.runtime import Runtime
 from stratosd.servicer import Servicer
 from stratosd.store import Store
@@ -38,6 +40,7 @@ class DaemonConfig:
     mem: float | None = None
     retention: float = 7 * 86400.0
     synchronous: str = "NORMAL"
+    pilot_lost_after: float = 30.0
 
 
 class AlreadyRunning(RuntimeError):
@@ -45,13 +48,19 @@ class AlreadyRunning(RuntimeError):
 
 
 class TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """TCP listeners answer only callers holding the token (compared in constant time)."""
+    """TCP listeners answer only callers holding the daemon's token (compared in constant time).
+
+    ExecutorHub calls pass through: each of them must carry its job's own token, which the
+    Hub checks against the job the call names.
+    """
 
     def __init__(self, token: str) -> None:
         self._expected = f"Bearer {token}".encode()
 
     async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]], details: Any) -> Any:
         handler = await continuation(details)
+        if details.method.startswith("/stratos.v1.ExecutorHub/"):
+            return handler
         offered = dict(details.invocation_metadata or ()).get("authorization", "")
         if hmac.compare_digest(str(offered).encode(), self._expected):
             return handler
@@ -104,7 +113,11 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     store = Store(config.state_dir / "journal.sqlite", synchronous=config.synchronous)
     runtime = Runtime(SchedulerState(), store, config.state_dir)
     runtime.add_backend(LocalBackend(runtime.emit, cpus=config.cpus, mem=config.mem))
+    pilots = PilotsBackend(runtime.emit, lost_after=config.pilot_lost_after)
+    runtime.add_backend(pilots)
     runtime.restore()
+    pilots.start()
+    hub = Hub(runtime, pilots)
     stop = asyncio.Event()
 
     async def request_stop() -> None:
@@ -115,6 +128,7 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     servers = []
     local = grpc.aio.server(options=options)
     pb_grpc.add_StratosServicer_to_server(servicer, local)
+    pb_grpc.add_ExecutorHubServicer_to_server(hub, local)
     with contextlib.suppress(FileNotFoundError):
         config.socket.unlink()  # stale: we hold the state directory's lock
     old_umask = os.umask(0o177)
@@ -130,6 +144,7 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
             raise ValueError("--listen needs a token (--token-file)")
         remote = grpc.aio.server(options=options, interceptors=(TokenInterceptor(config.token),))
         pb_grpc.add_StratosServicer_to_server(servicer, remote)
+        pb_grpc.add_ExecutorHubServicer_to_server(hub, remote)
         remote.add_insecure_port(config.listen)
         await remote.start()
         servers.append(remote)

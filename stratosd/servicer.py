@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
@@ -82,11 +83,17 @@ class Servicer(pb_grpc.StratosServicer):
     async def CreateJob(self, request: pb.CreateJobRequest, context: Any) -> pb.JobInfo:
         name = convert.check_job_id(request.job_id) if request.job_id else ""
         spec = convert.spec_from_proto(request.spec)
-        pool = convert.pool_for(spec.master)
+        pool, own_pool = convert.pool_for(spec.master)
+        token = secrets.token_urlsafe(32)
         job, renamed = await self.runtime.request(
-            lambda rid: ev.CreateJobRequested(rid, name, spec, pool, time.time())
+            lambda rid: ev.CreateJobRequested(rid, name, spec, pool, time.time(), own_pool, token)
         )
         return convert.job_info(job, renamed)
+
+    @_unary
+    async def GetJobToken(self, request: pb.JobRef, context: Any) -> pb.JobToken:
+        job = self.state.job(request.job_id)
+        return pb.JobToken(job_id=job.name, token=job.token)
 
     @_unary
     async def GetJob(self, request: pb.JobRef, context: Any) -> pb.JobInfo:

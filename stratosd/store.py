@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
     key INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, spec TEXT NOT NULL, pool TEXT NOT NULL,
     created REAL NOT NULL, finished_at REAL NOT NULL, cancelled INTEGER NOT NULL,
-    stream_opened INTEGER NOT NULL, stream_closed INTEGER NOT NULL);
+    stream_opened INTEGER NOT NULL, stream_closed INTEGER NOT NULL, token TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS calls (
     job_key INTEGER NOT NULL, call_id INTEGER NOT NULL, mode TEXT NOT NULL, cwd TEXT NOT NULL,
     env TEXT NOT NULL, PRIMARY KEY (job_key, call_id)) WITHOUT ROWID;
@@ -99,9 +99,9 @@ class Store:
                 elif isinstance(a, act.SaveJob):
                     j = a.job
                     db.execute(
-                        "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?)",
+                        "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?)",
                         (j.key, j.name, json.dumps(asdict(j.spec)), j.pool, j.created, j.finished_at,
-                         int(j.cancelled), int(j.stream_opened), int(j.stream_closed)),
+                         int(j.cancelled), int(j.stream_opened), int(j.stream_closed), j.token),
                     )
                 elif isinstance(a, act.SaveCall):
                     c = a.call
@@ -145,10 +145,10 @@ class Store:
 
     def load_jobs(self) -> Iterator[Job]:
         """Rebuild every job from the journal (derived counters are the core's to recompute)."""
-        for key, name, spec, pool, created, finished_at, cancelled, s_open, s_closed in self.db.execute(
+        for key, name, spec, pool, created, finished_at, cancelled, s_open, s_closed, token in self.db.execute(
             "SELECT * FROM jobs ORDER BY key"
         ).fetchall():
-            job = Job(key, name, JobSpec(**json.loads(spec)), pool, created)
+            job = Job(key, name, JobSpec(**json.loads(spec)), pool, created, token)
             job.finished_at, job.cancelled = finished_at, bool(cancelled)
             job.stream_opened, job.stream_closed = bool(s_open), bool(s_closed)
             for call_id, mode, cwd, env in self.db.execute(

@@ -27,6 +27,179 @@ SUBMIT_MODE_UNSPECIFIED: SubmitMode
 BATCH: SubmitMode
 STREAM: SubmitMode
 
+class JobToken(_message.Message):
+    __slots__ = ("job_id", "token")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    token: str
+    def __init__(self, job_id: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
+
+class RegisterRequest(_message.Message):
+    __slots__ = ("job_id", "executor_id", "host", "cpus", "mem")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    CPUS_FIELD_NUMBER: _ClassVar[int]
+    MEM_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    executor_id: str
+    host: str
+    cpus: float
+    mem: float
+    def __init__(self, job_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., host: _Optional[str] = ..., cpus: _Optional[float] = ..., mem: _Optional[float] = ...) -> None: ...
+
+class RegisterReply(_message.Message):
+    __slots__ = ("fetch_wait", "lost_after")
+    FETCH_WAIT_FIELD_NUMBER: _ClassVar[int]
+    LOST_AFTER_FIELD_NUMBER: _ClassVar[int]
+    fetch_wait: float
+    lost_after: float
+    def __init__(self, fetch_wait: _Optional[float] = ..., lost_after: _Optional[float] = ...) -> None: ...
+
+class FetchRequest(_message.Message):
+    __slots__ = ("job_id", "executor_id", "wait")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    executor_id: str
+    wait: float
+    def __init__(self, job_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., wait: _Optional[float] = ...) -> None: ...
+
+class TaskAssignment(_message.Message):
+    __slots__ = ("task_id", "attempt", "command", "cwd", "env", "threads", "output", "stdout_file", "stderr_file", "monitor", "relauncher", "update_interval", "timeout")
+    class EnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    CWD_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    THREADS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_FILE_FIELD_NUMBER: _ClassVar[int]
+    STDERR_FILE_FIELD_NUMBER: _ClassVar[int]
+    MONITOR_FIELD_NUMBER: _ClassVar[int]
+    RELAUNCHER_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    task_id: int
+    attempt: int
+    command: str
+    cwd: str
+    env: _containers.ScalarMap[str, str]
+    threads: int
+    output: str
+    stdout_file: str
+    stderr_file: str
+    monitor: str
+    relauncher: str
+    update_interval: float
+    timeout: float
+    def __init__(self, task_id: _Optional[int] = ..., attempt: _Optional[int] = ..., command: _Optional[str] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., threads: _Optional[int] = ..., output: _Optional[str] = ..., stdout_file: _Optional[str] = ..., stderr_file: _Optional[str] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., timeout: _Optional[float] = ...) -> None: ...
+
+class AttemptRef(_message.Message):
+    __slots__ = ("task_id", "attempt")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    task_id: int
+    attempt: int
+    def __init__(self, task_id: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
+
+class FetchReply(_message.Message):
+    __slots__ = ("tasks", "kills", "stop")
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    KILLS_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
+    tasks: _containers.RepeatedCompositeFieldContainer[TaskAssignment]
+    kills: _containers.RepeatedCompositeFieldContainer[AttemptRef]
+    stop: bool
+    def __init__(self, tasks: _Optional[_Iterable[_Union[TaskAssignment, _Mapping]]] = ..., kills: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., stop: _Optional[bool] = ...) -> None: ...
+
+class TaskStartedReport(_message.Message):
+    __slots__ = ("pid", "started")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    started: float
+    def __init__(self, pid: _Optional[int] = ..., started: _Optional[float] = ...) -> None: ...
+
+class TaskOutputReport(_message.Message):
+    __slots__ = ("offset", "data")
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    data: bytes
+    def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class TaskEndedReport(_message.Message):
+    __slots__ = ("has_exit_code", "exit_code", "signal", "reason", "started", "ended", "stdout_inline", "stdout", "stdout_size", "stdout_truncated", "stderr_tail", "peak_rss_kb", "cpu_seconds", "monitor_output", "notes", "replacements", "pid")
+    HAS_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    ENDED_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_INLINE_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    STDERR_TAIL_FIELD_NUMBER: _ClassVar[int]
+    PEAK_RSS_KB_FIELD_NUMBER: _ClassVar[int]
+    CPU_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MONITOR_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    REPLACEMENTS_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    has_exit_code: bool
+    exit_code: int
+    signal: int
+    reason: str
+    started: float
+    ended: float
+    stdout_inline: bool
+    stdout: bytes
+    stdout_size: int
+    stdout_truncated: bool
+    stderr_tail: bytes
+    peak_rss_kb: int
+    cpu_seconds: float
+    monitor_output: str
+    notes: _containers.RepeatedScalarFieldContainer[str]
+    replacements: _containers.RepeatedScalarFieldContainer[str]
+    pid: int
+    def __init__(self, has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., reason: _Optional[str] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., stdout_inline: _Optional[bool] = ..., stdout: _Optional[bytes] = ..., stdout_size: _Optional[int] = ..., stdout_truncated: _Optional[bool] = ..., stderr_tail: _Optional[bytes] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., replacements: _Optional[_Iterable[str]] = ..., pid: _Optional[int] = ...) -> None: ...
+
+class ReportRequest(_message.Message):
+    __slots__ = ("job_id", "executor_id", "report_id", "task_id", "attempt", "started", "output", "ended")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    REPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ENDED_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    executor_id: str
+    report_id: str
+    task_id: int
+    attempt: int
+    started: TaskStartedReport
+    output: TaskOutputReport
+    ended: TaskEndedReport
+    def __init__(self, job_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., report_id: _Optional[str] = ..., task_id: _Optional[int] = ..., attempt: _Optional[int] = ..., started: _Optional[_Union[TaskStartedReport, _Mapping]] = ..., output: _Optional[_Union[TaskOutputReport, _Mapping]] = ..., ended: _Optional[_Union[TaskEndedReport, _Mapping]] = ...) -> None: ...
+
+class ReportReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class HelloRequest(_message.Message):
     __slots__ = ("protocol_version", "client_version")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]

@@ -109,6 +109,11 @@ class StratosStub:
                 request_serializer=stratos__pb2.ShutdownRequest.SerializeToString,
                 response_deserializer=stratos__pb2.ShutdownReply.FromString,
                 _registered_method=True)
+        self.GetJobToken = channel.unary_unary(
+                '/stratos.v1.Stratos/GetJobToken',
+                request_serializer=stratos__pb2.JobRef.SerializeToString,
+                response_deserializer=stratos__pb2.JobToken.FromString,
+                _registered_method=True)
 
 
 class StratosServicer:
@@ -220,6 +225,13 @@ class StratosServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetJobToken(self, request, context):
+        """The job's executor token (for `stratos-executor pilot`); owner only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StratosServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -297,6 +309,11 @@ def add_StratosServicer_to_server(servicer, server):
                     servicer.Shutdown,
                     request_deserializer=stratos__pb2.ShutdownRequest.FromString,
                     response_serializer=stratos__pb2.ShutdownReply.SerializeToString,
+            ),
+            'GetJobToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJobToken,
+                    request_deserializer=stratos__pb2.JobRef.FromString,
+                    response_serializer=stratos__pb2.JobToken.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -704,6 +721,207 @@ class Stratos:
             '/stratos.v1.Stratos/Shutdown',
             stratos__pb2.ShutdownRequest.SerializeToString,
             stratos__pb2.ShutdownReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJobToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stratos.v1.Stratos/GetJobToken',
+            stratos__pb2.JobRef.SerializeToString,
+            stratos__pb2.JobToken.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class ExecutorHubStub:
+    """Executors that run outside the daemon (pilots on other machines, Mesos tasks,
+    Slurm jobs) talk to the daemon through this service. Every call carries the job's
+    token as `authorization: Bearer <token>` metadata; a token acts on its own job only.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Register = channel.unary_unary(
+                '/stratos.v1.ExecutorHub/Register',
+                request_serializer=stratos__pb2.RegisterRequest.SerializeToString,
+                response_deserializer=stratos__pb2.RegisterReply.FromString,
+                _registered_method=True)
+        self.Fetch = channel.unary_unary(
+                '/stratos.v1.ExecutorHub/Fetch',
+                request_serializer=stratos__pb2.FetchRequest.SerializeToString,
+                response_deserializer=stratos__pb2.FetchReply.FromString,
+                _registered_method=True)
+        self.Report = channel.unary_unary(
+                '/stratos.v1.ExecutorHub/Report',
+                request_serializer=stratos__pb2.ReportRequest.SerializeToString,
+                response_deserializer=stratos__pb2.ReportReply.FromString,
+                _registered_method=True)
+
+
+class ExecutorHubServicer:
+    """Executors that run outside the daemon (pilots on other machines, Mesos tasks,
+    Slurm jobs) talk to the daemon through this service. Every call carries the job's
+    token as `authorization: Bearer <token>` metadata; a token acts on its own job only.
+    """
+
+    def Register(self, request, context):
+        """A pilot offers its host's resources to one job. Registering again with the same
+        executor_id (after a reconnect) is harmless.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Fetch(self, request, context):
+        """Long poll: the tasks to start, the attempts to kill, or stop. Also the pilot's
+        heartbeat: a pilot that has not fetched for `lost_after` seconds is lost and its
+        running tasks are retried elsewhere.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Report(self, request, context):
+        """What happened to a task attempt. Idempotent: a report retried after a dropped
+        connection changes nothing the first one did not.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ExecutorHubServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Register': grpc.unary_unary_rpc_method_handler(
+                    servicer.Register,
+                    request_deserializer=stratos__pb2.RegisterRequest.FromString,
+                    response_serializer=stratos__pb2.RegisterReply.SerializeToString,
+            ),
+            'Fetch': grpc.unary_unary_rpc_method_handler(
+                    servicer.Fetch,
+                    request_deserializer=stratos__pb2.FetchRequest.FromString,
+                    response_serializer=stratos__pb2.FetchReply.SerializeToString,
+            ),
+            'Report': grpc.unary_unary_rpc_method_handler(
+                    servicer.Report,
+                    request_deserializer=stratos__pb2.ReportRequest.FromString,
+                    response_serializer=stratos__pb2.ReportReply.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'stratos.v1.ExecutorHub', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('stratos.v1.ExecutorHub', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ExecutorHub:
+    """Executors that run outside the daemon (pilots on other machines, Mesos tasks,
+    Slurm jobs) talk to the daemon through this service. Every call carries the job's
+    token as `authorization: Bearer <token>` metadata; a token acts on its own job only.
+    """
+
+    @staticmethod
+    def Register(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stratos.v1.ExecutorHub/Register',
+            stratos__pb2.RegisterRequest.SerializeToString,
+            stratos__pb2.RegisterReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Fetch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stratos.v1.ExecutorHub/Fetch',
+            stratos__pb2.FetchRequest.SerializeToString,
+            stratos__pb2.FetchReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Report(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stratos.v1.ExecutorHub/Report',
+            stratos__pb2.ReportRequest.SerializeToString,
+            stratos__pb2.ReportReply.FromString,
             options,
             channel_credentials,
             insecure,

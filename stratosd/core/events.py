@@ -27,13 +27,25 @@ class HostAdded(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class HostRemoved(Event):
+    """A host left (a pilot exited or was lost): its running tasks are infrastructure failures."""
+
+    host_id: str
+    reason: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
 class CreateJobRequested(Event):
     request_id: int
     #: "" lets the core choose a unique name.
     name: str
     spec: JobSpec
+    #: "local" (shared by all jobs), or a backend kind whose hosts serve this job only.
     pool: str
     now: float
+    own_pool: bool = False
+    token: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,15 +102,18 @@ class Job:
 
     __slots__ = (
         "calls", "cancelled", "counts", "created", "finished_at", "key", "name", "pending", "pool",
-        "published", "spec", "stream_closed", "stream_opened", "tasks", "warnings",
+        "published", "spec", "stream_closed", "stream_opened", "tasks", "token", "warnings",
     )
 
-    def __init__(self, key: int, name: str, spec: JobSpec, pool: str, created: float) -> None:
+    def __init__(self, key: int, name: str, spec: JobSpec, pool: str, created: float, token: str = "") -> None:
         #: the journal's primary key; stable across a rename (`demo` -> `demo.1`).
         self.key = key
         self.name = name
         self.spec = spec
+        #: where its tasks run: "local", or a pool of its own ("pilots:7") for cluster backends.
         self.pool = pool
+        #: the secret its remote executors present (made by the daemon, not the core).
+        self.token = token
         self.created = created
         self.finished_at = 0.0
         self.cancelled = False

@@ -91,6 +91,7 @@ class SchedulerState:
         self._journal: list[act.Action] = []
         self._handlers: dict[type[ev.Event], Callable[[Any], None]] = {
             ev.HostAdded: self._on_host_added,
+            ev.HostRemoved: self._on_host_removed,
             ev.CreateJobRequested: self._on_create_job,
             ev.SubmitRequested: self._on_submit,
             ev.KillRequested: self._on_kill,
@@ -172,6 +173,15 @@ class SchedulerState:
         self.hosts[e.host_id] = host
         self.pools.setdefault(e.pool, []).append(host)
 
+    def _on_host_removed(self, e: ev.HostRemoved) -> None:
+        host = self.hosts.pop(e.host_id, None)
+        if host is None:
+            return
+        self.pools[host.pool].remove(host)
+        for job_key, task_id in sorted(host.running):
+            job = self.by_key[job_key]
+            self._lose(job, job.tasks[task_id], f"host {e.host_id} left: {e.reason}", e.now)
+
     def _on_create_job(self, e: ev.CreateJobRequested) -> None:
         name = e.name
         renamed = ""
@@ -195,7 +205,8 @@ class SchedulerState:
             old.name = renamed
             self.jobs[renamed] = old
             self._dirty_jobs[old.key] = old
-        job = Job(self._next_key, name, e.spec, e.pool, e.now)
+        pool = f"{e.pool}:{self._next_key}" if e.own_pool else e.pool
+        job = Job(self._next_key, name, e.spec, pool, e.now, e.token)
         self._next_key += 1
         self.jobs[name] = job
         self.by_key[job.key] = job
@@ -359,20 +370,22 @@ class SchedulerState:
 
     def _on_task_lost(self, e: ev.TaskLost) -> None:
         found = self._current(e.job_key, e.task_id, e.attempt)
-        if found is None:
-            return
-        job, task = found
+        if found is not None:
+            self._lose(*found, e.reason, e.now)
+
+    def _lose(self, job: Job, task: Task, reason: str, now: float) -> None:
+        """An infrastructure failure: run the task again while retries are left."""
         self._release(job, task)
-        task.reason = e.reason
+        task.reason = reason
         if task.kill_requested:
-            self._move(job, task, Status.KILLED, now=e.now)
+            self._move(job, task, Status.KILLED, now=now)
         elif task.attempt <= job.spec.max_retries:
-            task.reason = f"retried after: {e.reason}"
+            task.reason = f"retried after: {reason}"
             self._requeue(job, task)
         else:
-            task.reason = f"{e.reason} (no retries left: max_retries={job.spec.max_retries})"
-            task.ended = e.now
-            self._move(job, task, Status.LOST, now=e.now)
+            task.reason = f"{reason} (no retries left: max_retries={job.spec.max_retries})"
+            task.ended = now
+            self._move(job, task, Status.LOST, now=now)
 
     def _add_replacements(self, job: Job, task: Task, commands: list[str]) -> None:
         children = []

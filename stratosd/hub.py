@@ -1,0 +1,125 @@
+"""The ExecutorHub servicer: executors outside the daemon register, fetch orders, report.
+
+Every call carries the job's token; a token acts on its own job only. Reports are
+answered only after the journal holds what they said, so an executor that got its
+answer can forget the report, and one that did not simply sends it again.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import time
+from typing import Any
+
+import grpc
+
+from stratos._proto import stratos_pb2 as pb
+from stratos._proto import stratos_pb2_grpc as pb_grpc
+from stratos_executor.spec import TaskRecord
+from stratosd.backends.pilots import KIND, Pilot, PilotsBackend
+from stratosd.core.events import TaskEnded, TaskLost, TaskStarted
+from stratosd.core.model import Job
+from stratosd.runtime import Runtime
+
+#: the reason an executor gives for tasks it stopped because it was stopped itself.
+EXECUTOR_STOPPED = "executor-stopped"
+
+
+class Hub(pb_grpc.ExecutorHubServicer):
+    def __init__(self, runtime: Runtime, backend: PilotsBackend) -> None:
+        self.runtime = runtime
+        self.backend = backend
+
+    async def _job(self, job_id: str, context: Any) -> Job:
+        job = self.runtime.state.jobs.get(job_id)
+        offered = dict(context.invocation_metadata() or ()).get("authorization", "")
+        expected = f"Bearer {job.token}" if job is not None else "Bearer \0"
+        if job is None or not hmac.compare_digest(str(offered).encode(), expected.encode()):
+            # The same answer for an unknown job and a wrong token: a token reveals nothing else.
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"no job {job_id!r} for this token")
+        assert job is not None
+        if not job.pool.startswith(KIND + ":"):
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                f"job {job_id} runs on {job.spec.master!r}, not on pilots")
+        return job
+
+    async def _pilot(self, job: Job, executor_id: str, context: Any) -> Pilot:
+        pilot = self.backend.pilot(executor_id)
+        if pilot is None or pilot.job_key != job.key:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                f"executor {executor_id!r} is not registered for job {job.name}: register again")
+        assert pilot is not None
+        return pilot
+
+    async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterReply:
+        job = await self._job(request.job_id, context)
+        if request.cpus <= 0 or request.mem <= 0 or not request.executor_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "an executor needs an id, cpus > 0 and mem > 0")
+        self.backend.register(job.key, job.pool, request.executor_id, request.host, request.cpus, request.mem)
+        return pb.RegisterReply(fetch_wait=self.backend.fetch_wait, lost_after=self.backend.lost_after)
+
+    async def Fetch(self, request: pb.FetchRequest, context: Any) -> pb.FetchReply:
+        job = await self._job(request.job_id, context)
+        pilot = await self._pilot(job, request.executor_id, context)
+        tasks, kills = await self.backend.fetch(pilot, request.wait)
+        stop = job.cancelled and not job.unended
+        if stop:
+            self.backend.forget(pilot.executor_id, "the job was cancelled")
+        return pb.FetchReply(tasks=tasks, kills=kills, stop=stop)
+
+    async def Report(self, request: pb.ReportRequest, context: Any) -> pb.ReportReply:
+        job = await self._job(request.job_id, context)
+        pilot = await self._pilot(job, request.executor_id, context)
+        pilot.last_seen = time.monotonic()
+        task_id, attempt = request.task_id, request.attempt
+        if not 0 <= task_id < len(job.tasks):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"job {job.name} has no task {task_id}")
+        if request.HasField("started"):
+            await self.runtime.emit_committed(
+                TaskStarted(job.key, task_id, attempt, request.started.pid, request.started.started))
+        elif request.HasField("output"):
+            self._write_piece(job, task_id, attempt, request.output)
+        elif request.HasField("ended"):
+            ended = request.ended
+            self.backend.attempt_ended(job.key, task_id, attempt)
+            if ended.reason == EXECUTOR_STOPPED:
+                await self.runtime.emit_committed(
+                    TaskLost(job.key, task_id, attempt, "its executor was stopped", time.time()))
+            else:
+                record = self._record(job, task_id, attempt, ended)
+                await self.runtime.emit_committed(TaskEnded(job.key, task_id, attempt, record))
+        return pb.ReportReply()
+
+    def _spool(self, job: Job, task_id: int, attempt: int) -> str:
+        return str(self.runtime.sandbox(job.key, task_id) / f"remote-stdout-{attempt}")
+
+    def _write_piece(self, job: Job, task_id: int, attempt: int, piece: pb.TaskOutputReport) -> None:
+        path = self._spool(job, task_id, attempt)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.pwrite(fd, piece.data, piece.offset)  # at its offset: a retried piece lands on itself
+        finally:
+            os.close(fd)
+
+    def _record(self, job: Job, task_id: int, attempt: int, e: pb.TaskEndedReport) -> TaskRecord:
+        record = TaskRecord(
+            pid=e.pid, started=e.started, ended=e.ended, exit_code=e.exit_code if e.has_exit_code else None,
+            signal=e.signal or None, reason=e.reason, stdout_truncated=e.stdout_truncated,
+            stderr_tail=e.stderr_tail, peak_rss_kb=e.peak_rss_kb, cpu_seconds=e.cpu_seconds,
+            monitor_output=e.monitor_output, notes=list(e.notes), replacements=list(e.replacements),
+        )
+        if e.stdout_inline:
+            record.stdout = e.stdout
+        elif e.stdout_size:
+            path = self._spool(job, task_id, attempt)
+            if os.path.exists(path):
+                os.truncate(path, e.stdout_size)
+                record.stdout_path = path
+            else:
+                record.notes.append("the executor's stdout pieces never arrived")
+                record.stdout = b""
+        else:
+            record.stdout = b""
+        return record

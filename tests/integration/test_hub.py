@@ -1,0 +1,136 @@
+"""The ExecutorHub protocol against a real daemon, driven by hand like a pilot would."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from stratos import Processor
+from stratos._proto import stratos_pb2 as pb
+from stratos._proto import stratos_pb2_grpc as pb_grpc
+from tests.daemon import Daemon
+
+
+@pytest.fixture
+def pilots_daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
+    d = Daemon("--pilot-lost-after", "1.5").start()
+    for key, value in d.env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield d
+    finally:
+        d.cleanup()
+
+
+class HandPilot:
+    """Speaks ExecutorHub over the daemon's socket, one call at a time."""
+
+    def __init__(self, daemon: Daemon, job_id: str, token: str, executor_id: str, cpus: float = 1) -> None:
+        self.channel = grpc.insecure_channel(f"unix:{daemon.socket}")
+        self.stub = pb_grpc.ExecutorHubStub(self.channel)
+        self.job_id, self.executor_id = job_id, executor_id
+        self.metadata = (("authorization", f"Bearer {token}"),)
+        self.stub.Register(pb.RegisterRequest(job_id=job_id, executor_id=executor_id, host="hand", cpus=cpus,
+                                              mem=1000), metadata=self.metadata, timeout=5)
+
+    def fetch(self, wait: float = 2.0) -> pb.FetchReply:
+        reply: pb.FetchReply = self.stub.Fetch(
+            pb.FetchRequest(job_id=self.job_id, executor_id=self.executor_id, wait=wait),
+            metadata=self.metadata, timeout=10)
+        return reply
+
+    def report(self, report_id: str, task_id: int, attempt: int, **kind: object) -> None:
+        self.stub.Report(pb.ReportRequest(job_id=self.job_id, executor_id=self.executor_id, report_id=report_id,
+                                          task_id=task_id, attempt=attempt, **kind),  # type: ignore[arg-type]
+                         metadata=self.metadata, timeout=10)
+
+    def finish(self, a: pb.TaskAssignment, stdout: bytes, report_id: str | None = None) -> None:
+        ended = pb.TaskEndedReport(has_exit_code=True, exit_code=0, stdout_inline=True, stdout=stdout,
+                                   started=time.time(), ended=time.time())
+        self.report(report_id or f"{self.executor_id}-{a.task_id}-{a.attempt}", a.task_id, a.attempt, ended=ended)
+
+
+def token_of(daemon: Daemon, job_id: str) -> str:
+    with grpc.insecure_channel(f"unix:{daemon.socket}") as channel:
+        return str(pb_grpc.StratosStub(channel).GetJobToken(pb.JobRef(job_id=job_id), timeout=5).token)
+
+
+def test_a_token_acts_on_its_own_job_only(pilots_daemon: Daemon) -> None:
+    Processor(job_id="a", master="pilots")
+    Processor(job_id="b", master="pilots")
+    token_a = token_of(pilots_daemon, "a")
+    assert token_a != token_of(pilots_daemon, "b") and len(token_a) >= 32
+    for job_id, token in (("b", token_a), ("a", "not-the-token"), ("nope", token_a)):
+        with pytest.raises(grpc.RpcError) as err:
+            HandPilot(pilots_daemon, job_id, token, "x")
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    HandPilot(pilots_daemon, "a", token_a, "x")  # the right one works
+
+
+def test_tasks_go_to_a_registered_pilot_and_reports_are_idempotent(pilots_daemon: Daemon) -> None:
+    job = Processor(job_id="hand", master="pilots")
+    pilot = HandPilot(pilots_daemon, "hand", token_of(pilots_daemon, "hand"), "p1", cpus=2)
+    s = job.stream(["echo 0", "echo 1", "echo 2"])
+    got = list(pilot.fetch().tasks)
+    assert [(a.task_id, a.attempt, a.command) for a in got] == [(0, 1, "echo 0"), (1, 1, "echo 1")]
+    pilot.report("p1-s0", 0, 1, started=pb.TaskStartedReport(pid=4242, started=time.time()))
+    assert s.get_status(0) == "running"
+    pilot.finish(got[0], b"zero\n", report_id="p1-e0")
+    pilot.finish(got[0], b"zero\n", report_id="p1-e0")  # a retry after a lost answer
+    assert job.get_results() == ["zero\n"]
+    # stdout too large to send inline arrives in pieces, possibly retried
+    big = b"0123456789abcdef" * 131072  # 2 MiB
+    half = len(big) // 2
+    for offset in (0, half, half):
+        pilot.report(f"p1-o{offset}", 1, 1, output=pb.TaskOutputReport(offset=offset, data=big[offset:offset + half]))
+    pilot.report("p1-e1", 1, 1, ended=pb.TaskEndedReport(has_exit_code=True, exit_code=0, stdout_inline=False,
+                                                         stdout_size=len(big)))
+    assert job.get_results() == [big.decode()]
+    nxt = list(pilot.fetch().tasks)
+    assert [a.task_id for a in nxt] == [2]
+    pilot.finish(nxt[0], b"two\n")
+    assert job.wait()
+    assert s.count_total_tasks() == 3 and job.status().counts["finished"] == 3
+
+
+def test_a_silent_pilot_is_lost_and_its_tasks_run_elsewhere(pilots_daemon: Daemon) -> None:
+    job = Processor(job_id="lossy", master="pilots", max_retries=2)
+    token = token_of(pilots_daemon, "lossy")
+    doomed = HandPilot(pilots_daemon, "lossy", token, "doomed")
+    job.stream(["echo a"])
+    assert [a.task_id for a in doomed.fetch().tasks] == [0]
+    # the doomed pilot goes silent; a healthy one registers and keeps fetching
+    healthy = HandPilot(pilots_daemon, "lossy", token, "healthy")
+    results: list[pb.TaskAssignment] = []
+    deadline = time.monotonic() + 15
+    while not results and time.monotonic() < deadline:
+        results = list(healthy.fetch(wait=1.0).tasks)
+    assert [(a.task_id, a.attempt) for a in results] == [(0, 2)]
+    info = job.stream.task(0)
+    assert "doomed" in info.reason and info.task.attempts == 2
+    doomed_report = pb.TaskEndedReport(has_exit_code=True, exit_code=0, stdout_inline=True, stdout=b"late\n")
+    with pytest.raises(grpc.RpcError) as err:  # the lost pilot's late word is refused
+        doomed.report("late", 0, 1, ended=doomed_report)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    healthy.finish(results[0], b"a\n")
+    assert job.wait() and job.get_results() == ["a\n"]
+
+
+def test_kills_reach_the_pilot(pilots_daemon: Daemon) -> None:
+    job = Processor(job_id="killer", master="pilots")
+    pilot = HandPilot(pilots_daemon, "killer", token_of(pilots_daemon, "killer"), "k1")
+    s = job.stream(["sleep 100"])
+    assert [a.task_id for a in pilot.fetch().tasks] == [0]
+    fetched: list[pb.FetchReply] = []
+    waiter = threading.Thread(target=lambda: fetched.append(pilot.fetch(wait=5)))
+    waiter.start()
+    time.sleep(0.2)
+    s.kill(0)
+    waiter.join(10)
+    assert [(k.task_id, k.attempt) for k in fetched[0].kills] == [(0, 1)]
+    pilot.report("k1-e", 0, 1, ended=pb.TaskEndedReport(signal=15, reason="killed", stdout_inline=True))
+    assert s.get_status(0) == "killed"
