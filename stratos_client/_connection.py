@@ -226,6 +226,11 @@ class Connection:
         reply: pb.RemoveReply = self._unary("Remove", pb.JobRef(job_id=job_id))
         return reply.removed
 
+    def job_token(self, job_id: str) -> str:
+        """The secret a job's pilots present."""
+        reply: pb.JobToken = self._unary("GetJobToken", pb.JobRef(job_id=job_id))
+        return reply.token
+
     # -- streaming calls ---------------------------------------------------------------
 
     def submit(self, chunks: Iterator[pb.SubmitChunk]) -> pb.SubmitReply:

@@ -266,6 +266,15 @@ def cmd_rm(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     return 0 if removed else 1
 
 
+def cmd_token(args: argparse.Namespace, settings: Settings, out: Output) -> int:
+    token = Processor.attach(args.job, settings).token()
+    if out.as_json:
+        out.json({"job": args.job, "token": token})
+    else:
+        print(token)
+    return 0
+
+
 def cmd_wait(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     job = Processor.attach(args.job, settings)
     if out.as_json:
@@ -354,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("cancel", cmd_cancel, "cancel a job: stop every pending and running task"
         ).add_argument("job", metavar="JOB")
     add("rm", cmd_rm, "delete a job with its results, sandboxes and logs"
+        ).add_argument("job", metavar="JOB")
+    add("token", cmd_token, "print the job's executor token (for stratos-executor pilot --token-file)",
+        "Anyone holding it can run tasks of this job: keep it as private as the job."
         ).add_argument("job", metavar="JOB")
     add("wait", cmd_wait, "wait until every task of a job has ended",
         "Exit status: 0 when no task failed or was lost, 2 otherwise."

@@ -292,6 +292,14 @@ class Processor:
         """The job's state and task counts."""
         return JobReport.from_proto(self._conn.get_status(self.job_id))
 
+    def token(self) -> str:
+        """The job's executor token: what `stratos-executor pilot` presents (keep it secret).
+
+        Returns:
+            The token.
+        """
+        return self._conn.job_token(self.job_id)
+
     def remove(self) -> bool:
         """Delete the job with its results, sandboxes and logs.
 

@@ -134,3 +134,19 @@ def test_kills_reach_the_pilot(pilots_daemon: Daemon) -> None:
     assert [(k.task_id, k.attempt) for k in fetched[0].kills] == [(0, 1)]
     pilot.report("k1-e", 0, 1, ended=pb.TaskEndedReport(signal=15, reason="killed", stdout_inline=True))
     assert s.get_status(0) == "killed"
+
+
+def test_stratosctl_token_prints_the_jobs_token(pilots_daemon: Daemon) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    Processor(job_id="tok", master="pilots")
+    env = dict(os.environ, **pilots_daemon.env)
+    out = subprocess.run([sys.executable, "-m", "stratos.ctl", "token", "tok"], env=env, capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout.strip() == token_of(pilots_daemon, "tok")
+    out = subprocess.run([sys.executable, "-m", "stratos.ctl", "--json", "token", "tok"], env=env,
+                         capture_output=True, text=True, timeout=30)
+    assert json.loads(out.stdout)["token"] == token_of(pilots_daemon, "tok")
