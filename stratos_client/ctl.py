@@ -158,7 +158,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings, out: Output) -> int
         ("cursor", report.cursor),
         ("stream", "closed" if report.stream_closed else "open" if report.stream_opened else None),
         ("created", _time(report.created)),
-        ("finished", _time(report.finished_at)),
+        ("finished at", _time(report.finished_at)),
         ("warnings", report.warnings),
     ])
     return 0

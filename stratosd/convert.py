@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import cast, get_args
@@ -45,13 +46,12 @@ def spec_from_proto(m: pb.JobSpec) -> JobSpec:
     output = cast(OutputMode, m.output or "scheduler")
     if output not in get_args(OutputMode):
         raise InvalidJobSpec(f"output={output!r} is not one of scheduler, disk, mesos, none.")
-    for name in ("threads_per_task", "mem_per_task", "disk_per_task"):
-        if getattr(m, name) <= 0:
-            raise InvalidJobSpec(f"{name}={getattr(m, name):g} must be positive.")
-    if m.update_interval <= 0:
-        raise InvalidJobSpec(f"update_interval={m.update_interval:g} must be a positive number of seconds.")
-    if m.task_timeout < 0:
-        raise InvalidJobSpec(f"task_timeout={m.task_timeout:g} must be 0 (off) or positive.")
+    for name in ("threads_per_task", "mem_per_task", "disk_per_task", "update_interval"):
+        value = getattr(m, name)
+        if not math.isfinite(value) or value <= 0:
+            raise InvalidJobSpec(f"{name}={value:g} must be a positive, finite number.")
+    if not math.isfinite(m.task_timeout) or m.task_timeout < 0:
+        raise InvalidJobSpec(f"task_timeout={m.task_timeout:g} must be 0 (off) or a positive number of seconds.")
     for name in ("monitor", "relauncher"):
         path = getattr(m, name)
         if path and not (os.path.isfile(path) and os.access(path, os.X_OK)):

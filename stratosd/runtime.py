@@ -78,10 +78,16 @@ class Runtime:
         self.emit(make(request_id))
         return await future
 
-    async def changed(self, timeout: float | None = None) -> None:
-        """Return after the next core step (or the timeout)."""
+    def watch(self) -> asyncio.Event:
+        """The event set by the next core step. Take it *before* reading state, then await it
+        with :meth:`changed`: a step that happens in between is not missed."""
+        return self._changed
+
+    @staticmethod
+    async def changed(watched: asyncio.Event, timeout: float | None = None) -> None:
+        """Return once ``watched`` (from :meth:`watch`) is set, or after the timeout."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            await asyncio.wait_for(watched.wait(), timeout)
 
     # -- the loop ----------------------------------------------------------------------------
 

@@ -166,6 +166,7 @@ class Servicer(pb_grpc.StratosServicer):
         interval = request.progress_interval or None
         last = 0.0
         while True:
+            watched = self.runtime.watch()
             unended = call.unended if call is not None else job.unended
             now = time.monotonic()
             if not unended or (interval and now - last >= interval):
@@ -183,7 +184,7 @@ class Servicer(pb_grpc.StratosServicer):
                     return
                 last = now
                 yield reply
-            await self.runtime.changed(timeout=interval or 1.0)
+            await self.runtime.changed(watched, timeout=interval or 1.0)
 
     # -- results -------------------------------------------------------------------------------
 
@@ -199,6 +200,7 @@ class Servicer(pb_grpc.StratosServicer):
         if not opened.consume:
             after = max(0, opened.from_seq - 1)
             while True:
+                watched = self.runtime.watch()
                 upto = job.published
                 async for message in self._result_messages(job, after, upto, opened.details):
                     yield message
@@ -206,7 +208,7 @@ class Servicer(pb_grpc.StratosServicer):
                 if not opened.follow or (not job.unended and after >= job.published):
                     yield pb.ResultsServerMessage(end=pb.ResultsEnd(upto_seq=after))
                     return
-                await self.runtime.changed(timeout=1.0)
+                await self.runtime.changed(watched, timeout=1.0)
         consumer = opened.consumer
         lock = self._cursor_locks.setdefault((job.key, consumer), asyncio.Lock())
         async with lock:  # one delivery per cursor at a time: no result reaches two callers
