@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stratos_executor.spec import TaskRecord
-from stratosd.core.model import Call, Job, Task
+from stratosd.core.model import Call, Job, Offer, Task
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,37 @@ class KillTask(Action):
     job_key: int
     task_id: int
     attempt: int
+    pool: str
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptOffer(Action):
+    """Launch these tasks on one offer (the offer's unused resources go back)."""
+
+    pool: str
+    offer: Offer
+    launches: tuple[LaunchTask, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeclineOffers(Action):
+    pool: str
+    offer_ids: tuple[str, ...]
+    #: how long the cluster manager should not offer these resources again.
+    refuse_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReviveOffers(Action):
+    """The pool has work again: open it and ask for offers (clears earlier refusals)."""
+
+    pool: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasePool(Action):
+    """The pool's job has nothing left to run: give the cluster its resources back."""
+
     pool: str
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stratos_executor.spec import TaskRecord
-from stratosd.core.model import CallMode, JobSpec
+from stratosd.core.model import CallMode, JobSpec, Offer
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,15 @@ class HostRemoved(Event):
 
     host_id: str
     reason: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class OffersReceived(Event):
+    """A cluster manager offers these resources to the job that owns ``pool``."""
+
+    pool: str
+    offers: tuple[Offer, ...]
     now: float
 
 

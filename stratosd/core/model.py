@@ -139,6 +139,17 @@ class Job:
         return "cancelled" if self.cancelled else "finished"
 
 
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """Resources a cluster manager offers a job's pool for a while (a Mesos offer)."""
+
+    offer_id: str
+    agent_id: str
+    hostname: str
+    cpus: float
+    mem: float
+
+
 @dataclass(slots=True)
 class Host:
     """A place tasks run: the local machine, a Mesos agent's offer, a Slurm pilot."""

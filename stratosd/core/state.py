@@ -68,7 +68,9 @@ class InvalidTransition(Exception):
 class SchedulerState:
     """All jobs, tasks and hosts of one daemon."""
 
-    def __init__(self, *, story_length: int = 10_000) -> None:
+    def __init__(self, *, offer_kinds: frozenset[str] = frozenset({"mesos"}), story_length: int = 10_000) -> None:
+        #: pool kinds whose resources come as offers to accept or decline (not as standing hosts).
+        self.offer_kinds = offer_kinds
         #: jobs by their current name, and by their journal key.
         self.jobs: dict[str, Job] = {}
         self.by_key: dict[int, Job] = {}
@@ -92,6 +94,7 @@ class SchedulerState:
         self._handlers: dict[type[ev.Event], Callable[[Any], None]] = {
             ev.HostAdded: self._on_host_added,
             ev.HostRemoved: self._on_host_removed,
+            ev.OffersReceived: self._on_offers,
             ev.CreateJobRequested: self._on_create_job,
             ev.SubmitRequested: self._on_submit,
             ev.KillRequested: self._on_kill,
@@ -128,19 +131,29 @@ class SchedulerState:
     # -- restore ---------------------------------------------------------------------------
 
     def restore(self, jobs: Iterable[Job]) -> list[act.Action]:
-        """Load jobs from the journal. Tasks that were running when the daemon stopped run again."""
+        """Load jobs from the journal.
+
+        Tasks that were running when the daemon stopped run again, except in offer pools:
+        the cluster kept them running, and its backend reconciles them (adoption).
+        """
         for job in jobs:
             self.jobs[job.name] = job
             self.by_key[job.key] = job
             self._next_key = max(self._next_key, job.key + 1)
+            adopt = self._offer_pool(job.pool)
             for task in job.tasks:
-                if task.status is Status.RUNNING:
+                if task.status is Status.RUNNING and not adopt:
                     task.status = Status.PENDING
                     task.reason = "requeued after a daemon restart"
                     self._mark(job, task)
             self._rebuild(job)
+            if adopt and job.pending:
+                self._effects.append(act.ReviveOffers(job.pool))
         self._schedule()
         return self._flush_journal() + self._take_effects()
+
+    def _offer_pool(self, pool: str) -> bool:
+        return pool.partition(":")[0] in self.offer_kinds
 
     def _rebuild(self, job: Job) -> None:
         """Recompute what is derived from the tasks: counts, queue, per-call progress."""
@@ -258,6 +271,8 @@ class SchedulerState:
         job.stream_closed = False
         self._dirty_jobs[job.key] = job
         self._waiting.setdefault(job.pool, {})[job.key] = job
+        if self._offer_pool(job.pool):
+            self._effects.append(act.ReviveOffers(job.pool))
         self._effects.append(act.Reply(e.request_id, (call.call_id, first, len(commands), warnings)))
 
     def _on_kill(self, e: ev.KillRequested) -> None:
@@ -314,6 +329,9 @@ class SchedulerState:
             )
         del self.jobs[job.name]
         del self.by_key[job.key]
+        self._waiting.get(job.pool, {}).pop(job.key, None)
+        if self._offer_pool(job.pool):
+            self._effects.append(act.ReleasePool(job.pool))
         self._dirty_jobs.pop(job.key, None)
         self._dirty_tasks.pop(job.key, None)
         self._journal.append(act.DeleteJob(job.key, job.name))
@@ -401,6 +419,8 @@ class SchedulerState:
         task.children = tuple(children)
         if children:
             self._waiting.setdefault(job.pool, {})[job.key] = job
+            if self._offer_pool(job.pool):
+                self._effects.append(act.ReviveOffers(job.pool))
 
     # -- transitions ---------------------------------------------------------------------------
 
@@ -420,6 +440,8 @@ class SchedulerState:
         self._move(job, task, Status.PENDING)
         job.pending.appendleft(task.task_id)
         self._waiting.setdefault(job.pool, {})[job.key] = job
+        if self._offer_pool(job.pool):
+            self._effects.append(act.ReviveOffers(job.pool))
 
     def _ended(self, job: Job, task: Task, now: float) -> None:
         call = job.calls[task.call_id]
@@ -427,6 +449,8 @@ class SchedulerState:
         if not job.unended:
             job.finished_at = now
             self._dirty_jobs[job.key] = job
+            if self._offer_pool(job.pool):
+                self._effects.append(act.ReleasePool(job.pool))
         if call.mode == "stream":
             if task.status in EXITED and job.spec.output == "scheduler":
                 self._publish(job, [task.task_id])
@@ -456,6 +480,44 @@ class SchedulerState:
             job.published += 1
             seqs.append((task_id, job.published))
         self._journal.append(act.PublishResults(job.key, tuple(seqs)))
+
+    # -- offers ----------------------------------------------------------------------------------
+
+    #: refuse an offer this long when the job has nothing to run (revived when it has).
+    IDLE_REFUSE_SECONDS = 120.0
+    #: ... and this long when its pending tasks did not fit the offer.
+    BUSY_REFUSE_SECONDS = 1.0
+
+    def _on_offers(self, e: ev.OffersReceived) -> None:
+        """Pack each offer with the pool's pending tasks; decline what is left unused."""
+        job = self._pool_owner(e.pool)
+        declined: list[str] = []
+        for offer in e.offers:
+            launches: list[act.LaunchTask] = []
+            free_cpus, free_mem = offer.cpus, offer.mem
+            if job is not None:
+                cpus = job.spec.cpus
+                while free_cpus + _EPS >= cpus and free_mem + _EPS >= job.spec.mem:
+                    task = self._next_pending(job)
+                    if task is None:
+                        break
+                    job.pending.popleft()
+                    launches.append(self._start(job, task, offer.hostname, cpus))
+                    free_cpus -= cpus
+                    free_mem -= job.spec.mem
+            if launches:
+                self._effects.append(act.AcceptOffer(e.pool, offer, tuple(launches)))
+            else:
+                declined.append(offer.offer_id)
+        if declined:
+            busy = job is not None and self._next_pending(job) is not None
+            refuse = self.BUSY_REFUSE_SECONDS if busy else self.IDLE_REFUSE_SECONDS
+            self._effects.append(act.DeclineOffers(e.pool, tuple(declined), refuse))
+
+    def _pool_owner(self, pool: str) -> Job | None:
+        key = pool.partition(":")[2]
+        job = self.by_key.get(int(key)) if key.isdigit() else None
+        return job if job is not None and job.pool == pool else None
 
     # -- placement -------------------------------------------------------------------------------
 
@@ -498,20 +560,25 @@ class SchedulerState:
             job.pending.popleft()  # killed while queued
         return None
 
-    def _launch(self, job: Job, task: Task, host: Host, cpus: float) -> None:
+    def _start(self, job: Job, task: Task, host_id: str, cpus: float) -> act.LaunchTask:
+        """Mark a task running as a new attempt; the caller places it."""
         task.attempt += 1
-        task.host = host.host_id
+        task.host = host_id
         task.kill_requested = False
         task.exit_code = task.signal = None
         task.started = task.ended = 0.0
         self._move(job, task, Status.RUNNING)
+        self._launches += 1
+        self._last_launch[job.key] = self._launches
+        return act.LaunchTask(job.key, task.task_id, task.attempt, host_id, job.pool, cpus)
+
+    def _launch(self, job: Job, task: Task, host: Host, cpus: float) -> None:
+        launch = self._start(job, task, host.host_id, cpus)
         host.free_cpus -= cpus
         host.free_mem -= job.spec.mem
         host.running.add((job.key, task.task_id))
         self._placed[(job.key, task.task_id)] = host.host_id
-        self._launches += 1
-        self._last_launch[job.key] = self._launches
-        self._effects.append(act.LaunchTask(job.key, task.task_id, task.attempt, host.host_id, job.pool, cpus))
+        self._effects.append(launch)
 
     def _release(self, job: Job, task: Task) -> None:
         host_id = self._placed.pop((job.key, task.task_id), None)

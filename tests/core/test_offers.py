@@ -1,0 +1,89 @@
+"""Offer pools (Mesos): accept, decline, revive, release, adopt after restart. No I/O."""
+
+from __future__ import annotations
+
+from stratosd.core import actions as act
+from stratosd.core import events as ev
+from stratosd.core.model import JobSpec, Offer, Status
+from stratosd.core.state import SchedulerState
+from tests.core.helpers import create, end, reply, submit
+
+
+def mesos_job(state: SchedulerState, name: str = "m", **spec: object) -> str:
+    r = reply(state.handle(ev.CreateJobRequested(1, name, JobSpec(**spec), "mesos", 1.0, own_pool=True)))  # type: ignore[arg-type]
+    job, _ = r.value  # type: ignore[misc]
+    return str(job.pool)
+
+
+def offer(oid: str, cpus: float = 4, mem: float = 4096, host: str = "agent1") -> Offer:
+    return Offer(oid, f"A-{host}", host, cpus, mem)
+
+
+def of(kind: type, actions: list[act.Action]) -> list[act.Action]:
+    return [a for a in actions if isinstance(a, kind)]
+
+
+def test_offers_are_packed_and_leftovers_declined(state: SchedulerState) -> None:
+    pool = mesos_job(state, cpus=1, mem=1000)
+    assert pool.startswith("mesos:")
+    _, actions = submit(state, "m", [f"t{i}" for i in range(5)])
+    assert of(act.ReviveOffers, actions) == [act.ReviveOffers(pool)]
+    actions = state.handle(ev.OffersReceived(pool, (offer("o1", cpus=2, mem=8000), offer("o2", cpus=4, host="agent2"),
+                                                    offer("o3", host="agent3")), 3.0))
+    accepts = of(act.AcceptOffer, actions)
+    assert [(a.offer.offer_id, [t.task_id for t in a.launches]) for a in accepts] == [  # type: ignore[attr-defined]
+        ("o1", [0, 1]), ("o2", [2, 3, 4])]
+    assert of(act.DeclineOffers, actions) == [act.DeclineOffers(pool, ("o3",), SchedulerState.IDLE_REFUSE_SECONDS)]
+    assert [t.host for t in state.jobs["m"].tasks] == ["agent1", "agent1", "agent2", "agent2", "agent2"]
+
+
+def test_an_offer_too_small_is_declined_briefly_while_work_waits(state: SchedulerState) -> None:
+    pool = mesos_job(state, cpus=2, mem=1000)
+    submit(state, "m", ["t"])
+    actions = state.handle(ev.OffersReceived(pool, (offer("small", cpus=1),), 3.0))
+    assert of(act.DeclineOffers, actions) == [act.DeclineOffers(pool, ("small",), SchedulerState.BUSY_REFUSE_SECONDS)]
+    assert state.jobs["m"].tasks[0].status is Status.PENDING
+
+
+def test_offers_for_another_pool_never_launch_its_tasks(state: SchedulerState) -> None:
+    mesos_job(state, "a")
+    pool_b = mesos_job(state, "b")
+    submit(state, "a", ["t"])
+    actions = state.handle(ev.OffersReceived(pool_b, (offer("o"),), 3.0))
+    assert of(act.AcceptOffer, actions) == []
+    assert state.jobs["a"].tasks[0].status is Status.PENDING
+
+
+def test_a_finished_job_releases_its_pool_and_retries_revive(state: SchedulerState) -> None:
+    pool = mesos_job(state, max_retries=1)
+    submit(state, "m", ["t"])
+    state.handle(ev.OffersReceived(pool, (offer("o"),), 3.0))
+    key = state.jobs["m"].key
+    actions = state.handle(ev.TaskLost(key, 0, 1, "agent removed", 4.0))
+    assert of(act.ReviveOffers, actions) == [act.ReviveOffers(pool)]  # the retry needs offers again
+    state.handle(ev.OffersReceived(pool, (offer("o2", host="agent2"),), 5.0))
+    actions = end(state, "m", 0)
+    assert of(act.ReleasePool, actions) == [act.ReleasePool(pool)]
+
+
+def test_restore_adopts_running_tasks_of_offer_pools(state: SchedulerState) -> None:
+    from tests.core.helpers import add_host
+
+    add_host(state)
+    create(state, "local")
+    submit(state, "local", ["l"])
+    pool = mesos_job(state)
+    submit(state, "m", ["a", "b"])
+    state.handle(ev.OffersReceived(pool, (offer("o", cpus=1),), 3.0))
+    jobs = list(state.jobs.values())
+    fresh = SchedulerState()
+    add_host(fresh)
+    actions = fresh.restore(jobs)
+    assert fresh.jobs["m"].tasks[0].status is Status.RUNNING  # adopted, not rerun
+    assert fresh.jobs["m"].tasks[1].status is Status.PENDING
+    assert of(act.ReviveOffers, actions) == [act.ReviveOffers(pool)]
+    assert [a.task_id for a in of(act.LaunchTask, actions)] == [0]  # the local task runs again
+    assert fresh.jobs["local"].tasks[0].attempt == 2
+    fresh.validate()
+    state.hosts.clear()
+    state.pools.clear()
