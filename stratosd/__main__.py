@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="SQLite synchronous mode: NORMAL survives a daemon crash, FULL also a power loss")
     run.add_argument("--pilot-lost-after", type=float, default=30.0, metavar="SECONDS",
                      help="a pilot that has not fetched work for this long is lost (default: 30)")
+    run.add_argument("--advertise", metavar="ADDRESS",
+                     help="where executors on cluster nodes reach this daemon (default: --listen, "
+                     "else unix:SOCKET for executors on this host)")
+    run.add_argument("--executor-command", metavar="COMMAND",
+                     help="how a cluster node starts the executor (default: this Python with -m stratos_executor)")
     run.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     for name, text in (("stop", "stop the daemon (running tasks are stopped and run again after a restart)"),
                        ("status", "show whether the daemon runs, its pid, version and jobs")):
@@ -87,6 +92,7 @@ def _run(opts: argparse.Namespace, socket: Path) -> int:
     config = DaemonConfig(
         state_dir=state_dir, socket=socket, listen=opts.listen, token=token, cpus=opts.cpus, mem=opts.mem,
         retention=opts.retention_days * 86400.0, synchronous=opts.sync, pilot_lost_after=opts.pilot_lost_after,
+        advertise=opts.advertise, executor_command=opts.executor_command,
     )
     try:
         uvloop.run(serve(config))

@@ -34,8 +34,13 @@ def pool_for(master: str) -> tuple[str, bool]:
         return "pilots", True
     if master == "slurm" or master.startswith("slurm://"):
         raise BackendUnavailable(f"master {master!r}: the Slurm backend is not available in this stratosd yet.")
+    if master.startswith("zk://"):
+        raise BackendUnavailable(
+            f"master {master!r}: ZooKeeper leader detection is not available in this stratosd yet; "
+            "give the leading master as HOST:PORT (Mesos redirects to the leader from any master)."
+        )
     if MESOS_MASTER.match(master):
-        raise BackendUnavailable(f"master {master!r}: the Mesos backend is not available in this stratosd yet.")
+        return "mesos", True
     raise InvalidJobSpec(
         f"master {master!r} is not a known kind: use 'local', 'HOST:PORT' or 'http(s)://HOST:PORT' "
         "or 'zk://HOSTS/PATH' for Mesos, or 'slurm' / 'slurm://PARTITION'."

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hmac
 import os
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import grpc
 
@@ -26,10 +27,18 @@ from stratosd.runtime import Runtime
 EXECUTOR_STOPPED = "executor-stopped"
 
 
+class ExecutorRegistry(Protocol):
+    def executor_job(self, executor_id: str) -> int | None:
+        """The job key an executor (not a pilot) may report for, or None."""
+        ...
+
+
 class Hub(pb_grpc.ExecutorHubServicer):
-    def __init__(self, runtime: Runtime, backend: PilotsBackend) -> None:
+    def __init__(self, runtime: Runtime, backend: PilotsBackend, others: Sequence[ExecutorRegistry] = ()) -> None:
         self.runtime = runtime
         self.backend = backend
+        #: backends that start one executor per task (Mesos): they vouch for their executors' ids.
+        self.others = list(others)
 
     async def _job(self, job_id: str, context: Any) -> Job:
         job = self.runtime.state.jobs.get(job_id)
@@ -39,9 +48,9 @@ class Hub(pb_grpc.ExecutorHubServicer):
             # The same answer for an unknown job and a wrong token: a token reveals nothing else.
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"no job {job_id!r} for this token")
         assert job is not None
-        if not job.pool.startswith(KIND + ":"):
+        if job.pool == "local":
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
-                                f"job {job_id} runs on {job.spec.master!r}, not on pilots")
+                                f"job {job_id} runs on this host's own executor, not on remote ones")
         return job
 
     async def _pilot(self, job: Job, executor_id: str, context: Any) -> Pilot:
@@ -52,8 +61,18 @@ class Hub(pb_grpc.ExecutorHubServicer):
         assert pilot is not None
         return pilot
 
+    async def _reporter(self, job: Job, executor_id: str, context: Any) -> None:
+        """A pilot of this job, or a one-task executor another backend launched for it."""
+        if any(other.executor_job(executor_id) == job.key for other in self.others):
+            return
+        pilot = await self._pilot(job, executor_id, context)
+        pilot.last_seen = time.monotonic()
+
     async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterReply:
         job = await self._job(request.job_id, context)
+        if not job.pool.startswith(KIND + ":"):
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                f"job {job.name} runs on {job.spec.master!r}, not on pilots")
         if request.cpus <= 0 or request.mem <= 0 or not request.executor_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "an executor needs an id, cpus > 0 and mem > 0")
         self.backend.register(job.key, job.pool, request.executor_id, request.host, request.cpus, request.mem)
@@ -70,8 +89,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
 
     async def Report(self, request: pb.ReportRequest, context: Any) -> pb.ReportReply:
         job = await self._job(request.job_id, context)
-        pilot = await self._pilot(job, request.executor_id, context)
-        pilot.last_seen = time.monotonic()
+        await self._reporter(job, request.executor_id, context)
         task_id, attempt = request.task_id, request.attempt
         if not 0 <= task_id < len(job.tasks):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"job {job.name} has no task {task_id}")

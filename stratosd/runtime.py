@@ -17,10 +17,10 @@ import os
 import shutil
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from stratos_executor.spec import TaskSpec
-from stratosd.backends.base import Backend
+from stratosd.backends.base import Backend, OfferBackend
 from stratosd.core import actions as act
 from stratosd.core.events import Event, RemoveJobRequested
 from stratosd.core.state import SchedulerState
@@ -125,7 +125,16 @@ class Runtime:
             if isinstance(a, act.Reply):
                 self._resolve(a.request_id, a.value, a.error)
             elif isinstance(a, act.LaunchTask):
-                self._launch(a)
+                self.backends[backend_kind(a.pool)].launch(a.job_key, a.host_id, self.task_spec(a))
+            elif isinstance(a, act.AcceptOffer):
+                launches = [(one.job_key, self.task_spec(one), one.cpus) for one in a.launches]
+                self._offers(a.pool).accept(a.pool, a.offer, launches)
+            elif isinstance(a, act.DeclineOffers):
+                self._offers(a.pool).decline(a.pool, a.offer_ids, a.refuse_seconds)
+            elif isinstance(a, act.ReviveOffers):
+                self._offers(a.pool).revive(a.pool)
+            elif isinstance(a, act.ReleasePool):
+                self._offers(a.pool).release(a.pool)
             elif isinstance(a, act.KillTask):
                 backend = self.backends.get(backend_kind(a.pool))
                 if backend is not None:
@@ -144,7 +153,11 @@ class Runtime:
         else:
             future.set_result(value)
 
-    def _launch(self, a: act.LaunchTask) -> None:
+    def _offers(self, pool: str) -> OfferBackend:
+        return cast(OfferBackend, self.backends[backend_kind(pool)])
+
+    def task_spec(self, a: act.LaunchTask) -> TaskSpec:
+        """What an executor needs to run one attempt."""
         job = self.state.by_key[a.job_key]
         task = job.tasks[a.task_id]
         call = job.calls[task.call_id]
@@ -153,7 +166,7 @@ class Runtime:
         if spec.output == "disk":
             base = os.path.join(spec.log_directory, job.name, str(task.task_id))
             stdout_file, stderr_file = base + ".stdout", base + ".stderr"
-        task_spec = TaskSpec(
+        return TaskSpec(
             job_id=job.name,
             task_id=task.task_id,
             attempt=a.attempt,
@@ -170,7 +183,6 @@ class Runtime:
             update_interval=spec.update_interval,
             timeout=spec.task_timeout or None,
         )
-        self.backends[backend_kind(a.pool)].launch(a.job_key, a.host_id, task_spec)
 
     def sandbox(self, job_key: int, task_id: int) -> Path:
         return self.state_dir / "sandboxes" / str(job_key) / str(task_id)

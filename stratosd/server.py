@@ -20,6 +20,7 @@ import grpc
 
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratosd.backends.local import LocalBackend
+from stratosd.backends.mesos.backend import MesosBackend
 from stratosd.backends.pilots import PilotsBackend
 from stratosd.core.state import SchedulerState
 from stratosd.hub import Hub
@@ -41,6 +42,27 @@ class DaemonConfig:
     retention: float = 7 * 86400.0
     synchronous: str = "NORMAL"
     pilot_lost_after: float = 30.0
+    #: where executors on cluster nodes reach this daemon; default: --listen, else the Unix socket.
+    advertise: str | None = None
+    #: how a cluster node starts the executor (default: this Python, `-m stratos_executor`).
+    executor_command: str | None = None
+
+    @property
+    def executor_address(self) -> str:
+        return self.advertise or self.listen or f"unix:{self.socket}"
+
+
+class _JournalFrameworkIds:
+    """Framework ids in the journal's job_meta table."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def get(self, job_key: int) -> str | None:
+        return self._store.meta(job_key, "mesos_framework_id")
+
+    def set(self, job_key: int, framework_id: str | None) -> None:
+        self._store.set_meta(job_key, "mesos_framework_id", framework_id)
 
 
 class AlreadyRunning(RuntimeError):
@@ -115,9 +137,14 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     runtime.add_backend(LocalBackend(runtime.emit, cpus=config.cpus, mem=config.mem))
     pilots = PilotsBackend(runtime.emit, lost_after=config.pilot_lost_after)
     runtime.add_backend(pilots)
+    mesos = MesosBackend(
+        runtime.emit, jobs=runtime.state.by_key.get, framework_ids=_JournalFrameworkIds(store),
+        executor_address=config.executor_address, executor_command=config.executor_command,
+    )
+    runtime.add_backend(mesos)
     runtime.restore()
     pilots.start()
-    hub = Hub(runtime, pilots)
+    hub = Hub(runtime, pilots, others=[mesos])
     stop = asyncio.Event()
 
     async def request_stop() -> None:

@@ -41,6 +41,9 @@ CREATE TABLE IF NOT EXISTS outcomes (
     cpu_seconds REAL NOT NULL, monitor_output TEXT NOT NULL, notes TEXT NOT NULL,
     PRIMARY KEY (job_key, task_id)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS outcomes_by_seq ON outcomes (job_key, seq) WHERE seq IS NOT NULL;
+CREATE TABLE IF NOT EXISTS job_meta (
+    job_key INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (job_key, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cursors (
     job_key INTEGER NOT NULL, consumer TEXT NOT NULL, position INTEGER NOT NULL,
     PRIMARY KEY (job_key, consumer)) WITHOUT ROWID;
@@ -110,7 +113,7 @@ class Store:
                         (a.job_key, c.call_id, c.mode, c.cwd, json.dumps(c.env)),
                     )
                 elif isinstance(a, act.DeleteJob):
-                    for table in ("jobs", "calls", "tasks", "outcomes", "cursors"):
+                    for table in ("jobs", "calls", "tasks", "outcomes", "cursors", "job_meta"):
                         column = "key" if table == "jobs" else "job_key"
                         db.execute(f"DELETE FROM {table} WHERE {column}=?", (a.job_key,))
             db.execute("COMMIT")
@@ -134,6 +137,17 @@ class Store:
             "DO UPDATE SET position=max(position, excluded.position)",
             (job_key, consumer, position),
         )
+
+    def set_meta(self, job_key: int, key: str, value: str | None) -> None:
+        """A backend's own durable fact about a job (a Mesos framework id)."""
+        if value is None:
+            self.db.execute("DELETE FROM job_meta WHERE job_key=? AND key=?", (job_key, key))
+        else:
+            self.db.execute("INSERT OR REPLACE INTO job_meta VALUES (?,?,?)", (job_key, key, value))
+
+    def meta(self, job_key: int, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM job_meta WHERE job_key=? AND key=?", (job_key, key)).fetchone()
+        return str(row[0]) if row else None
 
     # -- reads --------------------------------------------------------------------------------
 

@@ -7,12 +7,15 @@ from typing import Protocol
 
 from stratos_executor.spec import TaskSpec
 from stratosd.core.events import Event
+from stratosd.core.model import Offer
 
 #: how a backend reports facts: the runtime feeds them to the core.
 Emit = Callable[[Event], None]
 
 
 class Backend(Protocol):
+    """A backend with standing hosts (the local machine, pilots)."""
+
     #: the pool of hosts this backend runs tasks on (the core keys placement by it).
     pool: str
 
@@ -30,4 +33,22 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Stop every task this backend runs (daemon shutdown)."""
+        ...
+
+
+class OfferBackend(Backend, Protocol):
+    """A backend whose resources come as offers (Mesos): the core accepts or declines them."""
+
+    def accept(self, pool: str, offer: Offer, launches: list[tuple[int, TaskSpec, float]]) -> None:
+        """Launch (job key, spec, cpus) tasks on one offer."""
+        ...
+
+    def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None: ...
+
+    def revive(self, pool: str) -> None:
+        """The pool has work: subscribe if needed and ask for offers."""
+        ...
+
+    def release(self, pool: str) -> None:
+        """The pool's job is done: hand its resources back."""
         ...

@@ -1,0 +1,262 @@
+"""The Mesos backend: each job is its own framework, named by its job id, with its role.
+
+The core decides what to do with offers; this adapter only speaks Mesos. Each Mesos
+task runs `stratos-executor task`, which supervises the user's command on the agent
+and reports to the daemon's ExecutorHub with the job's token; Mesos's own status
+updates only tell the core about executors that died without a word (infrastructure
+failures). The framework id is journaled and `failover_timeout` is long, so a
+daemon restart re-subscribes to the same framework and adopts its running tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import getpass
+import logging
+import shlex
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiohttp
+
+from stratos_executor.spec import TaskSpec
+from stratosd.backends.base import Emit
+from stratosd.backends.mesos import translate as tr
+from stratosd.backends.mesos.client import SchedulerConnection, master_url
+from stratosd.backends.pilots import assignment
+from stratosd.core.events import Event, OffersReceived, TaskLost
+from stratosd.core.model import Job, Offer, Status
+
+log = logging.getLogger("stratosd.mesos")
+
+KIND = "mesos"
+#: four weeks, as the Mesos docs suggest for batch frameworks: a daemon restart never kills tasks.
+DEFAULT_FAILOVER_TIMEOUT = 4 * 7 * 86400.0
+
+
+class FrameworkIds(Protocol):
+    """Where framework ids survive a daemon restart (the journal)."""
+
+    def get(self, job_key: int) -> str | None: ...
+
+    def set(self, job_key: int, framework_id: str | None) -> None: ...
+
+
+@dataclass
+class Framework:
+    pool: str
+    job_key: int
+    conn: SchedulerConnection
+    #: Mesos task id -> agent id, for the tasks we launched or adopted and not yet saw end.
+    live: dict[str, str] = field(default_factory=dict)
+    offers: dict[str, tr.MesosOffer] = field(default_factory=dict)
+
+
+class MesosBackend:
+    pool = KIND
+
+    def __init__(
+        self,
+        emit: Emit,
+        *,
+        jobs: Callable[[int], Job | None],
+        framework_ids: FrameworkIds,
+        executor_address: str,
+        executor_command: str | None = None,
+        failover_timeout: float = DEFAULT_FAILOVER_TIMEOUT,
+    ) -> None:
+        self._emit = emit
+        self._jobs = jobs
+        self._ids = framework_ids
+        self.executor_address = executor_address
+        self.executor_command = executor_command or f"{shlex.quote(sys.executable)} -m stratos_executor"
+        self.failover_timeout = failover_timeout
+        self.user = getpass.getuser()
+        self.hostname = socket.gethostname()
+        self.frameworks: dict[str, Framework] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._calls: set[asyncio.Task[None]] = set()
+
+    def initial_events(self) -> list[Event]:
+        return []
+
+    # -- frameworks ------------------------------------------------------------------------------
+
+    def _open(self, pool: str) -> Framework | None:
+        framework = self.frameworks.get(pool)
+        if framework is not None:
+            return framework
+        job_key = int(pool.partition(":")[2])
+        job = self._jobs(job_key)
+        if job is None:
+            return None
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+
+        def subscribe_call(framework_id: str | None) -> dict[str, Any]:
+            return tr.subscribe(name=job.name, user=self.user, role=job.spec.role,
+                                failover_timeout=self.failover_timeout, framework_id=framework_id,
+                                hostname=self.hostname)
+
+        conn = SchedulerConnection(
+            master_url(job.spec.master), self._session, subscribe_call,
+            lambda event: self._on_event(pool, event), framework_id=self._ids.get(job_key),
+        )
+        framework = Framework(pool, job_key, conn)
+        # Tasks the journal says run on this framework are ours to adopt (after a restart).
+        for task in job.tasks:
+            if task.status is Status.RUNNING:
+                framework.live[tr.task_id(job_key, task.task_id, task.attempt)] = ""
+        self.frameworks[pool] = framework
+        conn.start()
+        log.info("mesos: framework for job %s subscribing to %s", job.name, conn.url)
+        return framework
+
+    def _on_event(self, pool: str, event: dict[str, Any]) -> None:
+        framework = self.frameworks.get(pool)
+        if framework is None:
+            return
+        kind = event.get("type")
+        if kind == "SUBSCRIBED":
+            self._ids.set(framework.job_key, framework.conn.framework_id)
+            framework.offers.clear()
+            if framework.live:  # after a failover: learn what became of the tasks we had
+                tasks = [(task_id, agent or None) for task_id, agent in framework.live.items()]
+                self._send(framework, tr.reconcile(self._fid(framework), tasks))
+        elif kind == "OFFERS":
+            offers = tr.offers(event)
+            for offer in offers:
+                framework.offers[offer.offer_id] = offer
+            core = tuple(Offer(o.offer_id, o.agent_id, o.hostname, o.cpus, o.mem) for o in offers)
+            self._emit(OffersReceived(pool, core, time.time()))
+        elif kind == "RESCIND":
+            framework.offers.pop(tr.rescinded_offer(event), None)
+        elif kind == "UPDATE":
+            self._on_update(framework, tr.update(event))
+        elif kind == "ERROR":
+            log.error("mesos: framework %s: %s", framework.conn.framework_id, tr.error_message(event))
+
+    def _on_update(self, framework: Framework, update: tr.TaskUpdate) -> None:
+        if update.uuid:
+            self._send(framework, tr.acknowledge(self._fid(framework), update))
+        ids = tr.parse_task_id(update.task_id)
+        if ids is None or ids[0] != framework.job_key:
+            return
+        if update.agent_id and update.task_id in framework.live:
+            framework.live[update.task_id] = update.agent_id
+        if update.state in tr.TERMINAL_STATES:
+            framework.live.pop(update.task_id, None)
+            # When the executor reported the task's end first, the core ignores this as stale.
+            why = " ".join(p for p in (update.state, update.reason, update.message) if p)
+            self._emit(TaskLost(ids[0], ids[1], ids[2], f"Mesos: {why}", time.time()))
+
+    @staticmethod
+    def _fid(framework: Framework) -> str:
+        return framework.conn.framework_id or ""
+
+    def _send(self, framework: Framework, call: dict[str, Any]) -> None:
+        async def send() -> None:
+            try:
+                await framework.conn.call(call)
+            except Exception as err:
+                log.warning("mesos %s call failed: %s", call.get("type"), err)
+
+        task = asyncio.get_running_loop().create_task(send())
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
+    # -- what the core decided ----------------------------------------------------------------------
+
+    def revive(self, pool: str) -> None:
+        framework = self.frameworks.get(pool)
+        if framework is None:
+            self._open(pool)  # a new subscription gets offers without asking
+        elif framework.conn.stream_id is not None:
+            self._send(framework, tr.revive(self._fid(framework)))
+
+    def accept(self, pool: str, offer: Offer, launches: list[tuple[int, TaskSpec, float]]) -> None:
+        framework = self.frameworks.get(pool)
+        mesos_offer = framework.offers.pop(offer.offer_id, None) if framework else None
+        job = self._jobs(int(pool.partition(":")[2]))
+        if framework is None or mesos_offer is None or job is None:
+            for job_key, spec, _ in launches:
+                self._emit(TaskLost(job_key, spec.task_id, spec.attempt, "the offer is gone", time.time()))
+            return
+        infos = []
+        for job_key, spec, cpus in launches:
+            mesos_task_id = tr.task_id(job_key, spec.task_id, spec.attempt)
+            command, environment = self._executor(job, spec, mesos_task_id)
+            infos.append(tr.task_info(mesos_task_id=mesos_task_id, name=f"{job.name}:{spec.task_id}",
+                                      offer=mesos_offer, cpus=cpus, mem=job.spec.mem, disk=job.spec.disk,
+                                      command=command, environment=environment))
+            framework.live[mesos_task_id] = mesos_offer.agent_id
+        self._send(framework, tr.accept(self._fid(framework), [offer.offer_id], infos))
+
+    def _executor(self, job: Job, spec: TaskSpec, mesos_task_id: str) -> tuple[str, dict[str, str]]:
+        """The Mesos task's command: our executor, which runs the user's command under supervision."""
+        command = (f"{self.executor_command} task --connect {shlex.quote(self.executor_address)} "
+                   f"--job {shlex.quote(job.name)}")
+        encoded = base64.b64encode(assignment(spec).SerializeToString()).decode()
+        return command, {"STRATOS_TOKEN": job.token, "STRATOS_ASSIGNMENT": encoded,
+                         "STRATOS_EXECUTOR_ID": mesos_task_id}
+
+    def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None:
+        framework = self.frameworks.get(pool)
+        if framework is not None:
+            for offer_id in offer_ids:
+                framework.offers.pop(offer_id, None)
+            self._send(framework, tr.decline(self._fid(framework), list(offer_ids), refuse_seconds))
+
+    def release(self, pool: str) -> None:
+        """The job has nothing left to run: TEARDOWN its framework (it moves to completed_frameworks)."""
+        framework = self.frameworks.pop(pool, None)
+        if framework is None:
+            return
+        self._ids.set(framework.job_key, None)
+
+        async def teardown() -> None:
+            try:
+                if framework.conn.framework_id:
+                    await framework.conn.call(tr.teardown(self._fid(framework)))
+            except Exception as err:
+                log.warning("mesos TEARDOWN failed: %s", err)
+            finally:
+                await framework.conn.close()
+
+        task = asyncio.get_running_loop().create_task(teardown())
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
+    def executor_job(self, executor_id: str) -> int | None:
+        """The job whose Mesos task this executor id names, while that task is live."""
+        ids = tr.parse_task_id(executor_id)
+        if ids is None:
+            return None
+        framework = self.frameworks.get(f"{KIND}:{ids[0]}")
+        return ids[0] if framework is not None and executor_id in framework.live else None
+
+    # -- the Backend interface -----------------------------------------------------------------------
+
+    def launch(self, job_key: int, host_id: str, spec: TaskSpec) -> None:
+        raise TypeError("Mesos tasks are launched on offers (AcceptOffer), not on standing hosts")
+
+    def kill(self, job_key: int, task_id: int, attempt: int) -> None:
+        framework = self.frameworks.get(f"{KIND}:{job_key}")
+        if framework is not None:
+            mesos_task_id = tr.task_id(job_key, task_id, attempt)
+            self._send(framework, tr.kill(self._fid(framework), mesos_task_id,
+                                          framework.live.get(mesos_task_id) or None))
+
+    async def close(self) -> None:
+        """Daemon stop: leave the frameworks (and their tasks) running; the restart re-subscribes."""
+        for framework in list(self.frameworks.values()):
+            await framework.conn.close()
+        if self._calls:
+            await asyncio.wait(list(self._calls), timeout=5)
+        if self._session is not None:
+            await self._session.close()
