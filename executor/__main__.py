@@ -1,8 +1,10 @@
-"""`stratos-executor`: run one command under StratOS's task supervision.
+"""`stratos-executor`: run commands under StratOS's task supervision.
 
-The same code the daemon uses for every task (output capture, monitor, relauncher,
-time limit, process-group kill), from the shell: handy to try a monitor or a
-relauncher on one task before running thousands.
+`run`: the same code the daemon uses for every task (output capture, monitor,
+relauncher, time limit, process-group kill), from the shell: handy to try a
+monitor or a relauncher on one task before running thousands.
+
+`pilot`: run one job's tasks on this host for a `stratosd` elsewhere.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -35,7 +38,65 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--relauncher", help="program run as `relauncher MONITOR_OUTPUT` on stratos_relaunch")
     run.add_argument("--update-interval", type=float, default=10.0, help="seconds between monitor calls")
     run.add_argument("--timeout", type=float, help="seconds before the task is stopped (default: none)")
+    _add_pilot(sub)
+    _add_task(sub)
     return parser
+
+
+_PILOT_EPILOG = """\
+exit codes:
+  0  stopped: the daemon said stop, SIGTERM/SIGINT, or idle for --idle-timeout
+  1  unexpected error (also: a second SIGTERM/SIGINT before the reports were delivered)
+  2  usage: no token, bad address or option
+  3  the daemon was unreachable for longer than --retry-for; the tasks were killed
+  4  the daemon refused the pilot (wrong token, the job is gone); the tasks were killed
+No task process outlives the pilot.
+"""
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
+    return value
+
+
+def _add_pilot(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pilot = sub.add_parser(
+        "pilot", help="run one job's tasks on this host for a stratosd elsewhere",
+        description="Offer this host's cores and memory to one job of a stratosd, run the tasks it\n"
+        "assigns under supervision and report them back, until the daemon says stop, a\n"
+        "SIGTERM/SIGINT (the running tasks are killed and reported as \"executor-stopped\",\n"
+        "so the daemon runs them elsewhere), or --idle-timeout. Logs one line per event\n"
+        "to stderr.",
+        epilog=_PILOT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pilot.add_argument("--connect", required=True, metavar="ADDR",
+                       help="the daemon's executor listener: HOST:PORT or unix:/path")
+    pilot.add_argument("--job", required=True, metavar="JOB", help="the job whose tasks to run")
+    pilot.add_argument("--token-file", metavar="F",
+                       help="file holding the job's token (default: $STRATOS_TOKEN)")
+    pilot.add_argument("--cpus", type=_positive, metavar="N",
+                       help="cores to offer (default: $SLURM_CPUS_ON_NODE or $SLURM_CPUS_PER_TASK, else all)")
+    pilot.add_argument("--mem", type=_positive, metavar="MB",
+                       help="memory to offer, in MB (default: $SLURM_MEM_PER_NODE, else the physical memory)")
+    pilot.add_argument("--host", metavar="NAME", help="host name to register (default: this host's name)")
+    pilot.add_argument("--idle-timeout", type=_non_negative, default=300.0, metavar="S",
+                       help="exit after S seconds with no task running and none assigned; 0: never (default 300)")
+    pilot.add_argument("--retry-for", type=_non_negative, default=300.0, metavar="S",
+                       help="keep retrying every call (backoff 0.1 s doubling up to 5 s) while the daemon is "
+                       "unreachable for up to S seconds, default 300; reports are never dropped within that "
+                       "window; beyond it the tasks are killed and the pilot exits with code 3")
+    pilot.add_argument("--work-dir", metavar="D",
+                       help="where the attempts' sandboxes go, as D/JOB/TASK-ATTEMPT (default: a temporary "
+                       "directory removed at exit)")
 
 
 async def _run(opts: argparse.Namespace, sandbox: str) -> int:
@@ -66,8 +127,79 @@ async def _run(opts: argparse.Namespace, sandbox: str) -> int:
     return 128 + (record.signal or 0) if record.signal else 1
 
 
+def _pilot(opts: argparse.Namespace) -> int:
+    from stratos_executor import remote  # grpc is imported only for the pilot
+
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO,
+        format="%(asctime)s stratos-executor pilot[%(process)d] %(levelname)s %(message)s",
+    )
+    try:
+        target = remote.check_target(opts.connect)
+        token = remote.read_token(opts.token_file)
+    except ValueError as exc:
+        print(f"stratos-executor pilot: {exc}", file=sys.stderr)
+        return remote.EXIT_USAGE
+    except remote.PilotExit as exc:
+        print(f"stratos-executor pilot: {exc.message}", file=sys.stderr)
+        return exc.code
+    cpus, mem = remote.default_resources()
+    config = remote.PilotConfig(
+        target=target, job_id=opts.job, token=token, cpus=opts.cpus or cpus, mem=opts.mem or mem,
+        host=opts.host or remote.default_host(), idle_timeout=opts.idle_timeout, retry_for=opts.retry_for,
+        work_dir=opts.work_dir,
+    )
+    return remote.run_pilot(config)
+
+
+def _add_task(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    task = sub.add_parser(
+        "task", help="run the one task a cluster manager started this executor for (Mesos)",
+        description="Run the task described by $STRATOS_ASSIGNMENT (a base64 TaskAssignment) under\n"
+        "supervision and report it to the daemon with $STRATOS_TOKEN as executor\n"
+        "$STRATOS_EXECUTOR_ID. The Mesos backend starts this as each Mesos task's command;\n"
+        "reports are retried while the daemon is unreachable, as a pilot's are.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    task.add_argument("--connect", required=True, metavar="ADDR", help="the daemon: HOST:PORT or unix:/path")
+    task.add_argument("--job", required=True, metavar="JOB", help="the job the task belongs to")
+    task.add_argument("--retry-for", type=_non_negative, default=300.0, metavar="S",
+                      help="retry reports for up to S seconds while the daemon is unreachable (default 300)")
+
+
+def _task(opts: argparse.Namespace) -> int:
+    import base64
+
+    from stratos._proto import stratos_pb2 as pb
+    from stratos_executor import remote
+
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s stratos-executor task[%(process)d] %(levelname)s %(message)s")
+    try:
+        target = remote.check_target(opts.connect)
+        token = remote.read_token(None)
+        assignment = pb.TaskAssignment.FromString(base64.b64decode(os.environ["STRATOS_ASSIGNMENT"]))
+        executor_id = os.environ["STRATOS_EXECUTOR_ID"]
+    except (ValueError, KeyError) as exc:
+        print(f"stratos-executor task: {exc!r}: needs STRATOS_ASSIGNMENT, STRATOS_EXECUTOR_ID and "
+              "STRATOS_TOKEN in the environment", file=sys.stderr)
+        return remote.EXIT_USAGE
+    except remote.PilotExit as exc:
+        print(f"stratos-executor task: {exc.message}", file=sys.stderr)
+        return exc.code
+    config = remote.PilotConfig(
+        target=target, job_id=opts.job, token=token, cpus=1, mem=1, host=remote.default_host(),
+        idle_timeout=0, retry_for=opts.retry_for, work_dir=os.getcwd(), executor_id=executor_id,
+    )
+    return remote.run_one_task(config, assignment)
+
+
 def main(argv: list[str] | None = None) -> int:
     opts = _parser().parse_args(argv)
+    if opts.command == "pilot":
+        return _pilot(opts)
+    if opts.command == "task":
+        return _task(opts)
     with tempfile.TemporaryDirectory(prefix="stratos-executor-") as sandbox:
         return asyncio.run(_run(opts, sandbox))
 

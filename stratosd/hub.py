@@ -56,7 +56,8 @@ class Hub(pb_grpc.ExecutorHubServicer):
     async def _pilot(self, job: Job, executor_id: str, context: Any) -> Pilot:
         pilot = self.backend.pilot(executor_id)
         if pilot is None or pilot.job_key != job.key:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+            # ABORTED: retry after registering again (the daemon restarted, or counted the pilot lost).
+            await context.abort(grpc.StatusCode.ABORTED,
                                 f"executor {executor_id!r} is not registered for job {job.name}: register again")
         assert pilot is not None
         return pilot

@@ -147,7 +147,7 @@ class SchedulerState:
                     task.reason = "requeued after a daemon restart"
                     self._mark(job, task)
             self._rebuild(job)
-            if adopt and job.pending:
+            if adopt and job.unended:  # subscribe again: reconcile what runs, get offers for what waits
                 self._effects.append(act.ReviveOffers(job.pool))
         self._schedule()
         return self._flush_journal() + self._take_effects()

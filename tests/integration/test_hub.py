@@ -115,7 +115,7 @@ def test_a_silent_pilot_is_lost_and_its_tasks_run_elsewhere(pilots_daemon: Daemo
     doomed_report = pb.TaskEndedReport(has_exit_code=True, exit_code=0, stdout_inline=True, stdout=b"late\n")
     with pytest.raises(grpc.RpcError) as err:  # the lost pilot's late word is refused
         doomed.report("late", 0, 1, ended=doomed_report)
-    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert err.value.code() == grpc.StatusCode.ABORTED  # "register again"
     healthy.finish(results[0], b"a\n")
     assert job.wait() and job.get_results() == ["a\n"]
 

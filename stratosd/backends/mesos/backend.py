@@ -35,6 +35,8 @@ from stratosd.core.model import Job, Offer, Status
 log = logging.getLogger("stratosd.mesos")
 
 KIND = "mesos"
+#: the longest a finished job's framework waits for its executors to exit before TEARDOWN.
+RELEASE_GRACE = 10.0
 #: four weeks, as the Mesos docs suggest for batch frameworks: a daemon restart never kills tasks.
 DEFAULT_FAILOVER_TIMEOUT = 4 * 7 * 86400.0
 
@@ -55,6 +57,8 @@ class Framework:
     #: Mesos task id -> agent id, for the tasks we launched or adopted and not yet saw end.
     live: dict[str, str] = field(default_factory=dict)
     offers: dict[str, tr.MesosOffer] = field(default_factory=dict)
+    #: the job is done: TEARDOWN once Mesos has seen every task end (or at this deadline).
+    release_at: float | None = None
 
 
 class MesosBackend:
@@ -142,6 +146,7 @@ class MesosBackend:
             log.error("mesos: framework %s: %s", framework.conn.framework_id, tr.error_message(event))
 
     def _on_update(self, framework: Framework, update: tr.TaskUpdate) -> None:
+        log.debug("mesos update %s %s %s", update.task_id, update.state, update.uuid)
         if update.uuid:
             self._send(framework, tr.acknowledge(self._fid(framework), update))
         ids = tr.parse_task_id(update.task_id)
@@ -154,6 +159,8 @@ class MesosBackend:
             # When the executor reported the task's end first, the core ignores this as stale.
             why = " ".join(p for p in (update.state, update.reason, update.message) if p)
             self._emit(TaskLost(ids[0], ids[1], ids[2], f"Mesos: {why}", time.time()))
+            if framework.release_at is not None and not framework.live:
+                self._teardown(framework)
 
     @staticmethod
     def _fid(framework: Framework) -> str:
@@ -174,6 +181,8 @@ class MesosBackend:
 
     def revive(self, pool: str) -> None:
         framework = self.frameworks.get(pool)
+        if framework is not None:
+            framework.release_at = None  # more work came before the TEARDOWN
         if framework is None:
             self._open(pool)  # a new subscription gets offers without asking
         elif framework.conn.stream_id is not None:
@@ -213,11 +222,35 @@ class MesosBackend:
             self._send(framework, tr.decline(self._fid(framework), list(offer_ids), refuse_seconds))
 
     def release(self, pool: str) -> None:
-        """The job has nothing left to run: TEARDOWN its framework (it moves to completed_frameworks)."""
-        framework = self.frameworks.pop(pool, None)
+        """The job has nothing left to run: TEARDOWN its framework (it moves to completed_frameworks).
+
+        Executors report a task's end before they exit, so Mesos may still count them as
+        running: the TEARDOWN waits until Mesos has seen them all end (at most RELEASE_GRACE),
+        lest it kill them and show finished tasks as TASK_KILLED.
+        """
+        framework = self.frameworks.get(pool)
         if framework is None:
             return
+        if not framework.live:
+            self._teardown(framework)
+            return
+        framework.release_at = time.monotonic() + RELEASE_GRACE
+
+        async def deadline() -> None:
+            await asyncio.sleep(RELEASE_GRACE)
+            if framework.release_at is not None and time.monotonic() >= framework.release_at:
+                self._teardown(framework)
+
+        task = asyncio.get_running_loop().create_task(deadline())
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
+    def _teardown(self, framework: Framework) -> None:
+        if self.frameworks.get(framework.pool) is not framework:
+            return
+        del self.frameworks[framework.pool]
         self._ids.set(framework.job_key, None)
+        framework.conn.stop_reconnecting()
 
         async def teardown() -> None:
             try:

@@ -67,6 +67,7 @@ class SchedulerConnection:
         self._backoff_cap = backoff_cap
         self._subscribed = asyncio.Event()
         self._closing = False
+        self._resubscribe = True
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -86,10 +87,13 @@ class SchedulerConnection:
             except asyncio.CancelledError:
                 raise
             except (aiohttp.ClientError, OSError, TimeoutError, RecordIOError, MesosCallError, ValueError) as err:
+                if not self._resubscribe:
+                    log.info("mesos subscription to %s ended after TEARDOWN", self.url)
+                    return
                 log.warning("mesos subscription to %s ended: %s; retrying in %.1f s", self.url, err, delay)
             self._subscribed.clear()
             self.stream_id = None
-            if self._closing:
+            if self._closing or not self._resubscribe:
                 return
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(self._backoff_cap, delay * 2)
@@ -147,6 +151,7 @@ class SchedulerConnection:
                 async with self.session.post(self.url, data=payload, headers=headers,
                                              timeout=aiohttp.ClientTimeout(total=75)) as response:
                     if response.status in (200, 202):
+                        log.debug("mesos call %s accepted", body.get("type"))
                         return
                     text = (await response.text()).strip()
                     if response.status == 307:
@@ -161,6 +166,13 @@ class SchedulerConnection:
             await asyncio.sleep(delay)
             delay = min(self._backoff_cap, delay * 2)
         raise MesosCallError(503, f"{body.get('type')} did not go through after {attempts} attempts")
+
+    def stop_reconnecting(self) -> None:
+        """The stream is about to end on purpose (TEARDOWN): do not subscribe again.
+
+        The stream itself stays open until then: closing it would disconnect the framework
+        and the master would refuse the TEARDOWN ("Framework is not subscribed")."""
+        self._resubscribe = False
 
     async def close(self) -> None:
         self._closing = True

@@ -1,0 +1,131 @@
+"""StratOS's Mesos backend against the real Mesos 1.11 master (3 agents), end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stratos import Processor
+from tests.daemon import Daemon
+from tests.realmesos.harness import RealMesos
+
+pytestmark = pytest.mark.mesos
+
+ROOT = Path(__file__).resolve().parents[2]
+GSNAP = ROOT / "examples" / "bin" / "gsnap"
+SNAPSHOTS = ROOT / "examples" / "data" / "snapshots"
+
+
+@pytest.fixture
+def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
+    d = Daemon().start()
+    for key, value in d.env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield d
+    finally:
+        d.cleanup()
+
+
+def master(real_mesos: RealMesos) -> str:
+    return real_mesos.url.removeprefix("http://")
+
+
+def frameworks(real_mesos: RealMesos, name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    state = real_mesos.state()
+    live = [f for f in state["frameworks"] if f["name"] == name]
+    done = [f for f in state.get("completed_frameworks", []) if f["name"] == name]
+    return live, done
+
+
+def wait_for(probe: Any, what: str, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_seed_batch_example_gives_the_local_backends_results(daemon: Daemon, real_mesos: RealMesos) -> None:
+    local = Processor(job_id="seed-local")
+    local.glob_batch(f"{GSNAP} -nt 01111 %f%", f"{SNAPSHOTS}/*_2*")
+    expected = local.get_results()
+    job = Processor(master=master(real_mesos), job_id="seed-mesos", threads_per_task=1, mem_per_task=128)
+    counts = job.glob_batch(f"{GSNAP} -nt 01111 %f%", f"{SNAPSHOTS}/*_2*")
+    assert counts["finished"] == 20
+    assert job.get_results() == expected
+    # the job ran as its own framework, named by its job id; TEARDOWN on completion
+    live, done = wait_for(lambda: (lambda f: f if f[1] else None)(frameworks(real_mesos, "seed-mesos")),
+                          "the framework to complete")
+    assert live == [] and len(done) == 1
+    finished = [t for t in done[0].get("completed_tasks", []) if t["state"] == "TASK_FINISHED"]
+    assert len(finished) == 20
+
+
+def test_stream_templates_and_disk_output_through_mesos(daemon: Daemon, real_mesos: RealMesos,
+                                                        tmp_path: Path) -> None:
+    job = Processor(master=master(real_mesos), job_id="stream-mesos", mem_per_task=128, output="disk",
+                    log_directory=str(tmp_path / "logs"))
+    job.template_stream("echo %c% %c%", ["a, 1", "b, 2"])
+    job.stream(["echo three >&2"])
+    assert job.wait()
+    assert (tmp_path / "logs" / "stream-mesos" / "0.stdout").read_text() == "a 1\n"
+    assert (tmp_path / "logs" / "stream-mesos" / "2.stderr").read_text() == "three\n"
+    info = job.stream.task(1)
+    assert info.task.status == "finished" and info.task.host  # the agent's host name
+
+
+def test_the_job_is_a_live_framework_while_it_runs_and_kill_gives_task_killed(
+        daemon: Daemon, real_mesos: RealMesos) -> None:
+    job = Processor(master=master(real_mesos), job_id="kill-mesos", mem_per_task=128)
+    s = job.stream(["sleep 60", "echo fine"])
+    live = wait_for(lambda: frameworks(real_mesos, "kill-mesos")[0], "the framework to subscribe")
+    assert live[0]["active"]
+    wait_for(lambda: s.get_status(0) == "running" and s.task(0).started > 0, "task 0 to start")
+    assert s.kill(0) == 1
+    assert job.wait()
+    assert s.get_status(0) == "killed" and job.get_results() == ["fine\n"]
+    _, done = wait_for(lambda: (lambda f: f if f[1] else None)(frameworks(real_mesos, "kill-mesos")),
+                       "the framework to complete")
+    states = {t["name"]: t["state"] for t in done[0].get("completed_tasks", [])}
+    assert states["kill-mesos:0"] == "TASK_KILLED"
+
+
+def test_daemon_kill9_mid_job_resubscribes_and_delivers_every_result_once(
+        daemon: Daemon, real_mesos: RealMesos, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    job = Processor(master=master(real_mesos), job_id="failover", mem_per_task=128)
+    commands = [f"echo start >> {runs}/{i}; sleep 2; echo out{i}" for i in range(6)]
+    job.stream(commands)
+    wait_for(lambda: job.stream.count_running_tasks() >= 3, "tasks to run")
+    framework_id = frameworks(real_mesos, "failover")[0][0]["id"]
+    daemon.kill9()
+    daemon.start()  # same state dir: the journal knows the framework id
+    again = Processor.attach("failover")
+    assert again.wait()
+    results = again.get_results()
+    assert sorted(results) == sorted(f"out{i}\n" for i in range(6))  # every result, once
+    for i in range(6):  # and no task ran twice: the running ones were adopted, not rerun
+        assert (runs / str(i)).read_text() == "start\n", i
+    live, done = wait_for(lambda: (lambda f: f if f[1] else None)(frameworks(real_mesos, "failover")),
+                          "the framework to complete")
+    assert done[0]["id"] == framework_id  # the same framework, re-subscribed
+
+
+def test_stratosctl_shows_mesos_tasks(daemon: Daemon, real_mesos: RealMesos) -> None:
+    import os
+    import sys
+
+    job = Processor(master=master(real_mesos), job_id="ctl-mesos", mem_per_task=128)
+    job.batch(["echo via-mesos"])
+    out = subprocess.run([sys.executable, "-m", "stratos.ctl", "task", "ctl-mesos", "0"],
+                         env=dict(os.environ, **daemon.env), capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "finished" in out.stdout
