@@ -115,7 +115,7 @@ def test_daemon_kill9_mid_job_resubscribes_and_delivers_every_result_once(
     assert sorted(results) == sorted(f"out{i}\n" for i in range(6))  # every result, once
     for i in range(6):  # and no task ran twice: the running ones were adopted, not rerun
         assert (runs / str(i)).read_text() == "start\n", i
-    live, done = wait_for(lambda: (lambda f: f if f[1] else None)(frameworks(real_mesos, "failover")),
+    _, done = wait_for(lambda: (lambda f: f if f[1] else None)(frameworks(real_mesos, "failover")),
                           "the framework to complete")
     assert done[0]["id"] == framework_id  # the same framework, re-subscribed
 
