@@ -49,6 +49,11 @@ class Runtime:
         self._request_ids = itertools.count(1)
         self._closing = False
 
+    async def mesos_probe(self, master: str) -> None:
+        probe = getattr(self.backends.get("mesos"), "probe", None)
+        if probe is not None:
+            await probe(master)
+
     def add_backend(self, backend: Backend) -> None:
         self.backends[backend.pool] = backend
         self.emit(*backend.initial_events())

@@ -84,6 +84,8 @@ class Servicer(pb_grpc.StratosServicer):
         name = convert.check_job_id(request.job_id) if request.job_id else ""
         spec = convert.spec_from_proto(request.spec)
         pool, own_pool = convert.pool_for(spec.master)
+        if pool == "mesos":
+            await self.runtime.mesos_probe(spec.master)
         token = secrets.token_urlsafe(32)
         job, renamed = await self.runtime.request(
             lambda rid: ev.CreateJobRequested(rid, name, spec, pool, time.time(), own_pool, token)

@@ -185,15 +185,23 @@ def test_unknown_master(daemon: Daemon, master: str) -> None:
 
 @pytest.mark.parametrize(
     ("master", "backend"),
-    [("foam:5050", "Mesos"), ("http://foam:5050", "Mesos"), ("zk://h1:2181,h2:2181/mesos", "Mesos"),
-     ("slurm", "Slurm"), ("slurm://batch", "Slurm")],
+    [("zk://h1:2181,h2:2181/mesos", "ZooKeeper"), ("slurm", "Slurm"), ("slurm://batch", "Slurm")],
 )
-def test_mesos_and_slurm_are_not_in_this_release(daemon: Daemon, master: str, backend: str) -> None:
+def test_zookeeper_and_slurm_are_not_in_this_release(daemon: Daemon, master: str, backend: str) -> None:
     job_id = unique_id("remote")
     with pytest.raises(BackendUnavailable) as info:
         Processor(master=master, job_id=job_id)
     assert backend in str(info.value) and "not available" in str(info.value)
     assert repr(master) in str(info.value)
+    assert _no_job_named(job_id)
+
+
+@pytest.mark.parametrize("master", ["127.0.0.1:9", "http://127.0.0.1:9", "no-such-host.invalid:5050"])
+def test_an_unreachable_mesos_master_fails_at_creation(daemon: Daemon, master: str) -> None:
+    job_id = unique_id("nomaster")
+    with pytest.raises(BackendUnavailable) as info:
+        Processor(master=master, job_id=job_id)
+    assert "cannot reach the Mesos master" in str(info.value)
     assert _no_job_named(job_id)
 
 

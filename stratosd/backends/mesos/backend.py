@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from stratos.errors import BackendUnavailable
 from stratos_executor.spec import TaskSpec
 from stratosd.backends.base import Emit
 from stratosd.backends.mesos import translate as tr
@@ -88,6 +89,22 @@ class MesosBackend:
 
     def initial_events(self) -> list[Event]:
         return []
+
+    async def probe(self, master: str, timeout: float = 5.0) -> None:
+        """Fail fast, at job creation, when the master cannot be reached at all."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        url = master_url(master).removesuffix("/api/v1/scheduler") + "/master/redirect"
+        try:
+            async with self._session.get(url, allow_redirects=False,
+                                         timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                if response.status >= 500 and response.status != 503:
+                    raise BackendUnavailable(f"the Mesos master at {master} answered {response.status}.")
+        except (aiohttp.ClientError, OSError, TimeoutError) as err:
+            raise BackendUnavailable(
+                f"cannot reach the Mesos master at {master} ({err or type(err).__name__}): check the "
+                "address, or that the master runs."
+            ) from None
 
     # -- frameworks ------------------------------------------------------------------------------
 
