@@ -34,11 +34,6 @@ def pool_for(master: str) -> tuple[str, bool]:
         return "pilots", True
     if master == "slurm" or master.startswith("slurm://"):
         raise BackendUnavailable(f"master {master!r}: the Slurm backend is not available in this stratosd yet.")
-    if master.startswith("zk://"):
-        raise BackendUnavailable(
-            f"master {master!r}: ZooKeeper leader detection is not available in this stratosd yet; "
-            "give the leading master as HOST:PORT (Mesos redirects to the leader from any master)."
-        )
     if MESOS_MASTER.match(master):
         return "mesos", True
     raise InvalidJobSpec(

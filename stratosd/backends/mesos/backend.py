@@ -28,7 +28,7 @@ from stratos.errors import BackendUnavailable
 from stratos_executor.spec import TaskSpec
 from stratosd.backends.base import Emit
 from stratosd.backends.mesos import translate as tr
-from stratosd.backends.mesos.client import SchedulerConnection, master_url
+from stratosd.backends.mesos.client import SchedulerConnection, resolve
 from stratosd.backends.pilots import assignment
 from stratosd.core.events import Event, OffersReceived, TaskLost
 from stratosd.core.model import Job, Offer, Status
@@ -94,7 +94,7 @@ class MesosBackend:
         """Fail fast, at job creation, when the master cannot be reached at all."""
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        url = master_url(master).removesuffix("/api/v1/scheduler") + "/master/redirect"
+        url = (await resolve(master)).removesuffix("/api/v1/scheduler") + "/master/redirect"
         try:
             async with self._session.get(url, allow_redirects=False,
                                          timeout=aiohttp.ClientTimeout(total=timeout)) as response:
@@ -125,7 +125,7 @@ class MesosBackend:
                                 hostname=self.hostname)
 
         conn = SchedulerConnection(
-            master_url(job.spec.master), self._session, subscribe_call,
+            job.spec.master, self._session, subscribe_call,
             lambda event: self._on_event(pool, event), framework_id=self._ids.get(job_key),
         )
         framework = Framework(pool, job_key, conn)
@@ -135,7 +135,7 @@ class MesosBackend:
                 framework.live[tr.task_id(job_key, task.task_id, task.attempt)] = ""
         self.frameworks[pool] = framework
         conn.start()
-        log.info("mesos: framework for job %s subscribing to %s", job.name, conn.url)
+        log.info("mesos: framework for job %s subscribing to %s", job.name, job.spec.master)
         return framework
 
     def _on_event(self, pool: str, event: dict[str, Any]) -> None:

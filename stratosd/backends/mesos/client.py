@@ -20,6 +20,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
+from stratos.errors import BackendUnavailable
 from stratosd.backends.mesos.recordio import Decoder, RecordIOError
 
 log = logging.getLogger("stratosd.mesos")
@@ -44,12 +45,21 @@ def master_url(master: str) -> str:
     return f"http://{master}{API_PATH}"
 
 
+async def resolve(master: str) -> str:
+    """The scheduler endpoint for a master setting; `zk://` asks ZooKeeper for the leader."""
+    if master.startswith("zk://"):
+        from stratosd.backends.mesos.detector import leading_master
+
+        return master_url(await leading_master(master))
+    return master_url(master)
+
+
 class SchedulerConnection:
     """Keeps one framework subscribed and passes its events to ``on_event``."""
 
     def __init__(
         self,
-        url: str,
+        master: str,
         session: aiohttp.ClientSession,
         subscribe_call: Callable[[str | None], dict[str, Any]],
         on_event: Callable[[dict[str, Any]], None],
@@ -57,7 +67,9 @@ class SchedulerConnection:
         framework_id: str | None = None,
         backoff_cap: float = 15.0,
     ) -> None:
-        self.url = url
+        self.master = master
+        #: the endpoint in use; found again (ZooKeeper) on every new subscription.
+        self.url = master_url(master) if not master.startswith("zk://") else ""
         self.session = session
         self.framework_id = framework_id
         self.stream_id: str | None = None
@@ -86,7 +98,8 @@ class SchedulerConnection:
                 delay = 0.1
             except asyncio.CancelledError:
                 raise
-            except (aiohttp.ClientError, OSError, TimeoutError, RecordIOError, MesosCallError, ValueError) as err:
+            except (aiohttp.ClientError, OSError, TimeoutError, RecordIOError, MesosCallError, ValueError,
+                    BackendUnavailable) as err:
                 if not self._resubscribe:
                     log.info("mesos subscription to %s ended after TEARDOWN", self.url)
                     return
@@ -100,7 +113,7 @@ class SchedulerConnection:
 
     async def _subscribe_once(self) -> None:
         body = json.dumps(self._subscribe_call(self.framework_id)).encode()
-        url = self.url
+        url = self.url = await resolve(self.master)
         for _ in range(MAX_REDIRECTS):
             response = await self.session.post(
                 url, data=body, headers={"Content-Type": JSON, "Accept": JSON},
