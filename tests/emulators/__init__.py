@@ -1,0 +1,1 @@
+"""Emulators of external systems, used only by tests (the product never imports them)."""
