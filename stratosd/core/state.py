@@ -364,7 +364,9 @@ class SchedulerState:
         self._release(job, task)
         task.started = rec.started or task.started
         task.ended = rec.ended
-        task.exit_code, task.signal, task.reason = rec.exit_code, rec.signal, rec.reason
+        task.exit_code, task.signal = rec.exit_code, rec.signal
+        if rec.reason or not task.reason.startswith("retried after"):
+            task.reason = rec.reason  # a clean exit keeps the note of why an earlier attempt was retried
         if task.kill_requested or rec.reason == "killed":
             new = Status.KILLED
         elif rec.reason == "relaunch":
