@@ -226,6 +226,10 @@ class Connection:
         reply: pb.RemoveReply = self._unary("Remove", pb.JobRef(job_id=job_id))
         return reply.removed
 
+    def close_job(self, job_id: str) -> None:
+        """CloseJob."""
+        self._unary("CloseJob", pb.JobRef(job_id=job_id))
+
     def job_token(self, job_id: str) -> str:
         """The secret a job's pilots present."""
         reply: pb.JobToken = self._unary("GetJobToken", pb.JobRef(job_id=job_id))

@@ -266,6 +266,12 @@ def cmd_rm(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     return 0 if removed else 1
 
 
+def cmd_close(args: argparse.Namespace, settings: Settings, out: Output) -> int:
+    Processor.attach(args.job, settings).close()
+    out.message(f"closed {args.job}", closed=True)
+    return 0
+
+
 def cmd_token(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     token = Processor.attach(args.job, settings).token()
     if out.as_json:
@@ -363,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("cancel", cmd_cancel, "cancel a job: stop every pending and running task"
         ).add_argument("job", metavar="JOB")
     add("rm", cmd_rm, "delete a job with its results, sandboxes and logs"
+        ).add_argument("job", metavar="JOB")
+    add("close", cmd_close, "close a finished job: a cluster backend gives its resources back now",
+        "Mesos: the job's framework is torn down. Submitting again opens the job again."
         ).add_argument("job", metavar="JOB")
     add("token", cmd_token, "print the job's executor token (for stratos-executor pilot --token-file)",
         "Anyone holding it can run tasks of this job: keep it as private as the job."

@@ -292,6 +292,17 @@ class Processor:
         """The job's state and task counts."""
         return JobReport.from_proto(self._conn.get_status(self.job_id))
 
+    def close(self) -> None:
+        """Say the job is complete: a cluster backend gives its resources back now (Mesos: TEARDOWN).
+
+        Without it a finished job's framework is torn down after it has been idle for a while
+        (`stratosd run --mesos-idle-teardown`). Submitting again opens the job again.
+
+        Raises:
+            JobIdInUse: tasks of the job have not ended yet.
+        """
+        self._conn.close_job(self.job_id)
+
     def token(self) -> str:
         """The job's executor token: what `stratos-executor pilot` presents (keep it secret).
 

@@ -43,9 +43,17 @@ def _parser() -> argparse.ArgumentParser:
                      help="SQLite synchronous mode: NORMAL survives a daemon crash, FULL also a power loss")
     run.add_argument("--pilot-lost-after", type=float, default=30.0, metavar="SECONDS",
                      help="a pilot that has not fetched work for this long is lost (default: 30)")
-    run.add_argument("--advertise", metavar="ADDRESS",
-                     help="where executors on cluster nodes reach this daemon (default: --listen, "
-                     "else unix:SOCKET for executors on this host)")
+    run.add_argument("--executor-listen", metavar="HOST:PORT", default="127.0.0.1:0",
+                     help="TCP listener for executors on cluster nodes; it serves only the executor "
+                     "calls, each with its job's token (default 127.0.0.1:0, a free loopback port; "
+                     "'' for none)")
+    run.add_argument("--advertise", metavar="HOST:PORT",
+                     help="the address executors are told to use (default: the executor listener's)")
+    run.add_argument("--mesos-idle-teardown", type=float, default=60.0, metavar="SECONDS",
+                     help="tear down a finished job's Mesos framework after this long without new work "
+                     "(default 60; Processor.close() or `stratosctl close` does it at once)")
+    run.add_argument("--mesos-failover-timeout", type=float, default=4 * 7 * 86400.0, metavar="SECONDS",
+                     help="how long Mesos keeps a job's tasks running while the daemon is away (default 4 weeks)")
     run.add_argument("--executor-command", metavar="COMMAND",
                      help="how a cluster node starts the executor (default: this Python with -m stratos_executor)")
     run.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -93,6 +101,8 @@ def _run(opts: argparse.Namespace, socket: Path) -> int:
         state_dir=state_dir, socket=socket, listen=opts.listen, token=token, cpus=opts.cpus, mem=opts.mem,
         retention=opts.retention_days * 86400.0, synchronous=opts.sync, pilot_lost_after=opts.pilot_lost_after,
         advertise=opts.advertise, executor_command=opts.executor_command,
+        executor_listen=opts.executor_listen or None, mesos_idle_teardown=opts.mesos_idle_teardown,
+        mesos_failover_timeout=opts.mesos_failover_timeout,
     )
     try:
         uvloop.run(serve(config))

@@ -138,8 +138,10 @@ class Runtime:
                 self._offers(a.pool).decline(a.pool, a.offer_ids, a.refuse_seconds)
             elif isinstance(a, act.ReviveOffers):
                 self._offers(a.pool).revive(a.pool)
+            elif isinstance(a, act.SuppressOffers):
+                self._offers(a.pool).suppress(a.pool)
             elif isinstance(a, act.ReleasePool):
-                self._offers(a.pool).release(a.pool)
+                self._offers(a.pool).release(a.pool, a.now)
             elif isinstance(a, act.KillTask):
                 backend = self.backends.get(backend_kind(a.pool))
                 if backend is not None:

@@ -42,14 +42,15 @@ class DaemonConfig:
     retention: float = 7 * 86400.0
     synchronous: str = "NORMAL"
     pilot_lost_after: float = 30.0
-    #: where executors on cluster nodes reach this daemon; default: --listen, else the Unix socket.
+    #: a TCP listener for executors only (ExecutorHub, per-job tokens): HOST:PORT, port 0 = any.
+    executor_listen: str | None = "127.0.0.1:0"
+    #: where executors on cluster nodes reach this daemon; default: the executor listener.
     advertise: str | None = None
+    mesos_idle_teardown: float = 60.0
+    mesos_failover_timeout: float = 4 * 7 * 86400.0
     #: how a cluster node starts the executor (default: this Python, `-m stratos_executor`).
     executor_command: str | None = None
 
-    @property
-    def executor_address(self) -> str:
-        return self.advertise or self.listen or f"unix:{self.socket}"
 
 
 class _JournalFrameworkIds:
@@ -137,9 +138,19 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     runtime.add_backend(LocalBackend(runtime.emit, cpus=config.cpus, mem=config.mem))
     pilots = PilotsBackend(runtime.emit, lost_after=config.pilot_lost_after)
     runtime.add_backend(pilots)
+    options = [("grpc.max_receive_message_length", 16 << 20), ("grpc.max_send_message_length", 16 << 20)]
+    executors = None
+    executor_address = config.advertise or f"unix:{config.socket}"
+    if config.executor_listen:
+        # Executors on cluster nodes: only the ExecutorHub is served here, and every call needs its job's token.
+        executors = grpc.aio.server(options=options)
+        port = executors.add_insecure_port(config.executor_listen)
+        if not config.advertise:
+            executor_address = f"{config.executor_listen.rsplit(':', 1)[0]}:{port}"
     mesos = MesosBackend(
         runtime.emit, jobs=runtime.state.by_key.get, framework_ids=_JournalFrameworkIds(store),
-        executor_address=config.executor_address, executor_command=config.executor_command,
+        executor_address=executor_address, executor_command=config.executor_command,
+        idle_teardown=config.mesos_idle_teardown, failover_timeout=config.mesos_failover_timeout,
     )
     runtime.add_backend(mesos)
     runtime.restore()
@@ -151,8 +162,12 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         stop.set()
 
     servicer = Servicer(runtime, on_shutdown=request_stop)
-    options = [("grpc.max_receive_message_length", 16 << 20), ("grpc.max_send_message_length", 16 << 20)]
     servers = []
+    if executors is not None:
+        pb_grpc.add_ExecutorHubServicer_to_server(hub, executors)
+        await executors.start()
+        servers.append(executors)
+        log.info("executors reach this daemon at %s", executor_address)
     local = grpc.aio.server(options=options)
     pb_grpc.add_StratosServicer_to_server(servicer, local)
     pb_grpc.add_ExecutorHubServicer_to_server(hub, local)

@@ -324,6 +324,11 @@ class Servicer(pb_grpc.StratosServicer):
         return convert.job_info(job)
 
     @_unary
+    async def CloseJob(self, request: pb.JobRef, context: Any) -> pb.JobInfo:
+        job = await self.runtime.request(lambda rid: ev.CloseJobRequested(rid, request.job_id))
+        return convert.job_info(job)
+
+    @_unary
     async def Remove(self, request: pb.JobRef, context: Any) -> pb.RemoveReply:
         key = self.state.job(request.job_id).key
         await self.runtime.remove_job(request.job_id)

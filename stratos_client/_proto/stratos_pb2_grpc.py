@@ -99,6 +99,11 @@ class StratosStub:
                 request_serializer=stratos__pb2.JobRef.SerializeToString,
                 response_deserializer=stratos__pb2.JobInfo.FromString,
                 _registered_method=True)
+        self.CloseJob = channel.unary_unary(
+                '/stratos.v1.Stratos/CloseJob',
+                request_serializer=stratos__pb2.JobRef.SerializeToString,
+                response_deserializer=stratos__pb2.JobInfo.FromString,
+                _registered_method=True)
         self.Remove = channel.unary_unary(
                 '/stratos.v1.Stratos/Remove',
                 request_serializer=stratos__pb2.JobRef.SerializeToString,
@@ -212,6 +217,14 @@ class StratosServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CloseJob(self, request, context):
+        """Closes a job whose tasks have all ended: a cluster backend gives its resources back
+        at once (Mesos: TEARDOWN). A later submission opens it again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Remove(self, request, context):
         """Deletes a job with its results, sandboxes and logs.
         """
@@ -297,6 +310,11 @@ def add_StratosServicer_to_server(servicer, server):
             ),
             'CloseStream': grpc.unary_unary_rpc_method_handler(
                     servicer.CloseStream,
+                    request_deserializer=stratos__pb2.JobRef.FromString,
+                    response_serializer=stratos__pb2.JobInfo.SerializeToString,
+            ),
+            'CloseJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseJob,
                     request_deserializer=stratos__pb2.JobRef.FromString,
                     response_serializer=stratos__pb2.JobInfo.SerializeToString,
             ),
@@ -665,6 +683,33 @@ class Stratos:
             request,
             target,
             '/stratos.v1.Stratos/CloseStream',
+            stratos__pb2.JobRef.SerializeToString,
+            stratos__pb2.JobInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stratos.v1.Stratos/CloseJob',
             stratos__pb2.JobRef.SerializeToString,
             stratos__pb2.JobInfo.FromString,
             options,

@@ -49,6 +49,10 @@ class OfferBackend(Backend, Protocol):
         """The pool has work: subscribe if needed and ask for offers."""
         ...
 
-    def release(self, pool: str) -> None:
-        """The pool's job is done: hand its resources back."""
+    def suppress(self, pool: str) -> None:
+        """The pool has nothing pending: stop offers until revive()."""
+        ...
+
+    def release(self, pool: str, now: bool = False) -> None:
+        """The pool's job is done (now: closed): hand its resources back."""
         ...

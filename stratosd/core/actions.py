@@ -106,10 +106,21 @@ class ReviveOffers(Action):
 
 
 @dataclass(frozen=True, slots=True)
-class ReleasePool(Action):
-    """The pool's job has nothing left to run: give the cluster its resources back."""
+class SuppressOffers(Action):
+    """The pool has nothing pending: stop sending offers until ReviveOffers."""
 
     pool: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasePool(Action):
+    """The pool's job has nothing left to run: give the cluster its resources back.
+
+    ``now`` is True for an explicit close; otherwise the backend may wait a while for more work.
+    """
+
+    pool: str
+    now: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,12 @@ class CloseStreamRequested(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class CloseJobRequested(Event):
+    request_id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class RemoveJobRequested(Event):
     request_id: int
     name: str

@@ -148,6 +148,7 @@ class Offer:
     hostname: str
     cpus: float
     mem: float
+    disk: float = 0.0
 
 
 @dataclass(slots=True)

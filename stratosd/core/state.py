@@ -101,6 +101,7 @@ class SchedulerState:
             ev.CancelRequested: self._on_cancel,
             ev.CloseStreamRequested: self._on_close_stream,
             ev.RemoveJobRequested: self._on_remove,
+            ev.CloseJobRequested: self._on_close_job,
             ev.TaskStarted: self._on_task_started,
             ev.TaskEnded: self._on_task_ended,
             ev.TaskLost: self._on_task_lost,
@@ -320,6 +321,19 @@ class SchedulerState:
         self._dirty_jobs[job.key] = job
         self._effects.append(act.Reply(e.request_id, job))
 
+    def _on_close_job(self, e: ev.CloseJobRequested) -> None:
+        job = self.job(e.name)
+        if job.unended:
+            raise JobIdInUse(
+                f"job {job.name} still has {job.unended} unended tasks: wait for them or cancel the job "
+                f"(`stratosctl cancel {job.name}`) before closing it."
+            )
+        job.stream_closed = True
+        self._dirty_jobs[job.key] = job
+        if self._offer_pool(job.pool):
+            self._effects.append(act.ReleasePool(job.pool, now=True))
+        self._effects.append(act.Reply(e.request_id, job))
+
     def _on_remove(self, e: ev.RemoveJobRequested) -> None:
         job = self.job(e.name)
         if job.unended:
@@ -331,7 +345,7 @@ class SchedulerState:
         del self.by_key[job.key]
         self._waiting.get(job.pool, {}).pop(job.key, None)
         if self._offer_pool(job.pool):
-            self._effects.append(act.ReleasePool(job.pool))
+            self._effects.append(act.ReleasePool(job.pool, now=True))
         self._dirty_jobs.pop(job.key, None)
         self._dirty_tasks.pop(job.key, None)
         self._journal.append(act.DeleteJob(job.key, job.name))
@@ -497,9 +511,11 @@ class SchedulerState:
         for offer in e.offers:
             launches: list[act.LaunchTask] = []
             free_cpus, free_mem = offer.cpus, offer.mem
+            free_disk = offer.disk
             if job is not None:
-                cpus = job.spec.cpus
-                while free_cpus + _EPS >= cpus and free_mem + _EPS >= job.spec.mem:
+                cpus, disk = job.spec.cpus, job.spec.disk
+                while (free_cpus + _EPS >= cpus and free_mem + _EPS >= job.spec.mem
+                       and free_disk + _EPS >= disk):
                     task = self._next_pending(job)
                     if task is None:
                         break
@@ -507,14 +523,17 @@ class SchedulerState:
                     launches.append(self._start(job, task, offer.hostname, cpus))
                     free_cpus -= cpus
                     free_mem -= job.spec.mem
+                    free_disk -= disk
             if launches:
                 self._effects.append(act.AcceptOffer(e.pool, offer, tuple(launches)))
             else:
                 declined.append(offer.offer_id)
+        busy = job is not None and self._next_pending(job) is not None
         if declined:
-            busy = job is not None and self._next_pending(job) is not None
             refuse = self.BUSY_REFUSE_SECONDS if busy else self.IDLE_REFUSE_SECONDS
             self._effects.append(act.DeclineOffers(e.pool, tuple(declined), refuse))
+        if not busy:
+            self._effects.append(act.SuppressOffers(e.pool))
 
     def _pool_owner(self, pool: str) -> Job | None:
         key = pool.partition(":")[2]

@@ -15,8 +15,8 @@ def mesos_job(state: SchedulerState, name: str = "m", **spec: object) -> str:
     return str(job.pool)
 
 
-def offer(oid: str, cpus: float = 4, mem: float = 4096, host: str = "agent1") -> Offer:
-    return Offer(oid, f"A-{host}", host, cpus, mem)
+def offer(oid: str, cpus: float = 4, mem: float = 4096, host: str = "agent1", disk: float = 10000) -> Offer:
+    return Offer(oid, f"A-{host}", host, cpus, mem, disk)
 
 
 def of(kind: type, actions: list[act.Action]) -> list[act.Action]:
@@ -87,3 +87,15 @@ def test_restore_adopts_running_tasks_of_offer_pools(state: SchedulerState) -> N
     fresh.validate()
     state.hosts.clear()
     state.pools.clear()
+
+
+def test_disk_limits_packing_and_an_idle_pool_is_suppressed(state: SchedulerState) -> None:
+    pool = mesos_job(state, cpus=1, mem=100, disk=300)
+    submit(state, "m", ["a", "b", "c"])
+    actions = state.handle(ev.OffersReceived(pool, (offer("o", cpus=8, mem=8000, disk=700),), 3.0))
+    (accept,) = of(act.AcceptOffer, actions)
+    assert len(accept.launches) == 2  # type: ignore[attr-defined]  # disk for two, not three
+    assert of(act.SuppressOffers, actions) == []  # task c still waits
+    actions = state.handle(ev.OffersReceived(pool, (offer("o2", disk=300), offer("o3")), 4.0))
+    assert of(act.SuppressOffers, actions) == [act.SuppressOffers(pool)]  # nothing pending now
+    assert of(act.DeclineOffers, actions)[0].offer_ids == ("o3",)  # type: ignore[attr-defined]

@@ -150,3 +150,22 @@ def test_stratosctl_token_prints_the_jobs_token(pilots_daemon: Daemon) -> None:
     out = subprocess.run([sys.executable, "-m", "stratos.ctl", "--json", "token", "tok"], env=env,
                          capture_output=True, text=True, timeout=30)
     assert json.loads(out.stdout)["token"] == token_of(pilots_daemon, "tok")
+
+
+def test_the_executor_listener_serves_only_executor_calls_with_job_tokens(pilots_daemon: Daemon) -> None:
+    import re
+
+    match = re.search(r"executors reach this daemon at (127\.0\.0\.1:\d+)", pilots_daemon.log())
+    assert match, pilots_daemon.log()
+    Processor(job_id="tcp", master="pilots")
+    with grpc.insecure_channel(match.group(1)) as channel:
+        with pytest.raises(grpc.RpcError) as err:  # the user-facing service is not there
+            pb_grpc.StratosStub(channel).ListJobs(pb.ListJobsRequest(), timeout=5)
+        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        hub = pb_grpc.ExecutorHubStub(channel)
+        request = pb.RegisterRequest(job_id="tcp", executor_id="t1", host="h", cpus=1, mem=100)
+        with pytest.raises(grpc.RpcError) as err:
+            hub.Register(request, metadata=(("authorization", "Bearer wrong"),), timeout=5)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        token = token_of(pilots_daemon, "tcp")
+        hub.Register(request, metadata=(("authorization", f"Bearer {token}"),), timeout=5)

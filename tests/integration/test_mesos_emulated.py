@@ -59,6 +59,18 @@ class Emulator:
 
 
 @pytest.fixture
+def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
+    """A daemon that tears a finished job's framework down after 1 s idle (default 60 s)."""
+    d = Daemon("--mesos-idle-teardown", "1").start()
+    for key, value in d.env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield d
+    finally:
+        d.cleanup()
+
+
+@pytest.fixture
 def emulator() -> Iterator[Emulator]:
     e = Emulator(agents=4)
     try:
@@ -175,3 +187,27 @@ def test_the_emulator_is_not_imported_by_the_product() -> None:
                           "print([m for m in sys.modules if m.startswith('tests')])"],
                          capture_output=True, text=True, timeout=60, env=dict(os.environ))
     assert out.stdout.strip() == "[]"
+
+
+def test_close_tears_down_at_once_and_a_new_submission_subscribes_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    d = Daemon().start()  # the default 60 s idle teardown
+    emulator = Emulator(8)  # the count form: agent1..agent8
+    for key, value in d.env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        assert len(emulator.get("/master/state")["slaves"]) == 8
+        job = Processor(master=emulator.address, job_id="closable", mem_per_task=256)
+        job.batch(["echo one"])
+        first = framework_id(emulator, "closable")
+        assert not any(f["name"] == "closable" for f in emulator.get("/master/state").get("completed_frameworks", []))
+        job.close()
+        wait_for(lambda: any(f["id"] == first for f in emulator.get("/master/state").get("completed_frameworks", [])),
+                 "TEARDOWN on close")
+        job.batch(["echo two"])  # a closed job opens again, as a new framework
+        assert job.get_results() == ["one\n", "two\n"]
+        assert framework_id(emulator, "closable") != first or any(
+            f["name"] == "closable" and f["id"] != first
+            for f in emulator.get("/master/state").get("completed_frameworks", []))
+    finally:
+        emulator.stop()
+        d.cleanup()

@@ -23,7 +23,7 @@ SNAPSHOTS = ROOT / "examples" / "data" / "snapshots"
 
 @pytest.fixture
 def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
-    d = Daemon().start()
+    d = Daemon("--mesos-idle-teardown", "1").start()
     for key, value in d.env.items():
         monkeypatch.setenv(key, value)
     try:

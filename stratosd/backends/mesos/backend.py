@@ -25,19 +25,24 @@ from typing import Any, Protocol
 import aiohttp
 
 from stratos.errors import BackendUnavailable
-from stratos_executor.spec import TaskSpec
+from stratos_executor.spec import TaskRecord, TaskSpec
 from stratosd.backends.base import Emit
 from stratosd.backends.mesos import translate as tr
 from stratosd.backends.mesos.client import SchedulerConnection, resolve
 from stratosd.backends.pilots import assignment
-from stratosd.core.events import Event, OffersReceived, TaskLost
+from stratosd.core.events import Event, OffersReceived, TaskEnded, TaskLost
 from stratosd.core.model import Job, Offer, Status
 
 log = logging.getLogger("stratosd.mesos")
 
 KIND = "mesos"
-#: the longest a finished job's framework waits for its executors to exit before TEARDOWN.
+#: the longest a closed job's framework waits for its executors to exit before TEARDOWN.
 RELEASE_GRACE = 10.0
+#: a finished job's framework stays subscribed this long for more work before TEARDOWN.
+DEFAULT_IDLE_TEARDOWN = 60.0
+#: Mesos reasons that mean the task itself went over its limits: a task result, not retried.
+LIMIT_REASONS = frozenset({"REASON_CONTAINER_LIMITATION", "REASON_CONTAINER_LIMITATION_MEMORY",
+                           "REASON_CONTAINER_LIMITATION_DISK", "REASON_MAX_COMPLETION_TIME_REACHED"})
 #: four weeks, as the Mesos docs suggest for batch frameworks: a daemon restart never kills tasks.
 DEFAULT_FAILOVER_TIMEOUT = 4 * 7 * 86400.0
 
@@ -74,7 +79,9 @@ class MesosBackend:
         executor_address: str,
         executor_command: str | None = None,
         failover_timeout: float = DEFAULT_FAILOVER_TIMEOUT,
+        idle_teardown: float = DEFAULT_IDLE_TEARDOWN,
     ) -> None:
+        self.idle_teardown = idle_teardown
         self._emit = emit
         self._jobs = jobs
         self._ids = framework_ids
@@ -153,7 +160,7 @@ class MesosBackend:
             offers = tr.offers(event)
             for offer in offers:
                 framework.offers[offer.offer_id] = offer
-            core = tuple(Offer(o.offer_id, o.agent_id, o.hostname, o.cpus, o.mem) for o in offers)
+            core = tuple(Offer(o.offer_id, o.agent_id, o.hostname, o.cpus, o.mem, o.disk) for o in offers)
             self._emit(OffersReceived(pool, core, time.time()))
         elif kind == "RESCIND":
             framework.offers.pop(tr.rescinded_offer(event), None)
@@ -171,13 +178,30 @@ class MesosBackend:
             return
         if update.agent_id and update.task_id in framework.live:
             framework.live[update.task_id] = update.agent_id
+        why = " ".join(p for p in (update.state, update.reason, update.message) if p)
         if update.state in tr.TERMINAL_STATES:
             framework.live.pop(update.task_id, None)
-            # When the executor reported the task's end first, the core ignores this as stale.
-            why = " ".join(p for p in (update.state, update.reason, update.message) if p)
-            self._emit(TaskLost(ids[0], ids[1], ids[2], f"Mesos: {why}", time.time()))
-            if framework.release_at is not None and not framework.live:
-                self._teardown(framework)
+            # When the executor reported the task's end first, the core ignores these as stale.
+            if update.state == "TASK_FAILED" and update.reason in LIMIT_REASONS:
+                # the task went over its limits: its result is a failure, not a retry
+                record = TaskRecord(ended=time.time(), reason=f"killed by Mesos: {why}", stdout=b"", signal=9)
+                self._emit(TaskEnded(ids[0], ids[1], ids[2], record))
+            else:
+                self._emit(TaskLost(ids[0], ids[1], ids[2], f"Mesos: {why}", time.time()))
+            if framework.release_at is not None and not framework.live \
+                    and time.monotonic() >= framework.release_at:
+                self._teardown(framework)  # closed, and now Mesos has seen every executor exit
+        elif not self._current(*ids):
+            # Reported lost (and run again elsewhere), yet it runs: it must not yield a second result.
+            log.warning("mesos: %s runs but is no longer wanted (%s): killing it", update.task_id, why)
+            self._send(framework, tr.kill(self._fid(framework), update.task_id, update.agent_id or None))
+
+    def _current(self, job_key: int, task_id: int, attempt: int) -> bool:
+        job = self._jobs(job_key)
+        if job is None or not 0 <= task_id < len(job.tasks):
+            return False
+        task = job.tasks[task_id]
+        return task.attempt == attempt and task.status is Status.RUNNING
 
     @staticmethod
     def _fid(framework: Framework) -> str:
@@ -238,25 +262,38 @@ class MesosBackend:
                 framework.offers.pop(offer_id, None)
             self._send(framework, tr.decline(self._fid(framework), list(offer_ids), refuse_seconds))
 
-    def release(self, pool: str) -> None:
+    def suppress(self, pool: str) -> None:
+        framework = self.frameworks.get(pool)
+        if framework is not None and framework.conn.stream_id is not None:
+            self._send(framework, tr.suppress(self._fid(framework)))
+
+    def release(self, pool: str, now: bool = False) -> None:
         """The job has nothing left to run: TEARDOWN its framework (it moves to completed_frameworks).
 
-        Executors report a task's end before they exit, so Mesos may still count them as
-        running: the TEARDOWN waits until Mesos has seen them all end (at most RELEASE_GRACE),
-        lest it kill them and show finished tasks as TASK_KILLED.
+        A finished job keeps its framework for ``idle_teardown`` seconds, in case more work
+        comes; an explicit close does not wait. Either way, executors report a task's end
+        before they exit, so Mesos may still count them as running: the TEARDOWN waits until
+        Mesos has seen them all end (at most RELEASE_GRACE), lest it show them as TASK_KILLED.
         """
         framework = self.frameworks.get(pool)
         if framework is None:
             return
-        if not framework.live:
+        wait = 0.0 if now else self.idle_teardown
+        if not framework.live and wait <= 0:
             self._teardown(framework)
             return
-        framework.release_at = time.monotonic() + RELEASE_GRACE
+        token = framework.release_at = time.monotonic() + wait
 
         async def deadline() -> None:
-            await asyncio.sleep(RELEASE_GRACE)
-            if framework.release_at is not None and time.monotonic() >= framework.release_at:
-                self._teardown(framework)
+            await asyncio.sleep(wait)
+            if framework.release_at != token:
+                return  # more work came meanwhile
+            if framework.live:  # let Mesos see the executors exit first
+                framework.release_at = time.monotonic()
+                await asyncio.sleep(RELEASE_GRACE)
+                if framework.release_at is None:
+                    return
+            self._teardown(framework)
 
         task = asyncio.get_running_loop().create_task(deadline())
         self._calls.add(task)

@@ -23,7 +23,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--agents",
         default="agent1",
-        help="comma-separated NAME[:cpus=N][:mem=MB][:disk=MB][:ports=A-B][:KEY=VALUE attribute]...",
+        help="a count N (agents agent1..agentN with the defaults), or comma-separated "
+        "NAME[:cpus=N][:mem=MB][:disk=MB][:ports=A-B][:KEY=VALUE attribute]...",
     )
     p.add_argument("--heartbeat", type=float, default=15.0, help="heartbeat interval, seconds (15)")
     p.add_argument("--allocation-interval", type=float, default=1.0, help="batch allocation interval, seconds (1)")
@@ -38,9 +39,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _agents(text: str) -> list[AgentSpec]:
+    if text.strip().isdigit():
+        return [AgentSpec.parse(f"agent{i}") for i in range(1, int(text) + 1)]
+    return [AgentSpec.parse(s) for s in text.split(",") if s.strip()]
+
+
 async def _main(args: argparse.Namespace) -> None:
     emulator = MesosEmulator(
-        [AgentSpec.parse(s) for s in args.agents.split(",") if s.strip()],
+        _agents(args.agents),
         host=args.host,
         port=args.port,
         heartbeat_interval=args.heartbeat,

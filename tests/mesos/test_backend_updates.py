@@ -1,0 +1,93 @@
+"""How the Mesos adapter turns status updates into core events (a recording connection, no sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from stratosd.backends.mesos import translate as tr
+from stratosd.backends.mesos.backend import Framework, MesosBackend
+from stratosd.core.events import Event, TaskEnded, TaskLost
+from stratosd.core.model import Job, JobSpec, Status, Task
+
+
+class RecordingConnection:
+    framework_id = "F"
+    stream_id = "S"
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    async def call(self, body: dict[str, Any]) -> None:
+        self.calls.append(body)
+
+
+class NoIds:
+    def get(self, job_key: int) -> str | None:
+        return None
+
+    def set(self, job_key: int, framework_id: str | None) -> None:
+        pass
+
+
+def setup() -> tuple[MesosBackend, Framework, RecordingConnection, list[Event], Job]:
+    job = Job(7, "j", JobSpec(master="m:5050"), "mesos:7", 0.0)
+    task = Task(0, 0, "cmd")
+    task.status, task.attempt = Status.RUNNING, 2
+    job.tasks.append(task)
+    events: list[Event] = []
+    backend = MesosBackend(events.append, jobs={7: job}.get, framework_ids=NoIds(), executor_address="x:1")
+    conn = RecordingConnection()
+    framework = Framework("mesos:7", 7, conn)  # type: ignore[arg-type]
+    backend.frameworks["mesos:7"] = framework
+    return backend, framework, conn, events, job
+
+
+def update(task_id: str, state: str, reason: str = "", uuid: str | None = None) -> tr.TaskUpdate:
+    return tr.TaskUpdate(task_id, state, "S1", uuid, reason, "", "SOURCE_AGENT")
+
+
+def run(backend: MesosBackend, framework: Framework, u: tr.TaskUpdate) -> None:
+    async def go() -> None:
+        backend._on_update(framework, u)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    asyncio.run(go())
+
+
+def test_updates_with_a_uuid_are_acknowledged_and_others_not() -> None:
+    backend, framework, conn, _, _ = setup()
+    run(backend, framework, update("stratos.7.0.2", "TASK_RUNNING", uuid="AAECAwQFBgcICQoLDA0ODw=="))
+    run(backend, framework, update("stratos.7.0.2", "TASK_RUNNING"))
+    assert [c["type"] for c in conn.calls] == ["ACKNOWLEDGE"]
+
+
+def test_lost_gone_dropped_and_error_are_infrastructure_failures() -> None:
+    for state in ("TASK_LOST", "TASK_GONE", "TASK_DROPPED", "TASK_ERROR", "TASK_FAILED"):
+        backend, framework, _, events, _ = setup()
+        run(backend, framework, update("stratos.7.0.2", state, "REASON_AGENT_REMOVED"))
+        assert [type(e) for e in events] == [TaskLost] and "AGENT_REMOVED" in events[0].reason  # type: ignore[attr-defined]
+
+
+def test_a_memory_limit_kill_is_a_task_result_not_a_retry() -> None:
+    backend, framework, _, events, _ = setup()
+    run(backend, framework, update("stratos.7.0.2", "TASK_FAILED", "REASON_CONTAINER_LIMITATION_MEMORY"))
+    (event,) = events
+    assert isinstance(event, TaskEnded) and event.attempt == 2 and "MEMORY" in event.record.reason
+
+
+def test_a_task_reported_lost_that_turns_up_running_is_killed() -> None:
+    backend, framework, conn, events, job = setup()
+    job.tasks[0].attempt = 3  # attempt 2 was lost and rerun
+    run(backend, framework, update("stratos.7.0.2", "TASK_RUNNING"))
+    assert [c["type"] for c in conn.calls] == ["KILL"]
+    assert conn.calls[0]["kill"]["task_id"] == {"value": "stratos.7.0.2"}
+    assert events == []
+
+
+def test_foreign_and_other_jobs_tasks_are_left_alone() -> None:
+    backend, framework, conn, events, _ = setup()
+    run(backend, framework, update("someone-else", "TASK_LOST"))
+    run(backend, framework, update("stratos.8.0.1", "TASK_LOST"))
+    assert events == [] and conn.calls == []
