@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import shutil
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any, cast
@@ -22,7 +23,7 @@ from typing import Any, cast
 from stratos_executor.spec import TaskSpec
 from stratosd.backends.base import Backend, OfferBackend
 from stratosd.core import actions as act
-from stratosd.core.events import Event, RemoveJobRequested
+from stratosd.core.events import Event, RemoveJobRequested, Tick
 from stratosd.core.state import SchedulerState
 from stratosd.store import Store
 
@@ -99,6 +100,13 @@ class Runtime:
     def restore(self) -> None:
         actions = self.state.restore(self.store.load_jobs())
         self._commit_and_run(actions)
+
+    async def tick(self, interval: float = 0.25) -> None:
+        """While tasks wait for data-local hosts, tell the core the time (it has no clock)."""
+        while not self._closing:
+            await asyncio.sleep(interval)
+            if self.state.needs_tick():
+                self.emit(Tick(time.time()))
 
     async def run(self) -> None:
         while not self._closing:

@@ -194,6 +194,7 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     core_loop = asyncio.create_task(runtime.run())
+    ticker = asyncio.create_task(runtime.tick())
     purger = asyncio.create_task(_purge_forever(runtime, config.retention))
     log.info("stratosd %d serving on %s", os.getpid(), config.socket)
     if ready:
@@ -203,6 +204,7 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     for server in servers:
         await server.stop(grace=2)
     purger.cancel()
+    ticker.cancel()
     await runtime.close()
     core_loop.cancel()
     with contextlib.suppress(asyncio.CancelledError):

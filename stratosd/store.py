@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     job_key INTEGER NOT NULL, task_id INTEGER NOT NULL, call_id INTEGER NOT NULL, command TEXT NOT NULL,
     status TEXT NOT NULL, attempt INTEGER NOT NULL, host TEXT NOT NULL, parent INTEGER,
     children TEXT NOT NULL, kill_requested INTEGER NOT NULL, exit_code INTEGER, signal INTEGER,
-    reason TEXT NOT NULL, started REAL NOT NULL, ended REAL NOT NULL,
+    reason TEXT NOT NULL, started REAL NOT NULL, ended REAL NOT NULL, locality TEXT NOT NULL,
     PRIMARY KEY (job_key, task_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outcomes (
     job_key INTEGER NOT NULL, task_id INTEGER NOT NULL, seq INTEGER, stdout BLOB, stdout_path TEXT,
@@ -89,7 +89,7 @@ class Store:
             for a in journal:
                 if isinstance(a, act.SaveTasks):
                     db.executemany(
-                        "INSERT OR REPLACE INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        "INSERT OR REPLACE INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         [_task_row(a.job_key, t) for t in a.tasks],
                     )
                 elif isinstance(a, act.SaveOutcome):
@@ -209,16 +209,19 @@ def _task_row(job_key: int, t: Task) -> tuple[Any, ...]:
     return (
         job_key, t.task_id, t.call_id, t.command, t.status.value, t.attempt, t.host, t.parent,
         json.dumps(t.children) if t.children else "", int(t.kill_requested), t.exit_code, t.signal,
-        t.reason, t.started, t.ended,
+        t.reason, t.started, t.ended, json.dumps([t.marked, t.host_bytes]) if t.host_bytes else "",
     )
 
 
 def _task_from_row(row: Iterable[Any]) -> Task:
     (_, task_id, call_id, command, status, attempt, host, parent, children, killed, exit_code, signal,
-     reason, started, ended) = row
+     reason, started, ended, locality) = row
     task = Task(task_id, call_id, command, parent)
     task.status = Status(status)
     task.attempt, task.host, task.kill_requested = attempt, host, bool(killed)
     task.children = tuple(json.loads(children)) if children else ()
     task.exit_code, task.signal, task.reason, task.started, task.ended = exit_code, signal, reason, started, ended
+    if locality:
+        marked, host_bytes = json.loads(locality)
+        task.marked, task.host_bytes = marked, tuple((host, size) for host, size in host_bytes)
     return task

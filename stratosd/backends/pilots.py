@@ -67,7 +67,7 @@ class PilotsBackend:
             pilot.last_seen = time.monotonic()
             return
         self.pilots[executor_id] = Pilot(executor_id, job_key, host, time.monotonic())
-        self._emit(HostAdded(executor_id, pool, cpus, mem))
+        self._emit(HostAdded(executor_id, pool, cpus, mem, host))
 
     def pilot(self, executor_id: str) -> Pilot | None:
         return self.pilots.get(executor_id)

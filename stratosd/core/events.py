@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stratos_executor.spec import TaskRecord
+from stratosd.core.locality import HostBytes
 from stratosd.core.model import CallMode, JobSpec, Offer
 
 
@@ -24,6 +25,15 @@ class HostAdded(Event):
     pool: str
     cpus: float
     mem: float
+    #: the machine's name (a pilot's host_id is its executor id); default: host_id.
+    hostname: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Tick(Event):
+    """Time passed: tasks waiting for a data-local host may now take any."""
+
+    now: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +76,8 @@ class SubmitRequested(Event):
     env: dict[str, str]
     commands: list[str]
     now: float
+    #: per command, (size of its marked files, the bytes of them each host holds); None: no locality.
+    locality: list[tuple[int, HostBytes]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from stratosd.core.locality import HostBytes
+
 
 class Status(StrEnum):
     """The documented status words (`Stream.get_status`)."""
@@ -48,6 +50,8 @@ class JobSpec:
     task_timeout: float = 0.0
     timeout_retries: int = 0
     max_retries: int = 3
+    #: seconds a task with marked files waits for a host holding its data before it takes any.
+    locality_wait: float = 3.0
 
 
 @dataclass(slots=True)
@@ -70,8 +74,8 @@ class Task:
     """One command of a job. Its id is its index in the job's task list."""
 
     __slots__ = (
-        "attempt", "call_id", "children", "command", "ended", "exit_code", "host", "kill_requested",
-        "parent", "reason", "signal", "started", "status", "task_id",
+        "attempt", "call_id", "children", "command", "ended", "exit_code", "host", "host_bytes", "kill_requested",
+        "marked", "parent", "queued", "reason", "signal", "started", "status", "task_id",
     )
 
     def __init__(self, task_id: int, call_id: int, command: str, parent: int | None = None) -> None:
@@ -92,6 +96,12 @@ class Task:
         self.reason = ""
         self.started = 0.0
         self.ended = 0.0
+        #: per host, the bytes of this task's marked (`<[ ]>`) files it holds; () without markers.
+        self.host_bytes: HostBytes = ()
+        #: the size of its marked files (the denominator of "bytes read locally").
+        self.marked = 0
+        #: when it last became pending (delay scheduling measures its wait from here).
+        self.queued = 0.0
 
     def __repr__(self) -> str:
         return f"<Task {self.task_id} {self.status.value} attempt={self.attempt}>"
@@ -101,7 +111,7 @@ class Job:
     """A Processor's job: its tasks, its calls and its result sequence."""
 
     __slots__ = (
-        "calls", "cancelled", "counts", "created", "finished_at", "key", "name", "pending", "pool",
+        "by_host", "calls", "cancelled", "counts", "created", "finished_at", "key", "name", "pending", "pool",
         "published", "spec", "stream_closed", "stream_opened", "tasks", "token", "warnings",
     )
 
@@ -121,6 +131,8 @@ class Job:
         self.calls: list[Call] = []
         #: ids of pending tasks in launch order.
         self.pending: deque[int] = deque()
+        #: canonical host -> pending tasks whose data it holds best (lazily cleaned, like `pending`).
+        self.by_host: dict[str, deque[int]] = {}
         self.counts: dict[Status, int] = dict.fromkeys(Status, 0)
         #: results published so far; the last result's sequence number.
         self.published = 0
@@ -159,6 +171,8 @@ class Host:
     pool: str
     cpus: float
     mem: float
+    #: the canonical host name, matched against where a task's data lives.
+    hostname: str = ""
     free_cpus: float = 0.0
     free_mem: float = 0.0
     running: set[tuple[int, int]] = field(default_factory=set)

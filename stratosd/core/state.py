@@ -47,6 +47,7 @@ from stratos.errors import (
 )
 from stratosd.core import actions as act
 from stratosd.core import events as ev
+from stratosd.core.locality import best_hosts, canonical_host
 from stratosd.core.model import EXITED, TERMINAL, Call, Host, Job, Status, Task
 
 _EPS = 1e-9
@@ -82,6 +83,8 @@ class SchedulerState:
         #: (job key, task id) -> host id of every running task.
         self._placed: dict[tuple[int, int], str] = {}
         self._next_key = 1
+        #: the latest time any event told us (the core has no clock of its own).
+        self._now = 0.0
         #: job key -> serial number of its latest launch (fair-share tie breaker).
         self._last_launch: dict[int, int] = {}
         self._launches = 0
@@ -95,6 +98,7 @@ class SchedulerState:
             ev.HostAdded: self._on_host_added,
             ev.HostRemoved: self._on_host_removed,
             ev.OffersReceived: self._on_offers,
+            ev.Tick: lambda e: None,
             ev.CreateJobRequested: self._on_create_job,
             ev.SubmitRequested: self._on_submit,
             ev.KillRequested: self._on_kill,
@@ -112,6 +116,9 @@ class SchedulerState:
     def handle(self, *events: ev.Event) -> list[act.Action]:
         """Apply events; return journal actions first, then effects, in order."""
         for event in events:
+            now = getattr(event, "now", None)
+            if now is not None and now > self._now:
+                self._now = now
             handler = self._handlers.get(type(event))
             if handler is None:
                 raise TypeError(event)
@@ -163,6 +170,7 @@ class SchedulerState:
             call.unended = 0
             call.roots = []
         job.pending = deque()
+        job.by_host = {}
         for task in job.tasks:
             job.counts[task.status] += 1
             call = job.calls[task.call_id]
@@ -172,6 +180,8 @@ class SchedulerState:
                 call.roots.append(task.task_id)
             if task.status is Status.PENDING:
                 job.pending.append(task.task_id)
+                task.queued = self._now
+                self._index(job, task)
         for call in job.calls:
             call.next_root = 0
             if call.mode == "batch":
@@ -183,7 +193,8 @@ class SchedulerState:
     # -- requests ----------------------------------------------------------------------------
 
     def _on_host_added(self, e: ev.HostAdded) -> None:
-        host = Host(e.host_id, e.pool, e.cpus, e.mem, free_cpus=e.cpus, free_mem=e.mem)
+        host = Host(e.host_id, e.pool, e.cpus, e.mem, canonical_host(e.hostname or e.host_id),
+                    free_cpus=e.cpus, free_mem=e.mem)
         self.hosts[e.host_id] = host
         self.pools.setdefault(e.pool, []).append(host)
 
@@ -258,8 +269,13 @@ class SchedulerState:
         job.calls.append(call)
         self._journal.append(act.SaveCall(job.key, call))
         first = len(job.tasks)
-        for command in commands:
+        locality = e.locality if e.locality is not None and len(e.locality) == len(commands) else None
+        for number, command in enumerate(commands):
             task = Task(len(job.tasks), call.call_id, command)
+            task.queued = e.now
+            if locality is not None and locality[number][1]:
+                task.marked, task.host_bytes = locality[number]
+                self._index(job, task)
             job.tasks.append(task)
             call.roots.append(task.task_id)
             job.pending.append(task.task_id)
@@ -454,6 +470,8 @@ class SchedulerState:
 
     def _requeue(self, job: Job, task: Task) -> None:
         self._move(job, task, Status.PENDING)
+        task.queued = self._now
+        self._index(job, task)
         job.pending.appendleft(task.task_id)
         self._waiting.setdefault(job.pool, {})[job.key] = job
         if self._offer_pool(job.pool):
@@ -514,12 +532,12 @@ class SchedulerState:
             free_disk = offer.disk
             if job is not None:
                 cpus, disk = job.spec.cpus, job.spec.disk
+                host_key = canonical_host(offer.hostname)
                 while (free_cpus + _EPS >= cpus and free_mem + _EPS >= job.spec.mem
                        and free_disk + _EPS >= disk):
-                    task = self._next_pending(job)
+                    task = self._pick(job, host_key)
                     if task is None:
                         break
-                    job.pending.popleft()
                     launches.append(self._start(job, task, offer.hostname, cpus))
                     free_cpus -= cpus
                     free_mem -= job.spec.mem
@@ -555,22 +573,60 @@ class SchedulerState:
                 order = sorted(waiting, key=lambda k: (waiting[k].counts[Status.RUNNING], self._last_launch.get(k, 0)))
                 for key in order:
                     job = waiting[key]
-                    task = self._next_pending(job)
-                    if task is None:
+                    if self._next_pending(job) is None:
                         del waiting[key]
                         continue
                     cpus = min(job.spec.cpus, max(h.cpus for h in hosts))
-                    host = next(
-                        (h for h in hosts if h.free_cpus + _EPS >= cpus and h.free_mem + _EPS >= job.spec.mem),
-                        None,
-                    )
-                    if host is None:
-                        continue
-                    job.pending.popleft()
-                    self._launch(job, task, host, cpus)
-                    progress = True
-                    if not job.pending:
+                    for host in hosts:
+                        if host.free_cpus + _EPS >= cpus and host.free_mem + _EPS >= job.spec.mem:
+                            task = self._pick(job, host.hostname)
+                            if task is not None:
+                                self._launch(job, task, host, cpus)
+                                progress = True
+                                break
+                    if self._next_pending(job) is None:
                         del waiting[key]
+
+    def _index(self, job: Job, task: Task) -> None:
+        for host in best_hosts(task.host_bytes):
+            job.by_host.setdefault(host, deque()).append(task.task_id)
+
+    def _pick(self, job: Job, host: str) -> Task | None:
+        """Delay scheduling: the task to run on ``host`` now, or None to leave the host to others.
+
+        First a pending task whose data this host holds best; else the longest-waiting pending
+        task, if it has no data to be near or has waited ``locality_wait`` for a host that has.
+        """
+        local = job.by_host.get(host)
+        while local:
+            task = job.tasks[local.popleft()]
+            if task.status is Status.PENDING:
+                return task
+        head = self._next_pending(job)
+        if head is None:
+            return None
+        if not head.host_bytes or self._now - head.queued >= job.spec.locality_wait:
+            return head
+        return None
+
+    @staticmethod
+    def locality_report(job: Job) -> tuple[int, int, int, int]:
+        """(tasks with marked data that were placed, of them on a best host, marked bytes, bytes local)."""
+        placed = local = marked = local_bytes = 0
+        for task in job.tasks:
+            if not task.host_bytes or not task.host:
+                continue
+            where = canonical_host(task.host)
+            placed += 1
+            marked += task.marked
+            if where in best_hosts(task.host_bytes):
+                local += 1
+            local_bytes += next((size for host, size in task.host_bytes if host == where), 0)
+        return placed, local, marked, local_bytes
+
+    def needs_tick(self) -> bool:
+        """Whether tasks wait for data-local hosts (the runtime then sends Tick events)."""
+        return any(job.by_host for waiting in self._waiting.values() for job in waiting.values())
 
     @staticmethod
     def _next_pending(job: Job) -> Task | None:
@@ -595,6 +651,8 @@ class SchedulerState:
 
     def _launch(self, job: Job, task: Task, host: Host, cpus: float) -> None:
         launch = self._start(job, task, host.host_id, cpus)
+        if host.hostname and host.hostname != host.host_id:
+            task.host = host.hostname  # a pilot's host id is its executor id; users want the machine
         host.free_cpus -= cpus
         host.free_mem -= job.spec.mem
         host.running.add((job.key, task.task_id))
