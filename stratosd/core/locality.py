@@ -7,12 +7,14 @@ when it runs on one of them.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 #: (canonical host, bytes of the task's marked files it holds), most bytes first.
 HostBytes = tuple[tuple[str, int], ...]
 
 
+@functools.lru_cache(maxsize=1 << 16)  # hot: every offer; a cluster's host names repeat
 def canonical_host(name: str) -> str:
     """`NODE7.cluster.local.` -> `node7`; IP addresses stay as they are."""
     name = name.strip().lower().rstrip(".")
