@@ -159,6 +159,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings, out: Output) -> int
         ("stream", "closed" if report.stream_closed else "open" if report.stream_opened else None),
         ("created", _time(report.created)),
         ("finished at", _time(report.finished_at)),
+        ("data-local tasks", None if report.locality_tasks is None else f"{report.locality_tasks:.1%}"),
+        ("data-local bytes", None if report.locality_bytes is None else f"{report.locality_bytes:.1%}"),
         ("warnings", report.warnings),
     ])
     return 0

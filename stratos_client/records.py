@@ -109,6 +109,11 @@ class JobReport:
     warnings: tuple[str, ...]
     stream_opened: bool
     stream_closed: bool
+    #: fraction of the placed tasks with `<[ ]>` files that ran on a host holding most of
+    #: their data, and fraction of their marked bytes that were on the host they ran on;
+    #: None when no such task has been placed.
+    locality_tasks: float | None = None
+    locality_bytes: float | None = None
 
     @classmethod
     def from_proto(cls, msg: pb.JobStatus) -> JobReport:
@@ -126,6 +131,8 @@ class JobReport:
             warnings=tuple(msg.warnings),
             stream_opened=msg.stream_opened,
             stream_closed=msg.stream_closed,
+            locality_tasks=msg.locality_tasks_local / msg.locality_tasks if msg.locality_tasks else None,
+            locality_bytes=msg.locality_bytes_local / msg.locality_bytes if msg.locality_bytes else None,
         )
 
     @property

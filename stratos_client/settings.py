@@ -61,6 +61,9 @@ _KINDS: dict[str, str] = {
     "task_timeout": _FLOAT,
     "timeout_retries": _INT,
     "max_retries": _INT,
+    "hdfs": _OPT_STR,
+    "hdfs_mount": _STR,
+    "locality_wait": _FLOAT,
     "socket": _OPT_STR,
     "state_dir": _OPT_STR,
 }
@@ -162,6 +165,12 @@ class Settings:
     timeout_retries: int = 0
     #: how many times a task whose host was lost is run again.
     max_retries: int = 3
+    #: the HDFS namenode's WebHDFS URL (http://namenode:9870) or an HdfsCLI alias; None: no locality.
+    hdfs: str | None = None
+    #: where HDFS is mounted on every node: /dfs/a/b is the HDFS path /a/b.
+    hdfs_mount: str = "/dfs"
+    #: seconds a task with `<[ ]>` files waits for a host holding its data before it takes any.
+    locality_wait: float = 3.0
     #: the daemon's Unix socket; None: the default (see ``stratos._paths.socket_path``).
     socket: str | None = None
     #: the daemon's state directory when this client starts it; None: the default.
@@ -224,6 +233,9 @@ class Settings:
             task_timeout=spec.task_timeout,
             timeout_retries=spec.timeout_retries,
             max_retries=spec.max_retries,
+            hdfs=spec.hdfs or None,
+            hdfs_mount=spec.hdfs_mount or "/dfs",
+            locality_wait=spec.locality_wait if spec.has_locality_wait else 3.0,
             **extra,
         )
 
@@ -289,6 +301,10 @@ class Settings:
             problems.append(
                 f"task_timeout={self.task_timeout!r} must be 0 (no limit) or a number of seconds"
             )
+        if not math.isfinite(self.locality_wait) or self.locality_wait < 0:
+            problems.append(f"locality_wait={self.locality_wait!r} must be 0 or a number of seconds")
+        if not self.hdfs_mount.startswith("/"):
+            problems.append(f"hdfs_mount={self.hdfs_mount!r} must be an absolute path")
         for name in ("timeout_retries", "max_retries"):
             if getattr(self, name) < 0:
                 problems.append(f"{name}={getattr(self, name)!r} must be 0 or more")
@@ -339,6 +355,10 @@ class Settings:
             task_timeout=float(self.task_timeout),
             timeout_retries=self.timeout_retries,
             max_retries=self.max_retries,
+            hdfs=self.hdfs or "",
+            hdfs_mount=self.hdfs_mount,
+            has_locality_wait=True,
+            locality_wait=float(self.locality_wait),
         )
 
     @staticmethod

@@ -50,6 +50,12 @@ def spec_from_proto(m: pb.JobSpec) -> JobSpec:
         value = getattr(m, name)
         if not math.isfinite(value) or value <= 0:
             raise InvalidJobSpec(f"{name}={value:g} must be a positive, finite number.")
+    locality_wait = m.locality_wait if m.has_locality_wait else 3.0
+    if not math.isfinite(locality_wait) or locality_wait < 0:
+        raise InvalidJobSpec(f"locality_wait={locality_wait:g} must be 0 or a number of seconds.")
+    hdfs_mount = m.hdfs_mount or "/dfs"
+    if not hdfs_mount.startswith("/") or ".." in hdfs_mount.split("/"):
+        raise InvalidJobSpec(f"hdfs_mount {hdfs_mount!r} must be an absolute path.")
     if not math.isfinite(m.task_timeout) or m.task_timeout < 0:
         raise InvalidJobSpec(f"task_timeout={m.task_timeout:g} must be 0 (off) or a positive number of seconds.")
     for name in ("monitor", "relauncher"):
@@ -65,7 +71,8 @@ def spec_from_proto(m: pb.JobSpec) -> JobSpec:
         disk=m.disk_per_task, monitor=m.monitor or None, relauncher=m.relauncher or None,
         update_interval=m.update_interval, output=output, log_directory=os.path.normpath(m.log_directory)
         if m.log_directory else "", task_timeout=m.task_timeout, timeout_retries=m.timeout_retries,
-        max_retries=m.max_retries,
+        max_retries=m.max_retries, locality_wait=locality_wait, hdfs=m.hdfs,
+        hdfs_mount=os.path.normpath(hdfs_mount),
     )
 
 
@@ -74,7 +81,8 @@ def spec_to_proto(s: JobSpec) -> pb.JobSpec:
         master=s.master, role=s.role, threads_per_task=s.cpus, mem_per_task=s.mem, disk_per_task=s.disk,
         monitor=s.monitor or "", relauncher=s.relauncher or "", update_interval=s.update_interval,
         output=s.output, log_directory=s.log_directory, task_timeout=s.task_timeout,
-        timeout_retries=s.timeout_retries, max_retries=s.max_retries,
+        timeout_retries=s.timeout_retries, max_retries=s.max_retries, hdfs=s.hdfs, hdfs_mount=s.hdfs_mount,
+        has_locality_wait=True, locality_wait=s.locality_wait,
     )
 
 

@@ -111,7 +111,10 @@ class Servicer(pb_grpc.StratosServicer):
 
     def _status(self, job: Job) -> pb.JobStatus:
         cursor = self.store.cursor(job.key, "")
+        placed, local, marked, local_bytes = self.state.locality_report(job)
         return pb.JobStatus(
+            locality_tasks=placed, locality_tasks_local=local, locality_bytes=marked,
+            locality_bytes_local=local_bytes,
             job_id=job.name, state=job.state, master=job.spec.master, total=len(job.tasks),
             counts=convert.counts(job.counts), results_available=job.published - cursor, cursor=cursor,
             created=job.created, finished_at=job.finished_at, warnings=job.warnings,

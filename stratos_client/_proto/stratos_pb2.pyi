@@ -223,7 +223,7 @@ class HelloReply(_message.Message):
     def __init__(self, protocol_version: _Optional[int] = ..., daemon_version: _Optional[str] = ..., pid: _Optional[int] = ..., state_dir: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("master", "role", "threads_per_task", "mem_per_task", "disk_per_task", "monitor", "relauncher", "update_interval", "output", "log_directory", "task_timeout", "timeout_retries", "max_retries")
+    __slots__ = ("master", "role", "threads_per_task", "mem_per_task", "disk_per_task", "monitor", "relauncher", "update_interval", "output", "log_directory", "task_timeout", "timeout_retries", "max_retries", "hdfs", "hdfs_mount", "has_locality_wait", "locality_wait")
     MASTER_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     THREADS_PER_TASK_FIELD_NUMBER: _ClassVar[int]
@@ -237,6 +237,10 @@ class JobSpec(_message.Message):
     TASK_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_RETRIES_FIELD_NUMBER: _ClassVar[int]
     MAX_RETRIES_FIELD_NUMBER: _ClassVar[int]
+    HDFS_FIELD_NUMBER: _ClassVar[int]
+    HDFS_MOUNT_FIELD_NUMBER: _ClassVar[int]
+    HAS_LOCALITY_WAIT_FIELD_NUMBER: _ClassVar[int]
+    LOCALITY_WAIT_FIELD_NUMBER: _ClassVar[int]
     master: str
     role: str
     threads_per_task: float
@@ -250,7 +254,11 @@ class JobSpec(_message.Message):
     task_timeout: float
     timeout_retries: int
     max_retries: int
-    def __init__(self, master: _Optional[str] = ..., role: _Optional[str] = ..., threads_per_task: _Optional[float] = ..., mem_per_task: _Optional[float] = ..., disk_per_task: _Optional[float] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., output: _Optional[str] = ..., log_directory: _Optional[str] = ..., task_timeout: _Optional[float] = ..., timeout_retries: _Optional[int] = ..., max_retries: _Optional[int] = ...) -> None: ...
+    hdfs: str
+    hdfs_mount: str
+    has_locality_wait: bool
+    locality_wait: float
+    def __init__(self, master: _Optional[str] = ..., role: _Optional[str] = ..., threads_per_task: _Optional[float] = ..., mem_per_task: _Optional[float] = ..., disk_per_task: _Optional[float] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., output: _Optional[str] = ..., log_directory: _Optional[str] = ..., task_timeout: _Optional[float] = ..., timeout_retries: _Optional[int] = ..., max_retries: _Optional[int] = ..., hdfs: _Optional[str] = ..., hdfs_mount: _Optional[str] = ..., has_locality_wait: _Optional[bool] = ..., locality_wait: _Optional[float] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
     __slots__ = ("job_id", "spec")
@@ -476,7 +484,7 @@ class ResultsServerMessage(_message.Message):
     def __init__(self, batch: _Optional[_Union[ResultBatch, _Mapping]] = ..., end: _Optional[_Union[ResultsEnd, _Mapping]] = ..., committed: _Optional[_Union[ResultsCommitted, _Mapping]] = ...) -> None: ...
 
 class JobStatus(_message.Message):
-    __slots__ = ("job_id", "state", "master", "total", "counts", "results_available", "cursor", "created", "finished_at", "warnings", "stream_opened", "stream_closed")
+    __slots__ = ("job_id", "state", "master", "total", "counts", "results_available", "cursor", "created", "finished_at", "warnings", "stream_opened", "stream_closed", "locality_tasks", "locality_tasks_local", "locality_bytes", "locality_bytes_local")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     MASTER_FIELD_NUMBER: _ClassVar[int]
@@ -489,6 +497,10 @@ class JobStatus(_message.Message):
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     STREAM_OPENED_FIELD_NUMBER: _ClassVar[int]
     STREAM_CLOSED_FIELD_NUMBER: _ClassVar[int]
+    LOCALITY_TASKS_FIELD_NUMBER: _ClassVar[int]
+    LOCALITY_TASKS_LOCAL_FIELD_NUMBER: _ClassVar[int]
+    LOCALITY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LOCALITY_BYTES_LOCAL_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: str
     master: str
@@ -501,7 +513,11 @@ class JobStatus(_message.Message):
     warnings: _containers.RepeatedScalarFieldContainer[str]
     stream_opened: bool
     stream_closed: bool
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., master: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Union[StatusCounts, _Mapping]] = ..., results_available: _Optional[int] = ..., cursor: _Optional[int] = ..., created: _Optional[float] = ..., finished_at: _Optional[float] = ..., warnings: _Optional[_Iterable[str]] = ..., stream_opened: _Optional[bool] = ..., stream_closed: _Optional[bool] = ...) -> None: ...
+    locality_tasks: int
+    locality_tasks_local: int
+    locality_bytes: int
+    locality_bytes_local: int
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., master: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Union[StatusCounts, _Mapping]] = ..., results_available: _Optional[int] = ..., cursor: _Optional[int] = ..., created: _Optional[float] = ..., finished_at: _Optional[float] = ..., warnings: _Optional[_Iterable[str]] = ..., stream_opened: _Optional[bool] = ..., stream_closed: _Optional[bool] = ..., locality_tasks: _Optional[int] = ..., locality_tasks_local: _Optional[int] = ..., locality_bytes: _Optional[int] = ..., locality_bytes_local: _Optional[int] = ...) -> None: ...
 
 class ListTasksRequest(_message.Message):
     __slots__ = ("job_id", "state")

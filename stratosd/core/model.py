@@ -52,6 +52,9 @@ class JobSpec:
     max_retries: int = 3
     #: seconds a task with marked files waits for a host holding its data before it takes any.
     locality_wait: float = 3.0
+    #: the namenode's WebHDFS URL or HdfsCLI alias ("": no locality), and the HDFS mount point.
+    hdfs: str = ""
+    hdfs_mount: str = "/dfs"
 
 
 @dataclass(slots=True)

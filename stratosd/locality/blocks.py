@@ -1,0 +1,266 @@
+"""Where a file's bytes live, as data: blocks, hosts, marked paths. No I/O here.
+
+WebHDFS answers two shapes for a file's block locations (see the protocol notes,
+``shared/protocols/mesos-and-webhdfs.md`` §2.2-2.3): ``BlockLocations`` from the public
+``GETFILEBLOCKLOCATIONS`` op and ``LocatedBlocks`` from the older private
+``GET_BLOCK_LOCATIONS``. Both become a tuple of :class:`Block`. The scheduler then only needs
+per-host byte counts (:func:`host_bytes`) and the hosts tied for the most (:func:`best_hosts`),
+with datanode names compared through :func:`canonical_host`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import posixpath
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Block",
+    "FileBlocks",
+    "best_hosts",
+    "canonical_host",
+    "extract_marked",
+    "has_magic",
+    "host_bytes",
+    "local_bytes",
+    "match_segment",
+    "parse_block_locations",
+    "parse_located_blocks",
+    "split_pattern",
+    "strip_scheme",
+]
+
+#: ``<[path]>``: the shortest text between ``<[`` and the next ``]>`` (as the executor strips them).
+_MARKER = re.compile(r"<\[(.*?)\]>", re.DOTALL)
+_MAGIC = re.compile(r"[*?[]")
+#: ``hdfs://authority/path`` or ``hdfs:///path``: the authority is dropped (we ask the configured namenode).
+_SCHEME = re.compile(r"^(?:hdfs|webhdfs|swebhdfs)://[^/]*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block (or erasure-coded block group) of a file and the datanodes holding a replica.
+
+    ``hosts`` are datanode host names as the namenode reports them; ``ips`` are the same
+    datanodes' IP addresses in the same order ("" where the namenode gave none), or ``()``.
+    """
+
+    offset: int
+    length: int
+    hosts: tuple[str, ...]
+    ips: tuple[str, ...] = ()
+
+    def ip_hosts(self) -> dict[str, str]:
+        """IP address -> host name for this block's replicas (only those with both)."""
+        return {ip: host for host, ip in zip(self.hosts, self.ips, strict=False) if ip and host}
+
+
+@dataclass(frozen=True)
+class FileBlocks:
+    """A file's size (bytes), modification time (ms since the epoch, as HDFS) and blocks."""
+
+    path: str
+    size: int
+    mtime: int
+    blocks: tuple[Block, ...]
+
+
+# -- host names ---------------------------------------------------------------------------------
+
+
+def canonical_host(name: str) -> str:
+    """The name datanodes and agents are matched by: `NODE7.cluster.local.` -> `node7`.
+
+    Lowercase, trailing dot removed, then the first label, except that IP addresses stay
+    whole. The same rule as ``stratosd.core.locality.canonical_host``.
+    """
+    name = name.strip().lower().rstrip(".")
+    try:
+        ipaddress.ip_address(name)
+        return name
+    except ValueError:
+        return name.split(".", 1)[0]
+
+
+def host_bytes(files: Sequence[FileBlocks | None]) -> list[tuple[str, int]]:
+    """Per canonical host, the bytes of ``files`` it holds a replica of; most first, ties by name.
+
+    A file listed twice counts once (same path); ``None`` entries (files not found) are skipped;
+    a host listed twice for one block counts once.
+    """
+    seen: set[str] = set()
+    totals: dict[str, int] = {}
+    for fb in files:
+        if fb is None or fb.path in seen:
+            continue
+        seen.add(fb.path)
+        for block in fb.blocks:
+            for host in {canonical_host(h) for h in block.hosts if h}:
+                totals[host] = totals.get(host, 0) + block.length
+    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+
+
+def best_hosts(host_bytes: Sequence[tuple[str, int]]) -> tuple[str, ...]:
+    """The hosts tied for the largest byte count (input as from :func:`host_bytes`); () if none hold any."""
+    top = max((size for _, size in host_bytes), default=0)
+    if top <= 0:
+        return ()
+    return tuple(host for host, size in host_bytes if size == top)
+
+
+def local_bytes(files: Sequence[FileBlocks | None], host: str) -> int:
+    """The bytes of ``files`` that ``host`` (any spelling :func:`canonical_host` accepts) holds."""
+    key = canonical_host(host)
+    return next((size for name, size in host_bytes(files) if name == key), 0)
+
+
+# -- markers and paths --------------------------------------------------------------------------
+
+
+def extract_marked(command: str) -> list[str]:
+    """The paths inside ``<[ ]>`` markers, in order (duplicates kept, text taken verbatim)."""
+    if "<[" not in command:
+        return []
+    return _MARKER.findall(command)
+
+
+def strip_scheme(path: str) -> str:
+    """``hdfs://nn:8020/a/b`` or ``hdfs:///a/b`` -> ``/a/b``; other strings unchanged."""
+    match = _SCHEME.match(path)
+    if match is None:
+        return path
+    return path[match.end() :] or "/"
+
+
+def has_magic(text: str) -> bool:
+    """Whether ``text`` holds a glob wildcard (``*``, ``?`` or ``[``), as :mod:`glob` decides."""
+    return _MAGIC.search(text) is not None
+
+
+def split_pattern(pattern: str) -> list[str]:
+    """An absolute HDFS path pattern's components: ``/a/*/c*`` -> ``["a", "*", "c*"]``.
+
+    Raises ValueError for a relative pattern. ``.`` and ``..`` are resolved first.
+    """
+    path = strip_scheme(pattern)
+    if not path.startswith("/"):
+        raise ValueError(f"not an absolute HDFS path pattern: {pattern!r}")
+    path = posixpath.normpath(path)
+    return [part for part in path.split("/") if part]
+
+
+def match_segment(name: str, segment: str) -> bool:
+    """:func:`glob.glob`'s rule for one component: case-sensitive, and a leading dot must be matched literally."""
+    if name.startswith(".") and not segment.startswith("."):
+        return False
+    return fnmatch.fnmatchcase(name, segment)
+
+
+# -- WebHDFS JSON -> Block ------------------------------------------------------------------------
+
+
+def _ip_of(name: object) -> str:
+    """``10.0.0.21:9866`` -> ``10.0.0.21``; ``[::1]:9866`` -> ``::1``; anything else -> ""."""
+    if not isinstance(name, str) or not name:
+        return ""
+    text = name
+    if text.startswith("["):
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:
+        text = text.rsplit(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return ""
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def parse_block_locations(payload: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> tuple[Block, ...]:
+    """``GETFILEBLOCKLOCATIONS``' answer (the whole document or its ``BlockLocation`` list) as blocks.
+
+    ``hosts`` come from ``hosts``; ``ips`` from ``names`` (``ip:xferPort``), falling back to the
+    ``topologyPaths`` leaf. Unknown keys are ignored; blocks come out in offset order.
+    """
+    if isinstance(payload, Mapping):
+        inner = payload.get("BlockLocations", payload)
+        entries: Iterable[Any] = inner.get("BlockLocation") or [] if isinstance(inner, Mapping) else []
+    else:
+        entries = payload
+    blocks = []
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            continue
+        hosts = _strings(entry.get("hosts"))
+        names = _strings(entry.get("names"))
+        topology = _strings(entry.get("topologyPaths"))
+        ips = []
+        for i in range(len(hosts)):
+            ip = _ip_of(names[i]) if i < len(names) else ""
+            if not ip and i < len(topology):
+                ip = _ip_of(topology[i].rsplit("/", 1)[-1])
+            ips.append(ip)
+        blocks.append(
+            Block(
+                int(entry.get("offset", 0)),
+                int(entry.get("length", 0)),
+                tuple(hosts),
+                tuple(ips) if any(ips) else (),
+            )
+        )
+    return tuple(sorted(blocks, key=lambda b: b.offset))
+
+
+def located_to_block_location(located: Mapping[str, Any]) -> dict[str, Any]:
+    """One ``LocatedBlock`` (``GET_BLOCK_LOCATIONS``) as the ``BlockLocation`` the public op would give."""
+    locations = [d for d in located.get("locations") or [] if isinstance(d, Mapping)]
+    cached = [d for d in located.get("cachedLocations") or [] if isinstance(d, Mapping)]
+    block = located.get("block") or {}
+
+    def name(d: Mapping[str, Any]) -> str:
+        if d.get("name"):
+            return str(d["name"])
+        ip, port = d.get("ipAddr", ""), d.get("xferPort")
+        return f"{ip}:{port}" if ip and port is not None else str(ip)
+
+    def host(d: Mapping[str, Any]) -> str:
+        return str(d.get("hostName") or d.get("ipAddr") or "")
+
+    return {
+        "cachedHosts": [host(d) for d in cached],
+        "corrupt": bool(located.get("isCorrupt", False)),
+        "hosts": [host(d) for d in locations],
+        "names": [name(d) for d in locations],
+        "topologyPaths": [f"{d.get('networkLocation', '/default-rack')}/{name(d)}" for d in locations],
+        "storageTypes": list(located.get("storageTypes") or []),
+        "offset": int(located.get("startOffset", 0)),
+        "length": int(block.get("numBytes", 0)) if isinstance(block, Mapping) else 0,
+    }
+
+
+def located_blocks_to_block_locations(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``{"LocatedBlocks": {...}}`` (or its inside) as a ``BlockLocation`` list, offset order.
+
+    ``lastLocatedBlock`` is added when ``locatedBlocks`` does not already hold its offset.
+    """
+    inner = payload.get("LocatedBlocks", payload)
+    if not isinstance(inner, Mapping):
+        return []
+    located = [b for b in inner.get("locatedBlocks") or [] if isinstance(b, Mapping)]
+    last = inner.get("lastLocatedBlock")
+    if isinstance(last, Mapping) and all(b.get("startOffset") != last.get("startOffset") for b in located):
+        located.append(last)
+    out = [located_to_block_location(b) for b in located]
+    out.sort(key=lambda b: int(b["offset"]))
+    return out
+
+
+def parse_located_blocks(payload: Mapping[str, Any]) -> tuple[Block, ...]:
+    """``GET_BLOCK_LOCATIONS``' answer as blocks (host = ``hostName``, ip = ``ipAddr``)."""
+    return parse_block_locations(located_blocks_to_block_locations(payload))
