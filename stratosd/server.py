@@ -129,6 +129,20 @@ def _raise_descriptor_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
 
 
+def _bind_executor_port(server: grpc.aio.Server, listen: str, remembered: Path) -> int:
+    """Bind the executor listener. With port 0, reuse the port of the previous run when free:
+    executors still running after a daemon restart keep calling the address they were given."""
+    host, _, port = listen.rpartition(":")
+    if port == "0" and remembered.exists():
+        with contextlib.suppress(RuntimeError, ValueError):
+            bound = server.add_insecure_port(f"{host}:{int(remembered.read_text())}")
+            if bound:
+                return int(bound)
+    bound = server.add_insecure_port(listen)
+    remembered.write_text(str(bound))
+    return int(bound)
+
+
 async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -> None:
     """Run until SIGTERM, SIGINT or a Shutdown RPC."""
     lock_fd = _lock_state_dir(config.state_dir)
@@ -144,7 +158,7 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     if config.executor_listen:
         # Executors on cluster nodes: only the ExecutorHub is served here, and every call needs its job's token.
         executors = grpc.aio.server(options=options)
-        port = executors.add_insecure_port(config.executor_listen)
+        port = _bind_executor_port(executors, config.executor_listen, config.state_dir / "executor-port")
         if not config.advertise:
             executor_address = f"{config.executor_listen.rsplit(':', 1)[0]}:{port}"
     mesos = MesosBackend(
