@@ -20,8 +20,28 @@ def shell_path(path: str) -> str:
     return path if _SHELL_SAFE.fullmatch(path) else shlex.quote(path)
 
 
-def expand_glob(template: str, patterns: list[str], cwd: str) -> list[str]:
-    """One command per matching file, per pattern, matches sorted; `**` recurses."""
+def on_mount(path: str, mount_prefix: str | None) -> bool:
+    """Whether an absolute path lies on the HDFS mount (`/dfs/a` does, `/dfsx/a` does not)."""
+    return bool(mount_prefix) and os.path.isabs(path) and \
+        (path + "/").startswith((mount_prefix or "").rstrip("/") + "/")
+
+
+def marked(path: str, mount_prefix: str | None) -> str:
+    """The path as it goes into %f%: shell-safe, and in `<[ ]>` when it lies on the HDFS mount."""
+    return f"<[{shell_path(path)}]>" if on_mount(path, mount_prefix) else shell_path(path)
+
+
+def fill_glob(template: str, paths: list[str], mount_prefix: str | None) -> list[str]:
+    return [template.replace(FILE_PLACEHOLDER, marked(p, mount_prefix)) for p in paths]
+
+
+def expand_glob(template: str, patterns: list[str], cwd: str, mount_prefix: str | None = None,
+                found: dict[str, list[str]] | None = None) -> list[str]:
+    """One command per matching file, per pattern, matches sorted; `**` recurses.
+
+    ``found`` holds patterns already expanded elsewhere (`hdfs://` ones, through WebHDFS).
+    Matches on the HDFS mount are marked `<[ ]>`, so their tasks are placed near their data.
+    """
     if FILE_PLACEHOLDER not in template:
         raise InvalidSubmission(
             f"the command {template!r} has no {FILE_PLACEHOLDER} placeholder for the file name: "
@@ -31,6 +51,11 @@ def expand_glob(template: str, patterns: list[str], cwd: str) -> list[str]:
         raise InvalidSubmission("no file pattern was given.")
     commands: list[str] = []
     for pattern in patterns:
+        if found is not None and pattern in found:
+            if not found[pattern]:
+                raise InvalidSubmission(f"the pattern {pattern!r} matches no file in HDFS.")
+            commands.extend(fill_glob(template, found[pattern], mount_prefix))
+            continue
         matches = sorted(
             m for m in glob.glob(pattern, root_dir=cwd, recursive=True)
             if os.path.isfile(os.path.join(cwd, m))
@@ -40,7 +65,11 @@ def expand_glob(template: str, patterns: list[str], cwd: str) -> list[str]:
                 f"the pattern {pattern!r} matches no file (relative paths are taken from {cwd}). "
                 "Check the path, or list the directory to see what is there."
             )
-        commands.extend(template.replace(FILE_PLACEHOLDER, shell_path(m)) for m in matches)
+        for match in matches:
+            # a match on the HDFS mount is marked (by its absolute path); others stay as matched
+            absolute = os.path.normpath(os.path.join(cwd, match))
+            word = marked(absolute, mount_prefix) if on_mount(absolute, mount_prefix) else shell_path(match)
+            commands.append(template.replace(FILE_PLACEHOLDER, word))
     return commands
 
 

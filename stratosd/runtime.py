@@ -20,11 +20,13 @@ from collections import deque
 from pathlib import Path
 from typing import Any, cast
 
+from stratos.errors import InvalidJobSpec
 from stratos_executor.spec import TaskSpec
 from stratosd.backends.base import Backend, OfferBackend
 from stratosd.core import actions as act
 from stratosd.core.events import Event, RemoveJobRequested, Tick
 from stratosd.core.state import SchedulerState
+from stratosd.locality.hdfs import BlockLocator, LocalityConfigError
 from stratosd.store import Store
 
 log = logging.getLogger("stratosd")
@@ -49,6 +51,18 @@ class Runtime:
         self._commit_waiters: list[asyncio.Future[None]] = []
         self._request_ids = itertools.count(1)
         self._closing = False
+        self._locators: dict[tuple[str, str], BlockLocator] = {}
+
+    def locator(self, namenode: str, mount_prefix: str) -> BlockLocator:
+        """One WebHDFS block locator (with its cache) per namenode and mount."""
+        key = (namenode, mount_prefix)
+        locator = self._locators.get(key)
+        if locator is None:
+            try:
+                locator = self._locators[key] = BlockLocator(namenode, mount_prefix=mount_prefix)
+            except LocalityConfigError as err:
+                raise InvalidJobSpec(f"hdfs={namenode!r}: {err}") from None
+        return locator
 
     async def mesos_probe(self, master: str) -> None:
         probe = getattr(self.backends.get("mesos"), "probe", None)
@@ -223,6 +237,8 @@ class Runtime:
 
     async def close(self) -> None:
         self._closing = True
+        for locator in self._locators.values():
+            locator.close()
         self._wakeup.set()
         for backend in self.backends.values():
             await backend.close()

@@ -15,10 +15,12 @@ import grpc
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratos._protocol import PROTOCOL_VERSION, VERSION
-from stratos.errors import ERROR_METADATA_KEY, InvalidSubmission, StratosError
+from stratos.errors import ERROR_METADATA_KEY, BackendUnavailable, InvalidSubmission, StratosError
 from stratosd import convert, expand
 from stratosd.core import events as ev
+from stratosd.core.locality import HostBytes, normalize
 from stratosd.core.model import EXITED, CallMode, Job, Status
+from stratosd.locality.hdfs import LocalityUnavailable
 from stratosd.runtime import Runtime
 
 #: bytes of stdout per ResultBatch message (gRPC's default limit is 4 MiB).
@@ -137,12 +139,15 @@ class Servicer(pb_grpc.StratosServicer):
             rows.extend(list(r.values) for r in chunk.rows)
         if header is None:
             raise InvalidSubmission("empty submission.")
-        self.state.job(header.job_id)  # fail fast on an unknown job, before any expansion
         cwd = header.cwd or "/"
         if not os.path.isabs(cwd):
             raise InvalidSubmission(f"the working directory {cwd!r} must be absolute.")
+        job = self.state.job(header.job_id)
+        mount = job.spec.hdfs_mount if job.spec.hdfs else None
+        notes: list[str] = []
         if header.kind == pb.GLOB:
-            commands = await asyncio.to_thread(expand.expand_glob, header.template, items, cwd)
+            found = await self._hdfs_globs(job, items)
+            commands = await asyncio.to_thread(expand.expand_glob, header.template, items, cwd, mount, found)
         elif header.kind == pb.TEMPLATE:
             commands = expand.expand_template(header.template, rows)
         elif header.kind == pb.PLAIN:
@@ -153,10 +158,38 @@ class Servicer(pb_grpc.StratosServicer):
             raise InvalidSubmission("a command contains a NUL byte, which no shell command can hold.")
         mode: CallMode = "stream" if header.mode == pb.STREAM else "batch"
         env = dict(header.env)
+        locality = await self._locality(job, commands, notes)
         call_id, first, count, warnings = await self.runtime.request(
-            lambda rid: ev.SubmitRequested(rid, header.job_id, mode, cwd, env, commands, time.time())
+            lambda rid: ev.SubmitRequested(rid, header.job_id, mode, cwd, env, commands, time.time(), locality,
+                                           tuple(notes))
         )
         return pb.SubmitReply(call_id=call_id, first_task_id=first, count=count, warnings=warnings)
+
+    async def _hdfs_globs(self, job: Job, patterns: list[str]) -> dict[str, list[str]]:
+        """`hdfs://` patterns expanded through WebHDFS listings, as mounted paths."""
+        wanted = [p for p in patterns if p.startswith("hdfs://")]
+        if not wanted:
+            return {}
+        if not job.spec.hdfs:
+            raise InvalidSubmission("hdfs:// patterns need the job's `hdfs` setting (the namenode's WebHDFS URL).")
+        locator = self.runtime.locator(job.spec.hdfs, job.spec.hdfs_mount)
+        try:
+            return {p: [locator.to_mount(h) for h in await locator.glob(p)] for p in wanted}
+        except LocalityUnavailable as err:
+            raise BackendUnavailable(f"cannot list {wanted[0]!r}: the HDFS namenode is unreachable ({err}).") from None
+
+    async def _locality(self, job: Job, commands: list[str], notes: list[str]) -> list[tuple[int, HostBytes]] | None:
+        """Where each command's `<[ ]>` files live; None without HDFS, or (noted) when the namenode is down."""
+        if not job.spec.hdfs or not any("<[" in c for c in commands):
+            return None
+        locator = self.runtime.locator(job.spec.hdfs, job.spec.hdfs_mount)
+        try:
+            found = await locator.locate_commands(commands, job.spec.hdfs_mount)
+        except LocalityUnavailable as err:
+            notes.append(f"the HDFS namenode {job.spec.hdfs} was unreachable ({err}): these tasks are "
+                         "scheduled without data locality")
+            return None
+        return [(c.total_bytes, normalize(dict(c.host_bytes))) for c in found]
 
     # -- waiting -------------------------------------------------------------------------------
 

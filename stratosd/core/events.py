@@ -78,6 +78,8 @@ class SubmitRequested(Event):
     now: float
     #: per command, (size of its marked files, the bytes of them each host holds); None: no locality.
     locality: list[tuple[int, HostBytes]] | None = None
+    #: what the daemon noticed preparing it (the namenode was unreachable, ...): kept on the job.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

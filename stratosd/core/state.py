@@ -250,7 +250,8 @@ class SchedulerState:
         commands = [c for c in e.commands if c.strip()]
         if not commands:
             raise InvalidSubmission("the submission holds no command: nothing to run.")
-        warnings: list[str] = []
+        warnings: list[str] = list(e.notes)
+        job.warnings.extend(n for n in e.notes if n not in job.warnings)
         hosts = self.pools.get(job.pool, [])
         if hosts:
             most_mem = max(h.mem for h in hosts)

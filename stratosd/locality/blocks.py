@@ -27,11 +27,14 @@ __all__ = [
     "has_magic",
     "host_bytes",
     "local_bytes",
+    "located_blocks_to_block_locations",
     "match_segment",
     "parse_block_locations",
     "parse_located_blocks",
     "split_pattern",
     "strip_scheme",
+    "to_hdfs",
+    "to_mount",
 ]
 
 #: ``<[path]>``: the shortest text between ``<[`` and the next ``]>`` (as the executor strips them).
@@ -244,10 +247,14 @@ def located_to_block_location(located: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def located_blocks_to_block_locations(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+def located_blocks_to_block_locations(
+    payload: Mapping[str, Any], offset: int = 0, length: int | None = None
+) -> list[dict[str, Any]]:
     """``{"LocatedBlocks": {...}}`` (or its inside) as a ``BlockLocation`` list, offset order.
 
-    ``lastLocatedBlock`` is added when ``locatedBlocks`` does not already hold its offset.
+    ``lastLocatedBlock`` is added when ``locatedBlocks`` lacks it and it overlaps the range
+    asked for (``offset``, ``length``; None = to the end): the block being written of a file
+    under construction is only there.
     """
     inner = payload.get("LocatedBlocks", payload)
     if not isinstance(inner, Mapping):
@@ -255,7 +262,11 @@ def located_blocks_to_block_locations(payload: Mapping[str, Any]) -> list[dict[s
     located = [b for b in inner.get("locatedBlocks") or [] if isinstance(b, Mapping)]
     last = inner.get("lastLocatedBlock")
     if isinstance(last, Mapping) and all(b.get("startOffset") != last.get("startOffset") for b in located):
-        located.append(last)
+        start = int(last.get("startOffset", 0))
+        block = last.get("block")
+        size = int(block.get("numBytes", 0)) if isinstance(block, Mapping) else 0
+        if (length is None or start < offset + length) and (start + size > offset or size == 0):
+            located.append(last)
     out = [located_to_block_location(b) for b in located]
     out.sort(key=lambda b: int(b["offset"]))
     return out
@@ -264,3 +275,40 @@ def located_blocks_to_block_locations(payload: Mapping[str, Any]) -> list[dict[s
 def parse_located_blocks(payload: Mapping[str, Any]) -> tuple[Block, ...]:
     """``GET_BLOCK_LOCATIONS``' answer as blocks (host = ``hostName``, ip = ``ipAddr``)."""
     return parse_block_locations(located_blocks_to_block_locations(payload))
+
+
+# -- mount prefix <-> HDFS paths -----------------------------------------------------------------
+
+
+def _norm(path: str) -> str:
+    path = posixpath.normpath(path)
+    return "/" + path.lstrip("/") if path.startswith("//") else path
+
+
+def to_hdfs(local_path: str, mount_prefix: str = "/dfs") -> str | None:
+    """``/dfs/a/b`` -> ``/a/b`` for mount prefix ``/dfs``; None for a path outside the prefix.
+
+    Purely textual (``.``/``..`` resolved, symbolic links not followed); a relative path is
+    outside. A prefix of ``/`` maps every absolute path to itself.
+    """
+    if not local_path.startswith("/"):
+        return None
+    path, prefix = _norm(local_path), _norm(mount_prefix)
+    if prefix == "/":
+        return path
+    if path == prefix:
+        return "/"
+    if path.startswith(prefix + "/"):
+        return path[len(prefix) :]
+    return None
+
+
+def to_mount(hdfs_path: str, mount_prefix: str = "/dfs") -> str:
+    """``/a/b`` (or ``hdfs:///a/b``) -> ``/dfs/a/b``; raises ValueError for a relative path."""
+    path = strip_scheme(hdfs_path)
+    if not path.startswith("/"):
+        raise ValueError(f"not an absolute HDFS path: {hdfs_path!r}")
+    path, prefix = _norm(path), _norm(mount_prefix)
+    if prefix == "/":
+        return path
+    return prefix if path == "/" else prefix + path

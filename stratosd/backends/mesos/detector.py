@@ -38,7 +38,7 @@ def leader_address(info: dict[str, Any]) -> str:
 def _lookup(url: str, timeout: float) -> str:
     try:
         from kazoo.client import KazooClient
-        from kazoo.exceptions import KazooException, NoNodeError
+        from kazoo.exceptions import NoNodeError
     except ImportError:
         raise BackendUnavailable(
             f"master {url!r} needs ZooKeeper support: pip install 'stratos[zookeeper]'"
@@ -54,13 +54,15 @@ def _lookup(url: str, timeout: float) -> str:
         return leader_address(json.loads(data))
     except NoNodeError:
         raise BackendUnavailable(f"ZooKeeper {hosts} has no {path}: is that the Mesos masters' path?") from None
-    except (KazooException, TimeoutError, OSError, ValueError) as err:
+    except BackendUnavailable:
+        raise
+    except Exception as err:  # kazoo's timeouts are not KazooExceptions; any failure means no leader
         raise BackendUnavailable(f"cannot read the Mesos leader from ZooKeeper {hosts}: {err!r}") from None
     finally:
         client.stop()
         client.close()
 
 
-async def leading_master(url: str, timeout: float = 10.0) -> str:
+async def leading_master(url: str, timeout: float = 5.0) -> str:
     """HOST:PORT of the leading master named in ZooKeeper."""
     return await asyncio.to_thread(_lookup, url, timeout)
