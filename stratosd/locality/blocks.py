@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from stratosd.core.locality import canonical_host  # one rule for datanodes and agents
+
 __all__ = [
     "Block",
     "FileBlocks",
@@ -73,20 +75,6 @@ class FileBlocks:
 
 
 # -- host names ---------------------------------------------------------------------------------
-
-
-def canonical_host(name: str) -> str:
-    """The name datanodes and agents are matched by: `NODE7.cluster.local.` -> `node7`.
-
-    Lowercase, trailing dot removed, then the first label, except that IP addresses stay
-    whole. The same rule as ``stratosd.core.locality.canonical_host``.
-    """
-    name = name.strip().lower().rstrip(".")
-    try:
-        ipaddress.ip_address(name)
-        return name
-    except ValueError:
-        return name.split(".", 1)[0]
 
 
 def host_bytes(files: Sequence[FileBlocks | None]) -> list[tuple[str, int]]:
