@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -169,3 +170,31 @@ def test_the_executor_listener_serves_only_executor_calls_with_job_tokens(pilots
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
         token = token_of(pilots_daemon, "tcp")
         hub.Register(request, metadata=(("authorization", f"Bearer {token}"),), timeout=5)
+
+
+def test_a_real_pilot_process_gives_the_results_of_the_in_process_executor(pilots_daemon: Daemon) -> None:
+    import os
+    import subprocess
+    import sys
+
+    commands = [f"echo {i}; echo err{i} >&2; exit {i % 2}" for i in range(12)]
+    local = Processor(job_id="same-local")
+    local.batch(commands)
+    expected = local.get_results(details=True)
+    job = Processor(job_id="same-pilot", master="pilots")
+    env = dict(os.environ, **pilots_daemon.env, STRATOS_TOKEN=token_of(pilots_daemon, "same-pilot"))
+    pilot = subprocess.Popen([sys.executable, "-m", "stratos_executor", "pilot", "--connect",
+                              f"unix:{pilots_daemon.socket}", "--job", "same-pilot", "--cpus", "2", "--mem", "1000",
+                              "--idle-timeout", "0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        counts = job.batch(commands)
+        assert counts["finished"] == 6 and counts["failed"] == 6
+        got = job.get_results(details=True)
+        assert [(d.task_id, d.stdout, d.exit_code, d.status) for d in got] == [
+            (d.task_id, d.stdout, d.exit_code, d.status) for d in expected]
+        assert job.stream.task(3).stderr_tail == "err3\n"
+    finally:
+        pilot.send_signal(signal.SIGTERM)
+        pilot.wait(30)
+    assert pilot.returncode == 0
+
