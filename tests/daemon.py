@@ -9,9 +9,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
+import pytest
 
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
@@ -77,3 +80,45 @@ class Daemon:
         if self.proc is not None and self.proc.poll() is None:
             self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def daemon_fixture(*args: str, name: str = "daemon") -> Any:
+    """A pytest fixture: a fresh daemon started with ``args``, the client in this process pointed at it."""
+
+    @pytest.fixture(name=name)
+    def fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
+        d = Daemon(*args).start()
+        for key, value in d.env.items():
+            monkeypatch.setenv(key, value)
+        try:
+            yield d
+        finally:
+            d.cleanup()
+
+    return fixture
+
+
+def wait_for(probe: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+    """Poll ``probe`` until it returns something true; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def processes_of(job_id: str) -> list[int]:
+    """PIDs whose environment says they belong to this job's tasks (the executor sets STRATOS_JOB_ID)."""
+    found = []
+    needle = f"STRATOS_JOB_ID={job_id}".encode()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if needle in f.read().split(b"\0"):
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found

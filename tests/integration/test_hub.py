@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -13,18 +12,9 @@ import pytest
 from stratos import Processor
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
-from tests.daemon import Daemon
+from tests.daemon import Daemon, daemon_fixture
 
-
-@pytest.fixture
-def pilots_daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
-    d = Daemon("--pilot-lost-after", "1.5").start()
-    for key, value in d.env.items():
-        monkeypatch.setenv(key, value)
-    try:
-        yield d
-    finally:
-        d.cleanup()
+pilots_daemon = daemon_fixture("--pilot-lost-after", "1.5", name="pilots_daemon")
 
 
 class HandPilot:

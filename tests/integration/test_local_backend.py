@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
 import pytest
 
 from stratos import Processor
-from tests.daemon import Daemon
+from tests.daemon import Daemon, processes_of
 
 
 def test_tasks_run_as_many_at_once_as_the_cores_allow(daemon: Daemon, tmp_path: Path) -> None:
@@ -121,22 +120,8 @@ def test_kill_one_running_task_leaves_no_process(daemon: Daemon) -> None:
     assert job.wait()
     assert s.get_status(0) == "killed"
     assert job.get_results() == []
-    assert _processes_of("killme") == []
+    assert processes_of("killme") == []
 
-
-def _processes_of(job_id: str) -> list[int]:
-    """PIDs whose environment says they belong to this job's tasks."""
-    found = []
-    needle = f"STRATOS_JOB_ID={job_id}".encode()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    if needle in f.read().split(b"\0"):
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
 
 
 def test_results_larger_than_a_grpc_message_come_back_whole(daemon: Daemon) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from stratos import Processor
-from tests.daemon import Daemon
-from tests.integration.test_mesos_emulated import Emulator, wait_for
+from tests.daemon import Daemon, daemon_fixture, wait_for
+from tests.integration.test_mesos_emulated import Emulator
 
 AGENTS = [f"agent{i}" for i in range(1, 9)]
 BLOCK = 1000
@@ -70,15 +70,7 @@ def cluster(mount: Path) -> Iterator[tuple[Emulator, Namenode]]:
         mesos.stop()
 
 
-@pytest.fixture
-def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
-    d = Daemon("--mesos-idle-teardown", "1").start()
-    for key, value in d.env.items():
-        monkeypatch.setenv(key, value)
-    try:
-        yield d
-    finally:
-        d.cleanup()
+daemon = daemon_fixture("--mesos-idle-teardown", "1")
 
 
 def best_hosts(placements: dict[str, Any], paths: list[str]) -> set[str]:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from stratos import Processor
-from tests.daemon import Daemon
+from tests.daemon import Daemon, daemon_fixture, wait_for
 
 
 class Emulator:
@@ -58,16 +58,7 @@ class Emulator:
             self.proc.wait(20)
 
 
-@pytest.fixture
-def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
-    """A daemon that tears a finished job's framework down after 1 s idle (default 60 s)."""
-    d = Daemon("--mesos-idle-teardown", "1").start()
-    for key, value in d.env.items():
-        monkeypatch.setenv(key, value)
-    try:
-        yield d
-    finally:
-        d.cleanup()
+daemon = daemon_fixture("--mesos-idle-teardown", "1")
 
 
 @pytest.fixture
@@ -78,15 +69,6 @@ def emulator() -> Iterator[Emulator]:
     finally:
         e.stop()
 
-
-def wait_for(probe: Any, what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def framework_id(emulator: Emulator, name: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stratos import Processor
-from tests.daemon import Daemon
+from tests.daemon import Daemon, processes_of
 
 MONITOR = """#!/bin/sh
 # The seed's monitor: $1 is the task's pid, $2 its new output in <stdout>..</stdout><stderr>..</stderr>.
@@ -128,19 +128,6 @@ def test_a_task_over_its_time_limit_is_failed_with_the_reason(daemon: Daemon) ->
     assert info.ended - info.started < 5
 
 
-def _processes_of(job_id: str) -> list[int]:
-    found = []
-    needle = f"STRATOS_JOB_ID={job_id}".encode()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    if needle in f.read().split(b"\0"):
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
-
 
 def _wait_running(job: Processor, count: int) -> None:
     deadline = time.monotonic() + 10
@@ -153,13 +140,13 @@ def test_cancelling_a_job_leaves_no_process_behind(daemon: Daemon) -> None:
     job = Processor(job_id="cancelme")
     job.stream(["sleep 60 & sleep 60 & wait", "(sleep 60; echo x) | cat", "sleep 60"])
     _wait_running(job, 2)
-    assert len(_processes_of("cancelme")) >= 4
+    assert len(processes_of("cancelme")) >= 4
     assert job.cancel() == 3
     assert job.wait()
     deadline = time.monotonic() + 10
-    while _processes_of("cancelme") and time.monotonic() < deadline:
+    while processes_of("cancelme") and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _processes_of("cancelme") == []
+    assert processes_of("cancelme") == []
     assert [job.stream.get_status(i) for i in range(3)] == ["killed"] * 3
 
 
@@ -168,7 +155,7 @@ def test_stopping_the_daemon_leaves_no_process_behind(daemon: Daemon) -> None:
     job.stream(["sleep 60 & sleep 60 & wait", "sleep 60"])
     _wait_running(job, 2)
     assert daemon.stop() == 0
-    assert _processes_of("stopme") == []
+    assert processes_of("stopme") == []
 
 
 def test_large_stdout_does_not_grow_the_daemon(daemon: Daemon) -> None:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stratos import Processor
-from tests.daemon import Daemon
+from tests.daemon import Daemon, daemon_fixture, wait_for
 from tests.realmesos.harness import RealMesos
 
 pytestmark = pytest.mark.mesos
@@ -21,15 +19,7 @@ GSNAP = ROOT / "examples" / "bin" / "gsnap"
 SNAPSHOTS = ROOT / "examples" / "data" / "snapshots"
 
 
-@pytest.fixture
-def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
-    d = Daemon("--mesos-idle-teardown", "1").start()
-    for key, value in d.env.items():
-        monkeypatch.setenv(key, value)
-    try:
-        yield d
-    finally:
-        d.cleanup()
+daemon = daemon_fixture("--mesos-idle-teardown", "1")
 
 
 def master(real_mesos: RealMesos) -> str:
@@ -42,15 +32,6 @@ def frameworks(real_mesos: RealMesos, name: str) -> tuple[list[dict[str, Any]], 
     done = [f for f in state.get("completed_frameworks", []) if f["name"] == name]
     return live, done
 
-
-def wait_for(probe: Any, what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_seed_batch_example_gives_the_local_backends_results(daemon: Daemon, real_mesos: RealMesos) -> None:

@@ -10,7 +10,7 @@ import pytest
 from stratos import Processor
 from stratos.errors import BackendUnavailable
 from stratosd.backends.mesos.detector import leader_address, parse_zk
-from tests.daemon import Daemon
+from tests.daemon import Daemon, daemon_fixture
 from tests.realmesos.harness import RealMesos
 from tests.zookeeper import ZooKeeper
 
@@ -26,15 +26,7 @@ def zookeeper() -> Iterator[ZooKeeper]:
         zk.stop()
 
 
-@pytest.fixture
-def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
-    d = Daemon().start()
-    for key, value in d.env.items():
-        monkeypatch.setenv(key, value)
-    try:
-        yield d
-    finally:
-        d.cleanup()
+daemon = daemon_fixture()
 
 
 def master_info(host: str, port: int) -> bytes:
