@@ -16,12 +16,14 @@ import math
 import os
 import shutil
 import time
+import uuid
 from collections import deque
 from pathlib import Path
 from typing import Any, cast
 
 from stratos.errors import InvalidJobSpec
 from stratos_executor.spec import TaskSpec
+from stratosd.backends import survivors
 from stratosd.backends.base import Backend, OfferBackend
 from stratosd.core import actions as act
 from stratosd.core.events import Event, RemoveJobRequested, Tick
@@ -30,6 +32,13 @@ from stratosd.locality.hdfs import BlockLocator, LocalityConfigError
 from stratosd.store import Store
 
 log = logging.getLogger("stratosd")
+
+
+def _instance_id(state_dir: Path) -> str:
+    path = state_dir / "instance-id"
+    if not path.exists():
+        path.write_text(uuid.uuid4().hex)
+    return path.read_text().strip()
 
 
 def backend_kind(pool: str) -> str:
@@ -52,6 +61,8 @@ class Runtime:
         self._request_ids = itertools.count(1)
         self._closing = False
         self._locators: dict[tuple[str, str], BlockLocator] = {}
+        #: this state directory's daemon identity, in every local task's STRATOS_TASK_KEY.
+        self.instance = _instance_id(state_dir)
 
     def locator(self, namenode: str, mount_prefix: str) -> BlockLocator:
         """One WebHDFS block locator (with its cache) per namenode and mount."""
@@ -112,6 +123,10 @@ class Runtime:
     # -- the loop ----------------------------------------------------------------------------
 
     def restore(self) -> None:
+        # A crashed daemon's local tasks may still run: end them before their tasks run again.
+        killed = survivors.kill(self.instance)
+        if killed:
+            log.warning("killed %d task process(es) left running by the previous daemon", killed)
         actions = self.state.restore(self.store.load_jobs())
         self._commit_and_run(actions)
 
@@ -201,7 +216,8 @@ class Runtime:
             attempt=a.attempt,
             command=task.command,
             cwd=call.cwd,
-            env=call.env,
+            env={**call.env, survivors.KEY_VARIABLE: f"{self.instance}:{job.key}:{task.task_id}:{a.attempt}"}
+            if backend_kind(a.pool) == "local" else call.env,
             threads=max(1, math.ceil(a.cpus)),
             output=spec.output,
             sandbox=str(self.sandbox(a.job_key, task.task_id)),
