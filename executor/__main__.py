@@ -94,6 +94,7 @@ def _add_pilot(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                        help="keep retrying every call (backoff 0.1 s doubling up to 5 s) while the daemon is "
                        "unreachable for up to S seconds, default 300; reports are never dropped within that "
                        "window; beyond it the tasks are killed and the pilot exits with code 3")
+    pilot.add_argument("--tls-ca", metavar="PEM", help="connect with TLS, verifying the daemon with this CA")
     pilot.add_argument("--work-dir", metavar="D",
                        help="where the attempts' sandboxes go, as D/JOB/TASK-ATTEMPT (default: a temporary "
                        "directory removed at exit)")
@@ -147,7 +148,7 @@ def _pilot(opts: argparse.Namespace) -> int:
     config = remote.PilotConfig(
         target=target, job_id=opts.job, token=token, cpus=opts.cpus or cpus, mem=opts.mem or mem,
         host=opts.host or remote.default_host(), idle_timeout=opts.idle_timeout, retry_for=opts.retry_for,
-        work_dir=opts.work_dir,
+        work_dir=opts.work_dir, tls_ca=opts.tls_ca,
     )
     return remote.run_pilot(config)
 
@@ -163,6 +164,7 @@ def _add_task(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     task.add_argument("--connect", required=True, metavar="ADDR", help="the daemon: HOST:PORT or unix:/path")
     task.add_argument("--job", required=True, metavar="JOB", help="the job the task belongs to")
+    task.add_argument("--tls-ca", metavar="PEM", help="connect with TLS, verifying the daemon with this CA")
     task.add_argument("--retry-for", type=_non_negative, default=300.0, metavar="S",
                       help="retry reports for up to S seconds while the daemon is unreachable (default 300)")
 
@@ -190,6 +192,7 @@ def _task(opts: argparse.Namespace) -> int:
     config = remote.PilotConfig(
         target=target, job_id=opts.job, token=token, cpus=1, mem=1, host=remote.default_host(),
         idle_timeout=0, retry_for=opts.retry_for, work_dir=os.getcwd(), executor_id=executor_id,
+        tls_ca=opts.tls_ca,
     )
     return remote.run_one_task(config, assignment)
 

@@ -109,6 +109,8 @@ class PilotConfig:
     #: parent of the attempts' sandboxes; None: a temporary directory removed at exit.
     work_dir: str | None = None
     executor_id: str = ""
+    #: a PEM CA file: connect with TLS and verify the daemon against it.
+    tls_ca: str | None = None
 
     def __post_init__(self) -> None:
         if not self.executor_id:
@@ -274,7 +276,12 @@ class Pilot:
         temp_dir = None
         if not self._work_dir:
             temp_dir = self._work_dir = tempfile.mkdtemp(prefix="stratos-pilot-")
-        channel = grpc.aio.insecure_channel(self.config.target, options=CHANNEL_OPTIONS)
+        if self.config.tls_ca:
+            with open(self.config.tls_ca, "rb") as f:
+                credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+            channel = grpc.aio.secure_channel(self.config.target, credentials, options=CHANNEL_OPTIONS)
+        else:
+            channel = grpc.aio.insecure_channel(self.config.target, options=CHANNEL_OPTIONS)
         stub_class: Any = pb_grpc.ExecutorHubStub
         self._stub = stub_class(channel)
         fetcher = asyncio.create_task(self._fetch_loop())

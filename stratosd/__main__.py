@@ -47,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="TCP listener for executors on cluster nodes; it serves only the executor "
                      "calls, each with its job's token (default 127.0.0.1:0, a free loopback port; "
                      "'' for none)")
+    run.add_argument("--tls-cert", type=Path, metavar="PEM", help="TLS certificate for the TCP listeners")
+    run.add_argument("--tls-key", type=Path, metavar="PEM", help="its private key (with --tls-cert: TLS only)")
+    run.add_argument("--executor-tls-ca", metavar="PEM",
+                     help="the CA file (its path on the cluster nodes) executors verify this daemon with")
     run.add_argument("--advertise", metavar="HOST:PORT",
                      help="the address executors are told to use (default: the executor listener's)")
     run.add_argument("--mesos-idle-teardown", type=float, default=60.0, metavar="SECONDS",
@@ -88,6 +92,9 @@ def _run(opts: argparse.Namespace, socket: Path) -> int:
     state_dir = opts.state_dir or _paths.state_dir()
     _paths.ensure_private_dir(state_dir)
     _paths.ensure_private_dir(socket.parent)
+    if (opts.tls_cert is None) != (opts.tls_key is None):
+        print("stratosd: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
     token = None
     if opts.listen:
         if not opts.token_file:
@@ -101,7 +108,8 @@ def _run(opts: argparse.Namespace, socket: Path) -> int:
         state_dir=state_dir, socket=socket, listen=opts.listen, token=token, cpus=opts.cpus, mem=opts.mem,
         retention=opts.retention_days * 86400.0, synchronous=opts.sync, pilot_lost_after=opts.pilot_lost_after,
         advertise=opts.advertise, executor_command=opts.executor_command,
-        executor_listen=opts.executor_listen or None, mesos_idle_teardown=opts.mesos_idle_teardown,
+        executor_listen=opts.executor_listen or None, tls_cert=opts.tls_cert, tls_key=opts.tls_key,
+        executor_tls_ca=opts.executor_tls_ca, mesos_idle_teardown=opts.mesos_idle_teardown,
         mesos_failover_timeout=opts.mesos_failover_timeout,
     )
     try:

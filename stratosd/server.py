@@ -46,6 +46,11 @@ class DaemonConfig:
     executor_listen: str | None = "127.0.0.1:0"
     #: where executors on cluster nodes reach this daemon; default: the executor listener.
     advertise: str | None = None
+    #: PEM files: with both, the TCP listeners (--listen, --executor-listen) speak TLS only.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: the CA file executors on cluster nodes verify the daemon with (passed to them as --tls-ca).
+    executor_tls_ca: str | None = None
     mesos_idle_teardown: float = 60.0
     mesos_failover_timeout: float = 4 * 7 * 86400.0
     #: how a cluster node starts the executor (default: this Python, `-m stratos_executor`).
@@ -129,16 +134,29 @@ def _raise_descriptor_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
 
 
-def _bind_executor_port(server: grpc.aio.Server, listen: str, remembered: Path) -> int:
+def _add_port(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
+    if credentials is None:
+        return int(server.add_insecure_port(address))
+    return int(server.add_secure_port(address, credentials))
+
+
+def _tls(config: DaemonConfig) -> grpc.ServerCredentials | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    return grpc.ssl_server_credentials([(config.tls_key.read_bytes(), config.tls_cert.read_bytes())])
+
+
+def _bind_executor_port(server: grpc.aio.Server, listen: str, remembered: Path,
+                        credentials: grpc.ServerCredentials | None = None) -> int:
     """Bind the executor listener. With port 0, reuse the port of the previous run when free:
     executors still running after a daemon restart keep calling the address they were given."""
     host, _, port = listen.rpartition(":")
     if port == "0" and remembered.exists():
         with contextlib.suppress(RuntimeError, ValueError):
-            bound = server.add_insecure_port(f"{host}:{int(remembered.read_text())}")
+            bound = _add_port(server, f"{host}:{int(remembered.read_text())}", credentials)
             if bound:
                 return int(bound)
-    bound = server.add_insecure_port(listen)
+    bound = _add_port(server, listen, credentials)
     remembered.write_text(str(bound))
     return int(bound)
 
@@ -158,12 +176,13 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     if config.executor_listen:
         # Executors on cluster nodes: only the ExecutorHub is served here, and every call needs its job's token.
         executors = grpc.aio.server(options=options)
-        port = _bind_executor_port(executors, config.executor_listen, config.state_dir / "executor-port")
+        port = _bind_executor_port(executors, config.executor_listen, config.state_dir / "executor-port", _tls(config))
         if not config.advertise:
             executor_address = f"{config.executor_listen.rsplit(':', 1)[0]}:{port}"
     mesos = MesosBackend(
         runtime.emit, jobs=runtime.state.by_key.get, framework_ids=_JournalFrameworkIds(store),
         executor_address=executor_address, executor_command=config.executor_command,
+        executor_tls_ca=config.executor_tls_ca,
         idle_teardown=config.mesos_idle_teardown, failover_timeout=config.mesos_failover_timeout,
     )
     runtime.add_backend(mesos)
@@ -201,7 +220,7 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         remote = grpc.aio.server(options=options, interceptors=(TokenInterceptor(config.token),))
         pb_grpc.add_StratosServicer_to_server(servicer, remote)
         pb_grpc.add_ExecutorHubServicer_to_server(hub, remote)
-        remote.add_insecure_port(config.listen)
+        _add_port(remote, config.listen, _tls(config))
         await remote.start()
         servers.append(remote)
     loop = asyncio.get_running_loop()

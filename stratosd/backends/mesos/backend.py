@@ -80,7 +80,9 @@ class MesosBackend:
         executor_command: str | None = None,
         failover_timeout: float = DEFAULT_FAILOVER_TIMEOUT,
         idle_teardown: float = DEFAULT_IDLE_TEARDOWN,
+        executor_tls_ca: str | None = None,
     ) -> None:
+        self.executor_tls_ca = executor_tls_ca
         self.idle_teardown = idle_teardown
         self._emit = emit
         self._jobs = jobs
@@ -251,6 +253,8 @@ class MesosBackend:
         """The Mesos task's command: our executor, which runs the user's command under supervision."""
         command = (f"{self.executor_command} task --connect {shlex.quote(self.executor_address)} "
                    f"--job {shlex.quote(job.name)}")
+        if self.executor_tls_ca:
+            command += f" --tls-ca {shlex.quote(self.executor_tls_ca)}"
         encoded = base64.b64encode(assignment(spec).SerializeToString()).decode()
         return command, {"STRATOS_TOKEN": job.token, "STRATOS_ASSIGNMENT": encoded,
                          "STRATOS_EXECUTOR_ID": mesos_task_id}
