@@ -177,8 +177,11 @@ class Store:
             job.published = int(published)
             yield job
 
-    def results(self, job_key: int, after: int, upto: int, page: int = 512) -> Iterator[list[tuple[Any, ...]]]:
-        """Pages of (seq, task_id, stdout, stdout_path, truncated) for after < seq <= upto."""
+    def results(self, job_key: int, after: int, upto: int, page: int = 32) -> Iterator[list[tuple[Any, ...]]]:
+        """Pages of (seq, task_id, stdout, stdout_path, truncated) for after < seq <= upto.
+
+        Small pages: inline stdout may be up to 1 MiB a row, and a page is held whole.
+        """
         while after < upto:
             rows = self.db.execute(
                 "SELECT seq, task_id, stdout, stdout_path, truncated FROM outcomes "
