@@ -188,3 +188,35 @@ def test_a_real_pilot_process_gives_the_results_of_the_in_process_executor(pilot
         pilot.wait(30)
     assert pilot.returncode == 0
 
+
+
+def test_a_pilot_killed_with_sigkill_is_an_infrastructure_failure_retried_elsewhere(pilots_daemon: Daemon) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.daemon import wait_for
+
+    job = Processor(job_id="pilot-dies", master="pilots", max_retries=2)
+    env = dict(os.environ, **pilots_daemon.env, STRATOS_TOKEN=token_of(pilots_daemon, "pilot-dies"))
+
+    def pilot() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "stratos_executor", "pilot", "--connect",
+                                 f"unix:{pilots_daemon.socket}", "--job", "pilot-dies", "--cpus", "1",
+                                 "--mem", "1000", "--idle-timeout", "0"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+
+    first = pilot()
+    s = job.stream(["sleep 1; echo survived"])
+    wait_for(lambda: s.get_status(0) == "running" and s.task(0).started > 0, "the task to start on the first pilot")
+    first.kill()  # SIGKILL: no goodbye, no report
+    first.wait(10)
+    second = pilot()
+    try:
+        assert job.wait()
+        assert job.get_results() == ["survived\n"]
+        info = s.task(0)
+        assert info.task.attempts == 2 and "left" in info.reason  # "host ... left: no word from it ..."
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)

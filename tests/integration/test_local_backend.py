@@ -145,3 +145,15 @@ def test_100000_commands_are_submitted_in_pieces(daemon: Daemon) -> None:
     assert job.cancel() == 100_000
     assert job.wait()
     assert len(s.tasks("killed")) == 100_000  # the listing is paged too
+
+
+def test_file_names_never_reach_a_shell_unquoted(daemon: Daemon, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    hostile = ["$(touch pwned1)", "`touch pwned2`", "a; touch pwned3", "x'y\"z", "-rf"]
+    for name in hostile:
+        (tmp_path / name).write_text("1")
+    job = Processor(job_id="hostile-names")
+    job.glob_batch("cat -- %f%", "*")
+    assert job.get_results() == ["1"] * len(hostile)
+    assert not any((tmp_path / f"pwned{i}").exists() for i in (1, 2, 3))
