@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +111,37 @@ def test_stratosctl_shows_mesos_tasks(daemon: Daemon, real_mesos: RealMesos) -> 
     out = subprocess.run([sys.executable, "-m", "stratos.ctl", "task", "ctl-mesos", "0"],
                          env=dict(os.environ, **daemon.env), capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and "finished" in out.stdout
+
+
+def test_kill9_at_random_points_on_mesos_loses_nothing_and_repeats_nothing(
+        daemon: Daemon, real_mesos: RealMesos, tmp_path: Path) -> None:
+    import random
+
+    from stratos.errors import DaemonUnavailable
+
+    rng = random.Random(11)
+    total = 16
+    Processor(master=master(real_mesos), job_id="mesos-chaos", mem_per_task=128).stream(
+        [f"echo start >> {tmp_path}/{i}; sleep {rng.uniform(2, 5):.2f}; echo end >> {tmp_path}/{i}; echo o{i}"
+         for i in range(total)])
+    received: list[str] = []
+    crashes = 0
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        time.sleep(rng.uniform(0.3, 1.0))
+        try:
+            job = Processor.attach("mesos-chaos")
+            received += job.get_results()
+            if job.status().unfinished == 0:
+                received += job.get_results()
+                break
+        except DaemonUnavailable:
+            pass
+        if crashes < 4:
+            daemon.kill9()
+            crashes += 1
+            daemon.start()
+    assert crashes >= 3
+    assert sorted(received) == sorted(f"o{i}\n" for i in range(total))  # every result, exactly once
+    for i in range(total):  # adopted, not rerun: Mesos kept them running across the crashes
+        assert (tmp_path / str(i)).read_text() == "start\nend\n", i
