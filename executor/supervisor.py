@@ -8,6 +8,7 @@ kind end up in the record; ``run`` does not raise for them.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import time
@@ -202,8 +203,30 @@ class TaskRunner:
                 " its process group; output after that point was not read"
             )
         outputs.finish(self._record, self._notes)
+        self._check_output_space()
         if self._finished is not None and not self._finished.done():
             self._finished.set_result(None)
+
+    def _check_output_space(self) -> None:
+        """Output written to files on a full disk is cut short, and so is the stderr that would say
+        so: the task fails with that reason instead (a task that exited 0 included)."""
+        spec = self.spec
+        if spec.output == "disk":
+            files = [f for f in (spec.stdout_file, spec.stderr_file) if f]
+        elif spec.output == "mesos":
+            files = [os.path.join(spec.sandbox, "stdout")]
+        else:
+            return
+        for path in files:
+            try:
+                stats = os.statvfs(os.path.dirname(path) or ".")
+            except OSError:
+                continue
+            if stats.f_bavail == 0:
+                directory = os.path.dirname(path)
+                self._record.reason = self._record.reason or f"disk full: no space left under {directory}"
+                self._notes.add(f"the disk holding {directory} is full: the task's output there is incomplete")
+                return
 
     def _spawn_failed(self, message: str) -> TaskRecord:
         record = self._record

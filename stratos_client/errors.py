@@ -18,6 +18,7 @@ __all__ = [
     "InvalidSubmission",
     "JobIdInUse",
     "JobNotFound",
+    "JournalUnavailable",
     "PermissionDenied",
     "ProtocolMismatch",
     "StratosError",
@@ -75,6 +76,12 @@ class BackendUnavailable(StratosError):
     status = "UNAVAILABLE"
 
 
+class JournalUnavailable(StratosError):
+    """The daemon cannot write its journal (a full disk): nothing of the request was done."""
+
+    status = "UNAVAILABLE"
+
+
 class ProtocolMismatch(StratosError):
     """Client and daemon speak different protocol versions."""
 
@@ -89,7 +96,7 @@ _BY_NAME: dict[str, type[StratosError]] = {
     cls.__name__: cls
     for cls in (
         StratosError, InvalidJobSpec, InvalidSubmission, InsufficientResources, JobNotFound,
-        TaskNotFound, JobIdInUse, DaemonUnavailable, BackendUnavailable, ProtocolMismatch,
+        TaskNotFound, JobIdInUse, DaemonUnavailable, BackendUnavailable, JournalUnavailable, ProtocolMismatch,
         PermissionDenied,
     )
 }

@@ -17,6 +17,7 @@ import grpc
 
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
+from stratos.errors import JournalUnavailable
 from stratos_executor.spec import TaskRecord
 from stratosd.backends.pilots import KIND, Pilot, PilotsBackend
 from stratosd.core.events import TaskEnded, TaskLost, TaskStarted
@@ -89,6 +90,13 @@ class Hub(pb_grpc.ExecutorHubServicer):
         return pb.FetchReply(tasks=tasks, kills=kills, stop=stop)
 
     async def Report(self, request: pb.ReportRequest, context: Any) -> pb.ReportReply:
+        try:
+            return await self._report(request, context)
+        except JournalUnavailable as err:  # not recorded: the executor keeps the report and retries
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(err))
+            raise  # pragma: no cover - abort raises
+
+    async def _report(self, request: pb.ReportRequest, context: Any) -> pb.ReportReply:
         job = await self._job(request.job_id, context)
         await self._reporter(job, request.executor_id, context)
         task_id, attempt = request.task_id, request.attempt

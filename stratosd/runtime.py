@@ -15,13 +15,14 @@ import logging
 import math
 import os
 import shutil
+import sqlite3
 import time
 import uuid
 from collections import deque
 from pathlib import Path
 from typing import Any, cast
 
-from stratos.errors import InvalidJobSpec
+from stratos.errors import InvalidJobSpec, JournalUnavailable
 from stratos_executor.spec import TaskSpec
 from stratosd.backends import survivors
 from stratosd.backends.base import Backend, OfferBackend
@@ -60,6 +61,7 @@ class Runtime:
         self._commit_waiters: list[asyncio.Future[None]] = []
         self._request_ids = itertools.count(1)
         self._closing = False
+        self._retry_delay = 0.05
         self._locators: dict[tuple[str, str], BlockLocator] = {}
         #: this state directory's daemon identity, in every local task's STRATOS_TASK_KEY.
         self.instance = _instance_id(state_dir)
@@ -147,20 +149,57 @@ class Runtime:
             self._queue.clear()
             waiters, self._commit_waiters = self._commit_waiters, []
             if events:
-                self._commit_and_run(self.state.handle(*events))
+                actions = self.state.handle(*events)
+                try:
+                    self.store.apply(actions)
+                except (sqlite3.Error, OSError) as err:
+                    self._journal_failed(actions, events, waiters, err)
+                    continue
+                self._commit_and_run(actions, committed=True)
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
 
-    def _commit_and_run(self, actions: list[act.Action]) -> None:
-        try:
+    def _journal_failed(self, actions: list[act.Action], events: list[Event],
+                        waiters: list[asyncio.Future[None]], err: Exception) -> None:
+        """The journal refused a step (a full disk). Nothing of it may count as done.
+
+        Requests of the step fail with JournalUnavailable; the core is rebuilt from the
+        journal, keeping the attempts that still run; the backends' facts of the step are
+        queued again and retried, so no task end and no result is lost, and the daemon
+        goes on answering reads meanwhile.
+        """
+        log.error("journal commit failed (%s): rebuilding from the journal and retrying", err)
+        for a in actions:
+            if isinstance(a, act.Reply):
+                self._resolve(a.request_id, None, JournalUnavailable(
+                    f"stratosd cannot write its journal in {self.state_dir} ({err}): free some space there "
+                    "and try again; nothing of this request was done."))
+        facts = [e for e in events if not hasattr(e, "request_id")]
+        live: dict[tuple[int, int, int], str] = {}
+        for backend in self.backends.values():
+            live.update(getattr(backend, "live_attempts", dict)())
+        for fact in facts:  # attempts whose end is still to be recorded keep their place too
+            key = (getattr(fact, "job_key", -1), getattr(fact, "task_id", -1), getattr(fact, "attempt", -1))
+            host = self.state.placed_host(key[0], key[1])
+            if host:
+                live.setdefault(key, host)
+        self.state.reset()
+        self._run_effects(self.state.restore(self.store.load_jobs(), live))
+        self._queue.extendleft(reversed(facts))
+        self._retry_delay = min(5.0, max(0.1, self._retry_delay * 2))
+        asyncio.get_running_loop().call_later(self._retry_delay, self._wakeup.set)
+        for waiter in waiters:  # executors retry reports that were not acknowledged
+            if not waiter.done():
+                waiter.set_exception(JournalUnavailable(f"stratosd cannot write its journal ({err})"))
+
+    def _commit_and_run(self, actions: list[act.Action], committed: bool = False) -> None:
+        if not committed:
             self.store.apply(actions)
-        except Exception as err:
-            log.exception("journal commit failed")
-            for a in actions:
-                if isinstance(a, act.Reply):
-                    self._resolve(a.request_id, None, err)
-            raise
+        self._retry_delay = 0.05
+        self._run_effects(actions)
+
+    def _run_effects(self, actions: list[act.Action]) -> None:
         for a in actions:
             if isinstance(a, act.JOURNAL_ACTIONS):
                 continue

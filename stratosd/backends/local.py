@@ -59,6 +59,10 @@ class LocalBackend:
             self._runners.pop((job_key, spec.task_id, spec.attempt), None)
         self._emit(TaskEnded(job_key, spec.task_id, spec.attempt, record))
 
+    def live_attempts(self) -> dict[tuple[int, int, int], str]:
+        """(job key, task id, attempt) -> host id of what runs now."""
+        return dict.fromkeys(self._runners, self.hostname)
+
     def kill(self, job_key: int, task_id: int, attempt: int) -> None:
         runner = self._runners.get((job_key, task_id, attempt))
         if runner is not None:

@@ -91,6 +91,9 @@ class PilotsBackend:
             del self._placed[key]
         self._emit(HostRemoved(executor_id, reason, time.time()))
 
+    def live_attempts(self) -> dict[tuple[int, int, int], str]:
+        return dict(self._placed)
+
     def attempt_ended(self, job_key: int, task_id: int, attempt: int) -> None:
         self._placed.pop((job_key, task_id, attempt), None)
 

@@ -34,7 +34,7 @@ Rules:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from stratos.errors import (
@@ -138,19 +138,30 @@ class SchedulerState:
 
     # -- restore ---------------------------------------------------------------------------
 
-    def restore(self, jobs: Iterable[Job]) -> list[act.Action]:
+    def restore(self, jobs: Iterable[Job], live: Mapping[tuple[int, int, int], str] | None = None
+                ) -> list[act.Action]:
         """Load jobs from the journal.
 
-        Tasks that were running when the daemon stopped run again, except in offer pools:
-        the cluster kept them running, and its backend reconciles them (adoption).
+        Tasks that were running when the daemon stopped run again, except in offer pools
+        (the cluster kept them running, and its backend reconciles them) and the attempts in
+        ``live`` (job key, task id, attempt -> host id): a backend still runs them, so they
+        keep their place (a rebuild after a failed journal commit).
         """
+        live = live or {}
         for job in jobs:
             self.jobs[job.name] = job
             self.by_key[job.key] = job
             self._next_key = max(self._next_key, job.key + 1)
             adopt = self._offer_pool(job.pool)
             for task in job.tasks:
-                if task.status is Status.RUNNING and not adopt:
+                host = self.hosts.get(live.get((job.key, task.task_id, task.attempt), ""))
+                if task.status is Status.RUNNING and host is not None:
+                    cpus = min(job.spec.cpus, max(h.cpus for h in self.pools[host.pool]))
+                    host.free_cpus -= cpus
+                    host.free_mem -= job.spec.mem
+                    host.running.add((job.key, task.task_id))
+                    self._placed[(job.key, task.task_id)] = host.host_id
+                elif task.status is Status.RUNNING and not adopt:
                     task.status = Status.PENDING
                     task.reason = "requeued after a daemon restart"
                     self._mark(job, task)
@@ -159,6 +170,18 @@ class SchedulerState:
                 self._effects.append(act.ReviveOffers(job.pool))
         self._schedule()
         return self._flush_journal() + self._take_effects()
+
+    def reset(self) -> None:
+        """Forget everything but the hosts' capacities (before a rebuild from the journal).
+
+        In place, so every adapter holding this object sees the rebuilt state.
+        """
+        hosts = [(h.host_id, h.pool, h.cpus, h.mem, h.hostname) for h in self.hosts.values()]
+        offer_kinds, story = self.offer_kinds, self.story
+        self.__init__(offer_kinds=offer_kinds, story_length=story.maxlen or 1)  # type: ignore[misc]
+        self.story = story
+        for host_id, pool, cpus, mem, hostname in hosts:
+            self._on_host_added(ev.HostAdded(host_id, pool, cpus, mem, hostname))
 
     def _offer_pool(self, pool: str) -> bool:
         return pool.partition(":")[0] in self.offer_kinds
@@ -624,6 +647,10 @@ class SchedulerState:
                 local += 1
             local_bytes += next((size for host, size in task.host_bytes if host == where), 0)
         return placed, local, marked, local_bytes
+
+    def placed_host(self, job_key: int, task_id: int) -> str:
+        """The host id a running task was placed on ("" if none)."""
+        return self._placed.get((job_key, task_id), "")
 
     def needs_tick(self) -> bool:
         """Whether tasks wait for data-local hosts (the runtime then sends Tick events)."""
