@@ -165,7 +165,11 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     """Run until SIGTERM, SIGINT or a Shutdown RPC."""
     lock_fd = _lock_state_dir(config.state_dir)
     _raise_descriptor_limit()
-    store = Store(config.state_dir / "journal.sqlite", synchronous=config.synchronous)
+    old_umask = os.umask(0o077)  # the journal is its user's alone (SQLite gives -wal/-shm its mode)
+    try:
+        store = Store(config.state_dir / "journal.sqlite", synchronous=config.synchronous)
+    finally:
+        os.umask(old_umask)
     runtime = Runtime(SchedulerState(), store, config.state_dir)
     runtime.add_backend(LocalBackend(runtime.emit, cpus=config.cpus, mem=config.mem))
     pilots = PilotsBackend(runtime.emit, lost_after=config.pilot_lost_after)

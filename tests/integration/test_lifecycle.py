@@ -191,3 +191,14 @@ def test_finished_jobs_past_their_retention_are_removed_with_their_files(tmp_pat
         assert not (tmp_path / "logs" / "old").exists()
     finally:
         d.cleanup()
+
+
+def test_the_socket_and_state_directory_are_private_to_their_user(daemon: Daemon) -> None:
+    import stat
+
+    Processor(job_id="private").batch("true")
+    assert stat.S_IMODE(daemon.socket.stat().st_mode) == 0o600
+    assert stat.S_IMODE(daemon.socket.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(daemon.state_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((daemon.state_dir / "journal.sqlite").stat().st_mode) & 0o077 == 0
+    assert stat.S_IMODE((daemon.state_dir / "journal.sqlite-wal").stat().st_mode) & 0o077 == 0
