@@ -81,9 +81,15 @@ def connect(
         ProtocolMismatch: the daemon speaks another protocol version.
         PermissionDenied: the socket or state directory is not private.
     """
-    path = Path(socket).expanduser() if socket else _paths.socket_path()
-    path = path.absolute()
-    state = Path(state_dir).expanduser().absolute() if state_dir else _paths.state_dir()
+    try:
+        path = Path(socket).expanduser() if socket else _paths.socket_path()
+        path = path.absolute()
+        state = Path(state_dir).expanduser().absolute() if state_dir else _paths.state_dir()
+    except RuntimeError as err:  # ~nouser/...
+        raise DaemonUnavailable(f"cannot use the socket or state directory given: {err}") from None
+    if any(c in str(path) for c in "?#%\0"):
+        raise DaemonUnavailable(f"the socket path {str(path)!r} holds characters a gRPC address cannot: "
+                                "choose another path (STRATOS_SOCKET)")
     key = (os.getpid(), str(path))
     with _CACHE_LOCK:
         conn = _CACHE.get(key)

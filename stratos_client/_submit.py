@@ -104,6 +104,8 @@ def normalize_params(params: Params) -> list[list[str]]:
     Raises:
         InvalidSubmission: ``params`` is a single string, or a row or value has another type.
     """
+    if params is None or not isinstance(params, Iterable):
+        raise InvalidSubmission(f"params must be a list of rows (strings or lists of strings), not {params!r}")
     if isinstance(params, str):
         raise InvalidSubmission(
             f"params must be a list of rows, not one string ({params[:40]!r}); "

@@ -110,17 +110,28 @@ def _valid_host_port(text: str) -> bool:
     return match is not None and _valid_port(match.group(1))
 
 
+def _finite(value: float) -> bool:
+    """math.isfinite, also for integers too large for a float (they are not settings either)."""
+    try:
+        return math.isfinite(value) and abs(value) < 1e15
+    except OverflowError:
+        return False
+
+
 def resolve_program(value: str, cwd: str | None = None) -> str | None:
     """The absolute path of an executable file named by ``value``, or None.
 
     A relative name is looked up in ``cwd`` first and, when it has no slash, on PATH,
     because the daemon runs in another directory than the script that names it.
     """
-    path = Path(value).expanduser()
-    if not path.is_absolute():
-        path = Path(cwd or os.getcwd()) / path
-    if path.is_file() and os.access(path, os.X_OK):
-        return str(path)
+    try:
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = Path(cwd or os.getcwd()) / path
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    except (RuntimeError, OSError, ValueError):  # ~nouser, a name too long, a NUL byte: not a program
+        return None
     if "/" not in value:
         found = shutil.which(value)
         if found:
@@ -292,22 +303,22 @@ class Settings:
             )
         for name in ("threads_per_task", "mem_per_task", "disk_per_task", "update_interval"):
             value = getattr(self, name)
-            if not math.isfinite(value) or value <= 0:
+            if not _finite(value) or value <= 0:
                 unit = {"mem_per_task": " MB", "disk_per_task": " MB", "update_interval": " s"}
                 problems.append(
                     f"{name}={value!r}{unit.get(name, '')} must be a positive number"
                 )
-        if not math.isfinite(self.task_timeout) or self.task_timeout < 0:
+        if not _finite(self.task_timeout) or self.task_timeout < 0:
             problems.append(
                 f"task_timeout={self.task_timeout!r} must be 0 (no limit) or a number of seconds"
             )
-        if not math.isfinite(self.locality_wait) or self.locality_wait < 0:
+        if not _finite(self.locality_wait) or self.locality_wait < 0:
             problems.append(f"locality_wait={self.locality_wait!r} must be 0 or a number of seconds")
         if not self.hdfs_mount.startswith("/"):
             problems.append(f"hdfs_mount={self.hdfs_mount!r} must be an absolute path")
         for name in ("timeout_retries", "max_retries"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name}={getattr(self, name)!r} must be 0 or more")
+            if not 0 <= getattr(self, name) < 1 << 31:
+                problems.append(f"{name}={getattr(self, name)!r} must be 0 or more (and below 2**31)")
         for name in ("monitor", "relauncher"):
             value = getattr(self, name)
             if value is not None and resolve_program(value) is None:
@@ -340,7 +351,10 @@ class Settings:
             The spec.
         """
         base = Path(cwd or os.getcwd())
-        log_dir = Path(self.log_directory).expanduser()
+        try:
+            log_dir = Path(self.log_directory).expanduser()
+        except RuntimeError:
+            raise InvalidJobSpec(f"log_directory {self.log_directory!r}: no such user's home directory") from None
         return pb.JobSpec(
             master=self.master,
             role=self.role,

@@ -95,5 +95,8 @@ def expand_template(template: str, rows: list[list[str]]) -> list[str]:
         for value, piece in zip(row, pieces[1:], strict=True):
             out.append(value)
             out.append(piece)
-        commands.append("".join(out))
+        command = "".join(out)
+        if not command.strip():
+            raise InvalidSubmission(f"params row {number} {row!r} makes an empty command: give every row a value.")
+        commands.append(command)
     return commands

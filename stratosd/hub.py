@@ -8,6 +8,7 @@ answer can forget the report, and one that did not simply sends it again.
 from __future__ import annotations
 
 import hmac
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ import grpc
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratos.errors import JournalUnavailable
-from stratos_executor.spec import TaskRecord
+from stratos_executor.spec import DEFAULT_RESULT_LIMIT, TaskRecord
 from stratosd.backends.pilots import KIND, Pilot, PilotsBackend
 from stratosd.core.events import TaskEnded, TaskLost, TaskStarted
 from stratosd.core.model import Job
@@ -75,7 +76,8 @@ class Hub(pb_grpc.ExecutorHubServicer):
         if not job.pool.startswith(KIND + ":"):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 f"job {job.name} runs on {job.spec.master!r}, not on pilots")
-        if request.cpus <= 0 or request.mem <= 0 or not request.executor_id:
+        if not (math.isfinite(request.cpus) and math.isfinite(request.mem)) or request.cpus <= 0 \
+                or request.mem <= 0 or not request.executor_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "an executor needs an id, cpus > 0 and mem > 0")
         self.backend.register(job.key, job.pool, request.executor_id, request.host, request.cpus, request.mem)
         return pb.RegisterReply(fetch_wait=self.backend.fetch_wait, lost_after=self.backend.lost_after)
@@ -83,7 +85,8 @@ class Hub(pb_grpc.ExecutorHubServicer):
     async def Fetch(self, request: pb.FetchRequest, context: Any) -> pb.FetchReply:
         job = await self._job(request.job_id, context)
         pilot = await self._pilot(job, request.executor_id, context)
-        tasks, kills = await self.backend.fetch(pilot, request.wait)
+        wait = request.wait if math.isfinite(request.wait) else 0.0
+        tasks, kills = await self.backend.fetch(pilot, wait)
         stop = job.cancelled and not job.unended
         if stop:
             self.backend.forget(pilot.executor_id, "the job was cancelled")
@@ -106,9 +109,15 @@ class Hub(pb_grpc.ExecutorHubServicer):
             await self.runtime.emit_committed(
                 TaskStarted(job.key, task_id, attempt, request.started.pid, request.started.started))
         elif request.HasField("output"):
-            self._write_piece(job, task_id, attempt, request.output)
+            piece = request.output
+            if piece.offset < 0 or piece.offset + len(piece.data) > DEFAULT_RESULT_LIMIT + (1 << 20):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                    f"an output piece at offset {piece.offset} is outside a result's size")
+            self._write_piece(job, task_id, attempt, piece)
         elif request.HasField("ended"):
             ended = request.ended
+            if not 0 <= ended.stdout_size <= DEFAULT_RESULT_LIMIT + (1 << 20):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"stdout_size {ended.stdout_size} is impossible")
             self.backend.attempt_ended(job.key, task_id, attempt)
             if ended.reason == EXECUTOR_STOPPED:
                 await self.runtime.emit_committed(

@@ -35,6 +35,17 @@ from stratosd.store import Store
 log = logging.getLogger("stratosd")
 
 
+def remove_logs(directory: str, task_ids: range) -> None:
+    """Delete only the files the job's tasks wrote there, then the directory if that left it empty:
+    the directory may hold the user's own files (a job named like one of their directories)."""
+    for task_id in task_ids:
+        for suffix in (".stdout", ".stderr"):
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                os.unlink(os.path.join(directory, f"{task_id}{suffix}"))
+    with contextlib.suppress(OSError):
+        os.rmdir(directory)
+
+
 def _instance_id(state_dir: Path) -> str:
     path = state_dir / "instance-id"
     if not path.exists():
@@ -274,11 +285,11 @@ class Runtime:
     async def remove_job(self, name: str) -> None:
         """Delete a finished job with its results, sandboxes and disk logs."""
         job = self.state.job(name)
-        key, spec = job.key, job.spec
+        key, spec, task_ids = job.key, job.spec, range(len(job.tasks))
         await self.request(lambda rid: RemoveJobRequested(rid, name))
         shutil.rmtree(self.state_dir / "sandboxes" / str(key), ignore_errors=True)
         if spec.output == "disk" and spec.log_directory:
-            shutil.rmtree(os.path.join(spec.log_directory, name), ignore_errors=True)
+            remove_logs(os.path.join(spec.log_directory, name), task_ids)
 
     async def purge_expired(self, retention: float, now: float) -> list[str]:
         """Remove finished jobs whose retention has passed; return their names."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import math
 import os
 import secrets
 import time
@@ -31,9 +33,17 @@ FAILED_IDS_SHOWN = 1000
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+#: error details are capped (in UTF-8 bytes, which gRPC then percent-encodes up to 3x): they may
+#: quote hostile input, and gRPC drops trailers over 8 KiB, the error's type with them.
+MAX_DETAILS = 1000
+
+
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], err: StratosError) -> None:
+    details = str(err)
+    if len(details.encode()) > MAX_DETAILS:
+        details = details.encode()[: MAX_DETAILS - 20].decode("utf-8", "ignore") + " ... (shortened)"
     await context.abort(
-        getattr(grpc.StatusCode, err.status), str(err), trailing_metadata=((ERROR_METADATA_KEY, type(err).__name__),)
+        getattr(grpc.StatusCode, err.status), details, trailing_metadata=((ERROR_METADATA_KEY, type(err).__name__),)
     )
 
 
@@ -92,6 +102,14 @@ class Servicer(pb_grpc.StratosServicer):
         job, renamed = await self.runtime.request(
             lambda rid: ev.CreateJobRequested(rid, name, spec, pool, time.time(), own_pool, token)
         )
+        if renamed:  # the earlier run's disk logs move with its new name, so this run cannot overwrite them
+            earlier = self.state.jobs[renamed].spec
+            if earlier.output == "disk" and earlier.log_directory:
+                source = os.path.join(earlier.log_directory, name)
+                target = os.path.join(earlier.log_directory, renamed)
+                if os.path.isdir(source) and not os.path.exists(target):
+                    with contextlib.suppress(OSError):
+                        os.rename(source, target)
         return convert.job_info(job, renamed)
 
     @_unary
@@ -140,6 +158,8 @@ class Servicer(pb_grpc.StratosServicer):
         if header is None:
             raise InvalidSubmission("empty submission.")
         cwd = header.cwd or "/"
+        if "\0" in cwd or any("\0" in item for item in items):
+            raise InvalidSubmission("the working directory or a pattern contains a NUL byte.")
         if not os.path.isabs(cwd):
             raise InvalidSubmission(f"the working directory {cwd!r} must be absolute.")
         job = self.state.job(header.job_id)
@@ -208,7 +228,9 @@ class Servicer(pb_grpc.StratosServicer):
             if request.call_id >= len(job.calls):
                 raise InvalidSubmission(f"job {job.name} has no submission call {request.call_id}.")
             call = job.calls[request.call_id]
-        interval = request.progress_interval or None
+        # 0 (or nonsense) means: only the final message; otherwise at most 20 messages a second.
+        wanted = request.progress_interval
+        interval = max(0.05, wanted) if math.isfinite(wanted) and wanted > 0 else None
         last = 0.0
         while True:
             watched = self.runtime.watch()

@@ -109,7 +109,7 @@ class MesosBackend:
                                          timeout=aiohttp.ClientTimeout(total=timeout)) as response:
                 if response.status >= 500 and response.status != 503:
                     raise BackendUnavailable(f"the Mesos master at {master} answered {response.status}.")
-        except (aiohttp.ClientError, OSError, TimeoutError) as err:
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as err:  # ValueError: a bad host name
             raise BackendUnavailable(
                 f"cannot reach the Mesos master at {master} ({err or type(err).__name__}): check the "
                 "address, or that the master runs."
