@@ -4,7 +4,7 @@
 # /master/state, /master/api/v1, ...). "[run_local] READY" on stderr when up; SIGTERM stops it.
 # Usage: start_master.sh DIR PORT     (DIR as prepared by setup.sh)
 #        start_master.sh PORT         (DIR: $STRATOS_REALMESOS_DIR, else ${XDG_CACHE_HOME:-~/.cache}/stratos-realmesos)
-# Environment: MESOS_NUM_SLAVES, MESOS_RESOURCES (per agent), MESOS_WORK_DIR (default DIR/work/PORT),
+# Environment: MESOS_NUM_SLAVES, MESOS_RESOURCES (per agent), MESOS_WORK_DIR (default DIR/runs/PORT),
 # KEEP_WORK=1 (do not empty MESOS_WORK_DIR first).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -19,7 +19,7 @@ D=$(cd "$D" && pwd)
 export REALMESOS_DIR="$D"
 export LD_LIBRARY_PATH="$D/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export LIBPROCESS_IP=127.0.0.1 LIBPROCESS_PORT=$PORT
-export MESOS_WORK_DIR=${MESOS_WORK_DIR:-$D/work/$PORT}
+export MESOS_WORK_DIR=${MESOS_WORK_DIR:-$D/runs/$PORT}
 export MESOS_NUM_SLAVES=${MESOS_NUM_SLAVES:-1}
 export MESOS_LAUNCHER=${MESOS_LAUNCHER:-posix}
 export MESOS_ISOLATION=${MESOS_ISOLATION:-posix/cpu,posix/mem}
