@@ -73,6 +73,7 @@ class Runtime:
         self._request_ids = itertools.count(1)
         self._closing = False
         self._retry_delay = 0.05
+        self._sandboxes = str(state_dir / "sandboxes")
         self._locators: dict[tuple[str, str], BlockLocator] = {}
         #: this state directory's daemon identity, in every local task's STRATOS_TASK_KEY.
         self.instance = _instance_id(state_dir)
@@ -270,7 +271,7 @@ class Runtime:
             if backend_kind(a.pool) == "local" else call.env,
             threads=max(1, math.ceil(a.cpus)),
             output=spec.output,
-            sandbox=str(self.sandbox(a.job_key, task.task_id)),
+            sandbox=f"{self._sandboxes}/{a.job_key}/{task.task_id}",  # per task: a string, not pathlib
             stdout_file=stdout_file,
             stderr_file=stderr_file,
             monitor=spec.monitor,
