@@ -9,15 +9,15 @@ from typing import cast, get_args
 
 from stratos._proto import stratos_pb2 as pb
 from stratos.errors import BackendUnavailable, InvalidJobSpec
+from stratos.settings import is_safe_job_id
 from stratosd.core.model import Call, Job, JobSpec, OutputMode, Status, Task
 
-#: job ids become directory names (log_directory/<job_id>/): keep them plain.
-JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 MESOS_MASTER = re.compile(r"^(?:https?://)?[A-Za-z0-9_.-]+:\d+/?$|^zk://.+")
 
 
 def check_job_id(job_id: str) -> str:
-    if not JOB_ID.fullmatch(job_id) or ".." in job_id:
+    # job ids become directory names (log_directory/<job_id>/); the client checks the same rule
+    if not is_safe_job_id(job_id):
         raise InvalidJobSpec(
             f"job_id {job_id!r} is not a safe name: use 1 to 128 letters, digits, '_', '-' or '.', "
             "starting with a letter or digit, without '..'."

@@ -17,11 +17,11 @@ import grpc
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratos._protocol import PROTOCOL_VERSION, VERSION
-from stratos.errors import ERROR_METADATA_KEY, BackendUnavailable, InvalidSubmission, StratosError
+from stratos.errors import ERROR_METADATA_KEY, BackendUnavailable, InvalidSubmission, StratosError, TaskNotFound
 from stratosd import convert, expand
 from stratosd.core import events as ev
 from stratosd.core.locality import HostBytes, canonical_host, normalize
-from stratosd.core.model import EXITED, CallMode, Job, Status
+from stratosd.core.model import CallMode, Job, Status
 from stratosd.locality.hdfs import LocalityUnavailable
 from stratosd.runtime import Runtime
 
@@ -346,8 +346,6 @@ class Servicer(pb_grpc.StratosServicer):
     async def GetTask(self, request: pb.TaskRef, context: Any) -> pb.TaskDetail:
         job = self.state.job(request.job_id)
         if not 0 <= request.task_id < len(job.tasks):
-            from stratos.errors import TaskNotFound
-
             raise TaskNotFound(f"job {job.name} has no task {request.task_id} (it has {len(job.tasks)} tasks).")
         task = job.tasks[request.task_id]
         detail = pb.TaskDetail(
@@ -430,4 +428,4 @@ def _stdout_pieces(stdout: bytes | None, path: str | None) -> Iterator[tuple[byt
                 return
 
 
-__all__ = ["EXITED", "Servicer"]
+__all__ = ["Servicer"]
