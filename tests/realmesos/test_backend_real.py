@@ -145,3 +145,11 @@ def test_kill9_at_random_points_on_mesos_loses_nothing_and_repeats_nothing(
     assert sorted(received) == sorted(f"o{i}\n" for i in range(total))  # every result, exactly once
     for i in range(total):  # adopted, not rerun: Mesos kept them running across the crashes
         assert (tmp_path / str(i)).read_text() == "start\nend\n", i
+
+
+def test_the_framework_registers_with_the_jobs_role(daemon: Daemon, real_mesos: RealMesos) -> None:
+    job = Processor(master=master(real_mesos), job_id="with-role", role="batch", mem_per_task=128)
+    job.stream(["sleep 2", "echo in-role"])
+    live = wait_for(lambda: frameworks(real_mesos, "with-role")[0], "the framework to subscribe")
+    assert live[0].get("role") == "batch" or "batch" in live[0].get("roles", [])
+    assert job.wait() and sorted(job.get_results()) == ["", "in-role\n"]
