@@ -13,6 +13,8 @@ from stratosd.backends.base import Emit
 from stratosd.core.events import Event, HostAdded, TaskEnded, TaskLost, TaskStarted
 
 POOL = "local"
+#: why the local backend stops its tasks when the daemon stops (not a task outcome).
+DAEMON_STOP = "daemon-stop"
 
 
 def host_memory_mb() -> float:
@@ -57,6 +59,8 @@ class LocalBackend:
             return
         finally:
             self._runners.pop((job_key, spec.task_id, spec.attempt), None)
+        if record.reason == DAEMON_STOP:
+            return  # stopped by our own shutdown: the journal keeps it running, so the restart runs it again
         self._emit(TaskEnded(job_key, spec.task_id, spec.attempt, record))
 
     def live_attempts(self) -> dict[tuple[int, int, int], str]:
@@ -70,6 +74,6 @@ class LocalBackend:
 
     async def close(self) -> None:
         for runner in list(self._runners.values()):
-            runner.kill("daemon-stop")
+            runner.kill(DAEMON_STOP)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=10)
