@@ -87,6 +87,10 @@ class Store:
         if not journal:
             return
         db = self.db
+        # A result published in the step that saves it gets its seq in the same INSERT.
+        seqs = {(a.job_key, task_id): seq for a in journal if isinstance(a, act.PublishResults)
+                for task_id, seq in a.seqs}
+        saved: set[tuple[int, int]] = set()
         db.execute("BEGIN")
         try:
             for a in journal:
@@ -96,11 +100,13 @@ class Store:
                         [_task_row(a.job_key, t) for t in a.tasks],
                     )
                 elif isinstance(a, act.SaveOutcome):
-                    self._save_outcome(a)
+                    key = (a.job_key, a.task_id)
+                    self._save_outcome(a, seqs.get(key))
+                    saved.add(key)
                 elif isinstance(a, act.PublishResults):
                     db.executemany(
                         "UPDATE outcomes SET seq=? WHERE job_key=? AND task_id=?",
-                        [(seq, a.job_key, task_id) for task_id, seq in a.seqs],
+                        [(seq, a.job_key, task_id) for task_id, seq in a.seqs if (a.job_key, task_id) not in saved],
                     )
                 elif isinstance(a, act.SaveJob):
                     j = a.job
@@ -124,13 +130,13 @@ class Store:
             db.execute("ROLLBACK")
             raise
 
-    def _save_outcome(self, a: act.SaveOutcome) -> None:
+    def _save_outcome(self, a: act.SaveOutcome, seq: int | None) -> None:
         rec = a.record
         stdout = rec.stdout if a.keep_stdout else None
         path = rec.stdout_path if a.keep_stdout else None
         self.db.execute(
-            "INSERT OR REPLACE INTO outcomes VALUES (?,?,NULL,?,?,?,?,?,?,?,?)",
-            (a.job_key, a.task_id, stdout, path, int(rec.stdout_truncated), rec.stderr_tail,
+            "INSERT OR REPLACE INTO outcomes VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (a.job_key, a.task_id, seq, stdout, path, int(rec.stdout_truncated), rec.stderr_tail,
              rec.peak_rss_kb, rec.cpu_seconds, rec.monitor_output, json.dumps(rec.notes)),
         )
 

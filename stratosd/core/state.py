@@ -403,11 +403,12 @@ class SchedulerState:
         return job, task
 
     def _on_task_started(self, e: ev.TaskStarted) -> None:
+        """Only a time to show: journaled with the task's end (its record repeats it), so a task
+        costs two journal commits (launch, end), not three. After a crash a task that was running
+        shows no start time; it is running again or adopted either way."""
         found = self._current(e.job_key, e.task_id, e.attempt)
         if found:
-            job, task = found
-            task.started = e.started
-            self._mark(job, task)
+            found[1].started = e.started
 
     def _on_task_ended(self, e: ev.TaskEnded) -> None:
         found = self._current(e.job_key, e.task_id, e.attempt)

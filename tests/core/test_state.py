@@ -259,3 +259,16 @@ def test_the_record_reaches_the_journal_untouched(state: SchedulerState) -> None
     actions = state.handle(ev.TaskEnded(state.jobs["demo"].key, 0, 1, rec))
     saved = [a for a in actions if isinstance(a, act.SaveOutcome)]
     assert saved[0].record is rec and saved[0].keep_stdout
+
+
+def test_a_start_is_journaled_with_the_end_not_by_itself(state: SchedulerState) -> None:
+    add_host(state)
+    create(state)
+    submit(state, "demo", ["a"])
+    key = state.jobs["demo"].key
+    started = state.handle(ev.TaskStarted(key, 0, 1, 4242, 7.0))
+    assert not [a for a in started if isinstance(a, act.JOURNAL_ACTIONS)]
+    assert state.jobs["demo"].tasks[0].started == 7.0
+    ended = state.handle(ev.TaskEnded(key, 0, 1, TaskRecord(exit_code=0, started=7.0, ended=8.0)))
+    rows = [t for a in ended if isinstance(a, act.SaveTasks) for t in a.tasks]
+    assert [(t.started, t.ended) for t in rows] == [(7.0, 8.0)]
