@@ -1,0 +1,80 @@
+"""Helpers for tests against the one-node Slurm of deploy/slurm/local-cluster.sh."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "deploy" / "slurm" / "local-cluster.sh"
+
+
+def run_script(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    """Run local-cluster.sh (its daemons write to their own log files, so the pipes close)."""
+    return subprocess.run(
+        [str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=None if env is None else {**os.environ, **env},
+        check=False,
+    )
+
+
+def slurm(*args: str, timeout: float = 30) -> str:
+    """Run a Slurm client command against the config at Slurm's default path; its stdout."""
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"}
+    done = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def sbatch_wrap(command: str, *, partition: str, chdir: Path, output: str) -> str:
+    """Submit `sbatch --wrap COMMAND`; the job id."""
+    job_id = slurm(
+        "sbatch", "--parsable", f"--partition={partition}", f"--chdir={chdir}", f"--output={output}", "--wrap", command
+    ).strip()
+    if not job_id.isdigit():
+        raise RuntimeError(f"sbatch --parsable printed {job_id!r}")
+    return job_id
+
+
+def default_partition() -> str:
+    """The partition sinfo marks with '*'."""
+    for line in slurm("sinfo", "-h", "-o", "%P").split():
+        if line.endswith("*"):
+            return line[:-1]
+    raise RuntimeError("sinfo shows no default partition")
+
+
+def job_fields(job_id: str) -> dict[str, str]:
+    """`scontrol show job` as KEY=VALUE pairs (finished jobs stay visible for MinJobAge, 300 s)."""
+    fields: dict[str, str] = {}
+    for word in slurm("scontrol", "show", "job", "--oneliner", job_id).split():
+        key, sep, value = word.partition("=")
+        if sep:
+            fields.setdefault(key, value)
+    return fields
+
+
+def wait_gone_from_queue(job_id: str, timeout: float = 60) -> None:
+    """Until squeue no longer lists the job (pending, running or completing)."""
+    deadline = time.monotonic() + timeout
+    while slurm("squeue", "-h", "-j", job_id, "-o", "%i").strip():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} still queued after {timeout} s")
+        time.sleep(0.1)
+
+
+def wait_state(job_id: str, state: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while job_fields(job_id).get("JobState") != state:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} not {state} after {timeout} s: {job_fields(job_id).get('JobState')}")
+        time.sleep(0.1)
