@@ -1,0 +1,371 @@
+"""Scale: what 100,000 tasks cost one daemon, and how fast and quiet it is when idle.
+
+    python bench/scale.py [--rounds 3] [--tasks 100000] [--only submit,results,...]
+
+Every figure is measured against a real stratosd (local backend) in a private temporary
+directory, with the journal on; timed figures are the median of --rounds runs (warm: of
+3 x --rounds runs).
+  submit   --tasks commands passed to ONE `job.stream.add(...)` are accepted (in the daemon's
+           journal) when the call returns: < 1 s (daemon with 1 slot; the job is cancelled after)
+  results  `get_results()` of --tasks finished results (`echo i`, run beforehand on 8 advertised
+           cores), every one in order: < 1 s
+  memory   the daemon's RSS (VmRSS) grows < 1 KB per queued task: --tasks tasks queued behind
+           a `sleep` that holds the only slot
+  idle     a daemon holding 10 open stream jobs with nothing pending uses < 1% CPU
+           (utime+stime over a 5 s window)
+  warm     a running daemon starts the first task (`date +%s.%N > FILE`) of a new script's new
+           job < 50 ms after that script calls `Processor(...)` (its own new connection)
+  cold     no daemon running: a new Python process running `Processor(...).stream(...)`
+           auto-starts one (fresh STRATOS_SOCKET/STRATOS_STATE_DIR) and its first task starts
+           < 1.5 s after the process was spawned; the daemon is stopped by its PID afterwards
+Prints each figure with PASS/FAIL; exits 1 on any FAIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from stratos import Processor  # noqa: E402
+from stratos._connection import connect  # noqa: E402
+from stratos.errors import StratosError  # noqa: E402
+from tests.daemon import Daemon  # noqa: E402
+
+SUBMIT_LIMIT_S = 1.0
+RESULTS_LIMIT_S = 1.0
+MEMORY_LIMIT_BYTES = 1024.0
+IDLE_LIMIT_PERCENT = 1.0
+IDLE_WINDOW_S = 5.0
+IDLE_JOBS = 10
+WARM_LIMIT_S = 0.050
+#: warm-start runs per round.
+WARM_SAMPLES = 3
+COLD_LIMIT_S = 1.5
+#: the longest any single wait of this benchmark may take (every loop is bounded by it).
+WAIT_LIMIT_S = 600.0
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class Report:
+    def __init__(self) -> None:
+        self.failed: list[str] = []
+
+    def check(self, name: str, value: float, limit: float, text: str, detail: str = "") -> None:
+        ok = value < limit
+        if not ok:
+            self.failed.append(name)
+        print(f"{'PASS' if ok else 'FAIL'}: {name}: {text}{f' ({detail})' if detail else ''}", flush=True)
+
+
+def use(daemon: Daemon) -> int:
+    """Point this process's client at ``daemon``; return the daemon's PID."""
+    os.environ.update(daemon.env)
+    assert daemon.proc is not None
+    return daemon.proc.pid
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+
+
+def wait_until(probe: Callable[[], object], what: str, limit: float = WAIT_LIMIT_S) -> None:
+    deadline = time.monotonic() + limit
+    while not probe():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.002)
+
+
+def started_at(path: Path, limit: float = 30.0) -> float:
+    """The `date +%s.%N` a task wrote to ``path`` (waits until the whole line is there)."""
+
+    def line() -> str:
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            return ""
+        return text if text.endswith("\n") else ""
+
+    wait_until(line, f"a task to write {path}", limit)
+    return float(path.read_text())
+
+
+def fmt_ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+# -- the figures ------------------------------------------------------------------------------
+
+
+def submit(report: Report, tasks: int, rounds: int) -> None:
+    daemon = Daemon(cpus=1).start()
+    try:
+        use(daemon)
+        commands = [f"echo {i}" for i in range(tasks)]
+        times = []
+        for r in range(rounds):
+            job = Processor(job_id=f"submit-{r}")
+            start = time.perf_counter()
+            ids = job.stream.add(commands)
+            times.append(time.perf_counter() - start)
+            if len(ids) != tasks:
+                raise RuntimeError(f"the daemon accepted {len(ids)} of {tasks} tasks")
+            job.cancel()
+            job.wait()
+        median = statistics.median(times)
+        report.check("submit", median, SUBMIT_LIMIT_S,
+                     f"{tasks} commands in one stream() call accepted in {median:.3f} s (median), "
+                     f"target < {SUBMIT_LIMIT_S:g} s", "runs: " + ", ".join(f"{t:.3f}" for t in times))
+    finally:
+        daemon.cleanup()
+
+
+def results(report: Report, tasks: int, rounds: int) -> None:
+    daemon = Daemon(cpus=8).start()
+    try:
+        use(daemon)
+        job = Processor(job_id="results")
+        start = time.perf_counter()
+        job.batch([f"echo {i}" for i in range(tasks)])
+        print(f"  (ran {tasks} tasks for the results figure in {time.perf_counter() - start:.0f} s)", flush=True)
+        expected = [f"{i}\n" for i in range(tasks)]
+        times = []
+        for r in range(rounds):
+            # A named cursor per round: each round reads every result, as a first get_results() does.
+            consumer = None if r == 0 else f"round-{r}"
+            start = time.perf_counter()
+            got = job.get_results(consumer)
+            times.append(time.perf_counter() - start)
+            if got != expected:
+                raise RuntimeError(f"get_results() returned {len(got)} results, not all {tasks} in order")
+        median = statistics.median(times)
+        report.check("results", median, RESULTS_LIMIT_S,
+                     f"get_results() of {tasks} finished results in {median:.3f} s (median), "
+                     f"target < {RESULTS_LIMIT_S:g} s", "runs: " + ", ".join(f"{t:.3f}" for t in times))
+    finally:
+        daemon.cleanup()
+
+
+def memory(report: Report, tasks: int) -> None:
+    daemon = Daemon(cpus=1).start()
+    try:
+        pid = use(daemon)
+        job = Processor(job_id="memory")
+        job.stream.add(["sleep 600"])
+        wait_until(lambda: job.stream.count_running_tasks() == 1, "the blocking task to start", 30)
+        time.sleep(0.5)
+        before = rss_bytes(pid)
+        job.stream.add([f"echo {i}" for i in range(tasks)])
+        time.sleep(1.0)
+        after = rss_bytes(pid)
+        if job.stream.count_unfinished_tasks() != tasks + 1:
+            raise RuntimeError("queued tasks started: the memory figure would be wrong")
+        per_task = (after - before) / tasks
+        report.check("memory", per_task, MEMORY_LIMIT_BYTES,
+                     f"daemon RSS grew {per_task:.0f} bytes per queued task, target < {MEMORY_LIMIT_BYTES:.0f}",
+                     f"{before / 2**20:.1f} MB -> {after / 2**20:.1f} MB for {tasks} tasks")
+        job.cancel()
+    finally:
+        daemon.cleanup()
+
+
+def idle(report: Report, rounds: int) -> None:
+    daemon = Daemon(cpus=2).start()
+    try:
+        pid = use(daemon)
+        jobs = [Processor(job_id=f"idle-{i}") for i in range(IDLE_JOBS)]
+        for job in jobs:
+            job.stream("true")
+        for job in jobs:
+            job.wait_for_tasks()  # the streams stay open
+        time.sleep(1.0)
+        shares = []
+        for _ in range(rounds):
+            cpu0, wall0 = cpu_seconds(pid), time.monotonic()
+            time.sleep(IDLE_WINDOW_S)
+            shares.append(100 * (cpu_seconds(pid) - cpu0) / (time.monotonic() - wall0))
+        if any(job.stream.closed() for job in jobs):
+            raise RuntimeError("a stream was closed")
+        median = statistics.median(shares)
+        report.check("idle", median, IDLE_LIMIT_PERCENT,
+                     f"daemon with {IDLE_JOBS} open idle jobs used {median:.2f}% CPU over {IDLE_WINDOW_S:g} s "
+                     f"(median), target < {IDLE_LIMIT_PERCENT:g}%",
+                     "windows: " + ", ".join(f"{s:.2f}%" for s in shares))
+    finally:
+        daemon.cleanup()
+
+
+def warm(report: Report, rounds: int, tmp: Path) -> None:
+    daemon = Daemon(cpus=2).start()
+    try:
+        use(daemon)
+        Processor(job_id="warm-up").batch("true")
+        env = {**os.environ, **daemon.env}
+        scripts, here = [], []
+        for r in range(WARM_SAMPLES * rounds):  # each run is short: more of them steady the median
+            # A new script (its own connection), timed from its Processor() call...
+            path = tmp / f"warm-{r}"
+            _, called = client(path, f"warm-{r}", env, tmp)
+            scripts.append(started_at(path) - called)
+            Processor.attach(f"warm-{r}").wait()
+            # ... and a new job from this process, whose connection is open already.
+            path = tmp / f"warm-here-{r}"
+            start = time.time()
+            job = Processor(job_id=f"warm-here-{r}")
+            job.stream(f"date +%s.%N > {path}")
+            here.append(started_at(path) - start)
+            job.wait()
+        median = statistics.median(scripts)
+        report.check("warm", median, WARM_LIMIT_S,
+                     f"warm daemon started a new script's first task {fmt_ms(median)} after its Processor() call "
+                     f"(median), target < {fmt_ms(WARM_LIMIT_S)}",
+                     f"{len(scripts)} runs, {fmt_ms(min(scripts))} to {fmt_ms(max(scripts))}"
+                     + f"; from a process already connected: {fmt_ms(statistics.median(here))}")
+    finally:
+        daemon.cleanup()
+
+
+CLIENT = """
+import sys, time
+from stratos import Processor
+called = time.time()
+job = Processor(job_id=sys.argv[2])
+job.stream(f"date +%s.%N > {sys.argv[1]}")
+print(called, flush=True)
+"""
+
+
+def client(path: Path, job_id: str, env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """Run CLIENT in a new Python process; return when it was spawned and when it called Processor()."""
+    spawned = time.time()
+    done = subprocess.run([sys.executable, "-c", CLIENT, str(path), job_id], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise RuntimeError(f"the client process failed: {done.stderr[-2000:]}")
+    return spawned, float(done.stdout)
+
+
+def daemon_pid(socket: Path, state: Path) -> int | None:
+    """The PID of the daemon at ``socket``: its answer to Hello, else its state directory's held lock."""
+    try:
+        conn = connect(socket, state)
+    except StratosError:
+        pass
+    else:
+        conn.close()
+        return int(conn.hello.pid)
+    try:
+        fd = os.open(state / "stratosd.lock", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return None  # nobody holds it: no daemon runs there (the PID in it may be anyone's now)
+    except BlockingIOError:
+        return int(os.read(fd, 32).decode().strip() or 0) or None
+    finally:
+        os.close(fd)
+
+
+def stop_pid(pid: int) -> None:
+    """SIGTERM the daemon we caused to start (not our child: it is in its own session), SIGKILL if it lingers."""
+
+    def gone() -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            return True
+
+    with_signal = signal.SIGTERM
+    for limit in (30.0, 5.0):
+        if gone():
+            return
+        os.kill(pid, with_signal)
+        deadline = time.monotonic() + limit
+        while not gone() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with_signal = signal.SIGKILL
+
+
+def cold(report: Report, rounds: int) -> None:
+    latencies, from_call = [], []
+    for _ in range(rounds):
+        root = Path(tempfile.mkdtemp(prefix="st-cold-", dir="/tmp"))  # short: a Unix socket path
+        os.chmod(root, 0o700)
+        socket, state, path = root / "run" / "d.sock", root / "state", root / "started"
+        env = {k: v for k, v in os.environ.items() if k != "STRATOS_NO_AUTOSTART"}
+        env.update(STRATOS_SOCKET=str(socket), STRATOS_STATE_DIR=str(state))
+        try:
+            spawned, called = client(path, "cold", env, root)
+            started = started_at(path)
+            latencies.append(started - spawned)
+            from_call.append(started - called)
+        finally:
+            pid = daemon_pid(socket, state) if socket.exists() or state.exists() else None
+            if pid is not None:
+                stop_pid(pid)
+            shutil.rmtree(root, ignore_errors=True)
+    median = statistics.median(latencies)
+    report.check("cold", median, COLD_LIMIT_S,
+                 f"no daemon running: first task started {median:.3f} s after the client process was spawned "
+                 f"(median), target < {COLD_LIMIT_S:g} s",
+                 "runs: " + ", ".join(f"{t:.3f}" for t in latencies)
+                 + f"; {statistics.median(from_call):.3f} s after its Processor() call")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--only", default="submit,results,memory,idle,warm,cold",
+                        help="comma-separated figures to measure")
+    opts = parser.parse_args()
+    wanted = set(opts.only.split(","))
+    report = Report()
+    with tempfile.TemporaryDirectory(prefix="stratos-scale-") as tmp:
+        if "submit" in wanted:
+            submit(report, opts.tasks, opts.rounds)
+        if "results" in wanted:
+            results(report, opts.tasks, opts.rounds)
+        if "memory" in wanted:
+            memory(report, opts.tasks)
+        if "idle" in wanted:
+            idle(report, opts.rounds)
+        if "warm" in wanted:
+            warm(report, opts.rounds, Path(tmp))
+        if "cold" in wanted:
+            cold(report, opts.rounds)
+    if report.failed:
+        print(f"FAILED: {', '.join(report.failed)}")
+        return 1
+    print("all figures PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
