@@ -75,7 +75,8 @@ def _add_pilot(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "assigns under supervision and report them back, until the daemon says stop, a\n"
         "SIGTERM/SIGINT (the running tasks are killed and reported as \"executor-stopped\",\n"
         "so the daemon runs them elsewhere), or --idle-timeout. Logs one line per event\n"
-        "to stderr.",
+        "to stderr. Its executor id is $STRATOS_EXECUTOR_ID if set (the Slurm backend sets\n"
+        "slurm-$SLURM_JOB_ID), else HOST-PID-RANDOM.",
         epilog=_PILOT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     pilot.add_argument("--connect", required=True, metavar="ADDR",
@@ -148,7 +149,7 @@ def _pilot(opts: argparse.Namespace) -> int:
     config = remote.PilotConfig(
         target=target, job_id=opts.job, token=token, cpus=opts.cpus or cpus, mem=opts.mem or mem,
         host=opts.host or remote.default_host(), idle_timeout=opts.idle_timeout, retry_for=opts.retry_for,
-        work_dir=opts.work_dir, tls_ca=opts.tls_ca,
+        work_dir=opts.work_dir, tls_ca=opts.tls_ca, executor_id=os.environ.get("STRATOS_EXECUTOR_ID", ""),
     )
     return remote.run_pilot(config)
 

@@ -362,8 +362,10 @@ class Pilot:
 
     async def _register(self) -> None:
         cfg = self.config
+        holding = [pb.AttemptRef(task_id=task_id, attempt=attempt) for task_id, attempt in self._attempts]
         request = pb.RegisterRequest(
-            job_id=cfg.job_id, executor_id=cfg.executor_id, host=cfg.host, cpus=cfg.cpus, mem=cfg.mem
+            job_id=cfg.job_id, executor_id=cfg.executor_id, host=cfg.host, cpus=cfg.cpus, mem=cfg.mem,
+            holding=holding,
         )
         self._need_register = False
         reply = await self._call("Register", request, timeout=RPC_TIMEOUT)

@@ -20,7 +20,7 @@ from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratos.errors import JournalUnavailable
 from stratos_executor.spec import DEFAULT_RESULT_LIMIT, TaskRecord
-from stratosd.backends.pilots import KIND, Pilot, PilotsBackend
+from stratosd.backends.pilots import PILOT_KINDS, Pilot, PilotsBackend
 from stratosd.core.events import TaskEnded, TaskLost, TaskStarted
 from stratosd.core.model import Job
 from stratosd.runtime import Runtime
@@ -73,13 +73,15 @@ class Hub(pb_grpc.ExecutorHubServicer):
 
     async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterReply:
         job = await self._job(request.job_id, context)
-        if not job.pool.startswith(KIND + ":"):
+        if job.pool.partition(":")[0] not in PILOT_KINDS:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 f"job {job.name} runs on {job.spec.master!r}, not on pilots")
         if not (math.isfinite(request.cpus) and math.isfinite(request.mem)) or request.cpus <= 0 \
                 or request.mem <= 0 or not request.executor_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "an executor needs an id, cpus > 0 and mem > 0")
-        self.backend.register(job.key, job.pool, request.executor_id, request.host, request.cpus, request.mem)
+        holding = tuple((ref.task_id, ref.attempt) for ref in request.holding)
+        self.backend.register(job.key, job.pool, request.executor_id, request.host, request.cpus, request.mem,
+                              holding)
         return pb.RegisterReply(fetch_wait=self.backend.fetch_wait, lost_after=self.backend.lost_after)
 
     async def Fetch(self, request: pb.FetchRequest, context: Any) -> pb.FetchReply:

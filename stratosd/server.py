@@ -172,7 +172,7 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         os.umask(old_umask)
     runtime = Runtime(SchedulerState(), store, config.state_dir)
     runtime.add_backend(LocalBackend(runtime.emit, cpus=config.cpus, mem=config.mem))
-    pilots = PilotsBackend(runtime.emit, lost_after=config.pilot_lost_after)
+    pilots = PilotsBackend(runtime.emit, lost_after=config.pilot_lost_after, unclaimed=runtime.state.unclaimed)
     runtime.add_backend(pilots)
     options = [("grpc.max_receive_message_length", 16 << 20), ("grpc.max_send_message_length", 16 << 20)]
     executors = None

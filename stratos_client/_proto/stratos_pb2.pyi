@@ -36,18 +36,20 @@ class JobToken(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
-    __slots__ = ("job_id", "executor_id", "host", "cpus", "mem")
+    __slots__ = ("job_id", "executor_id", "host", "cpus", "mem", "holding")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     CPUS_FIELD_NUMBER: _ClassVar[int]
     MEM_FIELD_NUMBER: _ClassVar[int]
+    HOLDING_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     executor_id: str
     host: str
     cpus: float
     mem: float
-    def __init__(self, job_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., host: _Optional[str] = ..., cpus: _Optional[float] = ..., mem: _Optional[float] = ...) -> None: ...
+    holding: _containers.RepeatedCompositeFieldContainer[AttemptRef]
+    def __init__(self, job_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., host: _Optional[str] = ..., cpus: _Optional[float] = ..., mem: _Optional[float] = ..., holding: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ...) -> None: ...
 
 class RegisterReply(_message.Message):
     __slots__ = ("fetch_wait", "lost_after")
@@ -223,7 +225,7 @@ class HelloReply(_message.Message):
     def __init__(self, protocol_version: _Optional[int] = ..., daemon_version: _Optional[str] = ..., pid: _Optional[int] = ..., state_dir: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("master", "role", "threads_per_task", "mem_per_task", "disk_per_task", "monitor", "relauncher", "update_interval", "output", "log_directory", "task_timeout", "timeout_retries", "max_retries", "hdfs", "hdfs_mount", "has_locality_wait", "locality_wait")
+    __slots__ = ("master", "role", "threads_per_task", "mem_per_task", "disk_per_task", "monitor", "relauncher", "update_interval", "output", "log_directory", "task_timeout", "timeout_retries", "max_retries", "hdfs", "hdfs_mount", "has_locality_wait", "locality_wait", "slurm_account", "slurm_qos", "slurm_time_limit", "pilot_cpus", "pilot_mem", "max_pilots", "sbatch_options", "pilot_idle_timeout")
     MASTER_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     THREADS_PER_TASK_FIELD_NUMBER: _ClassVar[int]
@@ -241,6 +243,14 @@ class JobSpec(_message.Message):
     HDFS_MOUNT_FIELD_NUMBER: _ClassVar[int]
     HAS_LOCALITY_WAIT_FIELD_NUMBER: _ClassVar[int]
     LOCALITY_WAIT_FIELD_NUMBER: _ClassVar[int]
+    SLURM_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    SLURM_QOS_FIELD_NUMBER: _ClassVar[int]
+    SLURM_TIME_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PILOT_CPUS_FIELD_NUMBER: _ClassVar[int]
+    PILOT_MEM_FIELD_NUMBER: _ClassVar[int]
+    MAX_PILOTS_FIELD_NUMBER: _ClassVar[int]
+    SBATCH_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    PILOT_IDLE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     master: str
     role: str
     threads_per_task: float
@@ -258,7 +268,15 @@ class JobSpec(_message.Message):
     hdfs_mount: str
     has_locality_wait: bool
     locality_wait: float
-    def __init__(self, master: _Optional[str] = ..., role: _Optional[str] = ..., threads_per_task: _Optional[float] = ..., mem_per_task: _Optional[float] = ..., disk_per_task: _Optional[float] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., output: _Optional[str] = ..., log_directory: _Optional[str] = ..., task_timeout: _Optional[float] = ..., timeout_retries: _Optional[int] = ..., max_retries: _Optional[int] = ..., hdfs: _Optional[str] = ..., hdfs_mount: _Optional[str] = ..., has_locality_wait: _Optional[bool] = ..., locality_wait: _Optional[float] = ...) -> None: ...
+    slurm_account: str
+    slurm_qos: str
+    slurm_time_limit: str
+    pilot_cpus: float
+    pilot_mem: float
+    max_pilots: int
+    sbatch_options: str
+    pilot_idle_timeout: float
+    def __init__(self, master: _Optional[str] = ..., role: _Optional[str] = ..., threads_per_task: _Optional[float] = ..., mem_per_task: _Optional[float] = ..., disk_per_task: _Optional[float] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., output: _Optional[str] = ..., log_directory: _Optional[str] = ..., task_timeout: _Optional[float] = ..., timeout_retries: _Optional[int] = ..., max_retries: _Optional[int] = ..., hdfs: _Optional[str] = ..., hdfs_mount: _Optional[str] = ..., has_locality_wait: _Optional[bool] = ..., locality_wait: _Optional[float] = ..., slurm_account: _Optional[str] = ..., slurm_qos: _Optional[str] = ..., slurm_time_limit: _Optional[str] = ..., pilot_cpus: _Optional[float] = ..., pilot_mem: _Optional[float] = ..., max_pilots: _Optional[int] = ..., sbatch_options: _Optional[str] = ..., pilot_idle_timeout: _Optional[float] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
     __slots__ = ("job_id", "spec")
@@ -484,7 +502,7 @@ class ResultsServerMessage(_message.Message):
     def __init__(self, batch: _Optional[_Union[ResultBatch, _Mapping]] = ..., end: _Optional[_Union[ResultsEnd, _Mapping]] = ..., committed: _Optional[_Union[ResultsCommitted, _Mapping]] = ...) -> None: ...
 
 class JobStatus(_message.Message):
-    __slots__ = ("job_id", "state", "master", "total", "counts", "results_available", "cursor", "created", "finished_at", "warnings", "stream_opened", "stream_closed", "locality_tasks", "locality_tasks_local", "locality_bytes", "locality_bytes_local")
+    __slots__ = ("job_id", "state", "master", "total", "counts", "results_available", "cursor", "created", "finished_at", "warnings", "stream_opened", "stream_closed", "locality_tasks", "locality_tasks_local", "locality_bytes", "locality_bytes_local", "pilots_queued", "pilots_running")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     MASTER_FIELD_NUMBER: _ClassVar[int]
@@ -501,6 +519,8 @@ class JobStatus(_message.Message):
     LOCALITY_TASKS_LOCAL_FIELD_NUMBER: _ClassVar[int]
     LOCALITY_BYTES_FIELD_NUMBER: _ClassVar[int]
     LOCALITY_BYTES_LOCAL_FIELD_NUMBER: _ClassVar[int]
+    PILOTS_QUEUED_FIELD_NUMBER: _ClassVar[int]
+    PILOTS_RUNNING_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: str
     master: str
@@ -517,7 +537,9 @@ class JobStatus(_message.Message):
     locality_tasks_local: int
     locality_bytes: int
     locality_bytes_local: int
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., master: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Union[StatusCounts, _Mapping]] = ..., results_available: _Optional[int] = ..., cursor: _Optional[int] = ..., created: _Optional[float] = ..., finished_at: _Optional[float] = ..., warnings: _Optional[_Iterable[str]] = ..., stream_opened: _Optional[bool] = ..., stream_closed: _Optional[bool] = ..., locality_tasks: _Optional[int] = ..., locality_tasks_local: _Optional[int] = ..., locality_bytes: _Optional[int] = ..., locality_bytes_local: _Optional[int] = ...) -> None: ...
+    pilots_queued: int
+    pilots_running: int
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., master: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Union[StatusCounts, _Mapping]] = ..., results_available: _Optional[int] = ..., cursor: _Optional[int] = ..., created: _Optional[float] = ..., finished_at: _Optional[float] = ..., warnings: _Optional[_Iterable[str]] = ..., stream_opened: _Optional[bool] = ..., stream_closed: _Optional[bool] = ..., locality_tasks: _Optional[int] = ..., locality_tasks_local: _Optional[int] = ..., locality_bytes: _Optional[int] = ..., locality_bytes_local: _Optional[int] = ..., pilots_queued: _Optional[int] = ..., pilots_running: _Optional[int] = ...) -> None: ...
 
 class ListTasksRequest(_message.Message):
     __slots__ = ("job_id", "state")

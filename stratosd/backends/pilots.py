@@ -11,14 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stratos._proto import stratos_pb2 as pb
 from stratos_executor.spec import TaskSpec
 from stratosd.backends.base import Emit
 from stratosd.core.events import Event, HostAdded, HostRemoved, TaskLost
+from stratosd.core.model import Offer
 
 KIND = "pilots"
+#: pool kinds whose hosts are pilots: plain ones (started by hand) and Slurm's.
+PILOT_KINDS = ("pilots", "slurm")
 
 
 @dataclass
@@ -44,7 +48,8 @@ def assignment(spec: TaskSpec) -> pb.TaskAssignment:
 class PilotsBackend:
     pool = KIND
 
-    def __init__(self, emit: Emit, *, lost_after: float = 30.0, fetch_wait: float = 5.0) -> None:
+    def __init__(self, emit: Emit, *, lost_after: float = 30.0, fetch_wait: float = 5.0,
+                 unclaimed: Callable[[str], list[tuple[int, int, int]]] = lambda kind: []) -> None:
         self._emit = emit
         self.lost_after = lost_after
         self.fetch_wait = fetch_wait
@@ -52,6 +57,8 @@ class PilotsBackend:
         #: (job key, task id, attempt) -> the pilot running it.
         self._placed: dict[tuple[int, int, int], str] = {}
         self._watcher: asyncio.Task[None] | None = None
+        #: the core's running tasks of a pool kind that no pilot holds (see SchedulerState.unclaimed).
+        self._unclaimed = unclaimed
 
     def initial_events(self) -> list[Event]:
         return []
@@ -61,13 +68,18 @@ class PilotsBackend:
 
     # -- pilots ------------------------------------------------------------------------------
 
-    def register(self, job_key: int, pool: str, executor_id: str, host: str, cpus: float, mem: float) -> None:
+    def register(self, job_key: int, pool: str, executor_id: str, host: str, cpus: float, mem: float,
+                 holding: tuple[tuple[int, int], ...] = ()) -> None:
+        """A pilot (re)registers; ``holding``: (task id, attempt) it still runs or has yet to report."""
         pilot = self.pilots.get(executor_id)
         if pilot is not None:
             pilot.last_seen = time.monotonic()
             return
         self.pilots[executor_id] = Pilot(executor_id, job_key, host, time.monotonic())
-        self._emit(HostAdded(executor_id, pool, cpus, mem, host))
+        for task_id, attempt in holding:  # kills of attempts the core no longer wants find their pilot
+            self._placed[(job_key, task_id, attempt)] = executor_id
+        self._emit(HostAdded(executor_id, pool, cpus, mem, host,
+                             tuple((job_key, task_id, attempt) for task_id, attempt in holding)))
 
     def pilot(self, executor_id: str) -> Pilot | None:
         return self.pilots.get(executor_id)
@@ -98,9 +110,18 @@ class PilotsBackend:
         self._placed.pop((job_key, task_id, attempt), None)
 
     async def _watch(self) -> None:
+        adopt_until = time.monotonic() + self.lost_after
         while True:
             await asyncio.sleep(min(1.0, self.lost_after / 4))
             now = time.monotonic()
+            if adopt_until and now > adopt_until:
+                # After a restart the journal's running tasks wait for their pilots to register again
+                # (holding them); those whose pilot did not come back within lost_after run elsewhere.
+                adopt_until = 0.0
+                for kind in PILOT_KINDS:
+                    for job_key, task_id, attempt in self._unclaimed(kind):
+                        self._emit(TaskLost(job_key, task_id, attempt,
+                                            "its pilot did not come back after the daemon restarted", time.time()))
             for pilot in list(self.pilots.values()):
                 if now - pilot.last_seen > self.lost_after:
                     self.forget(pilot.executor_id, f"no word from it for {self.lost_after:g} s")
@@ -122,6 +143,25 @@ class PilotsBackend:
         if pilot is not None:
             pilot.kills.append(pb.AttemptRef(task_id=task_id, attempt=attempt))
             pilot.wake.set()
+
+    # Plain pilots are started by hand: there is nothing to ask a cluster for, or to give back.
+    def revive(self, pool: str) -> None:
+        pass
+
+    def suppress(self, pool: str) -> None:
+        pass
+
+    def release(self, pool: str, now: bool = False) -> None:
+        pass
+
+    def accept(self, pool: str, offer: Offer, launches: list[tuple[int, TaskSpec, float]]) -> None:
+        raise TypeError("pilots take no offers")
+
+    def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None:
+        raise TypeError("pilots take no offers")
+
+    def jobs_pilots(self, job_key: int) -> list[Pilot]:
+        return [p for p in self.pilots.values() if p.job_key == job_key]
 
     async def close(self) -> None:
         # Pilots keep running across a daemon restart: they retry until it is back.

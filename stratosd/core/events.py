@@ -27,6 +27,8 @@ class HostAdded(Event):
     mem: float
     #: the machine's name (a pilot's host_id is its executor id); default: host_id.
     hostname: str = ""
+    #: (job key, task id, attempt) the host already runs: an executor registering again.
+    holding: tuple[tuple[int, int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

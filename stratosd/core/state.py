@@ -51,6 +51,8 @@ from stratosd.core.locality import best_hosts, canonical_host
 from stratosd.core.model import EXITED, TERMINAL, Call, Host, Job, Status, Task
 
 _EPS = 1e-9
+#: pool kinds a cluster grants per job: see SchedulerState.cluster_kinds.
+CLUSTER_KINDS = frozenset({"mesos", "slurm", "pilots"})
 
 _TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.PENDING: frozenset({Status.RUNNING, Status.KILLED}),
@@ -69,9 +71,12 @@ class InvalidTransition(Exception):
 class SchedulerState:
     """All jobs, tasks and hosts of one daemon."""
 
-    def __init__(self, *, offer_kinds: frozenset[str] = frozenset({"mesos"}), story_length: int = 10_000) -> None:
-        #: pool kinds whose resources come as offers to accept or decline (not as standing hosts).
-        self.offer_kinds = offer_kinds
+    def __init__(self, *, cluster_kinds: frozenset[str] = CLUSTER_KINDS, story_length: int = 10_000) -> None:
+        #: pool kinds whose hosts a cluster grants per job (Mesos offers, Slurm and other pilots):
+        #: the core asks for resources when work waits (ReviveOffers), hands them back when the job
+        #: is done (ReleasePool), and after a restart keeps running tasks running (the cluster still
+        #: runs them; its backend adopts them or reports them lost).
+        self.cluster_kinds = cluster_kinds
         #: jobs by their current name, and by their journal key.
         self.jobs: dict[str, Job] = {}
         self.by_key: dict[int, Job] = {}
@@ -152,7 +157,7 @@ class SchedulerState:
             self.jobs[job.name] = job
             self.by_key[job.key] = job
             self._next_key = max(self._next_key, job.key + 1)
-            adopt = self._offer_pool(job.pool)
+            adopt = self._cluster_pool(job.pool)
             for task in job.tasks:
                 host = self.hosts.get(live.get((job.key, task.task_id, task.attempt), ""))
                 if task.status is Status.RUNNING and host is not None:
@@ -177,14 +182,14 @@ class SchedulerState:
         In place, so every adapter holding this object sees the rebuilt state.
         """
         hosts = [(h.host_id, h.pool, h.cpus, h.mem, h.hostname) for h in self.hosts.values()]
-        offer_kinds, story = self.offer_kinds, self.story
-        self.__init__(offer_kinds=offer_kinds, story_length=story.maxlen or 1)  # type: ignore[misc]
+        cluster_kinds, story = self.cluster_kinds, self.story
+        self.__init__(cluster_kinds=cluster_kinds, story_length=story.maxlen or 1)  # type: ignore[misc]
         self.story = story
         for host_id, pool, cpus, mem, hostname in hosts:
             self._on_host_added(ev.HostAdded(host_id, pool, cpus, mem, hostname))
 
-    def _offer_pool(self, pool: str) -> bool:
-        return pool.partition(":")[0] in self.offer_kinds
+    def _cluster_pool(self, pool: str) -> bool:
+        return pool.partition(":")[0] in self.cluster_kinds
 
     def _rebuild(self, job: Job) -> None:
         """Recompute what is derived from the tasks: counts, queue, per-call progress."""
@@ -216,10 +221,28 @@ class SchedulerState:
     # -- requests ----------------------------------------------------------------------------
 
     def _on_host_added(self, e: ev.HostAdded) -> None:
+        if e.host_id in self.hosts:
+            return
         host = Host(e.host_id, e.pool, e.cpus, e.mem, canonical_host(e.hostname or e.host_id),
                     free_cpus=e.cpus, free_mem=e.mem)
         self.hosts[e.host_id] = host
         self.pools.setdefault(e.pool, []).append(host)
+        for job_key, task_id, attempt in e.holding:
+            self._claim(host, job_key, task_id, attempt)
+
+    def _claim(self, host: Host, job_key: int, task_id: int, attempt: int) -> None:
+        """A returning executor holds this attempt: keep it where it runs, or stop it if it is stale."""
+        job = self.by_key.get(job_key)
+        task = job.tasks[task_id] if job is not None and 0 <= task_id < len(job.tasks) else None
+        if (job is None or task is None or job.pool != host.pool or task.attempt != attempt
+                or task.status is not Status.RUNNING or (job_key, task_id) in self._placed):
+            self._effects.append(act.KillTask(job_key, task_id, attempt, host.pool))
+            return
+        cpus = min(job.spec.cpus, max(h.cpus for h in self.pools[host.pool]))
+        host.free_cpus -= cpus
+        host.free_mem -= job.spec.mem
+        host.running.add((job_key, task_id))
+        self._placed[(job_key, task_id)] = host.host_id
 
     def _on_host_removed(self, e: ev.HostRemoved) -> None:
         host = self.hosts.pop(e.host_id, None)
@@ -312,7 +335,7 @@ class SchedulerState:
         job.stream_closed = False
         self._dirty_jobs[job.key] = job
         self._waiting.setdefault(job.pool, {})[job.key] = job
-        if self._offer_pool(job.pool):
+        if self._cluster_pool(job.pool):
             self._effects.append(act.ReviveOffers(job.pool))
         self._effects.append(act.Reply(e.request_id, (call.call_id, first, len(commands), warnings)))
 
@@ -370,7 +393,7 @@ class SchedulerState:
             )
         job.stream_closed = True
         self._dirty_jobs[job.key] = job
-        if self._offer_pool(job.pool):
+        if self._cluster_pool(job.pool):
             self._effects.append(act.ReleasePool(job.pool, now=True))
         self._effects.append(act.Reply(e.request_id, job))
 
@@ -384,7 +407,7 @@ class SchedulerState:
         del self.jobs[job.name]
         del self.by_key[job.key]
         self._waiting.get(job.pool, {}).pop(job.key, None)
-        if self._offer_pool(job.pool):
+        if self._cluster_pool(job.pool):
             self._effects.append(act.ReleasePool(job.pool, now=True))
         self._dirty_jobs.pop(job.key, None)
         self._dirty_tasks.pop(job.key, None)
@@ -476,7 +499,7 @@ class SchedulerState:
         task.children = tuple(children)
         if children:
             self._waiting.setdefault(job.pool, {})[job.key] = job
-            if self._offer_pool(job.pool):
+            if self._cluster_pool(job.pool):
                 self._effects.append(act.ReviveOffers(job.pool))
 
     # -- transitions ---------------------------------------------------------------------------
@@ -499,7 +522,7 @@ class SchedulerState:
         self._index(job, task)
         job.pending.appendleft(task.task_id)
         self._waiting.setdefault(job.pool, {})[job.key] = job
-        if self._offer_pool(job.pool):
+        if self._cluster_pool(job.pool):
             self._effects.append(act.ReviveOffers(job.pool))
 
     def _ended(self, job: Job, task: Task, now: float) -> None:
@@ -508,7 +531,7 @@ class SchedulerState:
         if not job.unended:
             job.finished_at = now
             self._dirty_jobs[job.key] = job
-            if self._offer_pool(job.pool):
+            if self._cluster_pool(job.pool):
                 self._effects.append(act.ReleasePool(job.pool))
         if call.mode == "stream":
             if task.status in EXITED and job.spec.output == "scheduler":
@@ -652,6 +675,15 @@ class SchedulerState:
     def placed_host(self, job_key: int, task_id: int) -> str:
         """The host id a running task was placed on ("" if none)."""
         return self._placed.get((job_key, task_id), "")
+
+    def unclaimed(self, kind: str) -> list[tuple[int, int, int]]:
+        """(job key, task id, attempt) of running tasks in pools of this kind that no host holds:
+        after a restart, those whose executor never came back are to be reported lost."""
+        return [
+            (job.key, task.task_id, task.attempt)
+            for job in self.by_key.values() if job.pool.partition(":")[0] == kind and job.unended
+            for task in job.tasks if task.status is Status.RUNNING and (job.key, task.task_id) not in self._placed
+        ]
 
     def needs_tick(self) -> bool:
         """Whether tasks wait for data-local hosts (the runtime then sends Tick events)."""

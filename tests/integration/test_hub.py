@@ -20,13 +20,15 @@ pilots_daemon = daemon_fixture("--pilot-lost-after", "1.5", name="pilots_daemon"
 class HandPilot:
     """Speaks ExecutorHub over the daemon's socket, one call at a time."""
 
-    def __init__(self, daemon: Daemon, job_id: str, token: str, executor_id: str, cpus: float = 1) -> None:
+    def __init__(self, daemon: Daemon, job_id: str, token: str, executor_id: str, cpus: float = 1,
+                 holding: tuple[tuple[int, int], ...] = ()) -> None:
         self.channel = grpc.insecure_channel(f"unix:{daemon.socket}")
         self.stub = pb_grpc.ExecutorHubStub(self.channel)
         self.job_id, self.executor_id = job_id, executor_id
         self.metadata = (("authorization", f"Bearer {token}"),)
+        refs = [pb.AttemptRef(task_id=t, attempt=a) for t, a in holding]
         self.stub.Register(pb.RegisterRequest(job_id=job_id, executor_id=executor_id, host="hand", cpus=cpus,
-                                              mem=1000), metadata=self.metadata, timeout=5)
+                                              mem=1000, holding=refs), metadata=self.metadata, timeout=5)
 
     def fetch(self, wait: float = 2.0) -> pb.FetchReply:
         reply: pb.FetchReply = self.stub.Fetch(
@@ -220,3 +222,35 @@ def test_a_pilot_killed_with_sigkill_is_an_infrastructure_failure_retried_elsewh
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(30)
+
+
+def test_after_a_daemon_crash_pilots_keep_their_tasks_and_absent_pilots_tasks_run_again(
+        pilots_daemon: Daemon) -> None:
+    job = Processor(job_id="survive", master="pilots", max_retries=2)
+    token = token_of(pilots_daemon, "survive")
+    staying = HandPilot(pilots_daemon, "survive", token, "staying", cpus=2)
+    job.stream(["echo 0", "echo 1", "echo 2"])
+    first = list(staying.fetch().tasks)
+    gone = HandPilot(pilots_daemon, "survive", token, "gone")
+    second = list(gone.fetch().tasks)
+    assert [a.task_id for a in first] == [0, 1] and [a.task_id for a in second] == [2]
+    staying.finish(first[0], b"zero\n")
+    pilots_daemon.kill9()
+    pilots_daemon.start()
+    # the pilot registers again holding task 1 (still running) and a stale attempt the daemon never gave it
+    back = HandPilot(pilots_daemon, "survive", token, "staying", cpus=2, holding=((1, 1), (0, 7)))
+    kills: list[tuple[int, int]] = []
+    fetched: list[tuple[int, int]] = []
+    deadline = time.monotonic() + 15
+    while not fetched and time.monotonic() < deadline:  # task 2's pilot never returns: it runs here
+        reply = back.fetch(wait=1.0)
+        kills += [(k.task_id, k.attempt) for k in reply.kills]
+        fetched += [(a.task_id, a.attempt) for a in reply.tasks]
+    assert fetched == [(2, 2)], "task 1 must stay with its pilot, task 2 must come back with a new attempt"
+    assert kills == [(0, 7)]
+    assert "did not come back" in job.stream.task(2).reason
+    back.finish(first[1], b"one\n")
+    back.finish(pb.TaskAssignment(task_id=2, attempt=2), b"two\n")
+    assert job.wait()
+    assert sorted(job.get_results()) == ["one\n", "two\n", "zero\n"]
+    assert [job.stream.task(i).task.attempts for i in range(3)] == [1, 1, 2]
