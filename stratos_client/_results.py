@@ -42,11 +42,31 @@ class ResultAssembler:
         """
         done = []
         for record in records:
+            if not record.more and not self._pieces:
+                done.append(_whole(record))  # the usual case: the whole result in one record
+                continue
             self._pieces.append(record)
             if not record.more:
                 done.append(_merge(self._pieces))
                 self._pieces = []
         return done
+
+
+def _whole(record: pb.ResultRecord) -> TaskResult:
+    """A result that arrived in one record: what ``_merge([record])`` gives, without the joining."""
+    return TaskResult(
+        task_id=record.task_id,
+        command=record.command,
+        status=record.status,
+        exit_code=record.exit_code if record.has_exit_code else None,
+        signal=record.signal or None,
+        host=record.host,
+        duration=record.duration,
+        stdout=record.stdout.decode("utf-8", errors="replace"),
+        truncated=record.truncated,
+        seq=record.seq,
+        stdout_path=record.stdout_path or None,
+    )
 
 
 def _merge(pieces: list[pb.ResultRecord]) -> TaskResult:

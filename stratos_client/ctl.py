@@ -161,6 +161,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings, out: Output) -> int
         ("finished at", _time(report.finished_at)),
         ("data-local tasks", None if report.locality_tasks is None else f"{report.locality_tasks:.1%}"),
         ("data-local bytes", None if report.locality_bytes is None else f"{report.locality_bytes:.1%}"),
+        ("pilots", f"{report.pilots_running} running, {report.pilots_queued} queued"
+         if report.pilots_queued or report.pilots_running else None),
         ("warnings", report.warnings),
     ])
     return 0

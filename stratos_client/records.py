@@ -114,6 +114,9 @@ class JobReport:
     #: None when no such task has been placed.
     locality_tasks: float | None = None
     locality_bytes: float | None = None
+    #: Slurm pilot jobs still queued in the cluster, and running.
+    pilots_queued: int = 0
+    pilots_running: int = 0
 
     @classmethod
     def from_proto(cls, msg: pb.JobStatus) -> JobReport:
@@ -133,6 +136,8 @@ class JobReport:
             stream_closed=msg.stream_closed,
             locality_tasks=msg.locality_tasks_local / msg.locality_tasks if msg.locality_tasks else None,
             locality_bytes=msg.locality_bytes_local / msg.locality_bytes if msg.locality_bytes else None,
+            pilots_queued=msg.pilots_queued,
+            pilots_running=msg.pilots_running,
         )
 
     @property

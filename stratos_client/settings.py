@@ -13,6 +13,7 @@ import difflib
 import math
 import os
 import re
+import shlex
 import shutil
 import tomllib
 from dataclasses import dataclass, field
@@ -64,6 +65,14 @@ _KINDS: dict[str, str] = {
     "hdfs": _OPT_STR,
     "hdfs_mount": _STR,
     "locality_wait": _FLOAT,
+    "slurm_account": _STR,
+    "slurm_qos": _STR,
+    "slurm_time_limit": _STR,
+    "pilot_cpus": _FLOAT,
+    "pilot_mem": _FLOAT,
+    "max_pilots": _INT,
+    "sbatch_options": _STR,
+    "pilot_idle_timeout": _FLOAT,
     "socket": _OPT_STR,
     "state_dir": _OPT_STR,
 }
@@ -182,6 +191,20 @@ class Settings:
     hdfs_mount: str = "/dfs"
     #: seconds a task with `<[ ]>` files waits for a host holding its data before it takes any.
     locality_wait: float = 3.0
+    #: Slurm: the account and QoS pilot jobs are charged to ("": the user's default).
+    slurm_account: str = ""
+    slurm_qos: str = ""
+    #: Slurm: each pilot job's time limit, in Slurm's format ("2:00:00"); "": the partition's default.
+    slurm_time_limit: str = ""
+    #: Slurm: cores and memory (MB) of each pilot job; 0: the task's own size.
+    pilot_cpus: float = 0.0
+    pilot_mem: float = 0.0
+    #: Slurm: at most this many pilot jobs at once (queued or running).
+    max_pilots: int = 4
+    #: Slurm: extra sbatch options, as shell words ("--constraint=ib --exclusive").
+    sbatch_options: str = ""
+    #: Slurm: seconds a pilot with nothing to run waits for more before it exits.
+    pilot_idle_timeout: float = 60.0
     #: the daemon's Unix socket; None: the default (see ``stratos._paths.socket_path``).
     socket: str | None = None
     #: the daemon's state directory when this client starts it; None: the default.
@@ -247,6 +270,14 @@ class Settings:
             hdfs=spec.hdfs or None,
             hdfs_mount=spec.hdfs_mount or "/dfs",
             locality_wait=spec.locality_wait if spec.has_locality_wait else 3.0,
+            slurm_account=spec.slurm_account,
+            slurm_qos=spec.slurm_qos,
+            slurm_time_limit=spec.slurm_time_limit,
+            pilot_cpus=spec.pilot_cpus,
+            pilot_mem=spec.pilot_mem,
+            max_pilots=spec.max_pilots or 4,
+            sbatch_options=spec.sbatch_options,
+            pilot_idle_timeout=spec.pilot_idle_timeout or 60.0,
             **extra,
         )
 
@@ -316,6 +347,17 @@ class Settings:
             problems.append(f"locality_wait={self.locality_wait!r} must be 0 or a number of seconds")
         if not self.hdfs_mount.startswith("/"):
             problems.append(f"hdfs_mount={self.hdfs_mount!r} must be an absolute path")
+        for name in ("pilot_cpus", "pilot_mem"):
+            if not _finite(getattr(self, name)) or getattr(self, name) < 0:
+                problems.append(f"{name}={getattr(self, name)!r} must be 0 (the task's size) or a positive number")
+        if not 1 <= self.max_pilots < 1 << 31:
+            problems.append(f"max_pilots={self.max_pilots!r} must be 1 or more")
+        if not _finite(self.pilot_idle_timeout) or self.pilot_idle_timeout <= 0:
+            problems.append(f"pilot_idle_timeout={self.pilot_idle_timeout!r} must be a positive number of seconds")
+        try:
+            shlex.split(self.sbatch_options)
+        except ValueError as err:
+            problems.append(f"sbatch_options {self.sbatch_options!r} are not shell words ({err})")
         for name in ("timeout_retries", "max_retries"):
             if not 0 <= getattr(self, name) < 1 << 31:
                 problems.append(f"{name}={getattr(self, name)!r} must be 0 or more (and below 2**31)")
@@ -373,6 +415,14 @@ class Settings:
             hdfs_mount=self.hdfs_mount,
             has_locality_wait=True,
             locality_wait=float(self.locality_wait),
+            slurm_account=self.slurm_account,
+            slurm_qos=self.slurm_qos,
+            slurm_time_limit=self.slurm_time_limit,
+            pilot_cpus=float(self.pilot_cpus),
+            pilot_mem=float(self.pilot_mem),
+            max_pilots=self.max_pilots,
+            sbatch_options=self.sbatch_options,
+            pilot_idle_timeout=float(self.pilot_idle_timeout),
         )
 
     @staticmethod

@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--mesos-idle-teardown", type=float, default=60.0, metavar="SECONDS",
                      help="tear down a finished job's Mesos framework after this long without new work "
                      "(default 60; Processor.close() or `stratosctl close` does it at once)")
+    run.add_argument("--slurm-idle-release", type=float, default=30.0, metavar="SECONDS",
+                     help="scancel a finished job's Slurm pilots after this long without new work "
+                     "(default 30; a closed or cancelled job's at once)")
+    run.add_argument("--slurm-poll", type=float, default=2.0, metavar="SECONDS",
+                     help="how often squeue is asked about pilot jobs (default 2)")
     run.add_argument("--mesos-failover-timeout", type=float, default=4 * 7 * 86400.0, metavar="SECONDS",
                      help="how long Mesos keeps a job's tasks running while the daemon is away (default 4 weeks)")
     run.add_argument("--executor-command", metavar="COMMAND",
@@ -110,7 +115,8 @@ def _run(opts: argparse.Namespace, socket: Path) -> int:
         advertise=opts.advertise, executor_command=opts.executor_command,
         executor_listen=opts.executor_listen or None, tls_cert=opts.tls_cert, tls_key=opts.tls_key,
         executor_tls_ca=opts.executor_tls_ca, mesos_idle_teardown=opts.mesos_idle_teardown,
-        mesos_failover_timeout=opts.mesos_failover_timeout,
+        mesos_failover_timeout=opts.mesos_failover_timeout, slurm_idle_release=opts.slurm_idle_release,
+        slurm_poll=opts.slurm_poll,
     )
     try:
         uvloop.run(serve(config))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 import os
 import re
+import shlex
 from typing import cast, get_args
 
 from stratos._proto import stratos_pb2 as pb
-from stratos.errors import BackendUnavailable, InvalidJobSpec
+from stratos.errors import InvalidJobSpec
 from stratos.settings import is_safe_job_id
 from stratosd.core.model import Call, Job, JobSpec, OutputMode, Status, Task
 
+SLURM_MASTER = re.compile(r"^slurm://[A-Za-z0-9_.-]+$")
 MESOS_MASTER = re.compile(r"^(?:https?://)?[A-Za-z0-9_.-]+:\d+/?$|^zk://.+")
 
 
@@ -32,8 +34,10 @@ def pool_for(master: str) -> tuple[str, bool]:
         return "local", False
     if master == "pilots":
         return "pilots", True
-    if master == "slurm" or master.startswith("slurm://"):
-        raise BackendUnavailable(f"master {master!r}: the Slurm backend is not available in this stratosd yet.")
+    if master == "slurm" or SLURM_MASTER.match(master):
+        return "slurm", True
+    if master.startswith("slurm://"):
+        raise InvalidJobSpec(f"master {master!r}: a Slurm partition name is letters, digits, '_', '-' or '.'.")
     if MESOS_MASTER.match(master):
         return "mesos", True
     raise InvalidJobSpec(
@@ -64,6 +68,13 @@ def spec_from_proto(m: pb.JobSpec) -> JobSpec:
             raise InvalidJobSpec(f"{name} {path!r} is not an executable file: give the full path of a program.")
     if output == "disk" and not m.log_directory:
         raise InvalidJobSpec('output="disk" needs a log_directory.')
+    for name in ("pilot_cpus", "pilot_mem", "pilot_idle_timeout"):
+        if not math.isfinite(getattr(m, name)) or getattr(m, name) < 0:
+            raise InvalidJobSpec(f"{name}={getattr(m, name):g} must be 0 (the default) or a positive number.")
+    try:
+        shlex.split(m.sbatch_options)
+    except ValueError as err:
+        raise InvalidJobSpec(f"sbatch_options {m.sbatch_options!r} are not shell words ({err}).") from None
     if m.log_directory and not os.path.isabs(m.log_directory):
         raise InvalidJobSpec(f"log_directory {m.log_directory!r} must be an absolute path.")
     return JobSpec(
@@ -72,7 +83,9 @@ def spec_from_proto(m: pb.JobSpec) -> JobSpec:
         update_interval=m.update_interval, output=output, log_directory=os.path.normpath(m.log_directory)
         if m.log_directory else "", task_timeout=m.task_timeout, timeout_retries=m.timeout_retries,
         max_retries=m.max_retries, locality_wait=locality_wait, hdfs=m.hdfs,
-        hdfs_mount=os.path.normpath(hdfs_mount),
+        hdfs_mount=os.path.normpath(hdfs_mount), slurm_account=m.slurm_account, slurm_qos=m.slurm_qos,
+        slurm_time_limit=m.slurm_time_limit, pilot_cpus=m.pilot_cpus, pilot_mem=m.pilot_mem,
+        max_pilots=m.max_pilots, sbatch_options=m.sbatch_options, pilot_idle_timeout=m.pilot_idle_timeout,
     )
 
 
@@ -82,7 +95,9 @@ def spec_to_proto(s: JobSpec) -> pb.JobSpec:
         monitor=s.monitor or "", relauncher=s.relauncher or "", update_interval=s.update_interval,
         output=s.output, log_directory=s.log_directory, task_timeout=s.task_timeout,
         timeout_retries=s.timeout_retries, max_retries=s.max_retries, hdfs=s.hdfs, hdfs_mount=s.hdfs_mount,
-        has_locality_wait=True, locality_wait=s.locality_wait,
+        has_locality_wait=True, locality_wait=s.locality_wait, slurm_account=s.slurm_account,
+        slurm_qos=s.slurm_qos, slurm_time_limit=s.slurm_time_limit, pilot_cpus=s.pilot_cpus, pilot_mem=s.pilot_mem,
+        max_pilots=s.max_pilots, sbatch_options=s.sbatch_options, pilot_idle_timeout=s.pilot_idle_timeout,
     )
 
 

@@ -89,8 +89,9 @@ class Runtime:
                 raise InvalidJobSpec(f"hdfs={namenode!r}: {err}") from None
         return locator
 
-    async def mesos_probe(self, master: str) -> None:
-        probe = getattr(self.backends.get("mesos"), "probe", None)
+    async def probe(self, kind: str, master: str) -> None:
+        """Let a cluster backend refuse a master it cannot reach, before the job is created."""
+        probe = getattr(self.backends.get(kind), "probe", None)
         if probe is not None:
             await probe(master)
 

@@ -22,6 +22,8 @@ from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratosd.backends.local import LocalBackend
 from stratosd.backends.mesos.backend import MesosBackend
 from stratosd.backends.pilots import PilotsBackend
+from stratosd.backends.slurm import SlurmBackend
+from stratosd.core.model import Job
 from stratosd.core.state import SchedulerState
 from stratosd.hub import Hub
 from stratosd.runtime import Runtime
@@ -55,6 +57,8 @@ class DaemonConfig:
     mesos_failover_timeout: float = 4 * 7 * 86400.0
     #: how a cluster node starts the executor (default: this Python, `-m stratos_executor`).
     executor_command: str | None = None
+    slurm_idle_release: float = 30.0
+    slurm_poll: float = 2.0
 
 
 
@@ -183,15 +187,26 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         port = _bind_executor_port(executors, config.executor_listen, config.state_dir / "executor-port", _tls(config))
         if not config.advertise:
             executor_address = f"{config.executor_listen.rsplit(':', 1)[0]}:{port}"
+
+    def job(key: int) -> Job | None:  # not state.by_key.get: a journal rebuild replaces that dict
+        return runtime.state.by_key.get(key)
+
     mesos = MesosBackend(
-        runtime.emit, jobs=runtime.state.by_key.get, framework_ids=_JournalFrameworkIds(store),
+        runtime.emit, jobs=job, framework_ids=_JournalFrameworkIds(store),
         executor_address=executor_address, executor_command=config.executor_command,
         executor_tls_ca=config.executor_tls_ca,
         idle_teardown=config.mesos_idle_teardown, failover_timeout=config.mesos_failover_timeout,
     )
     runtime.add_backend(mesos)
+    slurm = SlurmBackend(
+        pilots, jobs=job, meta=store, executor_address=executor_address, log_dir=config.state_dir / "slurm-logs",
+        executor_command=config.executor_command, executor_tls_ca=config.executor_tls_ca,
+        idle_release=config.slurm_idle_release, poll_interval=config.slurm_poll,
+    )
+    runtime.add_backend(slurm)
     runtime.restore()
     pilots.start()
+    slurm.start()
     hub = Hub(runtime, pilots, others=[mesos])
     stop = asyncio.Event()
 

@@ -23,7 +23,7 @@ from stratosd.core import events as ev
 from stratosd.core.locality import HostBytes, canonical_host, normalize
 from stratosd.core.model import CallMode, Job, Status
 from stratosd.locality.hdfs import LocalityUnavailable
-from stratosd.runtime import Runtime
+from stratosd.runtime import Runtime, backend_kind
 
 #: bytes of stdout per ResultBatch message (gRPC's default limit is 4 MiB).
 RESULT_MESSAGE_BYTES = 1 << 20
@@ -96,8 +96,8 @@ class Servicer(pb_grpc.StratosServicer):
         name = convert.check_job_id(request.job_id) if request.job_id else ""
         spec = convert.spec_from_proto(request.spec)
         pool, own_pool = convert.pool_for(spec.master)
-        if pool == "mesos":
-            await self.runtime.mesos_probe(spec.master)
+        if pool in ("mesos", "slurm"):
+            await self.runtime.probe(pool, spec.master)
         token = secrets.token_urlsafe(32)
         job, renamed = await self.runtime.request(
             lambda rid: ev.CreateJobRequested(rid, name, spec, pool, time.time(), own_pool, token)
@@ -132,12 +132,16 @@ class Servicer(pb_grpc.StratosServicer):
     def _status(self, job: Job) -> pb.JobStatus:
         cursor = self.store.cursor(job.key, "")
         placed, local, marked, local_bytes = self.state.locality_report(job)
+        backend = self.runtime.backends.get(backend_kind(job.pool))
+        queued, running = getattr(backend, "pilot_counts", lambda key: (0, 0))(job.key)
+        notes: list[str] = getattr(backend, "job_notes", lambda key: [])(job.key)
         return pb.JobStatus(
+            pilots_queued=queued, pilots_running=running,
             locality_tasks=placed, locality_tasks_local=local, locality_bytes=marked,
             locality_bytes_local=local_bytes,
             job_id=job.name, state=job.state, master=job.spec.master, total=len(job.tasks),
             counts=convert.counts(job.counts), results_available=job.published - cursor, cursor=cursor,
-            created=job.created, finished_at=job.finished_at, warnings=job.warnings,
+            created=job.created, finished_at=job.finished_at, warnings=[*job.warnings, *notes],
             stream_opened=job.stream_opened, stream_closed=job.stream_closed,
         )
 

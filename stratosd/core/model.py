@@ -55,6 +55,15 @@ class JobSpec:
     #: the namenode's WebHDFS URL or HdfsCLI alias ("": no locality), and the HDFS mount point.
     hdfs: str = ""
     hdfs_mount: str = "/dfs"
+    #: Slurm pilot jobs (see stratos.settings.Settings): 0 / "" take the backend's defaults.
+    slurm_account: str = ""
+    slurm_qos: str = ""
+    slurm_time_limit: str = ""
+    pilot_cpus: float = 0.0
+    pilot_mem: float = 0.0
+    max_pilots: int = 0
+    sbatch_options: str = ""
+    pilot_idle_timeout: float = 0.0
 
 
 @dataclass(slots=True)

@@ -34,6 +34,8 @@ from stratosd.core.events import Event, OffersReceived, TaskEnded, TaskLost
 from stratosd.core.model import Job, Offer, Status
 
 log = logging.getLogger("stratosd.mesos")
+#: one debug line per offer answered: what went into it and how long after its OFFERS event (bench/mesos.py).
+offers_log = logging.getLogger("stratosd.mesos.offers")
 
 KIND = "mesos"
 #: the longest a closed job's framework waits for its executors to exit before TEARDOWN.
@@ -55,6 +57,17 @@ class FrameworkIds(Protocol):
     def set(self, job_key: int, framework_id: str | None) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class HeldOffer:
+    """An offer the core has yet to answer."""
+
+    offer: tr.MesosOffer
+    #: time.perf_counter() when its OFFERS event came.
+    received: float
+    #: that OFFERS event's number on its framework: the offer round.
+    round: int
+
+
 @dataclass
 class Framework:
     pool: str
@@ -62,7 +75,9 @@ class Framework:
     conn: SchedulerConnection
     #: Mesos task id -> agent id, for the tasks we launched or adopted and not yet saw end.
     live: dict[str, str] = field(default_factory=dict)
-    offers: dict[str, tr.MesosOffer] = field(default_factory=dict)
+    offers: dict[str, HeldOffer] = field(default_factory=dict)
+    #: OFFERS events received so far.
+    rounds: int = 0
     #: the job is done: TEARDOWN once Mesos has seen every task end (or at this deadline).
     release_at: float | None = None
 
@@ -159,9 +174,11 @@ class MesosBackend:
                 tasks = [(task_id, agent or None) for task_id, agent in framework.live.items()]
                 self._send(framework, tr.reconcile(self._fid(framework), tasks))
         elif kind == "OFFERS":
+            received = time.perf_counter()
+            framework.rounds += 1
             offers = tr.offers(event)
             for offer in offers:
-                framework.offers[offer.offer_id] = offer
+                framework.offers[offer.offer_id] = HeldOffer(offer, received, framework.rounds)
             core = tuple(Offer(o.offer_id, o.agent_id, o.hostname, o.cpus, o.mem, o.disk) for o in offers)
             self._emit(OffersReceived(pool, core, time.time()))
         elif kind == "RESCIND":
@@ -233,12 +250,13 @@ class MesosBackend:
 
     def accept(self, pool: str, offer: Offer, launches: list[tuple[int, TaskSpec, float]]) -> None:
         framework = self.frameworks.get(pool)
-        mesos_offer = framework.offers.pop(offer.offer_id, None) if framework else None
+        held = framework.offers.pop(offer.offer_id, None) if framework else None
         job = self._jobs(int(pool.partition(":")[2]))
-        if framework is None or mesos_offer is None or job is None:
+        if framework is None or held is None or job is None:
             for job_key, spec, _ in launches:
                 self._emit(TaskLost(job_key, spec.task_id, spec.attempt, "the offer is gone", time.time()))
             return
+        mesos_offer = held.offer
         infos = []
         for job_key, spec, cpus in launches:
             mesos_task_id = tr.task_id(job_key, spec.task_id, spec.attempt)
@@ -248,6 +266,10 @@ class MesosBackend:
                                       command=command, environment=environment))
             framework.live[mesos_task_id] = mesos_offer.agent_id
         self._send(framework, tr.accept(self._fid(framework), [offer.offer_id], infos))
+        offers_log.debug("job %s round %d offer %s (cpus=%g mem=%g disk=%g): accepted with %d task(s) of "
+                         "cpus=%g mem=%g disk=%g, %.3f ms after its OFFERS event", job.name, held.round,
+                         offer.offer_id, mesos_offer.cpus, mesos_offer.mem, mesos_offer.disk, len(infos),
+                         job.spec.cpus, job.spec.mem, job.spec.disk, 1000 * (time.perf_counter() - held.received))
 
     def _executor(self, job: Job, spec: TaskSpec, mesos_task_id: str) -> tuple[str, dict[str, str]]:
         """The Mesos task's command: our executor, which runs the user's command under supervision."""
@@ -262,9 +284,15 @@ class MesosBackend:
     def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None:
         framework = self.frameworks.get(pool)
         if framework is not None:
-            for offer_id in offer_ids:
-                framework.offers.pop(offer_id, None)
+            held = [h for h in (framework.offers.pop(offer_id, None) for offer_id in offer_ids) if h is not None]
             self._send(framework, tr.decline(self._fid(framework), list(offer_ids), refuse_seconds))
+            if held and offers_log.isEnabledFor(logging.DEBUG):
+                job = self._jobs(framework.job_key)
+                for h in held:
+                    offers_log.debug("job %s round %d offer %s (cpus=%g mem=%g disk=%g): declined, %.3f ms after "
+                                     "its OFFERS event", job.name if job else pool, h.round, h.offer.offer_id,
+                                     h.offer.cpus, h.offer.mem, h.offer.disk,
+                                     1000 * (time.perf_counter() - h.received))
 
     def suppress(self, pool: str) -> None:
         framework = self.frameworks.get(pool)
