@@ -54,3 +54,16 @@ def test_details_are_kept() -> None:
 def test_killed_task_has_signal_and_no_exit_code() -> None:
     (result,) = ResultAssembler().feed([_rec(9, b"", status="killed", signal=9)])
     assert (result.exit_code, result.signal, result.stdout_path) == (None, 9, None)
+
+
+def test_a_result_in_one_record_equals_the_same_result_joined_from_pieces() -> None:
+    # One record is turned into a result directly (the usual case, and a fast one for 100,000
+    # results); it must give exactly what joining pieces gives.
+    record = _rec(
+        5, b"caf\xc3\xa9 \xff", command="c", status="failed", has_exit_code=True, exit_code=2,
+        host="h", duration=0.25, stdout_path="/p",
+    )
+    (whole,) = ResultAssembler().feed([record])
+    (joined,) = ResultAssembler().feed([_rec(5, b"", more=True), record])
+    assert whole == joined
+    assert (whole.stdout, whole.exit_code, whole.signal) == ("caf\u00e9 \ufffd", 2, None)
