@@ -71,7 +71,7 @@ class DaemonUnavailable(StratosError, ConnectionError):
 
 
 class BackendUnavailable(StratosError):
-    """The job's backend (Mesos, Slurm) is not available in this daemon."""
+    """The job's cluster (a Mesos master, Slurm) does not answer, or its tools are not installed."""
 
     status = "UNAVAILABLE"
 

@@ -237,8 +237,9 @@ class Runtime:
                     backend.kill(a.job_key, a.task_id, a.attempt)
             else:
                 raise TypeError(a)
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        if actions:  # a step with no action (a task's start time) changed nothing a watcher reads
+            changed, self._changed = self._changed, asyncio.Event()
+            changed.set()
 
     def _resolve(self, request_id: int, value: object, error: BaseException | None) -> None:
         future = self._replies.pop(request_id, None)

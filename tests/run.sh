@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the tests need, as on a fresh machine, and run the whole suite: the default
-# tests first, then the heavier marked ones (the real Mesos 1.11 master, ZooKeeper, soak).
-# This is the README's test command; .ci/run runs it.
+# tests first, then the heavier marked ones (the real Mesos 1.11 master, the real one-node
+# Slurm, ZooKeeper, soak). This is the README's test command; .ci/run runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,4 +12,13 @@ if [ ! -x /usr/share/zookeeper/bin/zkServer.sh ]; then  # ZooKeeper for the zk:/
 fi
 
 .venv/bin/python -m pytest -q                            # default suite (no external engines)
-.venv/bin/python -m pytest -q -m "mesos or slow" -p no:cacheprovider   # real Mesos master (tests/realmesos sets it up), ZooKeeper
+
+# A real Slurm (Debian's slurm-wlm + MUNGE, one node on loopback): installed and started by the
+# script if needed, stopped at the end only if this run started it.
+slurm_was_up=0
+deploy/slurm/local-cluster.sh status >/dev/null 2>&1 && slurm_was_up=1
+deploy/slurm/local-cluster.sh start
+if [ "$slurm_was_up" = 0 ]; then trap 'deploy/slurm/local-cluster.sh stop >/dev/null' EXIT; fi
+
+# real Mesos master (tests/realmesos sets it up), real Slurm, ZooKeeper, soak
+.venv/bin/python -m pytest -q -m "mesos or slurm or slow" -p no:cacheprovider

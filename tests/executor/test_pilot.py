@@ -465,12 +465,11 @@ def test_waits_for_a_daemon_that_comes_up_later(tmp_path: Path) -> None:
         server = None
         try:
             await pilot.start(f"127.0.0.1:{port}")
-            await asyncio.sleep(1.0)
+            await until(lambda: "retrying Register" in pilot.log(), "a Register refused", timeout=30, pilot=pilot)
             assert pilot.proc is not None and pilot.proc.returncode is None
             server, _ = await start_server(hub, f"127.0.0.1:{port}")
             await until(lambda: hub.fetches, "registration once the daemon is up", timeout=8, pilot=pilot)
             assert len(hub.registrations) == 1
-            assert "retrying Register" in pilot.log()
             hub.send(stop=True)
             assert await pilot.exit_code() == 0
         finally:

@@ -183,14 +183,32 @@ def test_unknown_master(daemon: Daemon, master: str) -> None:
     assert "master" in str(info.value) and repr(master) in str(info.value)
 
 
-@pytest.mark.parametrize(("master", "backend"), [("slurm", "Slurm"), ("slurm://batch", "Slurm")])
-def test_slurm_is_not_in_this_release(daemon: Daemon, master: str, backend: str) -> None:
-    job_id = unique_id("remote")
-    with pytest.raises(BackendUnavailable) as info:
-        Processor(master=master, job_id=job_id)
-    assert backend in str(info.value) and "not available" in str(info.value)
-    assert repr(master) in str(info.value)
-    assert _no_job_named(job_id)
+@pytest.mark.parametrize(("sinfo", "message"), [
+    (None, "sinfo is not installed here"),
+    ("#!/bin/sh\necho 'slurm_load_partitions: Unable to contact slurm controller' >&2\nexit 1\n",
+     "Slurm does not answer"),
+    ("#!/bin/sh\necho 'debug*'\n", "no partition 'batch'"),
+])
+def test_a_slurm_master_that_cannot_work_fails_at_creation(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sinfo: str | None, message: str) -> None:
+    # a daemon whose PATH has only our stand-in sinfo (or none): the real Slurm's answers are in tests/slurm
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if sinfo is not None:
+        (bin_dir / "sinfo").write_text(sinfo)
+        (bin_dir / "sinfo").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    d = Daemon().start()
+    try:
+        for key, value in d.env.items():
+            monkeypatch.setenv(key, value)
+        job_id = unique_id("slurm")
+        with pytest.raises((BackendUnavailable, InvalidJobSpec)) as info:
+            Processor(master="slurm://batch", job_id=job_id)
+        assert message in str(info.value)
+        assert _no_job_named(job_id)
+    finally:
+        d.cleanup()
 
 
 @pytest.mark.parametrize("master", ["127.0.0.1:9", "http://127.0.0.1:9", "no-such-host.invalid:5050",

@@ -15,7 +15,9 @@ from tests.daemon import Daemon, processes_of, wait_for
 
 def test_survivors_of_a_crash_are_killed_before_their_tasks_run_again(daemon: Daemon, tmp_path: Path) -> None:
     job = Processor(job_id="crashy")
-    commands = [f"echo start >> {tmp_path}/{i}; sleep 4; echo end >> {tmp_path}/{i}; echo out{i}" for i in range(2)]
+    # the first run waits long enough to be killed however slow the restart; the second does not wait
+    commands = [f"echo start >> {tmp_path}/{i}; [ $(wc -l < {tmp_path}/{i}) -gt 1 ] || sleep 60; "
+                f"echo end >> {tmp_path}/{i}; echo out{i}" for i in range(2)]
     job.stream(commands)
     wait_for(lambda: all((tmp_path / str(i)).exists() for i in range(2)), "both tasks to start")
     before = set(processes_of("crashy"))
