@@ -83,6 +83,10 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
 ]
 
 
+#: how long a started task may run before its start is reported by itself (short tasks: one report).
+STARTED_REPORT_DELAY = 0.05
+
+
 class PilotExit(Exception):
     """Ends the pilot with ``code``; ``message`` is what the log (and the user) sees."""
 
@@ -444,7 +448,10 @@ class Pilot:
         try:
             first: list[asyncio.Future[Any]] = [run_task, attempt.started]
             await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
-            if attempt.started.done():
+            if attempt.started.done() and not run_task.done():
+                # a task that ends soon is reported once: its end carries its pid and start time
+                await asyncio.wait([run_task], timeout=STARTED_REPORT_DELAY)
+            if attempt.started.done() and not run_task.done():
                 pid, when = attempt.started.result()
                 log.info("%s started: pid %d", attempt, pid)
                 await self._report(attempt, started=pb.TaskStartedReport(pid=pid, started=when))

@@ -126,8 +126,8 @@ start_munge() {
     chown munge:munge /etc/munge/munge.key
     chmod 0400 /etc/munge/munge.key
   fi
-  setsid setpriv --reuid=munge --regid=munge --init-groups munged -F \
-    </dev/null >>"$DIR/log/munged.out" 2>&1 9>&- &
+  (cd / && exec setsid setpriv --reuid=munge --regid=munge --init-groups munged -F \
+    </dev/null >>"$DIR/log/munged.out" 2>&1 9>&-) &
   local pid=$! i
   echo "$pid" >"$DIR/munged.pid"
   for ((i = 0; i < 100; i++)); do
@@ -210,8 +210,9 @@ start_daemon() {
   if own_alive "$name"; then say "$name already running (pid $(recorded_pid "$DIR/$name.pid"))"; return 0; fi
   # setsid: out of the caller's process group (a Ctrl-C there must not stop the cluster);
   # stdio to files: a caller reading our stdout must not wait for the daemons to close it;
-  # 9>&-: the daemons must not hold our lock.
-  setsid "$name" -D "$@" </dev/null >>"$DIR/log/$name.out" 2>&1 9>&- &
+  # 9>&-: the daemons must not hold our lock; cd /: a daemon must not keep (or outlive) the caller's
+  # working directory (jobs' steps would warn that they cannot get it).
+  (cd / && exec setsid "$name" -D "$@" </dev/null >>"$DIR/log/$name.out" 2>&1 9>&-) &
   local pid=$!
   echo "$pid" >"$DIR/$name.pid"
   sleep 0.2

@@ -59,6 +59,9 @@ class PilotsBackend:
         self._watcher: asyncio.Task[None] | None = None
         #: the core's running tasks of a pool kind that no pilot holds (see SchedulerState.unclaimed).
         self._unclaimed = unclaimed
+        #: every executor id that registered since the daemon started (a pilot job that ended
+        #: without one never reached the daemon).
+        self.ever_registered: set[str] = set()
 
     def initial_events(self) -> list[Event]:
         return []
@@ -76,6 +79,7 @@ class PilotsBackend:
             pilot.last_seen = time.monotonic()
             return
         self.pilots[executor_id] = Pilot(executor_id, job_key, host, time.monotonic())
+        self.ever_registered.add(executor_id)
         for task_id, attempt in holding:  # kills of attempts the core no longer wants find their pilot
             self._placed[(job_key, task_id, attempt)] = executor_id
         self._emit(HostAdded(executor_id, pool, cpus, mem, host,

@@ -40,6 +40,9 @@ DEFAULT_IDLE_TIMEOUT = 60.0
 #: squeue states of a pilot that has not started yet (anything else listed is running or ending).
 QUEUED_STATES = frozenset({"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD",
                            "SUSPENDED", "RESIZING"})
+#: pilot jobs in a row that end without registering before submitting slows down, and the longest pause.
+FAILED_STARTS_BEFORE_BACKOFF = 3
+FIRST_BACKOFF, MAX_BACKOFF = 30.0, 300.0
 #: how long one sbatch/squeue/scancel call may take.
 COMMAND_TIMEOUT = 30.0
 
@@ -83,9 +86,11 @@ class PilotPool:
     pool: str
     pilots: dict[str, str] = field(default_factory=dict)
     release_at: float | None = None
-    #: why the last sbatch failed ("" when it worked), shown in the job's status.
+    #: why pilots are not coming ("" when they are), shown in the job's status.
     problem: str = ""
     retry_at: float = 0.0
+    #: pilot jobs in a row that ended without ever reaching the daemon.
+    failed_starts: int = 0
 
 
 class SlurmBackend:
@@ -240,13 +245,34 @@ class SlurmBackend:
                 if now and now not in ("COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED",
                                        "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"):
                     state.pilots[slurm_id] = now
+                    if state.failed_starts and f"slurm-{slurm_id}" in self.pilots.ever_registered:
+                        state.failed_starts, state.problem = 0, ""  # pilots reach the daemon again
                     continue
                 del state.pilots[slurm_id]
                 changed = True
-                # its tasks, if any, are infrastructure failures: the core runs them elsewhere
-                self.pilots.forget(f"slurm-{slurm_id}", f"its Slurm job {slurm_id} ended ({now or 'gone'})")
+                executor_id = f"slurm-{slurm_id}"
+                if executor_id in self.pilots.ever_registered:
+                    state.failed_starts = 0
+                    # its tasks, if any, are infrastructure failures: the core runs them elsewhere
+                    self.pilots.forget(executor_id, f"its Slurm job {slurm_id} ended ({now or 'gone'})")
+                else:
+                    self._failed_start(state, slurm_id)
             if changed:
                 self._save(state)
+
+    def _failed_start(self, state: PilotPool, slurm_id: str) -> None:
+        """A pilot job ended before its pilot registered: after a few in a row, stop submitting
+        for a while (doubling) rather than feed Slurm a pilot per poll that cannot work."""
+        state.failed_starts += 1
+        if state.failed_starts < FAILED_STARTS_BEFORE_BACKOFF:
+            return
+        pause = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (state.failed_starts - FAILED_STARTS_BEFORE_BACKOFF))
+        state.retry_at = time.monotonic() + pause
+        state.problem = (
+            f"{state.failed_starts} pilot jobs in a row ended without reaching the daemon (the last: Slurm job "
+            f"{slurm_id}, log in {self.log_dir}); is the executor command right and the executor listener "
+            f"{self.executor_address} reachable from the nodes? Next try in {pause:.0f} s")
+        log.warning("job key %d: %s", state.job_key, state.problem)
 
     async def _supply(self, state: PilotPool) -> None:
         job = self._jobs(state.job_key)
@@ -295,7 +321,8 @@ class SlurmBackend:
             log.warning("job %s: %s", job.name, state.problem)
             return False
         slurm_id = out.strip().split(";")[0]
-        state.problem = ""
+        if state.failed_starts < FAILED_STARTS_BEFORE_BACKOFF:
+            state.problem = ""
         state.pilots[slurm_id] = "PENDING"
         self._save(state)
         log.info("job %s: pilot job %s submitted (%d cores, %d MB)", job.name, slurm_id, cpus, mem)

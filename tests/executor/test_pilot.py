@@ -331,17 +331,20 @@ def test_runs_assigned_tasks_concurrently_and_reports_them_in_order(tmp_path: Pa
 
         small = hub.ended(1)
         assert small is not None
-        assert hub.kinds(1) == ["started", "ended"]
+        # a task that ends within STARTED_REPORT_DELAY is reported once (unless the machine is very slow)
+        assert hub.kinds(1) in (["ended"], ["started", "ended"])
         assert small.stdout_inline and small.stdout == f"bar {job} 1 2 2\n{tmp_path}\n".encode()
         assert small.has_exit_code and small.exit_code == 3 and small.signal == 0 and small.reason == ""
         assert small.stderr_tail == b"oops\n" and small.stdout_size == 0
-        started = hub.reports(1)[0]
-        assert started.attempt == 2 and started.started.pid == small.pid > 0
-        assert 0 < small.started <= small.ended and started.started.started == small.started
+        assert hub.reports(1)[-1].attempt == 2 and small.pid > 0 and 0 < small.started <= small.ended
+        for sleeper in (10, 11, 12):  # longer tasks: their start is reported while they run
+            assert hub.kinds(sleeper) == ["started", "ended"]
+            started, ended = hub.reports(sleeper)
+            assert started.started.pid == ended.ended.pid > 0 and started.started.started == ended.ended.started
         assert small.cpu_seconds >= 0 and small.peak_rss_kb > 0
 
         big = hub.ended(2)
-        assert big is not None and hub.kinds(2) == ["started", "output", "output", "output", "ended"]
+        assert big is not None and hub.kinds(2)[-4:] == ["output", "output", "output", "ended"]
         pieces = [r.output for r in hub.reports(2) if r.HasField("output")]
         assert [(p.offset, len(p.data)) for p in pieces] == [(0, MIB), (MIB, MIB), (2 * MIB, 3000000 - 2 * MIB)]
         assert b"".join(p.data for p in pieces) == bytes(3000000)
@@ -522,7 +525,7 @@ def test_a_retried_report_keeps_its_id(tmp_path: Path) -> None:
         await pilot.start(target)
         await until(lambda: hub.fetches, "a fetch", pilot=pilot)
         hub.lose_report_replies = 1
-        hub.send(tasks=[task(1, "echo hi", tmp_path)])
+        hub.send(tasks=[task(1, "sleep 0.3; echo hi", tmp_path)])  # long enough for a started report
         await until(lambda: hub.ended(1), "the ended report", pilot=pilot)
         calls = [r.report_id for r in hub.report_calls]
         assert len(calls) == 3 and calls[0] == calls[1] != calls[2]

@@ -127,3 +127,23 @@ def test_a_daemon_killed_mid_job_gets_its_pilots_back_and_every_result_once(
     assert all(t.attempts == 1 for t in tasks), "the pilot kept its tasks: none ran twice"
     assert pilot in pilots_of("crash") or not pilots_of("crash")  # the same pilot, never a second one
     assert "registered again" in (daemon.root / "state" / "slurm-logs" / f"crash-pilot-{pilot}.log").read_text()
+
+
+def test_pilots_that_cannot_reach_the_daemon_are_not_resubmitted_forever(slurm_cluster: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    d = Daemon("--slurm-poll", "0.3", "--executor-command", "/bin/false").start()
+    for key, value in d.env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        job = Processor(master="slurm", job_id="broken", max_pilots=1)
+        job.stream(["echo never"])
+        report = wait_for(lambda: (r := job.status()).warnings and r, "a warning about the pilots", timeout=60)
+        assert "ended without reaching the daemon" in report.warnings[0]
+        submitted = d.log().count(" submitted (")
+        time.sleep(5)  # backing off (30 s): no pilot job submitted meanwhile
+        assert d.log().count(" submitted (") == submitted
+        assert 3 <= submitted <= 4
+    finally:
+        d.cleanup()
+        for slurm_id in pilots_of("broken"):
+            slurm("scancel", slurm_id)
