@@ -347,6 +347,8 @@ def main() -> int:
     opts = parser.parse_args()
     wanted = set(opts.only.split(","))
     report = Report()
+    # Timings on a busy host mean little: say how busy this one was.
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
     with tempfile.TemporaryDirectory(prefix="stratos-scale-") as tmp:
         if "submit" in wanted:
             submit(report, opts.tasks, opts.rounds)
