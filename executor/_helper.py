@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -59,8 +58,8 @@ async def run_helper(
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
     try:
-        popen = spawn(argv, cwd=cwd, env=env, stdout=out_write, stderr=err_write)
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        pid = spawn(argv, cwd=cwd, env=env, stdout=out_write, stderr=err_write)
+    except (OSError, ValueError) as exc:
         os.close(out_read)
         os.close(err_read)
         return HelperResult(error=str(exc))
@@ -69,7 +68,7 @@ async def run_helper(
         os.close(err_write)
     stdout = _Capped(stdout_limit)
     stderr = TailBuffer(HELPER_STDERR_TAIL)
-    process = Process(loop, popen, [(out_read, stdout.write), (err_read, stderr.write)])
+    process = Process(loop, pid, [(out_read, stdout.write), (err_read, stderr.write)])
     result = HelperResult()
 
     def overran() -> None:

@@ -13,7 +13,6 @@ import asyncio
 import os
 import resource
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 
@@ -49,14 +48,14 @@ class Process:
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        popen: subprocess.Popen[bytes],
+        pid: int,
         pipes: Sequence[tuple[int, Sink]],
         *,
         on_exit: Callable[[], None] | None = None,
         on_done: Callable[[], None] | None = None,
         drain_timeout: float | None = None,
     ) -> None:
-        self.pid: int = popen.pid
+        self.pid = pid
         #: Popen convention: negative means killed by that signal. None if the status was lost.
         self.returncode: int | None = None
         self.rusage: resource.struct_rusage | None = None
@@ -68,7 +67,6 @@ class Process:
         self.pipes_abandoned = False
         self.done: asyncio.Future[None] = loop.create_future()
         self._loop = loop
-        self._popen: subprocess.Popen[bytes] | None = popen
         self._on_exit = on_exit
         self._on_done = on_done
         self._drain_timeout = DRAIN_TIMEOUT if drain_timeout is None else drain_timeout
@@ -128,10 +126,6 @@ class Process:
             self.rusage = rusage
         self.exited = True
         self.ended = time.time()
-        if self._popen is not None:
-            # Popen must never reap or warn about this child itself.
-            self._popen.returncode = self.returncode if self.returncode is not None else -1
-            self._popen = None
         try:
             if self._on_exit is not None:
                 self._on_exit()

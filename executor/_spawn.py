@@ -1,15 +1,20 @@
 """Starting processes: the task's command line, its environment, and a thread-free spawn.
 
-``subprocess.Popen`` is used only for its vfork-based fork/exec with
-``start_new_session``; it is never waited on (see :mod:`._proc`), so
-nothing here starts a thread or installs a SIGCHLD handler.
+``os.posix_spawn`` (glibc: clone with CLONE_VFORK, then exec) starts every
+process; it costs the parent about half of ``subprocess.Popen``'s Python work,
+and the parent waits the same (until the child has exec'd). Nothing here
+waits for the child (see :mod:`._proc`), starts a thread or installs a
+SIGCHLD handler.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
-import subprocess
+import shlex
+import signal
 from collections.abc import Mapping, Sequence
 
 from .spec import TaskSpec
@@ -105,19 +110,58 @@ def spawn(
     env: Mapping[str, str],
     stdout: int,
     stderr: int,
-) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in its own session with stdin on /dev/null; raises OSError/SubprocessError on failure.
+) -> int:
+    """Start ``argv`` in ``cwd``, in its own session, stdin on /dev/null; its pid. Raises OSError.
 
-    The caller owns the returned process: it must reap it (``_proc.Process``)
-    and set ``returncode`` so that ``Popen.__del__`` never tries to.
+    The child gets descriptors 0-2 and nothing else: every other descriptor of this
+    process is close-on-exec (Python and the libraries it loads open them so; what the
+    process inherited is marked at the first spawn). Signals Python ignores (SIGPIPE,
+    SIGXFSZ) are reset to their defaults, as ``subprocess`` does. posix_spawn cannot
+    change directory in Python, so a shell does: ``sh -c SCRIPT`` gets ``cd`` prepended,
+    anything else is started through ``sh``. A missing ``cwd`` or program raises
+    FileNotFoundError, as with ``subprocess``; should the directory vanish in between, the
+    child exits with 127 and the shell's message. The caller must reap the pid (``_proc.Process``).
     """
-    return subprocess.Popen(
-        argv,
-        stdin=devnull(),
-        stdout=stdout,
-        stderr=stderr,
-        cwd=cwd or None,
-        env=env,
-        close_fds=True,
-        start_new_session=True,
-    )
+    global _descriptors_private
+    if not _descriptors_private:
+        _make_descriptors_private()
+        _descriptors_private = True
+    argv = list(argv)
+    if cwd:
+        if not os.path.isdir(cwd):  # as exec would say it, before any process starts
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), cwd)
+        # cd sets OLDPWD: give it back the value the environment had (or none), as a plain start would
+        oldpwd = env.get("OLDPWD")
+        restore = f"OLDPWD={shlex.quote(oldpwd)}" if oldpwd is not None else "unset OLDPWD"
+        here = f"cd -- {shlex.quote(cwd)} || exit 127; {restore}"
+        if len(argv) == 3 and argv[1] == "-c" and argv[0] in _SHELLS:
+            argv = [argv[0], "-c", f"{here}\n{argv[2]}"]
+        else:
+            if "/" in argv[0] and not os.access(argv[0], os.X_OK):
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
+            argv = ["/bin/sh", "-c", f'{here}\nexec "$@"', "sh", *argv]
+    actions = [
+        (os.POSIX_SPAWN_DUP2, devnull(), 0),
+        (os.POSIX_SPAWN_DUP2, stdout, 1),
+        (os.POSIX_SPAWN_DUP2, stderr, 2),
+    ]
+    start = os.posix_spawn if "/" in argv[0] else os.posix_spawnp
+    return start(argv[0], argv, env, file_actions=actions, setsid=True, setsigdef=_DEFAULT_SIGNALS, setsigmask=())
+
+
+_SHELLS = frozenset({"/bin/sh", "sh"})
+#: signals the Python runtime ignores, which a started program must find at their defaults.
+_DEFAULT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name))
+_descriptors_private = False
+
+
+def _make_descriptors_private() -> None:
+    """Mark every descriptor above 2 close-on-exec: what this process inherited must not reach tasks."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, 1024))
+    for fd in fds:
+        if fd > 2:
+            with contextlib.suppress(OSError):  # closed meanwhile (the listing's own descriptor)
+                os.set_inheritable(fd, False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 
@@ -87,23 +86,23 @@ class TaskRunner:
             return self._spawn_failed(f"could not set up the task's output: {exc}")
         env = task_environment(spec)
         try:
-            popen = spawn(
+            pid = spawn(
                 [SHELL, "-c", exec_simple_command(strip_markers(spec.command))],
                 cwd=spec.cwd,
                 env=env,
                 stdout=outputs.child_stdout,
                 stderr=outputs.child_stderr,
             )
-        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             outputs.close()
             outputs.close_pipes()
             return self._spawn_failed(f"could not start the task: {exc}")
         record.started = time.time()
-        record.pid = popen.pid
+        record.pid = pid
         outputs.after_spawn()
         self._outputs = outputs
         self._finished = finished = loop.create_future()
-        self._process = process = Process(loop, popen, outputs.pipes, on_exit=self._on_exit, on_done=self._on_done)
+        self._process = process = Process(loop, pid, outputs.pipes, on_exit=self._on_exit, on_done=self._on_done)
         if spec.timeout is not None:
             self._timeout_timer = loop.call_later(max(0.0, spec.timeout), self._stop, "timeout")
         if watch:

@@ -100,7 +100,7 @@ def test_signal_ends_task(tmp_path: Path) -> None:
 def test_spawn_failure_is_a_record(tmp_path: Path) -> None:
     record = run_task(make_spec(tmp_path, "echo hi", cwd=str(tmp_path / "missing")))
     assert record.reason == "spawn-failed"
-    assert record.exit_code is None and record.pid == 0
+    assert record.exit_code is None and record.pid == 0 and record.reason == "spawn-failed"
     assert len(record.notes) == 1 and "missing" in record.notes[0]
     record = run_task(make_spec(tmp_path, "echo hi", output="disk"))
     assert record.reason == "spawn-failed" and "stdout_file" in record.notes[0]
@@ -419,3 +419,33 @@ def test_status_reaped_elsewhere_is_a_note(tmp_path: Path) -> None:
     assert record.stdout == b"hi\n"
     assert record.exit_code is None and record.signal is None
     assert len(record.notes) == 1 and "exit status unknown" in record.notes[0]
+
+
+def test_a_task_gets_descriptors_0_to_2_only_even_ones_this_process_inherited(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stratos_executor import _spawn
+
+    monkeypatch.setattr(_spawn, "_descriptors_private", False)  # a process that has not started a task yet...
+    inherited = os.open(os.devnull, os.O_RDONLY)  # ...whose parent left it this descriptor
+    os.set_inheritable(inherited, True)
+    try:
+        record = run_task(make_spec(tmp_path, "ls /proc/self/fd"))
+    finally:
+        os.close(inherited)
+    assert record.stdout is not None
+    # ls itself holds one more: the directory it lists
+    assert len(record.stdout.split()) == 4 and record.stdout.split()[:3] == [b"0", b"1", b"2"]
+
+
+def test_the_working_directory_and_oldpwd_are_as_a_plain_start_leaves_them(tmp_path: Path) -> None:
+    work = tmp_path / "it's here"
+    work.mkdir()
+    spec = make_spec(tmp_path, 'pwd; echo "${OLDPWD-unset}"; echo $PWD', env={"OLDPWD": "/before"}, cwd=str(work))
+    assert run_task(spec).stdout == f"{work}\n/before\n{work}\n".encode()
+    assert run_task(make_spec(tmp_path, 'echo "${OLDPWD-unset}"', cwd=str(work))).stdout == b"unset\n"
+
+
+def test_a_missing_working_directory_fails_the_start(tmp_path: Path) -> None:
+    record = run_task(make_spec(tmp_path, "echo never", cwd=str(tmp_path / "gone")))
+    assert record.exit_code is None and record.pid == 0 and record.reason == "spawn-failed"
+    assert any("could not start the task" in note and "gone" in note for note in record.notes), record.notes
