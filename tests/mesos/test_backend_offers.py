@@ -27,19 +27,19 @@ def offers_event(*offers: tuple[str, float]) -> dict[str, Any]:
         for oid, cpus in offers]}}
 
 
-def spec(task_id: int) -> TaskSpec:
-    return TaskSpec(job_id="j", task_id=task_id, attempt=1, command=f"echo {task_id}", cwd="/", env={}, threads=1,
-                    output="scheduler", sandbox="/tmp/none")
+def spec(task_id: int, attempt: int = 1) -> TaskSpec:
+    return TaskSpec(job_id="j", task_id=task_id, attempt=attempt, command=f"echo {task_id}", cwd="/", env={},
+                    threads=1, output="scheduler", sandbox="/tmp/none")
 
 
 def answer(backend: MesosBackend, events: list[Event], launches: int) -> None:
     """What the runtime does with the core's answer to the first OffersReceived: the first offer
-    gets ``launches`` tasks, the others are declined."""
+    gets ``launches`` tasks (task 0 a second attempt), the others are declined."""
     (received,) = [e for e in events if isinstance(e, OffersReceived)]
     first, *rest = received.offers
 
     async def go() -> None:
-        backend.accept("mesos:7", first, [(7, spec(i), 1.0) for i in range(launches)])
+        backend.accept("mesos:7", first, [(7, spec(i, attempt=2 if i == 0 else 1), 1.0) for i in range(launches)])
         backend.decline("mesos:7", tuple(o.offer_id for o in rest), 1.0)
         await asyncio.sleep(0)
 
@@ -56,7 +56,8 @@ def test_each_answered_offer_logs_its_round_contents_and_delay(caplog: pytest.Lo
     assert framework.offers == {} and framework.rounds == 1
     accepted, declined = (r.getMessage() for r in caplog.records if r.name == "stratosd.mesos.offers")
     assert re.fullmatch(r"job j round 1 offer O1 \(cpus=4 mem=4096 disk=10000\): accepted with 4 task\(s\) of "
-                        r"cpus=1 mem=256 disk=256, \d+\.\d{3} ms after its OFFERS event", accepted), accepted
+                        r"cpus=1 mem=256 disk=256 \(1 retried\), \d+\.\d{3} ms after its OFFERS event",
+                        accepted), accepted
     assert re.fullmatch(r"job j round 1 offer O2 \(cpus=2 mem=4096 disk=10000\): declined, \d+\.\d{3} ms after "
                         r"its OFFERS event", declined), declined
 

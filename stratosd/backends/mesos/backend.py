@@ -267,9 +267,10 @@ class MesosBackend:
             framework.live[mesos_task_id] = mesos_offer.agent_id
         self._send(framework, tr.accept(self._fid(framework), [offer.offer_id], infos))
         offers_log.debug("job %s round %d offer %s (cpus=%g mem=%g disk=%g): accepted with %d task(s) of "
-                         "cpus=%g mem=%g disk=%g, %.3f ms after its OFFERS event", job.name, held.round,
+                         "cpus=%g mem=%g disk=%g (%d retried), %.3f ms after its OFFERS event", job.name, held.round,
                          offer.offer_id, mesos_offer.cpus, mesos_offer.mem, mesos_offer.disk, len(infos),
-                         job.spec.cpus, job.spec.mem, job.spec.disk, 1000 * (time.perf_counter() - held.received))
+                         job.spec.cpus, job.spec.mem, job.spec.disk, sum(spec.attempt > 1 for _, spec, _ in launches),
+                         1000 * (time.perf_counter() - held.received))
 
     def _executor(self, job: Job, spec: TaskSpec, mesos_task_id: str) -> tuple[str, dict[str, str]]:
         """The Mesos task's command: our executor, which runs the user's command under supervision."""
