@@ -21,7 +21,9 @@ debug lines, about ten per task: a few per cent of the daemon's CPU, none of the
 
 Packing: an offer must launch as many tasks as fit it (cpus, mem and disk), or every task
 still pending when it was answered. The ratio is tasks launched / that number over all offers;
-PASS when every offer with pending tasks was filled.
+PASS when every offer with pending tasks was filled. Pending, replayed in the order offers were
+answered: tasks submitted minus tasks launched, plus each task launched again (a lost attempt
+run again, which the offer line counts as "retried"), pending from that launch on.
 
 On the real master each task also pays for the harness's stand-in helper programs (the agent's
 `mesos-containerizer launch` and command executor, Python programs in tests/realmesos/bin).
@@ -66,7 +68,8 @@ NUMBER = r"[0-9.e+-]+"
 OFFER_LINE = re.compile(
     rf"job (?P<job>\S+) round (?P<round>\d+) offer (?P<offer>\S+) \(cpus=(?P<cpus>{NUMBER}) mem=(?P<mem>{NUMBER}) "
     rf"disk=(?P<disk>{NUMBER})\): (?:accepted with (?P<tasks>\d+) task\(s\) of cpus=(?P<tcpus>{NUMBER}) "
-    rf"mem=(?P<tmem>{NUMBER}) disk=(?P<tdisk>{NUMBER})|declined), (?P<ms>{NUMBER}) ms after its OFFERS event"
+    rf"mem=(?P<tmem>{NUMBER}) disk=(?P<tdisk>{NUMBER}) \((?P<retried>\d+) retried\)|declined), "
+    rf"(?P<ms>{NUMBER}) ms after its OFFERS event"
 )
 
 
@@ -90,7 +93,9 @@ class Run:
     fillable: int = 0
     offer_cpus: float = 0.0
     unpacked: list[str] = field(default_factory=list)
-    relaunches: int = 0
+    #: launches of a task's second or later attempt, and why the earlier attempts ended.
+    retried: int = 0
+    retry_reasons: list[str] = field(default_factory=list)
 
 
 class RoundTimeout(Exception):
@@ -170,16 +175,21 @@ def run_round(run: Run, daemon: Daemon, job_id: str, cluster_pid: int, master: s
     # Mesos: the master or emulator with everything its agents started; local: the daemon's task processes.
     run.cluster_cpu.append(sum(cpu_seconds(cluster_pid)) - cluster_before if master
                            else children_after - children_before)
-    if master:
-        read_offers(run, daemon, job_id)
+    if master and read_offers(run, daemon, job_id):
+        for task in job.stream.tasks():  # who ran again, and why
+            if task.attempts > 1:
+                details = job.stream.task(task.task_id)
+                run.retry_reasons.append(f"{job_id} task {task.task_id}, {task.attempts} attempts: "
+                                         + "; ".join(filter(None, (details.reason, *details.notes))))
 
 
-def read_offers(run: Run, daemon: Daemon, job_id: str) -> None:
-    """The job's offer lines from the daemon's debug log: round costs and packing, in the order answered."""
+def read_offers(run: Run, daemon: Daemon, job_id: str) -> int:
+    """The job's offer lines from the daemon's debug log: round costs and packing, in the order answered.
+    Returns how many launches were of a task's later attempt (it had become pending again)."""
     run.offers = True
     rounds: dict[int, float] = {}
     remaining = run.tasks
-    lines = 0
+    lines = retried = 0
     with open(daemon.root / "daemon.log", errors="replace") as log:
         for line in log:
             m = OFFER_LINE.search(line)
@@ -193,6 +203,9 @@ def read_offers(run: Run, daemon: Daemon, job_id: str) -> None:
             fits = min(math.floor(free / need + 1e-9) for free, need in
                        ((cpus, TASK_CPUS), (mem, TASK_MEM), (disk, TASK_DISK)))
             launched = int(m["tasks"] or 0)
+            # A task lost and run again was pending again from its loss until this launch at the latest.
+            retried += int(m["retried"] or 0)
+            remaining += int(m["retried"] or 0)
             fillable = min(fits, max(remaining, 0))
             if launched != fillable:
                 run.unpacked.append(f"{job_id} round {m['round']} offer {m['offer']}: launched {launched}, "
@@ -209,8 +222,9 @@ def read_offers(run: Run, daemon: Daemon, job_id: str) -> None:
             rounds[key] = max(rounds.get(key, 0.0), float(m["ms"]))
     if not lines:
         raise SystemExit(f"{job_id}: no offer lines in the daemon's log (is it running with -v?)")
-    run.relaunches += max(0, -remaining)
+    run.retried += retried
     run.round_ms.extend(rounds.values())
+    return retried
 
 
 def p95(values: list[float]) -> float:
@@ -253,9 +267,10 @@ def report(runs: list[Run]) -> bool:
                   f"declined), {run.offer_cpus / max(offers, 1):.2f} cpus per offer, "
                   f"{run.launched / max(run.accepts, 1):.2f} tasks per ACCEPT; "
                   f"{run.launched} launched / {run.fillable} that fitted and were pending")
-            if run.relaunches:
-                print(f"    {run.relaunches} relaunched attempts: the packing check counts pending tasks "
-                      "as submitted minus launched, so it is approximate here")
+            if run.retried:
+                print(f"    {run.retried} launch(es) of a task's later attempt (counted as pending from their launch)")
+            for line in run.retry_reasons[:10]:
+                print(f"    ran again: {line}")
             for line in run.unpacked[:10]:
                 print(f"    not packed: {line}")
     return ok
