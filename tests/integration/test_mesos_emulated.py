@@ -119,19 +119,32 @@ def test_agent_loss_mid_job_relaunches_its_tasks_elsewhere(daemon: Daemon, emula
     assert any("AGENT_REMOVED" in s.task(i).reason or "Mesos" in s.task(i).reason for i in moved)
 
 
-def test_dropped_acknowledgements_are_resent_and_acknowledged(daemon: Daemon, emulator: Emulator) -> None:
-    job = Processor(master=emulator.address, job_id="acks", mem_per_task=256)
-    job.stream(["sleep 0.5"])
-    fid = framework_id(emulator, "acks")
-    emulator.post("/emulator/acks/drop", {"count": 3, "framework_id": fid})
-    job.stream(["echo one", "echo two"])
-    assert job.wait()
-    assert sorted(job.get_results()) == ["", "one\n", "two\n"]
-    # every update was finally acknowledged: the master holds no task of the framework any more
-    done = wait_for(lambda: next((f for f in emulator.get("/master/state").get("completed_frameworks", [])
-                                  if f["name"] == "acks"), None), "the framework to complete")
-    assert all(t["state"] == "TASK_FINISHED" for t in done["completed_tasks"])
-    assert emulator.get("/emulator/stats").get("acks_dropped", 3) >= 0
+def test_dropped_acknowledgements_are_resent_and_acknowledged(emulator: Emulator,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # A job kept open (no idle TEARDOWN), so the test waits for the acknowledgements themselves:
+    # the retried updates' backoff (0.5 s, doubling) must not race a teardown on a loaded machine.
+    d = Daemon("--mesos-idle-teardown", "600").start()
+    for key, value in d.env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        job = Processor(master=emulator.address, job_id="acks", mem_per_task=256)
+        job.stream(["sleep 0.5"])
+        fid = framework_id(emulator, "acks")
+        emulator.post("/emulator/acks/drop", {"count": 3, "framework_id": fid})
+        job.stream(["echo one", "echo two"])
+        assert job.wait()
+        assert sorted(job.get_results()) == ["", "one\n", "two\n"]
+
+        def acknowledged() -> dict[str, Any] | None:  # a terminal update acknowledged moves its task here
+            fw = next((f for f in emulator.get("/master/state").get("frameworks", []) if f["name"] == "acks"), None)
+            return fw if fw is not None and not fw["tasks"] and len(fw["completed_tasks"]) == 3 else None
+
+        fw = wait_for(acknowledged, "every task's terminal update acknowledged", timeout=90)
+        assert all(t["state"] == "TASK_FINISHED" for t in fw["completed_tasks"]), fw["completed_tasks"]
+        assert emulator.get("/emulator/stats")["acks_dropped"] == 3  # the three were dropped, and resent
+        job.close()
+    finally:
+        d.cleanup()
 
 
 def test_a_redirecting_master_sends_the_client_to_the_leader(daemon: Daemon, emulator: Emulator) -> None:
