@@ -83,6 +83,8 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
 ]
 
 
+#: how long the end of a task killed by SIGTERM waits to learn whether the pilot is being stopped too.
+STOP_SIGNAL_GRACE = 1.0
 #: how long a started task may run before its start is reported by itself (short tasks: one report).
 STARTED_REPORT_DELAY = 0.05
 
@@ -457,6 +459,7 @@ class Pilot:
                 await self._report(attempt, started=pb.TaskStartedReport(pid=pid, started=when))
             await asyncio.wait([run_task])  # never cancels the run itself
             record = self._record_of(attempt, run_task)
+            await self._stopped_with_us(record)
             log.info("%s ended: %s", attempt, describe_end(record))
             await self._report(attempt, ended=await self._send_stdout(attempt, record))
             if attempt.output in ("scheduler", "none"):  # only a stdout spill, delivered by now
@@ -465,6 +468,22 @@ class Pilot:
             self._fail(exc)
         finally:
             self._attempts.pop(attempt.key, None)
+
+    async def _stopped_with_us(self, record: TaskRecord) -> None:
+        """A task killed by SIGTERM while this pilot is being stopped was stopped with it.
+
+        A cluster that ends a pilot's job (Slurm's scancel, time limit) signals every process of
+        the job at once, the tasks too: a task may die of that SIGTERM just before the pilot
+        learns it is stopping. Such an end waits up to STOP_SIGNAL_GRACE for the pilot's own stop;
+        then it is "executor-stopped" (run again elsewhere), not the task's failure.
+        """
+        if record.reason or record.signal != signal.SIGTERM:
+            return
+        if not self._stop_requested:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._halt.wait(), STOP_SIGNAL_GRACE)
+        if self._stop_requested:
+            record.reason = EXECUTOR_STOPPED
 
     def _record_of(self, attempt: _Attempt, run_task: asyncio.Task[TaskRecord]) -> TaskRecord:
         exc = run_task.exception()

@@ -588,3 +588,29 @@ def test_a_signal_kills_and_reports_the_tasks_as_executor_stopped(tmp_path: Path
         assert "stopping" in pilot.log()
 
     run(lambda: with_pilot(tmp_path, body))
+
+
+@pytest.mark.parametrize("pilot_too", [True, False])
+def test_a_task_killed_by_the_clusters_sigterm_just_before_its_pilot_was_stopped_with_it(
+        tmp_path: Path, pilot_too: bool) -> None:
+    # Slurm's scancel signals every process of the job: here the task dies first, the pilot a moment later
+    async def body(hub: FakeHub, pilot: PilotProcess, target: str) -> None:
+        await pilot.start(target)
+        await until(lambda: hub.fetches, "a fetch", pilot=pilot)
+        hub.send(tasks=[task(1, "sleep 30", tmp_path)])
+        await until(lambda: hub.reports(1), "the started report", pilot=pilot)
+        (pid,) = task_pids(pilot.job_id)
+        os.kill(pid, signal.SIGTERM)
+        if pilot_too:
+            await asyncio.sleep(0.2)
+            os.kill(pilot.pid, signal.SIGTERM)
+        await until(lambda: hub.ended(1), "the ended report", pilot=pilot)
+        ended = hub.ended(1)
+        assert ended is not None and ended.signal == signal.SIGTERM
+        # stopped with its pilot: run again elsewhere; alone: the task's own end
+        assert ended.reason == ("executor-stopped" if pilot_too else "")
+        if not pilot_too:
+            hub.send(stop=True)
+        assert await pilot.exit_code() == 0
+
+    run(lambda: with_pilot(tmp_path, body))
