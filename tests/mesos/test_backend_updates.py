@@ -86,6 +86,16 @@ def test_a_task_reported_lost_that_turns_up_running_is_killed() -> None:
     assert events == []
 
 
+def test_a_late_running_update_of_an_attempt_that_ended_is_not_killed() -> None:
+    # its executor reported the end first; the RUNNING update was retried after a lost acknowledgement
+    for status, killed in ((Status.FINISHED, False), (Status.FAILED, False), (Status.PENDING, True)):
+        backend, framework, conn, events, job = setup()
+        job.tasks[0].status = status  # PENDING: attempt 2 was reported lost and waits to run again
+        run(backend, framework, update("stratos.7.0.2", "TASK_RUNNING"))
+        assert [c["type"] for c in conn.calls] == (["KILL"] if killed else []), status
+        assert events == []
+
+
 def test_foreign_and_other_jobs_tasks_are_left_alone() -> None:
     backend, framework, conn, events, _ = setup()
     run(backend, framework, update("someone-else", "TASK_LOST"))

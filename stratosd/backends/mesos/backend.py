@@ -210,17 +210,22 @@ class MesosBackend:
             if framework.release_at is not None and not framework.live \
                     and time.monotonic() >= framework.release_at:
                 self._teardown(framework)  # closed, and now Mesos has seen every executor exit
-        elif not self._current(*ids):
+        elif self._superseded(*ids):
             # Reported lost (and run again elsewhere), yet it runs: it must not yield a second result.
             log.warning("mesos: %s runs but is no longer wanted (%s): killing it", update.task_id, why)
             self._send(framework, tr.kill(self._fid(framework), update.task_id, update.agent_id or None))
 
-    def _current(self, job_key: int, task_id: int, attempt: int) -> bool:
+    def _superseded(self, job_key: int, task_id: int, attempt: int) -> bool:
+        """Whether a Mesos task that says it runs is an attempt the job no longer wants.
+
+        An attempt that already ended by its executor's report is not: its RUNNING update can
+        come late (retried after a lost acknowledgement) while the executor is still exiting.
+        """
         job = self._jobs(job_key)
         if job is None or not 0 <= task_id < len(job.tasks):
-            return False
+            return True
         task = job.tasks[task_id]
-        return task.attempt == attempt and task.status is Status.RUNNING
+        return task.attempt != attempt or task.status is Status.PENDING
 
     @staticmethod
     def _fid(framework: Framework) -> str:
