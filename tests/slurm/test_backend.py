@@ -12,27 +12,25 @@ import pytest
 
 from stratos import Processor
 from stratos.errors import InvalidJobSpec
-from tests.daemon import Daemon, wait_for
+from tests.daemon import Daemon, daemon_fixture, wait_for
 from tests.integration.test_seed_examples import GSNAP, SNAPSHOTS, expected_gsnap
 from tests.slurm.cluster import slurm
 
 pytestmark = pytest.mark.slurm
 
 
-@pytest.fixture
-def daemon(slurm_cluster: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
-    d = Daemon("--slurm-poll", "0.5", "--slurm-idle-release", "1", "--pilot-lost-after", "5").start()
-    for key, value in d.env.items():
-        monkeypatch.setenv(key, value)
-    try:
-        yield d
-    finally:
-        d.cleanup()
-        names = {f"stratos-{job}" for job in ("seed-local", "seed-slurm", "scancel", "crash", "queued", "plain")}
-        for line in slurm("squeue", "-h", "-o", "%i %j").splitlines():
-            slurm_id, name = line.split()
-            if name in names:  # only the pilots of this test's jobs
-                slurm("scancel", slurm_id)
+daemon = daemon_fixture("--slurm-poll", "0.5", "--slurm-idle-release", "1", "--pilot-lost-after", "5")
+
+
+@pytest.fixture(autouse=True)
+def no_pilots_left(slurm_cluster: str) -> Iterator[None]:
+    """Set up before the daemon, so it runs after the daemon has stopped: scancel what is left."""
+    yield
+    names = {f"stratos-{job}" for job in ("seed-local", "seed-slurm", "scancel", "crash", "queued", "plain")}
+    for line in slurm("squeue", "-h", "-o", "%i %j").splitlines():
+        slurm_id, name = line.split()
+        if name in names:  # only the pilots of this test's jobs
+            slurm("scancel", slurm_id)
 
 
 def pilots_of(job_id: str) -> dict[str, str]:
