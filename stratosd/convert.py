@@ -6,6 +6,7 @@ import math
 import os
 import re
 import shlex
+import time
 from typing import cast, get_args
 
 from stratos._proto import stratos_pb2 as pb
@@ -120,9 +121,16 @@ def call_counts(job: Job, call: Call) -> dict[Status, int]:
     return out
 
 
-def duration(task: Task) -> float:
+def duration(task: Task, now: float | None = None) -> float:
+    """Seconds the task ran; for a running task, the seconds since it started (wall clock).
+
+    The elapsed time is computed here, where a report is built: the core has no clock and
+    its decisions never look at it.
+    """
     if task.started and task.ended:
         return max(0.0, task.ended - task.started)
+    if task.started and task.status is Status.RUNNING:
+        return max(0.0, (time.time() if now is None else now) - task.started)
     return 0.0
 
 
