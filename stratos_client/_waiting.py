@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from ._connection import Connection
@@ -9,7 +10,7 @@ from ._proto import stratos_pb2 as pb
 from .errors import StratosError
 from .records import Progress
 
-__all__ = ["wait_until_done"]
+__all__ = ["say_tasks_keep_running", "wait_until_done"]
 
 
 def wait_until_done(
@@ -50,3 +51,24 @@ def wait_until_done(
     finally:
         stream.close()
     raise StratosError(f"stratosd ended the wait on job {job_id!r} before its tasks were done")
+
+
+def say_tasks_keep_running(conn: Connection, job_id: str) -> None:
+    """Tell a user who pressed Ctrl-C in a wait that the job's tasks were not stopped.
+
+    Only the wait ends: the daemon runs the tasks on. Batch calls cancel their tasks and
+    say so; a stream's wait must say that it did not, and how to cancel or reattach.
+    """
+    try:
+        counts = conn.get_status(job_id).counts
+        left = f"the {counts.pending + counts.running} unended tasks"
+    except StratosError:
+        left = "the unended tasks"
+    print(
+        f"stratos: stopped waiting; {left} of job {job_id!r} keep running.\n"
+        f"  cancel them:  stratosctl cancel {job_id}   (or job.cancel())\n"
+        f"  wait again:   stratosctl wait {job_id}   "
+        f"(or Processor.attach({job_id!r}).wait())",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -261,6 +261,8 @@ class Processor:
 
         Raises:
             JobNotFound: the job no longer exists.
+            KeyboardInterrupt: Ctrl-C; only the wait ends, the tasks keep running (a
+                message on stderr says how to cancel them or wait again).
         """
         return self.stream.wait()
 
@@ -277,6 +279,10 @@ class Processor:
 
         Returns:
             The final counts.
+
+        Raises:
+            KeyboardInterrupt: Ctrl-C; only the wait ends, the tasks keep running (a
+                message on stderr says how to cancel them or wait again).
         """
         return self.stream.wait_for_tasks(on_progress, progress_interval)
 

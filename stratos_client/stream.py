@@ -11,7 +11,7 @@ from collections.abc import Callable
 from ._connection import Connection
 from ._proto import stratos_pb2 as pb
 from ._submit import Commands, split_commands, submit
-from ._waiting import wait_until_done
+from ._waiting import say_tasks_keep_running, wait_until_done
 from .records import Progress, TaskDetails, TaskReport
 
 __all__ = ["Stream"]
@@ -110,10 +110,16 @@ class Stream:
 
         Raises:
             JobNotFound: the job no longer exists.
+            KeyboardInterrupt: Ctrl-C; only the wait ends, the tasks keep running (a
+                message on stderr says how to cancel them or wait again).
         """
         if not self._conn.get_status(self.job_id).stream_opened:
             return False
-        wait_until_done(self._conn, self.job_id)
+        try:
+            wait_until_done(self._conn, self.job_id)
+        except KeyboardInterrupt:
+            say_tasks_keep_running(self._conn, self.job_id)
+            raise
         self._conn.close_stream(self.job_id)
         return True
 
@@ -130,9 +136,17 @@ class Stream:
 
         Returns:
             The final counts.
+
+        Raises:
+            KeyboardInterrupt: Ctrl-C; only the wait ends, the tasks keep running (a
+                message on stderr says how to cancel them or wait again).
         """
         interval = progress_interval if on_progress is not None else 0.0
-        return wait_until_done(self._conn, self.job_id, None, interval, on_progress)
+        try:
+            return wait_until_done(self._conn, self.job_id, None, interval, on_progress)
+        except KeyboardInterrupt:
+            say_tasks_keep_running(self._conn, self.job_id)
+            raise
 
     def count_running_tasks(self) -> int:
         """How many tasks are running now."""
