@@ -2,7 +2,8 @@
 
 Parsing and printing only: every action is a call into the client library. Listings
 are rich tables in a terminal, tab-separated lines (no header) when piped, and JSON
-with ``--json``. Errors print ``stratosctl: <message>`` and exit with status 1.
+with ``--json``. Errors print ``stratosctl: <message>`` (with ``--json``: a JSON object
+``{"error": ..., "type": ...}``) on stderr and exit with status 1.
 """
 
 from __future__ import annotations
@@ -14,17 +15,20 @@ import functools
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bar
 from rich.table import Table
+from rich.text import Text
 
 from ._connection import connect
 from ._protocol import VERSION
-from .errors import StratosError
+from .errors import StratosError, TaskAlreadyEnded
 from .processor import Processor
 from .records import STATUS_WORDS, JobReport, Progress, TaskDetails, TaskReport, TaskResult
 from .settings import Settings
@@ -38,8 +42,39 @@ PLAIN_PROGRESS_INTERVAL = 5.0
 # -- output ------------------------------------------------------------------------------
 
 
+class Stamp(float):
+    """A wall-clock time: ``YYYY-MM-DD HH:MM:SS`` when piped, "3 min ago" in a terminal."""
+
+
+class Seconds(float):
+    """A duration: seconds with one decimal when piped, "2m05s" in a terminal."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """One column of a terminal table."""
+
+    header: str
+    #: 0: always shown; otherwise the column is left out when the terminal is too narrow,
+    #: the highest ``drop`` first, so wider terminals show more.
+    drop: int = 0
+    #: free text (a command): wraps at spaces and takes the width that is left; every
+    #: other column keeps its cells on one line, so no word is broken inside a cell.
+    wrap: bool = False
+    right: bool = False
+
+
+#: the narrowest a wrapping column is planned to get before optional columns are left out.
+WRAP_MIN = 24
+
+
 class Output:
-    """Prints records as rich tables (terminal), tab-separated lines (pipe) or JSON."""
+    """Prints records as rich tables (terminal), tab-separated lines (pipe) or JSON.
+
+    Everything shown comes from users or tasks (commands, stderr, notes, paths), so it is
+    printed literally: cells are rich ``Text`` objects and the console reads no markup or
+    emoji codes, so ``[/]`` or ``[step 3]`` in a command can neither crash a view nor vanish.
+    """
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
@@ -47,21 +82,39 @@ class Output:
 
     @functools.cached_property
     def console(self) -> Console:
-        return Console(highlight=False)
+        return Console(highlight=False, markup=False, emoji=False)
 
     def json(self, value: Any) -> None:
         print(json.dumps(_jsonable(value), indent=None if isinstance(value, TaskResult) else 2))
 
-    def table(self, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
-        if not self.tty:
-            for row in rows:
-                print("\t".join(_cell(value) for value in row))
-            return
-        table = Table(box=None, header_style="bold")
-        for header in headers:
-            table.add_column(header, overflow="fold")
+    def error(self, err: BaseException) -> None:
+        """An error on stderr: ``stratosctl: <message>``, or a JSON object with ``--json``."""
+        if self.as_json:
+            print(json.dumps({"error": str(err), "type": type(err).__name__}), file=sys.stderr)
+        else:
+            print(f"stratosctl: {err}", file=sys.stderr)
+
+    def lines(self, rows: Iterable[Sequence[object]]) -> None:
+        """Tab-separated lines without a header (stdout is not a terminal)."""
         for row in rows:
-            table.add_row(*(_cell(value) for value in row))
+            print("\t".join(_cell(value) for value in row))
+
+    def table(self, columns: Sequence[Column], rows: Iterable[Sequence[object]]) -> None:
+        """A table fitted to the terminal's width; tab-separated lines when piped."""
+        if not self.tty:
+            self.lines(rows)
+            return
+        cells = [[_display(value) for value in row] for row in rows]
+        shown = _fit(columns, cells, self.console.width)
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        for index in shown:
+            column = columns[index]
+            table.add_column(
+                Text(column.header), justify="right" if column.right else "left",
+                no_wrap=not column.wrap, overflow="fold",
+            )
+        for row in cells:
+            table.add_row(*(Text(row[index]) for index in shown))
         self.console.print(table)
 
     def fields(self, pairs: Iterable[tuple[str, object]]) -> None:
@@ -71,10 +124,10 @@ class Output:
                 print(f"{key}\t{_cell(value)}")
             return
         grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold")
+        grid.add_column(style="bold", no_wrap=True)
         grid.add_column(overflow="fold")
         for key, value in shown:
-            grid.add_row(key, _cell(value, multiline=True))
+            grid.add_row(Text(key), Text(_display(value, multiline=True)))
         self.console.print(grid)
 
     def message(self, text: str, **data: Any) -> None:
@@ -82,6 +135,23 @@ class Output:
             self.json(data)
         else:
             print(text)
+
+
+def _fit(columns: Sequence[Column], cells: Sequence[Sequence[str]], width: int) -> list[int]:
+    """The columns that fit in ``width``: optional ones are left out, highest ``drop`` first."""
+
+    def need(index: int) -> int:
+        column = columns[index]
+        widest = max((cell_len(row[index]) for row in cells), default=0)
+        return max(cell_len(column.header), min(widest, WRAP_MIN) if column.wrap else widest)
+
+    shown = list(range(len(columns)))
+    while sum(need(i) for i in shown) + 2 * (len(shown) - 1) > width:
+        optional = [i for i in shown if columns[i].drop]
+        if not optional:
+            break
+        shown.remove(max(optional, key=lambda i: (columns[i].drop, i)))
+    return shown
 
 
 def _jsonable(value: Any) -> Any:
@@ -93,8 +163,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def _cell(value: object, multiline: bool = False) -> str:
+    """A value as piped: plain, one line unless ``multiline``."""
     if value is None:
         return "-"
+    if isinstance(value, Stamp):
+        return _time(value) or "-"
     if isinstance(value, float):
         return f"{value:.1f}"
     if isinstance(value, tuple | list):
@@ -103,10 +176,49 @@ def _cell(value: object, multiline: bool = False) -> str:
     return text if multiline else text.replace("\n", "\\n").replace("\t", " ")
 
 
+def _display(value: object, multiline: bool = False, now: float | None = None) -> str:
+    """A value as shown in a terminal: times relative, durations short.
+
+    ``multiline``: a detail view, where a time is shown as a date and relative to now.
+    """
+    if isinstance(value, Stamp):
+        if not value:
+            return "-"
+        ago = _ago(value, time.time() if now is None else now)
+        return f"{_time(value)} ({ago})" if multiline else ago
+    if isinstance(value, Seconds):
+        return _short_duration(value)
+    return _cell(value, multiline)
+
+
 def _time(stamp: float) -> str | None:
     if not stamp:
         return None
     return datetime.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _ago(stamp: float, now: float) -> str:
+    """How long ago ``stamp`` was, in words that fit a narrow column ("3 min ago")."""
+    seconds = max(0.0, now - stamp)
+    if seconds < 60:
+        return f"{seconds:.0f} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min ago"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600:.0f} h ago"
+    if seconds < 60 * 86400:
+        return f"{seconds // 86400:.0f} days ago"
+    return datetime.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d")
+
+
+def _short_duration(seconds: float) -> str:
+    """A duration without spaces, so a cell never wraps inside it ("12.5s", "2m05s", "3h07m")."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 def _outcome(exit_code: int | None, signal: int | None) -> str | None:
@@ -126,16 +238,38 @@ def _counts_text(counts: dict[str, int]) -> str:
 # -- commands ----------------------------------------------------------------------------
 
 
+#: short headers of the task-count columns, so a job's row fits 80 columns.
+COUNT_HEADERS: dict[str, str] = {
+    "pending": "PEND", "running": "RUN", "finished": "FIN", "failed": "FAIL",
+    "killed": "KILL", "relaunched": "RELNCH", "lost": "LOST",
+}
+
+
 def cmd_jobs(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     jobs = Processor.list_jobs(settings)
     if out.as_json:
         out.json(jobs)
         return 0
+    if not out.tty:
+        # Fixed columns for scripts; killed, relaunched and lost were added at the end.
+        out.lines(
+            (j.job_id, j.state, j.master, j.total, j.counts["pending"], j.counts["running"],
+             j.counts["finished"], j.counts["failed"], j.results_available, Stamp(j.created),
+             j.counts["killed"], j.counts["relaunched"], j.counts["lost"])
+            for j in jobs
+        )
+        return 0
+    if not jobs:
+        print("no jobs")
+        return 0
+    # A column for each task state some job has, so a cancelled job shows its killed tasks.
+    words = [word for word in STATUS_WORDS if any(j.counts[word] for j in jobs)]
     out.table(
-        ("JOB", "STATE", "MASTER", "TASKS", "PENDING", "RUNNING", "FINISHED", "FAILED",
-         "RESULTS", "CREATED"),
-        ((j.job_id, j.state, j.master, j.total, j.counts["pending"], j.counts["running"],
-          j.counts["finished"], j.counts["failed"], j.results_available, _time(j.created))
+        (Column("JOB"), Column("STATE"), Column("MASTER", drop=2), Column("TASKS", right=True),
+         *(Column(COUNT_HEADERS[word], right=True) for word in words),
+         Column("RESULTS", drop=1, right=True), Column("CREATED"), Column("ENDED", drop=3)),
+        ((j.job_id, j.state, j.master, j.total, *(j.counts[word] for word in words),
+          j.results_available, Stamp(j.created), Stamp(j.finished_at))
          for j in jobs),
     )
     return 0
@@ -157,8 +291,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings, out: Output) -> int
         ("results available", report.results_available),
         ("cursor", report.cursor),
         ("stream", "closed" if report.stream_closed else "open" if report.stream_opened else None),
-        ("created", _time(report.created)),
-        ("finished at", _time(report.finished_at)),
+        ("created", Stamp(report.created) if report.created else None),
+        ("finished at", Stamp(report.finished_at) if report.finished_at else None),
         ("data-local tasks", None if report.locality_tasks is None else f"{report.locality_tasks:.1%}"),
         ("data-local bytes", None if report.locality_bytes is None else f"{report.locality_bytes:.1%}"),
         ("pilots", f"{report.pilots_running} running, {report.pilots_queued} queued"
@@ -174,9 +308,11 @@ def cmd_tasks(args: argparse.Namespace, settings: Settings, out: Output) -> int:
         out.json(tasks)
         return 0
     out.table(
-        ("ID", "STATUS", "HOST", "ATTEMPTS", "OUTCOME", "SECONDS", "COMMAND"),
+        (Column("ID", right=True), Column("STATUS"), Column("HOST", drop=2),
+         Column("TRIES", drop=1, right=True), Column("OUTCOME"), Column("TIME", right=True),
+         Column("COMMAND", wrap=True)),
         ((t.task_id, t.status, t.host or None, t.attempts, _outcome(t.exit_code, t.signal),
-          t.duration, t.command) for t in tasks),
+          Seconds(t.duration), t.command) for t in tasks),
     )
     return 0
 
@@ -196,8 +332,8 @@ def cmd_task(args: argparse.Namespace, settings: Settings, out: Output) -> int:
         ("reason", detail.reason),
         ("attempts", task.attempts),
         ("duration", f"{task.duration:.1f} s" if task.duration else None),
-        ("started", _time(detail.started)),
-        ("ended", _time(detail.ended)),
+        ("started", Stamp(detail.started) if detail.started else None),
+        ("ended", Stamp(detail.ended) if detail.ended else None),
         ("submission call", detail.call_id),
         ("relaunched from", detail.relaunched_from),
         ("relaunched as", detail.relaunched_as),
@@ -252,9 +388,32 @@ def cmd_add(args: argparse.Namespace, settings: Settings, out: Output) -> int:
 
 def cmd_kill(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     stream = Processor.attach(args.job, settings).stream
-    killed = stream.kill(*args.ids) if args.ids else stream.kill_all()
-    out.message(f"killed {_tasks(killed)}", killed=killed)
+    if not args.ids:
+        killed = stream.kill_all()
+        out.message(f"killed {_tasks(killed)}", killed=killed)
+        return 0
+    # Named tasks that had already ended are an error, not a silent "killed 0 tasks": the
+    # user meant to stop them and learns they were done, and how they ended.
+    wanted = list(dict.fromkeys(args.ids))
+    reports = {task_id: stream.task(task_id).task for task_id in wanted}
+    ended = [reports[i] for i in wanted if reports[i].status not in ("pending", "running")]
+    alive = [i for i in wanted if reports[i].status in ("pending", "running")]
+    if alive:
+        killed = stream.kill(*alive)
+        out.message(f"killed {_tasks(killed)}", killed=killed)
+    if ended:
+        raise TaskAlreadyEnded(
+            "; ".join(_already_ended(args.job, task) for task in ended)
+            + f": nothing to kill. `stratosctl task {args.job} ID` shows how it ended."
+        )
     return 0
+
+
+def _already_ended(job_id: str, task: TaskReport) -> str:
+    how = {"killed": "been killed", "relaunched": "been relaunched", "lost": "been lost"}
+    outcome = _outcome(task.exit_code, task.signal)
+    return (f"task {task.task_id} of job {job_id} had already {how.get(task.status, task.status)}"
+            + (f" ({outcome})" if outcome else ""))
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings, out: Output) -> int:
@@ -291,7 +450,7 @@ def cmd_wait(args: argparse.Namespace, settings: Settings, out: Output) -> int:
         final = job.wait_for_tasks()
         out.json(final)
     elif out.tty:
-        final = _wait_with_bar(job)
+        final = _wait_with_bar(job, out)
     else:
         def line(progress: Progress) -> None:
             print(f"{job.job_id}: {progress.ended}/{progress.total} ended "
@@ -301,9 +460,10 @@ def cmd_wait(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     return 2 if final.counts["failed"] or final.counts["lost"] else 0
 
 
-def _wait_with_bar(job: Processor) -> Progress:
-    with Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-             TimeElapsedColumn(), TextColumn("{task.fields[counts]}")) as bar:
+def _wait_with_bar(job: Processor, out: Output) -> Progress:
+    with Bar(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+             TimeElapsedColumn(), TextColumn("{task.fields[counts]}", markup=False),
+             console=out.console) as bar:
         task = bar.add_task(job.job_id, total=None, counts="")
 
         def update(progress: Progress) -> None:
@@ -318,14 +478,28 @@ def _wait_with_bar(job: Processor) -> Progress:
 Command = Callable[[argparse.Namespace, Settings, Output], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of stratosctl (every subcommand has --help)."""
+class _JsonErrorParser(argparse.ArgumentParser):
+    """Reports usage errors as ``{"error": ..., "type": "UsageError"}`` (exit 2) for --json."""
+
+    def error(self, message: str) -> NoReturn:
+        print(json.dumps({"error": f"{self.prog}: {message}", "type": "UsageError"}),
+              file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
+    """The argument parser of stratosctl (every subcommand has --help).
+
+    Args:
+        json_errors: the command line asks for --json, so usage errors are JSON too.
+    """
+    parser_class = _JsonErrorParser if json_errors else argparse.ArgumentParser
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--socket", default=argparse.SUPPRESS, metavar="PATH",
                         help="the daemon's socket (default: $STRATOS_SOCKET or the per-user one)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="print JSON instead of tables")
-    parser = argparse.ArgumentParser(
+    parser = parser_class(
         prog="stratosctl", parents=[common],
         description="Look at and steer the jobs of stratosd (starts it when it is not running).",
     )
@@ -340,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("jobs", cmd_jobs, "list the daemon's jobs",
         "Piped columns: job, state, master, tasks, pending, running, finished, failed, "
-        "results available, created.")
+        "results available, created, killed, relaunched, lost.")
     add("status", cmd_status, "a job's state and task counts").add_argument("job", metavar="JOB")
     tasks = add("tasks", cmd_tasks, "list a job's tasks",
                 "Piped columns: id, status, host, attempts, outcome, seconds, command.")
@@ -395,7 +569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit status.
     """
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(json_errors="--json" in arguments).parse_args(arguments)
     out = Output(getattr(args, "json", False))
     try:
         settings = Settings.load().replace(socket=getattr(args, "socket", None))
@@ -405,7 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.func(args, settings, out)
         return status
     except StratosError as err:
-        print(f"stratosctl: {err}", file=sys.stderr)
+        out.error(err)
         return 1
     except KeyboardInterrupt:
         return 130

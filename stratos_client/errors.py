@@ -22,6 +22,7 @@ __all__ = [
     "PermissionDenied",
     "ProtocolMismatch",
     "StratosError",
+    "TaskAlreadyEnded",
     "TaskNotFound",
 ]
 
@@ -56,6 +57,12 @@ class JobNotFound(StratosError, LookupError):
 
 class TaskNotFound(StratosError, LookupError):
     status = "NOT_FOUND"
+
+
+class TaskAlreadyEnded(StratosError):
+    """A task asked to be stopped had already ended: there was nothing to kill."""
+
+    status = "FAILED_PRECONDITION"
 
 
 class JobIdInUse(StratosError):

@@ -128,6 +128,7 @@ def test_add_kill_cancel_rm(job: FakeStratos, capsys: pytest.CaptureFixture[str]
     job.submit_reply = pb.SubmitReply(first_task_id=11, count=2)
     assert _run(capsys, "add", "demo", "echo a; echo b", "echo c")[1] == "added 2 tasks (11-12)\n"
     assert job.submissions[-1].items == ["echo a; echo b", "echo c"]
+    job.task_detail = pb.TaskDetail(summary=pb.TaskSummary(status="running"))
     assert _run(capsys, "kill", "demo", "3", "4")[1] == "killed 2 tasks\n"
     assert _run(capsys, "kill", "demo")[1] == "killed 5 tasks\n"
     assert _run(capsys, "--json", "cancel", "demo")[1].strip() == '{\n  "cancelled": 3\n}'
