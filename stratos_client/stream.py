@@ -113,9 +113,9 @@ class Stream:
             KeyboardInterrupt: Ctrl-C; only the wait ends, the tasks keep running (a
                 message on stderr says how to cancel them or wait again).
         """
-        if not self._conn.get_status(self.job_id).stream_opened:
-            return False
         try:
+            if not self._conn.get_status(self.job_id).stream_opened:
+                return False
             wait_until_done(self._conn, self.job_id)
         except KeyboardInterrupt:
             say_tasks_keep_running(self._conn, self.job_id)

@@ -95,8 +95,7 @@ def test_unknown_job_exits_1_with_a_message(daemon: Daemon) -> None:
     job = "no-such-job"
     argvs = [["status", job], ["tasks", job], ["task", job, "0"], ["results", job],
              ["results", job, "--follow"], ["results", job, "--consume"], ["add", job, "echo x"],
-             ["kill", job], ["kill", job, "0"], ["cancel", job], ["rm", job], ["wait", job],
-             ["status", job, "--json"]]
+             ["kill", job], ["kill", job, "0"], ["cancel", job], ["rm", job], ["wait", job]]
     for argv, (status, out, err) in zip(argvs, run_ctl_many(daemon, argvs), strict=True):
         assert status == 1, (argv, out, err)
         assert out == "", (argv, out)
@@ -342,8 +341,10 @@ def test_kill_one_running_task(daemon: Daemon) -> None:
     assert poll(lambda: not job_pids(job.job_id), 15, "no process of the job is left")
     assert job.stream.get_status(1) == "finished"
     assert _fields(run_ctl(daemon, "task", job.job_id, "0").stdout)["status"] == "killed"
-    # killing an ended task stops nothing
-    assert json.loads(run_ctl(daemon, "kill", job.job_id, "0", "--json").stdout) == {"killed": 0}
+    # killing an ended task stops nothing, and says so (test_ctl_terminal)
+    again = run_ctl(daemon, "kill", job.job_id, "0", "--json")
+    assert again.returncode == 1 and again.stdout == ""
+    assert json.loads(again.stderr)["type"] == "TaskAlreadyEnded"
 
 
 def test_cancel_stops_every_task_of_the_job(daemon: Daemon) -> None:
