@@ -235,6 +235,12 @@ def _counts_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{word} {counts[word]}" for word in STATUS_WORDS if counts.get(word))
 
 
+def _counts_short(counts: dict[str, int]) -> str:
+    """The non-zero counts with the table's short words, so a progress line fits 80 columns."""
+    return " ".join(f"{COUNT_HEADERS[word].lower()} {counts[word]}"
+                    for word in STATUS_WORDS if counts.get(word))
+
+
 # -- commands ----------------------------------------------------------------------------
 
 
@@ -468,7 +474,7 @@ def _wait_with_bar(job: Processor, out: Output) -> Progress:
 
         def update(progress: Progress) -> None:
             bar.update(task, total=progress.total, completed=progress.ended,
-                       counts=_counts_text(progress.counts))
+                       counts=_counts_short(progress.counts))
 
         return job.wait_for_tasks(update, 0.5)
 

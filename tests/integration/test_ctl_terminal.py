@@ -69,6 +69,12 @@ def test_terminal_views_print_brackets_literally(daemon: Daemon) -> None:
     assert "[/]" in results and ":smile: [bold]x[/bold]" in results, results
     assert job.job_id in screens["status"].text and job.job_id in screens["jobs"].text
 
+    # `wait` redraws one progress line; its last drawing fits 80 columns, nothing cut off.
+    wait = run_ctl_tty(daemon, "wait", job.job_id, columns=80)
+    assert wait.status == 2 and no_traceback(wait.stderr), wait.stderr  # 2: a task failed
+    last = job.job_id + wait.text.rstrip().rsplit(job.job_id, 1)[1]
+    assert len(last) <= 80 and "4/4" in last and last.endswith("fin 2 fail 2"), last
+
 
 def _header_and_rows(lines: list[str], job_ids: list[str]) -> tuple[list[str], dict[str, list[str]]]:
     header = lines[0].split()
