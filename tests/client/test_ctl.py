@@ -169,3 +169,20 @@ def test_errors_are_one_line_and_exit_1(daemon: FakeStratos,
     _connection._CACHE.clear()
     status, _, err = _run(capsys, "jobs")
     assert (status, err) == (1, "stratosctl: go away\n")
+
+
+def test_terminal_cells_relative_times_short_durations_and_fitting() -> None:
+    now = 1.7e9
+    assert ctl._display(ctl.Stamp(now - 5), now=now) == "5 s ago"
+    assert ctl._display(ctl.Stamp(now - 180), now=now) == "3 min ago"
+    assert ctl._display(ctl.Stamp(now - 3 * 86400), now=now) == "3 days ago"
+    assert ctl._display(ctl.Stamp(0), now=now) == "-"
+    assert ctl._cell(ctl.Stamp(0)) == "-"  # piped: the absolute time, or "-"
+    assert [ctl._display(ctl.Seconds(s)) for s in (1.25, 125, 11220)] == ["1.2s", "2m05s", "3h07m"]
+    assert ctl._cell(ctl.Seconds(125)) == "125.0"  # piped: plain seconds
+    assert ctl._cell("[bold]x[/]") == "[bold]x[/]"
+    columns = [ctl.Column("A"), ctl.Column("B", drop=1), ctl.Column("C", drop=2), ctl.Column("D")]
+    cells = [["a" * 10, "b" * 10, "c" * 10, "d" * 10]]
+    assert ctl._fit(columns, cells, 46) == [0, 1, 2, 3]
+    assert ctl._fit(columns, cells, 45) == [0, 1, 3]  # the highest drop goes first
+    assert ctl._fit(columns, cells, 20) == [0, 3]  # never a column without drop
