@@ -547,7 +547,8 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                   "A single - reads commands from stdin, one per line.")
     add_cmd.add_argument("job", metavar="JOB")
     add_cmd.add_argument("commands", metavar="COMMAND", nargs="+")
-    kill = add("kill", cmd_kill, "stop tasks (all unended tasks of the job when no ID is given)")
+    kill = add("kill", cmd_kill, "stop tasks (all unended tasks of the job when no ID is given)",
+               "An ID whose task had already ended is reported as an error (exit status 1).")
     kill.add_argument("job", metavar="JOB")
     kill.add_argument("ids", metavar="ID", type=int, nargs="*")
     add("cancel", cmd_cancel, "cancel a job: stop every pending and running task"
