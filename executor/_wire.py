@@ -46,6 +46,8 @@ def spec_from_assignment(job_id: str, assignment: pb.TaskAssignment, sandbox: st
         relauncher=a.relauncher or None,
         update_interval=a.update_interval if a.update_interval > 0 else _DEFAULT_UPDATE_INTERVAL,
         timeout=a.timeout if a.timeout > 0 else None,
+        mem_limit=a.mem_limit if a.mem_limit > 0 else None,
+        disk_limit=a.disk_limit if a.disk_limit > 0 else None,
     )
 
 
@@ -69,6 +71,9 @@ def ended_report(record: TaskRecord, *, inline: bool, stdout: bytes = b"", stdou
         notes=list(record.notes),
         replacements=list(record.replacements),
         pid=record.pid,
+        peak_rss_sum_kb=record.peak_rss_sum_kb,
+        disk_kb=record.disk_kb,
+        limit_kb=record.limit_kb,
     )
 
 

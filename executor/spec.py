@@ -44,6 +44,10 @@ class TaskSpec:
     result_limit: int = DEFAULT_RESULT_LIMIT
     #: grace between SIGTERM and SIGKILL when a task is stopped.
     kill_grace: float = 3.0
+    #: MB; a task whose processes use more is stopped ("memory-limit"). None: not enforced.
+    mem_limit: float | None = None
+    #: MB; a task whose sandbox and output files grow beyond is stopped ("disk-limit"). None: not enforced.
+    disk_limit: float | None = None
 
 
 @dataclass(slots=True)
@@ -56,7 +60,8 @@ class TaskRecord:
     exit_code: int | None = None
     #: the signal that ended the process, when one did.
     signal: int | None = None
-    #: why the executor ended it: "" (it exited), "killed", "timeout", "relaunch", "spawn-failed".
+    #: why the executor ended it: "" (it exited), "killed", "timeout", "relaunch", "spawn-failed",
+    #: "memory-limit", "disk-limit" (``limit_kb`` says what was measured).
     reason: str = ""
     #: scheduler mode: stdout held in memory (small outputs)...
     stdout: bytes | None = None
@@ -65,8 +70,15 @@ class TaskRecord:
     #: more stdout than result_limit was written; the returned part is the first result_limit bytes.
     stdout_truncated: bool = False
     stderr_tail: bytes = b""
+    #: the largest peak RSS of any single process of the attempt (its own, not inherited), kB.
     peak_rss_kb: int = 0
+    #: the peak of the sum of the attempt's processes' RSS (sampled), kB.
+    peak_rss_sum_kb: int = 0
     cpu_seconds: float = 0.0
+    #: space taken by the attempt's sandbox and output files at its end (or when stopped), kB.
+    disk_kb: int = 0
+    #: "memory-limit" / "disk-limit": the measured figure that exceeded the limit, kB.
+    limit_kb: int = 0
     #: the monitor's most recent stdout.
     monitor_output: str = ""
     #: things the user should see in `stratosctl task` (monitor crashed, output truncated, ...).

@@ -9,18 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import signal
 import time
 from collections.abc import Callable
 
+from ._cgroup import CgroupUnavailable, MemoryCgroup
 from ._notes import Notes
 from ._proc import Process
 from ._routing import TaskOutputs
 from ._spawn import exec_simple_command, spawn, strip_markers, task_environment
+from ._usage import TreeMemory, disk_kb, executor_peak_kb, session_pids
 from .monitor import NEW_OUTPUT_WINDOW, monitor_loop, relaunch_commands
 from .spec import TaskRecord, TaskSpec
 
 SHELL = "/bin/sh"
+#: the first sample of the task's processes, then twice as long each time up to SAMPLE_MAX (seconds).
+SAMPLE_FIRST = 0.02
+SAMPLE_MAX = 0.5
+#: seconds between measurements of the task's disk use.
+DISK_INTERVAL = 2.0
 
 
 class TaskRunner:
@@ -48,6 +56,12 @@ class TaskRunner:
         self._kill_timer: asyncio.TimerHandle | None = None
         self._monitor: asyncio.Task[None] | None = None
         self._relaunch_input: str | None = None
+        self._memory = TreeMemory()
+        self._inherited_kb = 0
+        self._cgroup: MemoryCgroup | None = None
+        self._sample_timer: asyncio.TimerHandle | None = None
+        self._sample_delay = SAMPLE_FIRST
+        self._next_disk = 0.0
 
     @property
     def pid(self) -> int | None:
@@ -85,9 +99,12 @@ class TaskRunner:
         except (OSError, ValueError) as exc:
             return self._spawn_failed(f"could not set up the task's output: {exc}")
         env = task_environment(spec)
+        script = exec_simple_command(strip_markers(spec.command))
+        if spec.mem_limit is not None:
+            script = self._limit_memory(spec.mem_limit) + script
         try:
             pid = spawn(
-                [SHELL, "-c", exec_simple_command(strip_markers(spec.command))],
+                [SHELL, "-c", script],
                 cwd=spec.cwd,
                 env=env,
                 stdout=outputs.child_stdout,
@@ -96,13 +113,17 @@ class TaskRunner:
         except (OSError, ValueError) as exc:
             outputs.close()
             outputs.close_pipes()
+            self._remove_cgroup()
             return self._spawn_failed(f"could not start the task: {exc}")
+        # posix_spawn returned after the exec: the child's ru_maxrss now holds at most this much of ours
+        self._inherited_kb = executor_peak_kb()
         record.started = time.time()
         record.pid = pid
         outputs.after_spawn()
         self._outputs = outputs
         self._finished = finished = loop.create_future()
         self._process = process = Process(loop, pid, outputs.pipes, on_exit=self._on_exit, on_done=self._on_done)
+        self._sample()
         if spec.timeout is not None:
             self._timeout_timer = loop.call_later(max(0.0, spec.timeout), self._stop, "timeout")
         if watch:
@@ -135,6 +156,60 @@ class TaskRunner:
             self._kill_timer = self._loop.call_later(self.spec.kill_grace, process.signal_group, signal.SIGKILL)
         else:
             process.signal_group(signal.SIGKILL)
+
+    # -- memory and disk ---------------------------------------------------------------------
+
+    def _limit_memory(self, mb: float) -> str:
+        """The kernel enforces the limit when a cgroup can be made: the shell joins it before the command."""
+        spec = self.spec
+        name = f"stratos-{os.getpid()}-{spec.job_id}-{spec.task_id}-{spec.attempt}"
+        try:
+            self._cgroup = MemoryCgroup.create(name, int(mb * (1 << 20)))
+        except CgroupUnavailable as err:
+            self._notes.add(f"memory limit {mb:g} MB enforced by the executor's watchdog (no cgroup: {err})")
+            return ""
+        self._notes.add(f"memory limit {mb:g} MB enforced by the kernel (cgroup v{self._cgroup.version})")
+        return f"echo $$ > {shlex.quote(self._cgroup.procs_file)} || exit 125\n"
+
+    def _sample(self) -> None:
+        """Fold the task's processes into the peaks; stop the task when it broke a limit."""
+        self._sample_timer = None
+        process = self._process
+        if process is None or process.exited or self._loop is None:
+            return
+        spec = self.spec
+        self._memory.sample(session_pids(process.pid))
+        if self._cgroup is not None and self._cgroup.oom_kills() > 0:
+            self._over_limit("memory-limit", max(self._cgroup.peak_kb(), self._memory.current_sum_kb))
+        elif spec.mem_limit is not None and self._memory.current_sum_kb > spec.mem_limit * 1024:
+            self._over_limit("memory-limit", self._memory.current_sum_kb)
+        now = time.monotonic()
+        if now >= self._next_disk:
+            self._next_disk = now + DISK_INTERVAL
+            used = self._measure_disk()
+            if spec.disk_limit is not None and used > spec.disk_limit * 1024:
+                self._over_limit("disk-limit", used)
+        if not process.exited:
+            self._sample_timer = self._loop.call_later(self._sample_delay, self._sample)
+            self._sample_delay = min(self._sample_delay * 2, SAMPLE_MAX)
+
+    def _over_limit(self, reason: str, measured_kb: int) -> None:
+        if self._running():
+            self._record.limit_kb = measured_kb
+            self._stop(reason)
+
+    def _measure_disk(self) -> int:
+        spec = self.spec
+        used, complete = disk_kb([spec.sandbox, spec.stdout_file or "", spec.stderr_file or ""])
+        self._record.disk_kb = max(self._record.disk_kb, used)
+        if not complete:
+            self._notes.add("the task's sandbox holds too many files to measure all of them", kind="disk-scan")
+        return used
+
+    def _remove_cgroup(self) -> None:
+        if self._cgroup is not None:
+            self._cgroup.remove()
+            self._cgroup = None
 
     def _running(self) -> bool:
         return self._process is not None and not self._process.exited and not self._stopping
@@ -173,7 +248,7 @@ class TaskRunner:
 
     def _on_exit(self) -> None:
         """The main process was reaped (its group is gone): stop timers and the monitor, record status."""
-        for timer in (self._timeout_timer, self._kill_timer):
+        for timer in (self._timeout_timer, self._kill_timer, self._sample_timer):
             if timer is not None:
                 timer.cancel()
         if self._monitor is not None:
@@ -188,9 +263,17 @@ class TaskRunner:
             record.signal = -code
         else:
             record.exit_code = code
+        maxrss = 0
         if process.rusage is not None:
-            record.peak_rss_kb = process.rusage.ru_maxrss
+            maxrss = process.rusage.ru_maxrss
             record.cpu_seconds = process.rusage.ru_utime + process.rusage.ru_stime
+        record.peak_rss_kb, record.peak_rss_sum_kb = self._memory.finish(maxrss, self._inherited_kb)
+        group = self._cgroup
+        if group is not None:
+            if group.oom_kills() > 0 and record.reason in ("", "memory-limit"):
+                record.reason = "memory-limit"
+                record.limit_kb = max(record.limit_kb, group.peak_kb())
+            self._remove_cgroup()  # the process group was SIGKILLed before this callback
 
     def _on_done(self) -> None:
         """Exit seen and pipes drained: complete the record, even if nobody awaits ``run`` any more."""
@@ -202,6 +285,10 @@ class TaskRunner:
                 " its process group; output after that point was not read"
             )
         outputs.finish(self._record, self._notes)
+        used = self._measure_disk()
+        spec = self.spec
+        if spec.disk_limit is not None and used > spec.disk_limit * 1024 and not self._record.reason:
+            self._record.reason, self._record.limit_kb = "disk-limit", used
         self._check_output_space()
         if self._finished is not None and not self._finished.done():
             self._finished.set_result(None)

@@ -191,11 +191,16 @@ class TaskDetails:
     relaunched_from: int | None
     #: the tasks that replace this one.
     relaunched_as: tuple[int, ...]
+    #: the largest peak RSS of any single process of the task's last attempt, kB.
     peak_rss_kb: int
     cpu_seconds: float
     monitor_output: str
     notes: tuple[str, ...]
     cwd: str
+    #: the peak of the sum of the RSS of all its processes (sampled), kB.
+    peak_rss_sum_kb: int = 0
+    #: space its sandbox and output files took, kB.
+    disk_kb: int = 0
 
     @classmethod
     def from_proto(cls, msg: pb.TaskDetail) -> TaskDetails:
@@ -215,4 +220,6 @@ class TaskDetails:
             monitor_output=msg.monitor_output,
             notes=tuple(msg.notes),
             cwd=msg.cwd,
+            peak_rss_sum_kb=msg.peak_rss_sum_kb,
+            disk_kb=msg.disk_kb,
         )

@@ -212,6 +212,8 @@ class Settings:
     #: problems found while loading (unknown keys, unconvertible values); reported by
     #: validate() so a broken config file only stops the code that needs it.
     _problems: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    #: settings the user gave (file, environment, argument) rather than left at their defaults.
+    _explicit: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in _PATH_SETTINGS:
@@ -240,7 +242,7 @@ class Settings:
         if file is not None:
             _read_toml(file, values, problems)
         _read_env(values, problems)
-        return cls(**values, _problems=tuple(problems))
+        return cls(**values, _problems=tuple(problems), _explicit=frozenset(values))
 
     @classmethod
     def from_proto(cls, spec: pb.JobSpec, **extra: Any) -> Settings:
@@ -279,6 +281,8 @@ class Settings:
             sbatch_options=spec.sbatch_options,
             pilot_idle_timeout=spec.pilot_idle_timeout or 60.0,
             **extra,
+            _explicit=frozenset(name for name, flag in (("mem_per_task", spec.mem_per_task_set),
+                                                        ("disk_per_task", spec.disk_per_task_set)) if flag),
         )
 
     def replace(self, **overrides: Any) -> Settings:
@@ -297,7 +301,16 @@ class Settings:
         for name in changes:
             if name not in _KINDS:
                 raise InvalidJobSpec(_unknown_message(name, "is not a Processor setting"))
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, **changes, _explicit=self._explicit | frozenset(changes))
+
+    def is_set(self, name: str) -> bool:
+        """Whether the user gave ``name`` (argument, settings file, environment, or a non-default value).
+
+        mem_per_task and disk_per_task are limits a task is stopped at only when set;
+        left at their defaults they are sizes for packing tasks onto hosts.
+        """
+        default = type(self).__dataclass_fields__[name].default
+        return name in self._explicit or getattr(self, name) != default
 
     def validate(self) -> Settings:
         """Check every value, so a mistake is reported before any task is created.
@@ -403,6 +416,8 @@ class Settings:
             threads_per_task=float(self.threads_per_task),
             mem_per_task=float(self.mem_per_task),
             disk_per_task=float(self.disk_per_task),
+            mem_per_task_set=self.is_set("mem_per_task"),
+            disk_per_task_set=self.is_set("disk_per_task"),
             monitor=self._program(self.monitor, str(base)),
             relauncher=self._program(self.relauncher, str(base)),
             update_interval=float(self.update_interval),

@@ -147,6 +147,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
             signal=e.signal or None, reason=e.reason, stdout_truncated=e.stdout_truncated,
             stderr_tail=e.stderr_tail, peak_rss_kb=e.peak_rss_kb, cpu_seconds=e.cpu_seconds,
             monitor_output=e.monitor_output, notes=list(e.notes), replacements=list(e.replacements),
+            peak_rss_sum_kb=e.peak_rss_sum_kb, disk_kb=e.disk_kb, limit_kb=e.limit_kb,
         )
         if e.stdout_inline:
             record.stdout = e.stdout

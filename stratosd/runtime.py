@@ -280,6 +280,8 @@ class Runtime:
             relauncher=spec.relauncher,
             update_interval=spec.update_interval,
             timeout=spec.task_timeout or None,
+            mem_limit=spec.mem if spec.mem_set else None,
+            disk_limit=spec.disk if spec.disk_set else None,
         )
 
     def sandbox(self, job_key: int, task_id: int) -> Path:

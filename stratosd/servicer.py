@@ -364,6 +364,7 @@ class Servicer(pb_grpc.StratosServicer):
         if outcome:
             detail.stderr_tail = bytes(outcome["stderr_tail"]).decode("utf-8", "replace")
             detail.peak_rss_kb, detail.cpu_seconds = outcome["peak_rss_kb"], outcome["cpu_seconds"]
+            detail.peak_rss_sum_kb, detail.disk_kb = outcome["peak_rss_sum_kb"], outcome["disk_kb"]
             detail.monitor_output = outcome["monitor_output"]
             detail.notes.extend(outcome["notes"])
             if outcome["truncated"]:

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
     job_key INTEGER NOT NULL, task_id INTEGER NOT NULL, seq INTEGER, stdout BLOB, stdout_path TEXT,
     truncated INTEGER NOT NULL, stderr_tail BLOB NOT NULL, peak_rss_kb INTEGER NOT NULL,
     cpu_seconds REAL NOT NULL, monitor_output TEXT NOT NULL, notes TEXT NOT NULL,
+    peak_rss_sum_kb INTEGER NOT NULL DEFAULT 0, disk_kb INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (job_key, task_id)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS outcomes_by_seq ON outcomes (job_key, seq) WHERE seq IS NOT NULL;
 CREATE TABLE IF NOT EXISTS job_meta (
@@ -67,6 +68,7 @@ class Store:
         self.db.execute("PRAGMA wal_autocheckpoint=16384")
         self.db.execute("PRAGMA foreign_keys=OFF")
         self.db.executescript(_SCHEMA)
+        self._add_columns()
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -75,6 +77,13 @@ class Store:
                 f"{path} has journal schema {row[0]}, this stratosd writes schema {SCHEMA_VERSION}: "
                 "use the stratosd release that wrote it, or move the state directory aside."
             )
+
+    def _add_columns(self) -> None:
+        """Columns added after schema 1 shipped, with defaults: a journal written before them stays readable."""
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(outcomes)")}
+        for column in ("peak_rss_sum_kb", "disk_kb"):
+            if column not in have:
+                self.db.execute(f"ALTER TABLE outcomes ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self.db.close()
@@ -135,9 +144,12 @@ class Store:
         stdout = rec.stdout if a.keep_stdout else None
         path = rec.stdout_path if a.keep_stdout else None
         self.db.execute(
-            "INSERT OR REPLACE INTO outcomes VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO outcomes (job_key, task_id, seq, stdout, stdout_path, truncated, stderr_tail,"
+            " peak_rss_kb, cpu_seconds, monitor_output, notes, peak_rss_sum_kb, disk_kb)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (a.job_key, a.task_id, seq, stdout, path, int(rec.stdout_truncated), rec.stderr_tail,
-             rec.peak_rss_kb, rec.cpu_seconds, rec.monitor_output, json.dumps(rec.notes)),
+             rec.peak_rss_kb, rec.cpu_seconds, rec.monitor_output, json.dumps(rec.notes), rec.peak_rss_sum_kb,
+             rec.disk_kb),
         )
 
     def set_cursor(self, job_key: int, consumer: str, position: int) -> None:
@@ -204,14 +216,15 @@ class Store:
 
     def outcome(self, job_key: int, task_id: int) -> dict[str, Any] | None:
         row = self.db.execute(
-            "SELECT seq, stdout_path, truncated, stderr_tail, peak_rss_kb, cpu_seconds, monitor_output, notes "
+            "SELECT seq, stdout_path, truncated, stderr_tail, peak_rss_kb, cpu_seconds, monitor_output, notes, "
+            "peak_rss_sum_kb, disk_kb "
             "FROM outcomes WHERE job_key=? AND task_id=?",
             (job_key, task_id),
         ).fetchone()
         if row is None:
             return None
         keys = ("seq", "stdout_path", "truncated", "stderr_tail", "peak_rss_kb", "cpu_seconds",
-                "monitor_output", "notes")
+                "monitor_output", "notes", "peak_rss_sum_kb", "disk_kb")
         out = dict(zip(keys, row, strict=True))
         out["notes"] = json.loads(out["notes"])
         return out

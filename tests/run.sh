@@ -10,6 +10,9 @@ python3 -m venv .venv
 if [ ! -x /usr/share/zookeeper/bin/zkServer.sh ]; then  # ZooKeeper for the zk:// tests (Debian)
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeper >/dev/null
 fi
+if [ ! -x /usr/bin/time ]; then  # GNU time: the reference peak RSS in tests/integration/test_task_resources.py
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+fi
 
 .venv/bin/python -m pytest -q                            # default suite (no external engines)
 

@@ -70,7 +70,7 @@ class FetchRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., wait: _Optional[float] = ...) -> None: ...
 
 class TaskAssignment(_message.Message):
-    __slots__ = ("task_id", "attempt", "command", "cwd", "env", "threads", "output", "stdout_file", "stderr_file", "monitor", "relauncher", "update_interval", "timeout")
+    __slots__ = ("task_id", "attempt", "command", "cwd", "env", "threads", "output", "stdout_file", "stderr_file", "monitor", "relauncher", "update_interval", "timeout", "mem_limit", "disk_limit")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +91,8 @@ class TaskAssignment(_message.Message):
     RELAUNCHER_FIELD_NUMBER: _ClassVar[int]
     UPDATE_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    MEM_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    DISK_LIMIT_FIELD_NUMBER: _ClassVar[int]
     task_id: int
     attempt: int
     command: str
@@ -104,7 +106,9 @@ class TaskAssignment(_message.Message):
     relauncher: str
     update_interval: float
     timeout: float
-    def __init__(self, task_id: _Optional[int] = ..., attempt: _Optional[int] = ..., command: _Optional[str] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., threads: _Optional[int] = ..., output: _Optional[str] = ..., stdout_file: _Optional[str] = ..., stderr_file: _Optional[str] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., timeout: _Optional[float] = ...) -> None: ...
+    mem_limit: float
+    disk_limit: float
+    def __init__(self, task_id: _Optional[int] = ..., attempt: _Optional[int] = ..., command: _Optional[str] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., threads: _Optional[int] = ..., output: _Optional[str] = ..., stdout_file: _Optional[str] = ..., stderr_file: _Optional[str] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., timeout: _Optional[float] = ..., mem_limit: _Optional[float] = ..., disk_limit: _Optional[float] = ...) -> None: ...
 
 class AttemptRef(_message.Message):
     __slots__ = ("task_id", "attempt")
@@ -141,7 +145,7 @@ class TaskOutputReport(_message.Message):
     def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class TaskEndedReport(_message.Message):
-    __slots__ = ("has_exit_code", "exit_code", "signal", "reason", "started", "ended", "stdout_inline", "stdout", "stdout_size", "stdout_truncated", "stderr_tail", "peak_rss_kb", "cpu_seconds", "monitor_output", "notes", "replacements", "pid")
+    __slots__ = ("has_exit_code", "exit_code", "signal", "reason", "started", "ended", "stdout_inline", "stdout", "stdout_size", "stdout_truncated", "stderr_tail", "peak_rss_kb", "cpu_seconds", "monitor_output", "notes", "replacements", "pid", "peak_rss_sum_kb", "disk_kb", "limit_kb")
     HAS_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
@@ -159,6 +163,9 @@ class TaskEndedReport(_message.Message):
     NOTES_FIELD_NUMBER: _ClassVar[int]
     REPLACEMENTS_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
+    PEAK_RSS_SUM_KB_FIELD_NUMBER: _ClassVar[int]
+    DISK_KB_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_KB_FIELD_NUMBER: _ClassVar[int]
     has_exit_code: bool
     exit_code: int
     signal: int
@@ -176,7 +183,10 @@ class TaskEndedReport(_message.Message):
     notes: _containers.RepeatedScalarFieldContainer[str]
     replacements: _containers.RepeatedScalarFieldContainer[str]
     pid: int
-    def __init__(self, has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., reason: _Optional[str] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., stdout_inline: _Optional[bool] = ..., stdout: _Optional[bytes] = ..., stdout_size: _Optional[int] = ..., stdout_truncated: _Optional[bool] = ..., stderr_tail: _Optional[bytes] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., replacements: _Optional[_Iterable[str]] = ..., pid: _Optional[int] = ...) -> None: ...
+    peak_rss_sum_kb: int
+    disk_kb: int
+    limit_kb: int
+    def __init__(self, has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., reason: _Optional[str] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., stdout_inline: _Optional[bool] = ..., stdout: _Optional[bytes] = ..., stdout_size: _Optional[int] = ..., stdout_truncated: _Optional[bool] = ..., stderr_tail: _Optional[bytes] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., replacements: _Optional[_Iterable[str]] = ..., pid: _Optional[int] = ..., peak_rss_sum_kb: _Optional[int] = ..., disk_kb: _Optional[int] = ..., limit_kb: _Optional[int] = ...) -> None: ...
 
 class ReportRequest(_message.Message):
     __slots__ = ("job_id", "executor_id", "report_id", "task_id", "attempt", "started", "output", "ended")
@@ -225,7 +235,7 @@ class HelloReply(_message.Message):
     def __init__(self, protocol_version: _Optional[int] = ..., daemon_version: _Optional[str] = ..., pid: _Optional[int] = ..., state_dir: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("master", "role", "threads_per_task", "mem_per_task", "disk_per_task", "monitor", "relauncher", "update_interval", "output", "log_directory", "task_timeout", "timeout_retries", "max_retries", "hdfs", "hdfs_mount", "has_locality_wait", "locality_wait", "slurm_account", "slurm_qos", "slurm_time_limit", "pilot_cpus", "pilot_mem", "max_pilots", "sbatch_options", "pilot_idle_timeout")
+    __slots__ = ("master", "role", "threads_per_task", "mem_per_task", "disk_per_task", "monitor", "relauncher", "update_interval", "output", "log_directory", "task_timeout", "timeout_retries", "max_retries", "hdfs", "hdfs_mount", "has_locality_wait", "locality_wait", "slurm_account", "slurm_qos", "slurm_time_limit", "pilot_cpus", "pilot_mem", "max_pilots", "sbatch_options", "pilot_idle_timeout", "mem_per_task_set", "disk_per_task_set")
     MASTER_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     THREADS_PER_TASK_FIELD_NUMBER: _ClassVar[int]
@@ -251,6 +261,8 @@ class JobSpec(_message.Message):
     MAX_PILOTS_FIELD_NUMBER: _ClassVar[int]
     SBATCH_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     PILOT_IDLE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    MEM_PER_TASK_SET_FIELD_NUMBER: _ClassVar[int]
+    DISK_PER_TASK_SET_FIELD_NUMBER: _ClassVar[int]
     master: str
     role: str
     threads_per_task: float
@@ -276,7 +288,9 @@ class JobSpec(_message.Message):
     max_pilots: int
     sbatch_options: str
     pilot_idle_timeout: float
-    def __init__(self, master: _Optional[str] = ..., role: _Optional[str] = ..., threads_per_task: _Optional[float] = ..., mem_per_task: _Optional[float] = ..., disk_per_task: _Optional[float] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., output: _Optional[str] = ..., log_directory: _Optional[str] = ..., task_timeout: _Optional[float] = ..., timeout_retries: _Optional[int] = ..., max_retries: _Optional[int] = ..., hdfs: _Optional[str] = ..., hdfs_mount: _Optional[str] = ..., has_locality_wait: _Optional[bool] = ..., locality_wait: _Optional[float] = ..., slurm_account: _Optional[str] = ..., slurm_qos: _Optional[str] = ..., slurm_time_limit: _Optional[str] = ..., pilot_cpus: _Optional[float] = ..., pilot_mem: _Optional[float] = ..., max_pilots: _Optional[int] = ..., sbatch_options: _Optional[str] = ..., pilot_idle_timeout: _Optional[float] = ...) -> None: ...
+    mem_per_task_set: bool
+    disk_per_task_set: bool
+    def __init__(self, master: _Optional[str] = ..., role: _Optional[str] = ..., threads_per_task: _Optional[float] = ..., mem_per_task: _Optional[float] = ..., disk_per_task: _Optional[float] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., output: _Optional[str] = ..., log_directory: _Optional[str] = ..., task_timeout: _Optional[float] = ..., timeout_retries: _Optional[int] = ..., max_retries: _Optional[int] = ..., hdfs: _Optional[str] = ..., hdfs_mount: _Optional[str] = ..., has_locality_wait: _Optional[bool] = ..., locality_wait: _Optional[float] = ..., slurm_account: _Optional[str] = ..., slurm_qos: _Optional[str] = ..., slurm_time_limit: _Optional[str] = ..., pilot_cpus: _Optional[float] = ..., pilot_mem: _Optional[float] = ..., max_pilots: _Optional[int] = ..., sbatch_options: _Optional[str] = ..., pilot_idle_timeout: _Optional[float] = ..., mem_per_task_set: _Optional[bool] = ..., disk_per_task_set: _Optional[bool] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
     __slots__ = ("job_id", "spec")
@@ -586,7 +600,7 @@ class TaskRef(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., task_id: _Optional[int] = ...) -> None: ...
 
 class TaskDetail(_message.Message):
-    __slots__ = ("summary", "call_id", "started", "ended", "reason", "stderr_tail", "sandbox", "has_parent", "relaunched_from", "relaunched_as", "peak_rss_kb", "cpu_seconds", "monitor_output", "notes", "cwd")
+    __slots__ = ("summary", "call_id", "started", "ended", "reason", "stderr_tail", "sandbox", "has_parent", "relaunched_from", "relaunched_as", "peak_rss_kb", "cpu_seconds", "monitor_output", "notes", "cwd", "peak_rss_sum_kb", "disk_kb")
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
@@ -602,6 +616,8 @@ class TaskDetail(_message.Message):
     MONITOR_OUTPUT_FIELD_NUMBER: _ClassVar[int]
     NOTES_FIELD_NUMBER: _ClassVar[int]
     CWD_FIELD_NUMBER: _ClassVar[int]
+    PEAK_RSS_SUM_KB_FIELD_NUMBER: _ClassVar[int]
+    DISK_KB_FIELD_NUMBER: _ClassVar[int]
     summary: TaskSummary
     call_id: int
     started: float
@@ -617,7 +633,9 @@ class TaskDetail(_message.Message):
     monitor_output: str
     notes: _containers.RepeatedScalarFieldContainer[str]
     cwd: str
-    def __init__(self, summary: _Optional[_Union[TaskSummary, _Mapping]] = ..., call_id: _Optional[int] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., reason: _Optional[str] = ..., stderr_tail: _Optional[str] = ..., sandbox: _Optional[str] = ..., has_parent: _Optional[bool] = ..., relaunched_from: _Optional[int] = ..., relaunched_as: _Optional[_Iterable[int]] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., cwd: _Optional[str] = ...) -> None: ...
+    peak_rss_sum_kb: int
+    disk_kb: int
+    def __init__(self, summary: _Optional[_Union[TaskSummary, _Mapping]] = ..., call_id: _Optional[int] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., reason: _Optional[str] = ..., stderr_tail: _Optional[str] = ..., sandbox: _Optional[str] = ..., has_parent: _Optional[bool] = ..., relaunched_from: _Optional[int] = ..., relaunched_as: _Optional[_Iterable[int]] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., cwd: _Optional[str] = ..., peak_rss_sum_kb: _Optional[int] = ..., disk_kb: _Optional[int] = ...) -> None: ...
 
 class KillRequest(_message.Message):
     __slots__ = ("job_id", "task_ids")

@@ -42,6 +42,7 @@ def assignment(spec: TaskSpec) -> pb.TaskAssignment:
         threads=spec.threads, output=spec.output, stdout_file=spec.stdout_file or "",
         stderr_file=spec.stderr_file or "", monitor=spec.monitor or "", relauncher=spec.relauncher or "",
         update_interval=spec.update_interval, timeout=spec.timeout or 0.0,
+        mem_limit=spec.mem_limit or 0.0, disk_limit=spec.disk_limit or 0.0,
     )
 
 

@@ -64,6 +64,9 @@ class JobSpec:
     max_pilots: int = 0
     sbatch_options: str = ""
     pilot_idle_timeout: float = 0.0
+    #: the user set mem / disk: they are limits a task is stopped at, not only sizes for packing.
+    mem_set: bool = False
+    disk_set: bool = False
 
 
 @dataclass(slots=True)

@@ -45,10 +45,11 @@ from stratos.errors import (
     StratosError,
     TaskNotFound,
 )
+from stratos_executor.spec import TaskRecord
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.locality import best_hosts, canonical_host
-from stratosd.core.model import EXITED, TERMINAL, Call, Host, Job, Status, Task
+from stratosd.core.model import EXITED, TERMINAL, Call, Host, Job, JobSpec, Status, Task
 
 _EPS = 1e-9
 #: pool kinds a cluster grants per job: see SchedulerState.cluster_kinds.
@@ -60,6 +61,34 @@ _TRANSITIONS: dict[Status, frozenset[Status]] = {
         {Status.FINISHED, Status.FAILED, Status.KILLED, Status.RELAUNCHED, Status.LOST, Status.PENDING}
     ),
 }
+
+
+#: what an executor reports when it stopped a task for using more than the job allows.
+LIMIT_REASONS = frozenset({"memory-limit", "disk-limit"})
+
+
+def _mb(kb: int) -> str:
+    return f"{kb / 1024:.0f}"
+
+
+def limit_reason(spec: JobSpec, reason: str, measured_kb: int) -> str:
+    """The failed task's reason: what it used against what the job allows (as Mesos reports it)."""
+    kind, limit = ("memory", spec.mem) if reason == "memory-limit" else ("disk", spec.disk)
+    word = "peak " if kind == "memory" else ""
+    relation = ">" if measured_kb > limit * 1024 else ">="  # a kernel limit stops it at the limit itself
+    return f"{kind} limit: {word}{_mb(measured_kb)} MB {relation} {limit:g} MB"
+
+
+def unenforced_notes(spec: JobSpec, rec: TaskRecord) -> list[str]:
+    """A task above a size the user did not set is not stopped (jobs that worked keep working): noted."""
+    notes = []
+    if not spec.mem_set and rec.peak_rss_sum_kb > spec.mem * 1024:
+        notes.append(f"used {_mb(rec.peak_rss_sum_kb)} MB of memory, more than mem_per_task={spec.mem:g} MB "
+                     "(the default, used to pack tasks, not enforced; set mem_per_task to make it a limit)")
+    if not spec.disk_set and rec.disk_kb > spec.disk * 1024:
+        notes.append(f"used {_mb(rec.disk_kb)} MB of disk, more than disk_per_task={spec.disk:g} MB "
+                     "(the default, not enforced; set disk_per_task to make it a limit)")
+    return notes
 
 
 class InvalidTransition(Exception):
@@ -451,12 +480,16 @@ class SchedulerState:
             new = Status.RELAUNCHED
         elif rec.reason == "timeout" and task.attempt <= job.spec.timeout_retries:
             new = Status.PENDING
+        elif rec.reason in LIMIT_REASONS:
+            new = Status.FAILED
+            task.reason = limit_reason(job.spec, rec.reason, rec.limit_kb)
         elif rec.exit_code == 0 and rec.signal is None and not rec.reason:
             new = Status.FINISHED
         else:
             new = Status.FAILED
             if not rec.reason:
                 task.reason = f"signal {rec.signal}" if rec.signal is not None else f"exit code {rec.exit_code}"
+        rec.notes.extend(unenforced_notes(job.spec, rec))
         keep = new in EXITED and job.spec.output == "scheduler"
         self._journal.append(act.SaveOutcome(job.key, task.task_id, rec, keep))
         if new is Status.RELAUNCHED:

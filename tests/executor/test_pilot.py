@@ -341,7 +341,8 @@ def test_runs_assigned_tasks_concurrently_and_reports_them_in_order(tmp_path: Pa
             assert hub.kinds(sleeper) == ["started", "ended"]
             started, ended = hub.reports(sleeper)
             assert started.started.pid == ended.ended.pid > 0 and started.started.started == ended.ended.started
-        assert small.cpu_seconds >= 0 and small.peak_rss_kb > 0
+        # a task over within a millisecond can end before its first memory sample: 0, never the pilot's own
+        assert small.cpu_seconds >= 0 and 0 <= small.peak_rss_kb < 4096
 
         big = hub.ended(2)
         assert big is not None and hub.kinds(2)[-4:] == ["output", "output", "output", "ended"]

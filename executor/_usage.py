@@ -1,0 +1,138 @@
+"""What one attempt's processes use: peak memory (per process and summed) and disk, from /proc.
+
+Why not just ``wait4``'s ``ru_maxrss``: the task is started with ``posix_spawn``
+(vfork + exec) and at exec the kernel folds the *parent's* high-water mark into
+the child's ``signal->maxrss``, so every task would report at least the
+executor's own RSS (~65 MB in the daemon). ``VmHWM`` in ``/proc/PID/status``
+is the high-water mark of the process's own image (a fresh mm at exec), so it
+is sampled for every process of the task's session; ``wait4``'s figure is used
+only when it exceeds what the executor's own peak could have contributed, where
+it is the kernel's exact figure (own image and reaped descendants).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+#: files visited per disk measurement: a sandbox with more is measured partly (and said so).
+DISK_SCAN_LIMIT = 20000
+
+
+def executor_peak_kb() -> int:
+    """This process's peak RSS: an upper bound of what a child it spawns inherits in ``ru_maxrss``."""
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def session_pids(sid: int, proc: str = "/proc") -> list[int]:
+    """Every live process whose session is ``sid`` (a task runs in a session of its own)."""
+    found = []
+    try:
+        names = os.listdir(proc)
+    except OSError:
+        return [sid]
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"{proc}/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        if session_of(stat) == sid:
+            found.append(int(name))
+    return found
+
+
+def session_of(stat: bytes) -> int | None:
+    """The session id field of a ``/proc/PID/stat`` line (the command may contain spaces and ')')."""
+    fields = stat[stat.rfind(b")") + 2:].split()
+    try:
+        return int(fields[3])  # state ppid pgrp session
+    except (IndexError, ValueError):
+        return None
+
+
+def memory_kb(status: str) -> tuple[int, int] | None:
+    """(VmHWM, VmRSS) in kB from a ``/proc/PID/status`` text; None for a zombie or kernel thread."""
+    hwm = rss = None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            hwm = int(line.split()[1])
+        elif line.startswith("VmRSS:"):
+            rss = int(line.split()[1])
+    if hwm is None or rss is None:
+        return None
+    return hwm, rss
+
+
+@dataclass(slots=True)
+class TreeMemory:
+    """Peaks seen over the samples of one task's processes."""
+
+    #: the largest single process's own peak (VmHWM), kB.
+    peak_single_kb: int = 0
+    #: the largest sampled sum of the processes' current RSS, kB.
+    peak_sum_kb: int = 0
+    #: the sum at the latest sample, kB.
+    current_sum_kb: int = 0
+
+    def sample(self, pids: Iterable[int], proc: str = "/proc") -> None:
+        """Read every process's status once and fold it into the peaks."""
+        total = 0
+        for pid in pids:
+            try:
+                with open(f"{proc}/{pid}/status") as f:
+                    figures = memory_kb(f.read())
+            except (OSError, ValueError):
+                continue
+            if figures is None:
+                continue
+            hwm, rss = figures
+            self.peak_single_kb = max(self.peak_single_kb, hwm, rss)
+            total += rss
+        self.current_sum_kb = total
+        self.peak_sum_kb = max(self.peak_sum_kb, total)
+
+    def finish(self, wait_maxrss_kb: int, inherited_bound_kb: int) -> tuple[int, int]:
+        """(largest single process, peak of the sum) once the task ended.
+
+        ``wait_maxrss_kb`` is the direct child's ``ru_maxrss``: max(inherited, its own
+        peak, its reaped descendants' peaks). Above ``inherited_bound_kb`` it can only
+        be the task's own figure, and an exact one (the samples may have missed the end).
+        """
+        single = self.peak_single_kb
+        if wait_maxrss_kb > inherited_bound_kb:
+            single = max(single, wait_maxrss_kb)
+        return single, max(self.peak_sum_kb, single)
+
+
+def disk_kb(paths: Iterable[str]) -> tuple[int, bool]:
+    """Space the files under ``paths`` take (allocated blocks, kB), and whether the scan was complete."""
+    total = 0
+    visited = 0
+    complete = True
+    seen: set[tuple[int, int]] = set()
+    stack = [p for p in paths if p]
+    while stack:
+        path = stack.pop()
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        visited += 1
+        if visited > DISK_SCAN_LIMIT:
+            complete = False
+            break
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            continue
+        seen.add(key)
+        total += st.st_blocks * 512 // 1024
+        if os.path.isdir(path) and not os.path.islink(path):
+            with contextlib.suppress(OSError):
+                stack.extend(os.path.join(path, name) for name in os.listdir(path))
+    return total, complete

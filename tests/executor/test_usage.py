@@ -1,0 +1,37 @@
+"""Pure parts of the memory figures and the cgroup discovery."""
+
+from __future__ import annotations
+
+from stratos_executor._cgroup import _mounts, _own_cgroups
+from stratos_executor._usage import TreeMemory, memory_kb, session_of
+from stratosd.core.model import JobSpec
+from stratosd.core.state import limit_reason
+
+
+def test_session_of_a_command_with_spaces_and_parens() -> None:
+    assert session_of(b"42 (a) b (c)) S 1 40 41 0 -1") == 41
+
+
+def test_memory_kb_reads_hwm_and_rss_and_none_for_a_zombie() -> None:
+    assert memory_kb("Name:\tx\nVmHWM:\t  1824 kB\nVmRSS:\t  1000 kB\n") == (1824, 1000)
+    assert memory_kb("Name:\tx\nState:\tZ (zombie)\n") is None
+
+
+def test_wait4_figure_counts_only_above_what_the_child_inherited() -> None:
+    tree = TreeMemory(peak_single_kb=700, peak_sum_kb=900)
+    assert tree.finish(wait_maxrss_kb=65000, inherited_bound_kb=66000) == (700, 900)  # the daemon's, ignored
+    assert tree.finish(wait_maxrss_kb=210000, inherited_bound_kb=66000) == (210000, 210000)
+
+
+def test_cgroup_discovery_v1_and_v2() -> None:
+    assert _own_cgroups("4:memory:/process_api/x\n0::/\n") == ("/process_api/x", "/")
+    info = ("35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+            "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n")
+    assert _mounts(info) == ("/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified")
+
+
+def test_limit_reason_says_peak_against_the_limit() -> None:
+    spec = JobSpec(mem=50.0, mem_set=True, disk=1.0, disk_set=True)
+    assert limit_reason(spec, "memory-limit", 99 * 1024) == "memory limit: peak 99 MB > 50 MB"
+    assert limit_reason(spec, "memory-limit", 50 * 1024) == "memory limit: peak 50 MB >= 50 MB"
+    assert limit_reason(spec, "disk-limit", 5 * 1024) == "disk limit: 5 MB > 1 MB"
