@@ -8,7 +8,9 @@ the clients' own state, not the scheduler's.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
@@ -19,6 +21,8 @@ from stratosd.core import actions as act
 from stratosd.core.model import Call, Job, JobSpec, Status, Task
 
 SCHEMA_VERSION = 1
+#: free pages given back per incremental-vacuum step (4 MiB of 4 KiB pages).
+RECLAIM_PAGES = 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -66,6 +70,9 @@ class Store:
         # and commits sit on the path between one task's end and the next one's launch.
         self.db.execute("PRAGMA wal_autocheckpoint=16384")
         self.db.execute("PRAGMA foreign_keys=OFF")
+        # A new journal gives the pages of removed jobs back to the disk (reclaim()); this
+        # takes effect only before its first table exists, an older journal is converted by gc.
+        self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self.db.executescript(_SCHEMA)
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
@@ -157,6 +164,56 @@ class Store:
     def meta(self, job_key: int, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM job_meta WHERE job_key=? AND key=?", (job_key, key)).fetchone()
         return str(row[0]) if row else None
+
+    # -- space ------------------------------------------------------------------------------
+
+    def file_bytes(self) -> int:
+        """The journal's size on disk: the database with its -wal and -shm files."""
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                total += os.stat(f"{self.path}{suffix}").st_size
+        return total
+
+    def free_bytes(self) -> int:
+        """Bytes of free pages in the database: reused by later writes, returned by reclaim()."""
+        (pages,) = self.db.execute("PRAGMA freelist_count").fetchone()
+        (size,) = self.db.execute("PRAGMA page_size").fetchone()
+        return int(pages) * int(size)
+
+    def job_usage(self, job_key: int) -> tuple[int, int]:
+        """(results, bytes) of one job's outcomes: how many, and their stdout and stderr tails."""
+        count, size = self.db.execute(
+            "SELECT count(seq), coalesce(sum(length(stdout)), 0) + coalesce(sum(length(stderr_tail)), 0) "
+            "FROM outcomes WHERE job_key=?", (job_key,)
+        ).fetchone()
+        return int(count), int(size)
+
+    def incremental(self) -> bool:
+        (mode,) = self.db.execute("PRAGMA auto_vacuum").fetchone()
+        return int(mode) == 2
+
+    def reclaim_step(self, pages: int = RECLAIM_PAGES) -> bool:
+        """Give up to ``pages`` free pages back to the file system; whether some remain.
+
+        The caller loops, so other work runs between steps (each takes milliseconds).
+        A journal made before incremental vacuum keeps its free pages for later writes.
+        """
+        if not self.incremental():
+            return False
+        self.db.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+        (left,) = self.db.execute("PRAGMA freelist_count").fetchone()
+        return int(left) > 0
+
+    def convert_to_incremental(self) -> None:
+        """Rewrite a journal made without incremental vacuum (VACUUM: blocks for a time that
+        grows with the live data, about a second per 100 MB here); done once, by gc."""
+        self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        self.db.execute("VACUUM")
+
+    def truncate_wal(self) -> None:
+        """Copy the WAL into the database and cut it to zero bytes (it never shrinks by itself)."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     # -- reads --------------------------------------------------------------------------------
 
