@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="how a cluster node starts the executor (default: this Python with -m stratos_executor)")
     run.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     for name, text in (("stop", "stop the daemon (running tasks are stopped and run again after a restart)"),
-                       ("status", "show whether the daemon runs, its pid, version, jobs and the state directory's size")):
+                       ("status", "show whether the daemon runs, its pid, version, jobs and state size")):
         cmd = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         cmd.add_argument("--socket", type=Path, help="the daemon's socket (default as for `run`)")
     return parser
