@@ -316,9 +316,9 @@ def _print_removal(reply: pb.RemoveJobsReply, out: Output, delete_outputs: bool 
         return
     verb = "would remove" if dry else "removed"
     for job in reply.jobs:
-        ended = datetime.datetime.fromtimestamp(job.finished_at).strftime("%Y-%m-%d %H:%M") \
-            if job.finished_at else "never ran"
-        print(f"{verb} {job.job_id} (ended {ended}): {_tasks(job.tasks)}, {job.results} results")
+        ended = f" (ended {datetime.datetime.fromtimestamp(job.finished_at):%Y-%m-%d %H:%M})" \
+            if job.finished_at else ""
+        print(f"{verb} {job.job_id}{ended}: {_tasks(job.tasks)}, {job.results} results")
         print(f"  journal {_size(job.journal_bytes)}, sandboxes {_size(job.sandbox_bytes)}")
         if not job.output_directory:
             continue
@@ -339,7 +339,8 @@ def _print_removal(reply: pb.RemoveJobsReply, out: Output, delete_outputs: bool 
     journal = f"journal {_size(reply.journal_bytes_before)}"
     if not dry:
         journal += f" -> {_size(reply.journal_bytes_after)}"
-    print(f"{verb} {len(reply.jobs)} jobs, {freed}; {journal}")
+    count = f"{len(reply.jobs)} job{'' if len(reply.jobs) == 1 else 's'}"
+    print(f"{verb} {count}, {freed}; {journal}")
 
 
 def _when(text: str) -> float:

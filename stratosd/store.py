@@ -21,8 +21,8 @@ from stratosd.core import actions as act
 from stratosd.core.model import Call, Job, JobSpec, Status, Task
 
 SCHEMA_VERSION = 1
-#: free pages given back per incremental-vacuum step (4 MiB of 4 KiB pages).
-RECLAIM_PAGES = 1024
+#: free pages given back per incremental-vacuum step (1 MiB of 4 KiB pages).
+RECLAIM_PAGES = 256
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,15 +64,15 @@ class Store:
     def __init__(self, path: Path, *, synchronous: str = "NORMAL") -> None:
         self.path = path
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # A new journal gives the pages of removed jobs back to the disk (reclaim()); this takes
+        # effect only in a database still empty (before WAL mode), an older one is converted by gc.
+        self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={synchronous}")
         # Checkpoint the WAL every ~64 MB instead of every 4 MB: checkpoints run inside a commit,
         # and commits sit on the path between one task's end and the next one's launch.
         self.db.execute("PRAGMA wal_autocheckpoint=16384")
         self.db.execute("PRAGMA foreign_keys=OFF")
-        # A new journal gives the pages of removed jobs back to the disk (reclaim()); this
-        # takes effect only before its first table exists, an older journal is converted by gc.
-        self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self.db.executescript(_SCHEMA)
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
@@ -184,7 +184,7 @@ class Store:
     def job_usage(self, job_key: int) -> tuple[int, int]:
         """(results, bytes) of one job's outcomes: how many, and their stdout and stderr tails."""
         count, size = self.db.execute(
-            "SELECT count(seq), coalesce(sum(length(stdout)), 0) + coalesce(sum(length(stderr_tail)), 0) "
+            "SELECT count(*), coalesce(sum(length(stdout)), 0) + coalesce(sum(length(stderr_tail)), 0) "
             "FROM outcomes WHERE job_key=?", (job_key,)
         ).fetchone()
         return int(count), int(size)
@@ -201,7 +201,8 @@ class Store:
         """
         if not self.incremental():
             return False
-        self.db.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+        # executescript steps the pragma to its end; execute() would free a single page.
+        self.db.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
         (left,) = self.db.execute("PRAGMA freelist_count").fetchone()
         return int(left) > 0
 
