@@ -227,10 +227,15 @@ class Connection:
         reply: pb.JobInfo = self._unary("CloseStream", pb.JobRef(job_id=job_id))
         return reply
 
-    def remove(self, job_id: str) -> bool:
-        """Remove."""
-        reply: pb.RemoveReply = self._unary("Remove", pb.JobRef(job_id=job_id))
-        return reply.removed
+    def remove(self, job_id: str, delete_outputs: bool = False) -> bool:
+        """Remove one finished job (its output files only with ``delete_outputs``)."""
+        reply = self.remove_jobs(pb.RemoveJobsRequest(job_ids=[job_id], delete_outputs=delete_outputs))
+        return any(job.job_id == job_id for job in reply.jobs)
+
+    def remove_jobs(self, request: pb.RemoveJobsRequest) -> pb.RemoveJobsReply:
+        """RemoveJobs: several jobs, jobs finished before a time, gc; what was removed."""
+        reply: pb.RemoveJobsReply = self._unary("RemoveJobs", request)
+        return reply
 
     def close_job(self, job_id: str) -> None:
         """CloseJob."""

@@ -27,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ._connection import connect
+from ._proto import stratos_pb2 as pb
 from ._protocol import VERSION
 from .errors import StratosError, TaskAlreadyEnded
 from .processor import Processor
@@ -432,10 +433,118 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings, out: Output) -> int
 
 
 def cmd_rm(args: argparse.Namespace, settings: Settings, out: Output) -> int:
-    removed = Processor.attach(args.job, settings).remove()
-    out.message(f"removed {args.job}" if removed else f"{args.job} was not removed",
-                removed=removed)
-    return 0 if removed else 1
+    if not args.jobs and args.finished_before is None:
+        print("stratosctl rm: name one or more jobs, or give --finished-before WHEN", file=sys.stderr)
+        return 2
+    request = pb.RemoveJobsRequest(job_ids=args.jobs, delete_outputs=args.delete_outputs,
+                                   dry_run=args.dry_run)
+    if args.finished_before is not None:
+        request.has_finished_before, request.finished_before = True, args.finished_before
+    reply = connect(settings.socket, settings.state_dir, autostart=True).remove_jobs(request)
+    _print_removal(reply, out, args.delete_outputs)
+    return 0
+
+
+def cmd_gc(args: argparse.Namespace, settings: Settings, out: Output) -> int:
+    request = pb.RemoveJobsRequest(expired=True, dry_run=args.dry_run)
+    if args.older_than is not None:
+        request.has_older_than, request.older_than = True, args.older_than
+    reply = connect(settings.socket, settings.state_dir, autostart=True).remove_jobs(request)
+    _print_removal(reply, out)
+    return 0
+
+
+def _size(count: int) -> str:
+    """Bytes as people read them: 512 B, 1.5 KB, 112.0 MB (powers of 1024)."""
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"  # pragma: no cover - the loop returns
+
+
+def _print_removal(reply: pb.RemoveJobsReply, out: Output, delete_outputs: bool = False) -> None:
+    """What rm/gc removed (or, with --dry-run, would remove), job by job, then the total."""
+    dry = reply.dry_run
+    if out.as_json:
+        out.json({
+            "dry_run": dry, "bytes_freed": reply.bytes_freed, "state_dir": reply.state_dir,
+            "journal_bytes_before": reply.journal_bytes_before, "journal_bytes_after": reply.journal_bytes_after,
+            "orphan_sandboxes": reply.orphan_sandboxes,
+            "jobs": [{
+                "job": job.job_id, "finished_at": job.finished_at, "tasks": job.tasks, "results": job.results,
+                "journal_bytes": job.journal_bytes, "sandbox_directory": job.sandbox_directory,
+                "sandbox_bytes": job.sandbox_bytes, "output_directory": job.output_directory or None,
+                "output_files": job.output_files, "output_bytes": job.output_bytes,
+                "outputs_deleted": job.outputs_deleted, "output_directory_removed": job.output_directory_removed,
+                "other_files": job.other_files,
+            } for job in reply.jobs],
+        })
+        return
+    verb = "would remove" if dry else "removed"
+    for job in reply.jobs:
+        ended = f" (ended {datetime.datetime.fromtimestamp(job.finished_at):%Y-%m-%d %H:%M})" \
+            if job.finished_at else ""
+        print(f"{verb} {job.job_id}{ended}: {_tasks(job.tasks)}, {job.results} results")
+        print(f"  journal {_size(job.journal_bytes)}, sandboxes {_size(job.sandbox_bytes)}")
+        if not job.output_directory:
+            continue
+        files = f"{job.output_files} output files ({_size(job.output_bytes)})"
+        if job.outputs_deleted or (dry and delete_outputs):
+            print(f"  {files} {'would be ' if dry else ''}deleted in {job.output_directory}")
+            if job.other_files:
+                print(f"  kept: {job.other_files} other files there, and the directory")
+            elif job.output_directory_removed:
+                print("  and the directory, which held nothing else")
+        else:
+            print(f"  {files} kept in {job.output_directory}")
+    if reply.orphan_sandboxes:
+        print(f"{verb} {reply.orphan_sandboxes} sandboxes of jobs removed before")
+    if not reply.jobs and not reply.orphan_sandboxes:
+        print("no finished job to remove")
+    freed = f"{'would free about' if dry else 'freed'} {_size(reply.bytes_freed)}"
+    journal = f"journal {_size(reply.journal_bytes_before)}"
+    if not dry:
+        journal += f" -> {_size(reply.journal_bytes_after)}"
+    count = f"{len(reply.jobs)} job{'' if len(reply.jobs) == 1 else 's'}"
+    print(f"{verb} {count}, {freed}; {journal}")
+
+
+def _when(text: str) -> float:
+    """--finished-before: a relative age (90s, 30m, 12h, 7d, 2w) or a local date/time
+    (2026-12-01, 2026-12-01T18:00, "2026-12-01 18:00") as seconds since the epoch."""
+    value = text.strip()
+    unit = value[-1:].lower()
+    if unit in _AGE_UNITS:
+        try:
+            age = float(value[:-1])
+        except ValueError:
+            age = -1.0
+        if age >= 0 and age == age and age != float("inf"):
+            return datetime.datetime.now().timestamp() - age * _AGE_UNITS[unit]
+    try:
+        return datetime.datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither an age (such as 90s, 30m, 12h, 7d, 2w) nor a date/time "
+            "(such as 2026-12-01 or 2026-12-01T18:00)") from None
+
+
+def _age(text: str) -> float:
+    """--older-than: a relative age in seconds."""
+    value = text.strip()
+    unit = value[-1:].lower()
+    try:
+        age = float(value[:-1]) * _AGE_UNITS[unit]
+    except (KeyError, ValueError):
+        age = -1.0
+    if not 0 <= age < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age such as 90s, 30m, 12h, 7d or 2w")
+    return age
+
+
+_AGE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 
 
 def cmd_close(args: argparse.Namespace, settings: Settings, out: Output) -> int:
@@ -556,8 +665,25 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     kill.add_argument("ids", metavar="ID", type=int, nargs="*")
     add("cancel", cmd_cancel, "cancel a job: stop every pending and running task"
         ).add_argument("job", metavar="JOB")
-    add("rm", cmd_rm, "delete a job with its results, sandboxes and logs"
-        ).add_argument("job", metavar="JOB")
+    rm = add("rm", cmd_rm, "remove finished jobs: their records, results and sandboxes",
+             "Output files (output=\"disk\", under log_directory) are yours and are kept, "
+             "unless --delete-outputs. A job with pending or running tasks is refused: "
+             "wait for it or cancel it first.")
+    rm.add_argument("jobs", metavar="JOB", nargs="*", help="jobs to remove")
+    rm.add_argument("--finished-before", metavar="WHEN", type=_when,
+                    help="also every finished job that ended before WHEN: an age (12h, 7d) "
+                    "or a date/time (2026-12-01, 2026-12-01T18:00)")
+    rm.add_argument("--delete-outputs", action="store_true",
+                    help="also delete the stdout/stderr files StratOS wrote for the jobs' tasks "
+                    "(nothing else; their directory only if that leaves it empty)")
+    rm.add_argument("--dry-run", action="store_true", help="say what would be removed; remove nothing")
+    gc = add("gc", cmd_gc, "free space now: remove finished jobs past the retention",
+             "Applies stratosd's retention rule (--retention-days, default 7) at once: "
+             "records, results, sandboxes and spilled stdout of jobs that ended before it "
+             "are removed, output files are kept; the journal's free space is given back.")
+    gc.add_argument("--older-than", metavar="AGE", type=_age,
+                    help="instead of the retention: jobs that ended more than AGE ago (12h, 7d)")
+    gc.add_argument("--dry-run", action="store_true", help="say what would be removed; remove nothing")
     add("close", cmd_close, "close a finished job: a cluster backend gives its resources back now",
         "Mesos: the job's framework is torn down. Submitting again opens the job again."
         ).add_argument("job", metavar="JOB")

@@ -17,6 +17,7 @@ __all__ = [
     "InvalidJobSpec",
     "InvalidSubmission",
     "JobIdInUse",
+    "JobNotEnded",
     "JobNotFound",
     "JournalUnavailable",
     "PermissionDenied",
@@ -71,6 +72,12 @@ class JobIdInUse(StratosError):
     status = "ALREADY_EXISTS"
 
 
+class JobNotEnded(JobIdInUse):
+    """The job still has pending or running tasks, so it cannot be removed yet."""
+
+    status = "FAILED_PRECONDITION"
+
+
 class DaemonUnavailable(StratosError, ConnectionError):
     """stratosd could not be reached or started."""
 
@@ -104,7 +111,7 @@ _BY_NAME: dict[str, type[StratosError]] = {
     for cls in (
         StratosError, InvalidJobSpec, InvalidSubmission, InsufficientResources, JobNotFound,
         TaskNotFound, JobIdInUse, DaemonUnavailable, BackendUnavailable, JournalUnavailable, ProtocolMismatch,
-        PermissionDenied,
+        PermissionDenied, JobNotEnded,
     )
 }
 

@@ -317,13 +317,23 @@ class Processor:
         """
         return self._conn.job_token(self.job_id)
 
-    def remove(self) -> bool:
-        """Delete the job with its results, sandboxes and logs.
+    def remove(self, delete_outputs: bool = False) -> bool:
+        """Delete the finished job's records, results and sandboxes.
+
+        Its output files (``output="disk"``, under ``log_directory``) are yours and stay.
+
+        Args:
+            delete_outputs: also delete the stdout and stderr files StratOS wrote for the
+                job's tasks (nothing else in that directory, which is removed only when
+                that leaves it empty).
 
         Returns:
             Whether the daemon removed it.
+
+        Raises:
+            JobNotEnded: the job still has pending or running tasks (wait or cancel first).
         """
-        return self._conn.remove(self.job_id)
+        return self._conn.remove(self.job_id, delete_outputs)
 
     # -- results -------------------------------------------------------------------------
 

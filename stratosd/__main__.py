@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--cpus", type=float, help="cores the local backend offers (default: this host's)")
     run.add_argument("--mem", type=float, help="memory in MB the local backend offers (default: this host's)")
     run.add_argument("--retention-days", type=float, default=7.0,
-                     help="keep finished jobs this long (default: 7)")
+                     help="remove finished jobs' records, results, sandboxes and spilled stdout "
+                     "this long after they ended; output files are kept (default: 7)")
     run.add_argument("--sync", choices=["NORMAL", "FULL"], default="NORMAL",
                      help="SQLite synchronous mode: NORMAL survives a daemon crash, FULL also a power loss")
     run.add_argument("--pilot-lost-after", type=float, default=30.0, metavar="SECONDS",
@@ -67,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="how a cluster node starts the executor (default: this Python with -m stratos_executor)")
     run.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     for name, text in (("stop", "stop the daemon (running tasks are stopped and run again after a restart)"),
-                       ("status", "show whether the daemon runs, its pid, version and jobs")):
+                       ("status", "show whether the daemon runs, its pid, version, jobs and state size")):
         cmd = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         cmd.add_argument("--socket", type=Path, help="the daemon's socket (default as for `run`)")
     return parser
@@ -179,13 +180,33 @@ def _status(socket: Path) -> int:
             print(f"stratosd is not running at {socket}")
             return 3
         jobs = stub.ListJobs(pb.ListJobsRequest(), timeout=10).jobs
+        try:
+            usage: pb.StateUsage | None = stub.GetStateUsage(pb.StateUsageRequest(), timeout=60)
+        except grpc.RpcError:  # an older daemon
+            usage = None
     active = sum(1 for j in jobs if j.state == "active")
     print(f"stratosd {hello.daemon_version} running, pid {hello.pid}")
     print(f"socket:    {socket}")
     print(f"state dir: {hello.state_dir}")
+    if usage is not None:
+        print(f"size:      {_size(usage.total_bytes)}: journal {_size(usage.journal_bytes)} "
+              f"({_size(usage.journal_free_bytes)} free),")
+        print(f"           sandboxes {_size(usage.sandbox_bytes)}, pilot logs {_size(usage.pilot_log_bytes)}, "
+              f"other {_size(usage.other_bytes)}")
+        print(f"retention: {usage.retention_days:g} days (`stratosctl gc` frees space now)")
     print(f"backends:  {', '.join(hello.backends)}")
     print(f"jobs:      {len(jobs)} ({active} active)")
     return 0
+
+
+def _size(count: int) -> str:
+    """Bytes as people read them: 512 B, 1.5 KB, 112.0 MB (powers of 1024)."""
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TB"  # pragma: no cover - the loop returns
 
 
 if __name__ == "__main__":

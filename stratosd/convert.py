@@ -7,12 +7,15 @@ import os
 import re
 import shlex
 import time
-from typing import cast, get_args
+from typing import TYPE_CHECKING, cast, get_args
 
 from stratos._proto import stratos_pb2 as pb
 from stratos.errors import InvalidJobSpec
 from stratos.settings import is_safe_job_id
 from stratosd.core.model import Call, Job, JobSpec, OutputMode, Status, Task
+
+if TYPE_CHECKING:
+    from stratosd.runtime import Removal
 
 SLURM_MASTER = re.compile(r"^slurm://[A-Za-z0-9_.-]+$")
 MESOS_MASTER = re.compile(r"^(?:https?://)?[A-Za-z0-9_.-]+:\d+/?$|^zk://.+")
@@ -141,4 +144,14 @@ def task_summary(task: Task) -> pb.TaskSummary:
         task_id=task.task_id, status=task.status.value, command=task.command, host=task.host,
         attempts=task.attempt, has_exit_code=task.exit_code is not None, exit_code=task.exit_code or 0,
         signal=task.signal or 0, duration=duration(task),
+    )
+
+
+def removed_job(r: Removal) -> pb.RemovedJob:
+    return pb.RemovedJob(
+        job_id=r.name, finished_at=r.finished_at, tasks=r.tasks, results=r.results,
+        journal_bytes=r.journal_bytes, sandbox_directory=r.sandbox_directory, sandbox_bytes=r.sandbox_bytes,
+        output_directory=r.output_directory, output_files=len(r.output_files), output_bytes=r.output_bytes,
+        outputs_deleted=r.outputs_deleted, output_directory_removed=r.output_directory_removed,
+        other_files=r.other_files,
     )

@@ -16,34 +16,120 @@ import math
 import os
 import shutil
 import sqlite3
+import stat
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from stratos.errors import InvalidJobSpec, JournalUnavailable
+from stratos.errors import InvalidJobSpec, JobNotEnded, JobNotFound, JournalUnavailable
 from stratos_executor.spec import TaskSpec
 from stratosd.backends import survivors
 from stratosd.backends.base import Backend, OfferBackend
 from stratosd.core import actions as act
 from stratosd.core.events import Event, RemoveJobRequested, Tick
-from stratosd.core.state import SchedulerState
+from stratosd.core.state import SchedulerState, not_ended_message
 from stratosd.locality.hdfs import BlockLocator, LocalityConfigError
 from stratosd.store import Store
 
 log = logging.getLogger("stratosd")
 
 
-def remove_logs(directory: str, task_ids: range) -> None:
-    """Delete only the files the job's tasks wrote there, then the directory if that left it empty:
-    the directory may hold the user's own files (a job named like one of their directories)."""
-    for task_id in task_ids:
+@dataclass(slots=True)
+class Removal:
+    """What removing one job removes (or would remove), measured before it is removed."""
+
+    name: str
+    key: int
+    finished_at: float
+    created: float
+    tasks: int
+    launched: list[int] = field(default_factory=list)
+    results: int = 0
+    journal_bytes: int = 0
+    sandbox_directory: str = ""
+    sandbox_bytes: int = 0
+    #: output="disk": the job's directory under log_directory, and the files StratOS wrote there.
+    output_directory: str = ""
+    output_files: list[str] = field(default_factory=list)
+    output_bytes: int = 0
+    outputs_deleted: bool = False
+    output_directory_removed: bool = False
+    #: entries of the output directory StratOS did not write (never removed).
+    other_files: int = 0
+
+
+def tree_bytes(path: str | Path) -> int:
+    """The bytes of the regular files under ``path`` (0 when it does not exist)."""
+    total = 0
+    stack = [str(path)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+    return total
+
+
+def measure(removal: Removal) -> None:
+    """Fill in the sizes of a removal and find exactly the output files StratOS wrote.
+
+    Those are ``<task_id>.stdout`` and ``.stderr`` of the tasks that were launched, as
+    regular files written since the job was created: anything else in the directory is
+    the user's.
+    """
+    removal.sandbox_bytes = tree_bytes(removal.sandbox_directory)
+    directory = removal.output_directory
+    if not directory:
+        return
+    ours: set[str] = set()
+    for task_id in removal.launched:
         for suffix in (".stdout", ".stderr"):
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-                os.unlink(os.path.join(directory, f"{task_id}{suffix}"))
-    with contextlib.suppress(OSError):
-        os.rmdir(directory)
+            path = os.path.join(directory, f"{task_id}{suffix}")
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_mtime >= removal.created - 1:
+                ours.add(os.path.basename(path))
+                removal.output_files.append(path)
+                removal.output_bytes += st.st_size
+    try:
+        removal.other_files = sum(1 for name in os.listdir(directory) if name not in ours)
+    except OSError:
+        removal.other_files = 0
+
+
+def _measure_all(removals: list[Removal]) -> None:
+    for removal in removals:
+        measure(removal)
+
+
+def delete_files(removal: Removal, sandboxes: Path, delete_outputs: bool) -> None:
+    """Delete a removed job's sandboxes, and with ``delete_outputs`` its output files (only
+    those :func:`measure` found), then their directory if that left it empty."""
+    shutil.rmtree(sandboxes / str(removal.key), ignore_errors=True)
+    if not delete_outputs or not removal.output_directory:
+        return
+    for path in removal.output_files:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            os.unlink(path)
+    removal.outputs_deleted = True
+    if removal.other_files == 0:
+        with contextlib.suppress(OSError):  # not empty after all: the user's files stay
+            os.rmdir(removal.output_directory)
+            removal.output_directory_removed = True
 
 
 def _instance_id(state_dir: Path) -> str:
@@ -77,6 +163,8 @@ class Runtime:
         self._locators: dict[tuple[str, str], BlockLocator] = {}
         #: this state directory's daemon identity, in every local task's STRATOS_TASK_KEY.
         self.instance = _instance_id(state_dir)
+        #: finished jobs older than this (seconds) are removed (stratosd run --retention-days).
+        self.retention = 7 * 86400.0
 
     def locator(self, namenode: str, mount_prefix: str) -> BlockLocator:
         """One WebHDFS block locator (with its cache) per namenode and mount."""
@@ -287,24 +375,117 @@ class Runtime:
     def sandbox(self, job_key: int, task_id: int) -> Path:
         return self.state_dir / "sandboxes" / str(job_key) / str(task_id)
 
+    def finished_before(self, cutoff: float) -> list[str]:
+        """The jobs whose tasks have all ended, the last of them before ``cutoff``."""
+        return [
+            job.name for job in self.state.jobs.values()
+            if not job.unended and job.finished_at and job.finished_at < cutoff
+        ]
+
+    async def remove_jobs(self, names: Iterable[str], *, delete_outputs: bool = False,
+                          dry_run: bool = False) -> list[Removal]:
+        """Remove finished jobs: their records, results, sandboxes and spilled stdout.
+
+        Output files (output="disk") are the user's and stay, unless ``delete_outputs``:
+        then the ones StratOS wrote go, nothing else. Any job with unended tasks refuses
+        the whole call (JobNotEnded); a job removed meanwhile by someone else is skipped.
+        The core decides each removal; the files are deleted here, after it is journaled.
+        """
+        jobs = [self.state.job(name) for name in dict.fromkeys(names)]
+        busy = [job for job in jobs if job.unended]
+        if busy:
+            raise JobNotEnded(" ".join(not_ended_message(job) for job in busy[:5])
+                              + (f" ({len(busy) - 5} more jobs too.)" if len(busy) > 5 else ""))
+        plans = []
+        for job in jobs:
+            results, journal_bytes = self.store.job_usage(job.key)
+            plans.append(Removal(
+                name=job.name, key=job.key, finished_at=job.finished_at, created=job.created,
+                tasks=len(job.tasks), launched=[t.task_id for t in job.tasks if t.attempt > 0],
+                results=results, journal_bytes=journal_bytes,
+                sandbox_directory=str(self.state_dir / "sandboxes" / str(job.key)),
+                output_directory=os.path.join(job.spec.log_directory, job.name)
+                if job.spec.output == "disk" and job.spec.log_directory else "",
+            ))
+        await asyncio.to_thread(_measure_all, plans)
+        if dry_run:
+            return plans
+        removed = []
+        for plan in plans:
+            try:
+                await self.request(lambda rid, plan=plan: RemoveJobRequested(rid, plan.name, plan.key))
+            except JobNotFound:
+                continue  # removed (or renamed) by another request meanwhile
+            removed.append(plan)
+            await asyncio.to_thread(delete_files, plan, self.state_dir / "sandboxes", delete_outputs)
+        if removed:
+            await self.reclaim()
+        return removed
+
     async def remove_job(self, name: str) -> None:
-        """Delete a finished job with its results, sandboxes and disk logs."""
-        job = self.state.job(name)
-        key, spec, task_ids = job.key, job.spec, range(len(job.tasks))
-        await self.request(lambda rid: RemoveJobRequested(rid, name))
-        shutil.rmtree(self.state_dir / "sandboxes" / str(key), ignore_errors=True)
-        if spec.output == "disk" and spec.log_directory:
-            remove_logs(os.path.join(spec.log_directory, name), task_ids)
+        """Delete a finished job with its results and sandboxes (its output files stay)."""
+        await self.remove_jobs([name])
 
     async def purge_expired(self, retention: float, now: float) -> list[str]:
-        """Remove finished jobs whose retention has passed; return their names."""
-        expired = [
-            job.name for job in self.state.jobs.values()
-            if not job.unended and job.finished_at and job.finished_at + retention < now
-        ]
-        for name in expired:
-            await self.remove_job(name)
+        """Remove finished jobs whose retention has passed (their output files stay); return their names."""
+        expired = []
+        for name in self.finished_before(now - retention):
+            with contextlib.suppress(JobNotFound, JobNotEnded):  # changed meanwhile: a later round
+                expired += [r.name for r in await self.remove_jobs([name])]
         return expired
+
+    async def remove_orphan_sandboxes(self, dry_run: bool = False) -> tuple[int, int]:
+        """Sandboxes of jobs that no longer exist (a removal interrupted by a crash): (count, bytes)."""
+        root = self.state_dir / "sandboxes"
+        try:
+            names = [entry.name for entry in os.scandir(root) if entry.is_dir(follow_symlinks=False)]
+        except OSError:
+            return 0, 0
+        orphans = [root / name for name in names
+                   if name.isdigit() and self.state.known_key(int(name)) and int(name) not in self.state.by_key]
+        size = sum([await asyncio.to_thread(tree_bytes, path) for path in orphans])
+        if not dry_run:
+            for path in orphans:
+                await asyncio.to_thread(shutil.rmtree, path, True)
+        return len(orphans), size
+
+    async def reclaim(self, convert: bool = False) -> None:
+        """Give the journal's free pages back to the disk, a few MB per step so that the loop
+        goes on between steps, and cut the WAL; ``convert`` (gc) first rewrites a journal made
+        before incremental vacuum (a VACUUM: once, blocking for about a second per 100 MB)."""
+        try:
+            if convert and not self.store.incremental() and self.store.free_bytes():
+                self.store.convert_to_incremental()
+            for _ in range(1_000_000):  # at most 4 TB of pages; each step a few milliseconds
+                if not self.store.reclaim_step():
+                    break
+                await asyncio.sleep(0)
+            self.store.truncate_wal()
+        except sqlite3.Error as err:
+            log.warning("could not give the journal's free space back: %s", err)
+
+    def usage(self) -> dict[str, int]:
+        """The state directory's bytes by part (walks the directory: call it in a thread)."""
+        journal = self.store.path.name
+        parts = {"journal": 0, "sandboxes": 0, "pilot_logs": 0, "other": 0}
+        try:
+            entries = list(os.scandir(self.state_dir))
+        except OSError:
+            entries = []
+        for entry in entries:
+            try:
+                if entry.name == "sandboxes":
+                    parts["sandboxes"] += tree_bytes(entry.path)
+                elif entry.name == "slurm-logs":
+                    parts["pilot_logs"] += tree_bytes(entry.path)
+                elif entry.is_dir(follow_symlinks=False):
+                    parts["other"] += tree_bytes(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    size = entry.stat(follow_symlinks=False).st_size
+                    parts["journal" if entry.name.startswith(journal) else "other"] += size
+            except OSError:
+                continue
+        return parts
 
     async def close(self) -> None:
         self._closing = True

@@ -175,6 +175,7 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     finally:
         os.umask(old_umask)
     runtime = Runtime(SchedulerState(), store, config.state_dir)
+    runtime.retention = config.retention
     runtime.add_backend(LocalBackend(runtime.emit, cpus=config.cpus, mem=config.mem))
     pilots = PilotsBackend(runtime.emit, lost_after=config.pilot_lost_after, unclaimed=runtime.state.unclaimed)
     runtime.add_backend(pilots)

@@ -398,10 +398,54 @@ class Servicer(pb_grpc.StratosServicer):
 
     @_unary
     async def Remove(self, request: pb.JobRef, context: Any) -> pb.RemoveReply:
-        key = self.state.job(request.job_id).key
-        await self.runtime.remove_job(request.job_id)
-        self._cursor_locks = {k: v for k, v in self._cursor_locks.items() if k[0] != key}
-        return pb.RemoveReply(removed=True)
+        removed = await self.runtime.remove_jobs([request.job_id])
+        self._forget({r.key for r in removed})
+        return pb.RemoveReply(removed=bool(removed))
+
+    @_unary
+    async def RemoveJobs(self, request: pb.RemoveJobsRequest, context: Any) -> pb.RemoveJobsReply:
+        names = list(request.job_ids)
+        now = time.time()
+        if request.has_finished_before:
+            names += self.runtime.finished_before(request.finished_before)
+        if request.expired:
+            age = request.older_than if request.has_older_than else self.runtime.retention
+            if not math.isfinite(age) or age < 0:
+                raise InvalidSubmission(f"older than {age} s: give a positive age such as 7d or 12h.")
+            names += self.runtime.finished_before(now - age)
+        before = self.store.file_bytes()
+        removed = await self.runtime.remove_jobs(names, delete_outputs=request.delete_outputs,
+                                                 dry_run=request.dry_run)
+        orphans, orphan_bytes = 0, 0
+        if request.expired:  # gc: also what an interrupted removal left, and an old journal's free pages
+            orphans, orphan_bytes = await self.runtime.remove_orphan_sandboxes(request.dry_run)
+            if not request.dry_run:
+                await self.runtime.reclaim(convert=True)
+        if not request.dry_run:
+            self._forget({r.key for r in removed})
+        after = self.store.file_bytes()
+        freed = orphan_bytes + sum(
+            r.sandbox_bytes + (r.output_bytes if request.delete_outputs else 0) for r in removed)
+        freed += sum(r.journal_bytes for r in removed) if request.dry_run else max(0, before - after)
+        return pb.RemoveJobsReply(
+            jobs=[convert.removed_job(r) for r in removed], dry_run=request.dry_run, bytes_freed=freed,
+            journal_bytes_before=before, journal_bytes_after=after, orphan_sandboxes=orphans,
+            state_dir=str(self.runtime.state_dir), retention_days=self.runtime.retention / 86400.0,
+        )
+
+    @_unary
+    async def GetStateUsage(self, request: pb.StateUsageRequest, context: Any) -> pb.StateUsage:
+        parts = await asyncio.to_thread(self.runtime.usage)
+        return pb.StateUsage(
+            state_dir=str(self.runtime.state_dir), total_bytes=sum(parts.values()),
+            journal_bytes=parts["journal"], journal_free_bytes=self.store.free_bytes(),
+            sandbox_bytes=parts["sandboxes"], pilot_log_bytes=parts["pilot_logs"], other_bytes=parts["other"],
+            retention_days=self.runtime.retention / 86400.0,
+        )
+
+    def _forget(self, keys: set[int]) -> None:
+        """Drop the cursor locks of removed jobs."""
+        self._cursor_locks = {k: v for k, v in self._cursor_locks.items() if k[0] not in keys}
 
     @_unary
     async def Shutdown(self, request: pb.ShutdownRequest, context: Any) -> pb.ShutdownReply:

@@ -8,7 +8,9 @@ the clients' own state, not the scheduler's.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
@@ -19,6 +21,8 @@ from stratosd.core import actions as act
 from stratosd.core.model import Call, Job, JobSpec, Status, Task
 
 SCHEMA_VERSION = 1
+#: free pages given back per incremental-vacuum step (1 MiB of 4 KiB pages).
+RECLAIM_PAGES = 256
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -61,6 +65,9 @@ class Store:
     def __init__(self, path: Path, *, synchronous: str = "NORMAL") -> None:
         self.path = path
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # A new journal gives the pages of removed jobs back to the disk (reclaim()); this takes
+        # effect only in a database still empty (before WAL mode), an older one is converted by gc.
+        self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={synchronous}")
         # Checkpoint the WAL every ~64 MB instead of every 4 MB: checkpoints run inside a commit,
@@ -169,6 +176,57 @@ class Store:
     def meta(self, job_key: int, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM job_meta WHERE job_key=? AND key=?", (job_key, key)).fetchone()
         return str(row[0]) if row else None
+
+    # -- space ------------------------------------------------------------------------------
+
+    def file_bytes(self) -> int:
+        """The journal's size on disk: the database with its -wal and -shm files."""
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                total += os.stat(f"{self.path}{suffix}").st_size
+        return total
+
+    def free_bytes(self) -> int:
+        """Bytes of free pages in the database: reused by later writes, returned by reclaim()."""
+        (pages,) = self.db.execute("PRAGMA freelist_count").fetchone()
+        (size,) = self.db.execute("PRAGMA page_size").fetchone()
+        return int(pages) * int(size)
+
+    def job_usage(self, job_key: int) -> tuple[int, int]:
+        """(results, bytes) of one job's outcomes: how many, and their stdout and stderr tails."""
+        count, size = self.db.execute(
+            "SELECT count(*), coalesce(sum(length(stdout)), 0) + coalesce(sum(length(stderr_tail)), 0) "
+            "FROM outcomes WHERE job_key=?", (job_key,)
+        ).fetchone()
+        return int(count), int(size)
+
+    def incremental(self) -> bool:
+        (mode,) = self.db.execute("PRAGMA auto_vacuum").fetchone()
+        return int(mode) == 2
+
+    def reclaim_step(self, pages: int = RECLAIM_PAGES) -> bool:
+        """Give up to ``pages`` free pages back to the file system; whether some remain.
+
+        The caller loops, so other work runs between steps (each takes milliseconds).
+        A journal made before incremental vacuum keeps its free pages for later writes.
+        """
+        if not self.incremental():
+            return False
+        # executescript steps the pragma to its end; execute() would free a single page.
+        self.db.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
+        (left,) = self.db.execute("PRAGMA freelist_count").fetchone()
+        return int(left) > 0
+
+    def convert_to_incremental(self) -> None:
+        """Rewrite a journal made without incremental vacuum (VACUUM: blocks for a time that
+        grows with the live data, about a second per 100 MB here); done once, by gc."""
+        self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        self.db.execute("VACUUM")
+
+    def truncate_wal(self) -> None:
+        """Copy the WAL into the database and cut it to zero bytes (it never shrinks by itself)."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     # -- reads --------------------------------------------------------------------------------
 

@@ -676,3 +676,97 @@ class ShutdownReply(_message.Message):
     PID_FIELD_NUMBER: _ClassVar[int]
     pid: int
     def __init__(self, pid: _Optional[int] = ...) -> None: ...
+
+class RemoveJobsRequest(_message.Message):
+    __slots__ = ("job_ids", "has_finished_before", "finished_before", "expired", "has_older_than", "older_than", "delete_outputs", "dry_run")
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    HAS_FINISHED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    HAS_OLDER_THAN_FIELD_NUMBER: _ClassVar[int]
+    OLDER_THAN_FIELD_NUMBER: _ClassVar[int]
+    DELETE_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    job_ids: _containers.RepeatedScalarFieldContainer[str]
+    has_finished_before: bool
+    finished_before: float
+    expired: bool
+    has_older_than: bool
+    older_than: float
+    delete_outputs: bool
+    dry_run: bool
+    def __init__(self, job_ids: _Optional[_Iterable[str]] = ..., has_finished_before: _Optional[bool] = ..., finished_before: _Optional[float] = ..., expired: _Optional[bool] = ..., has_older_than: _Optional[bool] = ..., older_than: _Optional[float] = ..., delete_outputs: _Optional[bool] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class RemovedJob(_message.Message):
+    __slots__ = ("job_id", "finished_at", "tasks", "results", "journal_bytes", "sandbox_directory", "sandbox_bytes", "output_directory", "output_files", "output_bytes", "outputs_deleted", "output_directory_removed", "other_files")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    JOURNAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SANDBOX_DIRECTORY_FIELD_NUMBER: _ClassVar[int]
+    SANDBOX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DIRECTORY_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FILES_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_DELETED_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DIRECTORY_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    OTHER_FILES_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    finished_at: float
+    tasks: int
+    results: int
+    journal_bytes: int
+    sandbox_directory: str
+    sandbox_bytes: int
+    output_directory: str
+    output_files: int
+    output_bytes: int
+    outputs_deleted: bool
+    output_directory_removed: bool
+    other_files: int
+    def __init__(self, job_id: _Optional[str] = ..., finished_at: _Optional[float] = ..., tasks: _Optional[int] = ..., results: _Optional[int] = ..., journal_bytes: _Optional[int] = ..., sandbox_directory: _Optional[str] = ..., sandbox_bytes: _Optional[int] = ..., output_directory: _Optional[str] = ..., output_files: _Optional[int] = ..., output_bytes: _Optional[int] = ..., outputs_deleted: _Optional[bool] = ..., output_directory_removed: _Optional[bool] = ..., other_files: _Optional[int] = ...) -> None: ...
+
+class RemoveJobsReply(_message.Message):
+    __slots__ = ("jobs", "dry_run", "bytes_freed", "journal_bytes_before", "journal_bytes_after", "orphan_sandboxes", "state_dir", "retention_days")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FREED_FIELD_NUMBER: _ClassVar[int]
+    JOURNAL_BYTES_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    JOURNAL_BYTES_AFTER_FIELD_NUMBER: _ClassVar[int]
+    ORPHAN_SANDBOXES_FIELD_NUMBER: _ClassVar[int]
+    STATE_DIR_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_DAYS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[RemovedJob]
+    dry_run: bool
+    bytes_freed: int
+    journal_bytes_before: int
+    journal_bytes_after: int
+    orphan_sandboxes: int
+    state_dir: str
+    retention_days: float
+    def __init__(self, jobs: _Optional[_Iterable[_Union[RemovedJob, _Mapping]]] = ..., dry_run: _Optional[bool] = ..., bytes_freed: _Optional[int] = ..., journal_bytes_before: _Optional[int] = ..., journal_bytes_after: _Optional[int] = ..., orphan_sandboxes: _Optional[int] = ..., state_dir: _Optional[str] = ..., retention_days: _Optional[float] = ...) -> None: ...
+
+class StateUsageRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StateUsage(_message.Message):
+    __slots__ = ("state_dir", "total_bytes", "journal_bytes", "journal_free_bytes", "sandbox_bytes", "pilot_log_bytes", "other_bytes", "retention_days")
+    STATE_DIR_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    JOURNAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    JOURNAL_FREE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SANDBOX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PILOT_LOG_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OTHER_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_DAYS_FIELD_NUMBER: _ClassVar[int]
+    state_dir: str
+    total_bytes: int
+    journal_bytes: int
+    journal_free_bytes: int
+    sandbox_bytes: int
+    pilot_log_bytes: int
+    other_bytes: int
+    retention_days: float
+    def __init__(self, state_dir: _Optional[str] = ..., total_bytes: _Optional[int] = ..., journal_bytes: _Optional[int] = ..., journal_free_bytes: _Optional[int] = ..., sandbox_bytes: _Optional[int] = ..., pilot_log_bytes: _Optional[int] = ..., other_bytes: _Optional[int] = ..., retention_days: _Optional[float] = ...) -> None: ...

@@ -119,6 +119,16 @@ class StratosStub:
                 request_serializer=stratos__pb2.JobRef.SerializeToString,
                 response_deserializer=stratos__pb2.JobToken.FromString,
                 _registered_method=True)
+        self.RemoveJobs = channel.unary_unary(
+                '/stratos.v1.Stratos/RemoveJobs',
+                request_serializer=stratos__pb2.RemoveJobsRequest.SerializeToString,
+                response_deserializer=stratos__pb2.RemoveJobsReply.FromString,
+                _registered_method=True)
+        self.GetStateUsage = channel.unary_unary(
+                '/stratos.v1.Stratos/GetStateUsage',
+                request_serializer=stratos__pb2.StateUsageRequest.SerializeToString,
+                response_deserializer=stratos__pb2.StateUsage.FromString,
+                _registered_method=True)
 
 
 class StratosServicer:
@@ -226,7 +236,8 @@ class StratosServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Remove(self, request, context):
-        """Deletes a job with its results, sandboxes and logs.
+        """Deletes a finished job's records, results and sandboxes; its output files
+        (output="disk") are kept. RemoveJobs says more and can delete them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -240,6 +251,22 @@ class StratosServicer:
 
     def GetJobToken(self, request, context):
         """The job's executor token (for `stratos-executor pilot`); owner only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveJobs(self, request, context):
+        """Removes finished jobs (named, finished before a time, or past the retention) with
+        their records, results, sandboxes and spilled stdout; the user's output files only
+        with delete_outputs. A job with unended tasks refuses the whole request (JobNotEnded).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStateUsage(self, request, context):
+        """The state directory's size and its parts (journal, sandboxes, pilot logs).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -332,6 +359,16 @@ def add_StratosServicer_to_server(servicer, server):
                     servicer.GetJobToken,
                     request_deserializer=stratos__pb2.JobRef.FromString,
                     response_serializer=stratos__pb2.JobToken.SerializeToString,
+            ),
+            'RemoveJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveJobs,
+                    request_deserializer=stratos__pb2.RemoveJobsRequest.FromString,
+                    response_serializer=stratos__pb2.RemoveJobsReply.SerializeToString,
+            ),
+            'GetStateUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStateUsage,
+                    request_deserializer=stratos__pb2.StateUsageRequest.FromString,
+                    response_serializer=stratos__pb2.StateUsage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -793,6 +830,60 @@ class Stratos:
             '/stratos.v1.Stratos/GetJobToken',
             stratos__pb2.JobRef.SerializeToString,
             stratos__pb2.JobToken.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stratos.v1.Stratos/RemoveJobs',
+            stratos__pb2.RemoveJobsRequest.SerializeToString,
+            stratos__pb2.RemoveJobsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStateUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stratos.v1.Stratos/GetStateUsage',
+            stratos__pb2.StateUsageRequest.SerializeToString,
+            stratos__pb2.StateUsage.FromString,
             options,
             channel_credentials,
             insecure,

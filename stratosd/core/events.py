@@ -116,6 +116,8 @@ class CloseJobRequested(Event):
 class RemoveJobRequested(Event):
     request_id: int
     name: str
+    #: the job's key when the request was decided: another job given the name since is not removed.
+    key: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

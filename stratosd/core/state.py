@@ -41,6 +41,7 @@ from stratos.errors import (
     InsufficientResources,
     InvalidSubmission,
     JobIdInUse,
+    JobNotEnded,
     JobNotFound,
     StratosError,
     TaskNotFound,
@@ -89,6 +90,14 @@ def unenforced_notes(spec: JobSpec, rec: TaskRecord) -> list[str]:
         notes.append(f"used {_mb(rec.disk_kb)} MB of disk, more than disk_per_task={spec.disk:g} MB "
                      "(the default, not enforced; set disk_per_task to make it a limit)")
     return notes
+
+
+def not_ended_message(job: Job) -> str:
+    """Why a job with unended tasks cannot be removed, and what to do."""
+    return (
+        f"job {job.name} still has {job.unended} unended tasks: wait for them (`stratosctl wait {job.name}`) "
+        f"or cancel the job (`stratosctl cancel {job.name}`), then remove it."
+    )
 
 
 class InvalidTransition(Exception):
@@ -428,11 +437,10 @@ class SchedulerState:
 
     def _on_remove(self, e: ev.RemoveJobRequested) -> None:
         job = self.job(e.name)
+        if e.key is not None and job.key != e.key:
+            raise JobNotFound(f"job {e.name} was removed or renamed meanwhile: nothing was removed.")
         if job.unended:
-            raise JobIdInUse(
-                f"job {job.name} still has {job.unended} unended tasks: cancel it first "
-                f"(`stratosctl cancel {job.name}`)."
-            )
+            raise JobNotEnded(not_ended_message(job))
         del self.jobs[job.name]
         del self.by_key[job.key]
         self._waiting.get(job.pool, {}).pop(job.key, None)
@@ -717,6 +725,10 @@ class SchedulerState:
             for job in self.by_key.values() if job.pool.partition(":")[0] == kind and job.unended
             for task in job.tasks if task.status is Status.RUNNING and (job.key, task.task_id) not in self._placed
         ]
+
+    def known_key(self, key: int) -> bool:
+        """Whether ``key`` was given to a job (that may have been removed since)."""
+        return key < self._next_key
 
     def needs_tick(self) -> bool:
         """Whether tasks wait for data-local hosts (the runtime then sends Tick events)."""

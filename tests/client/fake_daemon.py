@@ -172,6 +172,12 @@ class FakeStratos(pb_grpc.StratosServicer):
         self.removed.append(request.job_id)
         return pb.RemoveReply(removed=True)
 
+    def RemoveJobs(self, request: pb.RemoveJobsRequest, context: grpc.ServicerContext) -> pb.RemoveJobsReply:
+        if not request.dry_run:
+            self.removed.extend(request.job_ids)
+        return pb.RemoveJobsReply(jobs=[pb.RemovedJob(job_id=name, tasks=2, results=2) for name in request.job_ids],
+                                  dry_run=request.dry_run)
+
 
 def serve(socket: str, servicer: Any = None) -> tuple[grpc.Server, FakeStratos]:
     """Start a fake daemon on a Unix socket; the caller stops the server."""

@@ -33,7 +33,7 @@ def job(daemon: FakeStratos) -> FakeStratos:
 
 @pytest.mark.parametrize(
     "command", [[], ["jobs"], ["status"], ["tasks"], ["task"], ["results"], ["add"], ["kill"],
-                ["cancel"], ["rm"], ["wait"]],
+                ["cancel"], ["rm"], ["gc"], ["wait"]],
 )
 def test_every_subcommand_has_help(command: list[str], capsys: pytest.CaptureFixture[str]
                                    ) -> None:
@@ -132,7 +132,7 @@ def test_add_kill_cancel_rm(job: FakeStratos, capsys: pytest.CaptureFixture[str]
     assert _run(capsys, "kill", "demo", "3", "4")[1] == "killed 2 tasks\n"
     assert _run(capsys, "kill", "demo")[1] == "killed 5 tasks\n"
     assert _run(capsys, "--json", "cancel", "demo")[1].strip() == '{\n  "cancelled": 3\n}'
-    assert _run(capsys, "rm", "demo")[1] == "removed demo\n"
+    assert _run(capsys, "rm", "demo")[1].splitlines()[0] == "removed demo: 2 tasks, 2 results"
     assert job.removed == ["demo"]
 
 

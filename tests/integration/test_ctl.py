@@ -75,7 +75,7 @@ def _running(job: Processor, count: int) -> None:
 # -- help and errors ------------------------------------------------------------------------
 
 
-SUBCOMMANDS = ("jobs", "status", "tasks", "task", "results", "add", "kill", "cancel", "rm", "wait")
+SUBCOMMANDS = ("jobs", "status", "tasks", "task", "results", "add", "kill", "cancel", "rm", "gc", "wait")
 
 
 def test_help_exits_0_with_usage(daemon: Daemon) -> None:
@@ -363,7 +363,8 @@ def test_rm_removes_the_job(daemon: Daemon) -> None:
     job = _done_job(unique_id("rm"))
     proc = run_ctl(daemon, "rm", job.job_id)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == f"removed {job.job_id}"
+    assert proc.stdout.startswith(f"removed {job.job_id} (ended "), proc.stdout
+    assert proc.stdout.splitlines()[-1].startswith("removed 1 job, freed ")
 
     gone = run_ctl(daemon, "status", job.job_id)
     assert gone.returncode == 1

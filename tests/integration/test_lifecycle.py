@@ -171,28 +171,6 @@ def test_listen_without_a_token_is_refused(tmp_path: Path) -> None:
         d.cleanup()
 
 
-def test_finished_jobs_past_their_retention_are_removed_with_their_files(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    d = Daemon("--retention-days", str(2 / 86400)).start()  # two seconds
-    for key, value in d.env.items():
-        monkeypatch.setenv(key, value)
-    try:
-        job = Processor(job_id="old", output="disk", log_directory=str(tmp_path / "logs"))
-        job.batch("echo x")
-        assert (tmp_path / "logs" / "old" / "0.stdout").exists()
-        def gone() -> bool:  # the job leaves the journal first, then its files are deleted
-            listed = any(j.job_id == "old" for j in Processor.list_jobs())
-            return not listed and not (tmp_path / "logs" / "old").exists()
-
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not gone():
-            time.sleep(0.2)
-        assert not any(j.job_id == "old" for j in Processor.list_jobs())
-        assert not (tmp_path / "logs" / "old").exists()
-    finally:
-        d.cleanup()
-
-
 def test_the_socket_and_state_directory_are_private_to_their_user(daemon: Daemon) -> None:
     import stat
 
