@@ -69,6 +69,8 @@ def ended_report(record: TaskRecord, *, inline: bool, stdout: bytes = b"", stdou
         notes=list(record.notes),
         replacements=list(record.replacements),
         pid=record.pid,
+        relaunch=record.relaunch.value,
+        relaunch_error=record.relaunch_error,
     )
 
 

@@ -18,7 +18,7 @@ from ._proc import Process
 from ._routing import TaskOutputs
 from ._spawn import exec_simple_command, spawn, strip_markers, task_environment
 from .monitor import NEW_OUTPUT_WINDOW, monitor_loop, relaunch_commands
-from .spec import TaskRecord, TaskSpec
+from .spec import Relaunch, TaskRecord, TaskSpec
 
 SHELL = "/bin/sh"
 
@@ -116,10 +116,13 @@ class TaskRunner:
             raise
         if self._monitor is not None:
             await self._reap_monitor(self._monitor)
-        if record.reason == "relaunch" and spec.relauncher and self._relaunch_input is not None:
-            record.replacements = await relaunch_commands(
-                spec.relauncher, self._relaunch_input, cwd=spec.cwd or None, env=env, notes=self._notes
-            )
+        if record.reason == "relaunch" and self._relaunch_input is not None:
+            if not spec.relauncher:
+                record.relaunch = Relaunch.NO_RELAUNCHER
+            else:
+                record.relaunch, record.replacements, record.relaunch_error = await relaunch_commands(
+                    spec.relauncher, self._relaunch_input, cwd=spec.cwd or None, env=env, notes=self._notes
+                )
         return record
 
     # -- stopping -----------------------------------------------------------------------------
