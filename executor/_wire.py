@@ -74,6 +74,8 @@ def ended_report(record: TaskRecord, *, inline: bool, stdout: bytes = b"", stdou
         peak_rss_sum_kb=record.peak_rss_sum_kb,
         disk_kb=record.disk_kb,
         limit_kb=record.limit_kb,
+        relaunch=record.relaunch.value,
+        relaunch_error=record.relaunch_error,
     )
 
 

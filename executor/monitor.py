@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 
 from ._helper import HelperResult, run_helper
 from ._notes import Notes
+from .spec import Relaunch
 
 RELAUNCH_KEYWORD = "stratos_relaunch"
 #: Linux's limit on one exec argument, its terminating NUL included.
@@ -164,22 +165,29 @@ async def relaunch_commands(
     env: Mapping[str, str],
     notes: Notes,
     timeout: float = RELAUNCHER_TIMEOUT,
-) -> list[str]:
-    """Run ``relauncher OUTPUT_FROM_MONITOR``; its non-empty lines are the replacement commands."""
+) -> tuple[Relaunch, list[str], str]:
+    """Run ``relauncher OUTPUT_FROM_MONITOR``; its non-empty lines are the replacement commands.
+
+    Returns (what came of it, the commands, why it failed): the core decides the task's fate
+    from the outcome, so a failed relauncher is reported as such, never as "nothing to run".
+    """
     argument, cut = relauncher_argument(monitor_output)
     if cut:
         notes.add("the monitor's output was too long for one argument; the relauncher got its beginning")
     result = await run_helper([program, argument], cwd=cwd, env=env, timeout=timeout)
     if result.error is not None:
-        notes.add(f"relauncher {program} could not be started: {result.error}; nothing relaunched")
-        return []
-    if result.timed_out:
-        notes.add(f"relauncher {program} ran longer than {timeout:g} s and was killed; nothing relaunched")
-        return []
-    if result.returncode != 0:
-        notes.add(_failure("relauncher", program, result) + "; its output was ignored, nothing relaunched")
-        return []
-    commands = parse_relauncher_output(decode_output(result.stdout))
-    if not commands:
-        notes.add(f"relauncher {program} printed no command; nothing relaunched")
-    return commands
+        error = f"relauncher {program} could not be started: {result.error}"
+    elif result.timed_out:
+        error = f"relauncher {program} ran longer than {timeout:g} s and was killed"
+    elif result.returncode != 0:
+        error = _failure("relauncher", program, result)
+        notes.add(error + "; its output was ignored, nothing relaunched")
+        return Relaunch.FAILED, [], error
+    else:
+        commands = parse_relauncher_output(decode_output(result.stdout))
+        if not commands:
+            notes.add(f"relauncher {program} printed no command; nothing relaunched")
+            return Relaunch.NO_COMMANDS, [], ""
+        return Relaunch.REPLACED, commands, ""
+    notes.add(error + "; nothing relaunched")
+    return Relaunch.FAILED, [], error

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal
 
 OutputMode = Literal["scheduler", "disk", "mesos", "none"]
@@ -18,6 +19,22 @@ INLINE_STDOUT_LIMIT = 1 << 20
 DEFAULT_RESULT_LIMIT = 64 << 20
 #: bytes of stderr kept with every task record.
 STDERR_TAIL_BYTES = 8 << 10
+
+
+class Relaunch(StrEnum):
+    """What came of a monitor's ``stratos_relaunch``: a fact the executor reports; the core decides
+    the task's fate from it (a relaunch that gave no replacement must not lose the task silently)."""
+
+    #: the monitor never asked (or the task ended before the stop took effect).
+    NOT_ASKED = ""
+    #: the relauncher printed replacement commands (``TaskRecord.replacements``).
+    REPLACED = "replaced"
+    #: the relauncher exited 0 and printed no command: the user chose to drop the task.
+    NO_COMMANDS = "no-commands"
+    #: the relauncher failed (non-zero exit, signal, timeout, could not start): ``relaunch_error`` says how.
+    FAILED = "failed"
+    #: the monitor asked but the job has no relauncher.
+    NO_RELAUNCHER = "no-relauncher"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,5 +100,9 @@ class TaskRecord:
     monitor_output: str = ""
     #: things the user should see in `stratosctl task` (monitor crashed, output truncated, ...).
     notes: list[str] = field(default_factory=list)
-    #: relauncher output: one new command per line (reason == "relaunch").
+    #: relauncher output: one new command per line (relaunch is REPLACED).
     replacements: list[str] = field(default_factory=list)
+    #: what came of the monitor's relaunch request, if it made one.
+    relaunch: Relaunch = Relaunch.NOT_ASKED
+    #: relaunch FAILED: the relauncher's exit status and the end of its stderr.
+    relaunch_error: str = ""

@@ -21,7 +21,7 @@ from ._routing import TaskOutputs
 from ._spawn import exec_simple_command, spawn, strip_markers, task_environment
 from ._usage import TreeMemory, disk_kb, executor_peak_kb, session_pids
 from .monitor import NEW_OUTPUT_WINDOW, monitor_loop, relaunch_commands
-from .spec import TaskRecord, TaskSpec
+from .spec import Relaunch, TaskRecord, TaskSpec
 
 SHELL = "/bin/sh"
 #: the first sample of the task's processes, then twice as long each time up to SAMPLE_MAX (seconds).
@@ -137,10 +137,13 @@ class TaskRunner:
             raise
         if self._monitor is not None:
             await self._reap_monitor(self._monitor)
-        if record.reason == "relaunch" and spec.relauncher and self._relaunch_input is not None:
-            record.replacements = await relaunch_commands(
-                spec.relauncher, self._relaunch_input, cwd=spec.cwd or None, env=env, notes=self._notes
-            )
+        if record.reason == "relaunch" and self._relaunch_input is not None:
+            if not spec.relauncher:
+                record.relaunch = Relaunch.NO_RELAUNCHER
+            else:
+                record.relaunch, record.replacements, record.relaunch_error = await relaunch_commands(
+                    spec.relauncher, self._relaunch_input, cwd=spec.cwd or None, env=env, notes=self._notes
+                )
         return record
 
     # -- stopping -----------------------------------------------------------------------------

@@ -66,6 +66,7 @@ def _whole(record: pb.ResultRecord) -> TaskResult:
         truncated=record.truncated,
         seq=record.seq,
         stdout_path=record.stdout_path or None,
+        stderr_path=record.stderr_path or None,
     )
 
 
@@ -88,6 +89,7 @@ def _merge(pieces: list[pb.ResultRecord]) -> TaskResult:
         truncated=any(p.truncated for p in pieces),
         seq=first.seq,
         stdout_path=text("stdout_path") or None,
+        stderr_path=text("stderr_path") or None,
     )
 
 

@@ -11,7 +11,7 @@ import logging
 import numbers
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
 from ._connection import Connection
@@ -62,6 +62,11 @@ def split_commands(commands: Commands) -> list[str]:
         parts: Iterable[object] = _SEPARATORS.split(commands)
     elif isinstance(commands, bytes):
         raise InvalidSubmission("commands must be text (str), not bytes: decode them first")
+    elif not isinstance(commands, Iterable):
+        raise InvalidSubmission(
+            f"commands must be a string or a list of strings, not {_short(commands)}; e.g. "
+            "batch('echo one; echo two') or batch(['echo one', 'echo two'])"
+        )
     else:
         parts = commands
     result = []
@@ -78,16 +83,30 @@ def split_commands(commands: Commands) -> list[str]:
 
 
 def normalize_patterns(pattern: str | Iterable[str]) -> list[str]:
-    """One pattern, or several, as a list (forwarded to the daemon unchanged).
+    """One pattern, or several, as a list, ``~`` expanded as a shell would (the daemon never sees it).
 
     Raises:
         InvalidSubmission: a pattern is not a string.
     """
-    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    if isinstance(pattern, str):
+        patterns: list[object] = [pattern]
+    elif isinstance(pattern, Iterable) and not isinstance(pattern, bytes):
+        patterns = list(pattern)
+    else:
+        raise InvalidSubmission(
+            f"pattern must be a glob pattern (a string) or a list of them, not {_short(pattern)}"
+        )
+    out = []
     for item in patterns:
         if not isinstance(item, str):
-            raise InvalidSubmission(f"a glob pattern must be a string, got {item!r}")
-    return patterns
+            raise InvalidSubmission(f"a glob pattern must be a string, got {_short(item)}")
+        out.append(os.path.expanduser(item) if item.startswith("~") else str(item))
+    return out
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def normalize_params(params: Params) -> list[list[str]]:
@@ -105,7 +124,9 @@ def normalize_params(params: Params) -> list[list[str]]:
         InvalidSubmission: ``params`` is a single string, or a row or value has another type.
     """
     if params is None or not isinstance(params, Iterable):
-        raise InvalidSubmission(f"params must be a list of rows (strings or lists of strings), not {params!r}")
+        raise InvalidSubmission(
+            f"params must be a list of rows (strings or lists of strings), not {_short(params)}"
+        )
     if isinstance(params, str):
         raise InvalidSubmission(
             f"params must be a list of rows, not one string ({params[:40]!r}); "
@@ -113,24 +134,33 @@ def normalize_params(params: Params) -> list[list[str]]:
         )
     rows = []
     for row in params:
-        if isinstance(row, str):
-            rows.append([value.strip() for value in row.split(",")])
-        elif isinstance(row, Sequence) and not isinstance(row, bytes):
-            rows.append([_param_value(value) for value in row])
+        if isinstance(row, str):  # numpy's str_ too: a 1-D array of strings is a list of rows
+            rows.append([value.strip() for value in str(row).split(",")])
+        elif isinstance(row, Iterable) and not isinstance(row, bytes | Mapping):
+            rows.append([_param_value(value) for value in row])  # a list, tuple, or numpy row
         else:
+            hint = (
+                "; for one value per command give [[v] for v in values] (numpy: values.reshape(-1, 1))"
+                if _is_number(row) else ""
+            )
             raise InvalidSubmission(
                 f"each row of params must be a comma-delimited string or a list of strings, "
-                f"got {row!r}"
+                f"got {_short(row)}{hint}"
             )
     return rows
 
 
+def _is_number(value: object) -> bool:
+    # numpy's integer and floating types register as numbers.Number; bool is not a parameter
+    return isinstance(value, numbers.Number) and not isinstance(value, bool) and type(value).__name__ != "bool_"
+
+
 def _param_value(value: object) -> str:
     if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, numbers.Number) and not isinstance(value, bool):
+        return str(value).strip()
+    if _is_number(value):
         return str(value)
-    raise InvalidSubmission(f"a template parameter must be a string, got {value!r}")
+    raise InvalidSubmission(f"a template parameter must be a string, got {_short(value)}")
 
 
 def chunked(

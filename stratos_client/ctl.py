@@ -351,6 +351,8 @@ def cmd_task(args: argparse.Namespace, settings: Settings, out: Output) -> int:
         ("cpu", f"{detail.cpu_seconds:.1f} s" if detail.cpu_seconds else None),
         ("cwd", detail.cwd),
         ("sandbox", detail.sandbox),
+        ("stdout file", detail.stdout_path),
+        ("stderr file", detail.stderr_path),
         ("notes", detail.notes),
         ("monitor output", detail.monitor_output.rstrip()),
         ("stderr tail", detail.stderr_tail.rstrip()),
@@ -368,9 +370,16 @@ def cmd_results(args: argparse.Namespace, settings: Settings, out: Output) -> in
         raise StratosError("--consumer names a cursor to move: add --consume")
     else:
         results = job.read_results(args.from_seq or 0, args.follow)
+    elsewhere = job.settings.output != "scheduler"
+    if elsewhere and not out.as_json:
+        print(_where_output_goes(job), flush=True)
     for result in results:
         if out.as_json:
             out.json(result)
+        elif elsewhere:  # no stdout to print: each task's outcome and its files
+            print("\t".join((f"task {result.task_id}", result.status,
+                              _outcome(result.exit_code, result.signal) or "-",
+                              result.stdout_path or "-", result.stderr_path or "-")))
         else:
             if out.tty:
                 status = " · ".join(filter(None, (
@@ -383,6 +392,20 @@ def cmd_results(args: argparse.Namespace, settings: Settings, out: Output) -> in
             sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
         sys.stdout.flush()
     return 0
+
+
+def _where_output_goes(job: Processor) -> str:
+    """Why `results` prints no stdout for a job whose output mode keeps it elsewhere, and where it is."""
+    mode, name = job.settings.output, job.job_id
+    if mode == "disk":
+        base = os.path.join(job.settings.log_directory, name)
+        where = f"writes its output to disk: {base}/<task>.stdout and {base}/<task>.stderr"
+    elif mode == "mesos":
+        where = "keeps its output in each task's sandbox (`stratosctl task JOB ID` shows it)"
+    else:
+        where = 'discards its stdout (output="none"); `stratosctl task JOB ID` shows its stderr tail'
+    return (f"job {name} {where}; get_results() is empty in this mode, get_results(details=True) "
+            "lists each task's status and files (below: task, status, outcome, stdout, stderr)")
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings, out: Output) -> int:

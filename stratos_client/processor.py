@@ -8,8 +8,10 @@ every method is a call to the daemon. That is what lets several scripts (and
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from typing import Any, Literal, overload
 
 from . import _results
@@ -18,7 +20,7 @@ from ._proto import stratos_pb2 as pb
 from ._submit import Commands, Params, normalize_params, normalize_patterns, split_commands, submit
 from ._waiting import wait_until_done
 from .errors import StratosError
-from .records import JobReport, Progress, TaskResult
+from .records import FailedTask, JobReport, Progress, TaskResult
 from .settings import Output, Settings
 from .stream import Stream
 
@@ -28,13 +30,80 @@ logger = logging.getLogger("stratos")
 
 #: seconds between the progress messages a batch call logs (at DEBUG level).
 BATCH_PROGRESS_INTERVAL = 5.0
-#: failed task ids named in the warning after a batch call.
-FAILED_IDS_SHOWN = 100
+#: task ids named per clause of the warning after a batch call (then "and N more").
+FAILED_IDS_SHOWN = 10
+_PLACEHOLDER = re.compile("%[cq]%")
+#: characters that never need shell quoting (as the daemon's %f% and %q% quoting).
+_SHELL_SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]*")
 
 
 def _connect(settings: Settings) -> Connection:
     # Only a local job may start a daemon: other backends need one an operator set up.
     return connect(settings.socket, settings.state_dir, autostart=settings.master in ("local", "pilots"))
+
+
+def _ids(ids: list[int], total: int | None = None) -> str:
+    """ "task 3" / "tasks 3, 7" / "tasks 1, 2, ... and 40 more": at most FAILED_IDS_SHOWN ids."""
+    total = len(ids) if total is None else total
+    shown = ids[:FAILED_IDS_SHOWN]
+    text = ("task " if total == 1 else "tasks ") + ", ".join(str(i) for i in shown)
+    return text + (f" and {total - len(shown)} more" if total > len(shown) else "")
+
+
+def _how(failures: list[FailedTask]) -> str:
+    """ "exit 1, 2, signal 9, timeout": each task's end, the kind named once per run of the same kind."""
+    out, previous = [], ""
+    for f in failures:
+        if f.reason:
+            kind, value = "", f.reason
+        elif f.exit_code is not None:
+            kind, value = "exit", str(f.exit_code)
+        elif f.signal is not None:
+            kind, value = "signal", str(f.signal)
+        else:
+            kind, value = "", "no exit status"
+        out.append(value if not kind or kind == previous else f"{kind} {value}")
+        previous = kind
+    return ", ".join(out)
+
+
+def batch_problems(progress: Progress, unquoted: AbstractSet[int] = frozenset()) -> list[str]:
+    """The clauses of a batch call's warning: failed tasks with how they failed, tasks a relauncher
+    dropped, and failures that look like unquoted template values split by the shell.
+
+    Args:
+        progress: the call's final progress.
+        unquoted: ids of the call's tasks whose ``%c%`` values hold shell characters.
+    """
+    problems = []
+    failed = progress.counts["failed"]
+    if failed:
+        shown = list(progress.failures[:FAILED_IDS_SHOWN]) or [
+            FailedTask(i, None, None, "", False) for i in progress.failed_task_ids[:FAILED_IDS_SHOWN]
+        ]
+        how = _how(shown) if progress.failures else ""
+        problems.append(f"{_ids([f.task_id for f in shown], failed)} failed" + (f" ({how})" if how else ""))
+    if progress.unreplaced_task_ids:
+        ids = list(progress.unreplaced_task_ids)
+        problems.append(f"{_ids(ids)} relaunched with no replacement (the relauncher printed no command)")
+    split = [f.task_id for f in progress.failures if f.missing_file and f.task_id in unquoted]
+    if split:
+        problems.append(
+            f"{_ids(split)} failed as if a file or program did not exist, and their %c% values hold "
+            "spaces or shell characters, which %c% inserts unquoted: use %q% to pass each value "
+            "as one quoted word"
+        )
+    return problems
+
+
+def _unquoted_rows(template: str, rows: list[list[str]], first_task_id: int) -> set[int]:
+    """Ids of the tasks (rows in order from ``first_task_id``) whose ``%c%`` values hold characters
+    the shell interprets: the tasks a "No such file" or exit 127 may come from word splitting."""
+    kinds = _PLACEHOLDER.findall(template)
+    return {
+        first_task_id + number for number, row in enumerate(rows)
+        if any(kind == "%c%" and not _SHELL_SAFE.fullmatch(value) for kind, value in zip(kinds, row, strict=False))
+    }
 
 
 class Processor:
@@ -50,8 +119,8 @@ class Processor:
     :param relauncher: program run as ``relauncher MONITOR_OUTPUT`` on "stratos_relaunch".
     :param update_interval: seconds between monitor calls (10).
     :param output: where stdout goes: "scheduler" (default), "disk", "mesos" or "none".
-    :param log_directory: directory for output="disk" ("stratos-logs", relative to the
-        current directory).
+    :param log_directory: directory for output="disk" ("stratos-logs"; a relative one is
+        taken from the working directory, as every shell tool does, and stored absolute).
     :param job_id: the job's name; None lets the daemon choose a unique one.
     :param settings: a ``Settings`` to start from instead of ``Settings.load()``.
     :param more_settings: other settings (task_timeout, timeout_retries, max_retries,
@@ -88,10 +157,17 @@ class Processor:
         conn = _connect(chosen)
         info = conn.create_job(chosen.job_id or "", chosen.to_proto())
         if info.renamed_previous:
-            logger.info(
-                "an earlier finished job %r was renamed to %r", info.job_id, info.renamed_previous
+            # A user re-running a script may expect to continue the old run: say where it went.
+            logger.warning(
+                "job id %r was used by a finished job; that earlier run was renamed to %r "
+                "(its results and logs are there) and this is a new job",
+                info.job_id, info.renamed_previous,
             )
-        self._bind(conn, info.job_id, chosen.replace(job_id=info.job_id))
+        # The job's settings as the daemon holds them: log_directory made absolute, so what
+        # ``settings`` shows is where the files go wherever the script changes directory later.
+        self._bind(conn, info.job_id, chosen.replace(
+            job_id=info.job_id, log_directory=info.spec.log_directory or chosen.log_directory
+        ))
 
     def _bind(self, conn: Connection, job_id: str, settings: Settings) -> None:
         self._conn = conn
@@ -150,7 +226,7 @@ class Processor:
         Args:
             command: the command, with ``%f%`` where the file name goes.
             pattern: a ``glob.glob`` pattern (or a list of them), relative to the
-                current directory unless absolute.
+                working directory unless absolute; a leading ``~`` is the home directory.
 
         Returns:
             Task counts of this call by status word (finished, failed, killed, ...).
@@ -174,15 +250,18 @@ class Processor:
         """Run one command per row of ``params`` and wait for all of them.
 
         Args:
-            command_template: the command, with one ``%c%`` per value of a row.
-            params: comma-delimited strings (``["0.3 1.1, file1", ...]``) or lists of
-                strings (``[["0.3 1.1", "file1"], ...]``).
+            command_template: the command, with one placeholder per value of a row:
+                ``%c%`` inserts the value as given (so it may carry several words), ``%q%``
+                as one shell word, quoted when needed (file names with spaces, ``&``, quotes).
+            params: comma-delimited strings (``["0.3 1.1, file1", ...]``), lists of
+                strings (``[["0.3 1.1", "file1"], ...]``), or a numpy array (2-D: one row
+                per command; 1-D of strings: comma-delimited rows).
 
         Returns:
             Task counts of this call by status word.
 
         Raises:
-            InvalidSubmission: a row's length differs from the number of ``%c%``.
+            InvalidSubmission: a row's length differs from the number of placeholders.
             KeyboardInterrupt: Ctrl-C; the tasks of this call are cancelled first.
         """
         return self._batch(pb.TEMPLATE, command_template, rows=normalize_params(params))
@@ -228,15 +307,11 @@ class Processor:
         except KeyboardInterrupt:
             self._cancel_call(reply.call_id)
             raise
-        failed = progress.counts["failed"]
-        if failed:
-            shown = progress.failed_task_ids[:FAILED_IDS_SHOWN]
-            names = ", ".join(str(task_id) for task_id in shown)
-            if failed > len(shown):
-                names += f" and {failed - len(shown)} more"
+        unquoted = _unquoted_rows(template, rows or [], reply.first_task_id) if kind == pb.TEMPLATE else set()
+        problems = batch_problems(progress, unquoted)
+        if problems:
             logger.warning(
-                "%d task(s) of job %r failed: %s; see `stratosctl task %s ID`",
-                failed, self.job_id, names, self.job_id,
+                "job %r: %s; see `stratosctl task %s ID`", self.job_id, "; ".join(problems), self.job_id
             )
         return progress.counts
 

@@ -13,6 +13,7 @@ from ._proto import stratos_pb2 as pb
 
 __all__ = [
     "STATUS_WORDS",
+    "FailedTask",
     "JobReport",
     "Progress",
     "StatusWord",
@@ -58,8 +59,31 @@ class TaskResult:
     truncated: bool
     #: the result's sequence number in the job (``stratosctl results --from``).
     seq: int = 0
-    #: where the full stdout is kept on disk (output="disk", or a truncated result), if anywhere.
+    #: where the full stdout is kept on disk (output="disk" or "mesos", or a truncated result), if anywhere.
     stdout_path: str | None = None
+    #: where its stderr went (output="disk" or "mesos"), if to a file.
+    stderr_path: str | None = None
+
+
+@dataclass(frozen=True)
+class FailedTask:
+    """How one failed task failed (the end of a batch call names them in its warning)."""
+
+    task_id: int
+    exit_code: int | None
+    signal: int | None
+    #: why, when it is more than its exit or signal (timeout, relaunch failed, ...); else "".
+    reason: str
+    #: exit 127 or "No such file" on its stderr: a word was taken for a missing program or file.
+    missing_file: bool
+
+    @classmethod
+    def from_proto(cls, msg: pb.FailedTask) -> FailedTask:
+        """Convert a WaitProgress entry."""
+        return cls(
+            task_id=msg.task_id, exit_code=_exit_code(msg.has_exit_code, msg.exit_code),
+            signal=msg.signal or None, reason=msg.reason, missing_file=msg.missing_file,
+        )
 
 
 @dataclass(frozen=True)
@@ -73,6 +97,10 @@ class Progress:
     counts: dict[str, int]
     #: with done: the failed tasks (at most 1,000 of them).
     failed_task_ids: tuple[int, ...] = ()
+    #: with done: how the first of them failed.
+    failures: tuple[FailedTask, ...] = ()
+    #: with done: relaunched tasks whose relauncher printed no replacement.
+    unreplaced_task_ids: tuple[int, ...] = ()
 
     @classmethod
     def from_proto(cls, msg: pb.WaitProgress) -> Progress:
@@ -82,6 +110,8 @@ class Progress:
             total=msg.total,
             counts=counts_to_dict(msg.counts),
             failed_task_ids=tuple(msg.failed_task_ids),
+            failures=tuple(FailedTask.from_proto(f) for f in msg.failures),
+            unreplaced_task_ids=tuple(msg.unreplaced_task_ids),
         )
 
     @property
@@ -201,6 +231,9 @@ class TaskDetails:
     peak_rss_sum_kb: int = 0
     #: space its sandbox and output files took, kB.
     disk_kb: int = 0
+    #: output="disk" or "mesos": the absolute paths of its stdout and stderr files.
+    stdout_path: str | None = None
+    stderr_path: str | None = None
 
     @classmethod
     def from_proto(cls, msg: pb.TaskDetail) -> TaskDetails:
@@ -222,4 +255,6 @@ class TaskDetails:
             cwd=msg.cwd,
             peak_rss_sum_kb=msg.peak_rss_sum_kb,
             disk_kb=msg.disk_kb,
+            stdout_path=msg.stdout_path or None,
+            stderr_path=msg.stderr_path or None,
         )

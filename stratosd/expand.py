@@ -11,6 +11,9 @@ from stratos.errors import InvalidSubmission
 
 FILE_PLACEHOLDER = "%f%"
 PARAM_PLACEHOLDER = "%c%"
+#: a template value quoted for the shell (one word whatever it holds), as %f% is.
+QUOTED_PLACEHOLDER = "%q%"
+_PARAM_PLACEHOLDERS = re.compile("(%c%|%q%)")
 #: characters that never need shell quoting in a path.
 _SHELL_SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 
@@ -74,12 +77,18 @@ def expand_glob(template: str, patterns: list[str], cwd: str, mount_prefix: str 
 
 
 def expand_template(template: str, rows: list[list[str]]) -> list[str]:
-    """Fill each row's values into the template's %c% placeholders, in order, as given."""
-    pieces = template.split(PARAM_PLACEHOLDER)
-    wanted = len(pieces) - 1
+    """Fill each row's values into the template's placeholders, in order.
+
+    ``%c%`` inserts the value as given (the shell then splits it: one value may carry several
+    words, as the seed's galaxy_view example needs); ``%q%`` inserts it as one shell word,
+    quoted only when it holds characters the shell would interpret.
+    """
+    pieces = _PARAM_PLACEHOLDERS.split(template)
+    texts, kinds = pieces[0::2], pieces[1::2]
+    wanted = len(kinds)
     if wanted == 0:
         raise InvalidSubmission(
-            f"the template {template!r} has no {PARAM_PLACEHOLDER} placeholder: "
+            f"the template {template!r} has no {PARAM_PLACEHOLDER} or {QUOTED_PLACEHOLDER} placeholder: "
             "use the plain batch()/stream() methods for fixed commands."
         )
     if not rows:
@@ -89,12 +98,12 @@ def expand_template(template: str, rows: list[list[str]]) -> list[str]:
         if len(row) != wanted:
             raise InvalidSubmission(
                 f"params row {number} has {len(row)} value(s) {row!r} but the template has {wanted} "
-                f"{PARAM_PLACEHOLDER} placeholder(s): give exactly {wanted} per row."
+                f"placeholder(s) ({PARAM_PLACEHOLDER} or {QUOTED_PLACEHOLDER}): give exactly {wanted} per row."
             )
-        out = [pieces[0]]
-        for value, piece in zip(row, pieces[1:], strict=True):
-            out.append(value)
-            out.append(piece)
+        out = [texts[0]]
+        for value, kind, text in zip(row, kinds, texts[1:], strict=True):
+            out.append(shell_path(value) if kind == QUOTED_PLACEHOLDER else value)
+            out.append(text)
         command = "".join(out)
         if not command.strip():
             raise InvalidSubmission(f"params row {number} {row!r} makes an empty command: give every row a value.")

@@ -19,7 +19,7 @@ import grpc
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratos.errors import JournalUnavailable
-from stratos_executor.spec import DEFAULT_RESULT_LIMIT, TaskRecord
+from stratos_executor.spec import DEFAULT_RESULT_LIMIT, Relaunch, TaskRecord
 from stratosd.backends.pilots import PILOT_KINDS, Pilot, PilotsBackend
 from stratosd.core.events import TaskEnded, TaskLost, TaskStarted
 from stratosd.core.model import Job
@@ -148,6 +148,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
             stderr_tail=e.stderr_tail, peak_rss_kb=e.peak_rss_kb, cpu_seconds=e.cpu_seconds,
             monitor_output=e.monitor_output, notes=list(e.notes), replacements=list(e.replacements),
             peak_rss_sum_kb=e.peak_rss_sum_kb, disk_kb=e.disk_kb, limit_kb=e.limit_kb,
+            relaunch=_relaunch(e.relaunch), relaunch_error=e.relaunch_error,
         )
         if e.stdout_inline:
             record.stdout = e.stdout
@@ -162,3 +163,11 @@ class Hub(pb_grpc.ExecutorHubServicer):
         else:
             record.stdout = b""
         return record
+
+
+def _relaunch(value: str) -> Relaunch:
+    """The report's relaunch outcome; a value this daemon does not know counts as a failed relaunch."""
+    try:
+        return Relaunch(value)
+    except ValueError:
+        return Relaunch.FAILED

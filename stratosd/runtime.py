@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import Any, cast
 
 from stratos.errors import InvalidJobSpec, JobNotEnded, JobNotFound, JournalUnavailable
+from stratos_executor._routing import STDERR_NAME, STDOUT_NAME
 from stratos_executor.spec import TaskSpec
 from stratosd.backends import survivors
 from stratosd.backends.base import Backend, OfferBackend
 from stratosd.core import actions as act
 from stratosd.core.events import Event, RemoveJobRequested, Tick
+from stratosd.core.model import Job
 from stratosd.core.state import SchedulerState, not_ended_message
 from stratosd.locality.hdfs import BlockLocator, LocalityConfigError
 from stratosd.store import Store
@@ -349,8 +351,7 @@ class Runtime:
         spec = job.spec
         stdout_file = stderr_file = None
         if spec.output == "disk":
-            base = os.path.join(spec.log_directory, job.name, str(task.task_id))
-            stdout_file, stderr_file = base + ".stdout", base + ".stderr"
+            stdout_file, stderr_file = self.output_files(job, task.task_id)
         return TaskSpec(
             job_id=job.name,
             task_id=task.task_id,
@@ -371,6 +372,18 @@ class Runtime:
             mem_limit=spec.mem if spec.mem_set else None,
             disk_limit=spec.disk if spec.disk_set else None,
         )
+
+    def output_files(self, job: Job, task_id: int) -> tuple[str, str]:
+        """Where a task's stdout and stderr files are ("" when its mode keeps no such file):
+        ``disk`` under log_directory/<job>/, ``mesos`` in its sandbox, none for scheduler and none."""
+        spec = job.spec
+        if spec.output == "disk":
+            base = os.path.join(spec.log_directory, job.name, str(task_id))
+            return base + ".stdout", base + ".stderr"
+        if spec.output == "mesos":
+            sandbox = self.sandbox(job.key, task_id)
+            return str(sandbox / STDOUT_NAME), str(sandbox / STDERR_NAME)
+        return "", ""
 
     def sandbox(self, job_key: int, task_id: int) -> Path:
         return self.state_dir / "sandboxes" / str(job_key) / str(task_id)

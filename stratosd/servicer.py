@@ -251,11 +251,30 @@ class Servicer(pb_grpc.StratosServicer):
                         if t.status is Status.FAILED and (call is None or t.call_id == call.call_id)
                     ]
                     reply.failed_task_ids.extend(failed[:FAILED_IDS_SHOWN])
+                    reply.failures.extend(self._failure(job, i) for i in failed[:FAILED_IDS_SHOWN])
+                    reply.unreplaced_task_ids.extend([
+                        t.task_id for t in job.tasks
+                        if t.status is Status.RELAUNCHED and not t.children
+                        and (call is None or t.call_id == call.call_id)
+                    ][:FAILED_IDS_SHOWN])
                     yield reply
                     return
                 last = now
                 yield reply
             await self.runtime.changed(watched, timeout=interval or 1.0)
+
+    def _failure(self, job: Job, task_id: int) -> pb.FailedTask:
+        """How a failed task failed, for the batch warning: exit or signal, the core's reason when it
+        is more than that, and whether its stderr says a file or program was not found."""
+        task = job.tasks[task_id]
+        plain = ("", f"exit code {task.exit_code}", f"signal {task.signal}")
+        outcome = self.store.outcome(job.key, task_id)
+        stderr = bytes(outcome["stderr_tail"]) if outcome else b""
+        return pb.FailedTask(
+            task_id=task_id, has_exit_code=task.exit_code is not None, exit_code=task.exit_code or 0,
+            signal=task.signal or 0, reason="" if task.reason in plain else task.reason,
+            missing_file=task.exit_code == 127 or b"No such file" in stderr,
+        )
 
     # -- results -------------------------------------------------------------------------------
 
@@ -272,7 +291,7 @@ class Servicer(pb_grpc.StratosServicer):
             after = max(0, opened.from_seq - 1)
             while True:
                 watched = self.runtime.watch()
-                upto = job.published
+                upto = job.published if opened.details or job.spec.output == "scheduler" else after
                 async for message in self._result_messages(job, after, upto, opened.details):
                     yield message
                 after = max(after, upto)
@@ -284,7 +303,9 @@ class Servicer(pb_grpc.StratosServicer):
         lock = self._cursor_locks.setdefault((job.key, consumer), asyncio.Lock())
         async with lock:  # one delivery per cursor at a time: no result reaches two callers
             cursor = self.store.cursor(job.key, consumer)
-            upto = job.published
+            # Outside "scheduler" mode the records carry no stdout: get_results() returns [] and
+            # leaves them to get_results(details=True), which delivers each once per cursor.
+            upto = job.published if opened.details or job.spec.output == "scheduler" else cursor
             async for message in self._result_messages(job, cursor, upto, opened.details):
                 yield message
             yield pb.ResultsServerMessage(end=pb.ResultsEnd(upto_seq=upto))
@@ -321,6 +342,8 @@ class Servicer(pb_grpc.StratosServicer):
         record.has_exit_code = task.exit_code is not None
         record.exit_code, record.signal = task.exit_code or 0, task.signal or 0
         record.duration, record.truncated, record.stdout_path = convert.duration(task), truncated, path
+        if job.spec.output != "scheduler":
+            record.stdout_path, record.stderr_path = self.runtime.output_files(job, task_id)
 
     # -- tasks ---------------------------------------------------------------------------------
 
@@ -357,6 +380,7 @@ class Servicer(pb_grpc.StratosServicer):
             reason=task.reason, has_parent=task.parent is not None, relaunched_from=task.parent or 0,
             relaunched_as=list(task.children), cwd=job.calls[task.call_id].cwd,
         )
+        detail.stdout_path, detail.stderr_path = self.runtime.output_files(job, task.task_id)
         sandbox = self.runtime.sandbox(job.key, task.task_id)
         if job.spec.output == "mesos" or sandbox.exists():
             detail.sandbox = str(sandbox)

@@ -120,9 +120,12 @@ class Store:
                     self._save_outcome(a, seqs.get(key))
                     saved.add(key)
                 elif isinstance(a, act.PublishResults):
+                    # A record-only result (output modes other than "scheduler") may belong to a task
+                    # that has no outcome (lost): it gets an empty one, so its seq is never skipped.
                     db.executemany(
-                        "UPDATE outcomes SET seq=? WHERE job_key=? AND task_id=?",
-                        [(seq, a.job_key, task_id) for task_id, seq in a.seqs if (a.job_key, task_id) not in saved],
+                        "INSERT INTO outcomes VALUES (?,?,?,NULL,NULL,0,x'',0,0,'','[]') "
+                        "ON CONFLICT (job_key, task_id) DO UPDATE SET seq=excluded.seq",
+                        [(a.job_key, task_id, seq) for task_id, seq in a.seqs if (a.job_key, task_id) not in saved],
                     )
                 elif isinstance(a, act.SaveJob):
                     j = a.job

@@ -145,7 +145,7 @@ class TaskOutputReport(_message.Message):
     def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class TaskEndedReport(_message.Message):
-    __slots__ = ("has_exit_code", "exit_code", "signal", "reason", "started", "ended", "stdout_inline", "stdout", "stdout_size", "stdout_truncated", "stderr_tail", "peak_rss_kb", "cpu_seconds", "monitor_output", "notes", "replacements", "pid", "peak_rss_sum_kb", "disk_kb", "limit_kb")
+    __slots__ = ("has_exit_code", "exit_code", "signal", "reason", "started", "ended", "stdout_inline", "stdout", "stdout_size", "stdout_truncated", "stderr_tail", "peak_rss_kb", "cpu_seconds", "monitor_output", "notes", "replacements", "pid", "peak_rss_sum_kb", "disk_kb", "limit_kb", "relaunch", "relaunch_error")
     HAS_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
@@ -166,6 +166,8 @@ class TaskEndedReport(_message.Message):
     PEAK_RSS_SUM_KB_FIELD_NUMBER: _ClassVar[int]
     DISK_KB_FIELD_NUMBER: _ClassVar[int]
     LIMIT_KB_FIELD_NUMBER: _ClassVar[int]
+    RELAUNCH_FIELD_NUMBER: _ClassVar[int]
+    RELAUNCH_ERROR_FIELD_NUMBER: _ClassVar[int]
     has_exit_code: bool
     exit_code: int
     signal: int
@@ -186,7 +188,9 @@ class TaskEndedReport(_message.Message):
     peak_rss_sum_kb: int
     disk_kb: int
     limit_kb: int
-    def __init__(self, has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., reason: _Optional[str] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., stdout_inline: _Optional[bool] = ..., stdout: _Optional[bytes] = ..., stdout_size: _Optional[int] = ..., stdout_truncated: _Optional[bool] = ..., stderr_tail: _Optional[bytes] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., replacements: _Optional[_Iterable[str]] = ..., pid: _Optional[int] = ..., peak_rss_sum_kb: _Optional[int] = ..., disk_kb: _Optional[int] = ..., limit_kb: _Optional[int] = ...) -> None: ...
+    relaunch: str
+    relaunch_error: str
+    def __init__(self, has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., reason: _Optional[str] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., stdout_inline: _Optional[bool] = ..., stdout: _Optional[bytes] = ..., stdout_size: _Optional[int] = ..., stdout_truncated: _Optional[bool] = ..., stderr_tail: _Optional[bytes] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., replacements: _Optional[_Iterable[str]] = ..., pid: _Optional[int] = ..., peak_rss_sum_kb: _Optional[int] = ..., disk_kb: _Optional[int] = ..., limit_kb: _Optional[int] = ..., relaunch: _Optional[str] = ..., relaunch_error: _Optional[str] = ...) -> None: ...
 
 class ReportRequest(_message.Message):
     __slots__ = ("job_id", "executor_id", "report_id", "task_id", "attempt", "started", "output", "ended")
@@ -416,16 +420,36 @@ class StatusCounts(_message.Message):
     def __init__(self, pending: _Optional[int] = ..., running: _Optional[int] = ..., finished: _Optional[int] = ..., failed: _Optional[int] = ..., killed: _Optional[int] = ..., relaunched: _Optional[int] = ..., lost: _Optional[int] = ...) -> None: ...
 
 class WaitProgress(_message.Message):
-    __slots__ = ("done", "total", "counts", "failed_task_ids")
+    __slots__ = ("done", "total", "counts", "failed_task_ids", "failures", "unreplaced_task_ids")
     DONE_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     FAILED_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    UNREPLACED_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
     done: bool
     total: int
     counts: StatusCounts
     failed_task_ids: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, done: _Optional[bool] = ..., total: _Optional[int] = ..., counts: _Optional[_Union[StatusCounts, _Mapping]] = ..., failed_task_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+    failures: _containers.RepeatedCompositeFieldContainer[FailedTask]
+    unreplaced_task_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, done: _Optional[bool] = ..., total: _Optional[int] = ..., counts: _Optional[_Union[StatusCounts, _Mapping]] = ..., failed_task_ids: _Optional[_Iterable[int]] = ..., failures: _Optional[_Iterable[_Union[FailedTask, _Mapping]]] = ..., unreplaced_task_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class FailedTask(_message.Message):
+    __slots__ = ("task_id", "has_exit_code", "exit_code", "signal", "reason", "missing_file")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    HAS_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FILE_FIELD_NUMBER: _ClassVar[int]
+    task_id: int
+    has_exit_code: bool
+    exit_code: int
+    signal: int
+    reason: str
+    missing_file: bool
+    def __init__(self, task_id: _Optional[int] = ..., has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., reason: _Optional[str] = ..., missing_file: _Optional[bool] = ...) -> None: ...
 
 class ResultsOpen(_message.Message):
     __slots__ = ("job_id", "consumer", "consume", "from_seq", "details", "follow")
@@ -458,7 +482,7 @@ class ResultsClientMessage(_message.Message):
     def __init__(self, open: _Optional[_Union[ResultsOpen, _Mapping]] = ..., ack: _Optional[_Union[ResultsAck, _Mapping]] = ...) -> None: ...
 
 class ResultRecord(_message.Message):
-    __slots__ = ("seq", "task_id", "stdout", "more", "command", "status", "has_exit_code", "exit_code", "signal", "host", "duration", "truncated", "stdout_path")
+    __slots__ = ("seq", "task_id", "stdout", "more", "command", "status", "has_exit_code", "exit_code", "signal", "host", "duration", "truncated", "stdout_path", "stderr_path")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     STDOUT_FIELD_NUMBER: _ClassVar[int]
@@ -472,6 +496,7 @@ class ResultRecord(_message.Message):
     DURATION_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     STDOUT_PATH_FIELD_NUMBER: _ClassVar[int]
+    STDERR_PATH_FIELD_NUMBER: _ClassVar[int]
     seq: int
     task_id: int
     stdout: bytes
@@ -485,7 +510,8 @@ class ResultRecord(_message.Message):
     duration: float
     truncated: bool
     stdout_path: str
-    def __init__(self, seq: _Optional[int] = ..., task_id: _Optional[int] = ..., stdout: _Optional[bytes] = ..., more: _Optional[bool] = ..., command: _Optional[str] = ..., status: _Optional[str] = ..., has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., host: _Optional[str] = ..., duration: _Optional[float] = ..., truncated: _Optional[bool] = ..., stdout_path: _Optional[str] = ...) -> None: ...
+    stderr_path: str
+    def __init__(self, seq: _Optional[int] = ..., task_id: _Optional[int] = ..., stdout: _Optional[bytes] = ..., more: _Optional[bool] = ..., command: _Optional[str] = ..., status: _Optional[str] = ..., has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., host: _Optional[str] = ..., duration: _Optional[float] = ..., truncated: _Optional[bool] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ...) -> None: ...
 
 class ResultBatch(_message.Message):
     __slots__ = ("records",)
@@ -600,7 +626,7 @@ class TaskRef(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., task_id: _Optional[int] = ...) -> None: ...
 
 class TaskDetail(_message.Message):
-    __slots__ = ("summary", "call_id", "started", "ended", "reason", "stderr_tail", "sandbox", "has_parent", "relaunched_from", "relaunched_as", "peak_rss_kb", "cpu_seconds", "monitor_output", "notes", "cwd", "peak_rss_sum_kb", "disk_kb")
+    __slots__ = ("summary", "call_id", "started", "ended", "reason", "stderr_tail", "sandbox", "has_parent", "relaunched_from", "relaunched_as", "peak_rss_kb", "cpu_seconds", "monitor_output", "notes", "cwd", "peak_rss_sum_kb", "disk_kb", "stdout_path", "stderr_path")
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
@@ -618,6 +644,8 @@ class TaskDetail(_message.Message):
     CWD_FIELD_NUMBER: _ClassVar[int]
     PEAK_RSS_SUM_KB_FIELD_NUMBER: _ClassVar[int]
     DISK_KB_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_PATH_FIELD_NUMBER: _ClassVar[int]
+    STDERR_PATH_FIELD_NUMBER: _ClassVar[int]
     summary: TaskSummary
     call_id: int
     started: float
@@ -635,7 +663,9 @@ class TaskDetail(_message.Message):
     cwd: str
     peak_rss_sum_kb: int
     disk_kb: int
-    def __init__(self, summary: _Optional[_Union[TaskSummary, _Mapping]] = ..., call_id: _Optional[int] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., reason: _Optional[str] = ..., stderr_tail: _Optional[str] = ..., sandbox: _Optional[str] = ..., has_parent: _Optional[bool] = ..., relaunched_from: _Optional[int] = ..., relaunched_as: _Optional[_Iterable[int]] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., cwd: _Optional[str] = ..., peak_rss_sum_kb: _Optional[int] = ..., disk_kb: _Optional[int] = ...) -> None: ...
+    stdout_path: str
+    stderr_path: str
+    def __init__(self, summary: _Optional[_Union[TaskSummary, _Mapping]] = ..., call_id: _Optional[int] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., reason: _Optional[str] = ..., stderr_tail: _Optional[str] = ..., sandbox: _Optional[str] = ..., has_parent: _Optional[bool] = ..., relaunched_from: _Optional[int] = ..., relaunched_as: _Optional[_Iterable[int]] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., cwd: _Optional[str] = ..., peak_rss_sum_kb: _Optional[int] = ..., disk_kb: _Optional[int] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ...) -> None: ...
 
 class KillRequest(_message.Message):
     __slots__ = ("job_id", "task_ids")

@@ -46,7 +46,7 @@ from stratos.errors import (
     StratosError,
     TaskNotFound,
 )
-from stratos_executor.spec import TaskRecord
+from stratos_executor.spec import Relaunch, TaskRecord
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.locality import best_hosts, canonical_host
@@ -484,8 +484,19 @@ class SchedulerState:
             task.reason = rec.reason  # a clean exit keeps the note of why an earlier attempt was retried
         if task.kill_requested or rec.reason == "killed":
             new = Status.KILLED
-        elif rec.reason == "relaunch":
-            new = Status.RELAUNCHED
+        elif rec.relaunch in (Relaunch.REPLACED, Relaunch.NO_COMMANDS):
+            new = Status.RELAUNCHED  # NO_COMMANDS: the user's relauncher chose to drop it
+            if not rec.replacements:
+                task.reason = "relaunched with no replacement (the relauncher printed no command)"
+        elif rec.relaunch is not Relaunch.NOT_ASKED:
+            # The monitor stopped it but nothing replaces it: it fails, so N inputs never give
+            # N-1 results silently; its stdout so far is its result.
+            new = Status.FAILED
+            task.reason = (
+                "the monitor asked for a relaunch (stratos_relaunch) but the job has no relauncher"
+                if rec.relaunch is Relaunch.NO_RELAUNCHER
+                else f"relaunch failed: {rec.relaunch_error or 'the relauncher failed'}"
+            )
         elif rec.reason == "timeout" and task.attempt <= job.spec.timeout_retries:
             new = Status.PENDING
         elif rec.reason in LIMIT_REASONS:
@@ -575,13 +586,12 @@ class SchedulerState:
             if self._cluster_pool(job.pool):
                 self._effects.append(act.ReleasePool(job.pool))
         if call.mode == "stream":
-            if task.status in EXITED and job.spec.output == "scheduler":
+            if self._has_record(job, task):
                 self._publish(job, [task.task_id])
             return
         ready: list[int] = []
         while call.next_root < len(call.roots) and self._tree_ended(job, call.roots[call.next_root]):
-            if job.spec.output == "scheduler":
-                ready.extend(self._tree_results(job, call.roots[call.next_root]))
+            ready.extend(self._tree_results(job, call.roots[call.next_root]))
             call.next_root += 1
         if ready:
             self._publish(job, ready)
@@ -591,11 +601,24 @@ class SchedulerState:
         return task.status in TERMINAL and all(self._tree_ended(job, c) for c in task.children)
 
     def _tree_results(self, job: Job, root: int) -> list[int]:
-        """The tasks of a relaunch tree whose stdout is a result, in replacement order."""
+        """The tasks of a relaunch tree that have a result record, in replacement order."""
         task = job.tasks[root]
-        if task.status in EXITED:
-            return [root]
-        return [r for c in task.children for r in self._tree_results(job, c)]
+        if job.spec.output == "scheduler" and task.status in EXITED:
+            return [root]  # its stdout replaces nothing: its children (none) add nothing either
+        own = [root] if self._has_record(job, task) else []
+        return own + [r for c in task.children for r in self._tree_results(job, c)]
+
+    @staticmethod
+    def _has_record(job: Job, task: Task) -> bool:
+        """Whether an ended task gets a result sequence number.
+
+        "scheduler": the tasks that exited (their stdout is the result). Other modes keep the
+        output elsewhere, so every task that ran gets a record (status, exit, where its files
+        are) for ``get_results(details=True)``, delivered once per cursor like results.
+        """
+        if job.spec.output == "scheduler":
+            return task.status in EXITED
+        return task.attempt > 0
 
     def _publish(self, job: Job, task_ids: list[int]) -> None:
         seqs = []

@@ -188,7 +188,9 @@ def test_batch_waits_for_its_call_and_returns_counts(
     daemon.wait_messages = [
         pb.WaitProgress(done=False, total=4, counts=_counts(running=4)),
         pb.WaitProgress(done=True, total=4, counts=_counts(finished=2, failed=2),
-                        failed_task_ids=[3, 4]),
+                        failed_task_ids=[3, 4],
+                        failures=[pb.FailedTask(task_id=3, has_exit_code=True, exit_code=1),
+                                  pb.FailedTask(task_id=4, has_exit_code=True, exit_code=2)]),
     ]
     with caplog.at_level(logging.WARNING, logger="stratos"):
         counts = Processor(job_id="demo").template_batch("p %c%", [["1"], ["2"], ["3"], ["4"]])
@@ -196,7 +198,7 @@ def test_batch_waits_for_its_call_and_returns_counts(
                       "relaunched": 0, "lost": 0}
     (wait,) = daemon.waits
     assert (wait.job_id, wait.has_call, wait.call_id) == ("demo", True, 7)
-    assert "2 task(s) of job 'demo' failed: 3, 4" in caplog.text
+    assert "job 'demo': tasks 3, 4 failed (exit 1, 2)" in caplog.text
     assert daemon.submissions[0].header.mode == pb.BATCH
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from stratos_executor.spec import TaskRecord
+from stratos_executor.spec import Relaunch, TaskRecord
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.model import CallMode, JobSpec
@@ -44,10 +44,12 @@ def published(actions: list[act.Action]) -> list[tuple[int, int]]:
 
 
 def end(state: SchedulerState, job: str, task_id: int, exit_code: int | None = 0, *, signal: int | None = None,
-        reason: str = "", replacements: list[str] | None = None, attempt: int | None = None) -> list[act.Action]:
+        reason: str = "", replacements: list[str] | None = None, attempt: int | None = None,
+        relaunch: Relaunch = Relaunch.NOT_ASKED, relaunch_error: str = "", stderr: bytes = b"") -> list[act.Action]:
     j = state.jobs[job]
     rec = TaskRecord(exit_code=exit_code, signal=signal, reason=reason, started=5.0, ended=6.0,
-                     stdout=b"out", replacements=replacements or [])
+                     stdout=b"out", replacements=replacements or [], relaunch=relaunch,
+                     relaunch_error=relaunch_error, stderr_tail=stderr)
     return state.handle(ev.TaskEnded(j.key, task_id, attempt or j.tasks[task_id].attempt, rec))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stratos.errors import InsufficientResources, JobIdInUse, JobNotFound, TaskNotFound
-from stratos_executor.spec import TaskRecord
+from stratos_executor.spec import Relaunch, TaskRecord
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.model import Status
@@ -58,7 +58,8 @@ def test_relaunch_replacements_take_the_place_of_the_task(state: SchedulerState)
     create(state)
     submit(state, "demo", ["a", "b"])
     end(state, "demo", 1)
-    actions = end(state, "demo", 0, exit_code=None, signal=15, reason="relaunch", replacements=["r1", "r2"])
+    actions = end(state, "demo", 0, exit_code=None, signal=15, reason="relaunch", replacements=["r1", "r2"],
+                  relaunch=Relaunch.REPLACED)
     assert status(state, "demo", 0) == "relaunched"
     assert state.jobs["demo"].tasks[0].children == (2, 3)
     assert {a.task_id for a in launches(actions)} == {2, 3}
@@ -195,12 +196,12 @@ def test_cancel_one_call_leaves_the_others(state: SchedulerState) -> None:
     assert r.value == 2 and state.jobs["demo"].cancelled
 
 
-def test_output_modes_other_than_scheduler_publish_nothing(state: SchedulerState) -> None:
+def test_output_modes_other_than_scheduler_publish_records_without_stdout(state: SchedulerState) -> None:
     add_host(state)
     create(state, output="disk", log_directory="/tmp/x")
     submit(state, "demo", ["a"])
     actions = end(state, "demo", 0)
-    assert published(actions) == []
+    assert published(actions) == [(0, 1)]  # a record for get_results(details=True); no stdout kept
     saved = [a for a in actions if isinstance(a, act.SaveOutcome)]
     assert len(saved) == 1 and not saved[0].keep_stdout
 

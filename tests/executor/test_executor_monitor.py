@@ -12,6 +12,7 @@ import pytest
 from executor_helpers import LOOPS, make_spec, pids_with_arg, run_task, write_script
 
 from stratos_executor.monitor import MAX_ARG_STRLEN
+from stratos_executor.spec import Relaunch
 
 RS = "\036"  # record separator the logging monitor puts after each argument
 
@@ -47,19 +48,26 @@ def test_relaunch_without_relauncher(tmp_path: Path) -> None:
     monitor = write_script(tmp_path / "m.sh", "echo stratos_relaunch\n")
     record = run_task(make_spec(tmp_path, "sleep 30", monitor=monitor, update_interval=0.1))
     assert record.reason == "relaunch" and record.replacements == [] and record.notes == []
+    assert record.relaunch is Relaunch.NO_RELAUNCHER
 
 
 @pytest.mark.parametrize(
-    "relauncher_body, note",
-    [("exit 2\n", "status 2"), ("true\n", "printed no command"), ("echo cmd; exit 1\n", "ignored")],
+    "relauncher_body, note, outcome",
+    [("echo oops >&2; exit 2\n", "status 2: oops", Relaunch.FAILED),
+     ("true\n", "printed no command", Relaunch.NO_COMMANDS),
+     ("echo cmd; exit 1\n", "ignored", Relaunch.FAILED)],
 )
-def test_failing_relauncher_is_a_note(tmp_path: Path, relauncher_body: str, note: str) -> None:
+def test_failing_relauncher_is_a_note_and_a_typed_outcome(
+    tmp_path: Path, relauncher_body: str, note: str, outcome: Relaunch
+) -> None:
     monitor = write_script(tmp_path / "m.sh", "echo stratos_relaunch\n")
     relauncher = write_script(tmp_path / "r.sh", relauncher_body)
     spec = make_spec(tmp_path, "sleep 30", monitor=monitor, relauncher=relauncher, update_interval=0.1)
     record = run_task(spec)
     assert record.reason == "relaunch" and record.replacements == []
     assert len(record.notes) == 1 and note in record.notes[0]
+    assert record.relaunch is outcome
+    assert (outcome is Relaunch.FAILED) == bool(record.relaunch_error)
 
 
 def test_missing_relauncher_is_a_note(tmp_path: Path) -> None:
@@ -67,6 +75,7 @@ def test_missing_relauncher_is_a_note(tmp_path: Path) -> None:
     spec = make_spec(tmp_path, "sleep 30", monitor=monitor, relauncher=str(tmp_path / "nope"), update_interval=0.1)
     record = run_task(spec)
     assert record.reason == "relaunch" and "could not be started" in record.notes[0]
+    assert record.relaunch is Relaunch.FAILED and "could not be started" in record.relaunch_error
 
 
 def _logged_arguments(log: Path) -> list[tuple[str, str, str]]:

@@ -115,8 +115,10 @@ def test_a_memory_hungry_task_is_stopped_by_a_statm_monitor(daemon: Daemon, tmp_
     script.write_text(grow)
     job = Processor(job_id="hungry", monitor=str(monitor), update_interval=0.3)
     counts = job.batch([f"exec python3 {script}"])
-    assert counts["relaunched"] == 1
-    assert job.stream.task(0).task.status == "relaunched"
+    # stopped; with no relauncher to replace it, it fails with the reason (issue 12: never silently)
+    assert counts["failed"] == 1
+    info = job.stream.task(0)
+    assert info.task.status == "failed" and "no relauncher" in info.reason
 
 
 def test_a_task_over_its_time_limit_is_failed_with_the_reason(daemon: Daemon) -> None:
