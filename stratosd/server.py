@@ -79,6 +79,12 @@ class AlreadyRunning(RuntimeError):
     pass
 
 
+#: Left in the state directory by an orderly stop (``stratosd stop``, SIGTERM, Ctrl-C) and removed
+#: when a daemon starts there: a client that loses its daemon reads it to tell a stop, which it
+#: must not undo by starting the daemon again, from a crash, after which it restarts it.
+STOPPED_MARKER = "stratosd.stopped"
+
+
 class TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """TCP listeners answer only callers holding the daemon's token (compared in constant time).
 
@@ -168,6 +174,8 @@ def _bind_executor_port(server: grpc.aio.Server, listen: str, remembered: Path,
 async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -> None:
     """Run until SIGTERM, SIGINT or a Shutdown RPC."""
     lock_fd = _lock_state_dir(config.state_dir)
+    with contextlib.suppress(FileNotFoundError):
+        (config.state_dir / STOPPED_MARKER).unlink()
     _raise_descriptor_limit()
     old_umask = os.umask(0o077)  # the journal is its user's alone (SQLite gives -wal/-shm its mode)
     try:
@@ -253,6 +261,9 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         ready()
     await stop.wait()
     log.info("stratosd stopping")
+    # Before the listeners close: a client that sees them close finds the marker.
+    with contextlib.suppress(OSError):
+        (config.state_dir / STOPPED_MARKER).write_text(f"{os.getpid()} {time.time():.0f}\n")
     for server in servers:
         await server.stop(grace=2)
     purger.cancel()
