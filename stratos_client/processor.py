@@ -34,7 +34,8 @@ FAILED_IDS_SHOWN = 100
 
 def _connect(settings: Settings) -> Connection:
     # Only a local job may start a daemon: other backends need one an operator set up.
-    return connect(settings.socket, settings.state_dir, autostart=settings.master in ("local", "pilots"))
+    return connect(settings.socket, settings.state_dir, autostart=settings.master in ("local", "pilots"),
+                   reconnect_timeout=settings.reconnect_timeout)
 
 
 class Processor:
@@ -122,7 +123,8 @@ class Processor:
         info = conn.get_job(job_id)
         handle = cls.__new__(cls)
         handle._bind(conn, info.job_id, Settings.from_proto(
-            info.spec, job_id=info.job_id, socket=base.socket, state_dir=base.state_dir
+            info.spec, job_id=info.job_id, socket=base.socket, state_dir=base.state_dir,
+            reconnect_timeout=base.reconnect_timeout,
         ))
         return handle
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 
+from stratos import _paths
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratosd.backends.local import LocalBackend
 from stratosd.backends.mesos.backend import MesosBackend
@@ -77,12 +78,6 @@ class _JournalFrameworkIds:
 
 class AlreadyRunning(RuntimeError):
     pass
-
-
-#: Left in the state directory by an orderly stop (``stratosd stop``, SIGTERM, Ctrl-C) and removed
-#: when a daemon starts there: a client that loses its daemon reads it to tell a stop, which it
-#: must not undo by starting the daemon again, from a crash, after which it restarts it.
-STOPPED_MARKER = "stratosd.stopped"
 
 
 class TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -175,7 +170,7 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     """Run until SIGTERM, SIGINT or a Shutdown RPC."""
     lock_fd = _lock_state_dir(config.state_dir)
     with contextlib.suppress(FileNotFoundError):
-        (config.state_dir / STOPPED_MARKER).unlink()
+        _paths.stopped_marker_path(config.state_dir).unlink()
     _raise_descriptor_limit()
     old_umask = os.umask(0o077)  # the journal is its user's alone (SQLite gives -wal/-shm its mode)
     try:
@@ -261,9 +256,11 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         ready()
     await stop.wait()
     log.info("stratosd stopping")
-    # Before the listeners close: a client that sees them close finds the marker.
+    # An orderly stop leaves a marker, removed at the next start: a client that loses its daemon
+    # reads it to tell a stop (which it must not undo) from a crash (after which it restarts the
+    # daemon). Written before the listeners close, so a client that sees them close finds it.
     with contextlib.suppress(OSError):
-        (config.state_dir / STOPPED_MARKER).write_text(f"{os.getpid()} {time.time():.0f}\n")
+        _paths.stopped_marker_path(config.state_dir).write_text(f"{os.getpid()} {time.time():.0f}\n")
     for server in servers:
         await server.stop(grace=2)
     purger.cancel()
