@@ -354,3 +354,27 @@ def test_stratosctl_wait_goes_on_across_a_daemon_kill9(home: Home) -> None:
     assert home.starts() == 2
     assert job.status().counts["finished"] == 8  # this process's connection recovers too
     assert sorted(job.get_results()) == sorted(f"{i}\n" for i in range(8))
+
+
+def test_stratosd_stop_during_a_blocking_batch_is_reported_as_a_stop(home: Home) -> None:
+    job = Processor(job_id="stopwait")
+    pid = home.pid()
+    errors: list[BaseException] = []
+
+    def blocking() -> None:
+        try:
+            job.batch(["sleep 30"])
+        except BaseException as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=blocking)
+    thread.start()
+    wait_for(lambda: job.status().counts["running"] == 1, "the task to run")
+    stop = subprocess.run([sys.executable, "-m", "stratosd", "stop", "--socket", str(home.socket)],
+                          env=home.env, capture_output=True, text=True, timeout=60, check=False)
+    assert stop.returncode == 0, stop.stderr
+    thread.join(60)
+    assert _gone(pid)
+    assert len(errors) == 1 and isinstance(errors[0], DaemonStopped), errors
+    assert "Processor.attach('stopwait')" in str(errors[0])
+    assert _hello(home.socket) is None and home.starts() == 1
