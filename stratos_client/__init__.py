@@ -8,6 +8,7 @@ a local job starts in the background when it is not running.
 from ._protocol import VERSION as __version__
 from .errors import (
     BackendUnavailable,
+    DaemonStopped,
     DaemonUnavailable,
     InsufficientResources,
     InvalidJobSpec,
@@ -27,6 +28,7 @@ from .stream import Stream
 
 __all__ = [
     "BackendUnavailable",
+    "DaemonStopped",
     "DaemonUnavailable",
     "InsufficientResources",
     "InvalidJobSpec",

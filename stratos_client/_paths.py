@@ -75,6 +75,11 @@ def autostart_lock_path(socket: Path) -> Path:
     return socket.with_name(socket.name + ".lock")
 
 
+def stopped_marker_path(state: Path) -> Path:
+    """Left by an orderly daemon stop, removed at start: clients tell a stop from a crash by it."""
+    return state / "stratosd.stopped"
+
+
 def daemon_log_path(state: Path) -> Path:
     """The file a background daemon's stdout and stderr are appended to."""
     return state / LOG_NAME

@@ -3,6 +3,11 @@
 The daemon moves a result cursor only when the client acknowledges what it received,
 so ``consume`` acknowledges after it holds every record, and a stream that breaks
 earlier loses nothing: the next call gets the same results again.
+
+A stream that loses its daemon (a crash, a restart) is opened again after the connection
+recovers and resumes from what was acknowledged: results already held (by sequence number)
+are skipped, so each is returned exactly once whether or not the lost daemon had committed
+the acknowledgement.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import queue
 from collections.abc import Iterable, Iterator
 
-from ._connection import Connection
+from ._connection import MAX_ATTEMPTS, Connection, ConnectionLost
 from ._proto import stratos_pb2 as pb
 from .errors import StratosError
 from .records import TaskResult
@@ -120,20 +125,44 @@ def consume(
         StratosError: the daemon broke the protocol or the stream (nothing was consumed).
         JobNotFound: the job does not exist.
     """
+    results: list[TaskResult] = []
+    for attempt in range(MAX_ATTEMPTS):
+        generation = conn.generation
+        try:
+            if _consume_once(conn, job_id, consumer, details, results):
+                return results
+        except ConnectionLost:
+            if attempt == MAX_ATTEMPTS - 1:
+                raise
+        conn.recover(job_id, generation)
+    raise StratosError(
+        "stratosd closed the results stream before committing the cursor; nothing was "
+        "consumed, call get_results() again"
+    )
+
+
+def _consume_once(
+    conn: Connection, job_id: str, consumer: str, details: bool, results: list[TaskResult]
+) -> bool:
+    """One Results stream: appends to ``results`` those past the last one held.
+
+    Returns:
+        Whether the daemon committed the cursor (False: it closed the stream without).
+    """
+    have = results[-1].seq if results else 0
     pending: _Requests = queue.Queue()
     pending.put(pb.ResultsClientMessage(
         open=pb.ResultsOpen(job_id=job_id, consumer=consumer, consume=True, details=details)
     ))
     assembler = ResultAssembler()
-    results: list[TaskResult] = []
     committed = False
-    responses = conn.results(_requests(pending))
+    responses = conn.results(_requests(pending), job_id)
     try:
         for message in responses:
             if message.HasField("batch"):
                 if committed:
                     raise StratosError("stratosd sent results after committing the cursor")
-                results += assembler.feed(message.batch.records)
+                results += [r for r in assembler.feed(message.batch.records) if r.seq > have]
             elif message.HasField("end"):
                 if assembler.incomplete:
                     raise StratosError(
@@ -152,7 +181,7 @@ def consume(
             "stratosd closed the results stream before committing the cursor; nothing was "
             "consumed, call get_results() again"
         )
-    return results
+    return committed
 
 
 def read(
@@ -172,11 +201,27 @@ def read(
         details: ask for command, status, host, ... with each result.
 
     Yields:
-        Results as they complete.
+        Results as they complete (after a lost daemon, from the one after the last yielded).
 
     Raises:
         JobNotFound: the job does not exist.
     """
+    last = from_seq - 1
+    for attempt in range(MAX_ATTEMPTS):
+        generation = conn.generation
+        try:
+            for result in _read_once(conn, job_id, last + 1, follow, details):
+                if result.seq > last:
+                    last = result.seq
+                    yield result
+            return
+        except ConnectionLost:
+            if attempt == MAX_ATTEMPTS - 1:
+                raise
+        conn.recover(job_id, generation)
+
+
+def _read_once(conn: Connection, job_id: str, from_seq: int, follow: bool, details: bool) -> Iterator[TaskResult]:
     pending: _Requests = queue.Queue()
     pending.put(pb.ResultsClientMessage(
         open=pb.ResultsOpen(
@@ -184,7 +229,7 @@ def read(
         )
     ))
     assembler = ResultAssembler()
-    responses = conn.results(_requests(pending))
+    responses = conn.results(_requests(pending), job_id)
     try:
         for message in responses:
             if message.HasField("batch"):

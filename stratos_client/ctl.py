@@ -735,7 +735,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.load().replace(socket=getattr(args, "socket", None))
         # stratosctl may start a local daemon whatever master the config names; the
         # connection is cached, so the library calls below reuse it.
-        connect(settings.socket, settings.state_dir, autostart=True)
+        connect(settings.socket, settings.state_dir, autostart=True, reconnect_timeout=settings.reconnect_timeout)
         status: int = args.func(args, settings, out)
         return status
     except StratosError as err:

@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "BackendUnavailable",
+    "DaemonStopped",
     "DaemonUnavailable",
     "InsufficientResources",
     "InvalidJobSpec",
@@ -84,6 +85,10 @@ class DaemonUnavailable(StratosError, ConnectionError):
     status = "UNAVAILABLE"
 
 
+class DaemonStopped(DaemonUnavailable):
+    """stratosd was stopped in an orderly way (``stratosd stop``); a client does not restart it."""
+
+
 class BackendUnavailable(StratosError):
     """The job's cluster (a Mesos master, Slurm) does not answer, or its tools are not installed."""
 
@@ -110,8 +115,8 @@ _BY_NAME: dict[str, type[StratosError]] = {
     cls.__name__: cls
     for cls in (
         StratosError, InvalidJobSpec, InvalidSubmission, InsufficientResources, JobNotFound,
-        TaskNotFound, JobIdInUse, DaemonUnavailable, BackendUnavailable, JournalUnavailable, ProtocolMismatch,
-        PermissionDenied, JobNotEnded,
+        TaskNotFound, JobIdInUse, DaemonUnavailable, DaemonStopped, BackendUnavailable, JournalUnavailable,
+        ProtocolMismatch, PermissionDenied, JobNotEnded, TaskAlreadyEnded,
     )
 }
 

@@ -39,7 +39,8 @@ _SHELL_SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]*")
 
 def _connect(settings: Settings) -> Connection:
     # Only a local job may start a daemon: other backends need one an operator set up.
-    return connect(settings.socket, settings.state_dir, autostart=settings.master in ("local", "pilots"))
+    return connect(settings.socket, settings.state_dir, autostart=settings.master in ("local", "pilots"),
+                   reconnect_timeout=settings.reconnect_timeout)
 
 
 def _ids(ids: list[int], total: int | None = None) -> str:
@@ -198,7 +199,8 @@ class Processor:
         info = conn.get_job(job_id)
         handle = cls.__new__(cls)
         handle._bind(conn, info.job_id, Settings.from_proto(
-            info.spec, job_id=info.job_id, socket=base.socket, state_dir=base.state_dir
+            info.spec, job_id=info.job_id, socket=base.socket, state_dir=base.state_dir,
+            reconnect_timeout=base.reconnect_timeout,
         ))
         return handle
 

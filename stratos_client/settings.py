@@ -75,6 +75,7 @@ _KINDS: dict[str, str] = {
     "pilot_idle_timeout": _FLOAT,
     "socket": _OPT_STR,
     "state_dir": _OPT_STR,
+    "reconnect_timeout": _FLOAT,
 }
 _PATH_SETTINGS = ("monitor", "relauncher", "log_directory", "socket", "state_dir")
 
@@ -209,6 +210,9 @@ class Settings:
     socket: str | None = None
     #: the daemon's state directory when this client starts it; None: the default.
     state_dir: str | None = None
+    #: seconds a client that lost its daemon waits for it to answer again when it may not restart
+    #: it itself (STRATOS_NO_AUTOSTART, a cluster master), before DaemonUnavailable.
+    reconnect_timeout: float = 30.0
     #: problems found while loading (unknown keys, unconvertible values); reported by
     #: validate() so a broken config file only stops the code that needs it.
     _problems: tuple[str, ...] = field(default=(), repr=False, compare=False)
@@ -356,6 +360,8 @@ class Settings:
             problems.append(
                 f"task_timeout={self.task_timeout!r} must be 0 (no limit) or a number of seconds"
             )
+        if not _finite(self.reconnect_timeout) or self.reconnect_timeout < 0:
+            problems.append(f"reconnect_timeout={self.reconnect_timeout!r} must be 0 or a number of seconds")
         if not _finite(self.locality_wait) or self.locality_wait < 0:
             problems.append(f"locality_wait={self.locality_wait!r} must be 0 or a number of seconds")
         if not self.hdfs_mount.startswith("/"):

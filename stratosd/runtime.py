@@ -20,7 +20,7 @@ import stat
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -141,6 +141,16 @@ def _instance_id(state_dir: Path) -> str:
     return path.read_text().strip()
 
 
+#: A request to journal with its effect: (client request id, method, encoder of the core's answer).
+Recorded = tuple[str, str, Callable[[Any], bytes]]
+
+#: The environment variable naming a fault to inject, read once at start. TEST ONLY: with
+#: ``submit-after-commit`` (or ``createjob-after-commit``, ``kill-after-commit``, ... any
+#: method of a recorded request) the daemon exits with status 137, as after ``kill -9``,
+#: right after the journal commit of such a request and before its reply is sent.
+FAULT_VARIABLE = "STRATOS_FAULT"
+
+
 def backend_kind(pool: str) -> str:
     """The backend serving a pool: "local" serves "local", "pilots" serves "pilots:7", ..."""
     return pool.partition(":")[0]
@@ -156,6 +166,14 @@ class Runtime:
         self._wakeup = asyncio.Event()
         self._changed = asyncio.Event()
         self._replies: dict[int, asyncio.Future[Any]] = {}
+        #: requests whose reply is journaled with their effect (see ``request``).
+        self._recorded: dict[int, Recorded] = {}
+        #: their encoded replies, committed, waiting to be resolved.
+        self._encoded: dict[int, bytes] = {}
+        self._fault = os.environ.get(FAULT_VARIABLE, "").strip().lower()
+        if self._fault:
+            log.warning("%s=%s: this daemon will exit on purpose (a test's fault injection)",
+                        FAULT_VARIABLE, self._fault)
         #: resolved once the events queued with them are committed (acknowledged reports).
         self._commit_waiters: list[asyncio.Future[None]] = []
         self._request_ids = itertools.count(1)
@@ -206,13 +224,42 @@ class Runtime:
     def next_request_id(self) -> int:
         return next(self._request_ids)
 
-    async def request(self, make: Any) -> Any:
-        """Send a request event built by ``make(request_id)``; return the core's committed answer."""
+    async def request(self, make: Any, record: Recorded | None = None) -> Any:
+        """Send a request event built by ``make(request_id)``; return the core's committed answer.
+
+        With ``record`` (client request id, method, encode), a successful answer is encoded and
+        journaled under the client's request id in the transaction of the request's effect, and
+        the encoded reply (bytes) is returned: a retry finds exactly that reply in the journal.
+        """
         request_id = next(self._request_ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._replies[request_id] = future
+        if record is not None:
+            self._recorded[request_id] = record
         self.emit(make(request_id))
-        return await future
+        try:
+            return await future
+        finally:
+            self._recorded.pop(request_id, None)
+            self._encoded.pop(request_id, None)
+
+    def _records(self, actions: list[act.Action]) -> list[tuple[str, str, bytes]]:
+        """The replies to journal with this step: those of recorded requests that succeeded."""
+        out = []
+        for a in actions:
+            if isinstance(a, act.Reply) and a.error is None and a.request_id in self._recorded:
+                client_id, method, encode = self._recorded.pop(a.request_id)
+                reply = encode(a.value)
+                self._encoded[a.request_id] = reply
+                out.append((client_id, method, reply))
+        return out
+
+    def _inject_fault(self, records: list[tuple[str, str, bytes]]) -> None:
+        """TEST ONLY (STRATOS_FAULT): die like ``kill -9`` after the commit, before the reply."""
+        if any(f"{method.lower()}-after-commit" == self._fault for _, method, _ in records):
+            log.error("%s=%s: exiting after the commit, before the reply", FAULT_VARIABLE, self._fault)
+            logging.shutdown()
+            os._exit(137)
 
     def watch(self) -> asyncio.Event:
         """The event set by the next core step. Take it *before* reading state, then await it
@@ -253,11 +300,17 @@ class Runtime:
             waiters, self._commit_waiters = self._commit_waiters, []
             if events:
                 actions = self.state.handle(*events)
+                records = self._records(actions)
                 try:
-                    self.store.apply(actions)
+                    self.store.apply(actions, records)
                 except (sqlite3.Error, OSError) as err:
+                    for a in actions:
+                        if isinstance(a, act.Reply):
+                            self._encoded.pop(a.request_id, None)
                     self._journal_failed(actions, events, waiters, err)
                     continue
+                if records and self._fault:
+                    self._inject_fault(records)
                 self._commit_and_run(actions, committed=True)
             for waiter in waiters:
                 if not waiter.done():
@@ -338,7 +391,7 @@ class Runtime:
         if error is not None:
             future.set_exception(error)
         else:
-            future.set_result(value)
+            future.set_result(self._encoded.pop(request_id, value))
 
     def _offers(self, pool: str) -> OfferBackend:
         return cast(OfferBackend, self.backends[backend_kind(pool)])

@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 
+from stratos import _paths
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratosd.backends.local import LocalBackend
 from stratosd.backends.mesos.backend import MesosBackend
@@ -168,6 +169,8 @@ def _bind_executor_port(server: grpc.aio.Server, listen: str, remembered: Path,
 async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -> None:
     """Run until SIGTERM, SIGINT or a Shutdown RPC."""
     lock_fd = _lock_state_dir(config.state_dir)
+    with contextlib.suppress(FileNotFoundError):
+        _paths.stopped_marker_path(config.state_dir).unlink()
     _raise_descriptor_limit()
     old_umask = os.umask(0o077)  # the journal is its user's alone (SQLite gives -wal/-shm its mode)
     try:
@@ -254,6 +257,11 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         ready()
     await stop.wait()
     log.info("stratosd stopping")
+    # An orderly stop leaves a marker, removed at the next start: a client that loses its daemon
+    # reads it to tell a stop (which it must not undo) from a crash (after which it restarts the
+    # daemon). Written before the listeners close, so a client that sees them close finds it.
+    with contextlib.suppress(OSError):
+        _paths.stopped_marker_path(config.state_dir).write_text(f"{os.getpid()} {time.time():.0f}\n")
     for server in servers:
         await server.stop(grace=2)
     purger.cancel()

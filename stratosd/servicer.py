@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
@@ -31,6 +32,7 @@ TASK_PAGE = 1000
 FAILED_IDS_SHOWN = 1000
 
 F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M", bound=Message)
 
 
 #: error details are capped (in UTF-8 bytes, which gRPC then percent-encodes up to 3x): they may
@@ -79,6 +81,39 @@ class Servicer(pb_grpc.StratosServicer):
         self.store = runtime.store
         self._on_shutdown = on_shutdown
         self._cursor_locks: dict[tuple[int, str], asyncio.Lock] = {}
+        #: client request ids being applied now: a retry that arrives meanwhile waits for the first.
+        self._in_flight: dict[str, asyncio.Future[bytes]] = {}
+
+    async def _once(self, request_id: str, method: str, reply_type: type[M],
+                    apply: Callable[[Callable[[Any], bytes] | None], Awaitable[Any]],
+                    encode: Callable[[Any], M]) -> M:
+        """Apply a non-idempotent request at most once per client request id.
+
+        ``apply(encoder)`` runs the request; with a request id its committed answer is journaled,
+        encoded, in the transaction of its effect, so a retry (after a crash between commit and
+        reply, or a lost connection) gets that same reply and changes nothing. Without a request
+        id (an older client) the request is simply applied.
+        """
+        if not request_id:
+            return encode(await apply(None))
+        stored = self.store.request_reply(request_id)
+        if stored is not None:
+            return reply_type.FromString(stored[1])
+        running = self._in_flight.get(request_id)
+        if running is not None:
+            return reply_type.FromString(await asyncio.shield(running))
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._in_flight[request_id] = future
+        try:
+            data = await apply(lambda value: encode(value).SerializeToString())
+            future.set_result(data)
+        except BaseException as err:
+            future.set_exception(err)
+            future.exception()  # retrieved: a retry that is not waiting must not log it as lost
+            raise
+        finally:
+            self._in_flight.pop(request_id, None)
+        return reply_type.FromString(data)
 
     # -- jobs ---------------------------------------------------------------------------------
 
@@ -96,13 +131,23 @@ class Servicer(pb_grpc.StratosServicer):
         name = convert.check_job_id(request.job_id) if request.job_id else ""
         spec = convert.spec_from_proto(request.spec)
         pool, own_pool = convert.pool_for(spec.master)
-        if pool in ("mesos", "slurm"):
+        if request.request_id and self.store.request_reply(request.request_id) is not None:
+            pass  # a retry: answered below from the journal, without probing the cluster again
+        elif pool in ("mesos", "slurm"):
             await self.runtime.probe(pool, spec.master)
         token = secrets.token_urlsafe(32)
-        job, renamed = await self.runtime.request(
-            lambda rid: ev.CreateJobRequested(rid, name, spec, pool, time.time(), own_pool, token)
-        )
-        if renamed:  # the earlier run's disk logs move with its new name, so this run cannot overwrite them
+
+        async def apply(encoder: Callable[[Any], bytes] | None) -> Any:
+            return await self.runtime.request(
+                lambda rid: ev.CreateJobRequested(rid, name, spec, pool, time.time(), own_pool, token),
+                (request.request_id, "CreateJob", encoder) if encoder else None,
+            )
+
+        info = await self._once(request.request_id, "CreateJob", pb.JobInfo, apply,
+                                lambda answer: convert.job_info(answer[0], answer[1]))
+        renamed = info.renamed_previous
+        # the earlier run's disk logs move with its new name, so this run cannot overwrite them
+        if renamed and renamed in self.state.jobs:
             earlier = self.state.jobs[renamed].spec
             if earlier.output == "disk" and earlier.log_directory:
                 source = os.path.join(earlier.log_directory, name)
@@ -110,7 +155,7 @@ class Servicer(pb_grpc.StratosServicer):
                 if os.path.isdir(source) and not os.path.exists(target):
                     with contextlib.suppress(OSError):
                         os.rename(source, target)
-        return convert.job_info(job, renamed)
+        return info
 
     @_unary
     async def GetJobToken(self, request: pb.JobRef, context: Any) -> pb.JobToken:
@@ -161,6 +206,8 @@ class Servicer(pb_grpc.StratosServicer):
             rows.extend(list(r.values) for r in chunk.rows)
         if header is None:
             raise InvalidSubmission("empty submission.")
+        if header.request_id and (stored := self.store.request_reply(header.request_id)) is not None:
+            return pb.SubmitReply.FromString(stored[1])  # a retry of an applied submission: its reply
         cwd = header.cwd or "/"
         if "\0" in cwd or any("\0" in item for item in items):
             raise InvalidSubmission("the working directory or a pattern contains a NUL byte.")
@@ -183,11 +230,20 @@ class Servicer(pb_grpc.StratosServicer):
         mode: CallMode = "stream" if header.mode == pb.STREAM else "batch"
         env = dict(header.env)
         locality = await self._locality(job, commands, notes)
-        call_id, first, count, warnings = await self.runtime.request(
-            lambda rid: ev.SubmitRequested(rid, header.job_id, mode, cwd, env, commands, time.time(), locality,
-                                           tuple(notes))
-        )
-        return pb.SubmitReply(call_id=call_id, first_task_id=first, count=count, warnings=warnings)
+        job_id = header.job_id
+
+        async def apply(encoder: Callable[[Any], bytes] | None) -> Any:
+            return await self.runtime.request(
+                lambda rid: ev.SubmitRequested(rid, job_id, mode, cwd, env, commands, time.time(), locality,
+                                               tuple(notes)),
+                (header.request_id, "Submit", encoder) if encoder else None,
+            )
+
+        def encode(answer: Any) -> pb.SubmitReply:
+            call_id, first, count, warnings = answer
+            return pb.SubmitReply(call_id=call_id, first_task_id=first, count=count, warnings=warnings)
+
+        return await self._once(header.request_id, "Submit", pb.SubmitReply, apply, encode)
 
     async def _hdfs_globs(self, job: Job, patterns: list[str]) -> dict[str, list[str]]:
         """`hdfs://` patterns expanded through WebHDFS listings, as mounted paths."""
@@ -398,36 +454,61 @@ class Servicer(pb_grpc.StratosServicer):
 
     # -- control -------------------------------------------------------------------------------
 
+    def _requested(self, method: str, request_id: str, make: Callable[[int], ev.Event]
+                   ) -> Callable[[Callable[[Any], bytes] | None], Awaitable[Any]]:
+        """``apply`` for ``_once``: one core request, journaled with its reply when recorded."""
+
+        async def apply(encoder: Callable[[Any], bytes] | None) -> Any:
+            return await self.runtime.request(make, (request_id, method, encoder) if encoder else None)
+
+        return apply
+
     @_unary
     async def Kill(self, request: pb.KillRequest, context: Any) -> pb.KillReply:
         ids = tuple(request.task_ids) or None
-        killed = await self.runtime.request(lambda rid: ev.KillRequested(rid, request.job_id, ids))
-        return pb.KillReply(killed=killed)
+        apply = self._requested("Kill", request.request_id, lambda rid: ev.KillRequested(rid, request.job_id, ids))
+        return await self._once(request.request_id, "Kill", pb.KillReply, apply,
+                                lambda killed: pb.KillReply(killed=killed))
 
     @_unary
     async def Cancel(self, request: pb.CancelRequest, context: Any) -> pb.KillReply:
         call_id = request.call_id if request.has_call else None
-        killed = await self.runtime.request(lambda rid: ev.CancelRequested(rid, request.job_id, call_id))
-        return pb.KillReply(killed=killed)
+        apply = self._requested("Cancel", request.request_id,
+                                lambda rid: ev.CancelRequested(rid, request.job_id, call_id))
+        return await self._once(request.request_id, "Cancel", pb.KillReply, apply,
+                                lambda killed: pb.KillReply(killed=killed))
 
     @_unary
     async def CloseStream(self, request: pb.JobRef, context: Any) -> pb.JobInfo:
-        job = await self.runtime.request(lambda rid: ev.CloseStreamRequested(rid, request.job_id))
-        return convert.job_info(job)
+        apply = self._requested("CloseStream", request.request_id,
+                                lambda rid: ev.CloseStreamRequested(rid, request.job_id))
+        return await self._once(request.request_id, "CloseStream", pb.JobInfo, apply, convert.job_info)
 
     @_unary
     async def CloseJob(self, request: pb.JobRef, context: Any) -> pb.JobInfo:
-        job = await self.runtime.request(lambda rid: ev.CloseJobRequested(rid, request.job_id))
-        return convert.job_info(job)
+        apply = self._requested("CloseJob", request.request_id,
+                                lambda rid: ev.CloseJobRequested(rid, request.job_id))
+        return await self._once(request.request_id, "CloseJob", pb.JobInfo, apply, convert.job_info)
 
     @_unary
     async def Remove(self, request: pb.JobRef, context: Any) -> pb.RemoveReply:
+        # An older client's call: no request id, output files kept.
         removed = await self.runtime.remove_jobs([request.job_id])
         self._forget({r.key for r in removed})
         return pb.RemoveReply(removed=bool(removed))
 
     @_unary
     async def RemoveJobs(self, request: pb.RemoveJobsRequest, context: Any) -> pb.RemoveJobsReply:
+        # A retry of a removal that was applied gets its first reply. Removal is idempotent, so its
+        # reply is journaled after the effect: a crash in between makes a retry remove what is left.
+        if request.request_id and (stored := self.store.request_reply(request.request_id)) is not None:
+            return pb.RemoveJobsReply.FromString(stored[1])
+        reply = await self._remove_jobs(request)
+        if request.request_id:
+            self.store.apply((), [(request.request_id, "RemoveJobs", reply.SerializeToString())])
+        return reply
+
+    async def _remove_jobs(self, request: pb.RemoveJobsRequest) -> pb.RemoveJobsReply:
         names = list(request.job_ids)
         now = time.time()
         if request.has_finished_before:

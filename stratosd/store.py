@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -20,7 +21,13 @@ from typing import Any
 from stratosd.core import actions as act
 from stratosd.core.model import Call, Job, JobSpec, Status, Task
 
-SCHEMA_VERSION = 1
+#: 2: the requests table (client request ids and their replies). A schema 1 journal is upgraded
+#: in place when opened: the new table is created empty.
+SCHEMA_VERSION = 2
+#: schema versions this release opens (and upgrades to SCHEMA_VERSION).
+_READABLE = (1, 2)
+#: seconds a request's reply is kept for a retry to find (a client retries for minutes at most).
+REQUEST_RETENTION = 7 * 86400.0
 #: free pages given back per incremental-vacuum step (1 MiB of 4 KiB pages).
 RECLAIM_PAGES = 256
 
@@ -52,6 +59,8 @@ CREATE TABLE IF NOT EXISTS job_meta (
 CREATE TABLE IF NOT EXISTS cursors (
     job_key INTEGER NOT NULL, consumer TEXT NOT NULL, position INTEGER NOT NULL,
     PRIMARY KEY (job_key, consumer)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT PRIMARY KEY, method TEXT NOT NULL, reply BLOB NOT NULL, created REAL NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -79,11 +88,14 @@ class Store:
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
             self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) != SCHEMA_VERSION:
+        elif int(row[0]) not in _READABLE:
             raise JournalVersionError(
                 f"{path} has journal schema {row[0]}, this stratosd writes schema {SCHEMA_VERSION}: "
                 "use the stratosd release that wrote it, or move the state directory aside."
             )
+        elif int(row[0]) != SCHEMA_VERSION:  # the schema script above added what was missing
+            self.db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+        self.db.execute("DELETE FROM requests WHERE created < ?", (time.time() - REQUEST_RETENTION,))
 
     def _add_columns(self) -> None:
         """Columns added after schema 1 shipped, with defaults: a journal written before them stays readable."""
@@ -97,10 +109,15 @@ class Store:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def apply(self, actions: Sequence[act.Action]) -> None:
-        """Commit the journal actions of one core step in one transaction."""
+    def apply(self, actions: Sequence[act.Action], requests: Sequence[tuple[str, str, bytes]] = ()) -> None:
+        """Commit the journal actions of one core step in one transaction.
+
+        ``requests`` are (client request id, method, encoded reply) of the step's requests: they
+        are committed with the step's effect, so a retried request finds its reply exactly when
+        its effect happened.
+        """
         journal = [a for a in actions if isinstance(a, act.JOURNAL_ACTIONS)]
-        if not journal:
+        if not journal and not requests:
             return
         db = self.db
         # A result published in the step that saves it gets its seq in the same INSERT.
@@ -144,6 +161,9 @@ class Store:
                     for table in ("jobs", "calls", "tasks", "outcomes", "cursors", "job_meta"):
                         column = "key" if table == "jobs" else "job_key"
                         db.execute(f"DELETE FROM {table} WHERE {column}=?", (a.job_key,))
+            now = time.time()
+            db.executemany("INSERT OR REPLACE INTO requests VALUES (?,?,?,?)",
+                           [(rid, method, reply, now) for rid, method, reply in requests])
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -232,6 +252,11 @@ class Store:
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     # -- reads --------------------------------------------------------------------------------
+
+    def request_reply(self, request_id: str) -> tuple[str, bytes] | None:
+        """(method, encoded reply) of a request already applied, or None."""
+        row = self.db.execute("SELECT method, reply FROM requests WHERE request_id=?", (request_id,)).fetchone()
+        return (str(row[0]), bytes(row[1])) if row else None
 
     def cursor(self, job_key: int, consumer: str) -> int:
         row = self.db.execute(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from stratos_executor.spec import TaskRecord
 from stratosd.core import actions as act
-from stratosd.store import Store
+from stratosd.store import JournalVersionError, Store
 
 
 def _outcome(task_id: int, stdout: bytes) -> act.SaveOutcome:
@@ -22,3 +25,22 @@ def test_results_published_with_their_outcome_or_later_both_get_their_seq(tmp_pa
     assert [row for page in store.results(1, 0, 10) for row in page] == [
         (1, 0, b"first", None, 0), (2, 1, b"second", None, 0)]
     store.close()
+
+
+def test_a_schema_1_journal_opens_and_gains_the_requests_table(tmp_path: Path) -> None:
+    store = Store(tmp_path / "journal.db")
+    store.db.execute("DROP TABLE requests")
+    store.db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    store.close()
+    store = Store(tmp_path / "journal.db")  # what a release before request ids wrote
+    assert store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("2",)
+    assert store.request_reply("r") is None
+    store.apply([], [("r", "Kill", b"\x08\x03")])  # a reply is journaled even without other effects
+    assert store.request_reply("r") == ("Kill", b"\x08\x03")
+    store.close()
+    db = sqlite3.connect(tmp_path / "journal.db")
+    db.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(JournalVersionError):
+        Store(tmp_path / "journal.db")

@@ -297,18 +297,22 @@ class JobSpec(_message.Message):
     def __init__(self, master: _Optional[str] = ..., role: _Optional[str] = ..., threads_per_task: _Optional[float] = ..., mem_per_task: _Optional[float] = ..., disk_per_task: _Optional[float] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., output: _Optional[str] = ..., log_directory: _Optional[str] = ..., task_timeout: _Optional[float] = ..., timeout_retries: _Optional[int] = ..., max_retries: _Optional[int] = ..., hdfs: _Optional[str] = ..., hdfs_mount: _Optional[str] = ..., has_locality_wait: _Optional[bool] = ..., locality_wait: _Optional[float] = ..., slurm_account: _Optional[str] = ..., slurm_qos: _Optional[str] = ..., slurm_time_limit: _Optional[str] = ..., pilot_cpus: _Optional[float] = ..., pilot_mem: _Optional[float] = ..., max_pilots: _Optional[int] = ..., sbatch_options: _Optional[str] = ..., pilot_idle_timeout: _Optional[float] = ..., mem_per_task_set: _Optional[bool] = ..., disk_per_task_set: _Optional[bool] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
-    __slots__ = ("job_id", "spec")
+    __slots__ = ("job_id", "spec", "request_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     spec: JobSpec
-    def __init__(self, job_id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, job_id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class JobRef(_message.Message):
-    __slots__ = ("job_id",)
+    __slots__ = ("job_id", "request_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
-    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, job_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class JobInfo(_message.Message):
     __slots__ = ("job_id", "spec", "state", "created", "stream_opened", "stream_closed", "renamed_previous")
@@ -339,7 +343,7 @@ class ListJobsReply(_message.Message):
     def __init__(self, jobs: _Optional[_Iterable[_Union[JobStatus, _Mapping]]] = ...) -> None: ...
 
 class SubmitHeader(_message.Message):
-    __slots__ = ("job_id", "kind", "mode", "template", "cwd", "env")
+    __slots__ = ("job_id", "kind", "mode", "template", "cwd", "env", "request_id")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -353,13 +357,15 @@ class SubmitHeader(_message.Message):
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     CWD_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     kind: SubmitKind
     mode: SubmitMode
     template: str
     cwd: str
     env: _containers.ScalarMap[str, str]
-    def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[_Union[SubmitKind, str]] = ..., mode: _Optional[_Union[SubmitMode, str]] = ..., template: _Optional[str] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[_Union[SubmitKind, str]] = ..., mode: _Optional[_Union[SubmitMode, str]] = ..., template: _Optional[str] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ParamRow(_message.Message):
     __slots__ = ("values",)
@@ -668,12 +674,14 @@ class TaskDetail(_message.Message):
     def __init__(self, summary: _Optional[_Union[TaskSummary, _Mapping]] = ..., call_id: _Optional[int] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., reason: _Optional[str] = ..., stderr_tail: _Optional[str] = ..., sandbox: _Optional[str] = ..., has_parent: _Optional[bool] = ..., relaunched_from: _Optional[int] = ..., relaunched_as: _Optional[_Iterable[int]] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., cwd: _Optional[str] = ..., peak_rss_sum_kb: _Optional[int] = ..., disk_kb: _Optional[int] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ...) -> None: ...
 
 class KillRequest(_message.Message):
-    __slots__ = ("job_id", "task_ids")
+    __slots__ = ("job_id", "task_ids", "request_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     task_ids: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, job_id: _Optional[str] = ..., task_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, job_id: _Optional[str] = ..., task_ids: _Optional[_Iterable[int]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class KillReply(_message.Message):
     __slots__ = ("killed",)
@@ -682,14 +690,16 @@ class KillReply(_message.Message):
     def __init__(self, killed: _Optional[int] = ...) -> None: ...
 
 class CancelRequest(_message.Message):
-    __slots__ = ("job_id", "has_call", "call_id")
+    __slots__ = ("job_id", "has_call", "call_id", "request_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     HAS_CALL_FIELD_NUMBER: _ClassVar[int]
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     has_call: bool
     call_id: int
-    def __init__(self, job_id: _Optional[str] = ..., has_call: _Optional[bool] = ..., call_id: _Optional[int] = ...) -> None: ...
+    request_id: str
+    def __init__(self, job_id: _Optional[str] = ..., has_call: _Optional[bool] = ..., call_id: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RemoveReply(_message.Message):
     __slots__ = ("removed",)
@@ -708,7 +718,7 @@ class ShutdownReply(_message.Message):
     def __init__(self, pid: _Optional[int] = ...) -> None: ...
 
 class RemoveJobsRequest(_message.Message):
-    __slots__ = ("job_ids", "has_finished_before", "finished_before", "expired", "has_older_than", "older_than", "delete_outputs", "dry_run")
+    __slots__ = ("job_ids", "has_finished_before", "finished_before", "expired", "has_older_than", "older_than", "delete_outputs", "dry_run", "request_id")
     JOB_IDS_FIELD_NUMBER: _ClassVar[int]
     HAS_FINISHED_BEFORE_FIELD_NUMBER: _ClassVar[int]
     FINISHED_BEFORE_FIELD_NUMBER: _ClassVar[int]
@@ -717,6 +727,7 @@ class RemoveJobsRequest(_message.Message):
     OLDER_THAN_FIELD_NUMBER: _ClassVar[int]
     DELETE_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     job_ids: _containers.RepeatedScalarFieldContainer[str]
     has_finished_before: bool
     finished_before: float
@@ -725,7 +736,8 @@ class RemoveJobsRequest(_message.Message):
     older_than: float
     delete_outputs: bool
     dry_run: bool
-    def __init__(self, job_ids: _Optional[_Iterable[str]] = ..., has_finished_before: _Optional[bool] = ..., finished_before: _Optional[float] = ..., expired: _Optional[bool] = ..., has_older_than: _Optional[bool] = ..., older_than: _Optional[float] = ..., delete_outputs: _Optional[bool] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    request_id: str
+    def __init__(self, job_ids: _Optional[_Iterable[str]] = ..., has_finished_before: _Optional[bool] = ..., finished_before: _Optional[float] = ..., expired: _Optional[bool] = ..., has_older_than: _Optional[bool] = ..., older_than: _Optional[float] = ..., delete_outputs: _Optional[bool] = ..., dry_run: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RemovedJob(_message.Message):
     __slots__ = ("job_id", "finished_at", "tasks", "results", "journal_bytes", "sandbox_directory", "sandbox_bytes", "output_directory", "output_files", "output_bytes", "outputs_deleted", "output_directory_removed", "other_files")

@@ -15,6 +15,7 @@ import pytest
 import stratos._connection
 from stratos import Processor
 from stratos.errors import JobIdInUse, ProtocolMismatch
+from stratosd.store import SCHEMA_VERSION
 from tests.daemon import Daemon
 
 
@@ -118,7 +119,7 @@ def test_the_journal_carries_a_schema_version(daemon: Daemon) -> None:
     Processor(job_id="v").batch("true")
     assert daemon.stop() == 0
     db = sqlite3.connect(daemon.state_dir / "journal.sqlite")
-    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("1",)
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (str(SCHEMA_VERSION),)
     db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
     db.commit()
     db.close()
