@@ -32,6 +32,7 @@ usage: $PROG up [N] [--slurm] | down | status | env [--json]
        $PROG dfs hN ARGS...               any FsShell command from host hN (e.g. -ls -R /)
        $PROG kill-agent hN | start-agent hN         SIGKILL / restart (recovering) hN's Mesos agent
        $PROG kill-datanode DN | start-datanode DN   SIGKILL / restart DataNode DN (hN, or hN-K with RC_DN_PER_HOST)
+       $PROG add-datanode hN              start one more DataNode hN-K in hN (same address, ports +10); prints DN
        $PROG cut hN | heal hN             ip link set eth0 down / up inside hN
 
 up: head namespace ${P}nn (bridge br0, $HEAD_IP/24: Mesos master :$MPORT, NameNode :$NN_RPC,
@@ -463,7 +464,7 @@ cmd_status() {
   done
   n=$(echo $HOSTS | wc -w)
   local ag dn sl
-  local ndn=$((n * ${DN_PER_HOST:-1}))
+  local ndn; ndn=$(find "$S/hdfs/conf" -mindepth 1 -maxdepth 1 -type d ! -name nn | wc -l)  # add-datanode too
   ag=$(agents_up); dn=$(datanodes_up); [ "$ag" = "$n" ] && [ "$dn" = "$ndn" ] || rc=3
   echo "mesos: $ag/$n active agents at http://$HEAD_IP:$MPORT"
   echo "hdfs: $dn/$ndn live DataNodes at hdfs://$HEAD_IP:$NN_RPC (-1: safe mode)"
@@ -532,6 +533,16 @@ case "${1:-}" in
     [ -d "$S/hdfs/conf/$2" ] || die "no DataNode $2"
     rec_alive "datanode-$2" && die "DataNode $2 is running"
     start_datanode "$2"; say "started datanode-$2 (pid $(rec_pid "datanode-$2"))" ;;
+  add-datanode)
+    host_cmd "${2:?add-datanode hN}" add-datanode
+    take_lock
+    k=2; while [ -d "$S/hdfs/conf/$2-$k" ]; do k=$((k + 1)); done
+    ((k <= 9)) || die "add-datanode: $2 has 9 DataNodes already"
+    hdfs_conf "$2-$k"
+    # the hosts file is bind-mounted into every host: rewrite it in place (same inode, not sed -i)
+    hosts=$(sed "s/^\($(ip_of "$2")\) \(.*\)\$/\1 \2 $2-$k/" "$S/hosts"); printf '%s\n' "$hosts" >"$S/hosts"
+    start_datanode "$2-$k"; say "started datanode-$2-$k (pid $(rec_pid "datanode-$2-$k"))"
+    echo "$2-$k" ;;
   cut) host_cmd "${2:?cut hN}" cut; ip -n "$P$2" link set eth0 down; say "$2: eth0 down" ;;
   heal) host_cmd "${2:?heal hN}" heal; ip -n "$P$2" link set eth0 up; say "$2: eth0 up" ;;
   -h | --help | help) usage ;;
