@@ -10,14 +10,16 @@ the machine's own namespace.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -28,6 +30,10 @@ SCRIPT = HERE / "cluster.sh"
 #: `up` (with a cold cache: setup.sh's downloads, about a minute) and `down`.
 UP_TIMEOUT = 600
 DOWN_TIMEOUT = 120
+
+
+T = TypeVar("T")
+CLONE_NEWNET = 0x40000000
 
 
 class ClusterError(RuntimeError):
@@ -96,6 +102,34 @@ class RealCluster:
         if len(live) != count:
             raise ClusterError(f"{len(live)} live DataNodes after {timeout} s, wanted {count}: {sorted(live)}")
         return live
+
+    def in_head(self, fn: Callable[[], T], timeout: float = 120) -> T:
+        """`fn()` run in a thread of this process moved into the head's network namespace (setns
+        changes only the calling thread; threads it starts inherit it), so it reaches the cluster's
+        addresses; the rest of the process stays where it is."""
+        box: dict[str, Any] = {}
+
+        def body() -> None:
+            try:
+                fd = os.open(f"/run/netns/{self.env['RC_HEAD_NETNS']}", os.O_RDONLY)
+                try:
+                    if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+                        raise OSError(ctypes.get_errno(), "setns into the head namespace")
+                finally:
+                    os.close(fd)
+                box["value"] = fn()
+            except BaseException as exc:
+                box["error"] = exc
+
+        thread = threading.Thread(target=body, name="in-head-netns", daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            raise TimeoutError(f"in_head: no answer after {timeout} s")
+        if "error" in box:
+            raise box["error"]
+        value: T = box["value"]
+        return value
 
     def log_tail(self, name: str, chars: int = 3000) -> str:
         path = self.state_dir / "log" / f"{name}.log"
