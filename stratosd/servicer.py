@@ -21,7 +21,7 @@ from stratos._protocol import PROTOCOL_VERSION, VERSION
 from stratos.errors import ERROR_METADATA_KEY, BackendUnavailable, InvalidSubmission, StratosError, TaskNotFound
 from stratosd import convert, expand
 from stratosd.core import events as ev
-from stratosd.core.locality import HostBytes, canonical_host, normalize
+from stratosd.core.locality import HostBytes, normalize
 from stratosd.core.model import CallMode, Job, Status
 from stratosd.locality.hdfs import LocalityUnavailable
 from stratosd.runtime import Runtime, backend_kind
@@ -269,14 +269,8 @@ class Servicer(pb_grpc.StratosServicer):
             notes.append(f"the HDFS namenode {job.spec.hdfs} was unreachable ({err}): these tasks are "
                          "scheduled without data locality")
             return None
-        # Agents known by IP address match the datanode with that address, too.
-        ips = {canonical_host(host): ip for ip, host in locator.datanode_ips().items()}
-        out = []
-        for c in found:
-            held = dict(c.host_bytes)
-            held.update({ips[h]: n for h, n in c.host_bytes if h in ips})
-            out.append((c.total_bytes, normalize(held)))
-        return out
+        # Agents known by IP address match the datanodes at that address, too (CommandLocality.held).
+        return [(c.total_bytes, normalize(c.held())) for c in found]
 
     # -- waiting -------------------------------------------------------------------------------
 

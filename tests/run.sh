@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the tests need, as on a fresh machine, and run the whole suite: the default
 # tests first, then the heavier marked ones (the real Mesos 1.11 master, the real one-node
-# Slurm, ZooKeeper, soak). This is the README's test command; .ci/run runs it.
+# Slurm, ZooKeeper, soak), then the real multi-host cluster (Mesos + HDFS over network
+# namespaces; needs root). This is the README's test command; .ci/run runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,3 +26,7 @@ if [ "$slurm_was_up" = 0 ]; then trap 'deploy/slurm/local-cluster.sh stop >/dev/
 
 # real Mesos master (tests/realmesos sets it up), real Slurm, ZooKeeper, soak
 .venv/bin/python -m pytest -q -m "mesos or slurm or slow" -p no:cacheprovider
+
+# the real multi-host cluster (tests/realcluster: network namespaces, Mesos 1.11 agents, HDFS 2.7.3
+# DataNodes); its fixture builds the download cache when needed, brings it up once and down at the end
+.venv/bin/python -m pytest -q -m cluster -p no:cacheprovider

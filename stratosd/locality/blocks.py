@@ -28,6 +28,7 @@ __all__ = [
     "extract_marked",
     "has_magic",
     "host_bytes",
+    "ip_bytes",
     "local_bytes",
     "located_blocks_to_block_locations",
     "match_segment",
@@ -51,17 +52,26 @@ class Block:
     """One block (or erasure-coded block group) of a file and the datanodes holding a replica.
 
     ``hosts`` are datanode host names as the namenode reports them; ``ips`` are the same
-    datanodes' IP addresses in the same order ("" where the namenode gave none), or ``()``.
+    datanodes' IP addresses in the same order ("" where the namenode gave none), or ``()``;
+    ``names`` their ``ip:xferPort`` (what tells apart several datanodes sharing one address, as
+    in a MiniDFSCluster or a test cluster on one machine), or ``()``.
     """
 
     offset: int
     length: int
     hosts: tuple[str, ...]
     ips: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
 
-    def ip_hosts(self) -> dict[str, str]:
-        """IP address -> host name for this block's replicas (only those with both)."""
-        return {ip: host for host, ip in zip(self.hosts, self.ips, strict=False) if ip and host}
+    def datanodes(self) -> dict[str, str]:
+        """Datanode key -> host name for this block's replicas: the key is ``ip:xferPort`` where
+        the namenode gave it, else the IP address (replicas with neither are left out)."""
+        out = {}
+        for i, host in enumerate(self.hosts):
+            key = (self.names[i] if i < len(self.names) else "") or (self.ips[i] if i < len(self.ips) else "")
+            if key and host:
+                out[key] = host
+        return out
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,24 @@ def host_bytes(files: Sequence[FileBlocks | None]) -> list[tuple[str, int]]:
         for block in fb.blocks:
             for host in {canonical_host(h) for h in block.hosts if h}:
                 totals[host] = totals.get(host, 0) + block.length
+    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+
+
+def ip_bytes(files: Sequence[FileBlocks | None]) -> list[tuple[str, int]]:
+    """Per datanode IP address, the bytes of ``files`` held there; most first, ties by address.
+
+    An address counts a block once however many of its datanodes hold a replica (several
+    datanodes may share one address); otherwise as :func:`host_bytes`.
+    """
+    seen: set[str] = set()
+    totals: dict[str, int] = {}
+    for fb in files:
+        if fb is None or fb.path in seen:
+            continue
+        seen.add(fb.path)
+        for block in fb.blocks:
+            for ip in {ip for ip in block.ips if ip}:
+                totals[ip] = totals.get(ip, 0) + block.length
     return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
 
 
@@ -169,6 +197,16 @@ def _ip_of(name: object) -> str:
         return ""
 
 
+def _name_of(name: str, ip: str) -> str:
+    """``10.0.0.21:9866`` (its IP being ``ip``) as ``10.0.0.21:9866``; anything else -> ""."""
+    if not ip or not name:
+        return ""
+    _, sep, port = name.rpartition(":")
+    if not sep or not port.isdigit() or _ip_of(name) != ip:
+        return ""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
 def _strings(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
@@ -176,8 +214,8 @@ def _strings(value: object) -> list[str]:
 def parse_block_locations(payload: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> tuple[Block, ...]:
     """``GETFILEBLOCKLOCATIONS``' answer (the whole document or its ``BlockLocation`` list) as blocks.
 
-    ``hosts`` come from ``hosts``; ``ips`` from ``names`` (``ip:xferPort``), falling back to the
-    ``topologyPaths`` leaf. Unknown keys are ignored; blocks come out in offset order.
+    ``hosts`` come from ``hosts``; ``ips`` and ``names`` from ``names`` (``ip:xferPort``), falling
+    back to the ``topologyPaths`` leaf. Unknown keys are ignored; blocks come out in offset order.
     """
     if isinstance(payload, Mapping):
         inner = payload.get("BlockLocations", payload)
@@ -191,18 +229,22 @@ def parse_block_locations(payload: Mapping[str, Any] | Sequence[Mapping[str, Any
         hosts = _strings(entry.get("hosts"))
         names = _strings(entry.get("names"))
         topology = _strings(entry.get("topologyPaths"))
-        ips = []
+        ips, keys = [], []
         for i in range(len(hosts)):
-            ip = _ip_of(names[i]) if i < len(names) else ""
+            name = names[i] if i < len(names) else ""
+            ip = _ip_of(name)
             if not ip and i < len(topology):
-                ip = _ip_of(topology[i].rsplit("/", 1)[-1])
+                name = topology[i].rsplit("/", 1)[-1]
+                ip = _ip_of(name)
             ips.append(ip)
+            keys.append(_name_of(name, ip))
         blocks.append(
             Block(
                 int(entry.get("offset", 0)),
                 int(entry.get("length", 0)),
                 tuple(hosts),
                 tuple(ips) if any(ips) else (),
+                tuple(keys) if any(keys) else (),
             )
         )
     return tuple(sorted(blocks, key=lambda b: b.offset))

@@ -60,6 +60,7 @@ from stratosd.locality.blocks import (
     extract_marked,
     has_magic,
     host_bytes,
+    ip_bytes,
     local_bytes,
     located_blocks_to_block_locations,
     match_segment,
@@ -88,6 +89,7 @@ __all__ = [
     "canonical_host",
     "extract_marked",
     "host_bytes",
+    "ip_bytes",
     "local_bytes",
 ]
 
@@ -299,16 +301,30 @@ class CommandLocality:
 
     ``host_bytes``: per canonical host, the marked bytes it holds, most first (ties by name);
     ``total_bytes``: the marked files' size (each file once); ``unresolved``: marked paths
-    outside the mount prefix or not found in HDFS (in order, as written).
+    outside the mount prefix or not found in HDFS (in order, as written); ``ip_bytes``: per
+    datanode IP address, the marked bytes held there (as ``host_bytes``).
     """
 
     host_bytes: tuple[tuple[str, int], ...]
     total_bytes: int
     unresolved: tuple[str, ...]
+    ip_bytes: tuple[tuple[str, int], ...] = ()
 
     @property
     def best_hosts(self) -> tuple[str, ...]:
         return best_hosts(self.host_bytes)
+
+    def held(self) -> dict[str, int]:
+        """Host name or IP address -> marked bytes held there: what placement matches agents against.
+
+        Agents known by IP address match the datanodes at that address, computed from the blocks
+        themselves, so several datanodes sharing one address (distinct ports) all count for it.
+        A datanode whose host name is its address counts once.
+        """
+        held = dict(self.host_bytes)
+        for ip, size in self.ip_bytes:
+            held[ip] = max(held.get(ip, 0), size)
+        return held
 
 
 @dataclass
@@ -375,7 +391,7 @@ class BlockLocator:
         self._lock = threading.Lock()
         self._files: OrderedDict[str, _Cached] = OrderedDict()
         self._status: OrderedDict[str, tuple[Status, float]] = OrderedDict()
-        self._ips: dict[str, str] = {}
+        self._datanodes: dict[str, str] = {}
         self._down_until = 0.0
         self._down_reason = ""
 
@@ -389,10 +405,11 @@ class BlockLocator:
         """``/a/b`` (or ``hdfs:///a/b``) -> ``/dfs/a/b``."""
         return to_mount(hdfs_path, self.mount_prefix)
 
-    def datanode_ips(self) -> dict[str, str]:
-        """IP address -> datanode host name, for every datanode seen in a block location so far."""
+    def datanodes(self) -> dict[str, str]:
+        """``ip:xferPort`` (or the IP address where no port was given) -> host name, for every
+        datanode seen in a block location so far. Datanodes sharing an address stay apart."""
         with self._lock:
-            return dict(self._ips)
+            return dict(self._datanodes)
 
     @property
     def available(self) -> bool:
@@ -434,6 +451,7 @@ class BlockLocator:
                     tuple(host_bytes(located)),
                     sum(f.size for f in located),
                     tuple(p for p in paths if hdfs_of[p] is None or files.get(hdfs_of[p] or "") is None),
+                    tuple(ip_bytes(located)),
                 )
             )
         return out
@@ -613,7 +631,7 @@ class BlockLocator:
             while len(self._files) > self.cache_size:
                 self._files.popitem(last=False)
             for block in blocks:
-                self._ips.update(block.ip_hosts())
+                self._datanodes.update(block.datanodes())
         return files
 
 

@@ -11,6 +11,7 @@ from stratosd.locality.blocks import (
     Block,
     FileBlocks,
     has_magic,
+    ip_bytes,
     local_bytes,
     located_blocks_to_block_locations,
     match_segment,
@@ -21,7 +22,7 @@ from stratosd.locality.blocks import (
     to_hdfs,
     to_mount,
 )
-from stratosd.locality.hdfs import best_hosts, canonical_host, extract_marked, host_bytes
+from stratosd.locality.hdfs import CommandLocality, best_hosts, canonical_host, extract_marked, host_bytes
 
 
 def fb(path: str, *blocks: tuple[int, tuple[str, ...]]) -> FileBlocks:
@@ -206,10 +207,13 @@ BLOCK_LOCATIONS = {
 def test_parse_block_locations() -> None:
     blocks = parse_block_locations(BLOCK_LOCATIONS)
     assert blocks == (
-        Block(0, 134217728, ("dn1.example", "dn2.example", "dn3.example"), ("10.0.0.21", "10.0.0.22", "10.0.0.23")),
-        Block(134217728, 62599364, ("dn2.example", "dn4.example"), ("10.0.0.22", "10.0.0.24")),
+        Block(0, 134217728, ("dn1.example", "dn2.example", "dn3.example"), ("10.0.0.21", "10.0.0.22", "10.0.0.23"),
+              ("10.0.0.21:9866", "10.0.0.22:9866", "10.0.0.23:9866")),
+        Block(134217728, 62599364, ("dn2.example", "dn4.example"), ("10.0.0.22", "10.0.0.24"),
+              ("10.0.0.22:9866", "10.0.0.24:9866")),  # from topologyPaths: `names` is empty there
     )
-    assert blocks[0].ip_hosts() == {"10.0.0.21": "dn1.example", "10.0.0.22": "dn2.example", "10.0.0.23": "dn3.example"}
+    assert blocks[0].datanodes() == {
+        "10.0.0.21:9866": "dn1.example", "10.0.0.22:9866": "dn2.example", "10.0.0.23:9866": "dn3.example"}
     assert parse_block_locations(BLOCK_LOCATIONS["BlockLocations"]["BlockLocation"]) == blocks
     assert parse_block_locations({"BlockLocations": {"BlockLocation": []}}) == ()
     assert parse_block_locations([{"hosts": ["h"], "offset": 0, "length": 3}]) == (Block(0, 3, ("h",)),)
@@ -266,3 +270,31 @@ def test_parse_located_blocks_matches_the_public_shape() -> None:
     assert (
         parse_located_blocks({"LocatedBlocks": {"fileLength": 0, "locatedBlocks": [], "lastLocatedBlock": None}}) == ()
     )
+
+
+def _shared(offset: int, size: int, *nodes: tuple[str, str]) -> dict[str, object]:
+    """A BlockLocation whose replicas are (host, ip:port) pairs."""
+    return {"hosts": [h for h, _ in nodes], "names": [n for _, n in nodes], "offset": offset, "length": size}
+
+
+def test_datanodes_sharing_one_address_stay_apart_and_all_count_for_it() -> None:
+    """Several datanodes on one IP with distinct ports (a MiniDFSCluster, a test cluster on one
+    machine): each is its own datanode (``ip:xferPort``), its bytes go to its own host name, and
+    an agent known by that IP address is credited with every block any of them holds, once."""
+    a = FileBlocks("/a", 30, 1, parse_block_locations([
+        _shared(0, 10, ("dn1", "127.0.0.1:9866"), ("dn3", "10.0.0.3:9866")),
+        _shared(10, 20, ("dn2", "127.0.0.1:9876"), ("dn1", "127.0.0.1:9866")),
+    ]))
+    b = FileBlocks("/b", 7, 1, parse_block_locations([_shared(0, 7, ("dn2", "127.0.0.1:9876"))]))
+    assert a.blocks[1].datanodes() == {"127.0.0.1:9876": "dn2", "127.0.0.1:9866": "dn1"}
+    assert host_bytes([a]) == [("dn1", 30), ("dn2", 20), ("dn3", 10)]
+    assert ip_bytes([a]) == [("127.0.0.1", 30), ("10.0.0.3", 10)]  # block 2 once, though twice there
+    assert ip_bytes([b]) == [("127.0.0.1", 7)]  # dn2's file: its address, whatever was seen last
+    held = CommandLocality(tuple(host_bytes([a, b])), 37, (), tuple(ip_bytes([a, b]))).held()
+    assert held == {"dn1": 30, "dn2": 27, "dn3": 10, "127.0.0.1": 37, "10.0.0.3": 10}
+    # a datanode named by its address counts once for it; IPv6 names keep their brackets
+    c = FileBlocks("/c", 5, 1, parse_block_locations([
+        _shared(0, 5, ("10.0.0.9", "10.0.0.9:9866"), ("h6", "[::1]:9866"))]))
+    assert c.blocks[0].names == ("10.0.0.9:9866", "[::1]:9866")
+    assert CommandLocality(tuple(host_bytes([c])), 5, (), tuple(ip_bytes([c]))).held() == {
+        "10.0.0.9": 5, "h6": 5, "::1": 5}

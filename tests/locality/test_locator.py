@@ -53,7 +53,7 @@ def test_locate_matches_the_namenodes_placement(mount: Path, old: bool) -> None:
                 assert found[path].size == (mount / path.lstrip("/")).stat().st_size  # type: ignore[union-attr]
             assert found["hdfs:///data/empty"] == FileBlocks("/data/empty", 0, found["hdfs:///data/empty"].mtime, ())  # type: ignore[union-attr]
             assert all(len(b.ips) == len(b.hosts) == 3 for f in found.values() if f for b in f.blocks)
-            assert set(loc.datanode_ips().values()) <= set(HOSTS) and len(loc.datanode_ips()) == len(HOSTS)
+            assert set(loc.datanodes().values()) <= set(HOSTS) and len(loc.datanodes()) == len(HOSTS)
             assert loc.client.legacy is old
             if old:
                 assert nn.counts["GET_BLOCK_LOCATIONS"] == len(paths) + 1

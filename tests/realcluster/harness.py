@@ -1,0 +1,212 @@
+"""The real cluster of `cluster.sh` (network namespaces, Mesos 1.11, HDFS 2.7.3) for pytest.
+
+`realcluster_fixture()` brings it up once (`cluster.sh up`, which also prepares the download
+cache when needed) and down at the end, even after failed tests; a cluster that cannot start
+FAILS the tests with its log tail, it never skips them. `HeadDaemon` runs a real `stratosd` in the
+head namespace, where the agents' executors can reach its listener; the test process talks to it
+over its Unix socket (a file: it works across network namespaces), so the tests themselves stay in
+the machine's own namespace.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.daemon import Daemon
+
+HERE = Path(__file__).resolve().parent
+SCRIPT = HERE / "cluster.sh"
+#: `up` (with a cold cache: setup.sh's downloads, about a minute) and `down`.
+UP_TIMEOUT = 600
+DOWN_TIMEOUT = 120
+
+
+T = TypeVar("T")
+CLONE_NEWNET = 0x40000000
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+class RealCluster:
+    """A running `cluster.sh` cluster: its addresses, and its commands as methods."""
+
+    def __init__(self, env: dict[str, str], script_env: dict[str, str]) -> None:
+        self.env = env
+        self.script_env = script_env
+        self.hosts: list[str] = env["RC_HOSTS"].split()
+        self.head_ip = env["RC_HEAD_IP"]
+        self.master = env["RC_MASTER"]  # HOST:PORT, as Processor(master=...) takes it
+        self.webhdfs = env["RC_NAMENODE_HTTP"]  # http://HEAD:9870, as Processor(hdfs=...) takes it
+        self.state_dir = Path(env["RC_STATE_DIR"])
+
+    def ip(self, host: str) -> str:
+        return self.head_ip if host == "nn" else self.env[f"RC_IP_{host}"]
+
+    def run(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`cluster.sh ARGS...`; raises ClusterError (with its output) when it fails and `check`."""
+        done = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout,
+                              env=self.script_env, stdin=subprocess.DEVNULL)
+        if check and done.returncode != 0:
+            raise ClusterError(f"cluster.sh {' '.join(args)}: exit {done.returncode}\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def exec(self, host: str, *cmd: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run CMD as HOST (its network, UTS and mount namespaces)."""
+        return self.run("exec", host, *cmd, timeout=timeout, check=check)
+
+    def dfs(self, host: str, *args: str, timeout: float = 120) -> str:
+        """An HDFS FsShell command run on HOST with its configuration (one JVM, about 2 s)."""
+        return self.run("dfs", host, *args, timeout=timeout).stdout
+
+    def put(self, host: str, files: Sequence[Path], hdfs_dir: str, replication: int | None = None) -> None:
+        """Write FILES into HDFS_DIR from HOST: HDFS keeps the first replica of every block on the
+        writer's DataNode, so with `replication=1` HOST alone holds them."""
+        opts = ["-D", f"dfs.replication={replication}"] if replication else []
+        self.dfs(host, *opts, "-mkdir", "-p", hdfs_dir)
+        self.dfs(host, *opts, "-put", "-f", *(str(f) for f in files), hdfs_dir)
+
+    def http(self, url: str, timeout: float = 10) -> Any:
+        """GET URL (an address inside the cluster) from the head; its JSON."""
+        return json.loads(self.exec("nn", "curl", "-sf", "--max-time", str(timeout), url, timeout=timeout + 10).stdout)
+
+    def master_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = self.http(f"http://{self.master}/master/state")
+        return state
+
+    def live_datanodes(self) -> dict[str, dict[str, Any]]:
+        """The NameNode's live DataNodes: `host:xferPort` (as the NameNode names them) -> their JMX record."""
+        beans = self.http(f"{self.webhdfs}/jmx?qry=Hadoop:service=NameNode,name=NameNodeInfo")["beans"]
+        live: dict[str, dict[str, Any]] = json.loads(beans[0]["LiveNodes"])
+        return live
+
+    def wait_live_datanodes(self, count: int, timeout: float = 60) -> dict[str, dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            live = self.live_datanodes()
+            if len(live) == count or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if len(live) != count:
+            raise ClusterError(f"{len(live)} live DataNodes after {timeout} s, wanted {count}: {sorted(live)}")
+        return live
+
+    def in_head(self, fn: Callable[[], T], timeout: float = 120) -> T:
+        """`fn()` run in a thread of this process moved into the head's network namespace (setns
+        changes only the calling thread; threads it starts inherit it), so it reaches the cluster's
+        addresses; the rest of the process stays where it is."""
+        box: dict[str, Any] = {}
+
+        def body() -> None:
+            try:
+                fd = os.open(f"/run/netns/{self.env['RC_HEAD_NETNS']}", os.O_RDONLY)
+                try:
+                    if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+                        raise OSError(ctypes.get_errno(), "setns into the head namespace")
+                finally:
+                    os.close(fd)
+                box["value"] = fn()
+            except BaseException as exc:
+                box["error"] = exc
+
+        thread = threading.Thread(target=body, name="in-head-netns", daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            raise TimeoutError(f"in_head: no answer after {timeout} s")
+        if "error" in box:
+            raise box["error"]
+        value: T = box["value"]
+        return value
+
+    def log_tail(self, name: str, chars: int = 3000) -> str:
+        path = self.state_dir / "log" / f"{name}.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else f"(no {path})"
+
+
+def own_namespaces(prefix: str) -> list[str]:
+    """The network namespaces of the cluster (`PREFIXnn`, `PREFIXh<i>`) that exist now."""
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    names = [line.split()[0] for line in out.splitlines() if line.strip()]
+    return [n for n in names if n == f"{prefix}nn" or (n.startswith(f"{prefix}h") and n[len(prefix) + 1:].isdigit())]
+
+
+def realcluster_fixture(hosts: int = 3, scope: str = "session", **knobs: str) -> Any:
+    """A pytest fixture: `cluster.sh up HOSTS` (environment KNOBS, e.g. RC_DFS_REPLICATION="1")
+    once for `scope`, `cluster.sh down` afterwards; yields a RealCluster."""
+
+    @pytest.fixture(scope=scope)  # type: ignore[call-overload,misc,unused-ignore]
+    def realcluster() -> Iterator[RealCluster]:
+        env = {**os.environ, **knobs}
+        # setup.sh's pip steps use this interpreter (the venv's, which has pip), as tests/realmesos does
+        env.setdefault("PY3", sys.executable)
+        prefix = env.get("RC_NS_PREFIX", "st-")
+
+        def down() -> subprocess.CompletedProcess[str]:
+            return subprocess.run([str(SCRIPT), "down"], capture_output=True, text=True, timeout=DOWN_TIMEOUT,
+                                  env=env, stdin=subprocess.DEVNULL)
+
+        if own_namespaces(prefix):  # remains of a run that was killed before its clean-up
+            down()
+        try:
+            up = subprocess.run([str(SCRIPT), "up", str(hosts)], capture_output=True, text=True,
+                                timeout=UP_TIMEOUT, env=env, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            down()
+            pytest.fail(f"cluster.sh up {hosts} did not finish in {UP_TIMEOUT} s:\n{exc.stderr!r}"[-6000:],
+                        pytrace=False)
+        if up.returncode != 0:
+            # `up` cleans up after itself on failure; `down` again in case it was interrupted
+            down()
+            pytest.fail(f"the real cluster did not start (cluster.sh up {hosts}: exit {up.returncode}):\n"
+                        f"{up.stderr[-6000:]}", pytrace=False)
+        try:
+            info = json.loads(subprocess.run([str(SCRIPT), "env", "--json"], capture_output=True, text=True,
+                                             check=True, env=env, timeout=30).stdout)
+            yield RealCluster(info, env)
+        finally:
+            done = down()
+            left = own_namespaces(prefix)
+            if done.returncode != 0 or left:
+                raise ClusterError(f"cluster.sh down: exit {done.returncode}, namespaces left: {left}\n"
+                                   f"{done.stderr[-3000:]}")
+
+    return realcluster
+
+
+class HeadDaemon(Daemon):
+    """A real `stratosd` run in the cluster's head namespace (`cluster.sh exec nn`), with its executor
+    listener on the head's address so that agents reach it. `cluster.sh exec` execs all the way
+    down, so `proc.pid` is the daemon's own pid and `stop()` signals it alone."""
+
+    def __init__(self, cluster: RealCluster, *args: str, cpus: float = 1) -> None:
+        super().__init__("--executor-listen", f"{cluster.head_ip}:0", *args, cpus=cpus)
+        self.cluster = cluster
+
+    def start(self, timeout: float = 30) -> HeadDaemon:
+        log = open(self.root / "daemon.log", "ab")  # noqa: SIM115 - owned by the process
+        self.proc = subprocess.Popen(
+            [str(SCRIPT), "exec", "nn", sys.executable, "-m", "stratosd", "run",
+             "--state-dir", str(self.state_dir), "--socket", str(self.socket), *self.args],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.cluster.script_env,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"stratosd (head namespace) exited: {self.log()}")
+            if self.socket.exists() and self.hello() is not None:
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"stratosd (head namespace) did not start: {self.log()}")
