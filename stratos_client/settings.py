@@ -416,6 +416,8 @@ class Settings:
             log_dir = Path(self.log_directory).expanduser()
         except RuntimeError:
             raise InvalidJobSpec(f"log_directory {self.log_directory!r}: no such user's home directory") from None
+        except ValueError as err:  # a NUL byte
+            raise InvalidJobSpec(f"log_directory {self.log_directory!r} is not a usable path ({err})") from None
         return pb.JobSpec(
             master=self.master,
             role=self.role,

@@ -140,7 +140,9 @@ class Store:
                     # A record-only result (output modes other than "scheduler") may belong to a task
                     # that has no outcome (lost): it gets an empty one, so its seq is never skipped.
                     db.executemany(
-                        "INSERT INTO outcomes VALUES (?,?,?,NULL,NULL,0,x'',0,0,'','[]') "
+                        "INSERT INTO outcomes (job_key, task_id, seq, stdout, stdout_path, truncated, stderr_tail,"
+                        " peak_rss_kb, cpu_seconds, monitor_output, notes)"
+                        " VALUES (?,?,?,NULL,NULL,0,x'',0,0,'','[]') "
                         "ON CONFLICT (job_key, task_id) DO UPDATE SET seq=excluded.seq",
                         [(a.job_key, task_id, seq) for task_id, seq in a.seqs if (a.job_key, task_id) not in saved],
                     )

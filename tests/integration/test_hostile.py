@@ -718,6 +718,7 @@ path_values = st.one_of(
 
 @properties(100)
 @example(name="log_directory", value="~nouser/logs")
+@example(name="log_directory", value="~\x00")  # a NUL byte: ValueError in expanduser
 @example(name="monitor", value="~nouser/monitor.sh")
 @example(name="socket", value="~nouser/stratosd.sock")
 @example(name="monitor", value="x" * 300)
@@ -895,7 +896,8 @@ def _disk_spec(logs: Path, cwd: Path) -> pb.JobSpec:
 @given(job_id=st.one_of(safe_ids, job_names))
 def test_disk_logs_stay_in_log_directory_job_id(hx: Hostile, job_id: str) -> None:
     """output="disk": for an accepted id, files appear only as log_directory/<id>/<task>.std*;
-    a refused id writes nothing; Remove deletes exactly the job's directory."""
+    a refused id writes nothing; RemoveJobs with delete_outputs deletes exactly the job's directory
+    (a plain removal keeps the user's output files: issue 12)."""
     assume(job_id not in hx.protected)
     logs = _fresh_logs(hx)
     outside = tree(hx.owned, [*hx.skip, hx.owned / "logs"])
@@ -912,7 +914,8 @@ def test_disk_logs_stay_in_log_directory_job_id(hx: Hostile, job_id: str) -> Non
             assert tree(logs) == {"keep", name, *files}
             assert (logs / name / "0.stdout").read_text() == "out-0\n"
             assert (logs / name / "0.stderr").read_text() == "err-0\n"
-            assert hx.stub.Remove(pb.JobRef(job_id=name), timeout=TIMEOUT).removed
+            removed = hx.stub.RemoveJobs(pb.RemoveJobsRequest(job_ids=[name], delete_outputs=True), timeout=TIMEOUT)
+            assert [job.job_id for job in removed.jobs] == [name]
         assert tree(logs) == {"keep"}, f"left behind: {sorted(tree(logs))}"
         created_elsewhere = [p for p, existed in before.paths.items() if not existed and exists(p)]
         assert not created_elsewhere, f"CreateJob({short(job_id)}) made {short(created_elsewhere)}"
@@ -948,8 +951,9 @@ def test_remove_deletes_only_what_the_job_wrote(hx: Hostile, job_id: str, filena
         if run_tasks:
             hx.submit(name, pb.PLAIN, pb.STREAM, items=["echo log"])
             _wait_done(hx, name)
-        assert hx.stub.Remove(pb.JobRef(job_id=name), timeout=TIMEOUT).removed
-        assert mine.exists(), f"Remove({name}) deleted the user's {mine.relative_to(logs)}"
+        removed = hx.stub.RemoveJobs(pb.RemoveJobsRequest(job_ids=[name], delete_outputs=True), timeout=TIMEOUT)
+        assert [job.job_id for job in removed.jobs] == [name]
+        assert mine.exists(), f"RemoveJobs({name}, delete_outputs) deleted the user's {mine.relative_to(logs)}"
         assert (logs / "keep").exists()
     finally:
         shutil.rmtree(logs, ignore_errors=True)
