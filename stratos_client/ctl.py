@@ -344,10 +344,11 @@ def cmd_task(args: argparse.Namespace, settings: Settings, out: Output) -> int:
         ("submission call", detail.call_id),
         ("relaunched from", detail.relaunched_from),
         ("relaunched as", detail.relaunched_as),
-        ("peak memory, largest process", f"{detail.peak_rss_kb / 1024:.1f} MB" if detail.peak_rss_kb else None),
-        ("peak memory, all processes (sampled sum)",
-         f"{detail.peak_rss_sum_kb / 1024:.1f} MB" if detail.peak_rss_sum_kb else None),
-        ("disk (sandbox and output files)", f"{detail.disk_kb / 1024:.1f} MB" if detail.disk_kb else None),
+        # Short keys, so the value column keeps its width at 80 columns; the values say what they measure.
+        ("peak memory", f"{detail.peak_rss_kb / 1024:.1f} MB (largest process)" if detail.peak_rss_kb else None),
+        ("memory, sum", f"{detail.peak_rss_sum_kb / 1024:.1f} MB (peak of all processes, sampled)"
+         if detail.peak_rss_sum_kb else None),
+        ("disk", f"{detail.disk_kb / 1024:.1f} MB (sandbox and output files)" if detail.disk_kb else None),
         ("cpu", f"{detail.cpu_seconds:.1f} s" if detail.cpu_seconds else None),
         ("cwd", detail.cwd),
         ("sandbox", detail.sandbox),

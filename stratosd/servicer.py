@@ -30,6 +30,8 @@ from stratosd.runtime import Runtime, backend_kind
 RESULT_MESSAGE_BYTES = 1 << 20
 TASK_PAGE = 1000
 FAILED_IDS_SHOWN = 1000
+#: RemoveJobs replies kept for retries.
+RECENT_REMOVALS = 100
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=Message)
@@ -83,6 +85,8 @@ class Servicer(pb_grpc.StratosServicer):
         self._cursor_locks: dict[tuple[int, str], asyncio.Lock] = {}
         #: client request ids being applied now: a retry that arrives meanwhile waits for the first.
         self._in_flight: dict[str, asyncio.Future[bytes]] = {}
+        #: replies of recent RemoveJobs calls by client request id (oldest first), for their retries.
+        self._removals: dict[str, pb.RemoveJobsReply] = {}
 
     async def _once(self, request_id: str, method: str, reply_type: type[M],
                     apply: Callable[[Callable[[Any], bytes] | None], Awaitable[Any]],
@@ -493,13 +497,17 @@ class Servicer(pb_grpc.StratosServicer):
 
     @_unary
     async def RemoveJobs(self, request: pb.RemoveJobsRequest, context: Any) -> pb.RemoveJobsReply:
-        # A retry of a removal that was applied gets its first reply. Removal is idempotent, so its
-        # reply is journaled after the effect: a crash in between makes a retry remove what is left.
-        if request.request_id and (stored := self.store.request_reply(request.request_id)) is not None:
-            return pb.RemoveJobsReply.FromString(stored[1])
+        # A retry (a lost connection) of a removal that was applied gets its first reply. Removal is
+        # idempotent, so these replies are kept in memory only: journaling one would grow the journal
+        # the reply has just measured. After a daemon crash a retry removes what is left, and a job it
+        # names that is already gone is JobNotFound.
+        if request.request_id and (stored := self._removals.get(request.request_id)) is not None:
+            return stored
         reply = await self._remove_jobs(request)
         if request.request_id:
-            self.store.apply((), [(request.request_id, "RemoveJobs", reply.SerializeToString())])
+            self._removals[request.request_id] = reply
+            while len(self._removals) > RECENT_REMOVALS:
+                del self._removals[next(iter(self._removals))]
         return reply
 
     async def _remove_jobs(self, request: pb.RemoveJobsRequest) -> pb.RemoveJobsReply:
