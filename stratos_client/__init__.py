@@ -19,6 +19,7 @@ from .errors import (
     PermissionDenied,
     ProtocolMismatch,
     StratosError,
+    TaskAlreadyEnded,
     TaskNotFound,
 )
 from .processor import Processor
@@ -44,6 +45,7 @@ __all__ = [
     "Settings",
     "StratosError",
     "Stream",
+    "TaskAlreadyEnded",
     "TaskDetails",
     "TaskNotFound",
     "TaskReport",
