@@ -38,8 +38,8 @@ _SHELL_SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]*")
 
 
 def _connect(settings: Settings) -> Connection:
-    # Only a local job may start a daemon: other backends need one an operator set up.
-    return connect(settings.socket, settings.state_dir, autostart=settings.master in ("local", "pilots"),
+    # Any master may start the daemon: it opens the executor listener a cluster needs on demand.
+    return connect(settings.socket, settings.state_dir, autostart=True,
                    reconnect_timeout=settings.reconnect_timeout)
 
 

@@ -504,7 +504,8 @@ def _read_toml(file: Path, values: dict[str, Any], problems: list[str]) -> None:
             data = tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise InvalidJobSpec(f"cannot read settings file {file}: {err}") from err
-    table = {k: v for k, v in data.items() if k != "stratos"}
+    # [stratosd] holds the daemon's own settings (stratosd/daemon_settings.py)
+    table = {k: v for k, v in data.items() if k not in ("stratos", "stratosd")}
     section = data.get("stratos", {})
     if not isinstance(section, dict):
         problems.append(f"{file}: 'stratos' must be a table ([stratos]), got {section!r}")

@@ -23,6 +23,7 @@ from stratos_executor.spec import DEFAULT_RESULT_LIMIT, Relaunch, TaskRecord
 from stratosd.backends.pilots import PILOT_KINDS, Pilot, PilotsBackend
 from stratosd.core.events import TaskEnded, TaskLost, TaskStarted
 from stratosd.core.model import Job
+from stratosd.enroll import Enrollment
 from stratosd.runtime import Runtime
 
 #: the reason an executor gives for tasks it stopped because it was stopped itself.
@@ -36,17 +37,24 @@ class ExecutorRegistry(Protocol):
 
 
 class Hub(pb_grpc.ExecutorHubServicer):
-    def __init__(self, runtime: Runtime, backend: PilotsBackend, others: Sequence[ExecutorRegistry] = ()) -> None:
+    def __init__(self, runtime: Runtime, backend: PilotsBackend, others: Sequence[ExecutorRegistry] = (),
+                 enrollment: Enrollment | None = None) -> None:
         self.runtime = runtime
+        #: executors on cluster nodes trade a one-time bootstrap for a credential of their own.
+        self.enrollment = enrollment
         self.backend = backend
         #: backends that start one executor per task (Mesos): they vouch for their executors' ids.
         self.others = list(others)
 
-    async def _job(self, job_id: str, context: Any) -> Job:
+    async def _job(self, job_id: str, context: Any, executor_id: str = "") -> Job:
         job = self.runtime.state.jobs.get(job_id)
-        offered = dict(context.invocation_metadata() or ()).get("authorization", "")
+        offered = str(dict(context.invocation_metadata() or ()).get("authorization", ""))
         expected = f"Bearer {job.token}" if job is not None else "Bearer \0"
-        if job is None or not hmac.compare_digest(str(offered).encode(), expected.encode()):
+        allowed = hmac.compare_digest(offered.encode(), expected.encode())
+        if not allowed and job is not None and self.enrollment is not None and offered.startswith("Bearer c."):
+            # an executor's own credential (Enroll), good for its executor id only
+            allowed = self.enrollment.valid_credential(job.token, executor_id, offered.removeprefix("Bearer "))
+        if job is None or not allowed:
             # The same answer for an unknown job and a wrong token: a token reveals nothing else.
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"no job {job_id!r} for this token")
         assert job is not None
@@ -71,8 +79,20 @@ class Hub(pb_grpc.ExecutorHubServicer):
         pilot = await self._pilot(job, executor_id, context)
         pilot.last_seen = time.monotonic()
 
+    async def Enroll(self, request: pb.EnrollRequest, context: Any) -> pb.EnrollReply:
+        offered = str(dict(context.invocation_metadata() or ()).get("authorization", ""))
+        job = self.runtime.state.jobs.get(request.job_id)
+        credential = None
+        if job is not None and self.enrollment is not None and offered.startswith("Bootstrap "):
+            credential = self.enrollment.redeem(job.token, request.executor_id, offered.removeprefix("Bootstrap "))
+        if job is None or credential is None:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                f"no job {request.job_id!r} for this bootstrap secret, or it was spent already "
+                                "(each is good for one executor start)")
+        return pb.EnrollReply(credential=credential)
+
     async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterReply:
-        job = await self._job(request.job_id, context)
+        job = await self._job(request.job_id, context, request.executor_id)
         if job.pool.partition(":")[0] not in PILOT_KINDS:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 f"job {job.name} runs on {job.spec.master!r}, not on pilots")
@@ -85,7 +105,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
         return pb.RegisterReply(fetch_wait=self.backend.fetch_wait, lost_after=self.backend.lost_after)
 
     async def Fetch(self, request: pb.FetchRequest, context: Any) -> pb.FetchReply:
-        job = await self._job(request.job_id, context)
+        job = await self._job(request.job_id, context, request.executor_id)
         pilot = await self._pilot(job, request.executor_id, context)
         wait = request.wait if math.isfinite(request.wait) else 0.0
         tasks, kills = await self.backend.fetch(pilot, wait)
@@ -102,7 +122,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
             raise  # pragma: no cover - abort raises
 
     async def _report(self, request: pb.ReportRequest, context: Any) -> pb.ReportReply:
-        job = await self._job(request.job_id, context)
+        job = await self._job(request.job_id, context, request.executor_id)
         await self._reporter(job, request.executor_id, context)
         task_id, attempt = request.task_id, request.attempt
         if not 0 <= task_id < len(job.tasks):

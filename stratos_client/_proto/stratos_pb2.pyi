@@ -27,6 +27,20 @@ SUBMIT_MODE_UNSPECIFIED: SubmitMode
 BATCH: SubmitMode
 STREAM: SubmitMode
 
+class EnrollRequest(_message.Message):
+    __slots__ = ("job_id", "executor_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    executor_id: str
+    def __init__(self, job_id: _Optional[str] = ..., executor_id: _Optional[str] = ...) -> None: ...
+
+class EnrollReply(_message.Message):
+    __slots__ = ("credential",)
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    credential: str
+    def __init__(self, credential: _Optional[str] = ...) -> None: ...
+
 class JobToken(_message.Message):
     __slots__ = ("job_id", "token")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

@@ -922,6 +922,11 @@ class ExecutorHubStub:
                 request_serializer=stratos__pb2.ReportRequest.SerializeToString,
                 response_deserializer=stratos__pb2.ReportReply.FromString,
                 _registered_method=True)
+        self.Enroll = channel.unary_unary(
+                '/stratos.v1.ExecutorHub/Enroll',
+                request_serializer=stratos__pb2.EnrollRequest.SerializeToString,
+                response_deserializer=stratos__pb2.EnrollReply.FromString,
+                _registered_method=True)
 
 
 class ExecutorHubServicer:
@@ -955,6 +960,16 @@ class ExecutorHubServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Enroll(self, request, context):
+        """Trade the one-time bootstrap secret a cluster manager carried to this executor
+        (`authorization: Bootstrap <secret>`) for the executor's own credential, which then goes
+        in `authorization: Bearer ...` on the calls above. A spent bootstrap is refused
+        (PERMISSION_DENIED), so the copy Mesos or Slurm stored is worthless once the executor ran.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutorHubServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -972,6 +987,11 @@ def add_ExecutorHubServicer_to_server(servicer, server):
                     servicer.Report,
                     request_deserializer=stratos__pb2.ReportRequest.FromString,
                     response_serializer=stratos__pb2.ReportReply.SerializeToString,
+            ),
+            'Enroll': grpc.unary_unary_rpc_method_handler(
+                    servicer.Enroll,
+                    request_deserializer=stratos__pb2.EnrollRequest.FromString,
+                    response_serializer=stratos__pb2.EnrollReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1058,6 +1078,33 @@ class ExecutorHub:
             '/stratos.v1.ExecutorHub/Report',
             stratos__pb2.ReportRequest.SerializeToString,
             stratos__pb2.ReportReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Enroll(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stratos.v1.ExecutorHub/Enroll',
+            stratos__pb2.EnrollRequest.SerializeToString,
+            stratos__pb2.EnrollReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -30,6 +30,8 @@ from stratos_executor.spec import TaskSpec
 from stratosd.backends.pilots import PilotsBackend
 from stratosd.core.events import Event
 from stratosd.core.model import Job, Offer, Status
+from stratosd.enroll import Enrollment
+from stratosd.listeners import ExecutorListeners, slurm_controller
 
 log = logging.getLogger("stratosd.slurm")
 
@@ -108,7 +110,13 @@ class SlurmBackend:
         executor_tls_ca: str | None = None,
         idle_release: float = 30.0,
         poll_interval: float = 2.0,
+        listeners: ExecutorListeners | None = None,
+        enrollment: Enrollment | None = None,
     ) -> None:
+        #: executor listeners opened on demand (bound towards the controller); None: ``executor_address``.
+        self.listeners = listeners
+        #: with it, a pilot job carries a one-time bootstrap, never the job's token.
+        self.enrollment = enrollment
         self.pilots = pilots
         self._jobs = jobs
         self._meta = meta
@@ -197,6 +205,16 @@ class SlurmBackend:
         wanted = partition_of(master)
         if wanted and wanted not in partitions:
             raise InvalidJobSpec(f"Slurm has no partition {wanted!r}: use one of {', '.join(sorted(partitions))}.")
+        if self.listeners is not None:
+            code, out, err = await _run(["scontrol", "show", "config"])
+            try:
+                controller = slurm_controller(out) if code == 0 else None
+                await self.listeners.ensure(master, controller)
+            except (OSError, ValueError, RuntimeError) as exc:
+                raise BackendUnavailable(
+                    f"cannot open an executor listener for Slurm: {exc}. Set executor_listen (and "
+                    "advertise) in the [stratosd] table of the settings file, or `stratosd run "
+                    "--executor-listen HOST:PORT`.") from None
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -292,12 +310,16 @@ class SlurmBackend:
     async def _submit(self, state: PilotPool, job: Job, cpus: int, mem: int) -> bool:
         spec = job.spec
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        address, tls_ca, ca_pem = self.executor_address, self.executor_tls_ca, ""
+        listener = self.listeners.for_master(spec.master) if self.listeners is not None else None
+        if listener is not None:
+            address, tls_ca, ca_pem = listener.advertise, listener.ca_path or None, listener.ca_pem
         pilot = [
-            *shlex.split(self.executor_command), "pilot", "--connect", self.executor_address, "--job", job.name,
+            *shlex.split(self.executor_command), "pilot", "--connect", address, "--job", job.name,
             "--idle-timeout", f"{spec.pilot_idle_timeout or DEFAULT_IDLE_TIMEOUT:g}",
         ]
-        if self.executor_tls_ca:
-            pilot += ["--tls-ca", self.executor_tls_ca]
+        if tls_ca:
+            pilot += ["--tls-ca", tls_ca]
         argv = ["sbatch", "--parsable", f"--job-name=stratos-{job.name}", f"--cpus-per-task={cpus}", f"--mem={mem}",
                 "--nodes=1", "--ntasks=1", f"--output={self.log_dir}/{job.name}-pilot-%j.log"]
         partition = partition_of(spec.master)
@@ -310,8 +332,15 @@ class SlurmBackend:
         argv += shlex.split(spec.sbatch_options)
         # the executor id names the Slurm job, so squeue's word on it reaches the right pilot
         argv.append("--wrap=STRATOS_EXECUTOR_ID=slurm-$SLURM_JOB_ID exec " + shlex.join(pilot))
-        # the token travels in the job's environment (sbatch exports it), never on a command line
-        env = {**os.environ, "STRATOS_TOKEN": job.token}
+        env = {k: v for k, v in os.environ.items() if k not in ("STRATOS_TOKEN", "STRATOS_BOOTSTRAP")}
+        if ca_pem:
+            env["STRATOS_TLS_CA_PEM"] = ca_pem  # the daemon's CA certificate: public
+        if self.enrollment is not None:
+            # Slurm keeps a job's environment (state files, `sacct --env-vars`): only a one-time
+            # bootstrap goes there, which the pilot trades for its own credential over TLS.
+            env["STRATOS_BOOTSTRAP"] = self.enrollment.bootstrap(job.token)
+        else:
+            env["STRATOS_TOKEN"] = job.token  # never on a command line
         try:
             code, out, err = await _run(argv, env)
         except FileNotFoundError:

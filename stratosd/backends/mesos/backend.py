@@ -32,6 +32,8 @@ from stratosd.backends.mesos.client import SchedulerConnection, resolve
 from stratosd.backends.pilots import assignment
 from stratosd.core.events import Event, OffersReceived, TaskEnded, TaskLost
 from stratosd.core.model import Job, Offer, Status
+from stratosd.enroll import Enrollment
+from stratosd.listeners import ExecutorListeners, mesos_endpoint
 
 log = logging.getLogger("stratosd.mesos")
 #: one debug line per offer answered: what went into it and how long after its OFFERS event (bench/mesos.py).
@@ -96,8 +98,14 @@ class MesosBackend:
         failover_timeout: float = DEFAULT_FAILOVER_TIMEOUT,
         idle_teardown: float = DEFAULT_IDLE_TEARDOWN,
         executor_tls_ca: str | None = None,
+        listeners: ExecutorListeners | None = None,
+        enrollment: Enrollment | None = None,
     ) -> None:
         self.executor_tls_ca = executor_tls_ca
+        #: executor listeners opened per master on demand; None: ``executor_address`` for all.
+        self.listeners = listeners
+        #: with it, tasks carry a one-time bootstrap, never the job's token.
+        self.enrollment = enrollment
         self.idle_teardown = idle_teardown
         self._emit = emit
         self._jobs = jobs
@@ -118,7 +126,8 @@ class MesosBackend:
         """Fail fast, at job creation, when the master cannot be reached at all."""
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        url = (await resolve(master)).removesuffix("/api/v1/scheduler") + "/master/redirect"
+        leader = (await resolve(master)).removesuffix("/api/v1/scheduler")
+        url = leader + "/master/redirect"
         try:
             async with self._session.get(url, allow_redirects=False,
                                          timeout=aiohttp.ClientTimeout(total=timeout)) as response:
@@ -129,6 +138,14 @@ class MesosBackend:
                 f"cannot reach the Mesos master at {master} ({err or type(err).__name__}): check the "
                 "address, or that the master runs."
             ) from None
+        if self.listeners is not None:
+            try:
+                await self.listeners.ensure(master, mesos_endpoint(leader))
+            except (OSError, ValueError, RuntimeError) as err:
+                raise BackendUnavailable(
+                    f"cannot open an executor listener for the Mesos master at {master}: {err}. Set "
+                    "executor_listen (and advertise) in the [stratosd] table of the settings file, or "
+                    "`stratosd run --executor-listen HOST:PORT`.") from None
 
     # -- frameworks ------------------------------------------------------------------------------
 
@@ -279,13 +296,25 @@ class MesosBackend:
 
     def _executor(self, job: Job, spec: TaskSpec, mesos_task_id: str) -> tuple[str, dict[str, str]]:
         """The Mesos task's command: our executor, which runs the user's command under supervision."""
-        command = (f"{self.executor_command} task --connect {shlex.quote(self.executor_address)} "
+        address, tls_ca, ca_pem = self.executor_address, self.executor_tls_ca, ""
+        listener = self.listeners.for_master(job.spec.master) if self.listeners is not None else None
+        if listener is not None:
+            address, tls_ca, ca_pem = listener.advertise, listener.ca_path or None, listener.ca_pem
+        command = (f"{self.executor_command} task --connect {shlex.quote(address)} "
                    f"--job {shlex.quote(job.name)}")
-        if self.executor_tls_ca:
-            command += f" --tls-ca {shlex.quote(self.executor_tls_ca)}"
+        if tls_ca:
+            command += f" --tls-ca {shlex.quote(tls_ca)}"
         encoded = base64.b64encode(assignment(spec).SerializeToString()).decode()
-        return command, {"STRATOS_TOKEN": job.token, "STRATOS_ASSIGNMENT": encoded,
-                         "STRATOS_EXECUTOR_ID": mesos_task_id}
+        env = {"STRATOS_ASSIGNMENT": encoded, "STRATOS_EXECUTOR_ID": mesos_task_id}
+        if ca_pem:
+            env["STRATOS_TLS_CA_PEM"] = ca_pem  # the daemon's CA certificate: public
+        if self.enrollment is not None:
+            # Mesos shows a task's environment in /master/state: only a one-time bootstrap, bound to
+            # this task, goes there; the executor trades it for its credential over the listener.
+            env["STRATOS_BOOTSTRAP"] = self.enrollment.bootstrap(job.token, mesos_task_id)
+        else:
+            env["STRATOS_TOKEN"] = job.token
+        return command, env
 
     def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None:
         framework = self.frameworks.get(pool)
