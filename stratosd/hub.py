@@ -85,6 +85,8 @@ class Hub(pb_grpc.ExecutorHubServicer):
         credential = None
         if job is not None and self.enrollment is not None and offered.startswith("Bootstrap "):
             credential = self.enrollment.redeem(job.token, request.executor_id, offered.removeprefix("Bootstrap "))
+        for other in self.others:  # the executor started: a later failure is not its node's
+            other.executor_job(request.executor_id)
         if job is None or credential is None:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED,
                                 f"no job {request.job_id!r} for this bootstrap secret, or it was spent already "

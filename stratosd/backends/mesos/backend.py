@@ -47,6 +47,8 @@ DEFAULT_IDLE_TEARDOWN = 60.0
 #: Mesos reasons that mean the task itself went over its limits: a task result, not retried.
 LIMIT_REASONS = frozenset({"REASON_CONTAINER_LIMITATION", "REASON_CONTAINER_LIMITATION_MEMORY",
                            "REASON_CONTAINER_LIMITATION_DISK", "REASON_MAX_COMPLETION_TIME_REACHED"})
+#: how long an agent where the executor could not start gets no task (while other agents offer).
+BAD_AGENT_REFUSAL = 300.0
 #: four weeks, as the Mesos docs suggest for batch frameworks: a daemon restart never kills tasks.
 DEFAULT_FAILOVER_TIMEOUT = 4 * 7 * 86400.0
 
@@ -82,6 +84,12 @@ class Framework:
     rounds: int = 0
     #: the job is done: TEARDOWN once Mesos has seen every task end (or at this deadline).
     release_at: float | None = None
+    #: Mesos task id -> the agent's host name, for the reasons of tasks whose executor never started.
+    hosts: dict[str, str] = field(default_factory=dict)
+    #: Mesos task ids whose executor called the daemon (it started).
+    heard: set[str] = field(default_factory=set)
+    #: agent id -> monotonic time until which its offers are declined: the executor could not start there.
+    bad_agents: dict[str, float] = field(default_factory=dict)
 
 
 class MesosBackend:
@@ -194,6 +202,14 @@ class MesosBackend:
             received = time.perf_counter()
             framework.rounds += 1
             offers = tr.offers(event)
+            now = time.monotonic()
+            shunned = [o for o in offers if framework.bad_agents.get(o.agent_id, 0.0) > now]
+            if shunned and len(shunned) < len(offers):
+                # agents where the executor could not start get no task while others offer (if none
+                # does, they still get them: the tasks then fail as lost, and the job ends, not hangs)
+                offers = [o for o in offers if o not in shunned]
+                self._send(framework, tr.decline(self._fid(framework), [o.offer_id for o in shunned],
+                                                 BAD_AGENT_REFUSAL))
             for offer in offers:
                 framework.offers[offer.offer_id] = HeldOffer(offer, received, framework.rounds)
             core = tuple(Offer(o.offer_id, o.agent_id, o.hostname, o.cpus, o.mem, o.disk) for o in offers)
@@ -223,7 +239,10 @@ class MesosBackend:
                 record = TaskRecord(ended=time.time(), reason=f"killed by Mesos: {why}", stdout=b"", signal=9)
                 self._emit(TaskEnded(ids[0], ids[1], ids[2], record))
             else:
-                self._emit(TaskLost(ids[0], ids[1], ids[2], f"Mesos: {why}", time.time()))
+                self._emit(TaskLost(ids[0], ids[1], ids[2], self._lost_reason(framework, update, why),
+                                    time.time()))
+            framework.heard.discard(update.task_id)
+            framework.hosts.pop(update.task_id, None)
             if framework.release_at is not None and not framework.live \
                     and time.monotonic() >= framework.release_at:
                 self._teardown(framework)  # closed, and now Mesos has seen every executor exit
@@ -231,6 +250,22 @@ class MesosBackend:
             # Reported lost (and run again elsewhere), yet it runs: it must not yield a second result.
             log.warning("mesos: %s runs but is no longer wanted (%s): killing it", update.task_id, why)
             self._send(framework, tr.kill(self._fid(framework), update.task_id, update.agent_id or None))
+
+    def _lost_reason(self, framework: Framework, update: tr.TaskUpdate, why: str) -> str:
+        """Why a task was lost; when its executor never reached the daemon, where and what failed."""
+        if update.task_id in framework.heard or update.state not in ("TASK_FAILED", "TASK_FINISHED", "TASK_ERROR"):
+            return f"Mesos: {why}"
+        host = framework.hosts.get(update.task_id) or "?"
+        if update.agent_id:
+            framework.bad_agents[update.agent_id] = time.monotonic() + BAD_AGENT_REFUSAL
+        status = update.message.rsplit(" ", 1)[-1] if "exited with status" in update.message else ""
+        what = {"127": "a program it names is not there (exit 127)",
+                "126": "a program it names is not executable (exit 126)"}.get(
+            status, f"it ended before reaching the daemon ({why})")
+        return (f"the executor could not start on host {host} (agent {update.agent_id or '?'}): "
+                f"`{self.executor_command}`: {what}. That node needs StratOS (same Python and version) "
+                "installed or on a shared file system; check with `stratosctl doctor`, or set "
+                "executor_command in [stratosd]")
 
     def _superseded(self, job_key: int, task_id: int, attempt: int) -> bool:
         """Whether a Mesos task that says it runs is an attempt the job no longer wants.
@@ -287,6 +322,7 @@ class MesosBackend:
                                       offer=mesos_offer, cpus=cpus, mem=job.spec.mem, disk=job.spec.disk,
                                       command=command, environment=environment))
             framework.live[mesos_task_id] = mesos_offer.agent_id
+            framework.hosts[mesos_task_id] = mesos_offer.hostname
         self._send(framework, tr.accept(self._fid(framework), [offer.offer_id], infos))
         offers_log.debug("job %s round %d offer %s (cpus=%g mem=%g disk=%g): accepted with %d task(s) of "
                          "cpus=%g mem=%g disk=%g (%d retried), %.3f ms after its OFFERS event", job.name, held.round,
@@ -392,7 +428,10 @@ class MesosBackend:
         if ids is None:
             return None
         framework = self.frameworks.get(f"{KIND}:{ids[0]}")
-        return ids[0] if framework is not None and executor_id in framework.live else None
+        if framework is None or executor_id not in framework.live:
+            return None
+        framework.heard.add(executor_id)  # it started: a later failure is not the node's
+        return ids[0]
 
     # -- the Backend interface -----------------------------------------------------------------------
 
