@@ -212,7 +212,11 @@ def _status(socket: Path) -> int:
     print(f"jobs:      {len(jobs)} ({active} active)")
     print("listeners:")
     for line in listener_lines(socket, Path(hello.state_dir)):
-        print(f"  {line}")
+        head, sep, tail = line.partition(": ")
+        if len(line) > 76 and sep:  # 80 columns
+            print(f"  {head}:\n    {tail}")
+        else:
+            print(f"  {line}")
     return 0
 
 
@@ -220,7 +224,7 @@ def listener_lines(socket: Path, state_dir: Path) -> list[str]:
     """What `stratosd status` says of each listener: where, how, for what."""
     import json
 
-    lines = [f"{socket} (Unix socket, this user only): submitting, results, stratosctl"]
+    lines = ["Unix socket (this user only): submitting, results, stratosctl"]
     try:
         data = json.loads((state_dir / "executor-listeners.json").read_text())
     except (OSError, ValueError):
@@ -230,7 +234,7 @@ def listener_lines(socket: Path, state_dir: Path) -> list[str]:
         tls = "TLS" if item.get("tls") else "plain text"
         advertised = item.get("advertise", "")
         where = item.get("bind", "?") + (f" (advertised {advertised})" if advertised != item.get("bind") else "")
-        lines.append(f"{where} ({tls}): executor calls only, for {serves}")
+        lines.append(f"{where}, {tls}: executor calls only, for {serves}")
     if len(lines) == 1:
         lines.append("no executor listener yet (one opens when a cluster job comes)")
     return lines

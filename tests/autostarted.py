@@ -39,12 +39,14 @@ class AutoStarted:
             return _paths.daemon_log_path(self.state_dir).read_text(errors="replace")[-6000:]
         return ""
 
-    def stop(self) -> None:
-        """SIGTERM the daemon the client started (its PID from the state directory's lock), then SIGKILL."""
+    def stop(self, crash: bool = False) -> None:
+        """SIGTERM the daemon the client started (its PID from the state directory's lock), then SIGKILL;
+        with ``crash``, SIGKILL at once."""
         pid = self.pid()
         if pid is None:
             return
-        for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
+        signals = ((signal.SIGKILL, 5.0),) if crash else ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0))
+        for sig, wait in signals:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
             deadline = time.monotonic() + wait

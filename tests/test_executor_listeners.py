@@ -75,5 +75,5 @@ def test_daemon_settings_come_from_the_stratosd_table_and_are_checked() -> None:
     got = daemon_settings.parse({"stratosd": {"executor_listen": "0.0.0.0:7070", "advertise": "login1",
                                               "executor_tls": False}})
     assert got == {"executor_listen": "0.0.0.0:7070", "advertise": "login1", "executor_tls": "off"}
-    with pytest.raises(InvalidJobSpec, match="executor_listen must be HOST:PORT.*'lstn' is not"):
+    with pytest.raises(InvalidJobSpec, match=r"executor_listen must be HOST:PORT.*'lstn' is not"):
         daemon_settings.parse({"stratosd": {"executor_listen": "7070", "lstn": 1}})
