@@ -77,3 +77,13 @@ def test_daemon_settings_come_from_the_stratosd_table_and_are_checked() -> None:
     assert got == {"executor_listen": "0.0.0.0:7070", "advertise": "login1", "executor_tls": "off"}
     with pytest.raises(InvalidJobSpec, match=r"executor_listen must be HOST:PORT.*'lstn' is not"):
         daemon_settings.parse({"stratosd": {"executor_listen": "7070", "lstn": 1}})
+
+
+def test_the_client_settings_ignore_the_daemons_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stratos import Settings
+
+    file = tmp_path / "config.toml"
+    file.write_text('[stratos]\nmaster = "slurm"\n[stratosd]\nexecutor_listen = "0.0.0.0:7070"\n')
+    monkeypatch.setenv("STRATOS_CONFIG", str(file))
+    assert Settings.load().master == "slurm"
+    assert daemon_settings.load() == {"executor_listen": "0.0.0.0:7070"}
