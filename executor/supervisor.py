@@ -156,6 +156,9 @@ class TaskRunner:
             return
         self._stopping = True
         self._record.reason = reason
+        # A last look while its processes are alive: their high-water marks hold the peak so far,
+        # which the periodic samples may have missed (a monitor stops a task that is growing).
+        self._memory.sample(session_pids(process.pid))
         process.signal_group(signal.SIGTERM)
         if self.spec.kill_grace > 0 and self._loop is not None:
             self._kill_timer = self._loop.call_later(self.spec.kill_grace, process.signal_group, signal.SIGKILL)
