@@ -28,6 +28,8 @@ __all__ = ["PROGRESS_INTERVAL", "ProgressLine", "display_kind", "eta_text", "pro
 PROGRESS_INTERVAL = 0.25
 #: width of the bar in the terminal line, so the whole line fits 80 columns.
 BAR_WIDTH = 16
+#: the job id is cut (with an ellipsis) beyond this many columns.
+LABEL_WIDTH = 20
 
 Display = Literal["off", "terminal", "notebook"]
 
@@ -74,7 +76,8 @@ def progress_text(progress: Progress, rate: float | None, elapsed: float) -> str
     failed = progress.counts.get("failed", 0) + progress.counts.get("lost", 0)
     if failed:
         parts.append(f"{failed} failed")
-    parts.append(f"{progress.counts.get('running', 0)} running")
+    if not progress.done:
+        parts.append(f"{progress.counts.get('running', 0)} running")
     if rate is not None:
         parts.append(f"{rate:.3g} tasks/s" if rate < 1000 else f"{rate:.0f} tasks/s")
     parts.append(eta_text(progress, rate) if not progress.done else f"done in {_clock(elapsed)}")
@@ -109,6 +112,9 @@ class _Line:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         progress = self.progress
         grid = Table.grid(padding=(0, 1))
+        grid.add_column(max_width=LABEL_WIDTH, no_wrap=True, overflow="ellipsis")
+        grid.add_column(width=BAR_WIDTH)
+        grid.add_column(no_wrap=True, overflow="ellipsis")
         grid.add_row(
             Text(self.label, no_wrap=True, overflow="ellipsis"),
             ProgressBar(total=float(progress.total) if progress else None,
