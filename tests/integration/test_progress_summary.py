@@ -141,7 +141,7 @@ def test_with_block_detaches_without_cancelling(daemon: Daemon) -> None:
     job_id = unique_id("with")
     with Processor(job_id=job_id, progress=False) as job:
         job.stream("sleep 1")
-    with pytest.raises(HandleDetached, match="Processor.attach"):
+    with pytest.raises(HandleDetached, match=r"Processor\.attach"):
         job.status()
     again = Processor.attach(job_id)
     assert again.stream.count_unfinished_tasks() == 1  # still running: leaving never cancels
