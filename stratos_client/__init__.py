@@ -10,12 +10,14 @@ from .errors import (
     BackendUnavailable,
     DaemonStopped,
     DaemonUnavailable,
+    HandleDetached,
     InsufficientResources,
     InvalidJobSpec,
     InvalidSubmission,
     JobIdInUse,
     JobNotEnded,
     JobNotFound,
+    MissingDependency,
     PermissionDenied,
     ProtocolMismatch,
     StratosError,
@@ -23,14 +25,16 @@ from .errors import (
     TaskNotFound,
 )
 from .processor import Processor
-from .records import JobReport, Progress, TaskDetails, TaskReport, TaskResult
+from .records import BatchSummary, JobReport, Progress, TaskDetails, TaskReport, TaskResult
 from .settings import Settings
 from .stream import Stream
 
 __all__ = [
     "BackendUnavailable",
+    "BatchSummary",
     "DaemonStopped",
     "DaemonUnavailable",
+    "HandleDetached",
     "InsufficientResources",
     "InvalidJobSpec",
     "InvalidSubmission",
@@ -38,6 +42,7 @@ __all__ = [
     "JobNotEnded",
     "JobNotFound",
     "JobReport",
+    "MissingDependency",
     "PermissionDenied",
     "Processor",
     "Progress",

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import math
 import os
 import secrets
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
@@ -33,6 +35,7 @@ FAILED_IDS_SHOWN = 1000
 #: RemoveJobs replies kept for retries.
 RECENT_REMOVALS = 100
 
+logger = logging.getLogger("stratosd.servicer")
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=Message)
 
@@ -220,9 +223,10 @@ class Servicer(pb_grpc.StratosServicer):
         job = self.state.job(header.job_id)
         mount = job.spec.hdfs_mount if job.spec.hdfs else None
         notes: list[str] = []
+        files: list[str] = []
         if header.kind == pb.GLOB:
             found = await self._hdfs_globs(job, items)
-            commands = await asyncio.to_thread(expand.expand_glob, header.template, items, cwd, mount, found)
+            commands = await asyncio.to_thread(expand.expand_glob, header.template, items, cwd, mount, found, files)
         elif header.kind == pb.TEMPLATE:
             commands = expand.expand_template(header.template, rows)
         elif header.kind == pb.PLAIN:
@@ -247,7 +251,18 @@ class Servicer(pb_grpc.StratosServicer):
             call_id, first, count, warnings = answer
             return pb.SubmitReply(call_id=call_id, first_task_id=first, count=count, warnings=warnings)
 
-        return await self._once(header.request_id, "Submit", pb.SubmitReply, apply, encode)
+        reply = await self._once(header.request_id, "Submit", pb.SubmitReply, apply, encode)
+        self._save_inputs(job, reply, files, rows if header.kind == pb.TEMPLATE else [])
+        return reply
+
+    def _save_inputs(self, job: Job, reply: pb.SubmitReply, files: list[str], rows: list[list[str]]) -> None:
+        """Journal what each new task's placeholders stood for, for its result record. Best effort: a
+        journal that cannot take them (full disk) leaves those records without an input, the tasks run."""
+        try:
+            self.store.save_inputs(job.key, reply.first_task_id, files[:reply.count], rows[:reply.count])
+        except sqlite3.Error as err:
+            logger.warning("job %s: the inputs of tasks %d.. were not journaled: %s", job.name,
+                           reply.first_task_id, err)
 
     async def _hdfs_globs(self, job: Job, patterns: list[str]) -> dict[str, list[str]]:
         """`hdfs://` patterns expanded through WebHDFS listings, as mounted paths."""
@@ -377,11 +392,15 @@ class Servicer(pb_grpc.StratosServicer):
         batch = pb.ResultBatch()
         size = 0
         for page in self.store.results(job.key, after, upto):
+            inputs = self._inputs(job, [row[1] for row in page]) if details else {}
             for seq, task_id, stdout, stdout_path, truncated in page:
                 for index, (piece, more) in enumerate(_stdout_pieces(stdout, stdout_path)):
                     record = batch.records.add(seq=seq, task_id=task_id, stdout=piece, more=more)
                     if index == 0 and details:
                         self._fill_details(record, job, task_id, bool(truncated), stdout_path or "")
+                        file, params = inputs.get(task_id, (None, None))
+                        record.input_file = file or ""
+                        record.input_params.extend(params or ())
                     size += len(piece) + 64
                     if size >= RESULT_MESSAGE_BYTES:
                         yield pb.ResultsServerMessage(batch=batch)
@@ -390,8 +409,20 @@ class Servicer(pb_grpc.StratosServicer):
         if batch.records:
             yield pb.ResultsServerMessage(batch=batch)
 
+    def _inputs(self, job: Job, task_ids: list[int]) -> dict[int, tuple[str | None, tuple[str, ...] | None]]:
+        """Each task's input; a relauncher's replacement has the input of the task it replaces."""
+        roots: dict[int, int] = {}
+        for task_id in task_ids:
+            root = task_id
+            while job.tasks[root].parent is not None:
+                root = job.tasks[root].parent  # type: ignore[assignment]
+            roots[task_id] = root
+        found = self.store.inputs(job.key, list(roots.values()))
+        return {task_id: found[root] for task_id, root in roots.items() if root in found}
+
     def _fill_details(self, record: pb.ResultRecord, job: Job, task_id: int, truncated: bool, path: str) -> None:
         task = job.tasks[task_id]
+        record.call_id = task.call_id
         record.command, record.status, record.host = task.command, task.status.value, task.host
         record.has_exit_code = task.exit_code is not None
         record.exit_code, record.signal = task.exit_code or 0, task.signal or 0

@@ -502,7 +502,7 @@ class ResultsClientMessage(_message.Message):
     def __init__(self, open: _Optional[_Union[ResultsOpen, _Mapping]] = ..., ack: _Optional[_Union[ResultsAck, _Mapping]] = ...) -> None: ...
 
 class ResultRecord(_message.Message):
-    __slots__ = ("seq", "task_id", "stdout", "more", "command", "status", "has_exit_code", "exit_code", "signal", "host", "duration", "truncated", "stdout_path", "stderr_path")
+    __slots__ = ("seq", "task_id", "stdout", "more", "command", "status", "has_exit_code", "exit_code", "signal", "host", "duration", "truncated", "stdout_path", "stderr_path", "call_id", "input_file", "input_params")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     STDOUT_FIELD_NUMBER: _ClassVar[int]
@@ -517,6 +517,9 @@ class ResultRecord(_message.Message):
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     STDOUT_PATH_FIELD_NUMBER: _ClassVar[int]
     STDERR_PATH_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FILE_FIELD_NUMBER: _ClassVar[int]
+    INPUT_PARAMS_FIELD_NUMBER: _ClassVar[int]
     seq: int
     task_id: int
     stdout: bytes
@@ -531,7 +534,10 @@ class ResultRecord(_message.Message):
     truncated: bool
     stdout_path: str
     stderr_path: str
-    def __init__(self, seq: _Optional[int] = ..., task_id: _Optional[int] = ..., stdout: _Optional[bytes] = ..., more: _Optional[bool] = ..., command: _Optional[str] = ..., status: _Optional[str] = ..., has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., host: _Optional[str] = ..., duration: _Optional[float] = ..., truncated: _Optional[bool] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ...) -> None: ...
+    call_id: int
+    input_file: str
+    input_params: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, seq: _Optional[int] = ..., task_id: _Optional[int] = ..., stdout: _Optional[bytes] = ..., more: _Optional[bool] = ..., command: _Optional[str] = ..., status: _Optional[str] = ..., has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., host: _Optional[str] = ..., duration: _Optional[float] = ..., truncated: _Optional[bool] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., call_id: _Optional[int] = ..., input_file: _Optional[str] = ..., input_params: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ResultBatch(_message.Message):
     __slots__ = ("records",)
@@ -610,7 +616,7 @@ class ListTasksRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
 
 class TaskSummary(_message.Message):
-    __slots__ = ("task_id", "status", "command", "host", "attempts", "has_exit_code", "exit_code", "signal", "duration")
+    __slots__ = ("task_id", "status", "command", "host", "attempts", "has_exit_code", "exit_code", "signal", "duration", "started", "call_id")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
@@ -620,6 +626,8 @@ class TaskSummary(_message.Message):
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
     task_id: int
     status: str
     command: str
@@ -629,7 +637,9 @@ class TaskSummary(_message.Message):
     exit_code: int
     signal: int
     duration: float
-    def __init__(self, task_id: _Optional[int] = ..., status: _Optional[str] = ..., command: _Optional[str] = ..., host: _Optional[str] = ..., attempts: _Optional[int] = ..., has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., duration: _Optional[float] = ...) -> None: ...
+    started: float
+    call_id: int
+    def __init__(self, task_id: _Optional[int] = ..., status: _Optional[str] = ..., command: _Optional[str] = ..., host: _Optional[str] = ..., attempts: _Optional[int] = ..., has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., duration: _Optional[float] = ..., started: _Optional[float] = ..., call_id: _Optional[int] = ...) -> None: ...
 
 class TaskPage(_message.Message):
     __slots__ = ("tasks",)

@@ -201,7 +201,9 @@ def test_batch_waits_for_its_call_and_returns_counts(
                       "relaunched": 0, "lost": 0}
     (wait,) = daemon.waits
     assert (wait.job_id, wait.has_call, wait.call_id) == ("demo", True, 7)
-    assert "job 'demo': tasks 3, 4 failed (exit 1, 2)" in caplog.text
+    # one record: the summary (counts, time, rate), then the failed tasks
+    assert "job 'demo': 4 tasks in " in caplog.text
+    assert "2 finished, 2 failed; tasks 3, 4 failed (exit 1, 2)" in caplog.text
     assert daemon.submissions[0].header.mode == pb.BATCH
 
 
