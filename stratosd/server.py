@@ -26,6 +26,7 @@ from stratosd.backends.pilots import PilotsBackend
 from stratosd.backends.slurm import SlurmBackend
 from stratosd.core.model import Job
 from stratosd.core.state import PILOT_FAILURES_BEFORE_LOST, SchedulerState
+from stratosd.doctor import Doctor
 from stratosd.enroll import Enrollment
 from stratosd.hub import Hub
 from stratosd.listeners import ExecutorListeners, ListenerSettings, is_loopback
@@ -215,14 +216,15 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     runtime.restore()
     pilots.start()
     slurm.start()
-    hub = Hub(runtime, pilots, others=[mesos], enrollment=enrollment)
+    doctor = Doctor(slurm, mesos)
+    hub = Hub(runtime, pilots, others=[mesos], enrollment=enrollment, probes=doctor.probes)
     hubs.append(hub)
     stop = asyncio.Event()
 
     async def request_stop() -> None:
         stop.set()
 
-    servicer = Servicer(runtime, on_shutdown=request_stop)
+    servicer = Servicer(runtime, on_shutdown=request_stop, doctor=doctor)
     servers = []
     await listeners.restore()  # executors still running after a restart call the same ports
     if config.executor_listen:

@@ -448,3 +448,7 @@ async def _run(argv: list[str], env: dict[str, str] | None = None) -> tuple[int,
     except subprocess.TimeoutExpired:
         return 124, "", f"{argv[0]} did not answer within {COMMAND_TIMEOUT:g} s"
     return done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+
+
+#: one Slurm command with a time limit (stratosd.doctor uses it too).
+run_command = _run
