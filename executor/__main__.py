@@ -26,6 +26,9 @@ from stratos_executor.supervisor import TaskRunner
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stratos-executor", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    from stratos._protocol import VERSION
+
+    parser.add_argument("--version", action="version", version=f"stratos-executor {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run one shell command under supervision and print its record",
                          description="Run one shell command under supervision. Its stdout is printed; "
@@ -40,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, help="seconds before the task is stopped (default: none)")
     _add_pilot(sub)
     _add_task(sub)
+    probe = sub.add_parser(
+        "probe", help="check that this node reaches the daemon (stratosctl doctor starts it)",
+        description="Call the daemon's executor listener once, as a task's executor would, with the "
+        "one-time secret in $STRATOS_PROBE_SECRET (TLS verified with $STRATOS_TLS_CA_PEM or --tls-ca). "
+        "Exit 0: reached; 3: unreachable within --timeout; 4: refused; 2: usage.")
+    probe.add_argument("--connect", required=True, metavar="ADDR", help="the daemon: HOST:PORT or unix:/path")
+    probe.add_argument("--tls-ca", metavar="PEM", help="connect with TLS, verifying the daemon with this CA")
+    probe.add_argument("--timeout", type=_positive, default=20.0, metavar="S",
+                       help="give up after S seconds of trying (default 20)")
     return parser
 
 
@@ -209,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         return _pilot(opts)
     if opts.command == "task":
         return _task(opts)
+    if opts.command == "probe":
+        from stratos_executor.probe import probe
+
+        return probe(opts.connect, opts.tls_ca, opts.timeout)
     with tempfile.TemporaryDirectory(prefix="stratos-executor-") as sandbox:
         return asyncio.run(_run(opts, sandbox))
 

@@ -602,6 +602,54 @@ def cmd_gc(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace, settings: Settings, out: Output) -> int:
+    conn = connect(settings.socket, settings.state_dir, autostart=True)
+    if not out.as_json and out.tty:
+        print(f"probing every node of {args.master} (up to {args.timeout:g} s) ...", file=sys.stderr, flush=True)
+    reply = conn.doctor(args.master, args.timeout)
+    nodes = list(reply.nodes)
+    good = bool(nodes) and all(node.ok for node in nodes)
+    if out.as_json:
+        out.json({
+            "master": reply.master, "reached": reply.reached, "executor_command": reply.executor_command,
+            "listener": reply.listener, "daemon_version": reply.daemon_version, "ok": good,
+            "nodes": [{"node": n.node, "ok": n.ok, "problem": n.problem, "detail": n.detail,
+                       "version": n.version, "where": n.where} for n in nodes],
+        })
+    else:
+        print(doctor_text(reply, out.console.width if out.tty else 80))
+    return 0 if good else 1
+
+
+def doctor_text(reply: pb.DoctorReply, width: int = 80) -> str:
+    """The doctor's report as lines of at most ``width`` columns (long words are broken)."""
+    import textwrap
+
+    width = max(40, width)
+    nodes = list(reply.nodes)
+    name_width = min(max([len(n.node) for n in nodes] + [4]), 20)
+    lines: list[str] = []
+
+    def para(head: str, text: str, indent: int) -> None:
+        lines.extend(textwrap.wrap(text, width, initial_indent=head, subsequent_indent=" " * indent,
+                                   break_long_words=True, break_on_hyphens=False) or [head.rstrip()])
+
+    para("master:   ", f"{reply.master}: {reply.reached}", 10)
+    para("executor: ", f"{reply.executor_command} (daemon {reply.daemon_version}; listener {reply.listener})", 10)
+    for node in nodes:
+        head = f"{node.node[:name_width]:<{name_width}}  {'OK' if node.ok else 'FAIL':<4}  "
+        para(head, node.problem if not node.ok else node.detail, len(head))
+        if not node.ok and node.detail:
+            para(" " * (name_width + 8), node.detail, name_width + 8)
+    good = sum(1 for n in nodes if n.ok)
+    if not nodes:
+        para("", "no nodes: the master lists no agents or nodes", 0)
+    else:
+        para("", f"{good} of {len(nodes)} nodes can run the executor." + (
+            "" if good == len(nodes) else " See deploy/README.md, \"What a node needs\"."), 0)
+    return "\n".join(lines)
+
+
 def _size(count: int) -> str:
     """Bytes as people read them: 512 B, 1.5 KB, 112.0 MB (powers of 1024)."""
     value = float(count)
@@ -863,7 +911,26 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     add("wait", cmd_wait, "wait until every task of a job has ended",
         "Exit status: 0 when no task failed or was lost, 2 otherwise."
         ).add_argument("job", metavar="JOB")
+    doctor = add("doctor", cmd_doctor, "check that every node of a cluster can run the executor",
+                 "Starts one probe per Mesos agent or Slurm node that runs the daemon's executor command "
+                 "and reaches its executor listener over TLS, as every task must; prints per node OK or "
+                 "what is missing. Exit status: 0 when every node can run the executor, 1 otherwise.")
+    doctor.add_argument("master", metavar="MASTER",
+                        help="HOST:5050, http(s)://HOST:5050 or zk://... (Mesos), slurm or slurm://PARTITION")
+    doctor.add_argument("--timeout", type=_seconds, default=60.0, metavar="S",
+                        help="how long to wait for the probes (default 60); a node whose probe has not "
+                        "started by then is reported as not started")
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 1 to 3600")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

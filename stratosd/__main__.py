@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
                      "(default 30; a closed or cancelled job's at once)")
     run.add_argument("--slurm-poll", type=float, default=2.0, metavar="SECONDS",
                      help="how often squeue is asked about pilot jobs (default 2)")
+    run.add_argument("--pilot-failures-before-lost", type=int, metavar="N",
+                     help="Slurm pilot jobs of a job in a row that end without reaching the daemon, while "
+                     "none serves it, before each waiting task is charged one retry (lost with the pilots' "
+                     "log when none are left; default 3)")
     run.add_argument("--mesos-failover-timeout", type=float, default=4 * 7 * 86400.0, metavar="SECONDS",
                      help="how long Mesos keeps a job's tasks running while the daemon is away (default 4 weeks)")
     run.add_argument("--executor-command", metavar="COMMAND",
@@ -95,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(opts: argparse.Namespace, socket: Path) -> int:
     import uvloop
 
+    from stratosd.core.state import PILOT_FAILURES_BEFORE_LOST
     from stratosd.server import AlreadyRunning, DaemonConfig, serve
 
     logging.basicConfig(level=logging.DEBUG if opts.verbose else logging.INFO,
@@ -132,6 +137,9 @@ def _run(opts: argparse.Namespace, socket: Path) -> int:
         executor_tls_ca=pick(opts.executor_tls_ca, "executor_tls_ca"), mesos_idle_teardown=opts.mesos_idle_teardown,
         mesos_failover_timeout=opts.mesos_failover_timeout, slurm_idle_release=opts.slurm_idle_release,
         slurm_poll=opts.slurm_poll,
+        pilot_failures_before_lost=int(pick(None if opts.pilot_failures_before_lost is None
+                                            else str(opts.pilot_failures_before_lost), "pilot_failures_before_lost")
+                                       or PILOT_FAILURES_BEFORE_LOST),
     )
     try:
         uvloop.run(serve(config))

@@ -21,6 +21,9 @@ KEYS: dict[str, str] = {
     "executor_tls": '"auto", "on" or "off" (true/false too)',
     "executor_command": "how a cluster node starts the executor",
     "executor_tls_ca": "path on the nodes of the CA file for an operator's own certificate",
+    "pilot_failures_before_lost": "a whole number >= 1: Slurm pilot jobs of a job in a row that end without "
+                                  "reaching the daemon, while none serves it, before its waiting tasks are "
+                                  "charged one retry (lost when none are left)",
 }
 
 
@@ -31,6 +34,10 @@ def _check(key: str, value: Any) -> str:
         if isinstance(value, str) and value in ("auto", "on", "off"):
             return value
         raise ValueError
+    if key == "pilot_failures_before_lost":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError
+        return str(value)
     if not isinstance(value, str):
         raise ValueError
     if key == "executor_listen" and value:

@@ -23,6 +23,7 @@ from stratos_executor.spec import DEFAULT_RESULT_LIMIT, Relaunch, TaskRecord
 from stratosd.backends.pilots import PILOT_KINDS, Pilot, PilotsBackend
 from stratosd.core.events import TaskEnded, TaskLost, TaskStarted
 from stratosd.core.model import Job
+from stratosd.doctor import Probes
 from stratosd.enroll import Enrollment
 from stratosd.runtime import Runtime
 
@@ -38,7 +39,9 @@ class ExecutorRegistry(Protocol):
 
 class Hub(pb_grpc.ExecutorHubServicer):
     def __init__(self, runtime: Runtime, backend: PilotsBackend, others: Sequence[ExecutorRegistry] = (),
-                 enrollment: Enrollment | None = None) -> None:
+                 enrollment: Enrollment | None = None, probes: Probes | None = None) -> None:
+        #: doctor probes under way (stratosctl doctor).
+        self.probes = probes
         self.runtime = runtime
         #: executors on cluster nodes trade a one-time bootstrap for a credential of their own.
         self.enrollment = enrollment
@@ -92,6 +95,14 @@ class Hub(pb_grpc.ExecutorHubServicer):
                                 f"no job {request.job_id!r} for this bootstrap secret, or it was spent already "
                                 "(each is good for one executor start)")
         return pb.EnrollReply(credential=credential)
+
+    async def Probe(self, request: pb.ProbeRequest, context: Any) -> pb.ProbeReply:
+        """A doctor probe reached the daemon from its node; its one-time secret says which."""
+        offered = str(dict(context.invocation_metadata() or ()).get("authorization", ""))
+        if self.probes is None or not offered.startswith("Probe ") or not self.probes.reached(request, offered):
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                f"no doctor check waits for probe {request.probe_id!r} with this secret")
+        return pb.ProbeReply()
 
     async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterReply:
         job = await self._job(request.job_id, context, request.executor_id)

@@ -25,7 +25,8 @@ from stratosd.backends.mesos.backend import MesosBackend
 from stratosd.backends.pilots import PilotsBackend
 from stratosd.backends.slurm import SlurmBackend
 from stratosd.core.model import Job
-from stratosd.core.state import SchedulerState
+from stratosd.core.state import PILOT_FAILURES_BEFORE_LOST, SchedulerState
+from stratosd.doctor import Doctor
 from stratosd.enroll import Enrollment
 from stratosd.hub import Hub
 from stratosd.listeners import ExecutorListeners, ListenerSettings, is_loopback
@@ -65,6 +66,8 @@ class DaemonConfig:
     executor_command: str | None = None
     slurm_idle_release: float = 30.0
     slurm_poll: float = 2.0
+    #: pilot jobs of a job in a row that end without registering (none serving it) per retry charged.
+    pilot_failures_before_lost: int = PILOT_FAILURES_BEFORE_LOST
 
 
 
@@ -177,7 +180,8 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         store = Store(config.state_dir / "journal.sqlite", synchronous=config.synchronous)
     finally:
         os.umask(old_umask)
-    runtime = Runtime(SchedulerState(), store, config.state_dir)
+    runtime = Runtime(SchedulerState(pilot_failures_before_lost=config.pilot_failures_before_lost), store,
+                      config.state_dir)
     runtime.retention = config.retention
     runtime.add_backend(LocalBackend(runtime.emit, cpus=config.cpus, mem=config.mem))
     pilots = PilotsBackend(runtime.emit, lost_after=config.pilot_lost_after, unclaimed=runtime.state.unclaimed)
@@ -206,20 +210,21 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         pilots, jobs=job, meta=store, executor_address=executor_address, log_dir=config.state_dir / "slurm-logs",
         executor_command=config.executor_command, executor_tls_ca=config.executor_tls_ca,
         idle_release=config.slurm_idle_release, poll_interval=config.slurm_poll,
-        listeners=listeners, enrollment=enrollment,
+        listeners=listeners, enrollment=enrollment, emit=runtime.emit,
     )
     runtime.add_backend(slurm)
     runtime.restore()
     pilots.start()
     slurm.start()
-    hub = Hub(runtime, pilots, others=[mesos], enrollment=enrollment)
+    doctor = Doctor(slurm, mesos)
+    hub = Hub(runtime, pilots, others=[mesos], enrollment=enrollment, probes=doctor.probes)
     hubs.append(hub)
     stop = asyncio.Event()
 
     async def request_stop() -> None:
         stop.set()
 
-    servicer = Servicer(runtime, on_shutdown=request_stop)
+    servicer = Servicer(runtime, on_shutdown=request_stop, doctor=doctor)
     servers = []
     await listeners.restore()  # executors still running after a restart call the same ports
     if config.executor_listen:

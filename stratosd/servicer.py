@@ -20,11 +20,19 @@ from google.protobuf.message import Message
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratos._protocol import PROTOCOL_VERSION, VERSION
-from stratos.errors import ERROR_METADATA_KEY, BackendUnavailable, InvalidSubmission, StratosError, TaskNotFound
+from stratos.errors import (
+    ERROR_METADATA_KEY,
+    BackendUnavailable,
+    InvalidJobSpec,
+    InvalidSubmission,
+    StratosError,
+    TaskNotFound,
+)
 from stratosd import convert, expand
 from stratosd.core import events as ev
 from stratosd.core.locality import HostBytes, normalize
 from stratosd.core.model import CallMode, Job, Status
+from stratosd.doctor import Doctor
 from stratosd.locality.hdfs import LocalityUnavailable
 from stratosd.runtime import Runtime, backend_kind
 
@@ -80,7 +88,10 @@ def _streaming(method: F) -> F:
 
 
 class Servicer(pb_grpc.StratosServicer):
-    def __init__(self, runtime: Runtime, *, on_shutdown: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, runtime: Runtime, *, on_shutdown: Callable[[], Awaitable[None]],
+                 doctor: Doctor | None = None) -> None:
+        #: stratosctl doctor's probes (None: a daemon without cluster backends, in tests).
+        self.doctor = doctor
         self.runtime = runtime
         self.state = runtime.state
         self.store = runtime.store
@@ -584,6 +595,12 @@ class Servicer(pb_grpc.StratosServicer):
     def _forget(self, keys: set[int]) -> None:
         """Drop the cursor locks of removed jobs."""
         self._cursor_locks = {k: v for k, v in self._cursor_locks.items() if k[0] not in keys}
+
+    @_unary
+    async def Doctor(self, request: pb.DoctorRequest, context: Any) -> pb.DoctorReply:
+        if self.doctor is None:
+            raise InvalidJobSpec("this daemon runs no cluster backends: nothing to check")
+        return await self.doctor.check(request.master, request.timeout)
 
     @_unary
     async def Shutdown(self, request: pb.ShutdownRequest, context: Any) -> pb.ShutdownReply:

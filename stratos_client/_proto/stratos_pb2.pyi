@@ -27,6 +27,62 @@ SUBMIT_MODE_UNSPECIFIED: SubmitMode
 BATCH: SubmitMode
 STREAM: SubmitMode
 
+class ProbeRequest(_message.Message):
+    __slots__ = ("probe_id", "version", "python", "host")
+    PROBE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PYTHON_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    probe_id: str
+    version: str
+    python: str
+    host: str
+    def __init__(self, probe_id: _Optional[str] = ..., version: _Optional[str] = ..., python: _Optional[str] = ..., host: _Optional[str] = ...) -> None: ...
+
+class ProbeReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DoctorRequest(_message.Message):
+    __slots__ = ("master", "timeout")
+    MASTER_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    master: str
+    timeout: float
+    def __init__(self, master: _Optional[str] = ..., timeout: _Optional[float] = ...) -> None: ...
+
+class NodeCheck(_message.Message):
+    __slots__ = ("node", "ok", "problem", "detail", "version", "where")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WHERE_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    ok: bool
+    problem: str
+    detail: str
+    version: str
+    where: str
+    def __init__(self, node: _Optional[str] = ..., ok: _Optional[bool] = ..., problem: _Optional[str] = ..., detail: _Optional[str] = ..., version: _Optional[str] = ..., where: _Optional[str] = ...) -> None: ...
+
+class DoctorReply(_message.Message):
+    __slots__ = ("master", "reached", "executor_command", "listener", "daemon_version", "nodes")
+    MASTER_FIELD_NUMBER: _ClassVar[int]
+    REACHED_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_COMMAND_FIELD_NUMBER: _ClassVar[int]
+    LISTENER_FIELD_NUMBER: _ClassVar[int]
+    DAEMON_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    master: str
+    reached: str
+    executor_command: str
+    listener: str
+    daemon_version: str
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeCheck]
+    def __init__(self, master: _Optional[str] = ..., reached: _Optional[str] = ..., executor_command: _Optional[str] = ..., listener: _Optional[str] = ..., daemon_version: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[NodeCheck, _Mapping]]] = ...) -> None: ...
+
 class EnrollRequest(_message.Message):
     __slots__ = ("job_id", "executor_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

@@ -146,3 +146,15 @@ class TaskLost(Event):
     attempt: int
     reason: str
     now: float
+
+
+@dataclass(frozen=True, slots=True)
+class PilotStartFailed(Event):
+    """A pilot job for ``pool`` ended before its executor reached the daemon (it never registered)."""
+
+    pool: str
+    #: the node it ran on ("" when the cluster manager did not say).
+    node: str
+    #: what went wrong, in the cluster's or the pilot's words (its log's last lines).
+    detail: str
+    now: float

@@ -16,7 +16,8 @@ Task states (the user's status words)::
        |                   |----monitor said stratos_relaunch--> relaunched
        |                   |----host or executor failed, retries left--> pending
        |                   '----host or executor failed, no retries--> lost
-       '--kill--> killed
+       |--kill--> killed
+       '--its pilots never start (PilotStartFailed), no retries--> lost
 
 Rules:
 
@@ -57,7 +58,8 @@ _EPS = 1e-9
 CLUSTER_KINDS = frozenset({"mesos", "slurm", "pilots"})
 
 _TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.PENDING: frozenset({Status.RUNNING, Status.KILLED}),
+    # pending -> lost: no pilot of its pool ever started (PilotStartFailed), no retries left.
+    Status.PENDING: frozenset({Status.RUNNING, Status.KILLED, Status.LOST}),
     Status.RUNNING: frozenset(
         {Status.FINISHED, Status.FAILED, Status.KILLED, Status.RELAUNCHED, Status.LOST, Status.PENDING}
     ),
@@ -106,10 +108,29 @@ class InvalidTransition(Exception):
         self.start, self.finish = start, finish
 
 
+#: pilot jobs of a pool in a row that end without registering before its pending tasks are charged.
+PILOT_FAILURES_BEFORE_LOST = 3
+
+
+def pilot_failure_reason(failures: list[tuple[str, str]]) -> str:
+    """Why pending tasks are charged: how many pilot jobs failed, on which nodes, and the last one's words."""
+    nodes = sorted({node for node, _ in failures if node})
+    where = f" on {', '.join(nodes)}" if nodes else ""
+    detail = next((d for _, d in reversed(failures) if d), "")
+    return (f"{len(failures)} pilot jobs in a row ended{where} before their executor reached the daemon"
+            + (f": {detail}" if detail else ""))
+
+
 class SchedulerState:
     """All jobs, tasks and hosts of one daemon."""
 
-    def __init__(self, *, cluster_kinds: frozenset[str] = CLUSTER_KINDS, story_length: int = 10_000) -> None:
+    def __init__(self, *, cluster_kinds: frozenset[str] = CLUSTER_KINDS, story_length: int = 10_000,
+                 pilot_failures_before_lost: int = PILOT_FAILURES_BEFORE_LOST) -> None:
+        #: a pool with no registered pilot whose pilot jobs fail this many times in a row charges each
+        #: of its pending tasks one infrastructure failure (lost when no retries are left).
+        self.pilot_failures_before_lost = max(1, pilot_failures_before_lost)
+        #: pool -> (node, detail) of its pilot jobs that failed since one last registered.
+        self._pilot_failures: dict[str, list[tuple[str, str]]] = {}
         #: pool kinds whose hosts a cluster grants per job (Mesos offers, Slurm and other pilots):
         #: the core asks for resources when work waits (ReviveOffers), hands them back when the job
         #: is done (ReleasePool), and after a restart keeps running tasks running (the cluster still
@@ -152,6 +173,7 @@ class SchedulerState:
             ev.TaskStarted: self._on_task_started,
             ev.TaskEnded: self._on_task_ended,
             ev.TaskLost: self._on_task_lost,
+            ev.PilotStartFailed: self._on_pilot_start_failed,
         }
 
     # -- the one mutator -----------------------------------------------------------------
@@ -220,8 +242,9 @@ class SchedulerState:
         In place, so every adapter holding this object sees the rebuilt state.
         """
         hosts = [(h.host_id, h.pool, h.cpus, h.mem, h.hostname) for h in self.hosts.values()]
-        cluster_kinds, story = self.cluster_kinds, self.story
-        self.__init__(cluster_kinds=cluster_kinds, story_length=story.maxlen or 1)  # type: ignore[misc]
+        cluster_kinds, story, failures = self.cluster_kinds, self.story, self.pilot_failures_before_lost
+        self.__init__(cluster_kinds=cluster_kinds, story_length=story.maxlen or 1,  # type: ignore[misc]
+                      pilot_failures_before_lost=failures)
         self.story = story
         for host_id, pool, cpus, mem, hostname in hosts:
             self._on_host_added(ev.HostAdded(host_id, pool, cpus, mem, hostname))
@@ -265,6 +288,7 @@ class SchedulerState:
                     free_cpus=e.cpus, free_mem=e.mem)
         self.hosts[e.host_id] = host
         self.pools.setdefault(e.pool, []).append(host)
+        self._pilot_failures.pop(e.pool, None)  # a pilot reached the daemon: the pool works
         for job_key, task_id, attempt in e.holding:
             self._claim(host, job_key, task_id, attempt)
 
@@ -536,6 +560,33 @@ class SchedulerState:
             task.reason = f"{reason} (no retries left: max_retries={job.spec.max_retries})"
             task.ended = now
             self._move(job, task, Status.LOST, now=now)
+
+    def _on_pilot_start_failed(self, e: ev.PilotStartFailed) -> None:
+        """A pilot job ended without registering. While the pool has pilots, its tasks run on them;
+        with none, every ``pilot_failures_before_lost`` failures in a row charge each pending task
+        one infrastructure failure (as a failed launch would): retried while retries are left, else
+        lost with the reason. So a job whose pilots cannot start ends instead of waiting forever."""
+        job = self._pool_owner(e.pool)
+        if job is None or self.pools.get(e.pool):
+            self._pilot_failures.pop(e.pool, None)
+            return
+        failures = self._pilot_failures.setdefault(e.pool, [])
+        failures.append((e.node, e.detail))
+        if len(failures) < self.pilot_failures_before_lost:
+            return
+        del self._pilot_failures[e.pool]
+        reason = pilot_failure_reason(failures)
+        for task in job.tasks:
+            if task.status is not Status.PENDING:
+                continue
+            task.attempt += 1  # the attempt its pilot never started: it counts against max_retries
+            if task.attempt <= job.spec.max_retries:
+                task.reason = f"retried after: {reason}"
+                self._mark(job, task)
+            else:
+                task.reason = f"{reason} (no retries left: max_retries={job.spec.max_retries})"
+                task.ended = e.now
+                self._move(job, task, Status.LOST, now=e.now)
 
     def _add_replacements(self, job: Job, task: Task, commands: list[str]) -> None:
         children = []
