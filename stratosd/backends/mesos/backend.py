@@ -110,6 +110,8 @@ class MesosBackend:
         self.frameworks: dict[str, Framework] = {}
         self._session: aiohttp.ClientSession | None = None
         self._calls: set[asyncio.Task[None]] = set()
+        #: agent id -> its host name, as offers gave them.
+        self.agent_hosts: dict[str, str] = {}
 
     def initial_events(self) -> list[Event]:
         return []
@@ -179,6 +181,7 @@ class MesosBackend:
             offers = tr.offers(event)
             for offer in offers:
                 framework.offers[offer.offer_id] = HeldOffer(offer, received, framework.rounds)
+                self.agent_hosts[offer.agent_id] = offer.hostname
             core = tuple(Offer(o.offer_id, o.agent_id, o.hostname, o.cpus, o.mem, o.disk) for o in offers)
             self._emit(OffersReceived(pool, core, time.time()))
         elif kind == "RESCIND":
@@ -199,6 +202,9 @@ class MesosBackend:
             framework.live[update.task_id] = update.agent_id
         why = " ".join(p for p in (update.state, update.reason, update.message) if p)
         if update.state in tr.TERMINAL_STATES:
+            if update.task_id in framework.live and not update.agent_id:
+                update = tr.TaskUpdate(update.task_id, update.state, framework.live[update.task_id], update.uuid,
+                                       update.reason, update.message, update.source)
             framework.live.pop(update.task_id, None)
             # When the executor reported the task's end first, the core ignores these as stale.
             if update.state == "TASK_FAILED" and update.reason in LIMIT_REASONS:
@@ -206,7 +212,14 @@ class MesosBackend:
                 record = TaskRecord(ended=time.time(), reason=f"killed by Mesos: {why}", stdout=b"", signal=9)
                 self._emit(TaskEnded(ids[0], ids[1], ids[2], record))
             else:
-                self._emit(TaskLost(ids[0], ids[1], ids[2], f"Mesos: {why}", time.time()))
+                host = self.agent_hosts.get(update.agent_id, "")
+                missing = tr.executor_missing(update) if host else ""
+                program = (shlex.split(self.executor_command) or [""])[0]
+                reason = (f"host {host}: cannot start the StratOS executor: {program} {missing}; is StratOS "
+                          f"installed there? (executor command `{self.executor_command}`, set by stratosd run "
+                          "--executor-command)" if missing else f"Mesos: {why}")
+                self._emit(TaskLost(ids[0], ids[1], ids[2], reason, time.time(),
+                                    unusable_host=host if missing else ""))
             if framework.release_at is not None and not framework.live \
                     and time.monotonic() >= framework.release_at:
                 self._teardown(framework)  # closed, and now Mesos has seen every executor exit
