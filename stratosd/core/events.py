@@ -146,6 +146,9 @@ class TaskLost(Event):
     attempt: int
     reason: str
     now: float
+    #: the host where the executor itself could not be started (not installed there, say): the
+    #: job sends no more tasks there. "" when the failure says nothing about the host's fitness.
+    unusable_host: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,8 @@ Task states (the user's status words)::
        |                   |----host or executor failed, retries left--> pending
        |                   '----host or executor failed, no retries--> lost
        |--kill--> killed
-       '--its pilots never start (PilotStartFailed), no retries--> lost
+       |--its pilots never start (PilotStartFailed), no retries--> lost
+       '--every host that offered cannot start the executor--> lost
 
 Rules:
 
@@ -58,7 +59,8 @@ _EPS = 1e-9
 CLUSTER_KINDS = frozenset({"mesos", "slurm", "pilots"})
 
 _TRANSITIONS: dict[Status, frozenset[Status]] = {
-    # pending -> lost: no pilot of its pool ever started (PilotStartFailed), no retries left.
+    # pending -> lost: no pilot of its pool ever started (PilotStartFailed), or every host that
+    # offered cannot start the executor; no retries left.
     Status.PENDING: frozenset({Status.RUNNING, Status.KILLED, Status.LOST}),
     Status.RUNNING: frozenset(
         {Status.FINISHED, Status.FAILED, Status.KILLED, Status.RELAUNCHED, Status.LOST, Status.PENDING}
@@ -544,15 +546,41 @@ class SchedulerState:
 
     def _on_task_lost(self, e: ev.TaskLost) -> None:
         found = self._current(e.job_key, e.task_id, e.attempt)
-        if found is not None:
-            self._lose(*found, e.reason, e.now)
+        if found is None:
+            return
+        job, task = found
+        if e.unusable_host:
+            host = canonical_host(e.unusable_host)
+            if host not in job.avoid:
+                job.avoid[host] = e.reason
+                job.warnings.append(f"{e.reason}; no more tasks of this job go to {e.unusable_host}")
+                self._dirty_jobs[job.key] = job
+        self._lose(job, task, e.reason, e.now)
+        if e.unusable_host and self._no_usable_host(job):
+            # Every host that offered resources to the job cannot run it: fail what waits, not hang.
+            for pending in [job.tasks[i] for i in job.pending]:
+                if pending.status is Status.PENDING:
+                    self._lose(job, pending, "", e.now)
+
+    def _no_usable_host(self, job: Job) -> bool:
+        return bool(job.avoid) and job.offered <= job.avoid.keys()
 
     def _lose(self, job: Job, task: Task, reason: str, now: float) -> None:
         """An infrastructure failure: run the task again while retries are left."""
+        if task.status is Status.PENDING:  # never started anywhere: no host of the job can run it
+            task.reason = "no host can start the StratOS executor: " + "; ".join(
+                f"{h}: {why}" for h, why in sorted(job.avoid.items()))
+            task.ended = now
+            self._move(job, task, Status.LOST, now=now)
+            return
         self._release(job, task)
         task.reason = reason
         if task.kill_requested:
             self._move(job, task, Status.KILLED, now=now)
+        elif self._no_usable_host(job):
+            task.reason = f"{reason} (no other host has offered resources to the job)"
+            task.ended = now
+            self._move(job, task, Status.LOST, now=now)
         elif task.attempt <= job.spec.max_retries:
             task.reason = f"retried after: {reason}"
             self._requeue(job, task)
@@ -693,9 +721,11 @@ class SchedulerState:
             launches: list[act.LaunchTask] = []
             free_cpus, free_mem = offer.cpus, offer.mem
             free_disk = offer.disk
-            if job is not None:
+            host_key = canonical_host(offer.hostname)
+            if job is not None and offer.cpus + _EPS >= job.spec.cpus and offer.mem + _EPS >= job.spec.mem:
+                job.offered.add(host_key)  # a host that could run one of its tasks
+            if job is not None and host_key not in job.avoid:
                 cpus, disk = job.spec.cpus, job.spec.disk
-                host_key = canonical_host(offer.hostname)
                 while (free_cpus + _EPS >= cpus and free_mem + _EPS >= job.spec.mem
                        and free_disk + _EPS >= disk):
                     task = self._pick(job, host_key)

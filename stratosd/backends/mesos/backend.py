@@ -47,8 +47,6 @@ DEFAULT_IDLE_TEARDOWN = 60.0
 #: Mesos reasons that mean the task itself went over its limits: a task result, not retried.
 LIMIT_REASONS = frozenset({"REASON_CONTAINER_LIMITATION", "REASON_CONTAINER_LIMITATION_MEMORY",
                            "REASON_CONTAINER_LIMITATION_DISK", "REASON_MAX_COMPLETION_TIME_REACHED"})
-#: how long an agent where the executor could not start gets no task (while other agents offer).
-BAD_AGENT_REFUSAL = 300.0
 #: four weeks, as the Mesos docs suggest for batch frameworks: a daemon restart never kills tasks.
 DEFAULT_FAILOVER_TIMEOUT = 4 * 7 * 86400.0
 
@@ -88,8 +86,6 @@ class Framework:
     hosts: dict[str, str] = field(default_factory=dict)
     #: Mesos task ids whose executor called the daemon (it started).
     heard: set[str] = field(default_factory=set)
-    #: agent id -> monotonic time until which its offers are declined: the executor could not start there.
-    bad_agents: dict[str, float] = field(default_factory=dict)
 
 
 class MesosBackend:
@@ -202,14 +198,6 @@ class MesosBackend:
             received = time.perf_counter()
             framework.rounds += 1
             offers = tr.offers(event)
-            now = time.monotonic()
-            shunned = [o for o in offers if framework.bad_agents.get(o.agent_id, 0.0) > now]
-            if shunned and len(shunned) < len(offers):
-                # agents where the executor could not start get no task while others offer (if none
-                # does, they still get them: the tasks then fail as lost, and the job ends, not hangs)
-                offers = [o for o in offers if o not in shunned]
-                self._send(framework, tr.decline(self._fid(framework), [o.offer_id for o in shunned],
-                                                 BAD_AGENT_REFUSAL))
             for offer in offers:
                 framework.offers[offer.offer_id] = HeldOffer(offer, received, framework.rounds)
             core = tuple(Offer(o.offer_id, o.agent_id, o.hostname, o.cpus, o.mem, o.disk) for o in offers)
@@ -232,6 +220,9 @@ class MesosBackend:
             framework.live[update.task_id] = update.agent_id
         why = " ".join(p for p in (update.state, update.reason, update.message) if p)
         if update.state in tr.TERMINAL_STATES:
+            if update.task_id in framework.live and not update.agent_id:
+                update = tr.TaskUpdate(update.task_id, update.state, framework.live[update.task_id], update.uuid,
+                                       update.reason, update.message, update.source)
             framework.live.pop(update.task_id, None)
             # When the executor reported the task's end first, the core ignores these as stale.
             if update.state == "TASK_FAILED" and update.reason in LIMIT_REASONS:
@@ -239,8 +230,13 @@ class MesosBackend:
                 record = TaskRecord(ended=time.time(), reason=f"killed by Mesos: {why}", stdout=b"", signal=9)
                 self._emit(TaskEnded(ids[0], ids[1], ids[2], record))
             else:
+                never_heard = update.task_id not in framework.heard
+                # An executor the node could not even start (126/127 from the shell, before it ever
+                # reached the daemon) makes that host unusable for the job: the core decides what follows.
+                missing = never_heard and tr.executor_missing(update)
+                unusable = framework.hosts.get(update.task_id, "") if missing else ""
                 self._emit(TaskLost(ids[0], ids[1], ids[2], self._lost_reason(framework, update, why),
-                                    time.time()))
+                                    time.time(), unusable_host=unusable))
             framework.heard.discard(update.task_id)
             framework.hosts.pop(update.task_id, None)
             if framework.release_at is not None and not framework.live \
@@ -256,16 +252,18 @@ class MesosBackend:
         if update.task_id in framework.heard or update.state not in ("TASK_FAILED", "TASK_FINISHED", "TASK_ERROR"):
             return f"Mesos: {why}"
         host = framework.hosts.get(update.task_id) or "?"
-        if update.agent_id:
-            framework.bad_agents[update.agent_id] = time.monotonic() + BAD_AGENT_REFUSAL
-        status = update.message.rsplit(" ", 1)[-1] if "exited with status" in update.message else ""
-        what = {"127": "a program it names is not there (exit 127)",
-                "126": "a program it names is not executable (exit 126)"}.get(
-            status, f"it ended before reaching the daemon ({why})")
-        return (f"the executor could not start on host {host} (agent {update.agent_id or '?'}): "
-                f"`{self.executor_command}`: {what}. That node needs StratOS (same Python and version) "
-                "installed or on a shared file system; check with `stratosctl doctor`, or set "
-                "executor_command in [stratosd]")
+        where = (f"the executor could not start on host {host} (agent {update.agent_id or '?'}) "
+                 f"with `{self.executor_command}`")
+        advice = ("; check the nodes with `stratosctl doctor MASTER`, or set executor_command in [stratosd] "
+                  "(stratosd run --executor-command)")
+        missing = tr.executor_missing(update)
+        if missing:
+            program = (shlex.split(self.executor_command) or ["?"])[0]
+            code = missing.rsplit(" ", 1)[-1].rstrip(")")
+            return (f"host {host}: cannot start the StratOS executor: {program} {missing}; is StratOS installed "
+                    f"there? It needs the same Python and version, installed or on a shared file system; "
+                    f"{where} (exit {code}){advice}")
+        return f"{where}: it ended before reaching the daemon ({why}){advice}"
 
     def _superseded(self, job_key: int, task_id: int, attempt: int) -> bool:
         """Whether a Mesos task that says it runs is an attempt the job no longer wants.
