@@ -149,6 +149,9 @@ class TaskLost(Event):
     #: the host where the executor itself could not be started (not installed there, say): the
     #: job sends no more tasks there. "" when the failure says nothing about the host's fitness.
     unusable_host: str = ""
+    #: the cluster's id of that host (a Mesos agent id): what the job avoids, since several agents
+    #: may share one host name. "" when the backend has none (the host name is used).
+    unusable_agent: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,11 +154,11 @@ class Job:
         self.stream_opened = False
         self.stream_closed = False
         self.warnings: list[str] = []
-        #: canonical hosts where the executor could not start -> why; offers from them are declined
+        #: agents (ids, else canonical host names) where the executor could not start -> why; their offers are declined
         #: (not journaled: after a restart it is learnt again, at the cost of one attempt per host).
         self.avoid: dict[str, str] = {}
-        #: canonical hosts that offered resources to this job (cluster pools).
-        self.offered: set[str] = set()
+        #: agents (ids, else canonical host names) that offered resources to this job -> their canonical host.
+        self.offered: dict[str, str] = {}
 
     @property
     def unended(self) -> int:

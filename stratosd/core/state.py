@@ -17,8 +17,7 @@ Task states (the user's status words)::
        |                   |----host or executor failed, retries left--> pending
        |                   '----host or executor failed, no retries--> lost
        |--kill--> killed
-       |--its pilots never start (PilotStartFailed), no retries--> lost
-       '--every host that offered cannot start the executor--> lost
+       '--its pilots never start (PilotStartFailed), no retries--> lost
 
 Rules:
 
@@ -59,8 +58,7 @@ _EPS = 1e-9
 CLUSTER_KINDS = frozenset({"mesos", "slurm", "pilots"})
 
 _TRANSITIONS: dict[Status, frozenset[Status]] = {
-    # pending -> lost: no pilot of its pool ever started (PilotStartFailed), or every host that
-    # offered cannot start the executor; no retries left.
+    # pending -> lost: no pilot of its pool ever started (PilotStartFailed), no retries left.
     Status.PENDING: frozenset({Status.RUNNING, Status.KILLED, Status.LOST}),
     Status.RUNNING: frozenset(
         {Status.FINISHED, Status.FAILED, Status.KILLED, Status.RELAUNCHED, Status.LOST, Status.PENDING}
@@ -550,37 +548,23 @@ class SchedulerState:
             return
         job, task = found
         if e.unusable_host:
-            host = canonical_host(e.unusable_host)
+            host = e.unusable_agent or canonical_host(e.unusable_host)
             if host not in job.avoid:
                 job.avoid[host] = e.reason
                 job.warnings.append(f"{e.reason}; no more tasks of this job go to {e.unusable_host}")
                 self._dirty_jobs[job.key] = job
         self._lose(job, task, e.reason, e.now)
-        if e.unusable_host and self._no_usable_host(job):
-            # Every host that offered resources to the job cannot run it: fail what waits, not hang.
-            for pending in [job.tasks[i] for i in job.pending]:
-                if pending.status is Status.PENDING:
-                    self._lose(job, pending, "", e.now)
 
     def _no_usable_host(self, job: Job) -> bool:
-        return bool(job.avoid) and job.offered <= job.avoid.keys()
+        """Whether every agent that offered the job room is avoided (by its id or its host's name)."""
+        return bool(job.avoid) and all(agent in job.avoid or host in job.avoid for agent, host in job.offered.items())
 
     def _lose(self, job: Job, task: Task, reason: str, now: float) -> None:
         """An infrastructure failure: run the task again while retries are left."""
-        if task.status is Status.PENDING:  # never started anywhere: no host of the job can run it
-            task.reason = "no host can start the StratOS executor: " + "; ".join(
-                f"{h}: {why}" for h, why in sorted(job.avoid.items()))
-            task.ended = now
-            self._move(job, task, Status.LOST, now=now)
-            return
         self._release(job, task)
         task.reason = reason
         if task.kill_requested:
             self._move(job, task, Status.KILLED, now=now)
-        elif self._no_usable_host(job):
-            task.reason = f"{reason} (no other host has offered resources to the job)"
-            task.ended = now
-            self._move(job, task, Status.LOST, now=now)
         elif task.attempt <= job.spec.max_retries:
             task.reason = f"retried after: {reason}"
             self._requeue(job, task)
@@ -722,9 +706,14 @@ class SchedulerState:
             free_cpus, free_mem = offer.cpus, offer.mem
             free_disk = offer.disk
             host_key = canonical_host(offer.hostname)
+            # an agent is avoided by its id (several agents may share a host name), else by its name
+            agent = offer.agent_id or host_key
             if job is not None and offer.cpus + _EPS >= job.spec.cpus and offer.mem + _EPS >= job.spec.mem:
-                job.offered.add(host_key)  # a host that could run one of its tasks
-            if job is not None and host_key not in job.avoid:
+                job.offered[agent] = host_key  # an agent that could run one of its tasks
+            # Avoided agents get the job's tasks only when every agent that offered is avoided: the
+            # tasks then use up their retries there and end lost with the reason; the job never hangs.
+            avoided = job is not None and (agent in job.avoid or host_key in job.avoid)
+            if job is not None and (not avoided or self._no_usable_host(job)):
                 cpus, disk = job.spec.cpus, job.spec.disk
                 while (free_cpus + _EPS >= cpus and free_mem + _EPS >= job.spec.mem
                        and free_disk + _EPS >= disk):

@@ -127,16 +127,39 @@ def test_a_host_that_cannot_start_the_executor_gets_no_more_of_the_jobs_tasks(st
 
 def test_a_job_whose_every_offering_host_cannot_start_the_executor_ends_lost_not_pending(
         state: SchedulerState) -> None:
-    pool = mesos_job(state, cpus=1, mem=100, max_retries=3)
-    submit(state, "m", ["t0", "t1", "t2"])
+    """When the only agents that offer are avoided, they still get the tasks: each uses up its
+    retries there and ends lost with the reason, so the job ends instead of waiting forever."""
+    pool = mesos_job(state, cpus=1, mem=100, max_retries=1)
+    submit(state, "m", ["t0"])
     key = state.jobs["m"].key
-    state.handle(ev.OffersReceived(pool, (offer("o1", cpus=1, host="bad"), offer("small", cpus=0.5, host="tiny")),
-                                   3.0))
     why = "host bad: cannot start the StratOS executor: python not found (exit status 127)"
-    state.handle(ev.TaskLost(key, 0, 1, why, 4.0, unusable_host="bad"))
+    for attempt in (1, 2):
+        actions = state.handle(ev.OffersReceived(pool, (offer(f"o{attempt}", cpus=1, host="bad"),), 3.0 + attempt))
+        assert [a.offer.offer_id for a in of(act.AcceptOffer, actions)] == [f"o{attempt}"]  # type: ignore[attr-defined]
+        state.handle(ev.TaskLost(key, 0, attempt, why, 4.0 + attempt, unusable_host="bad"))
     job = state.jobs["m"]
-    assert [t.status for t in job.tasks] == [Status.LOST] * 3  # nothing waits for a host that never comes
-    assert job.tasks[0].reason == f"{why} (no other host has offered resources to the job)"
-    assert job.tasks[1].reason == f"no host can start the StratOS executor: bad: {why}"
+    assert job.tasks[0].status is Status.LOST
+    assert job.tasks[0].reason == f"{why} (no retries left: max_retries=1)"
     assert not job.unended
     state.validate()
+
+
+def test_agents_sharing_a_host_name_are_avoided_one_by_one(state: SchedulerState) -> None:
+    """Several agents may run on one host name (a one-machine cluster): the one whose executor
+    cannot start is avoided by its agent id, and its neighbour keeps getting the job's tasks."""
+    pool = mesos_job(state, cpus=1, mem=100, max_retries=3)
+    submit(state, "m", ["t0", "t1"])
+    key = state.jobs["m"].key
+
+    def at(oid: str, agent: str) -> Offer:
+        return Offer(oid, agent, "localhost", 1, 4096, 10000)
+
+    actions = state.handle(ev.OffersReceived(pool, (at("o1", "A-bad"), at("o2", "A-good")), 3.0))
+    assert len(of(act.AcceptOffer, actions)) == 2
+    why = "host localhost: cannot start the StratOS executor: python not found (exit status 127)"
+    state.handle(ev.TaskLost(key, 0, 1, why, 4.0, unusable_host="localhost", unusable_agent="A-bad"))
+    actions = state.handle(ev.OffersReceived(pool, (at("o3", "A-bad"),), 5.0))
+    assert of(act.AcceptOffer, actions) == []  # its neighbour on the same host name has offered
+    actions = state.handle(ev.OffersReceived(pool, (at("o4", "A-good"),), 6.0))
+    assert [a.offer.offer_id for a in of(act.AcceptOffer, actions)] == ["o4"]  # type: ignore[attr-defined]
+    assert state.jobs["m"].tasks[0].attempt == 2 and state.jobs["m"].tasks[0].status is Status.RUNNING

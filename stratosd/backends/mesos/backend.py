@@ -236,7 +236,8 @@ class MesosBackend:
                 missing = never_heard and tr.executor_missing(update)
                 unusable = framework.hosts.get(update.task_id, "") if missing else ""
                 self._emit(TaskLost(ids[0], ids[1], ids[2], self._lost_reason(framework, update, why),
-                                    time.time(), unusable_host=unusable))
+                                    time.time(), unusable_host=unusable,
+                                    unusable_agent=update.agent_id if unusable else ""))
             framework.heard.discard(update.task_id)
             framework.hosts.pop(update.task_id, None)
             if framework.release_at is not None and not framework.live \
