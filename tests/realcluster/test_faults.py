@@ -56,6 +56,16 @@ def running_on(job: Processor, host: str) -> list[int]:
     return [t.task_id for t in job.stream.tasks("running") if t.host == host]
 
 
+def started_there(job: Processor, runs: Path, host: str) -> list[int] | None:
+    """The tasks running on ``host`` once each has started its command (written its file), else None.
+
+    One look at the running tasks: Mesos says TASK_RUNNING when the executor starts, before it has
+    reached the daemon and started the command, so a task may be "running" with no file yet.
+    """
+    ids = running_on(job, host)
+    return ids if ids and all(started_on(runs, i) for i in ids) else None
+
+
 def every_result_once(job: Processor, count: int) -> None:
     assert job.wait()
     results = job.get_results()
@@ -84,8 +94,7 @@ def test_an_agent_killed_mid_job_its_tasks_run_again_elsewhere_each_result_once(
     job = Processor(master=cluster.master, job_id="rc-kill-agent", mem_per_task=64, threads_per_task=1)
     job.stream(commands(runs, n, 8))
     victim = cluster.hosts[0]
-    doomed = wait_for(lambda: running_on(job, victim) if all(started_on(runs, i) for i in running_on(job, victim))
-                      else None, f"tasks to run on {victim}")
+    doomed = wait_for(lambda: started_there(job, runs, victim), f"tasks to run on {victim}")
     cluster.run("kill-agent", victim)
     # the real master reports them (agent removed: TASK_LOST), the core runs them again elsewhere
     every_result_once(job, n)
