@@ -20,9 +20,10 @@ from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratos.errors import JournalUnavailable
 from stratos_executor.spec import DEFAULT_RESULT_LIMIT, Relaunch, TaskRecord
-from stratosd.backends.pilots import PILOT_KINDS, Pilot, PilotsBackend
+from stratosd.backends.pilots import Pilot, PilotsBackend
 from stratosd.core.events import TaskEnded, TaskLost, TaskStarted
 from stratosd.core.model import Job
+from stratosd.core.types import PoolKind
 from stratosd.runtime import Runtime
 
 #: the reason an executor gives for tasks it stopped because it was stopped itself.
@@ -50,7 +51,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
             # The same answer for an unknown job and a wrong token: a token reveals nothing else.
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"no job {job_id!r} for this token")
         assert job is not None
-        if job.pool == "local":
+        if job.pool.kind is PoolKind.LOCAL:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 f"job {job_id} runs on this host's own executor, not on remote ones")
         return job
@@ -73,7 +74,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
 
     async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterReply:
         job = await self._job(request.job_id, context)
-        if job.pool.partition(":")[0] not in PILOT_KINDS:
+        if not job.pool.kind.pilot_hosts:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 f"job {job.name} runs on {job.spec.master!r}, not on pilots")
         if not (math.isfinite(request.cpus) and math.isfinite(request.mem)) or request.cpus <= 0 \

@@ -34,6 +34,7 @@ from stratosd.core import actions as act
 from stratosd.core.events import Event, RemoveJobRequested, Tick
 from stratosd.core.model import Job
 from stratosd.core.state import SchedulerState, not_ended_message
+from stratosd.core.types import AttemptRef, PoolId, PoolKind
 from stratosd.locality.hdfs import BlockLocator, LocalityConfigError
 from stratosd.store import Store
 
@@ -151,17 +152,12 @@ Recorded = tuple[str, str, Callable[[Any], bytes]]
 FAULT_VARIABLE = "STRATOS_FAULT"
 
 
-def backend_kind(pool: str) -> str:
-    """The backend serving a pool: "local" serves "local", "pilots" serves "pilots:7", ..."""
-    return pool.partition(":")[0]
-
-
 class Runtime:
     def __init__(self, state: SchedulerState, store: Store, state_dir: Path) -> None:
         self.state = state
         self.store = store
         self.state_dir = state_dir
-        self.backends: dict[str, Backend] = {}
+        self.backends: dict[PoolKind, Backend] = {}
         self._queue: deque[Event] = deque()
         self._wakeup = asyncio.Event()
         self._changed = asyncio.Event()
@@ -197,7 +193,7 @@ class Runtime:
                 raise InvalidJobSpec(f"hdfs={namenode!r}: {err}") from None
         return locator
 
-    async def probe(self, kind: str, master: str) -> None:
+    async def probe(self, kind: PoolKind, master: str) -> None:
         """Let a cluster backend refuse a master it cannot reach, before the job is created."""
         probe = getattr(self.backends.get(kind), "probe", None)
         if probe is not None:
@@ -332,11 +328,11 @@ class Runtime:
                     f"stratosd cannot write its journal in {self.state_dir} ({err}): free some space there "
                     "and try again; nothing of this request was done."))
         facts = [e for e in events if not hasattr(e, "request_id")]
-        live: dict[tuple[int, int, int], str] = {}
+        live: dict[AttemptRef, str] = {}
         for backend in self.backends.values():
             live.update(getattr(backend, "live_attempts", dict)())
         for fact in facts:  # attempts whose end is still to be recorded keep their place too
-            key = (getattr(fact, "job_key", -1), getattr(fact, "task_id", -1), getattr(fact, "attempt", -1))
+            key = AttemptRef(getattr(fact, "job_key", -1), getattr(fact, "task_id", -1), getattr(fact, "attempt", -1))
             host = self.state.placed_host(key[0], key[1])
             if host:
                 live.setdefault(key, host)
@@ -362,7 +358,7 @@ class Runtime:
             if isinstance(a, act.Reply):
                 self._resolve(a.request_id, a.value, a.error)
             elif isinstance(a, act.LaunchTask):
-                self.backends[backend_kind(a.pool)].launch(a.job_key, a.host_id, self.task_spec(a))
+                self.backends[a.pool.kind].launch(a.job_key, a.host_id, self.task_spec(a))
             elif isinstance(a, act.AcceptOffer):
                 launches = [(one.job_key, self.task_spec(one), one.cpus) for one in a.launches]
                 self._offers(a.pool).accept(a.pool, a.offer, launches)
@@ -375,7 +371,7 @@ class Runtime:
             elif isinstance(a, act.ReleasePool):
                 self._offers(a.pool).release(a.pool, a.now)
             elif isinstance(a, act.KillTask):
-                backend = self.backends.get(backend_kind(a.pool))
+                backend = self.backends.get(a.pool.kind)
                 if backend is not None:
                     backend.kill(a.job_key, a.task_id, a.attempt)
             else:
@@ -393,8 +389,8 @@ class Runtime:
         else:
             future.set_result(self._encoded.pop(request_id, value))
 
-    def _offers(self, pool: str) -> OfferBackend:
-        return cast(OfferBackend, self.backends[backend_kind(pool)])
+    def _offers(self, pool: PoolId) -> OfferBackend:
+        return cast(OfferBackend, self.backends[pool.kind])
 
     def task_spec(self, a: act.LaunchTask) -> TaskSpec:
         """What an executor needs to run one attempt."""
@@ -412,7 +408,7 @@ class Runtime:
             command=task.command,
             cwd=call.cwd,
             env={**call.env, survivors.KEY_VARIABLE: f"{self.instance}:{job.key}:{task.task_id}:{a.attempt}"}
-            if backend_kind(a.pool) == "local" else call.env,
+            if a.pool.kind is PoolKind.LOCAL else call.env,
             threads=max(1, math.ceil(a.cpus)),
             output=spec.output,
             sandbox=f"{self._sandboxes}/{a.job_key}/{task.task_id}",  # per task: a string, not pathlib

@@ -23,8 +23,9 @@ from stratosd import convert, expand
 from stratosd.core import events as ev
 from stratosd.core.locality import HostBytes, normalize
 from stratosd.core.model import CallMode, Job, Status
+from stratosd.core.types import PoolKind
 from stratosd.locality.hdfs import LocalityUnavailable
-from stratosd.runtime import Runtime, backend_kind
+from stratosd.runtime import Runtime
 
 #: bytes of stdout per ResultBatch message (gRPC's default limit is 4 MiB).
 RESULT_MESSAGE_BYTES = 1 << 20
@@ -133,7 +134,7 @@ class Servicer(pb_grpc.StratosServicer):
         pool, own_pool = convert.pool_for(spec.master)
         if request.request_id and self.store.request_reply(request.request_id) is not None:
             pass  # a retry: answered below from the journal, without probing the cluster again
-        elif pool in ("mesos", "slurm"):
+        elif pool in (PoolKind.MESOS, PoolKind.SLURM):  # backends that can refuse an unreachable master
             await self.runtime.probe(pool, spec.master)
         token = secrets.token_urlsafe(32)
 
@@ -177,7 +178,7 @@ class Servicer(pb_grpc.StratosServicer):
     def _status(self, job: Job) -> pb.JobStatus:
         cursor = self.store.cursor(job.key, "")
         placed, local, marked, local_bytes = self.state.locality_report(job)
-        backend = self.runtime.backends.get(backend_kind(job.pool))
+        backend = self.runtime.backends.get(job.pool.kind)
         queued, running = getattr(backend, "pilot_counts", lambda key: (0, 0))(job.key)
         notes: list[str] = getattr(backend, "job_notes", lambda key: [])(job.key)
         return pb.JobStatus(

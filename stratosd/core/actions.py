@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from stratos_executor.spec import TaskRecord
 from stratosd.core.model import Call, Job, Offer, Task
+from stratosd.core.types import PoolId
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ class LaunchTask(Action):
     task_id: int
     attempt: int
     host_id: str
-    pool: str
+    pool: PoolId
     cpus: float
 
 
@@ -78,21 +79,21 @@ class KillTask(Action):
     job_key: int
     task_id: int
     attempt: int
-    pool: str
+    pool: PoolId
 
 
 @dataclass(frozen=True, slots=True)
 class AcceptOffer(Action):
     """Launch these tasks on one offer (the offer's unused resources go back)."""
 
-    pool: str
+    pool: PoolId
     offer: Offer
     launches: tuple[LaunchTask, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class DeclineOffers(Action):
-    pool: str
+    pool: PoolId
     offer_ids: tuple[str, ...]
     #: how long the cluster manager should not offer these resources again.
     refuse_seconds: float
@@ -102,14 +103,14 @@ class DeclineOffers(Action):
 class ReviveOffers(Action):
     """The pool has work again: open it and ask for offers (clears earlier refusals)."""
 
-    pool: str
+    pool: PoolId
 
 
 @dataclass(frozen=True, slots=True)
 class SuppressOffers(Action):
     """The pool has nothing pending: stop sending offers until ReviveOffers."""
 
-    pool: str
+    pool: PoolId
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,7 @@ class ReleasePool(Action):
     ``now`` is True for an explicit close; otherwise the backend may wait a while for more work.
     """
 
-    pool: str
+    pool: PoolId
     now: bool = False
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from stratos_executor.spec import TaskRecord
 from stratosd.core.locality import HostBytes
 from stratosd.core.model import CallMode, JobSpec, Offer
+from stratosd.core.types import AttemptRef, PoolKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +28,8 @@ class HostAdded(Event):
     mem: float
     #: the machine's name (a pilot's host_id is its executor id); default: host_id.
     hostname: str = ""
-    #: (job key, task id, attempt) the host already runs: an executor registering again.
-    holding: tuple[tuple[int, int, int], ...] = ()
+    #: the attempts the host already runs: an executor registering again.
+    holding: tuple[AttemptRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +63,8 @@ class CreateJobRequested(Event):
     #: "" lets the core choose a unique name.
     name: str
     spec: JobSpec
-    #: "local" (shared by all jobs), or a backend kind whose hosts serve this job only.
-    pool: str
+    #: the backend; LOCAL is shared by all jobs, other kinds give the job a pool of its own (own_pool).
+    pool: PoolKind
     now: float
     own_pool: bool = False
     token: str = ""

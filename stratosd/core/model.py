@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Literal
 
 from stratosd.core.locality import HostBytes
+from stratosd.core.types import PoolId
 
 
 class Status(StrEnum):
@@ -136,7 +137,7 @@ class Job:
         self.name = name
         self.spec = spec
         #: where its tasks run: "local", or a pool of its own ("pilots:7") for cluster backends.
-        self.pool = pool
+        self.pool = PoolId(pool)
         #: the secret its remote executors present (made by the daemon, not the core).
         self.token = token
         self.created = created
@@ -183,7 +184,7 @@ class Host:
     """A place tasks run: the local machine, a Mesos agent's offer, a Slurm pilot."""
 
     host_id: str
-    pool: str
+    pool: PoolId
     cpus: float
     mem: float
     #: the canonical host name, matched against where a task's data lives.

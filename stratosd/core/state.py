@@ -51,10 +51,9 @@ from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.locality import best_hosts, canonical_host
 from stratosd.core.model import EXITED, TERMINAL, Call, Host, Job, JobSpec, Status, Task
+from stratosd.core.types import AttemptRef, PoolId, PoolKind
 
 _EPS = 1e-9
-#: pool kinds a cluster grants per job: see SchedulerState.cluster_kinds.
-CLUSTER_KINDS = frozenset({"mesos", "slurm", "pilots"})
 
 _TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.PENDING: frozenset({Status.RUNNING, Status.KILLED}),
@@ -109,20 +108,15 @@ class InvalidTransition(Exception):
 class SchedulerState:
     """All jobs, tasks and hosts of one daemon."""
 
-    def __init__(self, *, cluster_kinds: frozenset[str] = CLUSTER_KINDS, story_length: int = 10_000) -> None:
-        #: pool kinds whose hosts a cluster grants per job (Mesos offers, Slurm and other pilots):
-        #: the core asks for resources when work waits (ReviveOffers), hands them back when the job
-        #: is done (ReleasePool), and after a restart keeps running tasks running (the cluster still
-        #: runs them; its backend adopts them or reports them lost).
-        self.cluster_kinds = cluster_kinds
+    def __init__(self, *, story_length: int = 10_000) -> None:
         #: jobs by their current name, and by their journal key.
         self.jobs: dict[str, Job] = {}
         self.by_key: dict[int, Job] = {}
         self.hosts: dict[str, Host] = {}
         #: pool name -> its hosts.
-        self.pools: dict[str, list[Host]] = {}
+        self.pools: dict[PoolId, list[Host]] = {}
         #: pool name -> jobs with pending tasks, in round-robin order.
-        self._waiting: dict[str, dict[int, Job]] = {}
+        self._waiting: dict[PoolId, dict[int, Job]] = {}
         #: (job key, task id) -> host id of every running task.
         self._placed: dict[tuple[int, int], str] = {}
         self._next_key = 1
@@ -181,7 +175,7 @@ class SchedulerState:
 
     # -- restore ---------------------------------------------------------------------------
 
-    def restore(self, jobs: Iterable[Job], live: Mapping[tuple[int, int, int], str] | None = None
+    def restore(self, jobs: Iterable[Job], live: Mapping[AttemptRef, str] | None = None
                 ) -> list[act.Action]:
         """Load jobs from the journal.
 
@@ -197,7 +191,7 @@ class SchedulerState:
             self._next_key = max(self._next_key, job.key + 1)
             adopt = self._cluster_pool(job.pool)
             for task in job.tasks:
-                host = self.hosts.get(live.get((job.key, task.task_id, task.attempt), ""))
+                host = self.hosts.get(live.get(AttemptRef(job.key, task.task_id, task.attempt), ""))
                 if task.status is Status.RUNNING and host is not None:
                     cpus = min(job.spec.cpus, max(h.cpus for h in self.pools[host.pool]))
                     host.free_cpus -= cpus
@@ -220,14 +214,16 @@ class SchedulerState:
         In place, so every adapter holding this object sees the rebuilt state.
         """
         hosts = [(h.host_id, h.pool, h.cpus, h.mem, h.hostname) for h in self.hosts.values()]
-        cluster_kinds, story = self.cluster_kinds, self.story
-        self.__init__(cluster_kinds=cluster_kinds, story_length=story.maxlen or 1)  # type: ignore[misc]
+        story = self.story
+        self.__init__(story_length=story.maxlen or 1)  # type: ignore[misc]
         self.story = story
         for host_id, pool, cpus, mem, hostname in hosts:
             self._on_host_added(ev.HostAdded(host_id, pool, cpus, mem, hostname))
 
-    def _cluster_pool(self, pool: str) -> bool:
-        return pool.partition(":")[0] in self.cluster_kinds
+    @staticmethod
+    def _cluster_pool(pool: PoolId) -> bool:
+        """Whether a cluster grants this pool's hosts per job (see PoolKind.cluster)."""
+        return pool.kind.cluster
 
     def _rebuild(self, job: Job) -> None:
         """Recompute what is derived from the tasks: counts, queue, per-call progress."""
@@ -261,10 +257,10 @@ class SchedulerState:
     def _on_host_added(self, e: ev.HostAdded) -> None:
         if e.host_id in self.hosts:
             return
-        host = Host(e.host_id, e.pool, e.cpus, e.mem, canonical_host(e.hostname or e.host_id),
+        host = Host(e.host_id, PoolId(e.pool), e.cpus, e.mem, canonical_host(e.hostname or e.host_id),
                     free_cpus=e.cpus, free_mem=e.mem)
         self.hosts[e.host_id] = host
-        self.pools.setdefault(e.pool, []).append(host)
+        self.pools.setdefault(host.pool, []).append(host)
         for job_key, task_id, attempt in e.holding:
             self._claim(host, job_key, task_id, attempt)
 
@@ -314,7 +310,7 @@ class SchedulerState:
             old.name = renamed
             self.jobs[renamed] = old
             self._dirty_jobs[old.key] = old
-        pool = f"{e.pool}:{self._next_key}" if e.own_pool else e.pool
+        pool = PoolId.of(e.pool, self._next_key) if e.own_pool else PoolId.of(e.pool)
         job = Job(self._next_key, name, e.spec, pool, e.now, e.token)
         self._next_key += 1
         self.jobs[name] = job
@@ -636,7 +632,8 @@ class SchedulerState:
 
     def _on_offers(self, e: ev.OffersReceived) -> None:
         """Pack each offer with the pool's pending tasks; decline what is left unused."""
-        job = self._pool_owner(e.pool)
+        pool = PoolId(e.pool)
+        job = self._pool_owner(pool)
         declined: list[str] = []
         for offer in e.offers:
             launches: list[act.LaunchTask] = []
@@ -655,19 +652,19 @@ class SchedulerState:
                     free_mem -= job.spec.mem
                     free_disk -= disk
             if launches:
-                self._effects.append(act.AcceptOffer(e.pool, offer, tuple(launches)))
+                self._effects.append(act.AcceptOffer(pool, offer, tuple(launches)))
             else:
                 declined.append(offer.offer_id)
         busy = job is not None and self._next_pending(job) is not None
         if declined:
             refuse = self.BUSY_REFUSE_SECONDS if busy else self.IDLE_REFUSE_SECONDS
-            self._effects.append(act.DeclineOffers(e.pool, tuple(declined), refuse))
+            self._effects.append(act.DeclineOffers(pool, tuple(declined), refuse))
         if not busy:
-            self._effects.append(act.SuppressOffers(e.pool))
+            self._effects.append(act.SuppressOffers(pool))
 
-    def _pool_owner(self, pool: str) -> Job | None:
-        key = pool.partition(":")[2]
-        job = self.by_key.get(int(key)) if key.isdigit() else None
+    def _pool_owner(self, pool: PoolId) -> Job | None:
+        key = pool.job_key
+        job = self.by_key.get(key) if key is not None else None
         return job if job is not None and job.pool == pool else None
 
     # -- placement -------------------------------------------------------------------------------
@@ -740,12 +737,12 @@ class SchedulerState:
         """The host id a running task was placed on ("" if none)."""
         return self._placed.get((job_key, task_id), "")
 
-    def unclaimed(self, kind: str) -> list[tuple[int, int, int]]:
-        """(job key, task id, attempt) of running tasks in pools of this kind that no host holds:
-        after a restart, those whose executor never came back are to be reported lost."""
+    def unclaimed(self, kind: PoolKind) -> list[AttemptRef]:
+        """The attempts running in pools of this kind that no host holds: after a restart, those
+        whose executor never came back are to be reported lost."""
         return [
-            (job.key, task.task_id, task.attempt)
-            for job in self.by_key.values() if job.pool.partition(":")[0] == kind and job.unended
+            AttemptRef(job.key, task.task_id, task.attempt)
+            for job in self.by_key.values() if job.pool.kind == kind and job.unended
             for task in job.tasks if task.status is Status.RUNNING and (job.key, task.task_id) not in self._placed
         ]
 

@@ -32,12 +32,13 @@ from stratosd.backends.mesos.client import SchedulerConnection, resolve
 from stratosd.backends.pilots import assignment
 from stratosd.core.events import Event, OffersReceived, TaskEnded, TaskLost
 from stratosd.core.model import Job, Offer, Status
+from stratosd.core.types import PoolId, PoolKind
 
 log = logging.getLogger("stratosd.mesos")
 #: one debug line per offer answered: what went into it and how long after its OFFERS event (bench/mesos.py).
 offers_log = logging.getLogger("stratosd.mesos.offers")
 
-KIND = "mesos"
+KIND = PoolKind.MESOS
 #: the longest a closed job's framework waits for its executors to exit before TEARDOWN.
 RELEASE_GRACE = 10.0
 #: a finished job's framework stays subscribed this long for more work before TEARDOWN.
@@ -136,9 +137,9 @@ class MesosBackend:
         framework = self.frameworks.get(pool)
         if framework is not None:
             return framework
-        job_key = int(pool.partition(":")[2])
-        job = self._jobs(job_key)
-        if job is None:
+        job_key = PoolId(pool).job_key
+        job = self._jobs(job_key) if job_key is not None else None
+        if job is None or job_key is None:
             return None
         if self._session is None:
             self._session = aiohttp.ClientSession()
@@ -256,7 +257,8 @@ class MesosBackend:
     def accept(self, pool: str, offer: Offer, launches: list[tuple[int, TaskSpec, float]]) -> None:
         framework = self.frameworks.get(pool)
         held = framework.offers.pop(offer.offer_id, None) if framework else None
-        job = self._jobs(int(pool.partition(":")[2]))
+        job_key = PoolId(pool).job_key
+        job = self._jobs(job_key) if job_key is not None else None
         if framework is None or held is None or job is None:
             for job_key, spec, _ in launches:
                 self._emit(TaskLost(job_key, spec.task_id, spec.attempt, "the offer is gone", time.time()))
@@ -362,7 +364,7 @@ class MesosBackend:
         ids = tr.parse_task_id(executor_id)
         if ids is None:
             return None
-        framework = self.frameworks.get(f"{KIND}:{ids[0]}")
+        framework = self.frameworks.get(PoolId.of(KIND, ids[0]))
         return ids[0] if framework is not None and executor_id in framework.live else None
 
     # -- the Backend interface -----------------------------------------------------------------------
@@ -371,7 +373,7 @@ class MesosBackend:
         raise TypeError("Mesos tasks are launched on offers (AcceptOffer), not on standing hosts")
 
     def kill(self, job_key: int, task_id: int, attempt: int) -> None:
-        framework = self.frameworks.get(f"{KIND}:{job_key}")
+        framework = self.frameworks.get(PoolId.of(KIND, job_key))
         if framework is not None:
             mesos_task_id = tr.task_id(job_key, task_id, attempt)
             self._send(framework, tr.kill(self._fid(framework), mesos_task_id,
