@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import math
@@ -31,7 +32,7 @@ from stratos_executor.spec import TaskSpec
 from stratosd.backends import survivors
 from stratosd.backends.base import Backend, OfferBackend
 from stratosd.core import actions as act
-from stratosd.core.events import Event, RemoveJobRequested, Tick
+from stratosd.core.events import AttemptFact, Event, RemoveJobRequested, Request, Tick
 from stratosd.core.model import Job
 from stratosd.core.state import SchedulerState, not_ended_message
 from stratosd.core.types import AttemptRef, PoolId, PoolKind
@@ -173,6 +174,7 @@ class Runtime:
         #: resolved once the events queued with them are committed (acknowledged reports).
         self._commit_waiters: list[asyncio.Future[None]] = []
         self._request_ids = itertools.count(1)
+        self._stimuli = itertools.count(1)
         self._closing = False
         self._retry_delay = 0.05
         self._sandboxes = str(state_dir / "sandboxes")
@@ -206,8 +208,11 @@ class Runtime:
     # -- inputs -----------------------------------------------------------------------------
 
     def emit(self, *events: Event) -> None:
-        """Queue facts for the core (backends call this)."""
-        self._queue.extend(events)
+        """Queue facts for the core (backends call this); an event without a stimulus id gets one."""
+        for e in events:
+            if not e.stimulus_id:
+                e = dataclasses.replace(e, stimulus_id=f"{type(e).__name__}-{next(self._stimuli)}")
+            self._queue.append(e)
         self._wakeup.set()
 
     async def emit_committed(self, *events: Event) -> None:
@@ -327,15 +332,15 @@ class Runtime:
                 self._resolve(a.request_id, None, JournalUnavailable(
                     f"stratosd cannot write its journal in {self.state_dir} ({err}): free some space there "
                     "and try again; nothing of this request was done."))
-        facts = [e for e in events if not hasattr(e, "request_id")]
+        facts = [e for e in events if not isinstance(e, Request)]
         live: dict[AttemptRef, str] = {}
         for backend in self.backends.values():
             live.update(getattr(backend, "live_attempts", dict)())
         for fact in facts:  # attempts whose end is still to be recorded keep their place too
-            key = AttemptRef(getattr(fact, "job_key", -1), getattr(fact, "task_id", -1), getattr(fact, "attempt", -1))
-            host = self.state.placed_host(key[0], key[1])
-            if host:
-                live.setdefault(key, host)
+            if isinstance(fact, AttemptFact):
+                host = self.state.placed_host(fact.job_key, fact.task_id)
+                if host:
+                    live.setdefault(fact.ref, host)
         self.state.reset()
         self._run_effects(self.state.restore(self.store.load_jobs(), live))
         self._queue.extendleft(reversed(facts))

@@ -1,8 +1,12 @@
-"""Actions: what the core decides. Journal actions are committed before any other runs."""
+"""Actions: what the core decides. Journal actions are committed before any other runs.
+
+Each carries the ``stimulus_id`` of the event the core was handling when it decided it
+(keyword-only), so a log line can say which report or request caused a launch or a kill.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stratos_executor.spec import TaskRecord
 from stratosd.core.model import Call, Job, Offer, Task
@@ -11,7 +15,8 @@ from stratosd.core.types import PoolId
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    pass
+    #: the event that caused it (see Event.stimulus_id); not compared, like the event's.
+    stimulus_id: str = field(default="", kw_only=True, compare=False)
 
 
 # -- journal: applied in one transaction, before the effects below ---------------------

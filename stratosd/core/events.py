@@ -3,11 +3,20 @@
 Requests carry a ``request_id``; the core answers each with exactly one
 :class:`~stratosd.core.actions.Reply`, which the runtime delivers only after the
 journal has committed the changes the request made.
+
+Every event carries a ``stimulus_id`` (keyword-only, so events are still built
+positionally): its producer names it, or :meth:`Runtime.emit` does, and the core
+copies it onto every action it decides while handling the event.
+
+Three base classes say what the core may rely on without probing attributes:
+:class:`Timed` events tell the time (``now``), :class:`Request` events want a
+reply (``request_id``), :class:`AttemptFact` events are about one task attempt.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from stratos_executor.spec import TaskRecord
 from stratosd.core.locality import HostBytes
@@ -17,7 +26,40 @@ from stratosd.core.types import AttemptRef, PoolKind
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    pass
+    #: what caused this event (an RPC, a backend report, a tick): copied onto the core's actions.
+    #: Not compared: two events that say the same are equal whoever sent them.
+    stimulus_id: str = field(default="", kw_only=True, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Timed(Event):
+    """An event that tells the time: the core has no clock, its ``now`` is the latest one told."""
+
+    if TYPE_CHECKING:  # each subclass declares the field, in its own positional place
+
+        @property
+        def now(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Request(Event):
+    """A client's request: the core answers it with exactly one Reply (a value or an error)."""
+
+    #: the runtime's id for it (0 until :meth:`Runtime.request` stamps it).
+    request_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFact(Event):
+    """A backend's report about one attempt of one task; stale when the attempt is not the current one."""
+
+    job_key: int
+    task_id: int
+    attempt: int
+
+    @property
+    def ref(self) -> AttemptRef:
+        return AttemptRef(self.job_key, self.task_id, self.attempt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +75,14 @@ class HostAdded(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class Tick(Event):
+class Tick(Timed):
     """Time passed: tasks waiting for a data-local host may now take any."""
 
     now: float
 
 
 @dataclass(frozen=True, slots=True)
-class HostRemoved(Event):
+class HostRemoved(Timed):
     """A host left (a pilot exited or was lost): its running tasks are infrastructure failures."""
 
     host_id: str
@@ -49,7 +91,7 @@ class HostRemoved(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class OffersReceived(Event):
+class OffersReceived(Timed):
     """A cluster manager offers these resources to the job that owns ``pool``."""
 
     pool: str
@@ -58,8 +100,7 @@ class OffersReceived(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class CreateJobRequested(Event):
-    request_id: int
+class CreateJobRequested(Request, Timed):
     #: "" lets the core choose a unique name.
     name: str
     spec: JobSpec
@@ -71,8 +112,7 @@ class CreateJobRequested(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class SubmitRequested(Event):
-    request_id: int
+class SubmitRequested(Request, Timed):
     name: str
     mode: CallMode
     cwd: str
@@ -86,64 +126,50 @@ class SubmitRequested(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class KillRequested(Event):
-    request_id: int
+class KillRequested(Request):
     name: str
     #: None: every unended task of the job.
     task_ids: tuple[int, ...] | None
 
 
 @dataclass(frozen=True, slots=True)
-class CancelRequested(Event):
-    request_id: int
+class CancelRequested(Request):
     name: str
     #: None: the whole job.
     call_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
-class CloseStreamRequested(Event):
-    request_id: int
+class CloseStreamRequested(Request):
     name: str
 
 
 @dataclass(frozen=True, slots=True)
-class CloseJobRequested(Event):
-    request_id: int
+class CloseJobRequested(Request):
     name: str
 
 
 @dataclass(frozen=True, slots=True)
-class RemoveJobRequested(Event):
-    request_id: int
+class RemoveJobRequested(Request):
     name: str
     #: the job's key when the request was decided: another job given the name since is not removed.
     key: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class TaskStarted(Event):
-    job_key: int
-    task_id: int
-    attempt: int
+class TaskStarted(AttemptFact):
     pid: int
     started: float
 
 
 @dataclass(frozen=True, slots=True)
-class TaskEnded(Event):
-    job_key: int
-    task_id: int
-    attempt: int
+class TaskEnded(AttemptFact):
     record: TaskRecord
 
 
 @dataclass(frozen=True, slots=True)
-class TaskLost(Event):
+class TaskLost(AttemptFact, Timed):
     """The task's executor or host failed: an infrastructure failure, retried up to max_retries."""
 
-    job_key: int
-    task_id: int
-    attempt: int
     reason: str
     now: float

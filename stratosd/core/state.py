@@ -122,6 +122,8 @@ class SchedulerState:
         self._next_key = 1
         #: the latest time any event told us (the core has no clock of its own).
         self._now = 0.0
+        #: the stimulus id of the event being handled: every action decided now carries it.
+        self._stimulus = ""
         #: job key -> serial number of its latest launch (fair-share tie breaker).
         self._last_launch: dict[int, int] = {}
         self._launches = 0
@@ -153,20 +155,19 @@ class SchedulerState:
     def handle(self, *events: ev.Event) -> list[act.Action]:
         """Apply events; return journal actions first, then effects, in order."""
         for event in events:
-            now = getattr(event, "now", None)
-            if now is not None and now > self._now:
-                self._now = now
+            self._stimulus = event.stimulus_id
+            if isinstance(event, ev.Timed) and event.now > self._now:
+                self._now = event.now
             handler = self._handlers.get(type(event))
             if handler is None:
                 raise TypeError(event)
-            request_id = getattr(event, "request_id", None)
-            if request_id is None:
+            if not isinstance(event, ev.Request):
                 handler(event)
                 continue
             try:
                 handler(event)
             except StratosError as err:
-                self._effects.append(act.Reply(request_id, error=err))
+                self._effects.append(act.Reply(event.request_id, error=err, stimulus_id=self._stimulus))
         self._schedule()
         out = self._flush_journal()
         out.extend(self._effects)
@@ -185,6 +186,7 @@ class SchedulerState:
         keep their place (a rebuild after a failed journal commit).
         """
         live = live or {}
+        self._stimulus = "restore"
         for job in jobs:
             self.jobs[job.name] = job
             self.by_key[job.key] = job
@@ -204,7 +206,7 @@ class SchedulerState:
                     self._mark(job, task)
             self._rebuild(job)
             if adopt and job.unended:  # subscribe again: reconcile what runs, get offers for what waits
-                self._effects.append(act.ReviveOffers(job.pool))
+                self._effects.append(act.ReviveOffers(job.pool, stimulus_id=self._stimulus))
         self._schedule()
         return self._flush_journal() + self._take_effects()
 
@@ -270,7 +272,7 @@ class SchedulerState:
         task = job.tasks[task_id] if job is not None and 0 <= task_id < len(job.tasks) else None
         if (job is None or task is None or job.pool != host.pool or task.attempt != attempt
                 or task.status is not Status.RUNNING or (job_key, task_id) in self._placed):
-            self._effects.append(act.KillTask(job_key, task_id, attempt, host.pool))
+            self._effects.append(act.KillTask(job_key, task_id, attempt, host.pool, stimulus_id=self._stimulus))
             return
         cpus = min(job.spec.cpus, max(h.cpus for h in self.pools[host.pool]))
         host.free_cpus -= cpus
@@ -316,7 +318,7 @@ class SchedulerState:
         self.jobs[name] = job
         self.by_key[job.key] = job
         self._dirty_jobs[job.key] = job
-        self._effects.append(act.Reply(e.request_id, (job, renamed)))
+        self._effects.append(act.Reply(e.request_id, (job, renamed), stimulus_id=self._stimulus))
 
     def job(self, name: str) -> Job:
         """The job named ``name``; raises JobNotFound."""
@@ -348,7 +350,7 @@ class SchedulerState:
                 )
         call = Call(len(job.calls), e.mode, e.cwd, e.env)
         job.calls.append(call)
-        self._journal.append(act.SaveCall(job.key, call))
+        self._journal.append(act.SaveCall(job.key, call, stimulus_id=self._stimulus))
         first = len(job.tasks)
         locality = e.locality if e.locality is not None and len(e.locality) == len(commands) else None
         for number, command in enumerate(commands):
@@ -370,8 +372,9 @@ class SchedulerState:
         self._dirty_jobs[job.key] = job
         self._waiting.setdefault(job.pool, {})[job.key] = job
         if self._cluster_pool(job.pool):
-            self._effects.append(act.ReviveOffers(job.pool))
-        self._effects.append(act.Reply(e.request_id, (call.call_id, first, len(commands), warnings)))
+            self._effects.append(act.ReviveOffers(job.pool, stimulus_id=self._stimulus))
+        self._effects.append(act.Reply(e.request_id, (call.call_id, first, len(commands), warnings),
+                                       stimulus_id=self._stimulus))
 
     def _on_kill(self, e: ev.KillRequested) -> None:
         job = self.job(e.name)
@@ -384,7 +387,7 @@ class SchedulerState:
                         f"job {job.name} has no task {task_id}: its ids run from 0 to {len(job.tasks) - 1}."
                     )
             targets = [job.tasks[i] for i in e.task_ids]
-        self._effects.append(act.Reply(e.request_id, self._kill(job, targets)))
+        self._effects.append(act.Reply(e.request_id, self._kill(job, targets), stimulus_id=self._stimulus))
 
     def _on_cancel(self, e: ev.CancelRequested) -> None:
         job = self.job(e.name)
@@ -396,7 +399,7 @@ class SchedulerState:
             if not 0 <= e.call_id < len(job.calls):
                 raise InvalidSubmission(f"job {job.name} has no submission call {e.call_id}.")
             targets = [t for t in job.tasks if t.call_id == e.call_id and t.status not in TERMINAL]
-        self._effects.append(act.Reply(e.request_id, self._kill(job, targets)))
+        self._effects.append(act.Reply(e.request_id, self._kill(job, targets), stimulus_id=self._stimulus))
 
     def _kill(self, job: Job, targets: list[Task]) -> int:
         count = 0
@@ -408,7 +411,8 @@ class SchedulerState:
             elif task.status is Status.RUNNING and not task.kill_requested:
                 task.kill_requested = True
                 self._mark(job, task)
-                self._effects.append(act.KillTask(job.key, task.task_id, task.attempt, job.pool))
+                self._effects.append(act.KillTask(job.key, task.task_id, task.attempt, job.pool,
+                                                  stimulus_id=self._stimulus))
                 count += 1
         return count
 
@@ -416,7 +420,7 @@ class SchedulerState:
         job = self.job(e.name)
         job.stream_closed = True
         self._dirty_jobs[job.key] = job
-        self._effects.append(act.Reply(e.request_id, job))
+        self._effects.append(act.Reply(e.request_id, job, stimulus_id=self._stimulus))
 
     def _on_close_job(self, e: ev.CloseJobRequested) -> None:
         job = self.job(e.name)
@@ -428,8 +432,8 @@ class SchedulerState:
         job.stream_closed = True
         self._dirty_jobs[job.key] = job
         if self._cluster_pool(job.pool):
-            self._effects.append(act.ReleasePool(job.pool, now=True))
-        self._effects.append(act.Reply(e.request_id, job))
+            self._effects.append(act.ReleasePool(job.pool, now=True, stimulus_id=self._stimulus))
+        self._effects.append(act.Reply(e.request_id, job, stimulus_id=self._stimulus))
 
     def _on_remove(self, e: ev.RemoveJobRequested) -> None:
         job = self.job(e.name)
@@ -441,11 +445,11 @@ class SchedulerState:
         del self.by_key[job.key]
         self._waiting.get(job.pool, {}).pop(job.key, None)
         if self._cluster_pool(job.pool):
-            self._effects.append(act.ReleasePool(job.pool, now=True))
+            self._effects.append(act.ReleasePool(job.pool, now=True, stimulus_id=self._stimulus))
         self._dirty_jobs.pop(job.key, None)
         self._dirty_tasks.pop(job.key, None)
-        self._journal.append(act.DeleteJob(job.key, job.name))
-        self._effects.append(act.Reply(e.request_id, True))
+        self._journal.append(act.DeleteJob(job.key, job.name, stimulus_id=self._stimulus))
+        self._effects.append(act.Reply(e.request_id, True, stimulus_id=self._stimulus))
 
     # -- backend reports ---------------------------------------------------------------------
 
@@ -506,7 +510,7 @@ class SchedulerState:
                 task.reason = f"signal {rec.signal}" if rec.signal is not None else f"exit code {rec.exit_code}"
         rec.notes.extend(unenforced_notes(job.spec, rec))
         keep = new in EXITED and job.spec.output == "scheduler"
-        self._journal.append(act.SaveOutcome(job.key, task.task_id, rec, keep))
+        self._journal.append(act.SaveOutcome(job.key, task.task_id, rec, keep, stimulus_id=self._stimulus))
         if new is Status.RELAUNCHED:
             self._add_replacements(job, task, rec.replacements)
         if new is Status.PENDING:
@@ -548,7 +552,7 @@ class SchedulerState:
         if children:
             self._waiting.setdefault(job.pool, {})[job.key] = job
             if self._cluster_pool(job.pool):
-                self._effects.append(act.ReviveOffers(job.pool))
+                self._effects.append(act.ReviveOffers(job.pool, stimulus_id=self._stimulus))
 
     # -- transitions ---------------------------------------------------------------------------
 
@@ -571,7 +575,7 @@ class SchedulerState:
         job.pending.appendleft(task.task_id)
         self._waiting.setdefault(job.pool, {})[job.key] = job
         if self._cluster_pool(job.pool):
-            self._effects.append(act.ReviveOffers(job.pool))
+            self._effects.append(act.ReviveOffers(job.pool, stimulus_id=self._stimulus))
 
     def _ended(self, job: Job, task: Task, now: float) -> None:
         call = job.calls[task.call_id]
@@ -580,7 +584,7 @@ class SchedulerState:
             job.finished_at = now
             self._dirty_jobs[job.key] = job
             if self._cluster_pool(job.pool):
-                self._effects.append(act.ReleasePool(job.pool))
+                self._effects.append(act.ReleasePool(job.pool, stimulus_id=self._stimulus))
         if call.mode == "stream":
             if self._has_record(job, task):
                 self._publish(job, [task.task_id])
@@ -621,7 +625,7 @@ class SchedulerState:
         for task_id in task_ids:
             job.published += 1
             seqs.append((task_id, job.published))
-        self._journal.append(act.PublishResults(job.key, tuple(seqs)))
+        self._journal.append(act.PublishResults(job.key, tuple(seqs), stimulus_id=self._stimulus))
 
     # -- offers ----------------------------------------------------------------------------------
 
@@ -652,15 +656,15 @@ class SchedulerState:
                     free_mem -= job.spec.mem
                     free_disk -= disk
             if launches:
-                self._effects.append(act.AcceptOffer(pool, offer, tuple(launches)))
+                self._effects.append(act.AcceptOffer(pool, offer, tuple(launches), stimulus_id=self._stimulus))
             else:
                 declined.append(offer.offer_id)
         busy = job is not None and self._next_pending(job) is not None
         if declined:
             refuse = self.BUSY_REFUSE_SECONDS if busy else self.IDLE_REFUSE_SECONDS
-            self._effects.append(act.DeclineOffers(pool, tuple(declined), refuse))
+            self._effects.append(act.DeclineOffers(pool, tuple(declined), refuse, stimulus_id=self._stimulus))
         if not busy:
-            self._effects.append(act.SuppressOffers(pool))
+            self._effects.append(act.SuppressOffers(pool, stimulus_id=self._stimulus))
 
     def _pool_owner(self, pool: PoolId) -> Job | None:
         key = pool.job_key
@@ -773,7 +777,7 @@ class SchedulerState:
         self._move(job, task, Status.RUNNING)
         self._launches += 1
         self._last_launch[job.key] = self._launches
-        return act.LaunchTask(job.key, task.task_id, task.attempt, host_id, job.pool, cpus)
+        return act.LaunchTask(job.key, task.task_id, task.attempt, host_id, job.pool, cpus, stimulus_id=self._stimulus)
 
     def _launch(self, job: Job, task: Task, host: Host, cpus: float) -> None:
         launch = self._start(job, task, host.host_id, cpus)
@@ -800,10 +804,11 @@ class SchedulerState:
         self._dirty_tasks.setdefault(job.key, {})[task.task_id] = task
 
     def _flush_journal(self) -> list[act.Action]:
-        out: list[act.Action] = [act.SaveJob(job) for job in self._dirty_jobs.values()]
+        out: list[act.Action] = [act.SaveJob(job, stimulus_id=self._stimulus) for job in self._dirty_jobs.values()]
         # Calls before tasks (tasks reference them), outcomes and publications after.
         out.extend(a for a in self._journal if isinstance(a, act.SaveCall))
-        out.extend(act.SaveTasks(key, tuple(tasks.values())) for key, tasks in self._dirty_tasks.items())
+        out.extend(act.SaveTasks(key, tuple(tasks.values()), stimulus_id=self._stimulus)
+                   for key, tasks in self._dirty_tasks.items())
         out.extend(a for a in self._journal if not isinstance(a, act.SaveCall))
         self._dirty_jobs, self._dirty_tasks, self._journal = {}, {}, []
         return out
