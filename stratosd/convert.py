@@ -13,6 +13,7 @@ from stratos._proto import stratos_pb2 as pb
 from stratos.errors import InvalidJobSpec
 from stratos.settings import is_safe_job_id
 from stratosd.core.model import Call, Job, JobSpec, OutputMode, Status, Task
+from stratosd.core.replies import JobView
 from stratosd.core.types import PoolKind
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def spec_to_proto(s: JobSpec) -> pb.JobSpec:
     )
 
 
-def job_info(job: Job, renamed: str = "") -> pb.JobInfo:
+def job_info(job: JobView, renamed: str = "") -> pb.JobInfo:
     return pb.JobInfo(
         job_id=job.name, spec=spec_to_proto(job.spec), state=job.state, created=job.created,
         stream_opened=job.stream_opened, stream_closed=job.stream_closed, renamed_previous=renamed,

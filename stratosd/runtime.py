@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 from stratos.errors import InvalidJobSpec, JobNotEnded, JobNotFound, JournalUnavailable
 from stratos_executor._routing import STDERR_NAME, STDOUT_NAME
@@ -32,7 +32,7 @@ from stratos_executor.spec import TaskSpec
 from stratosd.backends import survivors
 from stratosd.backends.base import Backend, OfferBackend
 from stratosd.core import actions as act
-from stratosd.core.events import AttemptFact, Event, RemoveJobRequested, Request, Tick
+from stratosd.core.events import UNSENT, AttemptFact, Event, RemoveJobRequested, Request, Tick
 from stratosd.core.model import Job
 from stratosd.core.state import SchedulerState, not_ended_message
 from stratosd.core.types import AttemptRef, PoolId, PoolKind
@@ -143,8 +143,17 @@ def _instance_id(state_dir: Path) -> str:
     return path.read_text().strip()
 
 
-#: A request to journal with its effect: (client request id, method, encoder of the core's answer).
-Recorded = tuple[str, str, Callable[[Any], bytes]]
+R = TypeVar("R")
+
+
+class Recorded(NamedTuple, Generic[R]):
+    """A request whose encoded answer is journaled with its effect, for a retry to find."""
+
+    #: the client's request id (a retry carries the same).
+    client_id: str
+    #: the RPC ("Submit", "CreateJob", ...).
+    method: str
+    encode: Callable[[R], bytes]
 
 #: The environment variable naming a fault to inject, read once at start. TEST ONLY: with
 #: ``submit-after-commit`` (or ``createjob-after-commit``, ``kill-after-commit``, ... any
@@ -164,7 +173,7 @@ class Runtime:
         self._changed = asyncio.Event()
         self._replies: dict[int, asyncio.Future[Any]] = {}
         #: requests whose reply is journaled with their effect (see ``request``).
-        self._recorded: dict[int, Recorded] = {}
+        self._recorded: dict[int, Recorded[Any]] = {}
         #: their encoded replies, committed, waiting to be resolved.
         self._encoded: dict[int, bytes] = {}
         self._fault = os.environ.get(FAULT_VARIABLE, "").strip().lower()
@@ -225,19 +234,25 @@ class Runtime:
     def next_request_id(self) -> int:
         return next(self._request_ids)
 
-    async def request(self, make: Any, record: Recorded | None = None) -> Any:
-        """Send a request event built by ``make(request_id)``; return the core's committed answer.
+    async def request(self, req: Request[R]) -> R:
+        """Send a request to the core; return its answer once the journal holds its effect."""
+        return cast(R, await self._send(req, None))
 
-        With ``record`` (client request id, method, encode), a successful answer is encoded and
-        journaled under the client's request id in the transaction of the request's effect, and
-        the encoded reply (bytes) is returned: a retry finds exactly that reply in the journal.
-        """
+    async def request_recorded(self, req: Request[R], record: Recorded[R]) -> bytes:
+        """Send a request; its answer, encoded by ``record.encode``, is journaled under the client's
+        request id in the transaction of the request's effect and returned: a retry finds exactly
+        that reply in the journal."""
+        return cast(bytes, await self._send(req, record))
+
+    async def _send(self, req: Request[Any], record: Recorded[Any] | None) -> object:
         request_id = next(self._request_ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._replies[request_id] = future
         if record is not None:
             self._recorded[request_id] = record
-        self.emit(make(request_id))
+        name = type(req).__name__.removesuffix("Requested")
+        self.emit(dataclasses.replace(req, request_id=request_id,
+                                      stimulus_id=req.stimulus_id or f"{name}-{request_id}"))
         try:
             return await future
         finally:
@@ -480,7 +495,7 @@ class Runtime:
         removed = []
         for plan in plans:
             try:
-                await self.request(lambda rid, plan=plan: RemoveJobRequested(rid, plan.name, plan.key))
+                await self.request(RemoveJobRequested(UNSENT, plan.name, plan.key))
             except JobNotFound:
                 continue  # removed (or renamed) by another request meanwhile
             removed.append(plan)

@@ -23,9 +23,10 @@ from stratosd import convert, expand
 from stratosd.core import events as ev
 from stratosd.core.locality import HostBytes, normalize
 from stratosd.core.model import CallMode, Job, Status
+from stratosd.core.replies import JobView, Killed, Submitted
 from stratosd.core.types import PoolKind
 from stratosd.locality.hdfs import LocalityUnavailable
-from stratosd.runtime import Runtime
+from stratosd.runtime import Recorded, Runtime
 
 #: bytes of stdout per ResultBatch message (gRPC's default limit is 4 MiB).
 RESULT_MESSAGE_BYTES = 1 << 20
@@ -34,6 +35,7 @@ FAILED_IDS_SHOWN = 1000
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=Message)
+R = TypeVar("R")
 
 
 #: error details are capped (in UTF-8 bytes, which gRPC then percent-encodes up to 3x): they may
@@ -85,18 +87,17 @@ class Servicer(pb_grpc.StratosServicer):
         #: client request ids being applied now: a retry that arrives meanwhile waits for the first.
         self._in_flight: dict[str, asyncio.Future[bytes]] = {}
 
-    async def _once(self, request_id: str, method: str, reply_type: type[M],
-                    apply: Callable[[Callable[[Any], bytes] | None], Awaitable[Any]],
-                    encode: Callable[[Any], M]) -> M:
+    async def _once(self, request_id: str, method: str, reply_type: type[M], req: ev.Request[R],
+                    encode: Callable[[R], M]) -> M:
         """Apply a non-idempotent request at most once per client request id.
 
-        ``apply(encoder)`` runs the request; with a request id its committed answer is journaled,
-        encoded, in the transaction of its effect, so a retry (after a crash between commit and
-        reply, or a lost connection) gets that same reply and changes nothing. Without a request
-        id (an older client) the request is simply applied.
+        With a request id the core's committed answer is journaled, encoded, in the transaction
+        of its effect, so a retry (after a crash between commit and reply, or a lost connection)
+        gets that same reply and changes nothing. Without a request id (an older client) the
+        request is simply applied.
         """
         if not request_id:
-            return encode(await apply(None))
+            return encode(await self.runtime.request(req))
         stored = self.store.request_reply(request_id)
         if stored is not None:
             return reply_type.FromString(stored[1])
@@ -106,7 +107,8 @@ class Servicer(pb_grpc.StratosServicer):
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._in_flight[request_id] = future
         try:
-            data = await apply(lambda value: encode(value).SerializeToString())
+            data = await self.runtime.request_recorded(
+                req, Recorded(request_id, method, lambda value: encode(value).SerializeToString()))
             future.set_result(data)
         except BaseException as err:
             future.set_exception(err)
@@ -137,15 +139,9 @@ class Servicer(pb_grpc.StratosServicer):
         elif pool in (PoolKind.MESOS, PoolKind.SLURM):  # backends that can refuse an unreachable master
             await self.runtime.probe(pool, spec.master)
         token = secrets.token_urlsafe(32)
-
-        async def apply(encoder: Callable[[Any], bytes] | None) -> Any:
-            return await self.runtime.request(
-                lambda rid: ev.CreateJobRequested(rid, name, spec, pool, time.time(), own_pool, token),
-                (request.request_id, "CreateJob", encoder) if encoder else None,
-            )
-
-        info = await self._once(request.request_id, "CreateJob", pb.JobInfo, apply,
-                                lambda answer: convert.job_info(answer[0], answer[1]))
+        req = ev.CreateJobRequested(ev.UNSENT, name, spec, pool, time.time(), own_pool, token)
+        info = await self._once(request.request_id, "CreateJob", pb.JobInfo, req,
+                                lambda answer: convert.job_info(answer.job, answer.renamed_previous))
         renamed = info.renamed_previous
         # the earlier run's disk logs move with its new name, so this run cannot overwrite them
         if renamed and renamed in self.state.jobs:
@@ -165,7 +161,7 @@ class Servicer(pb_grpc.StratosServicer):
 
     @_unary
     async def GetJob(self, request: pb.JobRef, context: Any) -> pb.JobInfo:
-        return convert.job_info(self.state.job(request.job_id))
+        return convert.job_info(JobView.of(self.state.job(request.job_id)))
 
     @_unary
     async def ListJobs(self, request: pb.ListJobsRequest, context: Any) -> pb.ListJobsReply:
@@ -231,20 +227,14 @@ class Servicer(pb_grpc.StratosServicer):
         mode: CallMode = "stream" if header.mode == pb.STREAM else "batch"
         env = dict(header.env)
         locality = await self._locality(job, commands, notes)
-        job_id = header.job_id
+        req = ev.SubmitRequested(ev.UNSENT, header.job_id, mode, cwd, env, commands, time.time(), locality,
+                                 tuple(notes))
 
-        async def apply(encoder: Callable[[Any], bytes] | None) -> Any:
-            return await self.runtime.request(
-                lambda rid: ev.SubmitRequested(rid, job_id, mode, cwd, env, commands, time.time(), locality,
-                                               tuple(notes)),
-                (header.request_id, "Submit", encoder) if encoder else None,
-            )
+        def encode(answer: Submitted) -> pb.SubmitReply:
+            return pb.SubmitReply(call_id=answer.call_id, first_task_id=answer.first_task_id,
+                                  count=answer.task_count, warnings=answer.warnings)
 
-        def encode(answer: Any) -> pb.SubmitReply:
-            call_id, first, count, warnings = answer
-            return pb.SubmitReply(call_id=call_id, first_task_id=first, count=count, warnings=warnings)
-
-        return await self._once(header.request_id, "Submit", pb.SubmitReply, apply, encode)
+        return await self._once(header.request_id, "Submit", pb.SubmitReply, req, encode)
 
     async def _hdfs_globs(self, job: Job, patterns: list[str]) -> dict[str, list[str]]:
         """`hdfs://` patterns expanded through WebHDFS listings, as mounted paths."""
@@ -449,41 +439,27 @@ class Servicer(pb_grpc.StratosServicer):
 
     # -- control -------------------------------------------------------------------------------
 
-    def _requested(self, method: str, request_id: str, make: Callable[[int], ev.Event]
-                   ) -> Callable[[Callable[[Any], bytes] | None], Awaitable[Any]]:
-        """``apply`` for ``_once``: one core request, journaled with its reply when recorded."""
-
-        async def apply(encoder: Callable[[Any], bytes] | None) -> Any:
-            return await self.runtime.request(make, (request_id, method, encoder) if encoder else None)
-
-        return apply
-
     @_unary
     async def Kill(self, request: pb.KillRequest, context: Any) -> pb.KillReply:
         ids = tuple(request.task_ids) or None
-        apply = self._requested("Kill", request.request_id, lambda rid: ev.KillRequested(rid, request.job_id, ids))
-        return await self._once(request.request_id, "Kill", pb.KillReply, apply,
-                                lambda killed: pb.KillReply(killed=killed))
+        return await self._once(request.request_id, "Kill", pb.KillReply,
+                                ev.KillRequested(ev.UNSENT, request.job_id, ids), _killed)
 
     @_unary
     async def Cancel(self, request: pb.CancelRequest, context: Any) -> pb.KillReply:
         call_id = request.call_id if request.has_call else None
-        apply = self._requested("Cancel", request.request_id,
-                                lambda rid: ev.CancelRequested(rid, request.job_id, call_id))
-        return await self._once(request.request_id, "Cancel", pb.KillReply, apply,
-                                lambda killed: pb.KillReply(killed=killed))
+        return await self._once(request.request_id, "Cancel", pb.KillReply,
+                                ev.CancelRequested(ev.UNSENT, request.job_id, call_id), _killed)
 
     @_unary
     async def CloseStream(self, request: pb.JobRef, context: Any) -> pb.JobInfo:
-        apply = self._requested("CloseStream", request.request_id,
-                                lambda rid: ev.CloseStreamRequested(rid, request.job_id))
-        return await self._once(request.request_id, "CloseStream", pb.JobInfo, apply, convert.job_info)
+        return await self._once(request.request_id, "CloseStream", pb.JobInfo,
+                                ev.CloseStreamRequested(ev.UNSENT, request.job_id), convert.job_info)
 
     @_unary
     async def CloseJob(self, request: pb.JobRef, context: Any) -> pb.JobInfo:
-        apply = self._requested("CloseJob", request.request_id,
-                                lambda rid: ev.CloseJobRequested(rid, request.job_id))
-        return await self._once(request.request_id, "CloseJob", pb.JobInfo, apply, convert.job_info)
+        return await self._once(request.request_id, "CloseJob", pb.JobInfo,
+                                ev.CloseJobRequested(ev.UNSENT, request.job_id), convert.job_info)
 
     @_unary
     async def Remove(self, request: pb.JobRef, context: Any) -> pb.RemoveReply:
@@ -551,6 +527,10 @@ class Servicer(pb_grpc.StratosServicer):
     async def Shutdown(self, request: pb.ShutdownRequest, context: Any) -> pb.ShutdownReply:
         asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._on_shutdown()))
         return pb.ShutdownReply(pid=os.getpid())
+
+
+def _killed(count: Killed) -> pb.KillReply:
+    return pb.KillReply(killed=count)
 
 
 def _stdout_pieces(stdout: bytes | None, path: str | None) -> Iterator[tuple[bytes, bool]]:

@@ -16,12 +16,16 @@ reply (``request_id``), :class:`AttemptFact` events are about one task attempt.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from stratos_executor.spec import TaskRecord
 from stratosd.core.locality import HostBytes
 from stratosd.core.model import CallMode, JobSpec, Offer
+from stratosd.core.replies import JobCreated, JobRemoved, JobView, Killed, Submitted
 from stratosd.core.types import AttemptRef, PoolKind
+
+#: the type of a request's answer.
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +45,13 @@ class Timed(Event):
         def now(self) -> float: ...
 
 
+#: the ``request_id`` of a request not sent yet: :meth:`Runtime.request` gives it its own.
+UNSENT = 0
+
+
 @dataclass(frozen=True, slots=True)
-class Request(Event):
-    """A client's request: the core answers it with exactly one Reply (a value or an error)."""
+class Request(Event, Generic[R]):
+    """A client's request: the core answers it with exactly one Reply, an ``R`` or an error."""
 
     #: the runtime's id for it (0 until :meth:`Runtime.request` stamps it).
     request_id: int
@@ -100,7 +108,7 @@ class OffersReceived(Timed):
 
 
 @dataclass(frozen=True, slots=True)
-class CreateJobRequested(Request, Timed):
+class CreateJobRequested(Request[JobCreated], Timed):
     #: "" lets the core choose a unique name.
     name: str
     spec: JobSpec
@@ -112,7 +120,7 @@ class CreateJobRequested(Request, Timed):
 
 
 @dataclass(frozen=True, slots=True)
-class SubmitRequested(Request, Timed):
+class SubmitRequested(Request[Submitted], Timed):
     name: str
     mode: CallMode
     cwd: str
@@ -126,31 +134,31 @@ class SubmitRequested(Request, Timed):
 
 
 @dataclass(frozen=True, slots=True)
-class KillRequested(Request):
+class KillRequested(Request[Killed]):
     name: str
     #: None: every unended task of the job.
     task_ids: tuple[int, ...] | None
 
 
 @dataclass(frozen=True, slots=True)
-class CancelRequested(Request):
+class CancelRequested(Request[Killed]):
     name: str
     #: None: the whole job.
     call_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
-class CloseStreamRequested(Request):
+class CloseStreamRequested(Request[JobView]):
     name: str
 
 
 @dataclass(frozen=True, slots=True)
-class CloseJobRequested(Request):
+class CloseJobRequested(Request[JobView]):
     name: str
 
 
 @dataclass(frozen=True, slots=True)
-class RemoveJobRequested(Request):
+class RemoveJobRequested(Request[JobRemoved]):
     name: str
     #: the job's key when the request was decided: another job given the name since is not removed.
     key: int | None = None

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from stratos.errors import (
     InsufficientResources,
@@ -51,7 +51,10 @@ from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.locality import best_hosts, canonical_host
 from stratosd.core.model import EXITED, TERMINAL, Call, Host, Job, JobSpec, Status, Task
+from stratosd.core.replies import JobCreated, JobRemoved, JobView, Submitted
 from stratosd.core.types import AttemptRef, PoolId, PoolKind
+
+R = TypeVar("R")
 
 _EPS = 1e-9
 
@@ -173,6 +176,10 @@ class SchedulerState:
         out.extend(self._effects)
         self._effects = []
         return out
+
+    def _reply(self, request: ev.Request[R], value: R) -> None:
+        """Answer a request (typed: each request class says what its answer is)."""
+        self._effects.append(act.Reply(request.request_id, value, stimulus_id=self._stimulus))
 
     # -- restore ---------------------------------------------------------------------------
 
@@ -318,7 +325,7 @@ class SchedulerState:
         self.jobs[name] = job
         self.by_key[job.key] = job
         self._dirty_jobs[job.key] = job
-        self._effects.append(act.Reply(e.request_id, (job, renamed), stimulus_id=self._stimulus))
+        self._reply(e, JobCreated(JobView.of(job), renamed))
 
     def job(self, name: str) -> Job:
         """The job named ``name``; raises JobNotFound."""
@@ -373,8 +380,7 @@ class SchedulerState:
         self._waiting.setdefault(job.pool, {})[job.key] = job
         if self._cluster_pool(job.pool):
             self._effects.append(act.ReviveOffers(job.pool, stimulus_id=self._stimulus))
-        self._effects.append(act.Reply(e.request_id, (call.call_id, first, len(commands), warnings),
-                                       stimulus_id=self._stimulus))
+        self._reply(e, Submitted(call.call_id, first, len(commands), warnings))
 
     def _on_kill(self, e: ev.KillRequested) -> None:
         job = self.job(e.name)
@@ -387,7 +393,7 @@ class SchedulerState:
                         f"job {job.name} has no task {task_id}: its ids run from 0 to {len(job.tasks) - 1}."
                     )
             targets = [job.tasks[i] for i in e.task_ids]
-        self._effects.append(act.Reply(e.request_id, self._kill(job, targets), stimulus_id=self._stimulus))
+        self._reply(e, self._kill(job, targets))
 
     def _on_cancel(self, e: ev.CancelRequested) -> None:
         job = self.job(e.name)
@@ -399,7 +405,7 @@ class SchedulerState:
             if not 0 <= e.call_id < len(job.calls):
                 raise InvalidSubmission(f"job {job.name} has no submission call {e.call_id}.")
             targets = [t for t in job.tasks if t.call_id == e.call_id and t.status not in TERMINAL]
-        self._effects.append(act.Reply(e.request_id, self._kill(job, targets), stimulus_id=self._stimulus))
+        self._reply(e, self._kill(job, targets))
 
     def _kill(self, job: Job, targets: list[Task]) -> int:
         count = 0
@@ -420,7 +426,7 @@ class SchedulerState:
         job = self.job(e.name)
         job.stream_closed = True
         self._dirty_jobs[job.key] = job
-        self._effects.append(act.Reply(e.request_id, job, stimulus_id=self._stimulus))
+        self._reply(e, JobView.of(job))
 
     def _on_close_job(self, e: ev.CloseJobRequested) -> None:
         job = self.job(e.name)
@@ -433,7 +439,7 @@ class SchedulerState:
         self._dirty_jobs[job.key] = job
         if self._cluster_pool(job.pool):
             self._effects.append(act.ReleasePool(job.pool, now=True, stimulus_id=self._stimulus))
-        self._effects.append(act.Reply(e.request_id, job, stimulus_id=self._stimulus))
+        self._reply(e, JobView.of(job))
 
     def _on_remove(self, e: ev.RemoveJobRequested) -> None:
         job = self.job(e.name)
@@ -449,7 +455,7 @@ class SchedulerState:
         self._dirty_jobs.pop(job.key, None)
         self._dirty_tasks.pop(job.key, None)
         self._journal.append(act.DeleteJob(job.key, job.name, stimulus_id=self._stimulus))
-        self._effects.append(act.Reply(e.request_id, True, stimulus_id=self._stimulus))
+        self._reply(e, JobRemoved(job.name, job.key))
 
     # -- backend reports ---------------------------------------------------------------------
 
