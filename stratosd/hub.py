@@ -19,15 +19,12 @@ import grpc
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratos.errors import JournalUnavailable
-from stratos_executor.spec import DEFAULT_RESULT_LIMIT, Relaunch, TaskRecord
+from stratos_executor.spec import DEFAULT_RESULT_LIMIT, Relaunch, StopReason, TaskRecord
 from stratosd.backends.pilots import Pilot, PilotsBackend
 from stratosd.core.events import TaskEnded, TaskLost, TaskStarted
 from stratosd.core.model import Job
 from stratosd.core.types import PoolKind
 from stratosd.runtime import Runtime
-
-#: the reason an executor gives for tasks it stopped because it was stopped itself.
-EXECUTOR_STOPPED = "executor-stopped"
 
 
 class ExecutorRegistry(Protocol):
@@ -122,11 +119,12 @@ class Hub(pb_grpc.ExecutorHubServicer):
             if not 0 <= ended.stdout_size <= DEFAULT_RESULT_LIMIT + (1 << 20):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"stdout_size {ended.stdout_size} is impossible")
             self.backend.attempt_ended(job.key, task_id, attempt)
-            if ended.reason == EXECUTOR_STOPPED:
+            stop = StopReason.parse(ended.reason)  # the one place a remote executor's reason word is read
+            if stop is StopReason.EXECUTOR_STOPPED:
                 await self.runtime.emit_committed(
                     TaskLost(job.key, task_id, attempt, "its executor was stopped", time.time()))
             else:
-                record = self._record(job, task_id, attempt, ended)
+                record = self._record(job, task_id, attempt, ended, stop)
                 await self.runtime.emit_committed(TaskEnded(job.key, task_id, attempt, record))
         return pb.ReportReply()
 
@@ -142,14 +140,15 @@ class Hub(pb_grpc.ExecutorHubServicer):
         finally:
             os.close(fd)
 
-    def _record(self, job: Job, task_id: int, attempt: int, e: pb.TaskEndedReport) -> TaskRecord:
+    def _record(self, job: Job, task_id: int, attempt: int, e: pb.TaskEndedReport, stop: StopReason
+                ) -> TaskRecord:
         record = TaskRecord(
             pid=e.pid, started=e.started, ended=e.ended, exit_code=e.exit_code if e.has_exit_code else None,
             signal=e.signal or None, reason=e.reason, stdout_truncated=e.stdout_truncated,
             stderr_tail=e.stderr_tail, peak_rss_kb=e.peak_rss_kb, cpu_seconds=e.cpu_seconds,
             monitor_output=e.monitor_output, notes=list(e.notes), replacements=list(e.replacements),
             peak_rss_sum_kb=e.peak_rss_sum_kb, disk_kb=e.disk_kb, limit_kb=e.limit_kb,
-            relaunch=_relaunch(e.relaunch), relaunch_error=e.relaunch_error,
+            relaunch=_relaunch(e.relaunch), relaunch_error=e.relaunch_error, stop=stop,
         )
         if e.stdout_inline:
             record.stdout = e.stdout

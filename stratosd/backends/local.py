@@ -7,7 +7,7 @@ import os
 import socket
 import time
 
-from stratos_executor.spec import TaskRecord, TaskSpec
+from stratos_executor.spec import StopReason, TaskRecord, TaskSpec
 from stratos_executor.supervisor import TaskRunner
 from stratosd.backends.base import Emit
 from stratosd.core.events import Event, HostAdded, TaskEnded, TaskLost, TaskStarted
@@ -15,7 +15,7 @@ from stratosd.core.types import AttemptRef, PoolKind
 
 POOL = PoolKind.LOCAL
 #: why the local backend stops its tasks when the daemon stops (not a task outcome).
-DAEMON_STOP = "daemon-stop"
+DAEMON_STOP = StopReason.DAEMON_STOP
 
 
 def host_memory_mb() -> float:
@@ -60,7 +60,7 @@ class LocalBackend:
             return
         finally:
             self._runners.pop((job_key, spec.task_id, spec.attempt), None)
-        if record.reason == DAEMON_STOP:
+        if record.stop is StopReason.DAEMON_STOP:
             return  # stopped by our own shutdown: the journal keeps it running, so the restart runs it again
         self._emit(TaskEnded(job_key, spec.task_id, spec.attempt, record))
 

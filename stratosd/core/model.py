@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Literal
 
 from stratosd.core.locality import HostBytes
-from stratosd.core.types import PoolId
+from stratosd.core.types import PoolId, TaskEndReason
 
 
 class Status(StrEnum):
@@ -90,8 +90,24 @@ class Task:
     """One command of a job. Its id is its index in the job's task list."""
 
     __slots__ = (
-        "attempt", "call_id", "children", "command", "ended", "exit_code", "host", "host_bytes", "kill_requested",
-        "marked", "parent", "queued", "reason", "signal", "started", "status", "task_id",
+        "attempt",
+        "call_id",
+        "children",
+        "command",
+        "end",
+        "ended",
+        "exit_code",
+        "host",
+        "host_bytes",
+        "kill_requested",
+        "marked",
+        "parent",
+        "queued",
+        "reason",
+        "signal",
+        "started",
+        "status",
+        "task_id",
     )
 
     def __init__(self, task_id: int, call_id: int, command: str, parent: int | None = None) -> None:
@@ -108,8 +124,10 @@ class Task:
         self.kill_requested = False
         self.exit_code: int | None = None
         self.signal: int | None = None
-        #: why it ended when not by a plain exit: "killed", "timeout", "relaunch", "lost: ...".
+        #: why it ended when not by a plain exit: "killed", "timeout", "relaunch", "lost: ..." (shown)...
         self.reason = ""
+        #: ... and the same as a code, which is what the core decides on.
+        self.end = TaskEndReason.NONE
         self.started = 0.0
         self.ended = 0.0
         #: per host, the bytes of this task's marked (`<[ ]>`) files it holds; () without markers.

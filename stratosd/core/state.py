@@ -46,13 +46,13 @@ from stratos.errors import (
     StratosError,
     TaskNotFound,
 )
-from stratos_executor.spec import Relaunch, TaskRecord
+from stratos_executor.spec import Relaunch, StopReason, TaskRecord
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.locality import best_hosts, canonical_host
 from stratosd.core.model import EXITED, TERMINAL, Call, Host, Job, JobSpec, Status, Task
 from stratosd.core.replies import JobCreated, JobRemoved, JobView, Submitted
-from stratosd.core.types import AttemptRef, PoolId, PoolKind
+from stratosd.core.types import AttemptRef, PoolId, PoolKind, TaskEndReason
 
 R = TypeVar("R")
 
@@ -66,17 +66,30 @@ _TRANSITIONS: dict[Status, frozenset[Status]] = {
 }
 
 
-#: what an executor reports when it stopped a task for using more than the job allows.
-LIMIT_REASONS = frozenset({"memory-limit", "disk-limit"})
+#: the code a task's end gets from the executor's reason for stopping it.
+_END_OF_STOP = {
+    StopReason.NONE: TaskEndReason.NONE,
+    StopReason.KILLED: TaskEndReason.KILLED,
+    StopReason.TIMEOUT: TaskEndReason.TIMEOUT,
+    StopReason.RELAUNCH: TaskEndReason.RELAUNCHED,
+    StopReason.SPAWN_FAILED: TaskEndReason.SPAWN_FAILED,
+    StopReason.MEMORY_LIMIT: TaskEndReason.LIMIT,
+    StopReason.DISK_LIMIT: TaskEndReason.LIMIT,
+    StopReason.CLUSTER_LIMIT: TaskEndReason.CLUSTER_LIMIT,
+    StopReason.EXECUTOR_STOPPED: TaskEndReason.STOPPED,
+    StopReason.DAEMON_STOP: TaskEndReason.STOPPED,
+    StopReason.OTHER: TaskEndReason.STOPPED,
+}
 
 
 def _mb(kb: int) -> str:
     return f"{kb / 1024:.0f}"
 
 
-def limit_reason(spec: JobSpec, reason: str, measured_kb: int) -> str:
+def limit_reason(spec: JobSpec, stop: str, measured_kb: int) -> str:
     """The failed task's reason: what it used against what the job allows (as Mesos reports it)."""
-    kind, limit = ("memory", spec.mem) if reason == "memory-limit" else ("disk", spec.disk)
+    memory = StopReason.parse(stop) is StopReason.MEMORY_LIMIT
+    kind, limit = ("memory", spec.mem) if memory else ("disk", spec.disk)
     word = "peak " if kind == "memory" else ""
     relation = ">" if measured_kb > limit * 1024 else ">="  # a kernel limit stops it at the limit itself
     return f"{kind} limit: {word}{_mb(measured_kb)} MB {relation} {limit:g} MB"
@@ -209,7 +222,7 @@ class SchedulerState:
                     self._placed[(job.key, task.task_id)] = host.host_id
                 elif task.status is Status.RUNNING and not adopt:
                     task.status = Status.PENDING
-                    task.reason = "requeued after a daemon restart"
+                    task.reason, task.end = "requeued after a daemon restart", TaskEndReason.REQUEUED_AFTER_RESTART
                     self._mark(job, task)
             self._rebuild(job)
             if adopt and job.unended:  # subscribe again: reconcile what runs, get offers for what waits
@@ -411,7 +424,7 @@ class SchedulerState:
         count = 0
         for task in targets:
             if task.status is Status.PENDING:
-                task.reason = "killed before it started"
+                task.reason, task.end = "killed before it started", TaskEndReason.KILLED_BEFORE_START
                 self._move(job, task, Status.KILLED)
                 count += 1
             elif task.status is Status.RUNNING and not task.kill_requested:
@@ -482,18 +495,21 @@ class SchedulerState:
             return
         job, task = found
         rec = e.record
+        stop = rec.stop
         self._release(job, task)
         task.started = rec.started or task.started
         task.ended = rec.ended
         task.exit_code, task.signal = rec.exit_code, rec.signal
-        if rec.reason or not task.reason.startswith("retried after"):
-            task.reason = rec.reason  # a clean exit keeps the note of why an earlier attempt was retried
-        if task.kill_requested or rec.reason == "killed":
+        if stop is not StopReason.NONE or task.end is not TaskEndReason.RETRIED:
+            # a clean exit keeps the note of why an earlier attempt was retried
+            task.reason, task.end = rec.reason, _END_OF_STOP[stop]
+        if task.kill_requested or stop is StopReason.KILLED:
             new = Status.KILLED
         elif rec.relaunch in (Relaunch.REPLACED, Relaunch.NO_COMMANDS):
             new = Status.RELAUNCHED  # NO_COMMANDS: the user's relauncher chose to drop it
             if not rec.replacements:
                 task.reason = "relaunched with no replacement (the relauncher printed no command)"
+                task.end = TaskEndReason.RELAUNCHED
         elif rec.relaunch is not Relaunch.NOT_ASKED:
             # The monitor stopped it but nothing replaces it: it fails, so N inputs never give
             # N-1 results silently; its stdout so far is its result.
@@ -503,17 +519,23 @@ class SchedulerState:
                 if rec.relaunch is Relaunch.NO_RELAUNCHER
                 else f"relaunch failed: {rec.relaunch_error or 'the relauncher failed'}"
             )
-        elif rec.reason == "timeout" and task.attempt <= job.spec.timeout_retries:
+            task.end = TaskEndReason.RELAUNCH_FAILED
+        elif stop is StopReason.TIMEOUT and task.attempt <= job.spec.timeout_retries:
             new = Status.PENDING
-        elif rec.reason in LIMIT_REASONS:
+        elif stop.limit:
             new = Status.FAILED
-            task.reason = limit_reason(job.spec, rec.reason, rec.limit_kb)
-        elif rec.exit_code == 0 and rec.signal is None and not rec.reason:
+            task.reason, task.end = limit_reason(job.spec, stop, rec.limit_kb), TaskEndReason.LIMIT
+        elif stop is StopReason.CLUSTER_LIMIT:
+            new = Status.FAILED  # the cluster's words stay the reason; no retry
+        elif rec.exit_code == 0 and rec.signal is None and stop is StopReason.NONE:
             new = Status.FINISHED
         else:
             new = Status.FAILED
-            if not rec.reason:
-                task.reason = f"signal {rec.signal}" if rec.signal is not None else f"exit code {rec.exit_code}"
+            if stop is StopReason.NONE:
+                if rec.signal is not None:
+                    task.reason, task.end = f"signal {rec.signal}", TaskEndReason.SIGNALLED
+                else:
+                    task.reason, task.end = f"exit code {rec.exit_code}", TaskEndReason.EXITED
         rec.notes.extend(unenforced_notes(job.spec, rec))
         keep = new in EXITED and job.spec.output == "scheduler"
         self._journal.append(act.SaveOutcome(job.key, task.task_id, rec, keep, stimulus_id=self._stimulus))
@@ -532,14 +554,15 @@ class SchedulerState:
     def _lose(self, job: Job, task: Task, reason: str, now: float) -> None:
         """An infrastructure failure: run the task again while retries are left."""
         self._release(job, task)
-        task.reason = reason
         if task.kill_requested:
+            task.reason, task.end = reason, TaskEndReason.KILLED
             self._move(job, task, Status.KILLED, now=now)
         elif task.attempt <= job.spec.max_retries:
-            task.reason = f"retried after: {reason}"
+            task.reason, task.end = f"retried after: {reason}", TaskEndReason.RETRIED
             self._requeue(job, task)
         else:
             task.reason = f"{reason} (no retries left: max_retries={job.spec.max_retries})"
+            task.end = TaskEndReason.LOST
             task.ended = now
             self._move(job, task, Status.LOST, now=now)
 

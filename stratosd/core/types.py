@@ -64,3 +64,35 @@ class AttemptRef(NamedTuple):
     job_key: int
     task_id: int
     attempt: int
+
+
+class TaskEndReason(StrEnum):
+    """The core's code for why a task is where it is; ``Task.reason`` is the text shown for it.
+
+    Journaled (the tasks' ``reason_code`` column), so decisions never read the text back.
+    """
+
+    #: nothing to say: it has not ended, or it exited 0.
+    NONE = ""
+    #: it failed by its exit code, or by a signal nobody sent on purpose.
+    EXITED = "exited"
+    SIGNALLED = "signalled"
+    KILLED = "killed"
+    KILLED_BEFORE_START = "killed-before-start"
+    TIMEOUT = "timeout"
+    #: the executor stopped it for using more memory or disk than the job allows.
+    LIMIT = "limit"
+    #: the cluster manager stopped it for going over a limit.
+    CLUSTER_LIMIT = "cluster-limit"
+    RELAUNCHED = "relaunched"
+    RELAUNCH_FAILED = "relaunch-failed"
+    SPAWN_FAILED = "spawn-failed"
+    #: its executor stopped it for another reason (the text says which).
+    STOPPED = "stopped"
+    #: its host or executor failed and it waits to run again: a clean exit later keeps this note.
+    RETRIED = "retried"
+    #: its host or executor failed and no retries were left.
+    LOST = "lost"
+    REQUEUED_AFTER_RESTART = "requeued-after-restart"
+    #: journaled before codes were: only the text says why.
+    LEGACY = "legacy"

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from stratos.errors import BackendUnavailable
-from stratos_executor.spec import TaskRecord, TaskSpec
+from stratos_executor.spec import StopReason, TaskRecord, TaskSpec
 from stratosd.backends.base import Emit
 from stratosd.backends.mesos import translate as tr
 from stratosd.backends.mesos.client import SchedulerConnection, resolve
@@ -204,7 +204,8 @@ class MesosBackend:
             # When the executor reported the task's end first, the core ignores these as stale.
             if update.state == "TASK_FAILED" and update.reason in LIMIT_REASONS:
                 # the task went over its limits: its result is a failure, not a retry
-                record = TaskRecord(ended=time.time(), reason=f"killed by Mesos: {why}", stdout=b"", signal=9)
+                record = TaskRecord(ended=time.time(), reason=f"killed by Mesos: {why}", stdout=b"", signal=9,
+                                    stop=StopReason.CLUSTER_LIMIT)
                 self._emit(TaskEnded(ids[0], ids[1], ids[2], record))
             else:
                 self._emit(TaskLost(ids[0], ids[1], ids[2], f"Mesos: {why}", time.time()))
