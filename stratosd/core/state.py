@@ -20,8 +20,8 @@ Task states (the user's status words)::
 
 Rules:
 
-1. ``_TRANSITIONS`` is the whole table; ``_move`` refuses anything else with
-   :class:`InvalidTransition`.
+1. ``transitions.TRANSITIONS`` is the whole table; ``transitions.move`` refuses anything
+   else with :class:`InvalidTransition`.
 2. A report about an attempt that is not the task's current one is stale and ignored,
    which makes backend reports idempotent.
 3. Results get sequence numbers here. Stream calls publish a result when its task
@@ -52,18 +52,13 @@ from stratosd.core import events as ev
 from stratosd.core.locality import best_hosts, canonical_host
 from stratosd.core.model import EXITED, TERMINAL, Call, Host, Job, JobSpec, Status, Task
 from stratosd.core.replies import JobCreated, JobRemoved, JobView, Submitted
+from stratosd.core.transitions import InvalidTransition, move
 from stratosd.core.types import AttemptRef, PoolId, PoolKind, TaskEndReason
+from stratosd.core.validate import validate
 
 R = TypeVar("R")
 
 _EPS = 1e-9
-
-_TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.PENDING: frozenset({Status.RUNNING, Status.KILLED}),
-    Status.RUNNING: frozenset(
-        {Status.FINISHED, Status.FAILED, Status.KILLED, Status.RELAUNCHED, Status.LOST, Status.PENDING}
-    ),
-}
 
 
 #: the code a task's end gets from the executor's reason for stopping it.
@@ -115,16 +110,12 @@ def not_ended_message(job: Job) -> str:
     )
 
 
-class InvalidTransition(Exception):
-    def __init__(self, job: str, task_id: int, start: Status, finish: Status) -> None:
-        super().__init__(f"job {job} task {task_id}: {start.value} -> {finish.value} is not allowed")
-        self.start, self.finish = start, finish
-
-
 class SchedulerState:
     """All jobs, tasks and hosts of one daemon."""
 
-    def __init__(self, *, story_length: int = 10_000) -> None:
+    def __init__(self, *, story_length: int = 10_000, validate: bool = False) -> None:
+        #: check every invariant after every step (tests; see core/validate.py).
+        self.validating = validate
         #: jobs by their current name, and by their journal key.
         self.jobs: dict[str, Job] = {}
         self.by_key: dict[int, Job] = {}
@@ -188,6 +179,8 @@ class SchedulerState:
         out = self._flush_journal()
         out.extend(self._effects)
         self._effects = []
+        if self.validating:
+            validate(self)
         return out
 
     def _reply(self, request: ev.Request[R], value: R) -> None:
@@ -228,6 +221,8 @@ class SchedulerState:
             if adopt and job.unended:  # subscribe again: reconcile what runs, get offers for what waits
                 self._effects.append(act.ReviveOffers(job.pool, stimulus_id=self._stimulus))
         self._schedule()
+        if self.validating:
+            validate(self)
         return self._flush_journal() + self._take_effects()
 
     def reset(self) -> None:
@@ -237,7 +232,7 @@ class SchedulerState:
         """
         hosts = [(h.host_id, h.pool, h.cpus, h.mem, h.hostname) for h in self.hosts.values()]
         story = self.story
-        self.__init__(story_length=story.maxlen or 1)  # type: ignore[misc]
+        self.__init__(story_length=story.maxlen or 1, validate=self.validating)  # type: ignore[misc]
         self.story = story
         for host_id, pool, cpus, mem, hostname in hosts:
             self._on_host_added(ev.HostAdded(host_id, pool, cpus, mem, hostname))
@@ -425,7 +420,7 @@ class SchedulerState:
         for task in targets:
             if task.status is Status.PENDING:
                 task.reason, task.end = "killed before it started", TaskEndReason.KILLED_BEFORE_START
-                self._move(job, task, Status.KILLED)
+                move(self, job, task, Status.KILLED)
                 count += 1
             elif task.status is Status.RUNNING and not task.kill_requested:
                 task.kill_requested = True
@@ -544,7 +539,7 @@ class SchedulerState:
         if new is Status.PENDING:
             self._requeue(job, task)
         else:
-            self._move(job, task, new, now=rec.ended)
+            move(self, job, task, new, now=rec.ended)
 
     def _on_task_lost(self, e: ev.TaskLost) -> None:
         found = self._current(e.job_key, e.task_id, e.attempt)
@@ -556,7 +551,7 @@ class SchedulerState:
         self._release(job, task)
         if task.kill_requested:
             task.reason, task.end = reason, TaskEndReason.KILLED
-            self._move(job, task, Status.KILLED, now=now)
+            move(self, job, task, Status.KILLED, now=now)
         elif task.attempt <= job.spec.max_retries:
             task.reason, task.end = f"retried after: {reason}", TaskEndReason.RETRIED
             self._requeue(job, task)
@@ -564,7 +559,7 @@ class SchedulerState:
             task.reason = f"{reason} (no retries left: max_retries={job.spec.max_retries})"
             task.end = TaskEndReason.LOST
             task.ended = now
-            self._move(job, task, Status.LOST, now=now)
+            move(self, job, task, Status.LOST, now=now)
 
     def _add_replacements(self, job: Job, task: Task, commands: list[str]) -> None:
         children = []
@@ -585,20 +580,8 @@ class SchedulerState:
 
     # -- transitions ---------------------------------------------------------------------------
 
-    def _move(self, job: Job, task: Task, new: Status, now: float = 0.0) -> None:
-        old = task.status
-        if new not in _TRANSITIONS.get(old, ()):
-            raise InvalidTransition(job.name, task.task_id, old, new)
-        task.status = new
-        job.counts[old] -= 1
-        job.counts[new] += 1
-        self._mark(job, task)
-        self.story.append((job.name, task.task_id, old.value, new.value, task.reason))
-        if new in TERMINAL:
-            self._ended(job, task, now)
-
     def _requeue(self, job: Job, task: Task) -> None:
-        self._move(job, task, Status.PENDING)
+        move(self, job, task, Status.PENDING)
         task.queued = self._now
         self._index(job, task)
         job.pending.appendleft(task.task_id)
@@ -803,7 +786,7 @@ class SchedulerState:
         task.kill_requested = False
         task.exit_code = task.signal = None
         task.started = task.ended = 0.0
-        self._move(job, task, Status.RUNNING)
+        move(self, job, task, Status.RUNNING)
         self._launches += 1
         self._last_launch[job.key] = self._launches
         return act.LaunchTask(job.key, task.task_id, task.attempt, host_id, job.pool, cpus, stimulus_id=self._stimulus)
@@ -850,24 +833,7 @@ class SchedulerState:
 
     def validate(self) -> None:
         """Check the invariants; raise AssertionError naming the first one broken."""
-        for job in self.jobs.values():
-            counts = dict.fromkeys(Status, 0)
-            for task in job.tasks:
-                counts[task.status] += 1
-            assert counts == job.counts, (job.name, counts, job.counts)
-            pending = {t.task_id for t in job.tasks if t.status is Status.PENDING}
-            assert pending <= set(job.pending), (job.name, "pending task missing from the queue")
-            for call in job.calls:
-                unended = sum(1 for t in job.tasks if t.call_id == call.call_id and t.status not in TERMINAL)
-                assert unended == call.unended, (job.name, call.call_id, unended, call.unended)
-            seqs = job.published
-            assert seqs >= 0
-        for host in self.hosts.values():
-            used_cpus = used_mem = 0.0
-            for key, task_id in host.running:
-                job = self.by_key[key]
-                assert job.tasks[task_id].status is Status.RUNNING
-                used_cpus += min(job.spec.cpus, max(h.cpus for h in self.pools[host.pool]))
-                used_mem += job.spec.mem
-            assert abs(host.cpus - host.free_cpus - used_cpus) < 1e-6, (host.host_id, "cpus")
-            assert abs(host.mem - host.free_mem - used_mem) < 1e-6, (host.host_id, "mem")
+        validate(self)
+
+
+__all__ = ["InvalidTransition", "SchedulerState", "limit_reason", "not_ended_message", "unenforced_notes"]
