@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stratosd.core import results
 from stratosd.core.model import TERMINAL, Job, Status, Task
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def move(state: SchedulerState, job: Job, task: Task, new: Status, now: float = 
     task.status = new
     job.counts[old] -= 1
     job.counts[new] += 1
-    state._mark(job, task)
+    state.diff.task(job, task)
     state.story.append((job.name, task.task_id, old.value, new.value, task.reason))
     if new in TERMINAL:
-        state._ended(job, task, now)
+        results.ended(state, job, task, now)

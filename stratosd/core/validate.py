@@ -36,12 +36,12 @@ def validate(state: SchedulerState) -> None:
         for key, task_id in host.running:
             job = state.by_key[key]
             assert job.tasks[task_id].status is Status.RUNNING
-            assert state._placed.get((key, task_id)) == host.host_id, (host.host_id, key, task_id, "not placed")
-            used_cpus += min(job.spec.cpus, max(h.cpus for h in state.pools[host.pool]))
+            assert state.book.placed.get((key, task_id)) == host.host_id, (host.host_id, key, task_id, "not placed")
+            used_cpus += state.book.share(job, host.pool)
             used_mem += job.spec.mem
         assert abs(host.cpus - host.free_cpus - used_cpus) < 1e-6, (host.host_id, "cpus")
         assert abs(host.mem - host.free_mem - used_mem) < 1e-6, (host.host_id, "mem")
-    for (key, task_id), host_id in state._placed.items():
+    for (key, task_id), host_id in state.book.placed.items():
         holder = state.hosts.get(host_id)
         if holder is not None:  # (a test may drop hosts from a state it is done with)
             assert (key, task_id) in holder.running, (host_id, key, task_id, "placed but not running there")
