@@ -19,6 +19,9 @@ INLINE_STDOUT_LIMIT = 1 << 20
 DEFAULT_RESULT_LIMIT = 64 << 20
 #: bytes of stderr kept with every task record.
 STDERR_TAIL_BYTES = 8 << 10
+#: the scheduler-mode spill file and the "mesos" mode output files, in the sandbox.
+STDOUT_NAME = "stdout"
+STDERR_NAME = "stderr"
 
 
 class Relaunch(StrEnum):

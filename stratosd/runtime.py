@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 from stratos.errors import InvalidJobSpec, JobNotEnded, JobNotFound, JournalUnavailable
-from stratos_executor._routing import STDERR_NAME, STDOUT_NAME
 from stratos_executor.spec import TaskSpec
 from stratosd.backends import survivors
 from stratosd.backends.base import Backend, OfferBackend
 from stratosd.core import actions as act
+from stratosd.core import paths
 from stratosd.core.events import UNSENT, AttemptFact, Event, RemoveJobRequested, Request, Tick
 from stratosd.core.model import Job
 from stratosd.core.state import SchedulerState, not_ended_message
@@ -123,7 +123,7 @@ def _measure_all(removals: list[Removal]) -> None:
 def delete_files(removal: Removal, sandboxes: Path, delete_outputs: bool) -> None:
     """Delete a removed job's sandboxes, and with ``delete_outputs`` its output files (only
     those :func:`measure` found), then their directory if that left it empty."""
-    shutil.rmtree(sandboxes / str(removal.key), ignore_errors=True)
+    shutil.rmtree(paths.job_sandboxes(str(sandboxes), removal.key), ignore_errors=True)
     if not delete_outputs or not removal.output_directory:
         return
     for path in removal.output_files:
@@ -186,7 +186,7 @@ class Runtime:
         self._stimuli = itertools.count(1)
         self._closing = False
         self._retry_delay = 0.05
-        self._sandboxes = str(state_dir / "sandboxes")
+        self._sandboxes = str(state_dir / paths.SANDBOXES)
         self._locators: dict[tuple[str, str], BlockLocator] = {}
         #: this state directory's daemon identity, in every local task's STRATOS_TASK_KEY.
         self.instance = _instance_id(state_dir)
@@ -431,7 +431,7 @@ class Runtime:
             if a.pool.kind is PoolKind.LOCAL else call.env,
             threads=max(1, math.ceil(a.cpus)),
             output=spec.output,
-            sandbox=f"{self._sandboxes}/{a.job_key}/{task.task_id}",  # per task: a string, not pathlib
+            sandbox=paths.sandbox(self._sandboxes, a.job_key, task.task_id),  # a string, not pathlib
             stdout_file=stdout_file,
             stderr_file=stderr_file,
             monitor=spec.monitor,
@@ -445,17 +445,10 @@ class Runtime:
     def output_files(self, job: Job, task_id: int) -> tuple[str, str]:
         """Where a task's stdout and stderr files are ("" when its mode keeps no such file):
         ``disk`` under log_directory/<job>/, ``mesos`` in its sandbox, none for scheduler and none."""
-        spec = job.spec
-        if spec.output == "disk":
-            base = os.path.join(spec.log_directory, job.name, str(task_id))
-            return base + ".stdout", base + ".stderr"
-        if spec.output == "mesos":
-            sandbox = self.sandbox(job.key, task_id)
-            return str(sandbox / STDOUT_NAME), str(sandbox / STDERR_NAME)
-        return "", ""
+        return paths.output_files(job.spec, job.name, paths.sandbox(self._sandboxes, job.key, task_id), task_id)
 
     def sandbox(self, job_key: int, task_id: int) -> Path:
-        return self.state_dir / "sandboxes" / str(job_key) / str(task_id)
+        return Path(paths.sandbox(self._sandboxes, job_key, task_id))
 
     def finished_before(self, cutoff: float) -> list[str]:
         """The jobs whose tasks have all ended, the last of them before ``cutoff``."""
@@ -485,7 +478,7 @@ class Runtime:
                 name=job.name, key=job.key, finished_at=job.finished_at, created=job.created,
                 tasks=len(job.tasks), launched=[t.task_id for t in job.tasks if t.attempt > 0],
                 results=results, journal_bytes=journal_bytes,
-                sandbox_directory=str(self.state_dir / "sandboxes" / str(job.key)),
+                sandbox_directory=paths.job_sandboxes(self._sandboxes, job.key),
                 output_directory=os.path.join(job.spec.log_directory, job.name)
                 if job.spec.output == "disk" and job.spec.log_directory else "",
             ))
@@ -499,7 +492,7 @@ class Runtime:
             except JobNotFound:
                 continue  # removed (or renamed) by another request meanwhile
             removed.append(plan)
-            await asyncio.to_thread(delete_files, plan, self.state_dir / "sandboxes", delete_outputs)
+            await asyncio.to_thread(delete_files, plan, Path(self._sandboxes), delete_outputs)
         if removed:
             await self.reclaim()
         return removed
@@ -518,7 +511,7 @@ class Runtime:
 
     async def remove_orphan_sandboxes(self, dry_run: bool = False) -> tuple[int, int]:
         """Sandboxes of jobs that no longer exist (a removal interrupted by a crash): (count, bytes)."""
-        root = self.state_dir / "sandboxes"
+        root = Path(self._sandboxes)
         try:
             names = [entry.name for entry in os.scandir(root) if entry.is_dir(follow_symlinks=False)]
         except OSError:
