@@ -14,7 +14,7 @@ from stratos.errors import InsufficientResources, InvalidSubmission, JobIdInUse,
 from stratos_executor.spec import Relaunch, StopReason, TaskRecord
 from stratosd.core import actions as act
 from stratosd.core import events as ev
-from stratosd.core import placement
+from stratosd.core import placement, story
 from stratosd.core.model import EXITED, TERMINAL, Call, Job, JobSpec, Status, Task
 from stratosd.core.replies import JobCreated, JobRemoved, JobView, Killed, Submitted
 from stratosd.core.transitions import move
@@ -143,6 +143,7 @@ def on_submit(state: SchedulerState, e: ev.SubmitRequested) -> None:
         call.roots.append(task.task_id)
         job.pending.append(task.task_id)
         state.diff.task(job, task)
+        state.stories.add(job.key, story.created(task.task_id, "submitted", state.event, state.stimulus, e.now))
     call.unended = len(commands)
     job.counts[Status.PENDING] += len(commands)
     job.cancelled = False
@@ -191,6 +192,7 @@ def kill(state: SchedulerState, job: Job, targets: list[Task]) -> Killed:
         elif task.status is Status.RUNNING and not task.kill_requested:
             task.kill_requested = True
             state.diff.task(job, task)
+            state.note(job, task, "kill requested")
             state.effects.append(act.KillTask(job.key, task.task_id, task.attempt, job.pool,
                                               stimulus_id=state.stimulus))
             count += 1
@@ -227,6 +229,7 @@ def on_remove(state: SchedulerState, e: ev.RemoveJobRequested) -> None:
     if job.pool.kind.cluster:
         state.effects.append(act.ReleasePool(job.pool, now=True, stimulus_id=state.stimulus))
     state.diff.forget(job.key)
+    state.stories.forget(job.key)
     state.diff.add(act.DeleteJob(job.key, job.name, stimulus_id=state.stimulus))
     state.reply(e, JobRemoved(job.name, job.key))
 
@@ -240,6 +243,7 @@ def current(state: SchedulerState, job_key: int, task_id: int, attempt: int) -> 
         return None
     task = job.tasks[task_id]
     if task.attempt != attempt or task.status is not Status.RUNNING:
+        state.note(job, task, f"a report about attempt {attempt} was ignored (stale)")
         return None  # stale: an earlier attempt, or already ended
     return job, task
 
@@ -313,6 +317,7 @@ def on_task_lost(state: SchedulerState, e: ev.TaskLost) -> None:
     if found is not None:
         lose(state, *found, e.reason, e.now)
 
+
 def lose(state: SchedulerState, job: Job, task: Task, reason: str, now: float) -> None:
     """An infrastructure failure: run the task again while retries are left."""
     state.book.free(job, task.task_id)
@@ -340,6 +345,8 @@ def add_replacements(state: SchedulerState, job: Job, task: Task, commands: list
         call.unended += 1
         children.append(child.task_id)
         state.diff.task(job, child)
+        state.stories.add(job.key, story.created(child.task_id, f"relaunched from task {task.task_id}",
+                                                 state.event, state.stimulus, state.now))
     task.children = tuple(children)
     if children:
         state.waiting.setdefault(job.pool, {})[job.key] = job

@@ -86,8 +86,11 @@ def claim(state: SchedulerState, host: Host, ref: AttemptRef) -> None:
     if (job is None or task is None or job.pool != host.pool or task.attempt != attempt
             or task.status is not Status.RUNNING or (job_key, task_id) in state.book.placed):
         state.effects.append(act.KillTask(job_key, task_id, attempt, host.pool, stimulus_id=state.stimulus))
+        if task is not None and job is not None:
+            state.note(job, task, f"attempt {attempt} held by returning executor {host.host_id}: stopped (stale)")
         return
     state.book.reserve(host, job, task_id, state.book.share(job, host.pool))
+    state.note(job, task, f"kept running on its returning executor {host.host_id}")
 
 
 def on_host_removed(state: SchedulerState, e: ev.HostRemoved) -> None:
@@ -218,7 +221,7 @@ def start(state: SchedulerState, job: Job, task: Task, host_id: str, cpus: float
     task.kill_requested = False
     task.exit_code = task.signal = None
     task.started = task.ended = 0.0
-    move(state, job, task, Status.RUNNING)
+    move(state, job, task, Status.RUNNING, detail="launched")
     state.launches += 1
     state.last_launch[job.key] = state.launches
     return act.LaunchTask(job.key, task.task_id, task.attempt, host_id, job.pool, cpus, stimulus_id=state.stimulus)

@@ -51,16 +51,17 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from stratos.errors import JobNotFound, StratosError
+from stratos.errors import JobNotFound, StratosError, TaskNotFound
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core import lifecycle, placement
 from stratosd.core.journal import JournalDiff
 from stratosd.core.lifecycle import limit_reason, not_ended_message, unenforced_notes
 from stratosd.core.locality import best_hosts, canonical_host
-from stratosd.core.model import TERMINAL, Host, Job, Status
+from stratosd.core.model import TERMINAL, Host, Job, Status, Task
 from stratosd.core.placement import HostBook
 from stratosd.core.results import tree_ended
+from stratosd.core.story import RESTORE, StoryEntry, StoryLog, TaskStory
 from stratosd.core.transitions import InvalidTransition
 from stratosd.core.types import AttemptRef, PoolId, PoolKind, TaskEndReason
 from stratosd.core.validate import validate
@@ -93,7 +94,7 @@ class SchedulerState:
     IDLE_REFUSE_SECONDS = placement.IDLE_REFUSE_SECONDS
     BUSY_REFUSE_SECONDS = placement.BUSY_REFUSE_SECONDS
 
-    def __init__(self, *, story_length: int = 10_000, validate: bool = False) -> None:
+    def __init__(self, *, story_length: int = 20_000, story_total: int = 500_000, validate: bool = False) -> None:
         #: check every invariant after every step (tests; see core/validate.py).
         self.validating = validate
         #: jobs by their current name, and by their journal key.
@@ -112,8 +113,10 @@ class SchedulerState:
         #: job key -> serial number of its latest launch (fair-share tie breaker).
         self.last_launch: dict[int, int] = {}
         self.launches = 0
-        #: recent transitions, for debugging: (job name, task id, from, to, why).
-        self.story: deque[tuple[str, int, str, str, str]] = deque(maxlen=story_length)
+        #: the class name of the event being handled ("restore" while restoring): for the story.
+        self.event = ""
+        #: per job, the last ``story_length`` lines of its tasks' stories (see core/story.py).
+        self.stories = StoryLog(story_length, story_total)
         #: the step's effects (launches, kills, replies...), run after its journal actions commit.
         self.effects: list[act.Action] = []
         #: the step's journal actions.
@@ -135,6 +138,7 @@ class SchedulerState:
         """Apply events; return journal actions first, then effects, in order."""
         for event in events:
             self.stimulus = event.stimulus_id
+            self.event = type(event).__name__
             if isinstance(event, ev.Timed) and event.now > self.now:
                 self.now = event.now
             handler = _HANDLERS.get(type(event))
@@ -148,12 +152,19 @@ class SchedulerState:
             except StratosError as err:
                 self.effects.append(act.Reply(event.request_id, error=err, stimulus_id=self.stimulus))
         placement.schedule(self)
+        by_key = self.by_key
+        self.stories.trim(by_key, lambda key: not by_key[key].unended)
         out = self.diff.flush(self.stimulus)
         out.extend(self.effects)
         self.effects = []
         if self.validating:
             validate(self)
         return out
+
+    def note(self, job: Job, task: Task, detail: str) -> None:
+        """A story line for a decision that moves nothing (a kill asked for, a stale report...)."""
+        self.stories.add(job.key, StoryEntry(task.task_id, task.attempt, task.status, task.status, task.end, detail,
+                                             self.event, self.stimulus, task.host, self.now))
 
     def reply(self, request: ev.Request[R], value: R) -> None:
         """Answer a request (typed: each request class says what its answer is)."""
@@ -171,7 +182,7 @@ class SchedulerState:
         keep their place (a rebuild after a failed journal commit).
         """
         live = live or {}
-        self.stimulus = "restore"
+        self.stimulus = self.event = RESTORE
         book = self.book
         for job in jobs:
             self.jobs[job.name] = job
@@ -187,6 +198,9 @@ class SchedulerState:
                     task.reason, task.end = "requeued after a daemon restart", TaskEndReason.REQUEUED_AFTER_RESTART
                     self.diff.task(job, task)
             self._rebuild(job)
+            for task in job.tasks:
+                if task.status in (Status.PENDING, Status.RUNNING):
+                    self.note(job, task, f"restored from the journal: {task.status.value}")
             if adopt and job.unended:  # subscribe again: reconcile what runs, get offers for what waits
                 self.effects.append(act.ReviveOffers(job.pool, stimulus_id=self.stimulus))
         placement.schedule(self)
@@ -203,9 +217,9 @@ class SchedulerState:
         In place, so every adapter holding this object sees the rebuilt state.
         """
         hosts = [(h.host_id, h.pool, h.cpus, h.mem, h.hostname) for h in self.hosts.values()]
-        story = self.story
-        self.__init__(story_length=story.maxlen or 1, validate=self.validating)  # type: ignore[misc]
-        self.story = story
+        stories = self.stories
+        self.__init__(validate=self.validating)  # type: ignore[misc]
+        self.stories = stories
         for host_id, pool, cpus, mem, hostname in hosts:
             placement.on_host_added(self, ev.HostAdded(host_id, pool, cpus, mem, hostname))
 
@@ -281,6 +295,13 @@ class SchedulerState:
     def needs_tick(self) -> bool:
         """Whether tasks wait for data-local hosts (the runtime then sends Tick events)."""
         return any(job.by_host for waiting in self.waiting.values() for job in waiting.values())
+
+    def story(self, name: str, task_id: int) -> TaskStory:
+        """What happened to a task, line by line (see core/story.py); raises JobNotFound, TaskNotFound."""
+        job = self.job(name)
+        if not 0 <= task_id < len(job.tasks):
+            raise TaskNotFound(f"job {job.name} has no task {task_id} (it has {len(job.tasks)} tasks).")
+        return self.stories.story(job.key, task_id)
 
     def validate(self) -> None:
         """Check the invariants; raise AssertionError naming the first one broken."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from stratosd.core import results
 from stratosd.core.model import TERMINAL, Job, Status, Task
+from stratosd.core.story import StoryEntry
 
 if TYPE_CHECKING:
     from stratosd.core.state import SchedulerState
@@ -32,8 +33,10 @@ class InvalidTransition(Exception):
         self.start, self.finish = start, finish
 
 
-def move(state: SchedulerState, job: Job, task: Task, new: Status, now: float = 0.0) -> None:
-    """Move a task to ``new``: its status, the job's counts, the journal mark, and the story.
+def move(state: SchedulerState, job: Job, task: Task, new: Status, now: float = 0.0, detail: str | None = None
+         ) -> None:
+    """Move a task to ``new``: its status, the job's counts, the journal mark, and the story
+    (``detail``: what the line says; the task's reason by default).
 
     A terminal move also settles what the end means for the job (results, releasing its pool).
     """
@@ -44,6 +47,8 @@ def move(state: SchedulerState, job: Job, task: Task, new: Status, now: float = 
     job.counts[old] -= 1
     job.counts[new] += 1
     state.diff.task(job, task)
-    state.story.append((job.name, task.task_id, old.value, new.value, task.reason))
+    state.stories.add(job.key, StoryEntry(task.task_id, task.attempt, old, new, task.end,
+                                          task.reason if detail is None else detail, state.event, state.stimulus,
+                                          task.host, state.now))
     if new in TERMINAL:
         results.ended(state, job, task, now)
