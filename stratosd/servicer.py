@@ -24,7 +24,7 @@ from stratosd.core import events as ev
 from stratosd.core.locality import HostBytes, normalize
 from stratosd.core.model import CallMode, Job, Status
 from stratosd.core.replies import JobView, Killed, Submitted
-from stratosd.core.types import PoolKind
+from stratosd.core.types import PoolKind, TaskEndReason
 from stratosd.locality.hdfs import LocalityUnavailable
 from stratosd.runtime import Recorded, Runtime
 
@@ -308,12 +308,11 @@ class Servicer(pb_grpc.StratosServicer):
         """How a failed task failed, for the batch warning: exit or signal, the core's reason when it
         is more than that, and whether its stderr says a file or program was not found."""
         task = job.tasks[task_id]
-        plain = ("", f"exit code {task.exit_code}", f"signal {task.signal}")
         outcome = self.store.outcome(job.key, task_id)
         stderr = bytes(outcome["stderr_tail"]) if outcome else b""
         return pb.FailedTask(
             task_id=task_id, has_exit_code=task.exit_code is not None, exit_code=task.exit_code or 0,
-            signal=task.signal or 0, reason="" if task.reason in plain else task.reason,
+            signal=task.signal or 0, reason="" if task.end in _PLAIN_ENDS else task.reason,
             missing_file=task.exit_code == 127 or b"No such file" in stderr,
         )
 
@@ -527,6 +526,10 @@ class Servicer(pb_grpc.StratosServicer):
     async def Shutdown(self, request: pb.ShutdownRequest, context: Any) -> pb.ShutdownReply:
         asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._on_shutdown()))
         return pb.ShutdownReply(pid=os.getpid())
+
+
+#: a failed task's reason that only repeats its exit code or signal: the warning shows those already.
+_PLAIN_ENDS = frozenset({TaskEndReason.NONE, TaskEndReason.EXITED, TaskEndReason.SIGNALLED})
 
 
 def _killed(count: Killed) -> pb.KillReply:

@@ -335,12 +335,17 @@ def _task_row(job_key: int, t: Task) -> tuple[Any, ...]:
     )
 
 
-def legacy_end_reason(reason: str) -> TaskEndReason:
+def legacy_end_reason(reason: str, exit_code: int | None = None, signal: int | None = None) -> TaskEndReason:
     """The code of a task journaled before codes were, from its reason text.
 
-    The only place the core's old reason prefixes are still read: a task retried after an
-    infrastructure failure keeps that note through a clean exit, so that one must be known.
+    The only place the core's old reason texts are still read: a task retried after an
+    infrastructure failure keeps that note through a clean exit, and a failure's reason that
+    only repeats its exit code or signal is not shown again, so those must be known.
     """
+    if reason == f"exit code {exit_code}":
+        return TaskEndReason.EXITED
+    if reason == f"signal {signal}":
+        return TaskEndReason.SIGNALLED
     if reason.startswith("retried after"):
         return TaskEndReason.RETRIED
     if reason == "requeued after a daemon restart":
@@ -354,7 +359,7 @@ def _task_from_row(row: Iterable[Any]) -> Task:
     (_, task_id, call_id, command, status, attempt, host, parent, children, killed, exit_code, signal,
      reason, started, ended, locality, code) = row
     task = Task(task_id, call_id, command, parent)
-    task.end = TaskEndReason(code) if code else legacy_end_reason(reason)
+    task.end = TaskEndReason(code) if code else legacy_end_reason(reason, exit_code, signal)
     task.status = Status(status)
     task.attempt, task.host, task.kill_requested = attempt, host, bool(killed)
     task.children = tuple(json.loads(children)) if children else ()

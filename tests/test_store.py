@@ -72,3 +72,12 @@ def test_a_journal_without_the_reason_code_column_opens_and_gains_it(tmp_path: P
     store = Store(tmp_path / "journal.db")
     assert "reason_code" in {row[1] for row in store.db.execute("PRAGMA table_info(tasks)")}
     store.close()
+
+
+def test_a_legacy_failure_that_only_repeats_its_exit_or_signal_is_known_as_such() -> None:
+    from stratosd.core.types import TaskEndReason
+    from stratosd.store import legacy_end_reason
+
+    assert legacy_end_reason("exit code 3", 3, None) is TaskEndReason.EXITED
+    assert legacy_end_reason("signal 9", None, 9) is TaskEndReason.SIGNALLED
+    assert legacy_end_reason("exit code 3", 4, None) is TaskEndReason.LEGACY

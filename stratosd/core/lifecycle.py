@@ -8,7 +8,7 @@ is stale and ignored, which makes backend reports idempotent.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from stratos.errors import InsufficientResources, InvalidSubmission, JobIdInUse, JobNotEnded, JobNotFound, TaskNotFound
 from stratos_executor.spec import Relaunch, StopReason, TaskRecord
@@ -233,6 +233,54 @@ def on_remove(state: SchedulerState, e: ev.RemoveJobRequested) -> None:
     state.diff.add(act.DeleteJob(job.key, job.name, stimulus_id=state.stimulus))
     state.reply(e, JobRemoved(job.name, job.key))
 
+class Fate(NamedTuple):
+    """What an attempt's end means for its task: its next status, and its reason (text and code)."""
+
+    status: Status
+    reason: str
+    end: TaskEndReason
+
+
+def decide_end(spec: JobSpec, task: Task, rec: TaskRecord) -> Fate:
+    """The fate of a running task whose current attempt ended with ``rec`` (pure: changes nothing).
+
+    Decided on codes only: the executor's StopReason, the relaunch outcome, the exit, whether
+    a kill was asked for, and the task's attempt against the job's retries.
+    """
+    stop = rec.stop
+    reason, end = task.reason, task.end
+    if stop is not StopReason.NONE or end is not TaskEndReason.RETRIED:
+        # a clean exit keeps the note of why an earlier attempt was retried
+        reason, end = rec.reason, _END_OF_STOP[stop]
+    if task.kill_requested or stop is StopReason.KILLED:
+        return Fate(Status.KILLED, reason, end)
+    if rec.relaunch in (Relaunch.REPLACED, Relaunch.NO_COMMANDS):  # NO_COMMANDS: the user chose to drop it
+        if not rec.replacements:
+            return Fate(Status.RELAUNCHED, "relaunched with no replacement (the relauncher printed no command)",
+                        TaskEndReason.RELAUNCHED)
+        return Fate(Status.RELAUNCHED, reason, end)
+    if rec.relaunch is not Relaunch.NOT_ASKED:
+        # The monitor stopped it but nothing replaces it: it fails, so N inputs never give
+        # N-1 results silently; its stdout so far is its result.
+        why = ("the monitor asked for a relaunch (stratos_relaunch) but the job has no relauncher"
+               if rec.relaunch is Relaunch.NO_RELAUNCHER
+               else f"relaunch failed: {rec.relaunch_error or 'the relauncher failed'}")
+        return Fate(Status.FAILED, why, TaskEndReason.RELAUNCH_FAILED)
+    if stop is StopReason.TIMEOUT and task.attempt <= spec.timeout_retries:
+        return Fate(Status.PENDING, reason, end)
+    if stop.limit:
+        return Fate(Status.FAILED, limit_reason(spec, stop, rec.limit_kb), TaskEndReason.LIMIT)
+    if stop is StopReason.CLUSTER_LIMIT:
+        return Fate(Status.FAILED, reason, end)  # the cluster's words stay the reason; no retry
+    if stop is StopReason.NONE:
+        if rec.exit_code == 0 and rec.signal is None:
+            return Fate(Status.FINISHED, reason, end)
+        if rec.signal is not None:
+            return Fate(Status.FAILED, f"signal {rec.signal}", TaskEndReason.SIGNALLED)
+        return Fate(Status.FAILED, f"exit code {rec.exit_code}", TaskEndReason.EXITED)
+    return Fate(Status.FAILED, reason, end)
+
+
 # -- backend reports --------------------------------------------------------------------------
 
 
@@ -261,47 +309,11 @@ def on_task_ended(state: SchedulerState, e: ev.TaskEnded) -> None:
         return
     job, task = found
     rec = e.record
-    stop = rec.stop
     state.book.free(job, task.task_id)
     task.started = rec.started or task.started
     task.ended = rec.ended
     task.exit_code, task.signal = rec.exit_code, rec.signal
-    if stop is not StopReason.NONE or task.end is not TaskEndReason.RETRIED:
-        # a clean exit keeps the note of why an earlier attempt was retried
-        task.reason, task.end = rec.reason, _END_OF_STOP[stop]
-    if task.kill_requested or stop is StopReason.KILLED:
-        new = Status.KILLED
-    elif rec.relaunch in (Relaunch.REPLACED, Relaunch.NO_COMMANDS):
-        new = Status.RELAUNCHED  # NO_COMMANDS: the user's relauncher chose to drop it
-        if not rec.replacements:
-            task.reason = "relaunched with no replacement (the relauncher printed no command)"
-            task.end = TaskEndReason.RELAUNCHED
-    elif rec.relaunch is not Relaunch.NOT_ASKED:
-        # The monitor stopped it but nothing replaces it: it fails, so N inputs never give
-        # N-1 results silently; its stdout so far is its result.
-        new = Status.FAILED
-        task.reason = (
-            "the monitor asked for a relaunch (stratos_relaunch) but the job has no relauncher"
-            if rec.relaunch is Relaunch.NO_RELAUNCHER
-            else f"relaunch failed: {rec.relaunch_error or 'the relauncher failed'}"
-        )
-        task.end = TaskEndReason.RELAUNCH_FAILED
-    elif stop is StopReason.TIMEOUT and task.attempt <= job.spec.timeout_retries:
-        new = Status.PENDING
-    elif stop.limit:
-        new = Status.FAILED
-        task.reason, task.end = limit_reason(job.spec, stop, rec.limit_kb), TaskEndReason.LIMIT
-    elif stop is StopReason.CLUSTER_LIMIT:
-        new = Status.FAILED  # the cluster's words stay the reason; no retry
-    elif rec.exit_code == 0 and rec.signal is None and stop is StopReason.NONE:
-        new = Status.FINISHED
-    else:
-        new = Status.FAILED
-        if stop is StopReason.NONE:
-            if rec.signal is not None:
-                task.reason, task.end = f"signal {rec.signal}", TaskEndReason.SIGNALLED
-            else:
-                task.reason, task.end = f"exit code {rec.exit_code}", TaskEndReason.EXITED
+    new, task.reason, task.end = decide_end(job.spec, task, rec)
     rec.notes.extend(unenforced_notes(job.spec, rec))
     keep = new in EXITED and job.spec.output == "scheduler"
     state.diff.add(act.SaveOutcome(job.key, task.task_id, rec, keep, stimulus_id=state.stimulus))
@@ -311,6 +323,7 @@ def on_task_ended(state: SchedulerState, e: ev.TaskEnded) -> None:
         requeue(state, job, task)
     else:
         move(state, job, task, new, now=rec.ended)
+
 
 def on_task_lost(state: SchedulerState, e: ev.TaskLost) -> None:
     found = current(state, e.job_key, e.task_id, e.attempt)
