@@ -12,6 +12,11 @@ pool with subprocess.run, and Dask distributed (installed by the set-up from PyP
 Prints one table of medians (wall s, tasks/s, ratio to xargs) and PASS/FAIL per target:
 W1 <= 1.5x xargs and <= 0.4x GNU Parallel; W2 <= 1.2x xargs -P8; W3 <= 1.10x xargs -P2;
 W4 <= 1.5x xargs -P2. The journal, monitor hooks and result ordering stay on.
+
+    python bench/peers.py --progress-pair [--rounds 5]
+
+runs only W1 through StratOS with the live progress line forced on and off (interleaved
+rounds), and prints the two medians side by side: the line must cost the job nothing measurable.
 """
 
 from __future__ import annotations
@@ -90,10 +95,10 @@ def dask(cmds: list[str], slots: int) -> list[str]:
         return list(client.gather(futures))
 
 
-def stratos(daemons: dict[int, Daemon]) -> Callable[[list[str], int, str, Path], list[str]]:
+def stratos(daemons: dict[int, Daemon], progress: bool = False) -> Callable[[list[str], int, str, Path], list[str]]:
     def run(cmds: list[str], slots: int, workload: str, files: Path) -> list[str]:
         os.environ.update(daemons[slots].env)
-        job = Processor(threads_per_task=1)
+        job = Processor(threads_per_task=1, progress=progress)
         if workload == "W4":
             job.glob_batch("wc -c %f%", f"{files}/*")
         else:
@@ -103,12 +108,36 @@ def stratos(daemons: dict[int, Daemon]) -> Callable[[list[str], int, str, Path],
     return run
 
 
+def progress_pair(rounds: int) -> int:
+    """W1 with progress=True and progress=False, interleaved, medians side by side."""
+    daemon = Daemon(cpus=2).start()
+    runs = {True: stratos({2: daemon}, progress=True), False: stratos({2: daemon}, progress=False)}
+    cmds, slots = commands("W1", Path("/"))
+    times: dict[bool, list[float]] = {True: [], False: []}
+    try:
+        for _ in range(rounds):
+            for on, run in runs.items():
+                started = time.perf_counter()
+                assert len(run(cmds, slots, "W1", Path("/"))) == len(cmds)
+                times[on].append(time.perf_counter() - started)
+    finally:
+        daemon.cleanup()
+    on, off = statistics.median(times[True]), statistics.median(times[False])
+    print(f"W1 progress on  {on:7.3f} s {len(cmds) / on:7.0f} tasks/s | "
+          f"off {off:7.3f} s {len(cmds) / off:7.0f} tasks/s | on/off x{on / off:.3f} (median of {rounds})")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-setup", action="store_true")
     parser.add_argument("--workloads", default="W1,W2,W3,W4")
+    parser.add_argument("--progress-pair", action="store_true",
+                        help="only W1 through StratOS, with the progress line forced on and off")
     opts = parser.parse_args()
+    if opts.progress_pair:
+        return progress_pair(opts.rounds)
     if not opts.skip_setup:
         setup()
     daemons = {slots: Daemon(cpus=slots).start() for slots in (2, 8)}

@@ -26,6 +26,9 @@ from stratos_executor.supervisor import TaskRunner
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stratos-executor", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    from stratos._protocol import VERSION
+
+    parser.add_argument("--version", action="version", version=f"stratos-executor {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run one shell command under supervision and print its record",
                          description="Run one shell command under supervision. Its stdout is printed; "
@@ -40,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, help="seconds before the task is stopped (default: none)")
     _add_pilot(sub)
     _add_task(sub)
+    probe = sub.add_parser(
+        "probe", help="check that this node reaches the daemon (stratosctl doctor starts it)",
+        description="Call the daemon's executor listener once, as a task's executor would, with the "
+        "one-time secret in $STRATOS_PROBE_SECRET (TLS verified with $STRATOS_TLS_CA_PEM or --tls-ca). "
+        "Exit 0: reached; 3: unreachable within --timeout; 4: refused; 2: usage.")
+    probe.add_argument("--connect", required=True, metavar="ADDR", help="the daemon: HOST:PORT or unix:/path")
+    probe.add_argument("--tls-ca", metavar="PEM", help="connect with TLS, verifying the daemon with this CA")
+    probe.add_argument("--timeout", type=_positive, default=20.0, metavar="S",
+                       help="give up after S seconds of trying (default 20)")
     return parser
 
 
@@ -136,9 +148,10 @@ def _pilot(opts: argparse.Namespace) -> int:
         stream=sys.stderr, level=logging.INFO,
         format="%(asctime)s stratos-executor pilot[%(process)d] %(levelname)s %(message)s",
     )
+    bootstrap = "" if opts.token_file else os.environ.get("STRATOS_BOOTSTRAP", "").strip()
     try:
         target = remote.check_target(opts.connect)
-        token = remote.read_token(opts.token_file)
+        token = "" if bootstrap else remote.read_token(opts.token_file)
     except ValueError as exc:
         print(f"stratos-executor pilot: {exc}", file=sys.stderr)
         return remote.EXIT_USAGE
@@ -150,6 +163,7 @@ def _pilot(opts: argparse.Namespace) -> int:
         target=target, job_id=opts.job, token=token, cpus=opts.cpus or cpus, mem=opts.mem or mem,
         host=opts.host or remote.default_host(), idle_timeout=opts.idle_timeout, retry_for=opts.retry_for,
         work_dir=opts.work_dir, tls_ca=opts.tls_ca, executor_id=os.environ.get("STRATOS_EXECUTOR_ID", ""),
+        tls_ca_pem=os.environ.get("STRATOS_TLS_CA_PEM", ""), bootstrap=bootstrap,
     )
     return remote.run_pilot(config)
 
@@ -158,8 +172,10 @@ def _add_task(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     task = sub.add_parser(
         "task", help="run the one task a cluster manager started this executor for (Mesos)",
         description="Run the task described by $STRATOS_ASSIGNMENT (a base64 TaskAssignment) under\n"
-        "supervision and report it to the daemon with $STRATOS_TOKEN as executor\n"
-        "$STRATOS_EXECUTOR_ID. The Mesos backend starts this as each Mesos task's command;\n"
+        "supervision and report it to the daemon as executor $STRATOS_EXECUTOR_ID, with\n"
+        "the credential it trades $STRATOS_BOOTSTRAP for (else $STRATOS_TOKEN), over TLS\n"
+        "verified with $STRATOS_TLS_CA_PEM or --tls-ca when given. The Mesos backend\n"
+        "starts this as each Mesos task's command;\n"
         "reports are retried while the daemon is unreachable, as a pilot's are.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -180,12 +196,13 @@ def _task(opts: argparse.Namespace) -> int:
                         format="%(asctime)s stratos-executor task[%(process)d] %(levelname)s %(message)s")
     try:
         target = remote.check_target(opts.connect)
-        token = remote.read_token(None)
+        bootstrap = os.environ.get("STRATOS_BOOTSTRAP", "").strip()
+        token = "" if bootstrap else remote.read_token(None)
         assignment = pb.TaskAssignment.FromString(base64.b64decode(os.environ["STRATOS_ASSIGNMENT"]))
         executor_id = os.environ["STRATOS_EXECUTOR_ID"]
     except (ValueError, KeyError) as exc:
         print(f"stratos-executor task: {exc!r}: needs STRATOS_ASSIGNMENT, STRATOS_EXECUTOR_ID and "
-              "STRATOS_TOKEN in the environment", file=sys.stderr)
+              "STRATOS_BOOTSTRAP (or STRATOS_TOKEN) in the environment", file=sys.stderr)
         return remote.EXIT_USAGE
     except remote.PilotExit as exc:
         print(f"stratos-executor task: {exc.message}", file=sys.stderr)
@@ -193,7 +210,7 @@ def _task(opts: argparse.Namespace) -> int:
     config = remote.PilotConfig(
         target=target, job_id=opts.job, token=token, cpus=1, mem=1, host=remote.default_host(),
         idle_timeout=0, retry_for=opts.retry_for, work_dir=os.getcwd(), executor_id=executor_id,
-        tls_ca=opts.tls_ca,
+        tls_ca=opts.tls_ca, tls_ca_pem=os.environ.get("STRATOS_TLS_CA_PEM", ""), bootstrap=bootstrap,
     )
     return remote.run_one_task(config, assignment)
 
@@ -204,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         return _pilot(opts)
     if opts.command == "task":
         return _task(opts)
+    if opts.command == "probe":
+        from stratos_executor.probe import probe
+
+        return probe(opts.connect, opts.tls_ca, opts.timeout)
     with tempfile.TemporaryDirectory(prefix="stratos-executor-") as sandbox:
         return asyncio.run(_run(opts, sandbox))
 

@@ -22,8 +22,18 @@ from dataclasses import dataclass
 DISK_SCAN_LIMIT = 20000
 
 
-def executor_peak_kb() -> int:
-    """This process's peak RSS: an upper bound of what a child it spawns inherits in ``ru_maxrss``."""
+def executor_peak_kb(proc: str = "/proc") -> int:
+    """The high-water mark of this process's own image: what a child it spawns inherits in ``ru_maxrss``.
+
+    Not ``getrusage(RUSAGE_SELF)``: that also holds what *this* process inherited at its own exec
+    (a daemon auto-started by a 2 GB notebook reports 2 GB), which would hide every task's exact
+    ``wait4`` figure below it.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        with open(f"{proc}/self/status") as f:
+            figures = memory_kb(f.read())
+        if figures is not None:
+            return max(figures)
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 

@@ -117,6 +117,11 @@ class PilotConfig:
     executor_id: str = ""
     #: a PEM CA file: connect with TLS and verify the daemon against it.
     tls_ca: str | None = None
+    #: the CA certificate itself (PEM; $STRATOS_TLS_CA_PEM, handed out by the daemon): TLS as with tls_ca.
+    tls_ca_pem: str = ""
+    #: a one-time secret ($STRATOS_BOOTSTRAP) traded for this executor's own credential (Enroll)
+    #: before any other call; ``token`` is then unused.
+    bootstrap: str = ""
 
     def __post_init__(self) -> None:
         if not self.executor_id:
@@ -223,6 +228,7 @@ class Pilot:
     def __init__(self, config: PilotConfig) -> None:
         self.config = config
         self._metadata = (("authorization", f"Bearer {config.token}"),)
+        self._enrolled = False
         self._stub: Any = None
         self._attempts: dict[tuple[int, int], _Attempt] = {}
         #: every attempt ever assigned here: an assignment seen again is not run twice.
@@ -282,15 +288,19 @@ class Pilot:
         temp_dir = None
         if not self._work_dir:
             temp_dir = self._work_dir = tempfile.mkdtemp(prefix="stratos-pilot-")
-        if self.config.tls_ca:
-            with open(self.config.tls_ca, "rb") as f:
-                credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+        if self.config.tls_ca or self.config.tls_ca_pem:
+            if self.config.tls_ca:
+                with open(self.config.tls_ca, "rb") as f:
+                    roots = f.read()
+            else:
+                roots = self.config.tls_ca_pem.encode()
+            credentials = grpc.ssl_channel_credentials(root_certificates=roots)
             channel = grpc.aio.secure_channel(self.config.target, credentials, options=CHANNEL_OPTIONS)
         else:
             channel = grpc.aio.insecure_channel(self.config.target, options=CHANNEL_OPTIONS)
         stub_class: Any = pb_grpc.ExecutorHubStub
         self._stub = stub_class(channel)
-        fetcher = asyncio.create_task(self._fetch_loop())
+        fetcher = asyncio.create_task(self._enrolled_then(self._fetch_loop))
         halted = asyncio.create_task(self._halt.wait())
         try:
             await asyncio.wait([fetcher, halted], return_when=asyncio.FIRST_COMPLETED)
@@ -319,6 +329,17 @@ class Pilot:
             await channel.close(grace=None)
             if temp_dir is not None:
                 shutil.rmtree(temp_dir, ignore_errors=True)
+
+    async def _enrolled_then(self, work: Any) -> str:
+        """Trade the bootstrap for this executor's credential first, when started with one."""
+        if self.config.bootstrap and not self._enrolled:
+            request = pb.EnrollRequest(job_id=self.config.job_id, executor_id=self.config.executor_id)
+            reply = await self._call("Enroll", request, timeout=RPC_TIMEOUT,
+                                     metadata=(("authorization", f"Bootstrap {self.config.bootstrap}"),))
+            self._metadata = (("authorization", f"Bearer {reply.credential}"),)
+            self._enrolled = True
+        result: str = await work()
+        return result
 
     async def _deliver_reports(self) -> None:
         """Wait until every attempt has ended and been reported, or the pilot failed."""
@@ -535,15 +556,17 @@ class Pilot:
 
     # -- calls --------------------------------------------------------------------------------
 
-    async def _call(self, method: str, request: Any, *, timeout: float) -> Any:
+    async def _call(self, method: str, request: Any, *, timeout: float,
+                    metadata: tuple[tuple[str, str], ...] | None = None) -> Any:
         """One RPC, retried with backoff while the daemon is unreachable; PilotExit when it cannot succeed."""
         cfg = self.config
         delay = BACKOFF_START
         while True:
-            if method != "Register":
+            if method not in ("Register", "Enroll"):
                 await self._registered()
             try:
-                reply = await getattr(self._stub, method)(request, metadata=self._metadata, timeout=timeout)
+                reply = await getattr(self._stub, method)(request, metadata=metadata or self._metadata,
+                                                          timeout=timeout)
             except grpc.aio.AioRpcError as err:
                 code, details = err.code(), err.details() or ""
                 if code in REFUSED_CODES:
@@ -561,7 +584,7 @@ class Pilot:
             now = time.monotonic()
             if self._outage_since is None:
                 self._outage_since = now
-            if method != "Register":
+            if method not in ("Register", "Enroll"):
                 self._need_register = True
             left = self._outage_since + cfg.retry_for - now
             if left <= 0:

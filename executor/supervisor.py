@@ -61,6 +61,8 @@ class TaskRunner:
         self._cgroup: MemoryCgroup | None = None
         self._sample_timer: asyncio.TimerHandle | None = None
         self._sample_delay = SAMPLE_FIRST
+        #: whether the task's processes have been looked at once (the first look is the child alone).
+        self._sampled = False
         self._next_disk = 0.0
 
     @property
@@ -154,6 +156,9 @@ class TaskRunner:
             return
         self._stopping = True
         self._record.set_reason(reason)
+        # A last look while its processes are alive: their high-water marks hold the peak so far,
+        # which the periodic samples may have missed (a monitor stops a task that is growing).
+        self._memory.sample(session_pids(process.pid))
         process.signal_group(signal.SIGTERM)
         if self.spec.kill_grace > 0 and self._loop is not None:
             self._kill_timer = self._loop.call_later(self.spec.kill_grace, process.signal_group, signal.SIGKILL)
@@ -181,7 +186,10 @@ class TaskRunner:
         if process is None or process.exited or self._loop is None:
             return
         spec = self.spec
-        self._memory.sample(session_pids(process.pid))
+        # The first look, right after the spawn, reads the direct child alone: a scan of /proc for
+        # the session costs milliseconds, which every short task would pay.
+        self._memory.sample(session_pids(process.pid) if self._sampled else [process.pid])
+        self._sampled = True
         if self._cgroup is not None and self._cgroup.oom_kills() > 0:
             self._over_limit(StopReason.MEMORY_LIMIT, max(self._cgroup.peak_kb(), self._memory.current_sum_kb))
         elif spec.mem_limit is not None and self._memory.current_sum_kb > spec.mem_limit * 1024:

@@ -10,26 +10,31 @@ from .errors import (
     BackendUnavailable,
     DaemonStopped,
     DaemonUnavailable,
+    HandleDetached,
     InsufficientResources,
     InvalidJobSpec,
     InvalidSubmission,
     JobIdInUse,
     JobNotEnded,
     JobNotFound,
+    MissingDependency,
     PermissionDenied,
     ProtocolMismatch,
     StratosError,
+    TaskAlreadyEnded,
     TaskNotFound,
 )
 from .processor import Processor
-from .records import JobReport, Progress, TaskDetails, TaskReport, TaskResult
+from .records import BatchSummary, JobReport, Progress, TaskDetails, TaskReport, TaskResult
 from .settings import Settings
 from .stream import Stream
 
 __all__ = [
     "BackendUnavailable",
+    "BatchSummary",
     "DaemonStopped",
     "DaemonUnavailable",
+    "HandleDetached",
     "InsufficientResources",
     "InvalidJobSpec",
     "InvalidSubmission",
@@ -37,6 +42,7 @@ __all__ = [
     "JobNotEnded",
     "JobNotFound",
     "JobReport",
+    "MissingDependency",
     "PermissionDenied",
     "Processor",
     "Progress",
@@ -44,6 +50,7 @@ __all__ = [
     "Settings",
     "StratosError",
     "Stream",
+    "TaskAlreadyEnded",
     "TaskDetails",
     "TaskNotFound",
     "TaskReport",

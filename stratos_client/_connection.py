@@ -404,6 +404,12 @@ class Connection:
         """CloseJob."""
         self._unary("CloseJob", pb.JobRef(job_id=job_id, request_id=_request_id()), job_id)
 
+    def doctor(self, master: str, timeout: float) -> pb.DoctorReply:
+        """Doctor: one probe per node of ``master``; the daemon answers within about ``timeout`` s."""
+        reply: pb.DoctorReply = self._unary("Doctor", pb.DoctorRequest(master=master, timeout=timeout),
+                                            timeout=timeout + 90)
+        return reply
+
     def job_token(self, job_id: str) -> str:
         """The secret a job's pilots present."""
         reply: pb.JobToken = self._unary("GetJobToken", pb.JobRef(job_id=job_id), job_id)

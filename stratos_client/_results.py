@@ -72,6 +72,9 @@ def _whole(record: pb.ResultRecord) -> TaskResult:
         seq=record.seq,
         stdout_path=record.stdout_path or None,
         stderr_path=record.stderr_path or None,
+        call_id=record.call_id,
+        file=record.input_file or None,
+        params=tuple(record.input_params) if record.input_params else None,
     )
 
 
@@ -95,6 +98,9 @@ def _merge(pieces: list[pb.ResultRecord]) -> TaskResult:
         seq=first.seq,
         stdout_path=text("stdout_path") or None,
         stderr_path=text("stderr_path") or None,
+        call_id=first.call_id,
+        file=first.input_file or None,
+        params=tuple(first.input_params) if first.input_params else None,
     )
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 
 from ._connection import Connection
+from ._progress import PROGRESS_INTERVAL, ProgressLine
 from ._proto import stratos_pb2 as pb
 from .errors import StratosError
 from .records import Progress
@@ -19,6 +21,7 @@ def wait_until_done(
     call_id: int | None = None,
     interval: float = 0.0,
     on_progress: Callable[[Progress], None] | None = None,
+    progress: bool | str = False,
 ) -> Progress:
     """Follow the Wait stream to its final message.
 
@@ -26,8 +29,9 @@ def wait_until_done(
         conn: the daemon.
         job_id: the job.
         call_id: one submission call; None: the whole job.
-        interval: seconds between progress messages; 0: only the final one.
-        on_progress: called with every message, the final one included.
+        interval: seconds between calls of ``on_progress``; 0: only with the final message.
+        on_progress: called with progress messages, the final one included.
+        progress: the ``progress`` setting: whether a live progress line is shown meanwhile.
 
     Returns:
         The final progress (``done`` is true).
@@ -36,18 +40,25 @@ def wait_until_done(
         StratosError: the daemon ended the stream without a final message.
         JobNotFound: the job does not exist.
     """
-    request = pb.WaitRequest(job_id=job_id, progress_interval=interval)
+    line = ProgressLine(job_id, progress)
+    wanted = min(interval or PROGRESS_INTERVAL, PROGRESS_INTERVAL) if line.on else interval
+    request = pb.WaitRequest(job_id=job_id, progress_interval=wanted)
     if call_id is not None:
         request.has_call = True
         request.call_id = call_id
     stream = conn.wait(request)
+    last = float("-inf")
     try:
-        for message in stream:
-            progress = Progress.from_proto(message)
-            if on_progress is not None:
-                on_progress(progress)
-            if progress.done:
-                return progress
+        with line:
+            for message in stream:
+                current = Progress.from_proto(message)
+                line.update(current)
+                now = time.monotonic()
+                if on_progress is not None and (current.done or (interval and now - last >= interval * 0.99)):
+                    last = now
+                    on_progress(current)
+                if current.done:
+                    return current
     finally:
         stream.close()
     raise StratosError(f"stratosd ended the wait on job {job_id!r} before its tasks were done")

@@ -9,6 +9,7 @@ with ``--json``. Errors print ``stratosctl: <message>`` (with ``--json``: a JSON
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import datetime
 import functools
@@ -20,13 +21,15 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NoReturn
 
 from rich.cells import cell_len
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bar
 from rich.table import Table
 from rich.text import Text
 
 from ._connection import connect
+from ._progress import eta_text, progress_text
 from ._proto import stratos_pb2 as pb
 from ._protocol import VERSION
 from .errors import StratosError, TaskAlreadyEnded
@@ -38,6 +41,8 @@ __all__ = ["main"]
 
 #: seconds between progress lines of `stratosctl wait` when stdout is not a terminal.
 PLAIN_PROGRESS_INTERVAL = 5.0
+#: seconds between redraws of `status --watch` and `jobs --watch`.
+WATCH_INTERVAL = 0.5
 
 
 # -- output ------------------------------------------------------------------------------
@@ -105,6 +110,10 @@ class Output:
         if not self.tty:
             self.lines(rows)
             return
+        self.console.print(self.render_table(columns, rows))
+
+    def render_table(self, columns: Sequence[Column], rows: Iterable[Sequence[object]]) -> Table:
+        """The terminal table of ``table``, to print or to redraw in place."""
         cells = [[_display(value) for value in row] for row in rows]
         shown = _fit(columns, cells, self.console.width)
         table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
@@ -116,7 +125,7 @@ class Output:
             )
         for row in cells:
             table.add_row(*(Text(row[index]) for index in shown))
-        self.console.print(table)
+        return table
 
     def fields(self, pairs: Iterable[tuple[str, object]]) -> None:
         shown = [(key, value) for key, value in pairs if value not in (None, "", ())]
@@ -124,18 +133,24 @@ class Output:
             for key, value in shown:
                 print(f"{key}\t{_cell(value)}")
             return
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold", no_wrap=True)
-        grid.add_column(overflow="fold")
-        for key, value in shown:
-            grid.add_row(Text(key), Text(_display(value, multiline=True)))
-        self.console.print(grid)
+        self.console.print(render_fields(shown))
 
     def message(self, text: str, **data: Any) -> None:
         if self.as_json:
             self.json(data)
         else:
             print(text)
+
+
+def render_fields(pairs: Iterable[tuple[str, object]]) -> Table:
+    """Key/value lines as a terminal grid (values printed literally)."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for key, value in pairs:
+        if value not in (None, "", ()):
+            grid.add_row(Text(key), Text(_display(value, multiline=True)))
+    return grid
 
 
 def _fit(columns: Sequence[Column], cells: Sequence[Sequence[str]], width: int) -> list[int]:
@@ -253,7 +268,13 @@ COUNT_HEADERS: dict[str, str] = {
 
 
 def cmd_jobs(args: argparse.Namespace, settings: Settings, out: Output) -> int:
+    if getattr(args, "watch", False) and out.tty and not out.as_json:
+        return _watch(out, lambda rates: _jobs_view(Processor.list_jobs(settings), out, rates))
     jobs = Processor.list_jobs(settings)
+    if getattr(args, "watch", False) and not out.as_json:
+        while any(j.unfinished for j in jobs):  # piped: the listing once every job has ended
+            time.sleep(WATCH_INTERVAL)
+            jobs = Processor.list_jobs(settings)
     if out.as_json:
         out.json(jobs)
         return 0
@@ -282,18 +303,67 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace, settings: Settings, out: Output) -> int:
-    report: JobReport = Processor.attach(args.job, settings).status()
-    if out.as_json:
-        out.json(report)
-        return 0
+class _Rates:
+    """Tasks/s and ETA of watched jobs, from the tasks that ended since the watch began."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.first: dict[str, int] = {}
+
+    def progress(self, report: JobReport) -> tuple[Progress, float | None]:
+        progress = Progress(done=not report.unfinished, total=report.total, counts=report.counts)
+        first = self.first.setdefault(report.job_id, progress.ended)
+        elapsed = time.monotonic() - self.start
+        ended = progress.ended - first
+        return progress, (ended / elapsed if elapsed > 0.2 and ended > 0 else None)
+
+    def figures(self, report: JobReport) -> str:
+        """ "1200/2000 · 3 failed · 2 running · 850 tasks/s · ETA 0:01" (the progress line's)."""
+        progress, rate = self.progress(report)
+        if progress.done:
+            return f"{progress.ended}/{progress.total} ended"
+        return progress_text(progress, rate, time.monotonic() - self.start)
+
+
+def _watch(out: Output, view: Callable[[_Rates], tuple[RenderableType, bool]]) -> int:
+    """Redraw ``view`` in place every WATCH_INTERVAL until it says it is done (rich Live)."""
+    rates = _Rates()
+    renderable, done = view(rates)
+    with Live(renderable, console=out.console, auto_refresh=False, transient=False) as live:
+        while not done:
+            time.sleep(WATCH_INTERVAL)
+            renderable, done = view(rates)
+            live.update(renderable, refresh=True)
+    return 0
+
+
+def _jobs_view(jobs: list[JobReport], out: Output, rates: _Rates) -> tuple[RenderableType, bool]:
+    if not jobs:
+        return Text("no jobs"), True
+    words = [word for word in STATUS_WORDS if any(j.counts[word] for j in jobs)]
+    table = out.render_table(
+        (Column("JOB"), Column("STATE"), Column("MASTER", drop=3), Column("TASKS", right=True),
+         *(Column(COUNT_HEADERS[word], right=True) for word in words),
+         Column("RESULTS", drop=2, right=True), Column("CREATED", drop=1), Column("ETA", right=True)),
+        ((j.job_id, j.state, j.master, j.total, *(j.counts[word] for word in words),
+          j.results_available, Stamp(j.created),
+          eta_text(*rates.progress(j)) if j.unfinished else "-")
+         for j in jobs),
+    )
+    return table, not any(j.unfinished for j in jobs)
+
+
+def _status_pairs(report: JobReport, rates: _Rates | None = None) -> list[tuple[str, object]]:
     ended = report.total - report.unfinished
     percent = f" ({100 * ended / report.total:.0f}%)" if report.total else ""
-    out.fields([
+    progress: object = f"{ended}/{report.total} tasks ended{percent}"
+    if rates is not None and report.unfinished:
+        progress = rates.figures(report)
+    return [
         ("job", report.job_id),
         ("state", report.state),
         ("master", report.master),
-        ("progress", f"{ended}/{report.total} tasks ended{percent}"),
+        ("progress", progress),
         *((word, report.counts[word]) for word in STATUS_WORDS),
         ("results available", report.results_available),
         ("cursor", report.cursor),
@@ -305,12 +375,66 @@ def cmd_status(args: argparse.Namespace, settings: Settings, out: Output) -> int
         ("pilots", f"{report.pilots_running} running, {report.pilots_queued} queued"
          if report.pilots_queued or report.pilots_running else None),
         ("warnings", report.warnings),
-    ])
+    ]
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings, out: Output) -> int:
+    job = Processor.attach(args.job, settings)
+    report: JobReport = job.status()
+    if args.watch and out.tty and not out.as_json:
+        def view(rates: _Rates) -> tuple[RenderableType, bool]:
+            now = job.status()
+            return render_fields(_status_pairs(now, rates)), not now.unfinished
+
+        return _watch(out, view)
+    if args.watch:  # piped or --json: the status once the job has ended
+        job.wait_for_tasks()
+        report = job.status()
+    if out.as_json:
+        out.json(report)
+        return 0
+    out.fields(_status_pairs(report))
     return 0
+
+
+#: GNU Parallel's joblog columns (`parallel --joblog`), in its order.
+JOBLOG_HEADER = ("Seq", "Host", "Starttime", "JobRuntime", "Send", "Receive", "Exitval", "Signal", "Command")
+#: columns of `tasks --format csv`.
+CSV_HEADER = ("task_id", "call_id", "status", "host", "attempts", "started", "duration", "exit_code",
+              "signal", "command")
+
+
+def _joblog_row(t: TaskReport) -> list[str]:
+    """One joblog line: Seq counts from 1 (the task id + 1, as parallel numbers its jobs), times
+    with 3 decimals; a task ended by a signal has Exitval 0 and the signal, one that never
+    exited by itself (lost, killed before it ran) Exitval -1."""
+    exitval = t.exit_code if t.exit_code is not None else (0 if t.signal else -1)
+    return [str(t.task_id + 1), t.host or ":", f"{t.started:.3f}", f"{t.duration:.3f}", "0", "0",
+            str(exitval), str(t.signal or 0), t.command.replace("\n", " ").replace("\t", " ")]
+
+
+def _write_tasks(tasks: list[TaskReport], form: str) -> None:
+    if form == "joblog":
+        # as `parallel --joblog`: a header, then each task that ran and ended, tab-separated
+        print("\t".join(JOBLOG_HEADER))
+        for t in tasks:
+            if t.status not in ("pending", "running") and t.started:
+                print("\t".join(_joblog_row(t)))
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for t in tasks:
+        writer.writerow([t.task_id, t.call_id, t.status, t.host, t.attempts, f"{t.started:.3f}" if t.started else "",
+                         f"{t.duration:.3f}", "" if t.exit_code is None else t.exit_code, t.signal or "", t.command])
 
 
 def cmd_tasks(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     tasks: list[TaskReport] = Processor.attach(args.job, settings).stream.tasks(args.state)
+    if args.format in ("joblog", "csv"):
+        if out.as_json:
+            raise StratosError(f"--format {args.format} and --json are two formats: give one")
+        _write_tasks(tasks, args.format)
+        return 0
     if out.as_json:
         out.json(tasks)
         return 0
@@ -344,10 +468,11 @@ def cmd_task(args: argparse.Namespace, settings: Settings, out: Output) -> int:
         ("submission call", detail.call_id),
         ("relaunched from", detail.relaunched_from),
         ("relaunched as", detail.relaunched_as),
-        ("peak memory, largest process", f"{detail.peak_rss_kb / 1024:.1f} MB" if detail.peak_rss_kb else None),
-        ("peak memory, all processes (sampled sum)",
-         f"{detail.peak_rss_sum_kb / 1024:.1f} MB" if detail.peak_rss_sum_kb else None),
-        ("disk (sandbox and output files)", f"{detail.disk_kb / 1024:.1f} MB" if detail.disk_kb else None),
+        # Short keys, so the value column keeps its width at 80 columns; the values say what they measure.
+        ("peak memory", f"{detail.peak_rss_kb / 1024:.1f} MB (largest process)" if detail.peak_rss_kb else None),
+        ("memory, sum", f"{detail.peak_rss_sum_kb / 1024:.1f} MB (peak of all processes, sampled)"
+         if detail.peak_rss_sum_kb else None),
+        ("disk", f"{detail.disk_kb / 1024:.1f} MB (sandbox and output files)" if detail.disk_kb else None),
         ("cpu", f"{detail.cpu_seconds:.1f} s" if detail.cpu_seconds else None),
         ("cwd", detail.cwd),
         ("sandbox", detail.sandbox),
@@ -477,6 +602,54 @@ def cmd_gc(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace, settings: Settings, out: Output) -> int:
+    conn = connect(settings.socket, settings.state_dir, autostart=True)
+    if not out.as_json and out.tty:
+        print(f"probing every node of {args.master} (up to {args.timeout:g} s) ...", file=sys.stderr, flush=True)
+    reply = conn.doctor(args.master, args.timeout)
+    nodes = list(reply.nodes)
+    good = bool(nodes) and all(node.ok for node in nodes)
+    if out.as_json:
+        out.json({
+            "master": reply.master, "reached": reply.reached, "executor_command": reply.executor_command,
+            "listener": reply.listener, "daemon_version": reply.daemon_version, "ok": good,
+            "nodes": [{"node": n.node, "ok": n.ok, "problem": n.problem, "detail": n.detail,
+                       "version": n.version, "where": n.where} for n in nodes],
+        })
+    else:
+        print(doctor_text(reply, out.console.width if out.tty else 80))
+    return 0 if good else 1
+
+
+def doctor_text(reply: pb.DoctorReply, width: int = 80) -> str:
+    """The doctor's report as lines of at most ``width`` columns (long words are broken)."""
+    import textwrap
+
+    width = max(40, width)
+    nodes = list(reply.nodes)
+    name_width = min(max([len(n.node) for n in nodes] + [4]), 20)
+    lines: list[str] = []
+
+    def para(head: str, text: str, indent: int) -> None:
+        lines.extend(textwrap.wrap(text, width, initial_indent=head, subsequent_indent=" " * indent,
+                                   break_long_words=True, break_on_hyphens=False) or [head.rstrip()])
+
+    para("master:   ", f"{reply.master}: {reply.reached}", 10)
+    para("executor: ", f"{reply.executor_command} (daemon {reply.daemon_version}; listener {reply.listener})", 10)
+    for node in nodes:
+        head = f"{node.node[:name_width]:<{name_width}}  {'OK' if node.ok else 'FAIL':<4}  "
+        para(head, node.problem if not node.ok else node.detail, len(head))
+        if not node.ok and node.detail:
+            para(" " * (name_width + 8), node.detail, name_width + 8)
+    good = sum(1 for n in nodes if n.ok)
+    if not nodes:
+        para("", "no nodes: the master lists no agents or nodes", 0)
+    else:
+        para("", f"{good} of {len(nodes)} nodes can run the executor." + (
+            "" if good == len(nodes) else " See deploy/README.md, \"What a node needs\"."), 0)
+    return "\n".join(lines)
+
+
 def _size(count: int) -> str:
     """Bytes as people read them: 512 B, 1.5 KB, 112.0 MB (powers of 1024)."""
     value = float(count)
@@ -593,23 +766,36 @@ def cmd_wait(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     elif out.tty:
         final = _wait_with_bar(job, out)
     else:
+        rates = _Rates()
+
         def line(progress: Progress) -> None:
+            _, rate = rates.progress(_as_report(job.job_id, progress))
+            eta = "" if progress.done else f", {eta_text(progress, rate)}"
             print(f"{job.job_id}: {progress.ended}/{progress.total} ended "
-                  f"({_counts_text(progress.counts)})", flush=True)
+                  f"({_counts_text(progress.counts)}){eta}", flush=True)
 
         final = job.wait_for_tasks(line, PLAIN_PROGRESS_INTERVAL)
     return 2 if final.counts["failed"] or final.counts["lost"] else 0
 
 
+def _as_report(job_id: str, progress: Progress) -> JobReport:
+    return JobReport(job_id=job_id, state="", master="", total=progress.total, counts=progress.counts,
+                     results_available=0, cursor=0, created=0.0, finished_at=0.0, warnings=(),
+                     stream_opened=False, stream_closed=False)
+
+
 def _wait_with_bar(job: Processor, out: Output) -> Progress:
+    rates = _Rates()
     with Bar(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-             TimeElapsedColumn(), TextColumn("{task.fields[counts]}", markup=False),
+             TimeElapsedColumn(), TextColumn("{task.fields[eta]}", markup=False),
+             TextColumn("{task.fields[counts]}", markup=False),
              console=out.console) as bar:
-        task = bar.add_task(job.job_id, total=None, counts="")
+        task = bar.add_task(job.job_id, total=None, counts="", eta="ETA --")
 
         def update(progress: Progress) -> None:
+            _, rate = rates.progress(_as_report(job.job_id, progress))
             bar.update(task, total=progress.total, completed=progress.ended,
-                       counts=_counts_short(progress.counts))
+                       counts=_counts_short(progress.counts), eta=eta_text(progress, rate))
 
         return job.wait_for_tasks(update, 0.5)
 
@@ -653,14 +839,23 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
         cmd.set_defaults(func=func)
         return cmd
 
-    add("jobs", cmd_jobs, "list the daemon's jobs",
-        "Piped columns: job, state, master, tasks, pending, running, finished, failed, "
-        "results available, created, killed, relaunched, lost.")
-    add("status", cmd_status, "a job's state and task counts").add_argument("job", metavar="JOB")
+    jobs = add("jobs", cmd_jobs, "list the daemon's jobs",
+               "Piped columns: job, state, master, tasks, pending, running, finished, failed, "
+               "results available, created, killed, relaunched, lost.")
+    jobs.add_argument("--watch", action="store_true",
+                      help="redraw in place (with each job's ETA) until no job has unended tasks")
+    status = add("status", cmd_status, "a job's state and task counts")
+    status.add_argument("job", metavar="JOB")
+    status.add_argument("--watch", action="store_true",
+                        help="redraw in place (tasks/s, ETA) until the job's tasks have ended")
     tasks = add("tasks", cmd_tasks, "list a job's tasks",
-                "Piped columns: id, status, host, attempts, outcome, seconds, command.")
+                "Piped columns: id, status, host, attempts, outcome, seconds, command. "
+                "--format joblog writes GNU Parallel's joblog (Seq is the task id + 1; tasks that "
+                "ran and ended), --format csv a header and one row per task.")
     tasks.add_argument("job", metavar="JOB")
     tasks.add_argument("--state", choices=STATUS_WORDS, help="only tasks with this status")
+    tasks.add_argument("--format", choices=("table", "joblog", "csv"), default="table",
+                       help="table (default: a table, or tab-separated when piped), joblog or csv")
     task = add("task", cmd_task, "everything about one task (command, outcome, stderr tail, ...)")
     task.add_argument("job", metavar="JOB")
     task.add_argument("id", metavar="ID", type=int)
@@ -716,7 +911,26 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     add("wait", cmd_wait, "wait until every task of a job has ended",
         "Exit status: 0 when no task failed or was lost, 2 otherwise."
         ).add_argument("job", metavar="JOB")
+    doctor = add("doctor", cmd_doctor, "check that every node of a cluster can run the executor",
+                 "Starts one probe per Mesos agent or Slurm node that runs the daemon's executor command "
+                 "and reaches its executor listener over TLS, as every task must; prints per node OK or "
+                 "what is missing. Exit status: 0 when every node can run the executor, 1 otherwise.")
+    doctor.add_argument("master", metavar="MASTER",
+                        help="HOST:5050, http(s)://HOST:5050 or zk://... (Mesos), slurm or slurm://PARTITION")
+    doctor.add_argument("--timeout", type=_seconds, default=60.0, metavar="S",
+                        help="how long to wait for the probes (default 60); a node whose probe has not "
+                        "started by then is reported as not started")
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 1 to 3600")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,7 @@ __all__ = [
     "BackendUnavailable",
     "DaemonStopped",
     "DaemonUnavailable",
+    "HandleDetached",
     "InsufficientResources",
     "InvalidJobSpec",
     "InvalidSubmission",
@@ -21,6 +22,7 @@ __all__ = [
     "JobNotEnded",
     "JobNotFound",
     "JournalUnavailable",
+    "MissingDependency",
     "PermissionDenied",
     "ProtocolMismatch",
     "StratosError",
@@ -109,6 +111,18 @@ class ProtocolMismatch(StratosError):
 
 class PermissionDenied(StratosError, PermissionError):
     status = "PERMISSION_DENIED"
+
+
+class MissingDependency(StratosError, ImportError):
+    """An optional feature needs a package that is not installed; the message names the extra."""
+
+    status = "FAILED_PRECONDITION"
+
+
+class HandleDetached(StratosError):
+    """A Processor left its ``with`` block (it was detached); ``Processor.attach(JOB)`` makes a new handle."""
+
+    status = "FAILED_PRECONDITION"
 
 
 _BY_NAME: dict[str, type[StratosError]] = {

@@ -10,19 +10,26 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
-from typing import Any, Literal, overload
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from . import _results
 from ._connection import Connection, connect
+from ._html import job_html
 from ._proto import stratos_pb2 as pb
 from ._submit import Commands, Params, normalize_params, normalize_patterns, split_commands, submit
 from ._waiting import wait_until_done
-from .errors import StratosError
-from .records import FailedTask, JobReport, Progress, TaskResult
+from .errors import HandleDetached, JobIdInUse, MissingDependency, StratosError
+from .records import STATUS_WORDS, BatchSummary, FailedTask, JobReport, Progress, TaskResult
 from .settings import Output, Settings
 from .stream import Stream
+
+if TYPE_CHECKING:
+    import pandas
 
 __all__ = ["Processor"]
 
@@ -37,9 +44,35 @@ _PLACEHOLDER = re.compile("%[cq]%")
 _SHELL_SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]*")
 
 
+#: Processors bound to each connection (by id): the last one to detach closes it.
+_USERS: dict[int, int] = {}
+_USERS_LOCK = threading.Lock()
+
+
+class _Detached:
+    """What a detached handle holds instead of its connection: every call says how to go on."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+
+    def __getattr__(self, name: str) -> Any:
+        raise HandleDetached(
+            f"this handle on job {self.job_id!r} was detached when its `with` block ended; "
+            f"use Processor.attach({self.job_id!r}) to work with the job again"
+        )
+
+
+def summary_line(summary: BatchSummary) -> str:
+    """ "job 'demo': 20 tasks in 3.2 s (6.2 tasks/s): 18 finished, 2 failed": a batch call's end."""
+    counts = ", ".join(f"{summary[word]} {word}" for word in STATUS_WORDS if summary.get(word))
+    noun = "task" if summary.total == 1 else "tasks"
+    return (f"job {summary.job_id!r}: {summary.total} {noun} in {summary.elapsed:.1f} s "
+            f"({summary.tasks_per_second:.3g} tasks/s): {counts or 'none'}")
+
+
 def _connect(settings: Settings) -> Connection:
-    # Only a local job may start a daemon: other backends need one an operator set up.
-    return connect(settings.socket, settings.state_dir, autostart=settings.master in ("local", "pilots"),
+    # Any master may start the daemon: it opens the executor listener a cluster needs on demand.
+    return connect(settings.socket, settings.state_dir, autostart=True,
                    reconnect_timeout=settings.reconnect_timeout)
 
 
@@ -172,12 +205,14 @@ class Processor:
 
     def _bind(self, conn: Connection, job_id: str, settings: Settings) -> None:
         self._conn = conn
+        with _USERS_LOCK:
+            _USERS[id(conn)] = _USERS.get(id(conn), 0) + 1
         #: the job's id (chosen by the daemon when none was given).
         self.job_id = job_id
         #: the settings the job was created with.
         self.settings = settings
         #: the job's stream object; ``job.stream(commands)`` submits in streaming mode.
-        self.stream = Stream(conn, job_id)
+        self.stream = Stream(conn, job_id, settings.progress)
 
     @classmethod
     def attach(cls, job_id: str, settings: Settings | None = None) -> Processor:
@@ -200,7 +235,7 @@ class Processor:
         handle = cls.__new__(cls)
         handle._bind(conn, info.job_id, Settings.from_proto(
             info.spec, job_id=info.job_id, socket=base.socket, state_dir=base.state_dir,
-            reconnect_timeout=base.reconnect_timeout,
+            reconnect_timeout=base.reconnect_timeout, progress=base.progress,
         ))
         return handle
 
@@ -220,9 +255,72 @@ class Processor:
     def __repr__(self) -> str:
         return f"Processor(job_id={self.job_id!r}, master={self.settings.master!r})"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: job id, backend, counts by state and a progress bar (as Dask's ``Client``)."""
+        try:
+            return job_html("Processor", self._conn.get_status(self.job_id))
+        except StratosError as err:
+            from html import escape
+
+            return f"<div><strong>StratOS Processor</strong> {escape(self.job_id)}: {escape(str(err))}</div>"
+
+    # -- with Processor(...) as job: -----------------------------------------------------
+
+    def __enter__(self) -> Processor:
+        """``with Processor(...) as job:``: the handle is detached when the block is left."""
+        self.stream._calls = []
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        """Detach; never cancel tasks, except on Ctrl-C (KeyboardInterrupt), which cancels the
+        tasks submitted in the block, as Ctrl-C in a batch call cancels that call's tasks."""
+        calls, self.stream._calls = self.stream._calls or [], None
+        if kind is not None and issubclass(kind, KeyboardInterrupt) and not isinstance(self._conn, _Detached):
+            self._cancel_calls(calls)
+        self.detach()
+
+    def _cancel_calls(self, calls: list[int]) -> None:
+        try:
+            cancelled = sum(self._conn.cancel(self.job_id, call_id) for call_id in dict.fromkeys(calls))
+        except StratosError as err:
+            print(f"stratos: interrupted; could not cancel the tasks of this block: {err}", file=sys.stderr)
+            return
+        print(f"stratos: interrupted; cancelled {cancelled} unended tasks submitted in this `with` block "
+              f"of job {self.job_id!r} (tasks submitted elsewhere keep running)", file=sys.stderr, flush=True)
+
+    def detach(self) -> None:
+        """Let go of the job without touching its tasks (what leaving a ``with`` block does).
+
+        The connection is released (closed once no other handle in this process uses it), and on a
+        cluster backend a job with no unended task gives its resources back, as ``close()`` does; a
+        job with tasks still running gives them back when they end and it stays idle
+        (``stratosd run --mesos-idle-teardown``, ``--slurm-idle-release``). The handle is then
+        unusable (``HandleDetached``); ``Processor.attach(job_id)`` makes a new one.
+        """
+        conn = self._conn
+        if isinstance(conn, _Detached):
+            return
+        try:
+            cluster = self.settings.master not in ("local", "pilots")
+            if cluster and not Stream(conn, self.job_id).count_unfinished_tasks():
+                conn.close_job(self.job_id)
+        except (JobIdInUse, StratosError):
+            pass  # tasks arrived meanwhile, or the daemon is gone: the idle rules give resources back
+        detached = cast(Connection, _Detached(self.job_id))
+        self._conn = self.stream._conn = detached
+        with _USERS_LOCK:
+            left = _USERS.get(id(conn), 1) - 1
+            if left > 0:
+                _USERS[id(conn)] = left
+            else:
+                _USERS.pop(id(conn), None)
+        if left <= 0:
+            conn.close()
+
     # -- submission ----------------------------------------------------------------------
 
-    def glob_batch(self, command: str, pattern: str | Iterable[str]) -> dict[str, int]:
+    def glob_batch(self, command: str, pattern: str | Iterable[str]) -> BatchSummary:
         """Run ``command`` on every file matching ``pattern`` and wait for all of them.
 
         Args:
@@ -231,7 +329,9 @@ class Processor:
                 working directory unless absolute; a leading ``~`` is the home directory.
 
         Returns:
-            Task counts of this call by status word (finished, failed, killed, ...).
+            A ``BatchSummary``: the dict of this call's task counts by status word (finished,
+            failed, killed, ...) with ``failed_ids``, ``elapsed`` and ``tasks_per_second``.
+            One log record (logger "stratos"; INFO, or WARNING naming failed tasks) says the same.
 
         Raises:
             InvalidSubmission: no file matches, or the command has no ``%f%``.
@@ -245,10 +345,11 @@ class Processor:
         Returns:
             The job's stream object.
         """
-        submit(self._conn, self.job_id, pb.GLOB, pb.STREAM, command, normalize_patterns(pattern))
+        reply = submit(self._conn, self.job_id, pb.GLOB, pb.STREAM, command, normalize_patterns(pattern))
+        self._note_call(reply.call_id)
         return self.stream
 
-    def template_batch(self, command_template: str, params: Params) -> dict[str, int]:
+    def template_batch(self, command_template: str, params: Params) -> BatchSummary:
         """Run one command per row of ``params`` and wait for all of them.
 
         Args:
@@ -260,7 +361,8 @@ class Processor:
                 per command; 1-D of strings: comma-delimited rows).
 
         Returns:
-            Task counts of this call by status word.
+            A ``BatchSummary``: this call's task counts by status word, ``failed_ids``,
+            ``elapsed`` and ``tasks_per_second`` (see glob_batch).
 
         Raises:
             InvalidSubmission: a row's length differs from the number of placeholders.
@@ -275,10 +377,11 @@ class Processor:
             The job's stream object.
         """
         rows = normalize_params(params)
-        submit(self._conn, self.job_id, pb.TEMPLATE, pb.STREAM, command_template, rows=rows)
+        reply = submit(self._conn, self.job_id, pb.TEMPLATE, pb.STREAM, command_template, rows=rows)
+        self._note_call(reply.call_id)
         return self.stream
 
-    def batch(self, commands: Commands) -> dict[str, int]:
+    def batch(self, commands: Commands) -> BatchSummary:
         """Run commands and wait for all of them.
 
         Args:
@@ -286,7 +389,8 @@ class Processor:
                 list of commands (semicolons inside a command are kept).
 
         Returns:
-            Task counts of this call by status word.
+            A ``BatchSummary``: this call's task counts by status word, ``failed_ids``,
+            ``elapsed`` and ``tasks_per_second`` (see glob_batch).
 
         Raises:
             InvalidSubmission: there is no command.
@@ -300,22 +404,40 @@ class Processor:
         template: str,
         items: list[str] | None = None,
         rows: list[list[str]] | None = None,
-    ) -> dict[str, int]:
+    ) -> BatchSummary:
+        started = time.monotonic()
         reply = submit(self._conn, self.job_id, kind, pb.BATCH, template, items or (), rows or ())
+        self._note_call(reply.call_id)
         try:
             progress = wait_until_done(
-                self._conn, self.job_id, reply.call_id, BATCH_PROGRESS_INTERVAL, self._log_progress
+                self._conn, self.job_id, reply.call_id, BATCH_PROGRESS_INTERVAL, self._log_progress,
+                self.settings.progress,
             )
         except KeyboardInterrupt:
             self._cancel_call(reply.call_id)
             raise
+        summary = BatchSummary(progress.counts, job_id=self.job_id, call_id=reply.call_id,
+                               failed_ids=self._failed_ids(reply.call_id, progress),
+                               elapsed=time.monotonic() - started)
         unquoted = _unquoted_rows(template, rows or [], reply.first_task_id) if kind == pb.TEMPLATE else set()
         problems = batch_problems(progress, unquoted)
+        # One record: the counts, time and rate, then what went wrong (failed ids, at most ten).
         if problems:
-            logger.warning(
-                "job %r: %s; see `stratosctl task %s ID`", self.job_id, "; ".join(problems), self.job_id
-            )
-        return progress.counts
+            logger.warning("%s; %s; see `stratosctl task %s ID`", summary_line(summary), "; ".join(problems),
+                           self.job_id)
+        else:
+            logger.log(logging.WARNING if summary["lost"] else logging.INFO, "%s", summary_line(summary))
+        return summary
+
+    def _failed_ids(self, call_id: int, progress: Progress) -> tuple[int, ...]:
+        """Every failed task of the call: the Wait reply names the first 1,000, the task list the rest."""
+        if progress.counts["failed"] <= len(progress.failed_task_ids):
+            return tuple(progress.failed_task_ids)
+        return tuple(t.task_id for t in self._conn.list_tasks(self.job_id, "failed") if t.call_id == call_id)
+
+    def _note_call(self, call_id: int) -> None:
+        if self.stream._calls is not None:
+            self.stream._calls.append(call_id)
 
     def _log_progress(self, progress: Progress) -> None:
         logger.debug("job %r: %d of %d tasks ended", self.job_id, progress.ended, progress.total)
@@ -416,31 +538,40 @@ class Processor:
 
     @overload
     def get_results(
-        self, consumer: str | None = None, details: Literal[False] = False
+        self, consumer: str | None = None, details: Literal[False] = False, all: bool = False
     ) -> list[str]: ...
 
     @overload
-    def get_results(self, consumer: str | None, details: Literal[True]) -> list[TaskResult]: ...
-
-    @overload
     def get_results(
-        self, consumer: str | None = None, *, details: Literal[True]
+        self, consumer: str | None, details: Literal[True], all: bool = False
     ) -> list[TaskResult]: ...
 
     @overload
     def get_results(
-        self, consumer: str | None = None, details: bool = False
+        self, consumer: str | None = None, *, details: Literal[True], all: bool = False
+    ) -> list[TaskResult]: ...
+
+    @overload
+    def get_results(
+        self, consumer: str | None = None, details: bool = False, all: bool = False
     ) -> list[str] | list[TaskResult]: ...
 
     def get_results(
-        self, consumer: str | None = None, details: bool = False
+        self, consumer: str | None = None, details: bool = False, all: bool = False
     ) -> list[str] | list[TaskResult]:
         """The results that arrived since the previous call (all of them the first time).
 
+        Which to use: ``get_results()`` when collecting as tasks end (a stream, a loop): each result
+        comes once, so ``results += job.get_results()`` never repeats one. ``get_results(all=True)``
+        in a notebook cell you may run again, or to look at a finished job: every result of the
+        job so far, each time, and the cursor is left where it is.
+
         Args:
             consumer: a name for an independent cursor, so several readers each get
-                every result; None: the job's shared cursor.
+                every result; None: the job's shared cursor. Not used with all=True.
             details: return ``TaskResult`` records instead of stdout strings.
+            all: every result of the job so far, in the job's order (sequence numbers), without
+                moving any cursor (as ``read_results(0)``).
 
         Returns:
             Each task's stdout (UTF-8, undecodable bytes replaced), in completion order,
@@ -450,10 +581,71 @@ class Processor:
             JobNotFound: the job no longer exists.
             StratosError: the result stream broke; nothing was consumed, call again.
         """
-        results = _results.consume(self._conn, self.job_id, consumer or "", details)
+        if all:
+            results = list(_results.read(self._conn, self.job_id, 0, False, details=details))
+        else:
+            results = _results.consume(self._conn, self.job_id, consumer or "", details)
         if details:
             return results
         return [result.stdout for result in results]
+
+    @overload
+    def results_by_input(self, details: Literal[False] = False) -> dict[str | tuple[str, ...], str]: ...
+
+    @overload
+    def results_by_input(self, details: Literal[True]) -> dict[str | tuple[str, ...], TaskResult]: ...
+
+    def results_by_input(
+        self, details: bool = False
+    ) -> dict[str | tuple[str, ...], str] | dict[str | tuple[str, ...], TaskResult]:
+        """Every result of the job so far, keyed by what its task ran on; the cursor is not moved.
+
+        The key is the file ``%f%`` stood for (as the pattern matched it, e.g.
+        ``"data/a_2.dat"``), the tuple of a template row's values (``("0.3 1.1 0.67", "file1")``),
+        or the command of a plain command. A relaunched task's replacements count under the
+        input of the task they replace; when several results share an input (a file globbed
+        twice, a replacement), the last one to end is kept.
+
+        Args:
+            details: ``TaskResult`` records as values instead of stdout strings.
+
+        Returns:
+            A dict in the job's order.
+        """
+        if details:
+            return {r.input: r for r in self.read_results(0)}
+        return {r.input: r.stdout for r in self.read_results(0)}
+
+    def results_frame(self) -> pandas.DataFrame:
+        """Every result of the job so far as a pandas DataFrame; the cursor is not moved.
+
+        Columns: task_id, call_id, input (as ``results_by_input``), status, exit_code (a
+        nullable integer), signal, host, duration (seconds), stdout, command.
+
+        Raises:
+            MissingDependency: pandas is not installed (``pip install 'stratos[pandas]'``).
+        """
+        try:
+            import pandas
+        except ImportError:
+            raise MissingDependency(
+                "results_frame() needs pandas, which is not installed: pip install 'stratos[pandas]' "
+                "(or pip install pandas); get_results(all=True, details=True) gives the same records"
+            ) from None
+        results = list(self.read_results(0))
+        frame = pandas.DataFrame({
+            "task_id": pandas.array([r.task_id for r in results], dtype="int64"),
+            "call_id": pandas.array([r.call_id for r in results], dtype="int64"),
+            "input": pandas.Series([r.input for r in results], dtype=object),
+            "status": pandas.Series([r.status for r in results], dtype=object),
+            "exit_code": pandas.array([r.exit_code for r in results], dtype="Int64"),
+            "signal": pandas.array([r.signal for r in results], dtype="Int64"),
+            "host": pandas.Series([r.host for r in results], dtype=object),
+            "duration": pandas.array([r.duration for r in results], dtype="float64"),
+            "stdout": pandas.Series([r.stdout for r in results], dtype=object),
+            "command": pandas.Series([r.command for r in results], dtype=object),
+        })
+        return frame
 
     def read_results(
         self, from_seq: int = 0, follow: bool = False

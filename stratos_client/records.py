@@ -7,12 +7,13 @@ print and serialise, and the wire format stays private to the client.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ._proto import stratos_pb2 as pb
 
 __all__ = [
     "STATUS_WORDS",
+    "BatchSummary",
     "FailedTask",
     "JobReport",
     "Progress",
@@ -63,6 +64,21 @@ class TaskResult:
     stdout_path: str | None = None
     #: where its stderr went (output="disk" or "mesos"), if to a file.
     stderr_path: str | None = None
+    #: the submission call the task belongs to (``stratosctl task`` shows it too).
+    call_id: int = 0
+    #: ``glob_*``: the file ``%f%`` stood for, as the pattern matched it; else None.
+    file: str | None = None
+    #: ``template_*``: the values the row's ``%c%``/``%q%`` stood for, in order; else None.
+    params: tuple[str, ...] | None = None
+
+    @property
+    def input(self) -> str | tuple[str, ...]:
+        """What the task was run on: its file, else its template values, else its command."""
+        if self.file is not None:
+            return self.file
+        if self.params is not None:
+            return self.params
+        return self.command
 
 
 @dataclass(frozen=True)
@@ -118,6 +134,48 @@ class Progress:
     def ended(self) -> int:
         """Tasks that are neither pending nor running."""
         return self.total - self.counts["pending"] - self.counts["running"]
+
+
+class BatchSummary(dict[str, int]):
+    """What a ``*_batch`` call returns: its task counts by status word, plus how it went.
+
+    It is the dict of counts batch calls have always returned (``summary == {...}``,
+    ``summary["finished"]``), with the failed tasks' ids, the elapsed time and the rate.
+    """
+
+    #: the job and the submission call the summary is about.
+    job_id: str
+    call_id: int
+    #: every failed task of the call (relaunched replacements included), in id order.
+    failed_ids: tuple[int, ...]
+    #: seconds from the submission to the last task's end, as the client saw them.
+    elapsed: float
+
+    def __init__(self, counts: dict[str, int], *, job_id: str = "", call_id: int = 0,
+                 failed_ids: tuple[int, ...] = (), elapsed: float = 0.0) -> None:
+        super().__init__(counts)
+        self.job_id = job_id
+        self.call_id = call_id
+        self.failed_ids = failed_ids
+        self.elapsed = elapsed
+
+    @property
+    def total(self) -> int:
+        """Tasks of the call, replacements included."""
+        return sum(self.values())
+
+    @property
+    def tasks_per_second(self) -> float:
+        """Tasks ended per second of the call (0.0 when it took no measurable time)."""
+        return self.total / self.elapsed if self.elapsed > 0 else 0.0
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_summary, (dict(self), self.job_id, self.call_id, self.failed_ids, self.elapsed))
+
+
+def _summary(counts: dict[str, int], job_id: str, call_id: int, failed: tuple[int, ...], elapsed: float
+             ) -> BatchSummary:
+    return BatchSummary(counts, job_id=job_id, call_id=call_id, failed_ids=failed, elapsed=elapsed)
 
 
 @dataclass(frozen=True)
@@ -188,6 +246,10 @@ class TaskReport:
     exit_code: int | None
     signal: int | None
     duration: float
+    #: when its last attempt started (epoch seconds); 0: it never ran.
+    started: float = 0.0
+    #: the submission call it belongs to.
+    call_id: int = 0
 
     @classmethod
     def from_proto(cls, msg: pb.TaskSummary) -> TaskReport:
@@ -201,6 +263,8 @@ class TaskReport:
             exit_code=_exit_code(msg.has_exit_code, msg.exit_code),
             signal=msg.signal or None,
             duration=msg.duration,
+            started=msg.started,
+            call_id=msg.call_id,
         )
 
 

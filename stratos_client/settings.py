@@ -47,6 +47,7 @@ _MASTER_HELP = (
 
 # What each setting holds, for typed conversion of TOML values and environment variables.
 _INT, _FLOAT, _STR, _OPT_STR = "int", "float", "str", "optional str"
+_PROGRESS = "auto or bool"
 _KINDS: dict[str, str] = {
     "master": _STR,
     "role": _STR,
@@ -76,6 +77,7 @@ _KINDS: dict[str, str] = {
     "socket": _OPT_STR,
     "state_dir": _OPT_STR,
     "reconnect_timeout": _FLOAT,
+    "progress": _PROGRESS,
 }
 _PATH_SETTINGS = ("monitor", "relauncher", "log_directory", "socket", "state_dir")
 
@@ -213,6 +215,9 @@ class Settings:
     #: seconds a client that lost its daemon waits for it to answer again when it may not restart
     #: it itself (STRATOS_NO_AUTOSTART, a cluster master), before DaemonUnavailable.
     reconnect_timeout: float = 30.0
+    #: a live progress line on stderr during blocking calls: "auto" (in a terminal or a notebook,
+    #: not when stderr is piped), True (always), False (never). STRATOS_PROGRESS=auto|1|0.
+    progress: bool | Literal["auto"] = "auto"
     #: problems found while loading (unknown keys, unconvertible values); reported by
     #: validate() so a broken config file only stops the code that needs it.
     _problems: tuple[str, ...] = field(default=(), repr=False, compare=False)
@@ -465,6 +470,7 @@ _KIND_WORDS = {
     _FLOAT: "a number",
     _STR: "a string",
     _OPT_STR: "a string (or unset)",
+    _PROGRESS: '"auto", true or false',
 }
 
 
@@ -475,7 +481,21 @@ def _has_kind(value: object, kind: str) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if kind == _STR:
         return isinstance(value, str)
+    if kind == _PROGRESS:
+        return isinstance(value, bool) or value == "auto"
     return value is None or isinstance(value, str)
+
+
+def _progress_word(text: str) -> bool | Literal["auto"]:
+    """STRATOS_PROGRESS: auto, or a yes/no word (1/0, true/false, yes/no, on/off)."""
+    word = text.lower()
+    if word == "auto":
+        return "auto"
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
 
 
 def _unknown_message(name: str, what: str) -> str:
@@ -504,7 +524,8 @@ def _read_toml(file: Path, values: dict[str, Any], problems: list[str]) -> None:
             data = tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise InvalidJobSpec(f"cannot read settings file {file}: {err}") from err
-    table = {k: v for k, v in data.items() if k != "stratos"}
+    # [stratosd] holds the daemon's own settings (stratosd/daemon_settings.py)
+    table = {k: v for k, v in data.items() if k not in ("stratos", "stratosd")}
     section = data.get("stratos", {})
     if not isinstance(section, dict):
         problems.append(f"{file}: 'stratos' must be a table ([stratos]), got {section!r}")
@@ -538,6 +559,8 @@ def _read_env(values: dict[str, Any], problems: list[str]) -> None:
                 values[name] = int(text)
             elif kind == _FLOAT:
                 values[name] = float(text)
+            elif kind == _PROGRESS:
+                values[name] = _progress_word(text)
             else:
                 values[name] = text
         except ValueError:

@@ -7,8 +7,10 @@ A thin handle (job id + connection): every method is one RPC, so several scripts
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 from ._connection import Connection
+from ._html import job_html
 from ._proto import stratos_pb2 as pb
 from ._submit import Commands, split_commands, submit
 from ._waiting import say_tasks_keep_running, wait_until_done
@@ -25,15 +27,23 @@ class Stream:
     of the call.
     """
 
-    __slots__ = ("_conn", "job_id")
+    __slots__ = ("_calls", "_conn", "job_id", "progress")
 
-    def __init__(self, conn: Connection, job_id: str) -> None:
+    def __init__(self, conn: Connection, job_id: str, progress: bool | Literal["auto"] = "auto") -> None:
         self._conn = conn
         #: the job this stream belongs to.
         self.job_id = job_id
+        #: the ``progress`` setting: a live progress line during wait() and wait_for_tasks().
+        self.progress = progress
+        #: when not None, the ids of the submission calls made through this handle are added to it.
+        self._calls: list[int] | None = None
 
     def __repr__(self) -> str:
         return f"Stream(job_id={self.job_id!r})"
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the job, its counts by state and a progress bar."""
+        return job_html("Stream", self._conn.get_status(self.job_id))
 
     def __call__(self, commands: Commands) -> Stream:
         """Submit commands in streaming mode (``job.stream(commands)``).
@@ -69,6 +79,8 @@ class Stream:
         reply = submit(
             self._conn, self.job_id, pb.PLAIN, pb.STREAM, items=split_commands(commands)
         )
+        if self._calls is not None:
+            self._calls.append(reply.call_id)
         return range(reply.first_task_id, reply.first_task_id + reply.count)
 
     def kill(self, task_id: int, *more: int) -> int:
@@ -116,7 +128,7 @@ class Stream:
         try:
             if not self._conn.get_status(self.job_id).stream_opened:
                 return False
-            wait_until_done(self._conn, self.job_id)
+            wait_until_done(self._conn, self.job_id, progress=self.progress)
         except KeyboardInterrupt:
             say_tasks_keep_running(self._conn, self.job_id)
             raise
@@ -143,7 +155,7 @@ class Stream:
         """
         interval = progress_interval if on_progress is not None else 0.0
         try:
-            return wait_until_done(self._conn, self.job_id, None, interval, on_progress)
+            return wait_until_done(self._conn, self.job_id, None, interval, on_progress, self.progress)
         except KeyboardInterrupt:
             say_tasks_keep_running(self._conn, self.job_id)
             raise

@@ -44,16 +44,20 @@ def _parser() -> argparse.ArgumentParser:
                      help="SQLite synchronous mode: NORMAL survives a daemon crash, FULL also a power loss")
     run.add_argument("--pilot-lost-after", type=float, default=30.0, metavar="SECONDS",
                      help="a pilot that has not fetched work for this long is lost (default: 30)")
-    run.add_argument("--executor-listen", metavar="HOST:PORT", default="127.0.0.1:0",
-                     help="TCP listener for executors on cluster nodes; it serves only the executor "
-                     "calls, each with its job's token (default 127.0.0.1:0, a free loopback port; "
-                     "'' for none)")
-    run.add_argument("--tls-cert", type=Path, metavar="PEM", help="TLS certificate for the TCP listeners")
+    run.add_argument("--executor-listen", metavar="HOST:PORT",
+                     help="bind the executor listener (only executor calls, each with its job's "
+                     "credential) here, open from the start; default: opened when a cluster job "
+                     "comes, on the address that routes to its master, port kept across restarts")
+    run.add_argument("--advertise", metavar="HOST[:PORT]",
+                     help="the address executors are told to use (default: the listener's)")
+    run.add_argument("--executor-tls", choices=["auto", "on", "off"],
+                     help="TLS on executor listeners (default auto: on, with the daemon's own CA, "
+                     "except on an explicit loopback --executor-listen); off needs saying")
+    run.add_argument("--tls-cert", type=Path, metavar="PEM",
+                     help="your own TLS certificate for the TCP listeners (default: the daemon's CA's)")
     run.add_argument("--tls-key", type=Path, metavar="PEM", help="its private key (with --tls-cert: TLS only)")
     run.add_argument("--executor-tls-ca", metavar="PEM",
-                     help="the CA file (its path on the cluster nodes) executors verify this daemon with")
-    run.add_argument("--advertise", metavar="HOST:PORT",
-                     help="the address executors are told to use (default: the executor listener's)")
+                     help="with --tls-cert: the CA file (its path on the nodes) executors verify it with")
     run.add_argument("--mesos-idle-teardown", type=float, default=60.0, metavar="SECONDS",
                      help="tear down a finished job's Mesos framework after this long without new work "
                      "(default 60; Processor.close() or `stratosctl close` does it at once)")
@@ -62,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
                      "(default 30; a closed or cancelled job's at once)")
     run.add_argument("--slurm-poll", type=float, default=2.0, metavar="SECONDS",
                      help="how often squeue is asked about pilot jobs (default 2)")
+    run.add_argument("--pilot-failures-before-lost", type=int, metavar="N",
+                     help="Slurm pilot jobs of a job in a row that end without reaching the daemon, while "
+                     "none serves it, before each waiting task is charged one retry (lost with the pilots' "
+                     "log when none are left; default 3)")
     run.add_argument("--mesos-failover-timeout", type=float, default=4 * 7 * 86400.0, metavar="SECONDS",
                      help="how long Mesos keeps a job's tasks running while the daemon is away (default 4 weeks)")
     run.add_argument("--executor-command", metavar="COMMAND",
@@ -91,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(opts: argparse.Namespace, socket: Path) -> int:
     import uvloop
 
+    from stratosd.core.state import PILOT_FAILURES_BEFORE_LOST
     from stratosd.server import AlreadyRunning, DaemonConfig, serve
 
     logging.basicConfig(level=logging.DEBUG if opts.verbose else logging.INFO,
@@ -110,14 +119,27 @@ def _run(opts: argparse.Namespace, socket: Path) -> int:
         if len(token) < 16:
             print("stratosd: the token must be at least 16 characters", file=sys.stderr)
             return 2
+    from stratosd import daemon_settings
+
+    fromfile = daemon_settings.load()  # [stratosd] in the settings file; flags win
+
+    def pick(flag: str | None, key: str) -> str | None:
+        return flag if flag is not None else fromfile.get(key) or None
+
     config = DaemonConfig(
         state_dir=state_dir, socket=socket, listen=opts.listen, token=token, cpus=opts.cpus, mem=opts.mem,
         retention=opts.retention_days * 86400.0, synchronous=opts.sync, pilot_lost_after=opts.pilot_lost_after,
-        advertise=opts.advertise, executor_command=opts.executor_command,
-        executor_listen=opts.executor_listen or None, tls_cert=opts.tls_cert, tls_key=opts.tls_key,
-        executor_tls_ca=opts.executor_tls_ca, mesos_idle_teardown=opts.mesos_idle_teardown,
+        advertise=pick(opts.advertise, "advertise"),
+        executor_command=pick(opts.executor_command, "executor_command"),
+        executor_listen=pick(opts.executor_listen, "executor_listen") or None,
+        executor_tls=pick(opts.executor_tls, "executor_tls") or "auto",
+        tls_cert=opts.tls_cert, tls_key=opts.tls_key,
+        executor_tls_ca=pick(opts.executor_tls_ca, "executor_tls_ca"), mesos_idle_teardown=opts.mesos_idle_teardown,
         mesos_failover_timeout=opts.mesos_failover_timeout, slurm_idle_release=opts.slurm_idle_release,
         slurm_poll=opts.slurm_poll,
+        pilot_failures_before_lost=int(pick(None if opts.pilot_failures_before_lost is None
+                                            else str(opts.pilot_failures_before_lost), "pilot_failures_before_lost")
+                                       or PILOT_FAILURES_BEFORE_LOST),
     )
     try:
         uvloop.run(serve(config))
@@ -196,7 +218,34 @@ def _status(socket: Path) -> int:
         print(f"retention: {usage.retention_days:g} days (`stratosctl gc` frees space now)")
     print(f"backends:  {', '.join(hello.backends)}")
     print(f"jobs:      {len(jobs)} ({active} active)")
+    print("listeners:")
+    for line in listener_lines(socket, Path(hello.state_dir)):
+        head, sep, tail = line.partition(": ")
+        if len(line) > 76 and sep:  # 80 columns
+            print(f"  {head}:\n    {tail}")
+        else:
+            print(f"  {line}")
     return 0
+
+
+def listener_lines(socket: Path, state_dir: Path) -> list[str]:
+    """What `stratosd status` says of each listener: where, how, for what."""
+    import json
+
+    lines = ["Unix socket (this user only): submitting, results, stratosctl"]
+    try:
+        data = json.loads((state_dir / "executor-listeners.json").read_text())
+    except (OSError, ValueError):
+        data = {}
+    for item in data.get("listeners", []) if isinstance(data, dict) else []:
+        serves = ", ".join(m for m in item.get("serves", []) if m != "*") or "every cluster"
+        tls = "TLS" if item.get("tls") else "plain text"
+        advertised = item.get("advertise", "")
+        where = item.get("bind", "?") + (f" (advertised {advertised})" if advertised != item.get("bind") else "")
+        lines.append(f"{where}, {tls}: executor calls only, for {serves}")
+    if len(lines) == 1:
+        lines.append("no executor listener yet (one opens when a cluster job comes)")
+    return lines
 
 
 def _size(count: int) -> str:

@@ -145,7 +145,7 @@ def task_summary(task: Task) -> pb.TaskSummary:
     return pb.TaskSummary(
         task_id=task.task_id, status=task.status.value, command=task.command, host=task.host,
         attempts=task.attempt, has_exit_code=task.exit_code is not None, exit_code=task.exit_code or 0,
-        signal=task.signal or 0, duration=duration(task),
+        signal=task.signal or 0, duration=duration(task), started=task.started, call_id=task.call_id,
     )
 
 

@@ -39,11 +39,13 @@ def fill_glob(template: str, paths: list[str], mount_prefix: str | None) -> list
 
 
 def expand_glob(template: str, patterns: list[str], cwd: str, mount_prefix: str | None = None,
-                found: dict[str, list[str]] | None = None) -> list[str]:
+                found: dict[str, list[str]] | None = None, files: list[str] | None = None) -> list[str]:
     """One command per matching file, per pattern, matches sorted; `**` recurses.
 
     ``found`` holds patterns already expanded elsewhere (`hdfs://` ones, through WebHDFS).
     Matches on the HDFS mount are marked `<[ ]>`, so their tasks are placed near their data.
+    ``files``, when given, gets each command's file as matched (what ``glob.glob`` gives in the
+    user's script), in the order of the commands: the input a result record names.
     """
     if FILE_PLACEHOLDER not in template:
         raise InvalidSubmission(
@@ -58,6 +60,8 @@ def expand_glob(template: str, patterns: list[str], cwd: str, mount_prefix: str 
             if not found[pattern]:
                 raise InvalidSubmission(f"the pattern {pattern!r} matches no file in HDFS.")
             commands.extend(fill_glob(template, found[pattern], mount_prefix))
+            if files is not None:
+                files.extend(found[pattern])
             continue
         matches = sorted(
             m for m in glob.glob(pattern, root_dir=cwd, recursive=True)
@@ -73,6 +77,8 @@ def expand_glob(template: str, patterns: list[str], cwd: str, mount_prefix: str 
             absolute = os.path.normpath(os.path.join(cwd, match))
             word = marked(absolute, mount_prefix) if on_mount(absolute, mount_prefix) else shell_path(match)
             commands.append(template.replace(FILE_PLACEHOLDER, word))
+            if files is not None:
+                files.append(match)
     return commands
 
 

@@ -24,6 +24,8 @@ from stratosd.backends.pilots import Pilot, PilotsBackend
 from stratosd.core.events import TaskEnded, TaskLost, TaskStarted
 from stratosd.core.model import Job
 from stratosd.core.types import PoolKind
+from stratosd.doctor import Probes
+from stratosd.enroll import Enrollment
 from stratosd.runtime import Runtime
 
 
@@ -34,17 +36,26 @@ class ExecutorRegistry(Protocol):
 
 
 class Hub(pb_grpc.ExecutorHubServicer):
-    def __init__(self, runtime: Runtime, backend: PilotsBackend, others: Sequence[ExecutorRegistry] = ()) -> None:
+    def __init__(self, runtime: Runtime, backend: PilotsBackend, others: Sequence[ExecutorRegistry] = (),
+                 enrollment: Enrollment | None = None, probes: Probes | None = None) -> None:
+        #: doctor probes under way (stratosctl doctor).
+        self.probes = probes
         self.runtime = runtime
+        #: executors on cluster nodes trade a one-time bootstrap for a credential of their own.
+        self.enrollment = enrollment
         self.backend = backend
         #: backends that start one executor per task (Mesos): they vouch for their executors' ids.
         self.others = list(others)
 
-    async def _job(self, job_id: str, context: Any) -> Job:
+    async def _job(self, job_id: str, context: Any, executor_id: str = "") -> Job:
         job = self.runtime.state.jobs.get(job_id)
-        offered = dict(context.invocation_metadata() or ()).get("authorization", "")
+        offered = str(dict(context.invocation_metadata() or ()).get("authorization", ""))
         expected = f"Bearer {job.token}" if job is not None else "Bearer \0"
-        if job is None or not hmac.compare_digest(str(offered).encode(), expected.encode()):
+        allowed = hmac.compare_digest(offered.encode(), expected.encode())
+        if not allowed and job is not None and self.enrollment is not None and offered.startswith("Bearer c."):
+            # an executor's own credential (Enroll), good for its executor id only
+            allowed = self.enrollment.valid_credential(job.token, executor_id, offered.removeprefix("Bearer "))
+        if job is None or not allowed:
             # The same answer for an unknown job and a wrong token: a token reveals nothing else.
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"no job {job_id!r} for this token")
         assert job is not None
@@ -69,8 +80,30 @@ class Hub(pb_grpc.ExecutorHubServicer):
         pilot = await self._pilot(job, executor_id, context)
         pilot.last_seen = time.monotonic()
 
+    async def Enroll(self, request: pb.EnrollRequest, context: Any) -> pb.EnrollReply:
+        offered = str(dict(context.invocation_metadata() or ()).get("authorization", ""))
+        job = self.runtime.state.jobs.get(request.job_id)
+        credential = None
+        if job is not None and self.enrollment is not None and offered.startswith("Bootstrap "):
+            credential = self.enrollment.redeem(job.token, request.executor_id, offered.removeprefix("Bootstrap "))
+        for other in self.others:  # the executor started: a later failure is not its node's
+            other.executor_job(request.executor_id)
+        if job is None or credential is None:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                f"no job {request.job_id!r} for this bootstrap secret, or it was spent already "
+                                "(each is good for one executor start)")
+        return pb.EnrollReply(credential=credential)
+
+    async def Probe(self, request: pb.ProbeRequest, context: Any) -> pb.ProbeReply:
+        """A doctor probe reached the daemon from its node; its one-time secret says which."""
+        offered = str(dict(context.invocation_metadata() or ()).get("authorization", ""))
+        if self.probes is None or not offered.startswith("Probe ") or not self.probes.reached(request, offered):
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                f"no doctor check waits for probe {request.probe_id!r} with this secret")
+        return pb.ProbeReply()
+
     async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterReply:
-        job = await self._job(request.job_id, context)
+        job = await self._job(request.job_id, context, request.executor_id)
         if not job.pool.kind.pilot_hosts:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 f"job {job.name} runs on {job.spec.master!r}, not on pilots")
@@ -83,7 +116,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
         return pb.RegisterReply(fetch_wait=self.backend.fetch_wait, lost_after=self.backend.lost_after)
 
     async def Fetch(self, request: pb.FetchRequest, context: Any) -> pb.FetchReply:
-        job = await self._job(request.job_id, context)
+        job = await self._job(request.job_id, context, request.executor_id)
         pilot = await self._pilot(job, request.executor_id, context)
         wait = request.wait if math.isfinite(request.wait) else 0.0
         tasks, kills = await self.backend.fetch(pilot, wait)
@@ -100,7 +133,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
             raise  # pragma: no cover - abort raises
 
     async def _report(self, request: pb.ReportRequest, context: Any) -> pb.ReportReply:
-        job = await self._job(request.job_id, context)
+        job = await self._job(request.job_id, context, request.executor_id)
         await self._reporter(job, request.executor_id, context)
         task_id, attempt = request.task_id, request.attempt
         if not 0 <= task_id < len(job.tasks):

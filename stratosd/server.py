@@ -25,8 +25,11 @@ from stratosd.backends.mesos.backend import MesosBackend
 from stratosd.backends.pilots import PilotsBackend
 from stratosd.backends.slurm import SlurmBackend
 from stratosd.core.model import Job
-from stratosd.core.state import SchedulerState
+from stratosd.core.state import PILOT_FAILURES_BEFORE_LOST, SchedulerState
+from stratosd.doctor import Doctor
+from stratosd.enroll import Enrollment
 from stratosd.hub import Hub
+from stratosd.listeners import ExecutorListeners, ListenerSettings, is_loopback
 from stratosd.runtime import Runtime
 from stratosd.servicer import Servicer
 from stratosd.store import Store
@@ -45,11 +48,14 @@ class DaemonConfig:
     retention: float = 7 * 86400.0
     synchronous: str = "NORMAL"
     pilot_lost_after: float = 30.0
-    #: a TCP listener for executors only (ExecutorHub, per-job tokens): HOST:PORT, port 0 = any.
-    executor_listen: str | None = "127.0.0.1:0"
-    #: where executors on cluster nodes reach this daemon; default: the executor listener.
+    #: a TCP listener for executors only (ExecutorHub, per-job credentials): HOST:PORT, port 0 = any;
+    #: None: one is opened on demand per cluster, bound to the address that routes to its master.
+    executor_listen: str | None = None
+    #: where executors on cluster nodes reach this daemon (HOST or HOST:PORT); default: the listener's.
     advertise: str | None = None
-    #: PEM files: with both, the TCP listeners (--listen, --executor-listen) speak TLS only.
+    #: "auto": TLS on every executor listener except an operator's explicit loopback one; "on"; "off".
+    executor_tls: str = "auto"
+    #: PEM files: with both, the TCP listeners (--listen, executor listeners) speak TLS with them.
     tls_cert: Path | None = None
     tls_key: Path | None = None
     #: the CA file executors on cluster nodes verify the daemon with (passed to them as --tls-ca).
@@ -60,6 +66,8 @@ class DaemonConfig:
     executor_command: str | None = None
     slurm_idle_release: float = 30.0
     slurm_poll: float = 2.0
+    #: pilot jobs of a job in a row that end without registering (none serving it) per retry charged.
+    pilot_failures_before_lost: int = PILOT_FAILURES_BEFORE_LOST
 
 
 
@@ -151,19 +159,14 @@ def _tls(config: DaemonConfig) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials([(config.tls_key.read_bytes(), config.tls_cert.read_bytes())])
 
 
-def _bind_executor_port(server: grpc.aio.Server, listen: str, remembered: Path,
-                        credentials: grpc.ServerCredentials | None = None) -> int:
-    """Bind the executor listener. With port 0, reuse the port of the previous run when free:
-    executors still running after a daemon restart keep calling the address they were given."""
-    host, _, port = listen.rpartition(":")
-    if port == "0" and remembered.exists():
-        with contextlib.suppress(RuntimeError, ValueError):
-            bound = _add_port(server, f"{host}:{int(remembered.read_text())}", credentials)
-            if bound:
-                return int(bound)
-    bound = _add_port(server, listen, credentials)
-    remembered.write_text(str(bound))
-    return int(bound)
+def _listener_settings(config: DaemonConfig) -> ListenerSettings:
+    """TLS on unless turned off; "auto" leaves an operator's explicit loopback listener in plain text."""
+    tls = config.executor_tls != "off"
+    if config.executor_tls == "auto" and config.executor_listen:
+        tls = not is_loopback(config.executor_listen.rpartition(":")[0].strip("[]"))
+    return ListenerSettings(executor_listen=config.executor_listen, advertise=config.advertise, tls=tls,
+                            tls_cert=config.tls_cert, tls_key=config.tls_key,
+                            executor_tls_ca=config.executor_tls_ca)
 
 
 async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -> None:
@@ -177,20 +180,20 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         store = Store(config.state_dir / "journal.sqlite", synchronous=config.synchronous)
     finally:
         os.umask(old_umask)
-    runtime = Runtime(SchedulerState(), store, config.state_dir)
+    runtime = Runtime(SchedulerState(pilot_failures_before_lost=config.pilot_failures_before_lost), store,
+                      config.state_dir)
     runtime.retention = config.retention
     runtime.add_backend(LocalBackend(runtime.emit, cpus=config.cpus, mem=config.mem))
     pilots = PilotsBackend(runtime.emit, lost_after=config.pilot_lost_after, unclaimed=runtime.state.unclaimed)
     runtime.add_backend(pilots)
     options = [("grpc.max_receive_message_length", 16 << 20), ("grpc.max_send_message_length", 16 << 20)]
-    executors = None
-    executor_address = config.advertise or f"unix:{config.socket}"
-    if config.executor_listen:
-        # Executors on cluster nodes: only the ExecutorHub is served here, and every call needs its job's token.
-        executors = grpc.aio.server(options=options)
-        port = _bind_executor_port(executors, config.executor_listen, config.state_dir / "executor-port", _tls(config))
-        if not config.advertise:
-            executor_address = f"{config.executor_listen.rsplit(':', 1)[0]}:{port}"
+    executor_address = f"unix:{config.socket}"
+    hubs: list[Hub] = []
+    # Executors on cluster nodes: only the ExecutorHub is served on these, each call with a job's credential.
+    listeners = ExecutorListeners(
+        config.state_dir, _listener_settings(config),
+        lambda server: pb_grpc.add_ExecutorHubServicer_to_server(hubs[0], server), options)
+    enrollment = Enrollment(config.state_dir)
 
     def job(key: int) -> Job | None:  # not state.by_key.get: a journal rebuild replaces that dict
         return runtime.state.by_key.get(key)
@@ -200,30 +203,32 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         executor_address=executor_address, executor_command=config.executor_command,
         executor_tls_ca=config.executor_tls_ca,
         idle_teardown=config.mesos_idle_teardown, failover_timeout=config.mesos_failover_timeout,
+        listeners=listeners, enrollment=enrollment,
     )
     runtime.add_backend(mesos)
     slurm = SlurmBackend(
         pilots, jobs=job, meta=store, executor_address=executor_address, log_dir=config.state_dir / "slurm-logs",
         executor_command=config.executor_command, executor_tls_ca=config.executor_tls_ca,
         idle_release=config.slurm_idle_release, poll_interval=config.slurm_poll,
+        listeners=listeners, enrollment=enrollment, emit=runtime.emit,
     )
     runtime.add_backend(slurm)
     runtime.restore()
     pilots.start()
     slurm.start()
-    hub = Hub(runtime, pilots, others=[mesos])
+    doctor = Doctor(slurm, mesos)
+    hub = Hub(runtime, pilots, others=[mesos], enrollment=enrollment, probes=doctor.probes)
+    hubs.append(hub)
     stop = asyncio.Event()
 
     async def request_stop() -> None:
         stop.set()
 
-    servicer = Servicer(runtime, on_shutdown=request_stop)
+    servicer = Servicer(runtime, on_shutdown=request_stop, doctor=doctor)
     servers = []
-    if executors is not None:
-        pb_grpc.add_ExecutorHubServicer_to_server(hub, executors)
-        await executors.start()
-        servers.append(executors)
-        log.info("executors reach this daemon at %s", executor_address)
+    await listeners.restore()  # executors still running after a restart call the same ports
+    if config.executor_listen:
+        await listeners.ensure("*", None)  # the operator's: open now, for every cluster
     local = grpc.aio.server(options=options)
     pb_grpc.add_StratosServicer_to_server(servicer, local)
     pb_grpc.add_ExecutorHubServicer_to_server(hub, local)
@@ -264,6 +269,7 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         _paths.stopped_marker_path(config.state_dir).write_text(f"{os.getpid()} {time.time():.0f}\n")
     for server in servers:
         await server.stop(grace=2)
+    await listeners.stop()
     purger.cancel()
     ticker.cancel()
     await runtime.close()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import math
 import os
 import secrets
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
@@ -18,13 +20,21 @@ from google.protobuf.message import Message
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratos._protocol import PROTOCOL_VERSION, VERSION
-from stratos.errors import ERROR_METADATA_KEY, BackendUnavailable, InvalidSubmission, StratosError, TaskNotFound
+from stratos.errors import (
+    ERROR_METADATA_KEY,
+    BackendUnavailable,
+    InvalidJobSpec,
+    InvalidSubmission,
+    StratosError,
+    TaskNotFound,
+)
 from stratosd import convert, expand
 from stratosd.core import events as ev
 from stratosd.core.locality import HostBytes, normalize
 from stratosd.core.model import CallMode, Job, Status
 from stratosd.core.replies import JobView, Killed, Submitted
 from stratosd.core.types import PoolKind, TaskEndReason
+from stratosd.doctor import Doctor
 from stratosd.locality.hdfs import LocalityUnavailable
 from stratosd.runtime import Recorded, Runtime
 
@@ -32,7 +42,10 @@ from stratosd.runtime import Recorded, Runtime
 RESULT_MESSAGE_BYTES = 1 << 20
 TASK_PAGE = 1000
 FAILED_IDS_SHOWN = 1000
+#: RemoveJobs replies kept for retries.
+RECENT_REMOVALS = 100
 
+logger = logging.getLogger("stratosd.servicer")
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=Message)
 R = TypeVar("R")
@@ -78,7 +91,10 @@ def _streaming(method: F) -> F:
 
 
 class Servicer(pb_grpc.StratosServicer):
-    def __init__(self, runtime: Runtime, *, on_shutdown: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, runtime: Runtime, *, on_shutdown: Callable[[], Awaitable[None]],
+                 doctor: Doctor | None = None) -> None:
+        #: stratosctl doctor's probes (None: a daemon without cluster backends, in tests).
+        self.doctor = doctor
         self.runtime = runtime
         self.state = runtime.state
         self.store = runtime.store
@@ -86,6 +102,8 @@ class Servicer(pb_grpc.StratosServicer):
         self._cursor_locks: dict[tuple[int, str], asyncio.Lock] = {}
         #: client request ids being applied now: a retry that arrives meanwhile waits for the first.
         self._in_flight: dict[str, asyncio.Future[bytes]] = {}
+        #: replies of recent RemoveJobs calls by client request id (oldest first), for their retries.
+        self._removals: dict[str, pb.RemoveJobsReply] = {}
 
     async def _once(self, request_id: str, method: str, reply_type: type[M], req: ev.Request[R],
                     encode: Callable[[R], M]) -> M:
@@ -213,9 +231,10 @@ class Servicer(pb_grpc.StratosServicer):
         job = self.state.job(header.job_id)
         mount = job.spec.hdfs_mount if job.spec.hdfs else None
         notes: list[str] = []
+        files: list[str] = []
         if header.kind == pb.GLOB:
             found = await self._hdfs_globs(job, items)
-            commands = await asyncio.to_thread(expand.expand_glob, header.template, items, cwd, mount, found)
+            commands = await asyncio.to_thread(expand.expand_glob, header.template, items, cwd, mount, found, files)
         elif header.kind == pb.TEMPLATE:
             commands = expand.expand_template(header.template, rows)
         elif header.kind == pb.PLAIN:
@@ -234,7 +253,18 @@ class Servicer(pb_grpc.StratosServicer):
             return pb.SubmitReply(call_id=answer.call_id, first_task_id=answer.first_task_id,
                                   count=answer.task_count, warnings=answer.warnings)
 
-        return await self._once(header.request_id, "Submit", pb.SubmitReply, req, encode)
+        reply = await self._once(header.request_id, "Submit", pb.SubmitReply, req, encode)
+        self._save_inputs(job, reply, files, rows if header.kind == pb.TEMPLATE else [])
+        return reply
+
+    def _save_inputs(self, job: Job, reply: pb.SubmitReply, files: list[str], rows: list[list[str]]) -> None:
+        """Journal what each new task's placeholders stood for, for its result record. Best effort: a
+        journal that cannot take them (full disk) leaves those records without an input, the tasks run."""
+        try:
+            self.store.save_inputs(job.key, reply.first_task_id, files[:reply.count], rows[:reply.count])
+        except sqlite3.Error as err:
+            logger.warning("job %s: the inputs of tasks %d.. were not journaled: %s", job.name,
+                           reply.first_task_id, err)
 
     async def _hdfs_globs(self, job: Job, patterns: list[str]) -> dict[str, list[str]]:
         """`hdfs://` patterns expanded through WebHDFS listings, as mounted paths."""
@@ -363,11 +393,15 @@ class Servicer(pb_grpc.StratosServicer):
         batch = pb.ResultBatch()
         size = 0
         for page in self.store.results(job.key, after, upto):
+            inputs = self._inputs(job, [row[1] for row in page]) if details else {}
             for seq, task_id, stdout, stdout_path, truncated in page:
                 for index, (piece, more) in enumerate(_stdout_pieces(stdout, stdout_path)):
                     record = batch.records.add(seq=seq, task_id=task_id, stdout=piece, more=more)
                     if index == 0 and details:
                         self._fill_details(record, job, task_id, bool(truncated), stdout_path or "")
+                        file, params = inputs.get(task_id, (None, None))
+                        record.input_file = file or ""
+                        record.input_params.extend(params or ())
                     size += len(piece) + 64
                     if size >= RESULT_MESSAGE_BYTES:
                         yield pb.ResultsServerMessage(batch=batch)
@@ -376,8 +410,20 @@ class Servicer(pb_grpc.StratosServicer):
         if batch.records:
             yield pb.ResultsServerMessage(batch=batch)
 
+    def _inputs(self, job: Job, task_ids: list[int]) -> dict[int, tuple[str | None, tuple[str, ...] | None]]:
+        """Each task's input; a relauncher's replacement has the input of the task it replaces."""
+        roots: dict[int, int] = {}
+        for task_id in task_ids:
+            root = task_id
+            while job.tasks[root].parent is not None:
+                root = job.tasks[root].parent  # type: ignore[assignment]
+            roots[task_id] = root
+        found = self.store.inputs(job.key, list(roots.values()))
+        return {task_id: found[root] for task_id, root in roots.items() if root in found}
+
     def _fill_details(self, record: pb.ResultRecord, job: Job, task_id: int, truncated: bool, path: str) -> None:
         task = job.tasks[task_id]
+        record.call_id = task.call_id
         record.command, record.status, record.host = task.command, task.status.value, task.host
         record.has_exit_code = task.exit_code is not None
         record.exit_code, record.signal = task.exit_code or 0, task.signal or 0
@@ -469,13 +515,17 @@ class Servicer(pb_grpc.StratosServicer):
 
     @_unary
     async def RemoveJobs(self, request: pb.RemoveJobsRequest, context: Any) -> pb.RemoveJobsReply:
-        # A retry of a removal that was applied gets its first reply. Removal is idempotent, so its
-        # reply is journaled after the effect: a crash in between makes a retry remove what is left.
-        if request.request_id and (stored := self.store.request_reply(request.request_id)) is not None:
-            return pb.RemoveJobsReply.FromString(stored[1])
+        # A retry (a lost connection) of a removal that was applied gets its first reply. Removal is
+        # idempotent, so these replies are kept in memory only: journaling one would grow the journal
+        # the reply has just measured. After a daemon crash a retry removes what is left, and a job it
+        # names that is already gone is JobNotFound.
+        if request.request_id and (stored := self._removals.get(request.request_id)) is not None:
+            return stored
         reply = await self._remove_jobs(request)
         if request.request_id:
-            self.store.apply((), [(request.request_id, "RemoveJobs", reply.SerializeToString())])
+            self._removals[request.request_id] = reply
+            while len(self._removals) > RECENT_REMOVALS:
+                del self._removals[next(iter(self._removals))]
         return reply
 
     async def _remove_jobs(self, request: pb.RemoveJobsRequest) -> pb.RemoveJobsReply:
@@ -521,6 +571,12 @@ class Servicer(pb_grpc.StratosServicer):
     def _forget(self, keys: set[int]) -> None:
         """Drop the cursor locks of removed jobs."""
         self._cursor_locks = {k: v for k, v in self._cursor_locks.items() if k[0] not in keys}
+
+    @_unary
+    async def Doctor(self, request: pb.DoctorRequest, context: Any) -> pb.DoctorReply:
+        if self.doctor is None:
+            raise InvalidJobSpec("this daemon runs no cluster backends: nothing to check")
+        return await self.doctor.check(request.master, request.timeout)
 
     @_unary
     async def Shutdown(self, request: pb.ShutdownRequest, context: Any) -> pb.ShutdownReply:

@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS job_meta (
 CREATE TABLE IF NOT EXISTS cursors (
     job_key INTEGER NOT NULL, consumer TEXT NOT NULL, position INTEGER NOT NULL,
     PRIMARY KEY (job_key, consumer)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS task_inputs (
+    job_key INTEGER NOT NULL, task_id INTEGER NOT NULL, file TEXT, params TEXT,
+    PRIMARY KEY (job_key, task_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS requests (
     request_id TEXT PRIMARY KEY, method TEXT NOT NULL, reply BLOB NOT NULL, created REAL NOT NULL) WITHOUT ROWID;
 """
@@ -164,7 +167,7 @@ class Store:
                         (a.job_key, c.call_id, c.mode, c.cwd, json.dumps(c.env)),
                     )
                 elif isinstance(a, act.DeleteJob):
-                    for table in ("jobs", "calls", "tasks", "outcomes", "cursors", "job_meta"):
+                    for table in ("jobs", "calls", "tasks", "outcomes", "cursors", "job_meta", "task_inputs"):
                         column = "key" if table == "jobs" else "job_key"
                         db.execute(f"DELETE FROM {table} WHERE {column}=?", (a.job_key,))
             now = time.time()
@@ -187,6 +190,40 @@ class Store:
              rec.peak_rss_kb, rec.cpu_seconds, rec.monitor_output, json.dumps(rec.notes), rec.peak_rss_sum_kb,
              rec.disk_kb),
         )
+
+    def save_inputs(self, job_key: int, first_task_id: int, files: Sequence[str] | None,
+                    rows: Sequence[Sequence[str]] | None) -> None:
+        """What the placeholders of a submission's tasks stood for (task ``first_task_id`` on):
+        each glob task's file, or each template task's values. Written after the tasks are
+        committed; a journal written before this table existed just has no inputs."""
+        data: list[tuple[int, int, str | None, str | None]]
+        if files:
+            data = [(job_key, first_task_id + i, f, None) for i, f in enumerate(files)]
+        elif rows:
+            data = [(job_key, first_task_id + i, None, json.dumps(list(r))) for i, r in enumerate(rows)]
+        else:
+            return
+        self.db.execute("BEGIN")
+        try:
+            self.db.executemany("INSERT OR REPLACE INTO task_inputs VALUES (?,?,?,?)", data)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def inputs(self, job_key: int, task_ids: Sequence[int]) -> dict[int, tuple[str | None, tuple[str, ...] | None]]:
+        """The saved inputs of some tasks of a job: task id -> (file, params); tasks without one are left out."""
+        out: dict[int, tuple[str | None, tuple[str, ...] | None]] = {}
+        ids = sorted(set(task_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for task_id, file, params in self.db.execute(
+                f"SELECT task_id, file, params FROM task_inputs WHERE job_key=? AND task_id IN ({marks})",
+                (job_key, *chunk),
+            ):
+                out[int(task_id)] = (file, tuple(json.loads(params)) if params is not None else None)
+        return out
 
     def set_cursor(self, job_key: int, consumer: str, position: int) -> None:
         self.db.execute(

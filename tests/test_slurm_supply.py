@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from stratosd.backends.slurm import partition_of, pilot_size, pilots_to_submit
+from stratos.errors import InvalidJobSpec
+from stratosd import daemon_settings
+from stratosd.backends.slurm import log_tail, partition_of, pilot_size, pilots_to_submit
 from stratosd.core.model import Job, JobSpec
 
 
@@ -34,3 +38,19 @@ def test_a_pilot_is_sized_from_the_job() -> None:
 
 def test_the_partition_comes_from_the_master() -> None:
     assert partition_of("slurm://debug") == "debug" and partition_of("slurm") == ""
+
+
+def test_a_pilots_log_tail_is_its_last_lines_on_one_line(tmp_path: Path) -> None:
+    log = tmp_path / "pilot.log"
+    log.write_text("start\n\nline two\nsh: 1: exec: /x/stratos-executor: not found\n")
+    assert log_tail(log, lines=2) == "line two | sh: 1: exec: /x/stratos-executor: not found"
+    assert log_tail(tmp_path / "missing.log") == ""
+    log.write_text("x" * 1000)
+    assert log_tail(log, limit=10) == "..." + "x" * 10
+
+
+def test_pilot_failures_before_lost_is_a_daemon_setting() -> None:
+    assert daemon_settings.parse({"stratosd": {"pilot_failures_before_lost": 5}}) == {"pilot_failures_before_lost": "5"}
+    for bad in (0, "3", True, 1.5):
+        with pytest.raises(InvalidJobSpec, match="pilot_failures_before_lost must be a whole number"):
+            daemon_settings.parse({"stratosd": {"pilot_failures_before_lost": bad}})

@@ -27,6 +27,76 @@ SUBMIT_MODE_UNSPECIFIED: SubmitMode
 BATCH: SubmitMode
 STREAM: SubmitMode
 
+class ProbeRequest(_message.Message):
+    __slots__ = ("probe_id", "version", "python", "host")
+    PROBE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PYTHON_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    probe_id: str
+    version: str
+    python: str
+    host: str
+    def __init__(self, probe_id: _Optional[str] = ..., version: _Optional[str] = ..., python: _Optional[str] = ..., host: _Optional[str] = ...) -> None: ...
+
+class ProbeReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DoctorRequest(_message.Message):
+    __slots__ = ("master", "timeout")
+    MASTER_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    master: str
+    timeout: float
+    def __init__(self, master: _Optional[str] = ..., timeout: _Optional[float] = ...) -> None: ...
+
+class NodeCheck(_message.Message):
+    __slots__ = ("node", "ok", "problem", "detail", "version", "where")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WHERE_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    ok: bool
+    problem: str
+    detail: str
+    version: str
+    where: str
+    def __init__(self, node: _Optional[str] = ..., ok: _Optional[bool] = ..., problem: _Optional[str] = ..., detail: _Optional[str] = ..., version: _Optional[str] = ..., where: _Optional[str] = ...) -> None: ...
+
+class DoctorReply(_message.Message):
+    __slots__ = ("master", "reached", "executor_command", "listener", "daemon_version", "nodes")
+    MASTER_FIELD_NUMBER: _ClassVar[int]
+    REACHED_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_COMMAND_FIELD_NUMBER: _ClassVar[int]
+    LISTENER_FIELD_NUMBER: _ClassVar[int]
+    DAEMON_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    master: str
+    reached: str
+    executor_command: str
+    listener: str
+    daemon_version: str
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeCheck]
+    def __init__(self, master: _Optional[str] = ..., reached: _Optional[str] = ..., executor_command: _Optional[str] = ..., listener: _Optional[str] = ..., daemon_version: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[NodeCheck, _Mapping]]] = ...) -> None: ...
+
+class EnrollRequest(_message.Message):
+    __slots__ = ("job_id", "executor_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    executor_id: str
+    def __init__(self, job_id: _Optional[str] = ..., executor_id: _Optional[str] = ...) -> None: ...
+
+class EnrollReply(_message.Message):
+    __slots__ = ("credential",)
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    credential: str
+    def __init__(self, credential: _Optional[str] = ...) -> None: ...
+
 class JobToken(_message.Message):
     __slots__ = ("job_id", "token")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
@@ -488,7 +558,7 @@ class ResultsClientMessage(_message.Message):
     def __init__(self, open: _Optional[_Union[ResultsOpen, _Mapping]] = ..., ack: _Optional[_Union[ResultsAck, _Mapping]] = ...) -> None: ...
 
 class ResultRecord(_message.Message):
-    __slots__ = ("seq", "task_id", "stdout", "more", "command", "status", "has_exit_code", "exit_code", "signal", "host", "duration", "truncated", "stdout_path", "stderr_path")
+    __slots__ = ("seq", "task_id", "stdout", "more", "command", "status", "has_exit_code", "exit_code", "signal", "host", "duration", "truncated", "stdout_path", "stderr_path", "call_id", "input_file", "input_params")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     STDOUT_FIELD_NUMBER: _ClassVar[int]
@@ -503,6 +573,9 @@ class ResultRecord(_message.Message):
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     STDOUT_PATH_FIELD_NUMBER: _ClassVar[int]
     STDERR_PATH_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FILE_FIELD_NUMBER: _ClassVar[int]
+    INPUT_PARAMS_FIELD_NUMBER: _ClassVar[int]
     seq: int
     task_id: int
     stdout: bytes
@@ -517,7 +590,10 @@ class ResultRecord(_message.Message):
     truncated: bool
     stdout_path: str
     stderr_path: str
-    def __init__(self, seq: _Optional[int] = ..., task_id: _Optional[int] = ..., stdout: _Optional[bytes] = ..., more: _Optional[bool] = ..., command: _Optional[str] = ..., status: _Optional[str] = ..., has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., host: _Optional[str] = ..., duration: _Optional[float] = ..., truncated: _Optional[bool] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ...) -> None: ...
+    call_id: int
+    input_file: str
+    input_params: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, seq: _Optional[int] = ..., task_id: _Optional[int] = ..., stdout: _Optional[bytes] = ..., more: _Optional[bool] = ..., command: _Optional[str] = ..., status: _Optional[str] = ..., has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., host: _Optional[str] = ..., duration: _Optional[float] = ..., truncated: _Optional[bool] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., call_id: _Optional[int] = ..., input_file: _Optional[str] = ..., input_params: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ResultBatch(_message.Message):
     __slots__ = ("records",)
@@ -596,7 +672,7 @@ class ListTasksRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
 
 class TaskSummary(_message.Message):
-    __slots__ = ("task_id", "status", "command", "host", "attempts", "has_exit_code", "exit_code", "signal", "duration")
+    __slots__ = ("task_id", "status", "command", "host", "attempts", "has_exit_code", "exit_code", "signal", "duration", "started", "call_id")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
@@ -606,6 +682,8 @@ class TaskSummary(_message.Message):
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
     task_id: int
     status: str
     command: str
@@ -615,7 +693,9 @@ class TaskSummary(_message.Message):
     exit_code: int
     signal: int
     duration: float
-    def __init__(self, task_id: _Optional[int] = ..., status: _Optional[str] = ..., command: _Optional[str] = ..., host: _Optional[str] = ..., attempts: _Optional[int] = ..., has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., duration: _Optional[float] = ...) -> None: ...
+    started: float
+    call_id: int
+    def __init__(self, task_id: _Optional[int] = ..., status: _Optional[str] = ..., command: _Optional[str] = ..., host: _Optional[str] = ..., attempts: _Optional[int] = ..., has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., duration: _Optional[float] = ..., started: _Optional[float] = ..., call_id: _Optional[int] = ...) -> None: ...
 
 class TaskPage(_message.Message):
     __slots__ = ("tasks",)

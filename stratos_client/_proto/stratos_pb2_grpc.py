@@ -129,6 +129,11 @@ class StratosStub:
                 request_serializer=stratos__pb2.StateUsageRequest.SerializeToString,
                 response_deserializer=stratos__pb2.StateUsage.FromString,
                 _registered_method=True)
+        self.Doctor = channel.unary_unary(
+                '/stratos.v1.Stratos/Doctor',
+                request_serializer=stratos__pb2.DoctorRequest.SerializeToString,
+                response_deserializer=stratos__pb2.DoctorReply.FromString,
+                _registered_method=True)
 
 
 class StratosServicer:
@@ -272,6 +277,15 @@ class StratosServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Doctor(self, request, context):
+        """stratosctl doctor: reach a cluster's master, list its nodes and start one probe per node
+        that runs the daemon's executor command and reaches this daemon's executor listener
+        (TLS) as a real task would; per node OK or what is missing. Takes up to `timeout` s.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StratosServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -369,6 +383,11 @@ def add_StratosServicer_to_server(servicer, server):
                     servicer.GetStateUsage,
                     request_deserializer=stratos__pb2.StateUsageRequest.FromString,
                     response_serializer=stratos__pb2.StateUsage.SerializeToString,
+            ),
+            'Doctor': grpc.unary_unary_rpc_method_handler(
+                    servicer.Doctor,
+                    request_deserializer=stratos__pb2.DoctorRequest.FromString,
+                    response_serializer=stratos__pb2.DoctorReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -894,6 +913,33 @@ class Stratos:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def Doctor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stratos.v1.Stratos/Doctor',
+            stratos__pb2.DoctorRequest.SerializeToString,
+            stratos__pb2.DoctorReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class ExecutorHubStub:
     """Executors that run outside the daemon (pilots on other machines, Mesos tasks,
@@ -921,6 +967,16 @@ class ExecutorHubStub:
                 '/stratos.v1.ExecutorHub/Report',
                 request_serializer=stratos__pb2.ReportRequest.SerializeToString,
                 response_deserializer=stratos__pb2.ReportReply.FromString,
+                _registered_method=True)
+        self.Enroll = channel.unary_unary(
+                '/stratos.v1.ExecutorHub/Enroll',
+                request_serializer=stratos__pb2.EnrollRequest.SerializeToString,
+                response_deserializer=stratos__pb2.EnrollReply.FromString,
+                _registered_method=True)
+        self.Probe = channel.unary_unary(
+                '/stratos.v1.ExecutorHub/Probe',
+                request_serializer=stratos__pb2.ProbeRequest.SerializeToString,
+                response_deserializer=stratos__pb2.ProbeReply.FromString,
                 _registered_method=True)
 
 
@@ -955,6 +1011,24 @@ class ExecutorHubServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Enroll(self, request, context):
+        """Trade the one-time bootstrap secret a cluster manager carried to this executor
+        (`authorization: Bootstrap <secret>`) for the executor's own credential, which then goes
+        in `authorization: Bearer ...` on the calls above. A spent bootstrap is refused
+        (PERMISSION_DENIED), so the copy Mesos or Slurm stored is worthless once the executor ran.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Probe(self, request, context):
+        """A doctor probe (`stratos-executor probe`) says it started on its node and reached the
+        daemon, with `authorization: Probe <one-time secret>` (good for that probe id only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutorHubServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -972,6 +1046,16 @@ def add_ExecutorHubServicer_to_server(servicer, server):
                     servicer.Report,
                     request_deserializer=stratos__pb2.ReportRequest.FromString,
                     response_serializer=stratos__pb2.ReportReply.SerializeToString,
+            ),
+            'Enroll': grpc.unary_unary_rpc_method_handler(
+                    servicer.Enroll,
+                    request_deserializer=stratos__pb2.EnrollRequest.FromString,
+                    response_serializer=stratos__pb2.EnrollReply.SerializeToString,
+            ),
+            'Probe': grpc.unary_unary_rpc_method_handler(
+                    servicer.Probe,
+                    request_deserializer=stratos__pb2.ProbeRequest.FromString,
+                    response_serializer=stratos__pb2.ProbeReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1058,6 +1142,60 @@ class ExecutorHub:
             '/stratos.v1.ExecutorHub/Report',
             stratos__pb2.ReportRequest.SerializeToString,
             stratos__pb2.ReportReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Enroll(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stratos.v1.ExecutorHub/Enroll',
+            stratos__pb2.EnrollRequest.SerializeToString,
+            stratos__pb2.EnrollReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Probe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stratos.v1.ExecutorHub/Probe',
+            stratos__pb2.ProbeRequest.SerializeToString,
+            stratos__pb2.ProbeReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -63,6 +63,11 @@ class PilotsBackend:
         #: without one never reached the daemon).
         self.ever_registered: set[str] = set()
 
+    @property
+    def emit(self) -> Emit:
+        """How this backend (and the Slurm one built on it) reports to the core."""
+        return self._emit
+
     def initial_events(self) -> list[Event]:
         return []
 

@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -27,10 +28,13 @@ from typing import Any, Protocol
 
 from stratos.errors import BackendUnavailable, InvalidJobSpec
 from stratos_executor.spec import TaskSpec
+from stratosd.backends.base import Emit
 from stratosd.backends.pilots import PilotsBackend
-from stratosd.core.events import Event
+from stratosd.core.events import Event, PilotStartFailed
 from stratosd.core.model import Job, Offer, Status
 from stratosd.core.types import PoolId, PoolKind
+from stratosd.enroll import Enrollment
+from stratosd.listeners import ExecutorListeners, slurm_controller
 
 log = logging.getLogger("stratosd.slurm")
 
@@ -109,7 +113,16 @@ class SlurmBackend:
         executor_tls_ca: str | None = None,
         idle_release: float = 30.0,
         poll_interval: float = 2.0,
+        listeners: ExecutorListeners | None = None,
+        enrollment: Enrollment | None = None,
+        emit: Emit | None = None,
     ) -> None:
+        #: reports to the core (PilotStartFailed); default: the pilots backend's.
+        self._emit = emit if emit is not None else pilots.emit
+        #: executor listeners opened on demand (bound towards the controller); None: ``executor_address``.
+        self.listeners = listeners
+        #: with it, a pilot job carries a one-time bootstrap, never the job's token.
+        self.enrollment = enrollment
         self.pilots = pilots
         self._jobs = jobs
         self._meta = meta
@@ -198,6 +211,16 @@ class SlurmBackend:
         wanted = partition_of(master)
         if wanted and wanted not in partitions:
             raise InvalidJobSpec(f"Slurm has no partition {wanted!r}: use one of {', '.join(sorted(partitions))}.")
+        if self.listeners is not None:
+            code, out, err = await _run(["scontrol", "show", "config"])
+            try:
+                controller = slurm_controller(out) if code == 0 else None
+                await self.listeners.ensure(master, controller)
+            except (OSError, ValueError, RuntimeError) as exc:
+                raise BackendUnavailable(
+                    f"cannot open an executor listener for Slurm: {exc}. Set executor_listen (and "
+                    "advertise) in the [stratosd] table of the settings file, or `stratosd run "
+                    "--executor-listen HOST:PORT`.") from None
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -258,8 +281,28 @@ class SlurmBackend:
                     self.pilots.forget(executor_id, f"its Slurm job {slurm_id} ended ({now or 'gone'})")
                 else:
                     self._failed_start(state, slurm_id)
+                    node, detail = await self._why_failed(state, slurm_id, now)
+                    self._emit(PilotStartFailed(state.pool, node, detail, time.time()))
             if changed:
                 self._save(state)
+
+    async def _why_failed(self, state: PilotPool, slurm_id: str, squeue_state: str) -> tuple[str, str]:
+        """(node, what went wrong) of a pilot job that ended without registering: Slurm's record
+        of it (kept MinJobAge, 300 s by default) and the last lines of its output file."""
+        code, out, _ = await _run(["scontrol", "show", "job", "-o", slurm_id])
+        fields = dict(re.findall(r"(NodeList|ExitCode|StdOut|JobState|Reason)=(\S+)", out)) if code == 0 else {}
+        node = fields.get("NodeList", "")
+        node = "" if node in ("(null)", "None") else node
+        job = self._jobs(state.job_key)
+        path = fields.get("StdOut") or (str(self.log_dir / f"{job.name}-pilot-{slurm_id}.log") if job else "")
+        tail = log_tail(Path(path)) if path else ""
+        words = [f"Slurm job {slurm_id}"]
+        ended = fields.get("JobState") or squeue_state
+        if ended:
+            words.append(ended + (f" (exit {fields['ExitCode']})" if fields.get("ExitCode") else ""))
+        detail = " ".join(words)
+        detail += f": {tail}" if tail else f"; its log {path} is empty or not readable here" if path else ""
+        return node, detail
 
     def _failed_start(self, state: PilotPool, slurm_id: str) -> None:
         """A pilot job ended before its pilot registered: after a few in a row, stop submitting
@@ -293,12 +336,16 @@ class SlurmBackend:
     async def _submit(self, state: PilotPool, job: Job, cpus: int, mem: int) -> bool:
         spec = job.spec
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        address, tls_ca, ca_pem = self.executor_address, self.executor_tls_ca, ""
+        listener = self.listeners.for_master(spec.master) if self.listeners is not None else None
+        if listener is not None:
+            address, tls_ca, ca_pem = listener.advertise, listener.ca_path or None, listener.ca_pem
         pilot = [
-            *shlex.split(self.executor_command), "pilot", "--connect", self.executor_address, "--job", job.name,
+            *shlex.split(self.executor_command), "pilot", "--connect", address, "--job", job.name,
             "--idle-timeout", f"{spec.pilot_idle_timeout or DEFAULT_IDLE_TIMEOUT:g}",
         ]
-        if self.executor_tls_ca:
-            pilot += ["--tls-ca", self.executor_tls_ca]
+        if tls_ca:
+            pilot += ["--tls-ca", tls_ca]
         argv = ["sbatch", "--parsable", f"--job-name=stratos-{job.name}", f"--cpus-per-task={cpus}", f"--mem={mem}",
                 "--nodes=1", "--ntasks=1", f"--output={self.log_dir}/{job.name}-pilot-%j.log"]
         partition = partition_of(spec.master)
@@ -311,8 +358,15 @@ class SlurmBackend:
         argv += shlex.split(spec.sbatch_options)
         # the executor id names the Slurm job, so squeue's word on it reaches the right pilot
         argv.append("--wrap=STRATOS_EXECUTOR_ID=slurm-$SLURM_JOB_ID exec " + shlex.join(pilot))
-        # the token travels in the job's environment (sbatch exports it), never on a command line
-        env = {**os.environ, "STRATOS_TOKEN": job.token}
+        env = {k: v for k, v in os.environ.items() if k not in ("STRATOS_TOKEN", "STRATOS_BOOTSTRAP")}
+        if ca_pem:
+            env["STRATOS_TLS_CA_PEM"] = ca_pem  # the daemon's CA certificate: public
+        if self.enrollment is not None:
+            # Slurm keeps a job's environment (state files, `sacct --env-vars`): only a one-time
+            # bootstrap goes there, which the pilot trades for its own credential over TLS.
+            env["STRATOS_BOOTSTRAP"] = self.enrollment.bootstrap(job.token)
+        else:
+            env["STRATOS_TOKEN"] = job.token  # never on a command line
         try:
             code, out, err = await _run(argv, env)
         except FileNotFoundError:
@@ -362,6 +416,19 @@ class SlurmBackend:
         task.add_done_callback(self._background.discard)
 
 
+def log_tail(path: Path, lines: int = 3, limit: int = 400) -> str:
+    """The last non-empty lines of a pilot's output file, on one line ("" if unreadable or empty)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, path.stat().st_size - 4096))
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return ""
+    kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+    joined = " | ".join(kept)
+    return joined if len(joined) <= limit else "..." + joined[-limit:]
+
+
 def _states(squeue_out: str) -> dict[str, str]:
     """squeue -o "%i %T" lines -> {job id: state}."""
     return {parts[0]: parts[1] for parts in (line.split() for line in squeue_out.splitlines()) if len(parts) == 2}
@@ -382,3 +449,7 @@ async def _run(argv: list[str], env: dict[str, str] | None = None) -> tuple[int,
     except subprocess.TimeoutExpired:
         return 124, "", f"{argv[0]} did not answer within {COMMAND_TIMEOUT:g} s"
     return done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+
+
+#: one Slurm command with a time limit (stratosd.doctor uses it too).
+run_command = _run

@@ -181,3 +181,21 @@ class TaskLost(AttemptFact, Timed):
 
     reason: str
     now: float
+    #: the host where the executor itself could not be started (not installed there, say): the
+    #: job sends no more tasks there. "" when the failure says nothing about the host's fitness.
+    unusable_host: str = ""
+    #: the cluster's id of that host (a Mesos agent id): what the job avoids, since several agents
+    #: may share one host name. "" when the backend has none (the host name is used).
+    unusable_agent: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PilotStartFailed(Timed):
+    """A pilot job for ``pool`` ended before its executor reached the daemon (it never registered)."""
+
+    pool: str
+    #: the node it ran on ("" when the cluster manager did not say).
+    node: str
+    #: what went wrong, in the cluster's or the pilot's words (its log's last lines).
+    detail: str
+    now: float

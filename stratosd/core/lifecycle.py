@@ -327,8 +327,12 @@ def on_task_ended(state: SchedulerState, e: ev.TaskEnded) -> None:
 
 def on_task_lost(state: SchedulerState, e: ev.TaskLost) -> None:
     found = current(state, e.job_key, e.task_id, e.attempt)
-    if found is not None:
-        lose(state, *found, e.reason, e.now)
+    if found is None:
+        return
+    job, task = found
+    if e.unusable_host:
+        placement.avoid(state, job, e.unusable_host, e.unusable_agent, e.reason)
+    lose(state, job, task, e.reason, e.now)
 
 
 def lose(state: SchedulerState, job: Job, task: Task, reason: str, now: float) -> None:
@@ -345,6 +349,24 @@ def lose(state: SchedulerState, job: Job, task: Task, reason: str, now: float) -
         task.end = TaskEndReason.LOST
         task.ended = now
         move(state, job, task, Status.LOST, now=now)
+
+def charge_pending(state: SchedulerState, job: Job, reason: str, now: float) -> None:
+    """Charge each pending task of ``job`` one infrastructure failure for an attempt that never
+    started (its pilots did not): it waits again while retries are left, else it is lost."""
+    for task in job.tasks:
+        if task.status is not Status.PENDING:
+            continue
+        task.attempt += 1  # the attempt its pilot never started: it counts against max_retries
+        if task.attempt <= job.spec.max_retries:
+            task.reason, task.end = f"retried after: {reason}", TaskEndReason.RETRIED
+            state.diff.task(job, task)
+            state.note(job, task, task.reason)
+        else:
+            task.reason = f"{reason} (no retries left: max_retries={job.spec.max_retries})"
+            task.end = TaskEndReason.LOST
+            task.ended = now
+            move(state, job, task, Status.LOST, now=now)
+
 
 def add_replacements(state: SchedulerState, job: Job, task: Task, commands: list[str]) -> None:
     """A relaunched task's replacement commands become new pending tasks of its call."""

@@ -145,8 +145,8 @@ class Job:
     """A Processor's job: its tasks, its calls and its result sequence."""
 
     __slots__ = (
-        "by_host", "calls", "cancelled", "counts", "created", "finished_at", "key", "name", "pending", "pool",
-        "published", "spec", "stream_closed", "stream_opened", "tasks", "token", "warnings",
+        "avoid", "by_host", "calls", "cancelled", "counts", "created", "finished_at", "key", "name", "offered",
+        "pending", "pool", "published", "spec", "stream_closed", "stream_opened", "tasks", "token", "warnings",
     )
 
     def __init__(self, key: int, name: str, spec: JobSpec, pool: str, created: float, token: str = "") -> None:
@@ -173,6 +173,11 @@ class Job:
         self.stream_opened = False
         self.stream_closed = False
         self.warnings: list[str] = []
+        #: agents (ids, else canonical host names) where the executor could not start -> why; their offers are declined
+        #: (not journaled: after a restart it is learnt again, at the cost of one attempt per host).
+        self.avoid: dict[str, str] = {}
+        #: agents (ids, else canonical host names) that offered resources to this job -> their canonical host.
+        self.offered: dict[str, str] = {}
 
     @property
     def unended(self) -> int:

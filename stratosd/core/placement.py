@@ -26,6 +26,8 @@ EPS = 1e-9
 IDLE_REFUSE_SECONDS = 120.0
 #: ... and this long when its pending tasks did not fit the offer.
 BUSY_REFUSE_SECONDS = 1.0
+#: pilot jobs of a pool in a row that end without registering before its pending tasks are charged.
+PILOT_FAILURES_BEFORE_LOST = 3
 
 
 class HostBook:
@@ -74,6 +76,7 @@ def on_host_added(state: SchedulerState, e: ev.HostAdded) -> None:
                 free_cpus=e.cpus, free_mem=e.mem)
     book.hosts[e.host_id] = host
     book.pools.setdefault(host.pool, []).append(host)
+    state.pilot_failures.pop(host.pool, None)  # a pilot reached the daemon: the pool works
     for ref in e.holding:
         claim(state, host, AttemptRef(*ref))
 
@@ -104,6 +107,33 @@ def on_host_removed(state: SchedulerState, e: ev.HostRemoved) -> None:
         lifecycle.lose(state, job, job.tasks[task_id], f"host {e.host_id} left: {e.reason}", e.now)
 
 
+def on_pilot_start_failed(state: SchedulerState, e: ev.PilotStartFailed) -> None:
+    """A pilot job ended without registering. While the pool has pilots, its tasks run on them;
+    with none, every ``pilot_failures_before_lost`` failures in a row charge each pending task
+    one infrastructure failure (as a failed launch would): retried while retries are left, else
+    lost with the reason. So a job whose pilots cannot start ends instead of waiting forever."""
+    pool = PoolId(e.pool)
+    job = pool_owner(state, pool)
+    if job is None or state.book.pools.get(pool):
+        state.pilot_failures.pop(pool, None)
+        return
+    failures = state.pilot_failures.setdefault(pool, [])
+    failures.append((e.node, e.detail))
+    if len(failures) < state.pilot_failures_before_lost:
+        return
+    del state.pilot_failures[pool]
+    lifecycle.charge_pending(state, job, pilot_failure_reason(failures), e.now)
+
+
+def pilot_failure_reason(failures: list[tuple[str, str]]) -> str:
+    """Why pending tasks are charged: how many pilot jobs failed, on which nodes, and the last one's words."""
+    nodes = sorted({node for node, _ in failures if node})
+    where = f" on {', '.join(nodes)}" if nodes else ""
+    detail = next((d for _, d in reversed(failures) if d), "")
+    return (f"{len(failures)} pilot jobs in a row ended{where} before their executor reached the daemon"
+            + (f": {detail}" if detail else ""))
+
+
 # -- offers -----------------------------------------------------------------------------------
 
 
@@ -116,9 +146,16 @@ def on_offers(state: SchedulerState, e: ev.OffersReceived) -> None:
         launches: list[act.LaunchTask] = []
         free_cpus, free_mem = offer.cpus, offer.mem
         free_disk = offer.disk
-        if job is not None:
+        host_key = canonical_host(offer.hostname)
+        # an agent is avoided by its id (several agents may share a host name), else by its name
+        agent = offer.agent_id or host_key
+        if job is not None and offer.cpus + EPS >= job.spec.cpus and offer.mem + EPS >= job.spec.mem:
+            job.offered[agent] = host_key  # an agent that could run one of its tasks
+        # Avoided agents get the job's tasks only when every agent that offered is avoided: the
+        # tasks then use up their retries there and end lost with the reason; the job never hangs.
+        avoided = job is not None and (agent in job.avoid or host_key in job.avoid)
+        if job is not None and (not avoided or no_usable_host(job)):
             cpus, disk = job.spec.cpus, job.spec.disk
-            host_key = canonical_host(offer.hostname)
             while (free_cpus + EPS >= cpus and free_mem + EPS >= job.spec.mem
                    and free_disk + EPS >= disk):
                 task = pick(state, job, host_key)
@@ -138,6 +175,21 @@ def on_offers(state: SchedulerState, e: ev.OffersReceived) -> None:
         state.effects.append(act.DeclineOffers(pool, tuple(declined), refuse, stimulus_id=state.stimulus))
     if not busy:
         state.effects.append(act.SuppressOffers(pool, stimulus_id=state.stimulus))
+
+
+def avoid(state: SchedulerState, job: Job, host: str, agent: str, reason: str) -> None:
+    """The executor could not start on ``host`` (agent id ``agent``, "" if none): the job's tasks
+    go there no more, unless every agent that offers is avoided (see on_offers); warned once."""
+    key = agent or canonical_host(host)
+    if key not in job.avoid:
+        job.avoid[key] = reason
+        job.warnings.append(f"{reason}; no more tasks of this job go to {host}")
+        state.diff.job(job)
+
+
+def no_usable_host(job: Job) -> bool:
+    """Whether every agent that offered the job room is avoided (by its id or its host's name)."""
+    return bool(job.avoid) and all(agent in job.avoid or host in job.avoid for agent, host in job.offered.items())
 
 
 def pool_owner(state: SchedulerState, pool: PoolId) -> Job | None:

@@ -16,7 +16,8 @@ Task states (the user's status words)::
        |                   |----monitor said stratos_relaunch--> relaunched
        |                   |----host or executor failed, retries left--> pending
        |                   '----host or executor failed, no retries--> lost
-       '--kill--> killed
+       |--kill--> killed
+       '--its pilots never start (PilotStartFailed), no retries--> lost
 
 Rules:
 
@@ -84,7 +85,11 @@ _HANDLERS: dict[type[ev.Event], Callable[[SchedulerState, Any], None]] = {
     ev.TaskStarted: lifecycle.on_task_started,
     ev.TaskEnded: lifecycle.on_task_ended,
     ev.TaskLost: lifecycle.on_task_lost,
+    ev.PilotStartFailed: placement.on_pilot_start_failed,
 }
+
+#: pilot jobs of a pool in a row that end without registering before its pending tasks are charged.
+PILOT_FAILURES_BEFORE_LOST = placement.PILOT_FAILURES_BEFORE_LOST
 
 
 class SchedulerState:
@@ -94,9 +99,15 @@ class SchedulerState:
     IDLE_REFUSE_SECONDS = placement.IDLE_REFUSE_SECONDS
     BUSY_REFUSE_SECONDS = placement.BUSY_REFUSE_SECONDS
 
-    def __init__(self, *, story_length: int = 20_000, story_total: int = 500_000, validate: bool = False) -> None:
+    def __init__(self, *, story_length: int = 20_000, story_total: int = 500_000, validate: bool = False,
+                 pilot_failures_before_lost: int = PILOT_FAILURES_BEFORE_LOST) -> None:
         #: check every invariant after every step (tests; see core/validate.py).
         self.validating = validate
+        #: a pool with no registered pilot whose pilot jobs fail this many times in a row charges each
+        #: of its pending tasks one infrastructure failure (lost when no retries are left).
+        self.pilot_failures_before_lost = max(1, pilot_failures_before_lost)
+        #: pool -> (node, detail) of its pilot jobs that failed since one last registered.
+        self.pilot_failures: dict[PoolId, list[tuple[str, str]]] = {}
         #: jobs by their current name, and by their journal key.
         self.jobs: dict[str, Job] = {}
         self.by_key: dict[int, Job] = {}
@@ -218,7 +229,8 @@ class SchedulerState:
         """
         hosts = [(h.host_id, h.pool, h.cpus, h.mem, h.hostname) for h in self.hosts.values()]
         stories = self.stories
-        self.__init__(validate=self.validating)  # type: ignore[misc]
+        self.__init__(validate=self.validating,  # type: ignore[misc]
+                      pilot_failures_before_lost=self.pilot_failures_before_lost)
         self.stories = stories
         for host_id, pool, cpus, mem, hostname in hosts:
             placement.on_host_added(self, ev.HostAdded(host_id, pool, cpus, mem, hostname))
@@ -308,4 +320,7 @@ class SchedulerState:
         validate(self)
 
 
-__all__ = ["InvalidTransition", "SchedulerState", "limit_reason", "not_ended_message", "unenforced_notes"]
+__all__ = [
+    "PILOT_FAILURES_BEFORE_LOST", "InvalidTransition", "SchedulerState", "limit_reason", "not_ended_message",
+    "unenforced_notes",
+]

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 #: start -> the statuses a task may move to from it (terminal statuses have no entry).
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.PENDING: frozenset({Status.RUNNING, Status.KILLED}),
+    # pending -> lost: no pilot of its pool ever started (PilotStartFailed), no retries left.
+    Status.PENDING: frozenset({Status.RUNNING, Status.KILLED, Status.LOST}),
     Status.RUNNING: frozenset(
         {Status.FINISHED, Status.FAILED, Status.KILLED, Status.RELAUNCHED, Status.LOST, Status.PENDING}
     ),

@@ -145,7 +145,7 @@ def test_wait_piped_prints_lines_and_exit_status(
     ]
     status, out, _ = _run(capsys, "wait", "demo")
     assert status == 2
-    assert out.splitlines() == ["demo: 0/2 ended (running 2)",
+    assert out.splitlines() == ["demo: 0/2 ended (running 2), ETA --",
                                 "demo: 2/2 ended (finished 1, failed 1)"]
 
 

@@ -110,9 +110,12 @@ def test_no_daemon_and_no_autostart(short_dir: Path, monkeypatch: pytest.MonkeyP
     )
 
 
-def test_remote_master_never_starts_a_daemon(short_dir: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_autostart_means_no_daemon_for_any_master(short_dir: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every master may start the daemon (issue 16); STRATOS_NO_AUTOSTART still forbids it.
     monkeypatch.setenv("STRATOS_SOCKET", str(short_dir / "none.sock"))
+    monkeypatch.setenv("STRATOS_NO_AUTOSTART", "1")
+    monkeypatch.setenv("STRATOS_RECONNECT_TIMEOUT", "0")
     with pytest.raises(DaemonUnavailable, match="stratosd is not running"):
         Processor(master="foam:5050")
     assert not (short_dir / "none.sock.lock").exists()
@@ -198,7 +201,9 @@ def test_batch_waits_for_its_call_and_returns_counts(
                       "relaunched": 0, "lost": 0}
     (wait,) = daemon.waits
     assert (wait.job_id, wait.has_call, wait.call_id) == ("demo", True, 7)
-    assert "job 'demo': tasks 3, 4 failed (exit 1, 2)" in caplog.text
+    # one record: the summary (counts, time, rate), then the failed tasks
+    assert "job 'demo': 4 tasks in " in caplog.text
+    assert "2 finished, 2 failed; tasks 3, 4 failed (exit 1, 2)" in caplog.text
     assert daemon.submissions[0].header.mode == pb.BATCH
 
 

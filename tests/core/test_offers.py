@@ -99,3 +99,67 @@ def test_disk_limits_packing_and_an_idle_pool_is_suppressed(state: SchedulerStat
     actions = state.handle(ev.OffersReceived(pool, (offer("o2", disk=300), offer("o3")), 4.0))
     assert of(act.SuppressOffers, actions) == [act.SuppressOffers(pool)]  # nothing pending now
     assert of(act.DeclineOffers, actions)[0].offer_ids == ("o3",)  # type: ignore[attr-defined]
+
+
+def test_a_host_that_cannot_start_the_executor_gets_no_more_of_the_jobs_tasks(state: SchedulerState) -> None:
+    """Issue 13: before, the retry could go back to the same host until max_retries ran out (the
+    task ended lost with "Mesos: TASK_FAILED Command exited with status 127"), and nothing named it."""
+    pool = mesos_job(state, cpus=1, mem=100, max_retries=3)
+    submit(state, "m", ["t0", "t1"])
+    key = state.jobs["m"].key
+    actions = state.handle(ev.OffersReceived(pool, (offer("o1", cpus=2, host="bad"), offer("o0", host="good")), 3.0))
+    assert [a.offer.offer_id for a in of(act.AcceptOffer, actions)] == ["o1"]  # type: ignore[attr-defined]
+    why = "host bad: cannot start the StratOS executor: /venv/bin/python not found (exit status 127)"
+    for task_id in (0, 1):
+        state.handle(ev.TaskLost(key, task_id, 1, why, 4.0, unusable_host="bad"))
+    job = state.jobs["m"]
+    assert job.warnings == [f"{why}; no more tasks of this job go to bad"]  # once, naming the host
+    for _ in range(5):  # the bad host offers again and again: declined, never launched there
+        actions = state.handle(ev.OffersReceived(pool, (offer("again", cpus=2, host="BAD.cluster"),), 5.0))
+        assert of(act.AcceptOffer, actions) == [] and of(act.DeclineOffers, actions)
+    actions = state.handle(ev.OffersReceived(pool, (offer("o2", cpus=2, host="good"),), 6.0))
+    assert [sorted(t.task_id for t in a.launches) for a in of(act.AcceptOffer, actions)] == [[0, 1]]  # type: ignore[attr-defined]
+    assert [t.reason for t in job.tasks] == [f"retried after: {why}"] * 2
+    for task_id in (0, 1):
+        end(state, "m", task_id, attempt=2)
+    assert [t.status for t in job.tasks] == [Status.FINISHED] * 2
+
+
+def test_a_job_whose_every_offering_host_cannot_start_the_executor_ends_lost_not_pending(
+        state: SchedulerState) -> None:
+    """When the only agents that offer are avoided, they still get the tasks: each uses up its
+    retries there and ends lost with the reason, so the job ends instead of waiting forever."""
+    pool = mesos_job(state, cpus=1, mem=100, max_retries=1)
+    submit(state, "m", ["t0"])
+    key = state.jobs["m"].key
+    why = "host bad: cannot start the StratOS executor: python not found (exit status 127)"
+    for attempt in (1, 2):
+        actions = state.handle(ev.OffersReceived(pool, (offer(f"o{attempt}", cpus=1, host="bad"),), 3.0 + attempt))
+        assert [a.offer.offer_id for a in of(act.AcceptOffer, actions)] == [f"o{attempt}"]  # type: ignore[attr-defined]
+        state.handle(ev.TaskLost(key, 0, attempt, why, 4.0 + attempt, unusable_host="bad"))
+    job = state.jobs["m"]
+    assert job.tasks[0].status is Status.LOST
+    assert job.tasks[0].reason == f"{why} (no retries left: max_retries=1)"
+    assert not job.unended
+    state.validate()
+
+
+def test_agents_sharing_a_host_name_are_avoided_one_by_one(state: SchedulerState) -> None:
+    """Several agents may run on one host name (a one-machine cluster): the one whose executor
+    cannot start is avoided by its agent id, and its neighbour keeps getting the job's tasks."""
+    pool = mesos_job(state, cpus=1, mem=100, max_retries=3)
+    submit(state, "m", ["t0", "t1"])
+    key = state.jobs["m"].key
+
+    def at(oid: str, agent: str) -> Offer:
+        return Offer(oid, agent, "localhost", 1, 4096, 10000)
+
+    actions = state.handle(ev.OffersReceived(pool, (at("o1", "A-bad"), at("o2", "A-good")), 3.0))
+    assert len(of(act.AcceptOffer, actions)) == 2
+    why = "host localhost: cannot start the StratOS executor: python not found (exit status 127)"
+    state.handle(ev.TaskLost(key, 0, 1, why, 4.0, unusable_host="localhost", unusable_agent="A-bad"))
+    actions = state.handle(ev.OffersReceived(pool, (at("o3", "A-bad"),), 5.0))
+    assert of(act.AcceptOffer, actions) == []  # its neighbour on the same host name has offered
+    actions = state.handle(ev.OffersReceived(pool, (at("o4", "A-good"),), 6.0))
+    assert [a.offer.offer_id for a in of(act.AcceptOffer, actions)] == ["o4"]  # type: ignore[attr-defined]
+    assert state.jobs["m"].tasks[0].attempt == 2 and state.jobs["m"].tasks[0].status is Status.RUNNING

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from stratos_executor._cgroup import _mounts, _own_cgroups
 from stratos_executor._usage import TreeMemory, memory_kb, session_of
 from stratosd.core.model import JobSpec
@@ -35,3 +38,18 @@ def test_limit_reason_says_peak_against_the_limit() -> None:
     assert limit_reason(spec, "memory-limit", 99 * 1024) == "memory limit: peak 99 MB > 50 MB"
     assert limit_reason(spec, "memory-limit", 50 * 1024) == "memory limit: peak 50 MB >= 50 MB"
     assert limit_reason(spec, "disk-limit", 5 * 1024) == "disk limit: 5 MB > 1 MB"
+
+
+def test_the_executors_bound_is_its_own_image_not_what_it_inherited_at_exec() -> None:
+    """A daemon exec'd by a big process (a notebook auto-starting it) inherits that process's peak in
+    getrusage(RUSAGE_SELF); the bound on what its children inherit is its own image's VmHWM, so a
+    task's exact wait4 figure above the daemon's real size is still used."""
+    code = (
+        "import os, sys\n"
+        "big = bytearray(300 << 20)\n"
+        "for i in range(0, len(big), 4096): big[i] = 1\n"
+        "os.execv(sys.executable, [sys.executable, '-c', "
+        "'from stratos_executor._usage import executor_peak_kb; print(executor_peak_kb())'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert 0 < int(out.stdout) < 200 * 1024, out.stdout

@@ -42,16 +42,25 @@ class Screen:
 
 def run_ctl_tty(daemon: Daemon, *args: str, columns: int = 80, timeout: float = 30.0) -> Screen:
     """Run ``stratosctl ARGS`` with stdout on a pty ``columns`` wide; read its screen to the end."""
+    return run_tty(daemon, [*STRATOSCTL, *args], columns=columns, timeout=timeout)
+
+
+def run_tty(daemon: Daemon, argv: list[str], columns: int = 80, timeout: float = 30.0,
+            stderr_on_tty: bool = False, extra_env: dict[str, str] | None = None) -> Screen:
+    """Run ``argv`` with stdout (and with ``stderr_on_tty`` stderr too) on a pty ``columns`` wide."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     env = child_env(daemon)
-    for name in ("COLUMNS", "LINES", "FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+    for name in ("COLUMNS", "LINES", "FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE",
+                 "STRATOS_PROGRESS"):
         env.pop(name, None)  # rich would believe these over the terminal's own size
     env["TERM"] = "xterm-256color"
+    env.update(extra_env or {})
+    args = argv
     try:
         proc = subprocess.Popen(
-            [*STRATOSCTL, *args], env=env, cwd=REPO, stdin=slave, stdout=slave,
-            stderr=subprocess.PIPE, text=False,
+            argv, env=env, cwd=REPO, stdin=slave, stdout=slave,
+            stderr=slave if stderr_on_tty else subprocess.PIPE, text=False,
         )
     finally:
         os.close(slave)
@@ -76,9 +85,8 @@ def run_ctl_tty(daemon: Daemon, *args: str, columns: int = 80, timeout: float = 
         else:
             proc.kill()
             raise AssertionError(f"stratosctl {' '.join(args)} did not end within {timeout} s")
-        assert proc.stderr is not None
         status = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-        stderr = proc.stderr.read().decode(errors="replace")
+        stderr = proc.stderr.read().decode(errors="replace") if proc.stderr is not None else ""
     finally:
         os.close(master)
         if proc.poll() is None:

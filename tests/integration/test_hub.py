@@ -14,7 +14,8 @@ from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from tests.daemon import Daemon, daemon_fixture
 
-pilots_daemon = daemon_fixture("--pilot-lost-after", "1.5", name="pilots_daemon")
+# an explicit loopback executor listener, open from the start, in plain text (see test_tls for the default)
+pilots_daemon = daemon_fixture("--pilot-lost-after", "1.5", "--executor-listen", "127.0.0.1:0", name="pilots_daemon")
 
 
 class HandPilot:

@@ -86,7 +86,7 @@ def test_a_multi_process_task_reports_largest_and_sum(daemon: Daemon, tmp_path: 
     assert info.peak_rss_sum_kb >= 120 * MB and info.peak_rss_sum_kb > info.peak_rss_kb
     out = subprocess.run([sys.executable, "-m", "stratos.ctl", "task", "tree", "0"], capture_output=True,
                          text=True, timeout=30)
-    assert "peak memory, largest process" in out.stdout and "peak memory, all processes" in out.stdout, out
+    assert "MB (largest process)" in out.stdout and "MB (peak of all processes, sampled)" in out.stdout, out
 
 
 def _cgroup_usable() -> bool:

@@ -101,3 +101,27 @@ def test_foreign_and_other_jobs_tasks_are_left_alone() -> None:
     run(backend, framework, update("someone-else", "TASK_LOST"))
     run(backend, framework, update("stratos.8.0.1", "TASK_LOST"))
     assert events == [] and conn.calls == []
+
+
+def test_an_executor_the_shell_cannot_find_makes_a_loss_naming_the_host_and_the_program() -> None:
+    backend, framework, _, events, _ = setup()
+    backend.executor_command = "/opt/venv/bin/python -m stratos_executor"
+    framework.live[tr.task_id(7, 0, 2)] = "S1"
+    framework.hosts[tr.task_id(7, 0, 2)] = "node7"
+    u = tr.TaskUpdate(tr.task_id(7, 0, 2), "TASK_FAILED", "", None, "", "Command exited with status 127",
+                      "SOURCE_EXECUTOR")  # no agent id in the update: the one we launched on is used
+    run(backend, framework, u)
+    (lost,) = events
+    assert isinstance(lost, TaskLost) and lost.unusable_host == "node7"
+    assert lost.reason.startswith("host node7: cannot start the StratOS executor: /opt/venv/bin/python not found "
+                                  "(exit status 127); is StratOS installed there?")
+    assert "the executor could not start on host node7" in lost.reason and "(exit 127)" in lost.reason
+    # any other failure of the Mesos task says nothing about the host's fitness
+    events.clear()
+    framework.live[tr.task_id(7, 0, 2)] = "S1"
+    framework.hosts[tr.task_id(7, 0, 2)] = "node7"
+    run(backend, framework, tr.TaskUpdate(tr.task_id(7, 0, 2), "TASK_FAILED", "S1", None, "",
+                                          "Command exited with status 1", "SOURCE_EXECUTOR"))
+    (lost,) = events
+    assert isinstance(lost, TaskLost) and lost.unusable_host == ""
+    assert "it ended before reaching the daemon (TASK_FAILED" in lost.reason, lost.reason

@@ -8,7 +8,9 @@ import pytest
 
 from tests.realcluster.harness import HeadDaemon, RealCluster, realcluster_fixture
 
-realcluster = realcluster_fixture(hosts=3, scope="session")
+#: a silent agent is unreachable for the master after ~6 s (2 s x 3) instead of 75 s (test_faults.py)
+realcluster = realcluster_fixture(hosts=3, scope="session", MESOS_AGENT_PING_TIMEOUT="2secs",
+                                  MESOS_MAX_AGENT_PING_TIMEOUTS="3")
 
 
 @pytest.fixture

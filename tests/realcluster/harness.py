@@ -158,6 +158,14 @@ def realcluster_fixture(hosts: int = 3, scope: str = "session", **knobs: str) ->
             return subprocess.run([str(SCRIPT), "down"], capture_output=True, text=True, timeout=DOWN_TIMEOUT,
                                   env=env, stdin=subprocess.DEVNULL)
 
+        if env.get("RC_REUSE") == "1" and own_namespaces(prefix):
+            # development: a cluster brought up by hand (`cluster.sh up`) is used and left running
+            if subprocess.run([str(SCRIPT), "status"], capture_output=True, env=env, timeout=60).returncode != 0:
+                pytest.fail("RC_REUSE=1: the running cluster is not healthy (cluster.sh status)", pytrace=False)
+            info = json.loads(subprocess.run([str(SCRIPT), "env", "--json"], capture_output=True, text=True,
+                                             check=True, env=env, timeout=30).stdout)
+            yield RealCluster(info, env)
+            return
         if own_namespaces(prefix):  # remains of a run that was killed before its clean-up
             down()
         try:

@@ -33,6 +33,8 @@ from stratosd.backends.pilots import assignment
 from stratosd.core.events import Event, OffersReceived, TaskEnded, TaskLost
 from stratosd.core.model import Job, Offer, Status
 from stratosd.core.types import PoolId, PoolKind
+from stratosd.enroll import Enrollment
+from stratosd.listeners import ExecutorListeners, mesos_endpoint
 
 log = logging.getLogger("stratosd.mesos")
 #: one debug line per offer answered: what went into it and how long after its OFFERS event (bench/mesos.py).
@@ -81,6 +83,10 @@ class Framework:
     rounds: int = 0
     #: the job is done: TEARDOWN once Mesos has seen every task end (or at this deadline).
     release_at: float | None = None
+    #: Mesos task id -> the agent's host name, for the reasons of tasks whose executor never started.
+    hosts: dict[str, str] = field(default_factory=dict)
+    #: Mesos task ids whose executor called the daemon (it started).
+    heard: set[str] = field(default_factory=set)
 
 
 class MesosBackend:
@@ -97,8 +103,14 @@ class MesosBackend:
         failover_timeout: float = DEFAULT_FAILOVER_TIMEOUT,
         idle_teardown: float = DEFAULT_IDLE_TEARDOWN,
         executor_tls_ca: str | None = None,
+        listeners: ExecutorListeners | None = None,
+        enrollment: Enrollment | None = None,
     ) -> None:
         self.executor_tls_ca = executor_tls_ca
+        #: executor listeners opened per master on demand; None: ``executor_address`` for all.
+        self.listeners = listeners
+        #: with it, tasks carry a one-time bootstrap, never the job's token.
+        self.enrollment = enrollment
         self.idle_teardown = idle_teardown
         self._emit = emit
         self._jobs = jobs
@@ -119,7 +131,8 @@ class MesosBackend:
         """Fail fast, at job creation, when the master cannot be reached at all."""
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        url = (await resolve(master)).removesuffix("/api/v1/scheduler") + "/master/redirect"
+        leader = (await resolve(master)).removesuffix("/api/v1/scheduler")
+        url = leader + "/master/redirect"
         try:
             async with self._session.get(url, allow_redirects=False,
                                          timeout=aiohttp.ClientTimeout(total=timeout)) as response:
@@ -130,6 +143,14 @@ class MesosBackend:
                 f"cannot reach the Mesos master at {master} ({err or type(err).__name__}): check the "
                 "address, or that the master runs."
             ) from None
+        if self.listeners is not None:
+            try:
+                await self.listeners.ensure(master, mesos_endpoint(leader))
+            except (OSError, ValueError, RuntimeError) as err:
+                raise BackendUnavailable(
+                    f"cannot open an executor listener for the Mesos master at {master}: {err}. Set "
+                    "executor_listen (and advertise) in the [stratosd] table of the settings file, or "
+                    "`stratosd run --executor-listen HOST:PORT`.") from None
 
     # -- frameworks ------------------------------------------------------------------------------
 
@@ -200,6 +221,9 @@ class MesosBackend:
             framework.live[update.task_id] = update.agent_id
         why = " ".join(p for p in (update.state, update.reason, update.message) if p)
         if update.state in tr.TERMINAL_STATES:
+            if update.task_id in framework.live and not update.agent_id:
+                update = tr.TaskUpdate(update.task_id, update.state, framework.live[update.task_id], update.uuid,
+                                       update.reason, update.message, update.source)
             framework.live.pop(update.task_id, None)
             # When the executor reported the task's end first, the core ignores these as stale.
             if update.state == "TASK_FAILED" and update.reason in LIMIT_REASONS:
@@ -208,7 +232,16 @@ class MesosBackend:
                                     stop=StopReason.CLUSTER_LIMIT)
                 self._emit(TaskEnded(ids[0], ids[1], ids[2], record))
             else:
-                self._emit(TaskLost(ids[0], ids[1], ids[2], f"Mesos: {why}", time.time()))
+                never_heard = update.task_id not in framework.heard
+                # An executor the node could not even start (126/127 from the shell, before it ever
+                # reached the daemon) makes that host unusable for the job: the core decides what follows.
+                missing = never_heard and tr.executor_missing(update)
+                unusable = framework.hosts.get(update.task_id, "") if missing else ""
+                self._emit(TaskLost(ids[0], ids[1], ids[2], self._lost_reason(framework, update, why),
+                                    time.time(), unusable_host=unusable,
+                                    unusable_agent=update.agent_id if unusable else ""))
+            framework.heard.discard(update.task_id)
+            framework.hosts.pop(update.task_id, None)
             if framework.release_at is not None and not framework.live \
                     and time.monotonic() >= framework.release_at:
                 self._teardown(framework)  # closed, and now Mesos has seen every executor exit
@@ -216,6 +249,24 @@ class MesosBackend:
             # Reported lost (and run again elsewhere), yet it runs: it must not yield a second result.
             log.warning("mesos: %s runs but is no longer wanted (%s): killing it", update.task_id, why)
             self._send(framework, tr.kill(self._fid(framework), update.task_id, update.agent_id or None))
+
+    def _lost_reason(self, framework: Framework, update: tr.TaskUpdate, why: str) -> str:
+        """Why a task was lost; when its executor never reached the daemon, where and what failed."""
+        if update.task_id in framework.heard or update.state not in ("TASK_FAILED", "TASK_FINISHED", "TASK_ERROR"):
+            return f"Mesos: {why}"
+        host = framework.hosts.get(update.task_id) or "?"
+        where = (f"the executor could not start on host {host} (agent {update.agent_id or '?'}) "
+                 f"with `{self.executor_command}`")
+        advice = ("; check the nodes with `stratosctl doctor MASTER`, or set executor_command in [stratosd] "
+                  "(stratosd run --executor-command)")
+        missing = tr.executor_missing(update)
+        if missing:
+            program = (shlex.split(self.executor_command) or ["?"])[0]
+            code = missing.rsplit(" ", 1)[-1].rstrip(")")
+            return (f"host {host}: cannot start the StratOS executor: {program} {missing}; is StratOS installed "
+                    f"there? It needs the same Python and version, installed or on a shared file system; "
+                    f"{where} (exit {code}){advice}")
+        return f"{where}: it ended before reaching the daemon ({why}){advice}"
 
     def _superseded(self, job_key: int, task_id: int, attempt: int) -> bool:
         """Whether a Mesos task that says it runs is an attempt the job no longer wants.
@@ -273,6 +324,7 @@ class MesosBackend:
                                       offer=mesos_offer, cpus=cpus, mem=job.spec.mem, disk=job.spec.disk,
                                       command=command, environment=environment))
             framework.live[mesos_task_id] = mesos_offer.agent_id
+            framework.hosts[mesos_task_id] = mesos_offer.hostname
         self._send(framework, tr.accept(self._fid(framework), [offer.offer_id], infos))
         offers_log.debug("job %s round %d offer %s (cpus=%g mem=%g disk=%g): accepted with %d task(s) of "
                          "cpus=%g mem=%g disk=%g (%d retried), %.3f ms after its OFFERS event", job.name, held.round,
@@ -282,13 +334,25 @@ class MesosBackend:
 
     def _executor(self, job: Job, spec: TaskSpec, mesos_task_id: str) -> tuple[str, dict[str, str]]:
         """The Mesos task's command: our executor, which runs the user's command under supervision."""
-        command = (f"{self.executor_command} task --connect {shlex.quote(self.executor_address)} "
+        address, tls_ca, ca_pem = self.executor_address, self.executor_tls_ca, ""
+        listener = self.listeners.for_master(job.spec.master) if self.listeners is not None else None
+        if listener is not None:
+            address, tls_ca, ca_pem = listener.advertise, listener.ca_path or None, listener.ca_pem
+        command = (f"{self.executor_command} task --connect {shlex.quote(address)} "
                    f"--job {shlex.quote(job.name)}")
-        if self.executor_tls_ca:
-            command += f" --tls-ca {shlex.quote(self.executor_tls_ca)}"
+        if tls_ca:
+            command += f" --tls-ca {shlex.quote(tls_ca)}"
         encoded = base64.b64encode(assignment(spec).SerializeToString()).decode()
-        return command, {"STRATOS_TOKEN": job.token, "STRATOS_ASSIGNMENT": encoded,
-                         "STRATOS_EXECUTOR_ID": mesos_task_id}
+        env = {"STRATOS_ASSIGNMENT": encoded, "STRATOS_EXECUTOR_ID": mesos_task_id}
+        if ca_pem:
+            env["STRATOS_TLS_CA_PEM"] = ca_pem  # the daemon's CA certificate: public
+        if self.enrollment is not None:
+            # Mesos shows a task's environment in /master/state: only a one-time bootstrap, bound to
+            # this task, goes there; the executor trades it for its credential over the listener.
+            env["STRATOS_BOOTSTRAP"] = self.enrollment.bootstrap(job.token, mesos_task_id)
+        else:
+            env["STRATOS_TOKEN"] = job.token
+        return command, env
 
     def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None:
         framework = self.frameworks.get(pool)
@@ -366,7 +430,10 @@ class MesosBackend:
         if ids is None:
             return None
         framework = self.frameworks.get(PoolId.of(KIND, ids[0]))
-        return ids[0] if framework is not None and executor_id in framework.live else None
+        if framework is None or executor_id not in framework.live:
+            return None
+        framework.heard.add(executor_id)  # it started: a later failure is not the node's
+        return ids[0]
 
     # -- the Backend interface -----------------------------------------------------------------------
 

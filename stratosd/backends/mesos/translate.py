@@ -199,6 +199,25 @@ def update(event: Mapping[str, Any]) -> TaskUpdate:
     )
 
 
+#: exit statuses of `sh -c COMMAND` when COMMAND's program cannot be run at all.
+_SHELL_CANNOT_RUN = {126: "found but not executable (exit status 126)", 127: "not found (exit status 127)"}
+
+
+def executor_missing(update: TaskUpdate) -> str:
+    """Why the Mesos task's command (our executor) could not even start, or "".
+
+    The command executor reports "Command exited with status N"; the shell exits 127 when the
+    program is not there and 126 when it cannot be executed. The executor itself never exits
+    so before its report reached the daemon, so such an end means the host cannot run it.
+    """
+    if update.state != "TASK_FAILED":
+        return ""
+    words = update.message.rsplit(" ", 1)
+    if len(words) == 2 and words[0].endswith("exited with status") and words[1].isdigit():
+        return _SHELL_CANNOT_RUN.get(int(words[1]), "")
+    return ""
+
+
 def error_message(event: Mapping[str, Any]) -> str:
     """ERROR events: the proto nests `message` in `error`; the docs show it at the top level."""
     nested = event.get("error", {})
