@@ -57,7 +57,8 @@ def simulate(policy: str, agents: int, tasks: int, seed: int) -> tuple[float, fl
     wait = 3.0 if policy == "delay" else 0.0
     spec = JobSpec(master="sim:5050", cpus=1, mem=1, disk=1, locality_wait=wait)
     create = state.handle(ev.CreateJobRequested(1, "sim", spec, "mesos", 0.0, own_pool=True))
-    job = next(a for a in create if isinstance(a, act.Reply)).value[0]  # type: ignore[index]
+    assert next(a for a in create if isinstance(a, act.Reply)).error is None
+    job = state.jobs["sim"]  # the live job (a reply carries a JobView snapshot)
     pool = job.pool
     commands = [f"task {i}" for i in range(tasks)]
     prefs = [(size, normalize(held)) for size, held in files]

@@ -14,11 +14,7 @@ from ._notes import Notes
 from ._output import FileCursor, NewOutput, StdoutStore, TailBuffer, file_tail
 from ._proc import Sink
 from ._spawn import devnull
-from .spec import STDERR_TAIL_BYTES, TaskRecord, TaskSpec
-
-#: name of the scheduler-mode spill file and of the "mesos" mode stdout file in the sandbox.
-STDOUT_NAME = "stdout"
-STDERR_NAME = "stderr"
+from .spec import STDERR_NAME, STDERR_TAIL_BYTES, STDOUT_NAME, TaskRecord, TaskSpec
 
 
 def _fan_out(first: Sink, second: Sink) -> Sink:

@@ -39,7 +39,7 @@ from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 
 from ._wire import describe_end, ended_report, inline_stdout, sandbox_path, spec_from_assignment, stdout_pieces
-from .spec import TaskRecord
+from .spec import StopReason, TaskRecord
 from .supervisor import TaskRunner
 
 log = logging.getLogger("stratos_executor.pilot")
@@ -69,8 +69,8 @@ REFUSED_CODES = frozenset(
 )
 
 #: reasons given to TaskRunner.kill.
-KILLED = "killed"
-EXECUTOR_STOPPED = "executor-stopped"
+KILLED = StopReason.KILLED
+EXECUTOR_STOPPED = StopReason.EXECUTOR_STOPPED
 
 CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_receive_message_length", 64 << 20),
@@ -498,13 +498,13 @@ class Pilot:
         learns it is stopping. Such an end waits up to STOP_SIGNAL_GRACE for the pilot's own stop;
         then it is "executor-stopped" (run again elsewhere), not the task's failure.
         """
-        if record.reason or record.signal != signal.SIGTERM:
+        if record.stop is not StopReason.NONE or record.signal != signal.SIGTERM:
             return
         if not self._stop_requested:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._halt.wait(), STOP_SIGNAL_GRACE)
         if self._stop_requested:
-            record.reason = EXECUTOR_STOPPED
+            record.set_reason(EXECUTOR_STOPPED)
 
     def _record_of(self, attempt: _Attempt, run_task: asyncio.Task[TaskRecord]) -> TaskRecord:
         exc = run_task.exception()

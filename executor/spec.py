@@ -19,6 +19,9 @@ INLINE_STDOUT_LIMIT = 1 << 20
 DEFAULT_RESULT_LIMIT = 64 << 20
 #: bytes of stderr kept with every task record.
 STDERR_TAIL_BYTES = 8 << 10
+#: the scheduler-mode spill file and the "mesos" mode output files, in the sandbox.
+STDOUT_NAME = "stdout"
+STDERR_NAME = "stderr"
 
 
 class Relaunch(StrEnum):
@@ -35,6 +38,43 @@ class Relaunch(StrEnum):
     FAILED = "failed"
     #: the monitor asked but the job has no relauncher.
     NO_RELAUNCHER = "no-relauncher"
+
+
+class StopReason(StrEnum):
+    """Why an executor ended an attempt before it exited on its own: the wire word of
+    ``TaskRecord.reason``, parsed once (:meth:`parse`) so that no one branches on the text."""
+
+    #: it was not stopped: it exited (or was signalled) by itself.
+    NONE = ""
+    KILLED = "killed"
+    TIMEOUT = "timeout"
+    #: the monitor asked for a relaunch (``TaskRecord.relaunch`` says what came of it).
+    RELAUNCH = "relaunch"
+    SPAWN_FAILED = "spawn-failed"
+    #: it used more than the job allows (``TaskRecord.limit_kb`` says what was measured).
+    MEMORY_LIMIT = "memory-limit"
+    DISK_LIMIT = "disk-limit"
+    #: its executor was stopped (a pilot ending): an infrastructure failure, run again elsewhere.
+    EXECUTOR_STOPPED = "executor-stopped"
+    #: the daemon is shutting down: the journal keeps the task running, the restart runs it again.
+    DAEMON_STOP = "daemon-stop"
+    #: daemon side: the cluster manager stopped it for going over a limit (Mesos).
+    CLUSTER_LIMIT = "cluster-limit"
+    #: a reason this side has no word for (a kill with a message, "disk full: ..."): the text says it.
+    OTHER = "other"
+
+    @classmethod
+    def parse(cls, reason: str) -> StopReason:
+        """The code of a reason text; any text that is not a known word is OTHER."""
+        try:
+            return cls(reason)
+        except ValueError:
+            return cls.OTHER
+
+    @property
+    def limit(self) -> bool:
+        """The executor stopped it for using more memory or disk than the job allows."""
+        return self is StopReason.MEMORY_LIMIT or self is StopReason.DISK_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +117,7 @@ class TaskRecord:
     exit_code: int | None = None
     #: the signal that ended the process, when one did.
     signal: int | None = None
-    #: why the executor ended it: "" (it exited), "killed", "timeout", "relaunch", "spawn-failed",
-    #: "memory-limit", "disk-limit" (``limit_kb`` says what was measured).
+    #: why the executor ended it, as text: "" (it exited), a StopReason word, or a message.
     reason: str = ""
     #: scheduler mode: stdout held in memory (small outputs)...
     stdout: bytes | None = None
@@ -106,3 +145,14 @@ class TaskRecord:
     relaunch: Relaunch = Relaunch.NOT_ASKED
     #: relaunch FAILED: the relauncher's exit status and the end of its stderr.
     relaunch_error: str = ""
+    #: ``reason`` as a code (parsed from it when not given): what the daemon decides on.
+    stop: StopReason = StopReason.NONE
+
+    def __post_init__(self) -> None:
+        if self.stop is StopReason.NONE and self.reason:
+            self.stop = StopReason.parse(self.reason)
+
+    def set_reason(self, reason: str) -> None:
+        """Say why the attempt was stopped (a StopReason, or a message): text and code together."""
+        self.reason = reason
+        self.stop = StopReason.parse(reason)

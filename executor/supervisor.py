@@ -21,7 +21,7 @@ from ._routing import TaskOutputs
 from ._spawn import exec_simple_command, spawn, strip_markers, task_environment
 from ._usage import TreeMemory, disk_kb, executor_peak_kb, session_pids
 from .monitor import NEW_OUTPUT_WINDOW, monitor_loop, relaunch_commands
-from .spec import Relaunch, TaskRecord, TaskSpec
+from .spec import Relaunch, StopReason, TaskRecord, TaskSpec
 
 SHELL = "/bin/sh"
 #: the first sample of the task's processes, then twice as long each time up to SAMPLE_MAX (seconds).
@@ -70,7 +70,7 @@ class TaskRunner:
         """The task's pid (and process group id) once spawned, also after it exited; else None."""
         return self._process.pid if self._process is not None else None
 
-    def kill(self, reason: str = "killed") -> None:
+    def kill(self, reason: str = StopReason.KILLED) -> None:
         """Stop the task: SIGTERM to its process group, SIGKILL after ``kill_grace``.
 
         Idempotent: the first stop (kill, timeout, relaunch) gives the
@@ -92,7 +92,7 @@ class TaskRunner:
         spec, record = self.spec, self._record
         if self._early_kill is not None:
             record.started = record.ended = time.time()
-            record.reason = self._early_kill
+            record.set_reason(self._early_kill)
             self._notes.add("killed before it was started")
             return record
         watch = bool(spec.monitor)
@@ -127,7 +127,7 @@ class TaskRunner:
         self._process = process = Process(loop, pid, outputs.pipes, on_exit=self._on_exit, on_done=self._on_done)
         self._sample()
         if spec.timeout is not None:
-            self._timeout_timer = loop.call_later(max(0.0, spec.timeout), self._stop, "timeout")
+            self._timeout_timer = loop.call_later(max(0.0, spec.timeout), self._stop, StopReason.TIMEOUT)
         if watch:
             self._monitor = loop.create_task(self._watch(spec.monitor or "", process.pid, env))
         try:
@@ -135,11 +135,11 @@ class TaskRunner:
                 self._on_started(process.pid, record.started)
             await finished  # resolved by _on_done; the Process callbacks go on if this is cancelled
         except BaseException:
-            self._stop("killed")
+            self._stop(StopReason.KILLED)
             raise
         if self._monitor is not None:
             await self._reap_monitor(self._monitor)
-        if record.reason == "relaunch" and self._relaunch_input is not None:
+        if record.stop is StopReason.RELAUNCH and self._relaunch_input is not None:
             if not spec.relauncher:
                 record.relaunch = Relaunch.NO_RELAUNCHER
             else:
@@ -155,7 +155,7 @@ class TaskRunner:
         if process is None or process.exited or self._stopping:
             return
         self._stopping = True
-        self._record.reason = reason
+        self._record.set_reason(reason)
         # A last look while its processes are alive: their high-water marks hold the peak so far,
         # which the periodic samples may have missed (a monitor stops a task that is growing).
         self._memory.sample(session_pids(process.pid))
@@ -191,20 +191,20 @@ class TaskRunner:
         self._memory.sample(session_pids(process.pid) if self._sampled else [process.pid])
         self._sampled = True
         if self._cgroup is not None and self._cgroup.oom_kills() > 0:
-            self._over_limit("memory-limit", max(self._cgroup.peak_kb(), self._memory.current_sum_kb))
+            self._over_limit(StopReason.MEMORY_LIMIT, max(self._cgroup.peak_kb(), self._memory.current_sum_kb))
         elif spec.mem_limit is not None and self._memory.current_sum_kb > spec.mem_limit * 1024:
-            self._over_limit("memory-limit", self._memory.current_sum_kb)
+            self._over_limit(StopReason.MEMORY_LIMIT, self._memory.current_sum_kb)
         now = time.monotonic()
         if now >= self._next_disk:
             self._next_disk = now + DISK_INTERVAL
             used = self._measure_disk()
             if spec.disk_limit is not None and used > spec.disk_limit * 1024:
-                self._over_limit("disk-limit", used)
+                self._over_limit(StopReason.DISK_LIMIT, used)
         if not process.exited:
             self._sample_timer = self._loop.call_later(self._sample_delay, self._sample)
             self._sample_delay = min(self._sample_delay * 2, SAMPLE_MAX)
 
-    def _over_limit(self, reason: str, measured_kb: int) -> None:
+    def _over_limit(self, reason: StopReason, measured_kb: int) -> None:
         if self._running():
             self._record.limit_kb = measured_kb
             self._stop(reason)
@@ -281,8 +281,8 @@ class TaskRunner:
         record.peak_rss_kb, record.peak_rss_sum_kb = self._memory.finish(maxrss, self._inherited_kb)
         group = self._cgroup
         if group is not None:
-            if group.oom_kills() > 0 and record.reason in ("", "memory-limit"):
-                record.reason = "memory-limit"
+            if group.oom_kills() > 0 and record.stop in (StopReason.NONE, StopReason.MEMORY_LIMIT):
+                record.set_reason(StopReason.MEMORY_LIMIT)
                 record.limit_kb = max(record.limit_kb, group.peak_kb())
             self._remove_cgroup()  # the process group was SIGKILLed before this callback
 
@@ -298,8 +298,9 @@ class TaskRunner:
         outputs.finish(self._record, self._notes)
         used = self._measure_disk()
         spec = self.spec
-        if spec.disk_limit is not None and used > spec.disk_limit * 1024 and not self._record.reason:
-            self._record.reason, self._record.limit_kb = "disk-limit", used
+        if spec.disk_limit is not None and used > spec.disk_limit * 1024 and self._record.stop is StopReason.NONE:
+            self._record.set_reason(StopReason.DISK_LIMIT)
+            self._record.limit_kb = used
         self._check_output_space()
         if self._finished is not None and not self._finished.done():
             self._finished.set_result(None)
@@ -321,13 +322,14 @@ class TaskRunner:
                 continue
             if stats.f_bavail == 0:
                 directory = os.path.dirname(path)
-                self._record.reason = self._record.reason or f"disk full: no space left under {directory}"
+                if self._record.stop is StopReason.NONE:
+                    self._record.set_reason(f"disk full: no space left under {directory}")
                 self._notes.add(f"the disk holding {directory} is full: the task's output there is incomplete")
                 return
 
     def _spawn_failed(self, message: str) -> TaskRecord:
         record = self._record
         record.started = record.ended = time.time()
-        record.reason = "spawn-failed"
+        record.set_reason(StopReason.SPAWN_FAILED)
         self._notes.add(message)
         return record

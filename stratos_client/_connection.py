@@ -106,7 +106,7 @@ def connect(
         path = Path(socket).expanduser() if socket else _paths.socket_path()
         path = path.absolute()
         state = Path(state_dir).expanduser().absolute() if state_dir else _paths.state_dir()
-    except RuntimeError as err:  # ~nouser/...
+    except (RuntimeError, ValueError) as err:  # ~nouser/..., or ~ followed by a NUL byte (a user name lookup)
         raise DaemonUnavailable(f"cannot use the socket or state directory given: {err}") from None
     if any(c in str(path) for c in "?#%\0"):
         raise DaemonUnavailable(f"the socket path {str(path)!r} holds characters a gRPC address cannot: "

@@ -13,6 +13,8 @@ from stratos._proto import stratos_pb2 as pb
 from stratos.errors import InvalidJobSpec
 from stratos.settings import is_safe_job_id
 from stratosd.core.model import Call, Job, JobSpec, OutputMode, Status, Task
+from stratosd.core.replies import JobView
+from stratosd.core.types import PoolKind
 
 if TYPE_CHECKING:
     from stratosd.runtime import Removal
@@ -31,19 +33,19 @@ def check_job_id(job_id: str) -> str:
     return job_id
 
 
-def pool_for(master: str) -> tuple[str, bool]:
-    """The pool of hosts a master names, and whether the job gets a pool of its own."""
+def pool_for(master: str) -> tuple[PoolKind, bool]:
+    """The kind of pool a master names, and whether the job gets a pool of its own."""
     master = master or "local"
     if master == "local":
-        return "local", False
+        return PoolKind.LOCAL, False
     if master == "pilots":
-        return "pilots", True
+        return PoolKind.PILOTS, True
     if master == "slurm" or SLURM_MASTER.match(master):
-        return "slurm", True
+        return PoolKind.SLURM, True
     if master.startswith("slurm://"):
         raise InvalidJobSpec(f"master {master!r}: a Slurm partition name is letters, digits, '_', '-' or '.'.")
     if MESOS_MASTER.match(master):
-        return "mesos", True
+        return PoolKind.MESOS, True
     raise InvalidJobSpec(
         f"master {master!r} is not a known kind: use 'local', 'HOST:PORT' or 'http(s)://HOST:PORT' "
         "or 'zk://HOSTS/PATH' for Mesos, or 'slurm' / 'slurm://PARTITION'."
@@ -107,7 +109,7 @@ def spec_to_proto(s: JobSpec) -> pb.JobSpec:
     )
 
 
-def job_info(job: Job, renamed: str = "") -> pb.JobInfo:
+def job_info(job: JobView, renamed: str = "") -> pb.JobInfo:
     return pb.JobInfo(
         job_id=job.name, spec=spec_to_proto(job.spec), state=job.state, created=job.created,
         stream_opened=job.stream_opened, stream_closed=job.stream_closed, renamed_previous=renamed,

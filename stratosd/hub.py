@@ -19,16 +19,14 @@ import grpc
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratos.errors import JournalUnavailable
-from stratos_executor.spec import DEFAULT_RESULT_LIMIT, Relaunch, TaskRecord
-from stratosd.backends.pilots import PILOT_KINDS, Pilot, PilotsBackend
+from stratos_executor.spec import DEFAULT_RESULT_LIMIT, Relaunch, StopReason, TaskRecord
+from stratosd.backends.pilots import Pilot, PilotsBackend
 from stratosd.core.events import TaskEnded, TaskLost, TaskStarted
 from stratosd.core.model import Job
+from stratosd.core.types import PoolKind
 from stratosd.doctor import Probes
 from stratosd.enroll import Enrollment
 from stratosd.runtime import Runtime
-
-#: the reason an executor gives for tasks it stopped because it was stopped itself.
-EXECUTOR_STOPPED = "executor-stopped"
 
 
 class ExecutorRegistry(Protocol):
@@ -61,7 +59,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
             # The same answer for an unknown job and a wrong token: a token reveals nothing else.
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"no job {job_id!r} for this token")
         assert job is not None
-        if job.pool == "local":
+        if job.pool.kind is PoolKind.LOCAL:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 f"job {job_id} runs on this host's own executor, not on remote ones")
         return job
@@ -106,7 +104,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
 
     async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterReply:
         job = await self._job(request.job_id, context, request.executor_id)
-        if job.pool.partition(":")[0] not in PILOT_KINDS:
+        if not job.pool.kind.pilot_hosts:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 f"job {job.name} runs on {job.spec.master!r}, not on pilots")
         if not (math.isfinite(request.cpus) and math.isfinite(request.mem)) or request.cpus <= 0 \
@@ -154,11 +152,12 @@ class Hub(pb_grpc.ExecutorHubServicer):
             if not 0 <= ended.stdout_size <= DEFAULT_RESULT_LIMIT + (1 << 20):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"stdout_size {ended.stdout_size} is impossible")
             self.backend.attempt_ended(job.key, task_id, attempt)
-            if ended.reason == EXECUTOR_STOPPED:
+            stop = StopReason.parse(ended.reason)  # the one place a remote executor's reason word is read
+            if stop is StopReason.EXECUTOR_STOPPED:
                 await self.runtime.emit_committed(
                     TaskLost(job.key, task_id, attempt, "its executor was stopped", time.time()))
             else:
-                record = self._record(job, task_id, attempt, ended)
+                record = self._record(job, task_id, attempt, ended, stop)
                 await self.runtime.emit_committed(TaskEnded(job.key, task_id, attempt, record))
         return pb.ReportReply()
 
@@ -174,14 +173,15 @@ class Hub(pb_grpc.ExecutorHubServicer):
         finally:
             os.close(fd)
 
-    def _record(self, job: Job, task_id: int, attempt: int, e: pb.TaskEndedReport) -> TaskRecord:
+    def _record(self, job: Job, task_id: int, attempt: int, e: pb.TaskEndedReport, stop: StopReason
+                ) -> TaskRecord:
         record = TaskRecord(
             pid=e.pid, started=e.started, ended=e.ended, exit_code=e.exit_code if e.has_exit_code else None,
             signal=e.signal or None, reason=e.reason, stdout_truncated=e.stdout_truncated,
             stderr_tail=e.stderr_tail, peak_rss_kb=e.peak_rss_kb, cpu_seconds=e.cpu_seconds,
             monitor_output=e.monitor_output, notes=list(e.notes), replacements=list(e.replacements),
             peak_rss_sum_kb=e.peak_rss_sum_kb, disk_kb=e.disk_kb, limit_kb=e.limit_kb,
-            relaunch=_relaunch(e.relaunch), relaunch_error=e.relaunch_error,
+            relaunch=_relaunch(e.relaunch), relaunch_error=e.relaunch_error, stop=stop,
         )
         if e.stdout_inline:
             record.stdout = e.stdout

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import math
@@ -23,17 +24,18 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 from stratos.errors import InvalidJobSpec, JobNotEnded, JobNotFound, JournalUnavailable
-from stratos_executor._routing import STDERR_NAME, STDOUT_NAME
 from stratos_executor.spec import TaskSpec
 from stratosd.backends import survivors
 from stratosd.backends.base import Backend, OfferBackend
 from stratosd.core import actions as act
-from stratosd.core.events import Event, RemoveJobRequested, Tick
+from stratosd.core import paths
+from stratosd.core.events import UNSENT, AttemptFact, Event, RemoveJobRequested, Request, Tick
 from stratosd.core.model import Job
 from stratosd.core.state import SchedulerState, not_ended_message
+from stratosd.core.types import AttemptRef, PoolId, PoolKind
 from stratosd.locality.hdfs import BlockLocator, LocalityConfigError
 from stratosd.store import Store
 
@@ -121,7 +123,7 @@ def _measure_all(removals: list[Removal]) -> None:
 def delete_files(removal: Removal, sandboxes: Path, delete_outputs: bool) -> None:
     """Delete a removed job's sandboxes, and with ``delete_outputs`` its output files (only
     those :func:`measure` found), then their directory if that left it empty."""
-    shutil.rmtree(sandboxes / str(removal.key), ignore_errors=True)
+    shutil.rmtree(paths.job_sandboxes(str(sandboxes), removal.key), ignore_errors=True)
     if not delete_outputs or not removal.output_directory:
         return
     for path in removal.output_files:
@@ -141,8 +143,17 @@ def _instance_id(state_dir: Path) -> str:
     return path.read_text().strip()
 
 
-#: A request to journal with its effect: (client request id, method, encoder of the core's answer).
-Recorded = tuple[str, str, Callable[[Any], bytes]]
+R = TypeVar("R")
+
+
+class Recorded(NamedTuple, Generic[R]):
+    """A request whose encoded answer is journaled with its effect, for a retry to find."""
+
+    #: the client's request id (a retry carries the same).
+    client_id: str
+    #: the RPC ("Submit", "CreateJob", ...).
+    method: str
+    encode: Callable[[R], bytes]
 
 #: The environment variable naming a fault to inject, read once at start. TEST ONLY: with
 #: ``submit-after-commit`` (or ``createjob-after-commit``, ``kill-after-commit``, ... any
@@ -151,23 +162,18 @@ Recorded = tuple[str, str, Callable[[Any], bytes]]
 FAULT_VARIABLE = "STRATOS_FAULT"
 
 
-def backend_kind(pool: str) -> str:
-    """The backend serving a pool: "local" serves "local", "pilots" serves "pilots:7", ..."""
-    return pool.partition(":")[0]
-
-
 class Runtime:
     def __init__(self, state: SchedulerState, store: Store, state_dir: Path) -> None:
         self.state = state
         self.store = store
         self.state_dir = state_dir
-        self.backends: dict[str, Backend] = {}
+        self.backends: dict[PoolKind, Backend] = {}
         self._queue: deque[Event] = deque()
         self._wakeup = asyncio.Event()
         self._changed = asyncio.Event()
         self._replies: dict[int, asyncio.Future[Any]] = {}
         #: requests whose reply is journaled with their effect (see ``request``).
-        self._recorded: dict[int, Recorded] = {}
+        self._recorded: dict[int, Recorded[Any]] = {}
         #: their encoded replies, committed, waiting to be resolved.
         self._encoded: dict[int, bytes] = {}
         self._fault = os.environ.get(FAULT_VARIABLE, "").strip().lower()
@@ -177,9 +183,10 @@ class Runtime:
         #: resolved once the events queued with them are committed (acknowledged reports).
         self._commit_waiters: list[asyncio.Future[None]] = []
         self._request_ids = itertools.count(1)
+        self._stimuli = itertools.count(1)
         self._closing = False
         self._retry_delay = 0.05
-        self._sandboxes = str(state_dir / "sandboxes")
+        self._sandboxes = str(state_dir / paths.SANDBOXES)
         self._locators: dict[tuple[str, str], BlockLocator] = {}
         #: this state directory's daemon identity, in every local task's STRATOS_TASK_KEY.
         self.instance = _instance_id(state_dir)
@@ -197,7 +204,7 @@ class Runtime:
                 raise InvalidJobSpec(f"hdfs={namenode!r}: {err}") from None
         return locator
 
-    async def probe(self, kind: str, master: str) -> None:
+    async def probe(self, kind: PoolKind, master: str) -> None:
         """Let a cluster backend refuse a master it cannot reach, before the job is created."""
         probe = getattr(self.backends.get(kind), "probe", None)
         if probe is not None:
@@ -210,8 +217,11 @@ class Runtime:
     # -- inputs -----------------------------------------------------------------------------
 
     def emit(self, *events: Event) -> None:
-        """Queue facts for the core (backends call this)."""
-        self._queue.extend(events)
+        """Queue facts for the core (backends call this); an event without a stimulus id gets one."""
+        for e in events:
+            if not e.stimulus_id:
+                e = dataclasses.replace(e, stimulus_id=f"{type(e).__name__}-{next(self._stimuli)}")
+            self._queue.append(e)
         self._wakeup.set()
 
     async def emit_committed(self, *events: Event) -> None:
@@ -224,19 +234,25 @@ class Runtime:
     def next_request_id(self) -> int:
         return next(self._request_ids)
 
-    async def request(self, make: Any, record: Recorded | None = None) -> Any:
-        """Send a request event built by ``make(request_id)``; return the core's committed answer.
+    async def request(self, req: Request[R]) -> R:
+        """Send a request to the core; return its answer once the journal holds its effect."""
+        return cast(R, await self._send(req, None))
 
-        With ``record`` (client request id, method, encode), a successful answer is encoded and
-        journaled under the client's request id in the transaction of the request's effect, and
-        the encoded reply (bytes) is returned: a retry finds exactly that reply in the journal.
-        """
+    async def request_recorded(self, req: Request[R], record: Recorded[R]) -> bytes:
+        """Send a request; its answer, encoded by ``record.encode``, is journaled under the client's
+        request id in the transaction of the request's effect and returned: a retry finds exactly
+        that reply in the journal."""
+        return cast(bytes, await self._send(req, record))
+
+    async def _send(self, req: Request[Any], record: Recorded[Any] | None) -> object:
         request_id = next(self._request_ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._replies[request_id] = future
         if record is not None:
             self._recorded[request_id] = record
-        self.emit(make(request_id))
+        name = type(req).__name__.removesuffix("Requested")
+        self.emit(dataclasses.replace(req, request_id=request_id,
+                                      stimulus_id=req.stimulus_id or f"{name}-{request_id}"))
         try:
             return await future
         finally:
@@ -331,15 +347,15 @@ class Runtime:
                 self._resolve(a.request_id, None, JournalUnavailable(
                     f"stratosd cannot write its journal in {self.state_dir} ({err}): free some space there "
                     "and try again; nothing of this request was done."))
-        facts = [e for e in events if not hasattr(e, "request_id")]
-        live: dict[tuple[int, int, int], str] = {}
+        facts = [e for e in events if not isinstance(e, Request)]
+        live: dict[AttemptRef, str] = {}
         for backend in self.backends.values():
             live.update(getattr(backend, "live_attempts", dict)())
         for fact in facts:  # attempts whose end is still to be recorded keep their place too
-            key = (getattr(fact, "job_key", -1), getattr(fact, "task_id", -1), getattr(fact, "attempt", -1))
-            host = self.state.placed_host(key[0], key[1])
-            if host:
-                live.setdefault(key, host)
+            if isinstance(fact, AttemptFact):
+                host = self.state.placed_host(fact.job_key, fact.task_id)
+                if host:
+                    live.setdefault(fact.ref, host)
         self.state.reset()
         self._run_effects(self.state.restore(self.store.load_jobs(), live))
         self._queue.extendleft(reversed(facts))
@@ -362,7 +378,7 @@ class Runtime:
             if isinstance(a, act.Reply):
                 self._resolve(a.request_id, a.value, a.error)
             elif isinstance(a, act.LaunchTask):
-                self.backends[backend_kind(a.pool)].launch(a.job_key, a.host_id, self.task_spec(a))
+                self.backends[a.pool.kind].launch(a.job_key, a.host_id, self.task_spec(a))
             elif isinstance(a, act.AcceptOffer):
                 launches = [(one.job_key, self.task_spec(one), one.cpus) for one in a.launches]
                 self._offers(a.pool).accept(a.pool, a.offer, launches)
@@ -375,7 +391,7 @@ class Runtime:
             elif isinstance(a, act.ReleasePool):
                 self._offers(a.pool).release(a.pool, a.now)
             elif isinstance(a, act.KillTask):
-                backend = self.backends.get(backend_kind(a.pool))
+                backend = self.backends.get(a.pool.kind)
                 if backend is not None:
                     backend.kill(a.job_key, a.task_id, a.attempt)
             else:
@@ -393,8 +409,8 @@ class Runtime:
         else:
             future.set_result(self._encoded.pop(request_id, value))
 
-    def _offers(self, pool: str) -> OfferBackend:
-        return cast(OfferBackend, self.backends[backend_kind(pool)])
+    def _offers(self, pool: PoolId) -> OfferBackend:
+        return cast(OfferBackend, self.backends[pool.kind])
 
     def task_spec(self, a: act.LaunchTask) -> TaskSpec:
         """What an executor needs to run one attempt."""
@@ -412,10 +428,10 @@ class Runtime:
             command=task.command,
             cwd=call.cwd,
             env={**call.env, survivors.KEY_VARIABLE: f"{self.instance}:{job.key}:{task.task_id}:{a.attempt}"}
-            if backend_kind(a.pool) == "local" else call.env,
+            if a.pool.kind is PoolKind.LOCAL else call.env,
             threads=max(1, math.ceil(a.cpus)),
             output=spec.output,
-            sandbox=f"{self._sandboxes}/{a.job_key}/{task.task_id}",  # per task: a string, not pathlib
+            sandbox=paths.sandbox(self._sandboxes, a.job_key, task.task_id),  # a string, not pathlib
             stdout_file=stdout_file,
             stderr_file=stderr_file,
             monitor=spec.monitor,
@@ -429,17 +445,10 @@ class Runtime:
     def output_files(self, job: Job, task_id: int) -> tuple[str, str]:
         """Where a task's stdout and stderr files are ("" when its mode keeps no such file):
         ``disk`` under log_directory/<job>/, ``mesos`` in its sandbox, none for scheduler and none."""
-        spec = job.spec
-        if spec.output == "disk":
-            base = os.path.join(spec.log_directory, job.name, str(task_id))
-            return base + ".stdout", base + ".stderr"
-        if spec.output == "mesos":
-            sandbox = self.sandbox(job.key, task_id)
-            return str(sandbox / STDOUT_NAME), str(sandbox / STDERR_NAME)
-        return "", ""
+        return paths.output_files(job.spec, job.name, paths.sandbox(self._sandboxes, job.key, task_id), task_id)
 
     def sandbox(self, job_key: int, task_id: int) -> Path:
-        return self.state_dir / "sandboxes" / str(job_key) / str(task_id)
+        return Path(paths.sandbox(self._sandboxes, job_key, task_id))
 
     def finished_before(self, cutoff: float) -> list[str]:
         """The jobs whose tasks have all ended, the last of them before ``cutoff``."""
@@ -469,7 +478,7 @@ class Runtime:
                 name=job.name, key=job.key, finished_at=job.finished_at, created=job.created,
                 tasks=len(job.tasks), launched=[t.task_id for t in job.tasks if t.attempt > 0],
                 results=results, journal_bytes=journal_bytes,
-                sandbox_directory=str(self.state_dir / "sandboxes" / str(job.key)),
+                sandbox_directory=paths.job_sandboxes(self._sandboxes, job.key),
                 output_directory=os.path.join(job.spec.log_directory, job.name)
                 if job.spec.output == "disk" and job.spec.log_directory else "",
             ))
@@ -479,11 +488,11 @@ class Runtime:
         removed = []
         for plan in plans:
             try:
-                await self.request(lambda rid, plan=plan: RemoveJobRequested(rid, plan.name, plan.key))
+                await self.request(RemoveJobRequested(UNSENT, plan.name, plan.key))
             except JobNotFound:
                 continue  # removed (or renamed) by another request meanwhile
             removed.append(plan)
-            await asyncio.to_thread(delete_files, plan, self.state_dir / "sandboxes", delete_outputs)
+            await asyncio.to_thread(delete_files, plan, Path(self._sandboxes), delete_outputs)
         if removed:
             await self.reclaim()
         return removed
@@ -502,7 +511,7 @@ class Runtime:
 
     async def remove_orphan_sandboxes(self, dry_run: bool = False) -> tuple[int, int]:
         """Sandboxes of jobs that no longer exist (a removal interrupted by a crash): (count, bytes)."""
-        root = self.state_dir / "sandboxes"
+        root = Path(self._sandboxes)
         try:
             names = [entry.name for entry in os.scandir(root) if entry.is_dir(follow_symlinks=False)]
         except OSError:

@@ -32,9 +32,11 @@ from stratosd import convert, expand
 from stratosd.core import events as ev
 from stratosd.core.locality import HostBytes, normalize
 from stratosd.core.model import CallMode, Job, Status
+from stratosd.core.replies import JobView, Killed, Submitted
+from stratosd.core.types import PoolKind, TaskEndReason
 from stratosd.doctor import Doctor
 from stratosd.locality.hdfs import LocalityUnavailable
-from stratosd.runtime import Runtime, backend_kind
+from stratosd.runtime import Recorded, Runtime
 
 #: bytes of stdout per ResultBatch message (gRPC's default limit is 4 MiB).
 RESULT_MESSAGE_BYTES = 1 << 20
@@ -46,6 +48,7 @@ RECENT_REMOVALS = 100
 logger = logging.getLogger("stratosd.servicer")
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=Message)
+R = TypeVar("R")
 
 
 #: error details are capped (in UTF-8 bytes, which gRPC then percent-encodes up to 3x): they may
@@ -102,18 +105,17 @@ class Servicer(pb_grpc.StratosServicer):
         #: replies of recent RemoveJobs calls by client request id (oldest first), for their retries.
         self._removals: dict[str, pb.RemoveJobsReply] = {}
 
-    async def _once(self, request_id: str, method: str, reply_type: type[M],
-                    apply: Callable[[Callable[[Any], bytes] | None], Awaitable[Any]],
-                    encode: Callable[[Any], M]) -> M:
+    async def _once(self, request_id: str, method: str, reply_type: type[M], req: ev.Request[R],
+                    encode: Callable[[R], M]) -> M:
         """Apply a non-idempotent request at most once per client request id.
 
-        ``apply(encoder)`` runs the request; with a request id its committed answer is journaled,
-        encoded, in the transaction of its effect, so a retry (after a crash between commit and
-        reply, or a lost connection) gets that same reply and changes nothing. Without a request
-        id (an older client) the request is simply applied.
+        With a request id the core's committed answer is journaled, encoded, in the transaction
+        of its effect, so a retry (after a crash between commit and reply, or a lost connection)
+        gets that same reply and changes nothing. Without a request id (an older client) the
+        request is simply applied.
         """
         if not request_id:
-            return encode(await apply(None))
+            return encode(await self.runtime.request(req))
         stored = self.store.request_reply(request_id)
         if stored is not None:
             return reply_type.FromString(stored[1])
@@ -123,7 +125,8 @@ class Servicer(pb_grpc.StratosServicer):
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._in_flight[request_id] = future
         try:
-            data = await apply(lambda value: encode(value).SerializeToString())
+            data = await self.runtime.request_recorded(
+                req, Recorded(request_id, method, lambda value: encode(value).SerializeToString()))
             future.set_result(data)
         except BaseException as err:
             future.set_exception(err)
@@ -151,18 +154,12 @@ class Servicer(pb_grpc.StratosServicer):
         pool, own_pool = convert.pool_for(spec.master)
         if request.request_id and self.store.request_reply(request.request_id) is not None:
             pass  # a retry: answered below from the journal, without probing the cluster again
-        elif pool in ("mesos", "slurm"):
+        elif pool in (PoolKind.MESOS, PoolKind.SLURM):  # backends that can refuse an unreachable master
             await self.runtime.probe(pool, spec.master)
         token = secrets.token_urlsafe(32)
-
-        async def apply(encoder: Callable[[Any], bytes] | None) -> Any:
-            return await self.runtime.request(
-                lambda rid: ev.CreateJobRequested(rid, name, spec, pool, time.time(), own_pool, token),
-                (request.request_id, "CreateJob", encoder) if encoder else None,
-            )
-
-        info = await self._once(request.request_id, "CreateJob", pb.JobInfo, apply,
-                                lambda answer: convert.job_info(answer[0], answer[1]))
+        req = ev.CreateJobRequested(ev.UNSENT, name, spec, pool, time.time(), own_pool, token)
+        info = await self._once(request.request_id, "CreateJob", pb.JobInfo, req,
+                                lambda answer: convert.job_info(answer.job, answer.renamed_previous))
         renamed = info.renamed_previous
         # the earlier run's disk logs move with its new name, so this run cannot overwrite them
         if renamed and renamed in self.state.jobs:
@@ -182,7 +179,7 @@ class Servicer(pb_grpc.StratosServicer):
 
     @_unary
     async def GetJob(self, request: pb.JobRef, context: Any) -> pb.JobInfo:
-        return convert.job_info(self.state.job(request.job_id))
+        return convert.job_info(JobView.of(self.state.job(request.job_id)))
 
     @_unary
     async def ListJobs(self, request: pb.ListJobsRequest, context: Any) -> pb.ListJobsReply:
@@ -195,7 +192,7 @@ class Servicer(pb_grpc.StratosServicer):
     def _status(self, job: Job) -> pb.JobStatus:
         cursor = self.store.cursor(job.key, "")
         placed, local, marked, local_bytes = self.state.locality_report(job)
-        backend = self.runtime.backends.get(backend_kind(job.pool))
+        backend = self.runtime.backends.get(job.pool.kind)
         queued, running = getattr(backend, "pilot_counts", lambda key: (0, 0))(job.key)
         notes: list[str] = getattr(backend, "job_notes", lambda key: [])(job.key)
         return pb.JobStatus(
@@ -249,20 +246,14 @@ class Servicer(pb_grpc.StratosServicer):
         mode: CallMode = "stream" if header.mode == pb.STREAM else "batch"
         env = dict(header.env)
         locality = await self._locality(job, commands, notes)
-        job_id = header.job_id
+        req = ev.SubmitRequested(ev.UNSENT, header.job_id, mode, cwd, env, commands, time.time(), locality,
+                                 tuple(notes))
 
-        async def apply(encoder: Callable[[Any], bytes] | None) -> Any:
-            return await self.runtime.request(
-                lambda rid: ev.SubmitRequested(rid, job_id, mode, cwd, env, commands, time.time(), locality,
-                                               tuple(notes)),
-                (header.request_id, "Submit", encoder) if encoder else None,
-            )
+        def encode(answer: Submitted) -> pb.SubmitReply:
+            return pb.SubmitReply(call_id=answer.call_id, first_task_id=answer.first_task_id,
+                                  count=answer.task_count, warnings=answer.warnings)
 
-        def encode(answer: Any) -> pb.SubmitReply:
-            call_id, first, count, warnings = answer
-            return pb.SubmitReply(call_id=call_id, first_task_id=first, count=count, warnings=warnings)
-
-        reply = await self._once(header.request_id, "Submit", pb.SubmitReply, apply, encode)
+        reply = await self._once(header.request_id, "Submit", pb.SubmitReply, req, encode)
         self._save_inputs(job, reply, files, rows if header.kind == pb.TEMPLATE else [])
         return reply
 
@@ -347,12 +338,11 @@ class Servicer(pb_grpc.StratosServicer):
         """How a failed task failed, for the batch warning: exit or signal, the core's reason when it
         is more than that, and whether its stderr says a file or program was not found."""
         task = job.tasks[task_id]
-        plain = ("", f"exit code {task.exit_code}", f"signal {task.signal}")
         outcome = self.store.outcome(job.key, task_id)
         stderr = bytes(outcome["stderr_tail"]) if outcome else b""
         return pb.FailedTask(
             task_id=task_id, has_exit_code=task.exit_code is not None, exit_code=task.exit_code or 0,
-            signal=task.signal or 0, reason="" if task.reason in plain else task.reason,
+            signal=task.signal or 0, reason="" if task.end in _PLAIN_ENDS else task.reason,
             missing_file=task.exit_code == 127 or b"No such file" in stderr,
         )
 
@@ -494,41 +484,27 @@ class Servicer(pb_grpc.StratosServicer):
 
     # -- control -------------------------------------------------------------------------------
 
-    def _requested(self, method: str, request_id: str, make: Callable[[int], ev.Event]
-                   ) -> Callable[[Callable[[Any], bytes] | None], Awaitable[Any]]:
-        """``apply`` for ``_once``: one core request, journaled with its reply when recorded."""
-
-        async def apply(encoder: Callable[[Any], bytes] | None) -> Any:
-            return await self.runtime.request(make, (request_id, method, encoder) if encoder else None)
-
-        return apply
-
     @_unary
     async def Kill(self, request: pb.KillRequest, context: Any) -> pb.KillReply:
         ids = tuple(request.task_ids) or None
-        apply = self._requested("Kill", request.request_id, lambda rid: ev.KillRequested(rid, request.job_id, ids))
-        return await self._once(request.request_id, "Kill", pb.KillReply, apply,
-                                lambda killed: pb.KillReply(killed=killed))
+        return await self._once(request.request_id, "Kill", pb.KillReply,
+                                ev.KillRequested(ev.UNSENT, request.job_id, ids), _killed)
 
     @_unary
     async def Cancel(self, request: pb.CancelRequest, context: Any) -> pb.KillReply:
         call_id = request.call_id if request.has_call else None
-        apply = self._requested("Cancel", request.request_id,
-                                lambda rid: ev.CancelRequested(rid, request.job_id, call_id))
-        return await self._once(request.request_id, "Cancel", pb.KillReply, apply,
-                                lambda killed: pb.KillReply(killed=killed))
+        return await self._once(request.request_id, "Cancel", pb.KillReply,
+                                ev.CancelRequested(ev.UNSENT, request.job_id, call_id), _killed)
 
     @_unary
     async def CloseStream(self, request: pb.JobRef, context: Any) -> pb.JobInfo:
-        apply = self._requested("CloseStream", request.request_id,
-                                lambda rid: ev.CloseStreamRequested(rid, request.job_id))
-        return await self._once(request.request_id, "CloseStream", pb.JobInfo, apply, convert.job_info)
+        return await self._once(request.request_id, "CloseStream", pb.JobInfo,
+                                ev.CloseStreamRequested(ev.UNSENT, request.job_id), convert.job_info)
 
     @_unary
     async def CloseJob(self, request: pb.JobRef, context: Any) -> pb.JobInfo:
-        apply = self._requested("CloseJob", request.request_id,
-                                lambda rid: ev.CloseJobRequested(rid, request.job_id))
-        return await self._once(request.request_id, "CloseJob", pb.JobInfo, apply, convert.job_info)
+        return await self._once(request.request_id, "CloseJob", pb.JobInfo,
+                                ev.CloseJobRequested(ev.UNSENT, request.job_id), convert.job_info)
 
     @_unary
     async def Remove(self, request: pb.JobRef, context: Any) -> pb.RemoveReply:
@@ -606,6 +582,14 @@ class Servicer(pb_grpc.StratosServicer):
     async def Shutdown(self, request: pb.ShutdownRequest, context: Any) -> pb.ShutdownReply:
         asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._on_shutdown()))
         return pb.ShutdownReply(pid=os.getpid())
+
+
+#: a failed task's reason that only repeats its exit code or signal: the warning shows those already.
+_PLAIN_ENDS = frozenset({TaskEndReason.NONE, TaskEndReason.EXITED, TaskEndReason.SIGNALLED})
+
+
+def _killed(count: Killed) -> pb.KillReply:
+    return pb.KillReply(killed=count)
 
 
 def _stdout_pieces(stdout: bytes | None, path: str | None) -> Iterator[tuple[bytes, bool]]:

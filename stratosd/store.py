@@ -20,6 +20,7 @@ from typing import Any
 
 from stratosd.core import actions as act
 from stratosd.core.model import Call, Job, JobSpec, Status, Task
+from stratosd.core.types import TaskEndReason
 
 #: 2: the requests table (client request ids and their replies). A schema 1 journal is upgraded
 #: in place when opened: the new table is created empty.
@@ -106,6 +107,9 @@ class Store:
         for column in ("peak_rss_sum_kb", "disk_kb"):
             if column not in have:
                 self.db.execute(f"ALTER TABLE outcomes ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+        # Task.end: "" in rows written before it, derived from the reason text when loaded.
+        if "reason_code" not in {row[1] for row in self.db.execute("PRAGMA table_info(tasks)")}:
+            self.db.execute("ALTER TABLE tasks ADD COLUMN reason_code TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         self.db.close()
@@ -132,7 +136,7 @@ class Store:
             for a in journal:
                 if isinstance(a, act.SaveTasks):
                     db.executemany(
-                        "INSERT OR REPLACE INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        f"INSERT OR REPLACE INTO tasks ({_TASK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         [_task_row(a.job_key, t) for t in a.tasks],
                     )
                 elif isinstance(a, act.SaveOutcome):
@@ -315,7 +319,7 @@ class Store:
                 "SELECT call_id, mode, cwd, env FROM calls WHERE job_key=? ORDER BY call_id", (key,)
             ):
                 job.calls.append(Call(call_id, mode, cwd, json.loads(env)))
-            for row in self.db.execute("SELECT * FROM tasks WHERE job_key=? ORDER BY task_id", (key,)):
+            for row in self.db.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE job_key=? ORDER BY task_id", (key,)):
                 job.tasks.append(_task_from_row(row))
             (published,) = self.db.execute(
                 "SELECT coalesce(max(seq), 0) FROM outcomes WHERE job_key=?", (key,)
@@ -355,18 +359,44 @@ class Store:
         return out
 
 
+_TASK_COLUMNS = ("job_key, task_id, call_id, command, status, attempt, host, parent, children, kill_requested, "
+                 "exit_code, signal, reason, started, ended, locality, reason_code")
+
+
 def _task_row(job_key: int, t: Task) -> tuple[Any, ...]:
     return (
         job_key, t.task_id, t.call_id, t.command, t.status.value, t.attempt, t.host, t.parent,
         json.dumps(t.children) if t.children else "", int(t.kill_requested), t.exit_code, t.signal,
         t.reason, t.started, t.ended, json.dumps([t.marked, t.host_bytes]) if t.host_bytes else "",
+        t.end.value,
     )
+
+
+def legacy_end_reason(reason: str, exit_code: int | None = None, signal: int | None = None) -> TaskEndReason:
+    """The code of a task journaled before codes were, from its reason text.
+
+    The only place the core's old reason texts are still read: a task retried after an
+    infrastructure failure keeps that note through a clean exit, and a failure's reason that
+    only repeats its exit code or signal is not shown again, so those must be known.
+    """
+    if reason == f"exit code {exit_code}":
+        return TaskEndReason.EXITED
+    if reason == f"signal {signal}":
+        return TaskEndReason.SIGNALLED
+    if reason.startswith("retried after"):
+        return TaskEndReason.RETRIED
+    if reason == "requeued after a daemon restart":
+        return TaskEndReason.REQUEUED_AFTER_RESTART
+    if reason == "killed before it started":
+        return TaskEndReason.KILLED_BEFORE_START
+    return TaskEndReason.LEGACY if reason else TaskEndReason.NONE
 
 
 def _task_from_row(row: Iterable[Any]) -> Task:
     (_, task_id, call_id, command, status, attempt, host, parent, children, killed, exit_code, signal,
-     reason, started, ended, locality) = row
+     reason, started, ended, locality, code) = row
     task = Task(task_id, call_id, command, parent)
+    task.end = TaskEndReason(code) if code else legacy_end_reason(reason, exit_code, signal)
     task.status = Status(status)
     task.attempt, task.host, task.kill_requested = attempt, host, bool(killed)
     task.children = tuple(json.loads(children)) if children else ()

@@ -44,3 +44,40 @@ def test_a_schema_1_journal_opens_and_gains_the_requests_table(tmp_path: Path) -
     db.close()
     with pytest.raises(JournalVersionError):
         Store(tmp_path / "journal.db")
+
+
+def test_a_task_journaled_before_reason_codes_gets_its_code_from_its_text(tmp_path: Path) -> None:
+    from stratosd.core.model import Job, JobSpec, Task
+    from stratosd.core.types import TaskEndReason
+
+    store = Store(tmp_path / "journal.db")
+    job = Job(1, "demo", JobSpec(), "local", 1.0)
+    tasks = [Task(i, 0, "true") for i in range(3)]
+    tasks[0].reason, tasks[0].end = "retried after: host h1 left: gone", TaskEndReason.RETRIED
+    tasks[1].reason, tasks[1].end = "exit code 3", TaskEndReason.EXITED
+    store.apply([act.SaveJob(job), act.SaveTasks(1, tuple(tasks))])
+    assert [t.end for t in next(store.load_jobs()).tasks] == [
+        TaskEndReason.RETRIED, TaskEndReason.EXITED, TaskEndReason.NONE]
+    # what a release before the reason_code column wrote: the column's default
+    store.db.execute("UPDATE tasks SET reason_code=''")
+    assert [t.end for t in next(store.load_jobs()).tasks] == [
+        TaskEndReason.RETRIED, TaskEndReason.LEGACY, TaskEndReason.NONE]
+    store.close()
+
+
+def test_a_journal_without_the_reason_code_column_opens_and_gains_it(tmp_path: Path) -> None:
+    store = Store(tmp_path / "journal.db")
+    store.db.execute("ALTER TABLE tasks DROP COLUMN reason_code")
+    store.close()
+    store = Store(tmp_path / "journal.db")
+    assert "reason_code" in {row[1] for row in store.db.execute("PRAGMA table_info(tasks)")}
+    store.close()
+
+
+def test_a_legacy_failure_that_only_repeats_its_exit_or_signal_is_known_as_such() -> None:
+    from stratosd.core.types import TaskEndReason
+    from stratosd.store import legacy_end_reason
+
+    assert legacy_end_reason("exit code 3", 3, None) is TaskEndReason.EXITED
+    assert legacy_end_reason("signal 9", None, 9) is TaskEndReason.SIGNALLED
+    assert legacy_end_reason("exit code 3", 4, None) is TaskEndReason.LEGACY

@@ -8,6 +8,7 @@ from typing import Protocol
 from stratos_executor.spec import TaskSpec
 from stratosd.core.events import Event
 from stratosd.core.model import Offer
+from stratosd.core.types import PoolKind
 
 #: how a backend reports facts: the runtime feeds them to the core.
 Emit = Callable[[Event], None]
@@ -17,7 +18,7 @@ class Backend(Protocol):
     """A backend with standing hosts (the local machine, pilots)."""
 
     #: the pool of hosts this backend runs tasks on (the core keys placement by it).
-    pool: str
+    pool: PoolKind
 
     def initial_events(self) -> list[Event]:
         """Hosts known at start (HostAdded), fed to the core before any job runs."""

@@ -7,14 +7,15 @@ import os
 import socket
 import time
 
-from stratos_executor.spec import TaskRecord, TaskSpec
+from stratos_executor.spec import StopReason, TaskRecord, TaskSpec
 from stratos_executor.supervisor import TaskRunner
 from stratosd.backends.base import Emit
 from stratosd.core.events import Event, HostAdded, TaskEnded, TaskLost, TaskStarted
+from stratosd.core.types import AttemptRef, PoolKind
 
-POOL = "local"
+POOL = PoolKind.LOCAL
 #: why the local backend stops its tasks when the daemon stops (not a task outcome).
-DAEMON_STOP = "daemon-stop"
+DAEMON_STOP = StopReason.DAEMON_STOP
 
 
 def host_memory_mb() -> float:
@@ -59,13 +60,13 @@ class LocalBackend:
             return
         finally:
             self._runners.pop((job_key, spec.task_id, spec.attempt), None)
-        if record.reason == DAEMON_STOP:
+        if record.stop is StopReason.DAEMON_STOP:
             return  # stopped by our own shutdown: the journal keeps it running, so the restart runs it again
         self._emit(TaskEnded(job_key, spec.task_id, spec.attempt, record))
 
-    def live_attempts(self) -> dict[tuple[int, int, int], str]:
-        """(job key, task id, attempt) -> host id of what runs now."""
-        return dict.fromkeys(self._runners, self.hostname)
+    def live_attempts(self) -> dict[AttemptRef, str]:
+        """The attempts that run now, and their host id."""
+        return {AttemptRef(*key): self.hostname for key in self._runners}
 
     def kill(self, job_key: int, task_id: int, attempt: int) -> None:
         runner = self._runners.get((job_key, task_id, attempt))

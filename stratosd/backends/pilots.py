@@ -19,10 +19,9 @@ from stratos_executor.spec import TaskSpec
 from stratosd.backends.base import Emit
 from stratosd.core.events import Event, HostAdded, HostRemoved, TaskLost
 from stratosd.core.model import Offer
+from stratosd.core.types import AttemptRef, PoolKind
 
-KIND = "pilots"
-#: pool kinds whose hosts are pilots: plain ones (started by hand) and Slurm's.
-PILOT_KINDS = ("pilots", "slurm")
+KIND = PoolKind.PILOTS
 
 
 @dataclass
@@ -50,7 +49,7 @@ class PilotsBackend:
     pool = KIND
 
     def __init__(self, emit: Emit, *, lost_after: float = 30.0, fetch_wait: float = 5.0,
-                 unclaimed: Callable[[str], list[tuple[int, int, int]]] = lambda kind: []) -> None:
+                 unclaimed: Callable[[PoolKind], list[AttemptRef]] = lambda kind: []) -> None:
         self._emit = emit
         self.lost_after = lost_after
         self.fetch_wait = fetch_wait
@@ -89,7 +88,7 @@ class PilotsBackend:
         for task_id, attempt in holding:  # kills of attempts the core no longer wants find their pilot
             self._placed[(job_key, task_id, attempt)] = executor_id
         self._emit(HostAdded(executor_id, pool, cpus, mem, host,
-                             tuple((job_key, task_id, attempt) for task_id, attempt in holding)))
+                             tuple(AttemptRef(job_key, task_id, attempt) for task_id, attempt in holding)))
 
     def pilot(self, executor_id: str) -> Pilot | None:
         return self.pilots.get(executor_id)
@@ -113,8 +112,8 @@ class PilotsBackend:
             del self._placed[key]
         self._emit(HostRemoved(executor_id, reason, time.time()))
 
-    def live_attempts(self) -> dict[tuple[int, int, int], str]:
-        return dict(self._placed)
+    def live_attempts(self) -> dict[AttemptRef, str]:
+        return {AttemptRef(*key): host for key, host in self._placed.items()}
 
     def attempt_ended(self, job_key: int, task_id: int, attempt: int) -> None:
         self._placed.pop((job_key, task_id, attempt), None)
@@ -128,7 +127,7 @@ class PilotsBackend:
                 # After a restart the journal's running tasks wait for their pilots to register again
                 # (holding them); those whose pilot did not come back within lost_after run elsewhere.
                 adopt_until = 0.0
-                for kind in PILOT_KINDS:
+                for kind in (k for k in PoolKind if k.pilot_hosts):
                     for job_key, task_id, attempt in self._unclaimed(kind):
                         self._emit(TaskLost(job_key, task_id, attempt,
                                             "its pilot did not come back after the daemon restarted", time.time()))

@@ -32,12 +32,13 @@ from stratosd.backends.base import Emit
 from stratosd.backends.pilots import PilotsBackend
 from stratosd.core.events import Event, PilotStartFailed
 from stratosd.core.model import Job, Offer, Status
+from stratosd.core.types import PoolId, PoolKind
 from stratosd.enroll import Enrollment
 from stratosd.listeners import ExecutorListeners, slurm_controller
 
 log = logging.getLogger("stratosd.slurm")
 
-KIND = "slurm"
+KIND = PoolKind.SLURM
 META_KEY = "slurm_pilots"
 DEFAULT_MAX_PILOTS = 4
 DEFAULT_IDLE_TIMEOUT = 60.0
@@ -184,7 +185,7 @@ class SlurmBackend:
 
     def pilot_counts(self, job_key: int) -> tuple[int, int]:
         """(queued in Slurm, running) pilot jobs of a job."""
-        state = self.pools.get(f"{KIND}:{job_key}")
+        state = self.pools.get(PoolId.of(KIND, job_key))
         if state is None:
             return 0, 0
         registered = {p.executor_id for p in self.pilots.jobs_pilots(job_key)}
@@ -193,7 +194,7 @@ class SlurmBackend:
         return queued, len(state.pilots) - queued
 
     def job_notes(self, job_key: int) -> list[str]:
-        state = self.pools.get(f"{KIND}:{job_key}")
+        state = self.pools.get(PoolId.of(KIND, job_key))
         return [state.problem] if state is not None and state.problem else []
 
     async def probe(self, master: str) -> None:
@@ -397,10 +398,10 @@ class SlurmBackend:
     def _pool(self, pool: str) -> PilotPool | None:
         state = self.pools.get(pool)
         if state is None:
-            key = pool.partition(":")[2]
-            if not key.isdigit():
+            key = PoolId(pool).job_key
+            if key is None:
                 return None
-            state = self.pools[pool] = PilotPool(int(key), pool)
+            state = self.pools[pool] = PilotPool(key, pool)
             saved = self._meta.meta(state.job_key, META_KEY)  # a restarted daemon's pilots
             if saved:
                 state.pilots = dict.fromkeys(json.loads(saved), "")

@@ -1,16 +1,22 @@
-"""Actions: what the core decides. Journal actions are committed before any other runs."""
+"""Actions: what the core decides. Journal actions are committed before any other runs.
+
+Each carries the ``stimulus_id`` of the event the core was handling when it decided it
+(keyword-only), so a log line can say which report or request caused a launch or a kill.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stratos_executor.spec import TaskRecord
 from stratosd.core.model import Call, Job, Offer, Task
+from stratosd.core.types import PoolId
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    pass
+    #: the event that caused it (see Event.stimulus_id); not compared, like the event's.
+    stimulus_id: str = field(default="", kw_only=True, compare=False)
 
 
 # -- journal: applied in one transaction, before the effects below ---------------------
@@ -69,7 +75,7 @@ class LaunchTask(Action):
     task_id: int
     attempt: int
     host_id: str
-    pool: str
+    pool: PoolId
     cpus: float
 
 
@@ -78,21 +84,21 @@ class KillTask(Action):
     job_key: int
     task_id: int
     attempt: int
-    pool: str
+    pool: PoolId
 
 
 @dataclass(frozen=True, slots=True)
 class AcceptOffer(Action):
     """Launch these tasks on one offer (the offer's unused resources go back)."""
 
-    pool: str
+    pool: PoolId
     offer: Offer
     launches: tuple[LaunchTask, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class DeclineOffers(Action):
-    pool: str
+    pool: PoolId
     offer_ids: tuple[str, ...]
     #: how long the cluster manager should not offer these resources again.
     refuse_seconds: float
@@ -102,14 +108,14 @@ class DeclineOffers(Action):
 class ReviveOffers(Action):
     """The pool has work again: open it and ask for offers (clears earlier refusals)."""
 
-    pool: str
+    pool: PoolId
 
 
 @dataclass(frozen=True, slots=True)
 class SuppressOffers(Action):
     """The pool has nothing pending: stop sending offers until ReviveOffers."""
 
-    pool: str
+    pool: PoolId
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +125,7 @@ class ReleasePool(Action):
     ``now`` is True for an explicit close; otherwise the backend may wait a while for more work.
     """
 
-    pool: str
+    pool: PoolId
     now: bool = False
 
 

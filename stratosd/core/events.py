@@ -3,20 +3,71 @@
 Requests carry a ``request_id``; the core answers each with exactly one
 :class:`~stratosd.core.actions.Reply`, which the runtime delivers only after the
 journal has committed the changes the request made.
+
+Every event carries a ``stimulus_id`` (keyword-only, so events are still built
+positionally): its producer names it, or :meth:`Runtime.emit` does, and the core
+copies it onto every action it decides while handling the event.
+
+Three base classes say what the core may rely on without probing attributes:
+:class:`Timed` events tell the time (``now``), :class:`Request` events want a
+reply (``request_id``), :class:`AttemptFact` events are about one task attempt.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from stratos_executor.spec import TaskRecord
 from stratosd.core.locality import HostBytes
 from stratosd.core.model import CallMode, JobSpec, Offer
+from stratosd.core.replies import JobCreated, JobRemoved, JobView, Killed, Submitted
+from stratosd.core.types import AttemptRef, PoolKind
+
+#: the type of a request's answer.
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    pass
+    #: what caused this event (an RPC, a backend report, a tick): copied onto the core's actions.
+    #: Not compared: two events that say the same are equal whoever sent them.
+    stimulus_id: str = field(default="", kw_only=True, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Timed(Event):
+    """An event that tells the time: the core has no clock, its ``now`` is the latest one told."""
+
+    if TYPE_CHECKING:  # each subclass declares the field, in its own positional place
+
+        @property
+        def now(self) -> float: ...
+
+
+#: the ``request_id`` of a request not sent yet: :meth:`Runtime.request` gives it its own.
+UNSENT = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Request(Event, Generic[R]):
+    """A client's request: the core answers it with exactly one Reply, an ``R`` or an error."""
+
+    #: the runtime's id for it (0 until :meth:`Runtime.request` stamps it).
+    request_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFact(Event):
+    """A backend's report about one attempt of one task; stale when the attempt is not the current one."""
+
+    job_key: int
+    task_id: int
+    attempt: int
+
+    @property
+    def ref(self) -> AttemptRef:
+        return AttemptRef(self.job_key, self.task_id, self.attempt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,19 +78,19 @@ class HostAdded(Event):
     mem: float
     #: the machine's name (a pilot's host_id is its executor id); default: host_id.
     hostname: str = ""
-    #: (job key, task id, attempt) the host already runs: an executor registering again.
-    holding: tuple[tuple[int, int, int], ...] = ()
+    #: the attempts the host already runs: an executor registering again.
+    holding: tuple[AttemptRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class Tick(Event):
+class Tick(Timed):
     """Time passed: tasks waiting for a data-local host may now take any."""
 
     now: float
 
 
 @dataclass(frozen=True, slots=True)
-class HostRemoved(Event):
+class HostRemoved(Timed):
     """A host left (a pilot exited or was lost): its running tasks are infrastructure failures."""
 
     host_id: str
@@ -48,7 +99,7 @@ class HostRemoved(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class OffersReceived(Event):
+class OffersReceived(Timed):
     """A cluster manager offers these resources to the job that owns ``pool``."""
 
     pool: str
@@ -57,21 +108,19 @@ class OffersReceived(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class CreateJobRequested(Event):
-    request_id: int
+class CreateJobRequested(Request[JobCreated], Timed):
     #: "" lets the core choose a unique name.
     name: str
     spec: JobSpec
-    #: "local" (shared by all jobs), or a backend kind whose hosts serve this job only.
-    pool: str
+    #: the backend; LOCAL is shared by all jobs, other kinds give the job a pool of its own (own_pool).
+    pool: PoolKind
     now: float
     own_pool: bool = False
     token: str = ""
 
 
 @dataclass(frozen=True, slots=True)
-class SubmitRequested(Event):
-    request_id: int
+class SubmitRequested(Request[Submitted], Timed):
     name: str
     mode: CallMode
     cwd: str
@@ -85,65 +134,51 @@ class SubmitRequested(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class KillRequested(Event):
-    request_id: int
+class KillRequested(Request[Killed]):
     name: str
     #: None: every unended task of the job.
     task_ids: tuple[int, ...] | None
 
 
 @dataclass(frozen=True, slots=True)
-class CancelRequested(Event):
-    request_id: int
+class CancelRequested(Request[Killed]):
     name: str
     #: None: the whole job.
     call_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
-class CloseStreamRequested(Event):
-    request_id: int
+class CloseStreamRequested(Request[JobView]):
     name: str
 
 
 @dataclass(frozen=True, slots=True)
-class CloseJobRequested(Event):
-    request_id: int
+class CloseJobRequested(Request[JobView]):
     name: str
 
 
 @dataclass(frozen=True, slots=True)
-class RemoveJobRequested(Event):
-    request_id: int
+class RemoveJobRequested(Request[JobRemoved]):
     name: str
     #: the job's key when the request was decided: another job given the name since is not removed.
     key: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class TaskStarted(Event):
-    job_key: int
-    task_id: int
-    attempt: int
+class TaskStarted(AttemptFact):
     pid: int
     started: float
 
 
 @dataclass(frozen=True, slots=True)
-class TaskEnded(Event):
-    job_key: int
-    task_id: int
-    attempt: int
+class TaskEnded(AttemptFact):
     record: TaskRecord
 
 
 @dataclass(frozen=True, slots=True)
-class TaskLost(Event):
+class TaskLost(AttemptFact, Timed):
     """The task's executor or host failed: an infrastructure failure, retried up to max_retries."""
 
-    job_key: int
-    task_id: int
-    attempt: int
     reason: str
     now: float
     #: the host where the executor itself could not be started (not installed there, say): the
@@ -155,7 +190,7 @@ class TaskLost(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class PilotStartFailed(Event):
+class PilotStartFailed(Timed):
     """A pilot job for ``pool`` ended before its executor reached the daemon (it never registered)."""
 
     pool: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Sequence
 
 #: (canonical host, bytes of the task's marked files it holds), most bytes first.
 HostBytes = tuple[tuple[str, int], ...]
@@ -25,18 +26,22 @@ def canonical_host(name: str) -> str:
         return name.split(".", 1)[0]
 
 
-def best_hosts(host_bytes: HostBytes) -> tuple[str, ...]:
-    """The hosts tied for holding the most bytes."""
-    if not host_bytes:
+def best_hosts(host_bytes: Sequence[tuple[str, int]]) -> tuple[str, ...]:
+    """The hosts tied for holding the most bytes (in any order); () when none holds any.
+
+    The one definition: the HDFS side (``locality.blocks``) re-exports it.
+    """
+    top = max((size for _, size in host_bytes), default=0)
+    if top <= 0:
         return ()
-    top = host_bytes[0][1]
     return tuple(host for host, size in host_bytes if size == top)
 
 
 def normalize(host_bytes: dict[str, int]) -> HostBytes:
-    """Canonical names, bytes added up per canonical host, most bytes first (ties by name)."""
+    """Canonical names, bytes added up per canonical host, most bytes first (ties by name);
+    hosts holding none of the bytes are left out."""
     merged: dict[str, int] = {}
     for host, size in host_bytes.items():
         key = canonical_host(host)
         merged[key] = merged.get(key, 0) + size
-    return tuple(sorted(merged.items(), key=lambda item: (-item[1], item[0])))
+    return tuple(sorted(((h, n) for h, n in merged.items() if n > 0), key=lambda item: (-item[1], item[0])))

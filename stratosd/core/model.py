@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Literal
 
 from stratosd.core.locality import HostBytes
+from stratosd.core.types import PoolId, TaskEndReason
 
 
 class Status(StrEnum):
@@ -89,8 +90,24 @@ class Task:
     """One command of a job. Its id is its index in the job's task list."""
 
     __slots__ = (
-        "attempt", "call_id", "children", "command", "ended", "exit_code", "host", "host_bytes", "kill_requested",
-        "marked", "parent", "queued", "reason", "signal", "started", "status", "task_id",
+        "attempt",
+        "call_id",
+        "children",
+        "command",
+        "end",
+        "ended",
+        "exit_code",
+        "host",
+        "host_bytes",
+        "kill_requested",
+        "marked",
+        "parent",
+        "queued",
+        "reason",
+        "signal",
+        "started",
+        "status",
+        "task_id",
     )
 
     def __init__(self, task_id: int, call_id: int, command: str, parent: int | None = None) -> None:
@@ -107,8 +124,10 @@ class Task:
         self.kill_requested = False
         self.exit_code: int | None = None
         self.signal: int | None = None
-        #: why it ended when not by a plain exit: "killed", "timeout", "relaunch", "lost: ...".
+        #: why it ended when not by a plain exit: "killed", "timeout", "relaunch", "lost: ..." (shown)...
         self.reason = ""
+        #: ... and the same as a code, which is what the core decides on.
+        self.end = TaskEndReason.NONE
         self.started = 0.0
         self.ended = 0.0
         #: per host, the bytes of this task's marked (`<[ ]>`) files it holds; () without markers.
@@ -136,7 +155,7 @@ class Job:
         self.name = name
         self.spec = spec
         #: where its tasks run: "local", or a pool of its own ("pilots:7") for cluster backends.
-        self.pool = pool
+        self.pool = PoolId(pool)
         #: the secret its remote executors present (made by the daemon, not the core).
         self.token = token
         self.created = created
@@ -188,7 +207,7 @@ class Host:
     """A place tasks run: the local machine, a Mesos agent's offer, a Slurm pilot."""
 
     host_id: str
-    pool: str
+    pool: PoolId
     cpus: float
     mem: float
     #: the canonical host name, matched against where a task's data lives.

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stratosd.core.locality import canonical_host  # one rule for datanodes and agents
+from stratosd.core.locality import best_hosts, canonical_host  # one rule for datanodes and agents
 
 __all__ = [
     "Block",
@@ -121,14 +121,6 @@ def ip_bytes(files: Sequence[FileBlocks | None]) -> list[tuple[str, int]]:
             for ip in {ip for ip in block.ips if ip}:
                 totals[ip] = totals.get(ip, 0) + block.length
     return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
-
-
-def best_hosts(host_bytes: Sequence[tuple[str, int]]) -> tuple[str, ...]:
-    """The hosts tied for the largest byte count (input as from :func:`host_bytes`); () if none hold any."""
-    top = max((size for _, size in host_bytes), default=0)
-    if top <= 0:
-        return ()
-    return tuple(host for host, size in host_bytes if size == top)
 
 
 def local_bytes(files: Sequence[FileBlocks | None], host: str) -> int:

@@ -1,4 +1,4 @@
-"""A bare SchedulerState fed events directly; invariants are checked after every test."""
+"""A bare SchedulerState fed events directly; invariants are checked after every step and every test."""
 
 from __future__ import annotations
 
@@ -11,6 +11,6 @@ from stratosd.core.state import SchedulerState
 
 @pytest.fixture
 def state() -> Iterator[SchedulerState]:
-    s = SchedulerState()
+    s = SchedulerState(validate=True)
     yield s
     s.validate()

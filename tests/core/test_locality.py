@@ -90,3 +90,13 @@ def test_standing_hosts_prefer_data_and_ticks_end_the_wait(state: SchedulerState
     later = [(a.host_id, a.task_id) for a in state.handle(ev.Tick(2.5)) if isinstance(a, act.LaunchTask)]
     assert later == [("pilot-1", 1)]
     assert state.jobs["p"].tasks[1].host == "node1"  # the machine, not the executor id
+
+
+def test_one_best_hosts_rule_for_the_core_and_hdfs() -> None:
+    from stratosd.locality import blocks
+
+    assert blocks.best_hosts is best_hosts
+    assert best_hosts((("a", 0),)) == ()  # nobody holds any of the bytes: no host is better
+    assert best_hosts([("b", 3), ("a", 5), ("c", 5)]) == ("a", "c")  # the input need not be sorted
+    assert normalize({"a": 0, "B.x": 4}) == (("b", 4),)
+    assert normalize({"a": 0}) == ()

@@ -10,6 +10,7 @@ from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.model import Status
 from stratosd.core.state import InvalidTransition, SchedulerState
+from stratosd.core.transitions import move
 from tests.core.helpers import add_host, create, end, launches, published, reply, status, submit
 
 
@@ -239,7 +240,7 @@ def test_illegal_transitions_raise(state: SchedulerState) -> None:
     end(state, "demo", 0)
     job = state.jobs["demo"]
     with pytest.raises(InvalidTransition):
-        state._move(job, job.tasks[0], Status.RUNNING)
+        move(state, job, job.tasks[0], Status.RUNNING)
 
 
 def test_a_closed_stream_reopens_on_submission(state: SchedulerState) -> None:

@@ -721,6 +721,8 @@ path_values = st.one_of(
 @example(name="log_directory", value="~\x00")  # a NUL byte: ValueError in expanduser
 @example(name="monitor", value="~nouser/monitor.sh")
 @example(name="socket", value="~nouser/stratosd.sock")
+@example(name="socket", value="~\x00")  # the same ValueError in _connection.connect's expanduser
+@example(name="state_dir", value="~\x00")
 @example(name="monitor", value="x" * 300)
 @example(name="socket", value="?")
 @given(name=st.sampled_from(PATH_SETTINGS), value=path_values)

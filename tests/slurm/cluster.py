@@ -78,3 +78,13 @@ def wait_state(job_id: str, state: str, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"job {job_id} not {state} after {timeout} s: {job_fields(job_id).get('JobState')}")
         time.sleep(0.1)
+
+
+def wait_node_up(node: str, timeout: float = 30) -> None:
+    """Wait until slurmctld hears from ``node`` again: after ``State=RESUME`` it shows ``idle*``
+    (not responding) until its next ping, which the next test would see as a cluster that is down."""
+    deadline = time.monotonic() + timeout
+    while (state := slurm("sinfo", "-h", "-n", node, "-o", "%T").strip()) not in ("idle", "mixed", "allocated"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"node {node} not up after {timeout} s: {state!r}")
+        time.sleep(0.2)

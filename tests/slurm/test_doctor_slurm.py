@@ -9,7 +9,7 @@ import pytest
 
 from stratos import ctl
 from tests.autostarted import AutoStarted, autostarted
-from tests.slurm.cluster import slurm
+from tests.slurm.cluster import slurm, wait_node_up
 
 pytestmark = pytest.mark.slurm
 
@@ -79,6 +79,7 @@ def test_doctor_reports_a_node_whose_probe_never_starts(
         assert ctl.main(["doctor", f"slurm://{slurm_cluster}", "--json", "--timeout", "5"]) == 1
     finally:
         slurm("scontrol", "update", f"NodeName={node}", "State=RESUME")
+        wait_node_up(node)  # the next test finds the cluster as this one did
     report = json.loads(capsys.readouterr().out)
     [check] = [n for n in report["nodes"] if n["node"] == node]
     assert check["problem"] == "not started within 5 s (queue busy or node down)", check

@@ -25,13 +25,14 @@ from typing import Any, Protocol
 import aiohttp
 
 from stratos.errors import BackendUnavailable
-from stratos_executor.spec import TaskRecord, TaskSpec
+from stratos_executor.spec import StopReason, TaskRecord, TaskSpec
 from stratosd.backends.base import Emit
 from stratosd.backends.mesos import translate as tr
 from stratosd.backends.mesos.client import SchedulerConnection, resolve
 from stratosd.backends.pilots import assignment
 from stratosd.core.events import Event, OffersReceived, TaskEnded, TaskLost
 from stratosd.core.model import Job, Offer, Status
+from stratosd.core.types import PoolId, PoolKind
 from stratosd.enroll import Enrollment
 from stratosd.listeners import ExecutorListeners, mesos_endpoint
 
@@ -39,7 +40,7 @@ log = logging.getLogger("stratosd.mesos")
 #: one debug line per offer answered: what went into it and how long after its OFFERS event (bench/mesos.py).
 offers_log = logging.getLogger("stratosd.mesos.offers")
 
-KIND = "mesos"
+KIND = PoolKind.MESOS
 #: the longest a closed job's framework waits for its executors to exit before TEARDOWN.
 RELEASE_GRACE = 10.0
 #: a finished job's framework stays subscribed this long for more work before TEARDOWN.
@@ -157,9 +158,9 @@ class MesosBackend:
         framework = self.frameworks.get(pool)
         if framework is not None:
             return framework
-        job_key = int(pool.partition(":")[2])
-        job = self._jobs(job_key)
-        if job is None:
+        job_key = PoolId(pool).job_key
+        job = self._jobs(job_key) if job_key is not None else None
+        if job is None or job_key is None:
             return None
         if self._session is None:
             self._session = aiohttp.ClientSession()
@@ -227,7 +228,8 @@ class MesosBackend:
             # When the executor reported the task's end first, the core ignores these as stale.
             if update.state == "TASK_FAILED" and update.reason in LIMIT_REASONS:
                 # the task went over its limits: its result is a failure, not a retry
-                record = TaskRecord(ended=time.time(), reason=f"killed by Mesos: {why}", stdout=b"", signal=9)
+                record = TaskRecord(ended=time.time(), reason=f"killed by Mesos: {why}", stdout=b"", signal=9,
+                                    stop=StopReason.CLUSTER_LIMIT)
                 self._emit(TaskEnded(ids[0], ids[1], ids[2], record))
             else:
                 never_heard = update.task_id not in framework.heard
@@ -307,7 +309,8 @@ class MesosBackend:
     def accept(self, pool: str, offer: Offer, launches: list[tuple[int, TaskSpec, float]]) -> None:
         framework = self.frameworks.get(pool)
         held = framework.offers.pop(offer.offer_id, None) if framework else None
-        job = self._jobs(int(pool.partition(":")[2]))
+        job_key = PoolId(pool).job_key
+        job = self._jobs(job_key) if job_key is not None else None
         if framework is None or held is None or job is None:
             for job_key, spec, _ in launches:
                 self._emit(TaskLost(job_key, spec.task_id, spec.attempt, "the offer is gone", time.time()))
@@ -426,7 +429,7 @@ class MesosBackend:
         ids = tr.parse_task_id(executor_id)
         if ids is None:
             return None
-        framework = self.frameworks.get(f"{KIND}:{ids[0]}")
+        framework = self.frameworks.get(PoolId.of(KIND, ids[0]))
         if framework is None or executor_id not in framework.live:
             return None
         framework.heard.add(executor_id)  # it started: a later failure is not the node's
@@ -438,7 +441,7 @@ class MesosBackend:
         raise TypeError("Mesos tasks are launched on offers (AcceptOffer), not on standing hosts")
 
     def kill(self, job_key: int, task_id: int, attempt: int) -> None:
-        framework = self.frameworks.get(f"{KIND}:{job_key}")
+        framework = self.frameworks.get(PoolId.of(KIND, job_key))
         if framework is not None:
             mesos_task_id = tr.task_id(job_key, task_id, attempt)
             self._send(framework, tr.kill(self._fid(framework), mesos_task_id,

@@ -1,0 +1,288 @@
+"""Placement: hosts and pools, fair share between jobs, delay scheduling, offer packing.
+
+:class:`HostBook` is the one place a host's free capacity and running set change, so
+what restore, a returning executor, a launch and a task's end do to a host cannot drift
+apart (``validate`` checks the same arithmetic).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from stratosd.core import actions as act
+from stratosd.core import events as ev
+from stratosd.core import lifecycle
+from stratosd.core.locality import best_hosts, canonical_host
+from stratosd.core.model import Host, Job, Status, Task
+from stratosd.core.transitions import move
+from stratosd.core.types import AttemptRef, PoolId
+
+if TYPE_CHECKING:
+    from stratosd.core.state import SchedulerState
+
+EPS = 1e-9
+#: refuse an offer this long when the job has nothing to run (revived when it has).
+IDLE_REFUSE_SECONDS = 120.0
+#: ... and this long when its pending tasks did not fit the offer.
+BUSY_REFUSE_SECONDS = 1.0
+#: pilot jobs of a pool in a row that end without registering before its pending tasks are charged.
+PILOT_FAILURES_BEFORE_LOST = 3
+
+
+class HostBook:
+    """Every standing host, grouped by pool, and where each running task is placed."""
+
+    __slots__ = ("hosts", "placed", "pools")
+
+    def __init__(self) -> None:
+        #: host id -> host.
+        self.hosts: dict[str, Host] = {}
+        #: pool -> its hosts.
+        self.pools: dict[PoolId, list[Host]] = {}
+        #: (job key, task id) -> host id of every running task placed on a standing host.
+        self.placed: dict[tuple[int, int], str] = {}
+
+    def share(self, job: Job, pool: PoolId) -> float:
+        """The cores one task of ``job`` takes on a host of ``pool``: at most the largest host's."""
+        return min(job.spec.cpus, max(h.cpus for h in self.pools[pool]))
+
+    def reserve(self, host: Host, job: Job, task_id: int, cpus: float) -> None:
+        """Place a running task on ``host``."""
+        host.free_cpus -= cpus
+        host.free_mem -= job.spec.mem
+        host.running.add((job.key, task_id))
+        self.placed[(job.key, task_id)] = host.host_id
+
+    def free(self, job: Job, task_id: int) -> None:
+        """The task no longer runs where it was placed (if it was)."""
+        host_id = self.placed.pop((job.key, task_id), None)
+        host = self.hosts.get(host_id) if host_id else None
+        if host is None:
+            return
+        host.running.discard((job.key, task_id))
+        host.free_cpus += self.share(job, host.pool)
+        host.free_mem += job.spec.mem
+
+
+# -- hosts ------------------------------------------------------------------------------------
+
+
+def on_host_added(state: SchedulerState, e: ev.HostAdded) -> None:
+    book = state.book
+    if e.host_id in book.hosts:
+        return
+    host = Host(e.host_id, PoolId(e.pool), e.cpus, e.mem, canonical_host(e.hostname or e.host_id),
+                free_cpus=e.cpus, free_mem=e.mem)
+    book.hosts[e.host_id] = host
+    book.pools.setdefault(host.pool, []).append(host)
+    state.pilot_failures.pop(host.pool, None)  # a pilot reached the daemon: the pool works
+    for ref in e.holding:
+        claim(state, host, AttemptRef(*ref))
+
+
+def claim(state: SchedulerState, host: Host, ref: AttemptRef) -> None:
+    """A returning executor holds this attempt: keep it where it runs, or stop it if it is stale."""
+    job_key, task_id, attempt = ref
+    job = state.by_key.get(job_key)
+    task = job.tasks[task_id] if job is not None and 0 <= task_id < len(job.tasks) else None
+    if (job is None or task is None or job.pool != host.pool or task.attempt != attempt
+            or task.status is not Status.RUNNING or (job_key, task_id) in state.book.placed):
+        state.effects.append(act.KillTask(job_key, task_id, attempt, host.pool, stimulus_id=state.stimulus))
+        if task is not None and job is not None:
+            state.note(job, task, f"attempt {attempt} held by returning executor {host.host_id}: stopped (stale)")
+        return
+    state.book.reserve(host, job, task_id, state.book.share(job, host.pool))
+    state.note(job, task, f"kept running on its returning executor {host.host_id}")
+
+
+def on_host_removed(state: SchedulerState, e: ev.HostRemoved) -> None:
+    """A host left: its running tasks failed with it (retried while retries are left)."""
+    host = state.book.hosts.pop(e.host_id, None)
+    if host is None:
+        return
+    state.book.pools[host.pool].remove(host)
+    for job_key, task_id in sorted(host.running):
+        job = state.by_key[job_key]
+        lifecycle.lose(state, job, job.tasks[task_id], f"host {e.host_id} left: {e.reason}", e.now)
+
+
+def on_pilot_start_failed(state: SchedulerState, e: ev.PilotStartFailed) -> None:
+    """A pilot job ended without registering. While the pool has pilots, its tasks run on them;
+    with none, every ``pilot_failures_before_lost`` failures in a row charge each pending task
+    one infrastructure failure (as a failed launch would): retried while retries are left, else
+    lost with the reason. So a job whose pilots cannot start ends instead of waiting forever."""
+    pool = PoolId(e.pool)
+    job = pool_owner(state, pool)
+    if job is None or state.book.pools.get(pool):
+        state.pilot_failures.pop(pool, None)
+        return
+    failures = state.pilot_failures.setdefault(pool, [])
+    failures.append((e.node, e.detail))
+    if len(failures) < state.pilot_failures_before_lost:
+        return
+    del state.pilot_failures[pool]
+    lifecycle.charge_pending(state, job, pilot_failure_reason(failures), e.now)
+
+
+def pilot_failure_reason(failures: list[tuple[str, str]]) -> str:
+    """Why pending tasks are charged: how many pilot jobs failed, on which nodes, and the last one's words."""
+    nodes = sorted({node for node, _ in failures if node})
+    where = f" on {', '.join(nodes)}" if nodes else ""
+    detail = next((d for _, d in reversed(failures) if d), "")
+    return (f"{len(failures)} pilot jobs in a row ended{where} before their executor reached the daemon"
+            + (f": {detail}" if detail else ""))
+
+
+# -- offers -----------------------------------------------------------------------------------
+
+
+def on_offers(state: SchedulerState, e: ev.OffersReceived) -> None:
+    """Pack each offer with the pool's pending tasks; decline what is left unused."""
+    pool = PoolId(e.pool)
+    job = pool_owner(state, pool)
+    declined: list[str] = []
+    for offer in e.offers:
+        launches: list[act.LaunchTask] = []
+        free_cpus, free_mem = offer.cpus, offer.mem
+        free_disk = offer.disk
+        host_key = canonical_host(offer.hostname)
+        # an agent is avoided by its id (several agents may share a host name), else by its name
+        agent = offer.agent_id or host_key
+        if job is not None and offer.cpus + EPS >= job.spec.cpus and offer.mem + EPS >= job.spec.mem:
+            job.offered[agent] = host_key  # an agent that could run one of its tasks
+        # Avoided agents get the job's tasks only when every agent that offered is avoided: the
+        # tasks then use up their retries there and end lost with the reason; the job never hangs.
+        avoided = job is not None and (agent in job.avoid or host_key in job.avoid)
+        if job is not None and (not avoided or no_usable_host(job)):
+            cpus, disk = job.spec.cpus, job.spec.disk
+            while (free_cpus + EPS >= cpus and free_mem + EPS >= job.spec.mem
+                   and free_disk + EPS >= disk):
+                task = pick(state, job, host_key)
+                if task is None:
+                    break
+                launches.append(start(state, job, task, offer.hostname, cpus))
+                free_cpus -= cpus
+                free_mem -= job.spec.mem
+                free_disk -= disk
+        if launches:
+            state.effects.append(act.AcceptOffer(pool, offer, tuple(launches), stimulus_id=state.stimulus))
+        else:
+            declined.append(offer.offer_id)
+    busy = job is not None and next_pending(job) is not None
+    if declined:
+        refuse = BUSY_REFUSE_SECONDS if busy else IDLE_REFUSE_SECONDS
+        state.effects.append(act.DeclineOffers(pool, tuple(declined), refuse, stimulus_id=state.stimulus))
+    if not busy:
+        state.effects.append(act.SuppressOffers(pool, stimulus_id=state.stimulus))
+
+
+def avoid(state: SchedulerState, job: Job, host: str, agent: str, reason: str) -> None:
+    """The executor could not start on ``host`` (agent id ``agent``, "" if none): the job's tasks
+    go there no more, unless every agent that offers is avoided (see on_offers); warned once."""
+    key = agent or canonical_host(host)
+    if key not in job.avoid:
+        job.avoid[key] = reason
+        job.warnings.append(f"{reason}; no more tasks of this job go to {host}")
+        state.diff.job(job)
+
+
+def no_usable_host(job: Job) -> bool:
+    """Whether every agent that offered the job room is avoided (by its id or its host's name)."""
+    return bool(job.avoid) and all(agent in job.avoid or host in job.avoid for agent, host in job.offered.items())
+
+
+def pool_owner(state: SchedulerState, pool: PoolId) -> Job | None:
+    """The job whose own pool this is (None for a shared pool or a job that is gone)."""
+    key = pool.job_key
+    job = state.by_key.get(key) if key is not None else None
+    return job if job is not None and job.pool == pool else None
+
+
+# -- standing hosts ---------------------------------------------------------------------------
+
+
+def schedule(state: SchedulerState) -> None:
+    """Launch pending tasks where they fit, one task per job per round (fair share)."""
+    last_launch = state.last_launch
+    for pool, waiting in state.waiting.items():
+        hosts = state.book.pools.get(pool)
+        if not hosts:
+            continue
+        progress = True
+        while waiting and progress:
+            progress = False
+            # Fewest running tasks first, then the job that launched least recently.
+            order = sorted(waiting, key=lambda k: (waiting[k].counts[Status.RUNNING], last_launch.get(k, 0)))
+            for key in order:
+                job = waiting[key]
+                if next_pending(job) is None:
+                    del waiting[key]
+                    continue
+                cpus = min(job.spec.cpus, max(h.cpus for h in hosts))
+                for host in hosts:
+                    if host.free_cpus + EPS >= cpus and host.free_mem + EPS >= job.spec.mem:
+                        task = pick(state, job, host.hostname)
+                        if task is not None:
+                            launch(state, job, task, host, cpus)
+                            progress = True
+                            break
+                if next_pending(job) is None:
+                    del waiting[key]
+
+
+def index(job: Job, task: Task) -> None:
+    """Queue a pending task under the hosts that hold its data best."""
+    for host in best_hosts(task.host_bytes):
+        job.by_host.setdefault(host, deque()).append(task.task_id)
+
+
+def pick(state: SchedulerState, job: Job, host: str) -> Task | None:
+    """Delay scheduling: the task to run on ``host`` now, or None to leave the host to others.
+
+    First a pending task whose data this host holds best; else the longest-waiting pending
+    task, if it has no data to be near or has waited ``locality_wait`` for a host that has.
+    """
+    local = job.by_host.get(host)
+    while local:
+        task = job.tasks[local.popleft()]
+        if task.status is Status.PENDING:
+            return task
+    head = next_pending(job)
+    if head is None:
+        return None
+    if not head.host_bytes or state.now - head.queued >= job.spec.locality_wait:
+        return head
+    return None
+
+
+def next_pending(job: Job) -> Task | None:
+    """The longest-waiting pending task (the queue is cleaned lazily of tasks killed meanwhile)."""
+    while job.pending:
+        task = job.tasks[job.pending[0]]
+        if task.status is Status.PENDING:
+            return task
+        job.pending.popleft()  # killed while queued
+    return None
+
+
+def start(state: SchedulerState, job: Job, task: Task, host_id: str, cpus: float) -> act.LaunchTask:
+    """Mark a task running as a new attempt; the caller places it."""
+    task.attempt += 1
+    task.host = host_id
+    task.kill_requested = False
+    task.exit_code = task.signal = None
+    task.started = task.ended = 0.0
+    move(state, job, task, Status.RUNNING, detail="launched")
+    state.launches += 1
+    state.last_launch[job.key] = state.launches
+    return act.LaunchTask(job.key, task.task_id, task.attempt, host_id, job.pool, cpus, stimulus_id=state.stimulus)
+
+
+def launch(state: SchedulerState, job: Job, task: Task, host: Host, cpus: float) -> None:
+    """Start a task on a standing host."""
+    action = start(state, job, task, host.host_id, cpus)
+    if host.hostname and host.hostname != host.host_id:
+        task.host = host.hostname  # a pilot's host id is its executor id; users want the machine
+    state.book.reserve(host, job, task.task_id, cpus)
+    state.effects.append(action)

@@ -1,0 +1,55 @@
+"""The task state machine as data: which moves are allowed, and the one function that makes them.
+
+``move`` is the only place a task's status changes after it was created (restore and
+a rebuild recompute the derived counters from the statuses they load). Anything not in
+``TRANSITIONS`` raises :class:`InvalidTransition`: the core never guesses.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stratosd.core import results
+from stratosd.core.model import TERMINAL, Job, Status, Task
+from stratosd.core.story import StoryEntry
+
+if TYPE_CHECKING:
+    from stratosd.core.state import SchedulerState
+
+#: start -> the statuses a task may move to from it (terminal statuses have no entry).
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    # pending -> lost: no pilot of its pool ever started (PilotStartFailed), no retries left.
+    Status.PENDING: frozenset({Status.RUNNING, Status.KILLED, Status.LOST}),
+    Status.RUNNING: frozenset(
+        {Status.FINISHED, Status.FAILED, Status.KILLED, Status.RELAUNCHED, Status.LOST, Status.PENDING}
+    ),
+}
+
+
+class InvalidTransition(Exception):
+    """A move the table does not allow: a bug in the core, never a user's mistake."""
+
+    def __init__(self, job: str, task_id: int, start: Status, finish: Status) -> None:
+        super().__init__(f"job {job} task {task_id}: {start.value} -> {finish.value} is not allowed")
+        self.start, self.finish = start, finish
+
+
+def move(state: SchedulerState, job: Job, task: Task, new: Status, now: float = 0.0, detail: str | None = None
+         ) -> None:
+    """Move a task to ``new``: its status, the job's counts, the journal mark, and the story
+    (``detail``: what the line says; the task's reason by default).
+
+    A terminal move also settles what the end means for the job (results, releasing its pool).
+    """
+    old = task.status
+    if new not in TRANSITIONS.get(old, ()):
+        raise InvalidTransition(job.name, task.task_id, old, new)
+    task.status = new
+    job.counts[old] -= 1
+    job.counts[new] += 1
+    state.diff.task(job, task)
+    state.stories.add(job.key, StoryEntry(task.task_id, task.attempt, old, new, task.end,
+                                          task.reason if detail is None else detail, state.event, state.stimulus,
+                                          task.host, state.now))
+    if new in TERMINAL:
+        results.ended(state, job, task, now)
