@@ -129,17 +129,18 @@ def test_tasks_as_joblog_and_csv(daemon: Daemon) -> None:
 
 def test_status_and_jobs_watch_redraw_until_the_job_ends(daemon: Daemon) -> None:
     job = _job("watch")
-    job.stream(["sleep 0.5"] * 6)
+    # long enough that stratosctl, started on a busy machine, still finds the job running
+    job.stream(["sleep 3"] * 6)
     screen = run_ctl_tty(daemon, "status", job.job_id, "--watch", timeout=60)
     assert screen.status == 0, screen.stderr
     assert "tasks/s" in screen.text and "ETA" in screen.text  # the progress line's figures
     assert "6/6 tasks ended (100%)" in screen.text  # the last frame
-    job.stream(["sleep 0.5"] * 4)
+    job.stream(["sleep 3"] * 4)
     screen = run_ctl_tty(daemon, "jobs", "--watch", timeout=60)
     assert screen.status == 0, screen.stderr
     assert "ETA" in screen.text and re.search(r"\d:\d\d", screen.text)
     assert job.stream.count_unfinished_tasks() == 0
-    job.stream(["sleep 0.5"] * 4)
+    job.stream(["sleep 3"] * 4)
     screen = run_ctl_tty(daemon, "wait", job.job_id, timeout=60)
     assert "ETA" in screen.text
 
