@@ -100,6 +100,10 @@ def test_a_timed_out_task_retried_once_shows_both_attempts_and_why(daemon: Daemo
     ]
     retry = next(line for line in story if line.from_state == "running" and line.to_state == "pending")
     assert retry.reason == "timeout" and "timeout" in retry.detail.lower(), retry
+    # dated when they happened: the first attempt ran its 1 s timeout before the retry ended it
+    moved = [line for line in story if line.moved]
+    assert [line.time for line in moved] == sorted(line.time for line in moved)
+    assert moved[1].time - moved[0].time >= 0.9, [line.time for line in moved]
     piped = _piped(daemon, job_id, 0)
     _same_lines(piped, story)
     assert any(cells[2:4] == ["running", "pending"] and "timeout" in cells[8].lower() for cells in piped)
