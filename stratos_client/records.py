@@ -332,9 +332,8 @@ class StoryLine:
     """One line of a task's story: a move from one status to another, or a decision that
     moved nothing (``from_state == to_state``: a kill asked for, a stale report, ...)."""
 
-    #: when it happened, as the scheduler knew it (epoch seconds): the latest time an event told
-    #: it. Submissions, kills, losses and timers tell the time; an executor's started/ended report
-    #: does not, so its line shows the time of the last event that did (it can be earlier).
+    #: when it happened (epoch seconds): an executor's start or end time for the lines its reports
+    #: caused, else the scheduler's latest time from requests, losses and timers.
     time: float
     #: the attempt it concerns (0: before the task first ran).
     attempt: int
