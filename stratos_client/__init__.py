@@ -25,7 +25,7 @@ from .errors import (
     TaskNotFound,
 )
 from .processor import Processor
-from .records import BatchSummary, JobReport, Progress, TaskDetails, TaskReport, TaskResult
+from .records import BatchSummary, JobReport, Progress, StoryLine, TaskDetails, TaskReport, TaskResult, TaskStory
 from .settings import Settings
 from .stream import Stream
 
@@ -48,6 +48,7 @@ __all__ = [
     "Progress",
     "ProtocolMismatch",
     "Settings",
+    "StoryLine",
     "StratosError",
     "Stream",
     "TaskAlreadyEnded",
@@ -55,5 +56,6 @@ __all__ = [
     "TaskNotFound",
     "TaskReport",
     "TaskResult",
+    "TaskStory",
     "__version__",
 ]

@@ -368,6 +368,11 @@ class Connection:
         reply: pb.TaskDetail = self._unary("GetTask", pb.TaskRef(job_id=job_id, task_id=task_id), job_id)
         return reply
 
+    def task_story(self, job_id: str, task_id: int) -> pb.TaskStory:
+        """GetTaskStory (a read: sent again as it is after a reconnect)."""
+        reply: pb.TaskStory = self._unary("GetTaskStory", pb.TaskRef(job_id=job_id, task_id=task_id), job_id)
+        return reply
+
     def kill(self, job_id: str, task_ids: Iterable[int]) -> int:
         """Kill; no ids means every unended task of the job. Returns how many were killed."""
         request = pb.KillRequest(job_id=job_id, task_ids=list(task_ids), request_id=_request_id())

@@ -34,7 +34,7 @@ from ._proto import stratos_pb2 as pb
 from ._protocol import VERSION
 from .errors import StratosError, TaskAlreadyEnded
 from .processor import Processor
-from .records import STATUS_WORDS, JobReport, Progress, TaskDetails, TaskReport, TaskResult
+from .records import STATUS_WORDS, JobReport, Progress, StoryLine, TaskDetails, TaskReport, TaskResult, TaskStory
 from .settings import Settings
 
 __all__ = ["main"]
@@ -448,10 +448,53 @@ def cmd_tasks(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     return 0
 
 
+#: the columns of `task --story`; HOST and TRY are left out first on a narrow terminal.
+STORY_COLUMNS = (
+    Column("TIME"), Column("TRY", drop=1, right=True), Column("STATUS"), Column("CAUSE"),
+    Column("HOST", drop=2), Column("DETAIL", wrap=True),
+)
+
+
+def _story_move(line: StoryLine) -> str:
+    """``pending -> running``; a decision that moved nothing shows the status it left alone."""
+    return f"{line.from_state} -> {line.to_state}" if line.moved else line.to_state
+
+
+def _story_note(story: TaskStory) -> str | None:
+    if not story.lines:
+        return ("no story kept for this task (the daemon keeps stories in memory: a removed "
+                "job's, or an ended task's from before a restart, is gone)")
+    if story.truncated:
+        return "earlier lines of this story were dropped (the job's story reached its bound)"
+    return None
+
+
+def _print_story(story: TaskStory, out: Output) -> None:
+    """The story after the task's fields: a table in a terminal, ``story``-keyed tab-separated
+    lines when piped (time, attempt, from, to, event, stimulus id, reason, host, detail)."""
+    note = _story_note(story)
+    if not out.tty:
+        for line in story.lines:
+            out.lines([("story", Stamp(line.time), line.attempt, line.from_state, line.to_state, line.event,
+                        line.stimulus_id, line.reason or None, line.host or None, line.detail or None)])
+        if note:
+            print(f"story-note\t{note}")
+        return
+    out.console.print()
+    out.console.print(Text("story", style="bold"))
+    if story.lines:
+        out.table(STORY_COLUMNS, ((Stamp(line.time), line.attempt, _story_move(line), line.event,
+                                   line.host or None, line.detail or None) for line in story.lines))
+    if note:
+        out.console.print(Text(note))
+
+
 def cmd_task(args: argparse.Namespace, settings: Settings, out: Output) -> int:
-    detail: TaskDetails = Processor.attach(args.job, settings).stream.task(args.id)
+    job = Processor.attach(args.job, settings)
+    detail: TaskDetails = job.stream.task(args.id)
+    story = job.stream.story(args.id) if args.story else None
     if out.as_json:
-        out.json(detail)
+        out.json(detail if story is None else {**dataclasses.asdict(detail), "story": dataclasses.asdict(story)})
         return 0
     task = detail.task
     out.fields([
@@ -482,6 +525,8 @@ def cmd_task(args: argparse.Namespace, settings: Settings, out: Output) -> int:
         ("monitor output", detail.monitor_output.rstrip()),
         ("stderr tail", detail.stderr_tail.rstrip()),
     ])
+    if story is not None:
+        _print_story(story, out)
     return 0
 
 
@@ -856,9 +901,16 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     tasks.add_argument("--state", choices=STATUS_WORDS, help="only tasks with this status")
     tasks.add_argument("--format", choices=("table", "joblog", "csv"), default="table",
                        help="table (default: a table, or tab-separated when piped), joblog or csv")
-    task = add("task", cmd_task, "everything about one task (command, outcome, stderr tail, ...)")
+    task = add("task", cmd_task, "everything about one task (command, outcome, stderr tail, ...)",
+               "--story adds what happened to it, line by line: each status it went through, the event "
+               "that caused each move (and decisions that moved nothing), the attempt, host and time. "
+               "Piped, each story line is 'story' then time, attempt, from, to, event, stimulus id, "
+               "reason, host and detail, tab-separated. Stories are kept in the daemon's memory: a "
+               "restart begins an unended task's story again with a 'restore' line.")
     task.add_argument("job", metavar="JOB")
     task.add_argument("id", metavar="ID", type=int)
+    task.add_argument("--story", action="store_true",
+                      help="also show the task's story (its transitions, their causes, hosts and times)")
     results = add(
         "results", cmd_results, "print a job's results",
         "Without --consume the job's cursor does not move, so a script calling "

@@ -24,7 +24,7 @@ from ._proto import stratos_pb2 as pb
 from ._submit import Commands, Params, normalize_params, normalize_patterns, split_commands, submit
 from ._waiting import wait_until_done
 from .errors import HandleDetached, JobIdInUse, MissingDependency, StratosError
-from .records import STATUS_WORDS, BatchSummary, FailedTask, JobReport, Progress, TaskResult
+from .records import STATUS_WORDS, BatchSummary, FailedTask, JobReport, Progress, TaskResult, TaskStory
 from .settings import Output, Settings
 from .stream import Stream
 
@@ -496,6 +496,16 @@ class Processor:
     def status(self) -> JobReport:
         """The job's state and task counts."""
         return JobReport.from_proto(self._conn.get_status(self.job_id))
+
+    def story(self, task_id: int) -> TaskStory:
+        """What happened to one task, line by line (each move, its cause, host, attempt, time);
+        the same as ``job.stream.story(task_id)``, which says more.
+
+        Raises:
+            JobNotFound: the job was removed.
+            TaskNotFound: no such task in this job.
+        """
+        return self.stream.story(task_id)
 
     def close(self) -> None:
         """Say the job is complete: a cluster backend gives its resources back now (Mesos: TEARDOWN).

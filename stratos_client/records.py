@@ -6,8 +6,9 @@ print and serialise, and the wire format stays private to the client.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from ._proto import stratos_pb2 as pb
 
@@ -18,9 +19,11 @@ __all__ = [
     "JobReport",
     "Progress",
     "StatusWord",
+    "StoryLine",
     "TaskDetails",
     "TaskReport",
     "TaskResult",
+    "TaskStory",
     "counts_to_dict",
 ]
 
@@ -321,4 +324,94 @@ class TaskDetails:
             disk_kb=msg.disk_kb,
             stdout_path=msg.stdout_path or None,
             stderr_path=msg.stderr_path or None,
+        )
+
+
+@dataclass(frozen=True)
+class StoryLine:
+    """One line of a task's story: a move from one status to another, or a decision that
+    moved nothing (``from_state == to_state``: a kill asked for, a stale report, ...)."""
+
+    #: when it happened (epoch seconds): an executor's start or end time for the lines its reports
+    #: caused, else the scheduler's latest time from requests, losses and timers.
+    time: float
+    #: the attempt it concerns (0: before the task first ran).
+    attempt: int
+    from_state: str
+    to_state: str
+    #: what caused it: the event the scheduler was handling (``TaskEnded``, ``KillRequested``,
+    #: ``Tick``, ...; ``restore`` when the daemon restarted).
+    event: str
+    #: the id of the stimulus (a request, an executor's report, a timer) behind the event.
+    stimulus_id: str
+    #: the scheduler's code for why the task is where it is (``timeout``, ``retried``,
+    #: ``lost``, ...; empty: nothing to say).
+    reason: str
+    #: the host of the attempt; empty before it was placed.
+    host: str
+    #: what the line says: the task's reason, or what was decided.
+    detail: str
+
+    @property
+    def moved(self) -> bool:
+        """Whether the task changed status (False for a decision that moved nothing)."""
+        return self.from_state != self.to_state
+
+    @classmethod
+    def from_proto(cls, msg: pb.StoryLine) -> StoryLine:
+        """Convert one GetTaskStory line."""
+        return cls(
+            time=msg.time,
+            attempt=msg.attempt,
+            from_state=msg.from_status,
+            to_state=msg.to_status,
+            event=msg.event,
+            stimulus_id=msg.stimulus_id,
+            reason=msg.reason,
+            host=msg.host,
+            detail=msg.detail,
+        )
+
+
+@dataclass(frozen=True)
+class TaskStory:
+    """What happened to one task, oldest line first (``Stream.story``).
+
+    Iterating, ``len`` and indexing go through its lines. The daemon keeps stories in
+    memory, bounded per job: ``truncated`` says earlier lines of this task were dropped, and a
+    restarted daemon begins each unended task's story again with a ``restore`` line.
+    """
+
+    job_id: str
+    task_id: int
+    lines: tuple[StoryLine, ...]
+    #: earlier lines of this task may have been dropped (the job's story reached its bound).
+    truncated: bool = False
+    #: the time of the job's oldest kept line (0: the job has none).
+    kept_since: float = 0.0
+
+    def __iter__(self) -> Iterator[StoryLine]:
+        return iter(self.lines)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @overload
+    def __getitem__(self, index: int) -> StoryLine: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[StoryLine, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> StoryLine | tuple[StoryLine, ...]:
+        return self.lines[index]
+
+    @classmethod
+    def from_proto(cls, msg: pb.TaskStory) -> TaskStory:
+        """Convert a GetTaskStory reply."""
+        return cls(
+            job_id=msg.job_id,
+            task_id=msg.task_id,
+            lines=tuple(StoryLine.from_proto(line) for line in msg.lines),
+            truncated=msg.truncated,
+            kept_since=msg.kept_since,
         )

@@ -14,7 +14,7 @@ from ._html import job_html
 from ._proto import stratos_pb2 as pb
 from ._submit import Commands, split_commands, submit
 from ._waiting import say_tasks_keep_running, wait_until_done
-from .records import Progress, TaskDetails, TaskReport
+from .records import Progress, TaskDetails, TaskReport, TaskStory
 
 __all__ = ["Stream"]
 
@@ -211,3 +211,22 @@ class Stream:
             TaskNotFound: no such task in this job.
         """
         return TaskDetails.from_proto(self._conn.get_task(self.job_id, task_id))
+
+    def story(self, task_id: int) -> TaskStory:
+        """What happened to one task, line by line, as dask's ``story()``: each status it went
+        through, the event that caused each move (and decisions that moved nothing), the host,
+        the attempt and when.
+
+        The daemon keeps stories in memory, bounded per job: after a restart an unended task's
+        story begins again with a ``restore`` line, and ``truncated`` says earlier lines were
+        dropped.
+
+        Returns:
+            A ``TaskStory`` whose ``lines`` (``StoryLine`` records) are oldest first; iterate it
+            to go through them.
+
+        Raises:
+            JobNotFound: the job was removed.
+            TaskNotFound: no such task in this job.
+        """
+        return TaskStory.from_proto(self._conn.task_story(self.job_id, task_id))

@@ -14,6 +14,7 @@ from stratos.errors import InvalidJobSpec
 from stratos.settings import is_safe_job_id
 from stratosd.core.model import Call, Job, JobSpec, OutputMode, Status, Task
 from stratosd.core.replies import JobView
+from stratosd.core.story import TaskStory
 from stratosd.core.types import PoolKind
 
 if TYPE_CHECKING:
@@ -156,4 +157,18 @@ def removed_job(r: Removal) -> pb.RemovedJob:
         output_directory=r.output_directory, output_files=len(r.output_files), output_bytes=r.output_bytes,
         outputs_deleted=r.outputs_deleted, output_directory_removed=r.output_directory_removed,
         other_files=r.other_files,
+    )
+
+
+def task_story(job_id: str, task_id: int, story: TaskStory) -> pb.TaskStory:
+    """A task's story (core/story.py) as GetTaskStory answers it."""
+    return pb.TaskStory(
+        job_id=job_id, task_id=task_id, truncated=story.truncated, kept_since=story.kept_since,
+        lines=[
+            pb.StoryLine(
+                time=e.when, attempt=e.attempt, from_status=e.start.value, to_status=e.finish.value,
+                event=e.event, stimulus_id=e.stimulus_id, reason=e.why.value, host=e.host, detail=e.detail,
+            )
+            for e in story.entries
+        ],
     )

@@ -456,6 +456,12 @@ class Servicer(pb_grpc.StratosServicer):
             yield page
 
     @_unary
+    async def GetTaskStory(self, request: pb.TaskRef, context: Any) -> pb.TaskStory:
+        # a read of the core's in-memory story log: JobNotFound / TaskNotFound as GetTask
+        job = self.state.job(request.job_id)
+        return convert.task_story(job.name, request.task_id, self.state.story(request.job_id, request.task_id))
+
+    @_unary
     async def GetTask(self, request: pb.TaskRef, context: Any) -> pb.TaskDetail:
         job = self.state.job(request.job_id)
         if not 0 <= request.task_id < len(job.tasks):

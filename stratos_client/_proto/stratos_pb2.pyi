@@ -892,3 +892,39 @@ class StateUsage(_message.Message):
     other_bytes: int
     retention_days: float
     def __init__(self, state_dir: _Optional[str] = ..., total_bytes: _Optional[int] = ..., journal_bytes: _Optional[int] = ..., journal_free_bytes: _Optional[int] = ..., sandbox_bytes: _Optional[int] = ..., pilot_log_bytes: _Optional[int] = ..., other_bytes: _Optional[int] = ..., retention_days: _Optional[float] = ...) -> None: ...
+
+class StoryLine(_message.Message):
+    __slots__ = ("time", "attempt", "from_status", "to_status", "event", "stimulus_id", "reason", "host", "detail")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    FROM_STATUS_FIELD_NUMBER: _ClassVar[int]
+    TO_STATUS_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    STIMULUS_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    time: float
+    attempt: int
+    from_status: str
+    to_status: str
+    event: str
+    stimulus_id: str
+    reason: str
+    host: str
+    detail: str
+    def __init__(self, time: _Optional[float] = ..., attempt: _Optional[int] = ..., from_status: _Optional[str] = ..., to_status: _Optional[str] = ..., event: _Optional[str] = ..., stimulus_id: _Optional[str] = ..., reason: _Optional[str] = ..., host: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class TaskStory(_message.Message):
+    __slots__ = ("job_id", "task_id", "lines", "truncated", "kept_since")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    KEPT_SINCE_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    task_id: int
+    lines: _containers.RepeatedCompositeFieldContainer[StoryLine]
+    truncated: bool
+    kept_since: float
+    def __init__(self, job_id: _Optional[str] = ..., task_id: _Optional[int] = ..., lines: _Optional[_Iterable[_Union[StoryLine, _Mapping]]] = ..., truncated: _Optional[bool] = ..., kept_since: _Optional[float] = ...) -> None: ...

@@ -134,6 +134,11 @@ class StratosStub:
                 request_serializer=stratos__pb2.DoctorRequest.SerializeToString,
                 response_deserializer=stratos__pb2.DoctorReply.FromString,
                 _registered_method=True)
+        self.GetTaskStory = channel.unary_unary(
+                '/stratos.v1.Stratos/GetTaskStory',
+                request_serializer=stratos__pb2.TaskRef.SerializeToString,
+                response_deserializer=stratos__pb2.TaskStory.FromString,
+                _registered_method=True)
 
 
 class StratosServicer:
@@ -286,6 +291,15 @@ class StratosServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTaskStory(self, request, context):
+        """A task's story: each transition and decision the scheduler made about it, oldest first
+        (stratosctl task --story, Stream.story). Kept in memory only: a restarted daemon begins
+        each unended task's story again with a "restore" line.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StratosServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -388,6 +402,11 @@ def add_StratosServicer_to_server(servicer, server):
                     servicer.Doctor,
                     request_deserializer=stratos__pb2.DoctorRequest.FromString,
                     response_serializer=stratos__pb2.DoctorReply.SerializeToString,
+            ),
+            'GetTaskStory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTaskStory,
+                    request_deserializer=stratos__pb2.TaskRef.FromString,
+                    response_serializer=stratos__pb2.TaskStory.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -930,6 +949,33 @@ class Stratos:
             '/stratos.v1.Stratos/Doctor',
             stratos__pb2.DoctorRequest.SerializeToString,
             stratos__pb2.DoctorReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTaskStory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stratos.v1.Stratos/GetTaskStory',
+            stratos__pb2.TaskRef.SerializeToString,
+            stratos__pb2.TaskStory.FromString,
             options,
             channel_credentials,
             insecure,

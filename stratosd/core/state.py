@@ -119,6 +119,7 @@ class SchedulerState:
         self.next_key = 1
         #: the latest time any event told us (the core has no clock of its own).
         self.now = 0.0
+        self.told = 0.0
         #: the stimulus id of the event being handled: every action decided now carries it.
         self.stimulus = ""
         #: job key -> serial number of its latest launch (fair-share tie breaker).
@@ -152,6 +153,11 @@ class SchedulerState:
             self.event = type(event).__name__
             if isinstance(event, ev.Timed) and event.now > self.now:
                 self.now = event.now
+            #: when this event's story lines happened: an executor's start or end time where the event
+            #: carries one (story only: decisions keep to the clock of requests and ticks, ``now``).
+            self.told = (event.started if isinstance(event, ev.TaskStarted) and event.started
+                         else event.record.ended if isinstance(event, ev.TaskEnded) and event.record.ended
+                         else self.now)
             handler = _HANDLERS.get(type(event))
             if handler is None:
                 raise TypeError(event)
@@ -175,7 +181,7 @@ class SchedulerState:
     def note(self, job: Job, task: Task, detail: str) -> None:
         """A story line for a decision that moves nothing (a kill asked for, a stale report...)."""
         self.stories.add(job.key, StoryEntry(task.task_id, task.attempt, task.status, task.status, task.end, detail,
-                                             self.event, self.stimulus, task.host, self.now))
+                                             self.event, self.stimulus, task.host, self.told))
 
     def reply(self, request: ev.Request[R], value: R) -> None:
         """Answer a request (typed: each request class says what its answer is)."""

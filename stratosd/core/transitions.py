@@ -50,6 +50,6 @@ def move(state: SchedulerState, job: Job, task: Task, new: Status, now: float = 
     state.diff.task(job, task)
     state.stories.add(job.key, StoryEntry(task.task_id, task.attempt, old, new, task.end,
                                           task.reason if detail is None else detail, state.event, state.stimulus,
-                                          task.host, state.now))
+                                          task.host, state.told))
     if new in TERMINAL:
         results.ended(state, job, task, now)

@@ -57,6 +57,7 @@ class FakeStratos(pb_grpc.StratosServicer):
         self.status = pb.JobStatus()
         self.tasks: list[pb.TaskSummary] = []
         self.task_detail = pb.TaskDetail()
+        self.task_story = pb.TaskStory()
         self.kills: list[pb.KillRequest] = []
         self.cancels: list[pb.CancelRequest] = []
         self.closed_streams: list[str] = []
@@ -155,6 +156,10 @@ class FakeStratos(pb_grpc.StratosServicer):
     def GetTask(self, request: pb.TaskRef, context: grpc.ServicerContext) -> pb.TaskDetail:
         self._check("GetTask", context)
         return self.task_detail
+
+    def GetTaskStory(self, request: pb.TaskRef, context: grpc.ServicerContext) -> pb.TaskStory:
+        self._check("GetTaskStory", context)
+        return self.task_story
 
     def Kill(self, request: pb.KillRequest, context: grpc.ServicerContext) -> pb.KillReply:
         self.kills.append(request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import grpc
@@ -94,6 +95,62 @@ def test_tasks_and_task(job: FakeStratos, capsys: pytest.CaptureFixture[str]) ->
     assert lines["relaunched as"] == "7, 8"
     assert lines["stderr tail"] == "warning: x"
     assert lines["sandbox"] == "/s/1"
+
+
+def _story_line(**fields: object) -> pb.StoryLine:
+    line = {"time": 1.7e9, "attempt": 1, "from_status": "running", "to_status": "pending", "event": "TaskEnded",
+            "stimulus_id": "TaskEnded-5", "reason": "timeout", "host": "node-1", "detail": "timeout"}
+    return pb.StoryLine(**{**line, **fields})  # type: ignore[arg-type]
+
+
+def test_task_story_piped_json_and_notes(job: FakeStratos, capsys: pytest.CaptureFixture[str]) -> None:
+    job.task_detail = pb.TaskDetail(summary=pb.TaskSummary(task_id=1, status="pending", command="x"))
+    job.task_story = pb.TaskStory(job_id="demo", task_id=1, lines=[
+        _story_line(attempt=0, from_status="pending", to_status="pending", event="SubmitRequested",
+                    stimulus_id="Submit-1", reason="", host="", detail="submitted"),
+        _story_line(detail="tab\there\nnewline"),
+    ])
+    _, out, _ = _run(capsys, "task", "demo", "1", "--story")
+    story = [line.split("\t") for line in out.splitlines() if line.startswith("story\t")]
+    assert [cells[2:] for cells in story] == [
+        ["0", "pending", "pending", "SubmitRequested", "Submit-1", "-", "-", "submitted"],
+        ["1", "running", "pending", "TaskEnded", "TaskEnded-5", "timeout", "node-1", "tab here\\nnewline"],
+    ]
+    assert "story-note" not in out
+    _, out, _ = _run(capsys, "task", "demo", "1")  # without --story: no story asked for, none printed
+    assert "story" not in out
+    _, out, _ = _run(capsys, "--json", "task", "demo", "1", "--story")
+    data = json.loads(out)
+    assert data["task"]["task_id"] == 1 and data["story"]["truncated"] is False
+    assert data["story"]["lines"][1] == {
+        "time": 1.7e9, "attempt": 1, "from_state": "running", "to_state": "pending", "event": "TaskEnded",
+        "stimulus_id": "TaskEnded-5", "reason": "timeout", "host": "node-1", "detail": "tab\there\nnewline",
+    }
+    job.task_story = pb.TaskStory(job_id="demo", task_id=1, lines=[_story_line()], truncated=True)
+    _, out, _ = _run(capsys, "task", "demo", "1", "--story")
+    assert "story-note\tearlier lines of this story were dropped" in out
+    job.task_story = pb.TaskStory(job_id="demo", task_id=1)
+    _, out, _ = _run(capsys, "task", "demo", "1", "--story")
+    assert "story-note\tno story kept for this task" in out
+    job.fail["GetTaskStory"] = ("TaskNotFound", grpc.StatusCode.NOT_FOUND, "job demo has no task 1")
+    status, _, err = _run(capsys, "task", "demo", "1", "--story")
+    assert (status, err) == (1, "stratosctl: job demo has no task 1\n")
+
+
+def test_task_story_in_a_narrow_terminal_drops_host_and_try_first(
+    job: FakeStratos, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setenv("COLUMNS", "60")
+    job.task_detail = pb.TaskDetail(summary=pb.TaskSummary(task_id=1, status="pending", command="x"))
+    job.task_story = pb.TaskStory(job_id="demo", task_id=1, lines=[
+        _story_line(host="a-very-long-host-name.cluster.example.org", detail="[bold]retried after: " + "x " * 40),
+    ])
+    _, out, _ = _run(capsys, "task", "demo", "1", "--story")
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    assert all(len(line) <= 60 for line in out.splitlines()), out
+    assert "HOST" not in out and "TRY" not in out and "running -> pending" in out
+    assert "[bold]retried" in out  # literally, wrapped at a space
 
 
 def test_results_read_without_consuming(job: FakeStratos, capsys: pytest.CaptureFixture[str]
