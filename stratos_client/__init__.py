@@ -25,11 +25,12 @@ from .errors import (
     TaskNotFound,
 )
 from .processor import Processor
-from .records import BatchSummary, JobReport, Progress, TaskDetails, TaskReport, TaskResult
+from .records import AttemptReport, BatchSummary, JobReport, Progress, TaskDetails, TaskReport, TaskResult
 from .settings import Settings
 from .stream import Stream
 
 __all__ = [
+    "AttemptReport",
     "BackendUnavailable",
     "BatchSummary",
     "DaemonStopped",

@@ -481,8 +481,23 @@ def cmd_task(args: argparse.Namespace, settings: Settings, out: Output) -> int:
         ("notes", detail.notes),
         ("monitor output", detail.monitor_output.rstrip()),
         ("stderr tail", detail.stderr_tail.rstrip()),
+        *_attempt_fields(detail),
     ])
     return 0
+
+
+def _attempt_fields(detail: TaskDetails) -> list[tuple[str, object]]:
+    """One line per ended attempt when there were several: how it ended, where, and its last stderr line."""
+    if len(detail.attempts) < 2:
+        return []
+    pairs: list[tuple[str, object]] = []
+    for a in detail.attempts:
+        how = a.reason or _outcome(a.exit_code, a.signal) or "ended"
+        took = f", {a.ended - a.started:.1f} s" if a.started and a.ended >= a.started else ""
+        last = next((line for line in reversed(a.stderr_tail.splitlines()) if line.strip()), "")
+        pairs.append((f"attempt {a.attempt}", f"{how} on {a.host or '(no host)'}{took}"
+                      + (f"; stderr: {last}" if last else "")))
+    return pairs
 
 
 def cmd_results(args: argparse.Namespace, settings: Settings, out: Output) -> int:

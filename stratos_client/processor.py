@@ -158,7 +158,7 @@ class Processor:
     :param job_id: the job's name; None lets the daemon choose a unique one.
     :param settings: a ``Settings`` to start from instead of ``Settings.load()``.
     :param more_settings: other settings (task_timeout, timeout_retries, max_retries,
-        socket, state_dir).
+        retries, retry_on_exit, socket, state_dir).
     :raises InvalidJobSpec: a setting is invalid.
     :raises JobIdInUse: a job with this id still has unended tasks (``Processor.attach``).
     :raises DaemonUnavailable: stratosd is not running and could not be started.

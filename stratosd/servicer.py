@@ -466,6 +466,11 @@ class Servicer(pb_grpc.StratosServicer):
             reason=task.reason, has_parent=task.parent is not None, relaunched_from=task.parent or 0,
             relaunched_as=list(task.children), cwd=job.calls[task.call_id].cwd,
         )
+        for a in task.history:
+            detail.attempts.append(pb.AttemptInfo(
+                attempt=a.attempt, host=a.host, started=a.started, ended=a.ended,
+                has_exit_code=a.exit_code is not None, exit_code=a.exit_code or 0,
+                has_signal=a.signal is not None, signal=a.signal or 0, reason=a.reason, stderr_tail=a.stderr_tail))
         detail.stdout_path, detail.stderr_path = self.runtime.output_files(job, task.task_id)
         sandbox = self.runtime.sandbox(job.key, task.task_id)
         if job.spec.output == "mesos" or sandbox.exists():
