@@ -32,7 +32,7 @@ from stratosd import convert, expand
 from stratosd.core import events as ev
 from stratosd.core.locality import HostBytes, normalize
 from stratosd.core.model import CallMode, Job, Status
-from stratosd.core.replies import JobView, Killed, Submitted
+from stratosd.core.replies import JobView, Killed, Retried, Submitted
 from stratosd.core.types import PoolKind, TaskEndReason
 from stratosd.doctor import Doctor
 from stratosd.locality.hdfs import LocalityUnavailable
@@ -496,6 +496,12 @@ class Servicer(pb_grpc.StratosServicer):
                                 ev.KillRequested(ev.UNSENT, request.job_id, ids), _killed)
 
     @_unary
+    async def Retry(self, request: pb.RetryRequest, context: Any) -> pb.RetryReply:
+        ids = tuple(request.task_ids) or None
+        return await self._once(request.request_id, "Retry", pb.RetryReply,
+                                ev.RetryRequested(ev.UNSENT, request.job_id, ids, time.time()), _retried)
+
+    @_unary
     async def Cancel(self, request: pb.CancelRequest, context: Any) -> pb.KillReply:
         call_id = request.call_id if request.has_call else None
         return await self._once(request.request_id, "Cancel", pb.KillReply,
@@ -591,6 +597,10 @@ class Servicer(pb_grpc.StratosServicer):
 
 #: a failed task's reason that only repeats its exit code or signal: the warning shows those already.
 _PLAIN_ENDS = frozenset({TaskEndReason.NONE, TaskEndReason.EXITED, TaskEndReason.SIGNALLED})
+
+
+def _retried(task_ids: Retried) -> pb.RetryReply:
+    return pb.RetryReply(task_ids=list(task_ids))
 
 
 def _killed(count: Killed) -> pb.KillReply:

@@ -374,7 +374,7 @@ def _task_row(job_key: int, t: Task) -> tuple[Any, ...]:
         json.dumps(t.children) if t.children else "", int(t.kill_requested), t.exit_code, t.signal,
         t.reason, t.started, t.ended, json.dumps([t.marked, t.host_bytes]) if t.host_bytes else "",
         t.end.value, json.dumps([[a.attempt, a.host, a.started, a.ended, a.exit_code, a.signal, a.end.value,
-                                  a.reason, a.stderr_tail] for a in t.history]) if t.history else "",
+                                  a.reason, a.stderr_tail, a.resubmitted] for a in t.history]) if t.history else "",
     )
 
 
@@ -408,8 +408,8 @@ def _task_from_row(row: Iterable[Any]) -> Task:
     task.children = tuple(json.loads(children)) if children else ()
     task.exit_code, task.signal, task.reason, task.started, task.ended = exit_code, signal, reason, started, ended
     if history:
-        task.history = tuple(Attempt(n, h, s, e, x, sig, TaskEndReason(end), why, tail)
-                             for n, h, s, e, x, sig, end, why, tail in json.loads(history))
+        task.history = tuple(Attempt(n, h, s, e, x, sig, TaskEndReason(end), why, tail, bool(again))
+                             for n, h, s, e, x, sig, end, why, tail, again in json.loads(history))
     if locality:
         marked, host_bytes = json.loads(locality)
         task.marked, task.host_bytes = marked, tuple((host, size) for host, size in host_bytes)

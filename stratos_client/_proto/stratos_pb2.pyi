@@ -799,6 +799,22 @@ class KillReply(_message.Message):
     killed: int
     def __init__(self, killed: _Optional[int] = ...) -> None: ...
 
+class RetryRequest(_message.Message):
+    __slots__ = ("job_id", "task_ids", "request_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    task_ids: _containers.RepeatedScalarFieldContainer[int]
+    request_id: str
+    def __init__(self, job_id: _Optional[str] = ..., task_ids: _Optional[_Iterable[int]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RetryReply(_message.Message):
+    __slots__ = ("task_ids",)
+    TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    task_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, task_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
 class CancelRequest(_message.Message):
     __slots__ = ("job_id", "has_call", "call_id", "request_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

@@ -181,6 +181,51 @@ def on_cancel(state: SchedulerState, e: ev.CancelRequested) -> None:
         targets = [t for t in job.tasks if t.call_id == e.call_id and t.status not in TERMINAL]
     state.reply(e, kill(state, job, targets))
 
+def on_retry(state: SchedulerState, e: ev.RetryRequested) -> None:
+    """Failed tasks of an ended job wait again as new attempts of the same tasks: their new result
+    joins the job's results (GNU Parallel's --resume-failed)."""
+    job = state.job(e.name)
+    if job.unended:
+        raise JobNotEnded(
+            f"job {job.name} still has {job.unended} unended tasks: wait for it (`stratosctl wait {job.name}`), "
+            "then retry its failed tasks."
+        )
+    if e.task_ids is None:
+        targets = [t for t in job.tasks if t.status is Status.FAILED]
+    else:
+        targets = []
+        for task_id in dict.fromkeys(e.task_ids):
+            if not 0 <= task_id < len(job.tasks):
+                raise TaskNotFound(
+                    f"job {job.name} has no task {task_id}: its ids run from 0 to {len(job.tasks) - 1}."
+                )
+            task = job.tasks[task_id]
+            if task.status is not Status.FAILED:
+                raise InvalidSubmission(
+                    f"task {task_id} of job {job.name} is {task.status.value}, not failed: only failed tasks are "
+                    f"retried (`stratosctl tasks {job.name} --status failed` lists them)."
+                )
+            targets.append(task)
+    for task in targets:
+        if task.history:  # the retry settings count afresh for the new attempts
+            last = task.history[-1]
+            task.history = (*task.history[:-1], Attempt(
+                last.attempt, last.host, last.started, last.ended, last.exit_code, last.signal, last.end,
+                last.reason, last.stderr_tail, resubmitted=True))
+        job.calls[task.call_id].unended += 1
+        task.reason, task.end = f"resubmitted after: {task.reason}", TaskEndReason.RESUBMITTED
+        move(state, job, task, Status.PENDING)
+        task.queued = e.now
+        placement.index(job, task)
+        job.pending.append(task.task_id)
+    if targets:
+        job.cancelled = False
+        state.diff.job(job)
+        state.waiting.setdefault(job.pool, {})[job.key] = job
+        if job.pool.kind.cluster:
+            state.effects.append(act.ReviveOffers(job.pool, stimulus_id=state.stimulus))
+    state.reply(e, tuple(t.task_id for t in targets))
+
 def kill(state: SchedulerState, job: Job, targets: list[Task]) -> Killed:
     """Kill pending targets now and ask the backend to stop running ones; return how many."""
     count = 0

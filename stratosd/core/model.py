@@ -104,6 +104,8 @@ class Attempt:
     end: TaskEndReason
     reason: str
     stderr_tail: str = ""
+    #: the user resubmitted the task after this attempt: the retry settings count afresh from here.
+    resubmitted: bool = False
 
 
 #: the ends of an attempt that count as failing on its host (a retry prefers another host).
@@ -169,7 +171,10 @@ class Task:
 
     def used(self, *ends: TaskEndReason) -> int:
         """How many of its ended attempts ended in one of these ways."""
-        return sum(1 for a in self.history if a.end in ends)
+        used = 0
+        for a in self.history:
+            used = 0 if a.resubmitted else used + (a.end in ends)
+        return used
 
     def failed_hosts(self) -> frozenset[str]:
         """The hosts (canonical names) where an attempt of it failed."""

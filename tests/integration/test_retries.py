@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,40 @@ def test_a_timeout_is_retried_by_timeout_retries_not_by_retries(daemon: Daemon) 
     assert counts["failed"] == 1
     info = job.stream.task(0)
     assert info.task.attempts == 2 and info.reason == "timeout"  # one timeout retry, then failed
+
+
+# -- item 6: stratosctl retry / Processor.retry_failed -----------------------------------------------
+
+def test_retry_failed_reruns_the_failed_tasks_and_their_results_join_the_job(
+        daemon: Daemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    job = Processor(job_id="again")
+    with caplog.at_level(logging.WARNING, logger="stratos"):
+        counts = job.batch(["echo one", FLAKY, "echo three"])
+    assert counts["failed"] == 1
+    assert "`stratosctl retry again --failed`" in caplog.text  # the summary says how
+    assert job.get_results("reader") == ["one\n", "", "three\n"]  # the failed task's stdout (empty)
+    assert job.retry_failed() == [1]
+    job.wait_for_tasks()
+    assert job.status().counts["failed"] == 0
+    # a cursor that read the failed result gets the new one once; reading from the start shows the new one
+    assert job.get_results("reader") == ["ok\n"]
+    assert job.get_results("reader") == []
+    assert job.get_results() == ["one\n", "three\n", "ok\n"]
+    info = job.stream.task(1)
+    assert info.task.attempts == 2 and [a.exit_code for a in info.attempts] == [3, 0]
+
+
+def test_stratosctl_retry_takes_ids_and_refuses_tasks_that_did_not_fail(daemon: Daemon) -> None:
+    job = Processor(job_id="cli")
+    job.batch(["exit 1", "exit 2", "true"])
+    refused = run_ctl(daemon, "retry", "cli", "--ids", "2")
+    assert refused.returncode != 0 and "task 2 of job cli is finished, not failed" in refused.stderr
+    done = run_ctl(daemon, "retry", "cli", "--ids", "1")
+    assert done.returncode == 0, done.stderr
+    assert "resubmitted 1 task of job cli (1)" in done.stdout
+    job.wait_for_tasks()
+    assert job.stream.task(1).task.attempts == 2 and job.stream.task(0).task.attempts == 1
+    assert run_ctl(daemon, "retry", "cli", "--failed").stdout.startswith("resubmitted 2 tasks")
+    job.wait_for_tasks()
+    assert run_ctl(daemon, "wait", "cli").returncode == 2  # still failing: exit 1 and exit 2
