@@ -25,11 +25,22 @@ from .errors import (
     TaskNotFound,
 )
 from .processor import Processor
-from .records import BatchSummary, JobReport, Progress, StoryLine, TaskDetails, TaskReport, TaskResult, TaskStory
+from .records import (
+    AttemptReport,
+    BatchSummary,
+    JobReport,
+    Progress,
+    StoryLine,
+    TaskDetails,
+    TaskReport,
+    TaskResult,
+    TaskStory,
+)
 from .settings import Settings
 from .stream import Stream
 
 __all__ = [
+    "AttemptReport",
     "BackendUnavailable",
     "BatchSummary",
     "DaemonStopped",

@@ -379,6 +379,12 @@ class Connection:
         reply: pb.KillReply = self._unary("Kill", request, job_id)
         return reply.killed
 
+    def retry(self, job_id: str, task_ids: Iterable[int]) -> list[int]:
+        """Retry failed tasks of an ended job; no ids means every failed task. Returns their ids."""
+        request = pb.RetryRequest(job_id=job_id, task_ids=list(task_ids), request_id=_request_id())
+        reply: pb.RetryReply = self._unary("Retry", request, job_id)
+        return list(reply.task_ids)
+
     def cancel(self, job_id: str, call_id: int | None = None) -> int:
         """Cancel the job, or one submission call of it. Returns how many tasks ended."""
         request = pb.CancelRequest(job_id=job_id, request_id=_request_id())

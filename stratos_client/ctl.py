@@ -524,10 +524,25 @@ def cmd_task(args: argparse.Namespace, settings: Settings, out: Output) -> int:
         ("notes", detail.notes),
         ("monitor output", detail.monitor_output.rstrip()),
         ("stderr tail", detail.stderr_tail.rstrip()),
+        *_attempt_fields(detail),
     ])
     if story is not None:
         _print_story(story, out)
     return 0
+
+
+def _attempt_fields(detail: TaskDetails) -> list[tuple[str, object]]:
+    """One line per ended attempt when there were several: how it ended, where, and its last stderr line."""
+    if len(detail.attempts) < 2:
+        return []
+    pairs: list[tuple[str, object]] = []
+    for a in detail.attempts:
+        how = a.reason or _outcome(a.exit_code, a.signal) or "ended"
+        took = f", {a.ended - a.started:.1f} s" if a.started and a.ended >= a.started else ""
+        last = next((line for line in reversed(a.stderr_tail.splitlines()) if line.strip()), "")
+        pairs.append((f"attempt {a.attempt}", f"{how} on {a.host or '(no host)'}{took}"
+                      + (f"; stderr: {last}" if last else "")))
+    return pairs
 
 
 def cmd_results(args: argparse.Namespace, settings: Settings, out: Output) -> int:
@@ -610,6 +625,28 @@ def cmd_kill(args: argparse.Namespace, settings: Settings, out: Output) -> int:
             + f": nothing to kill. `stratosctl task {args.job} ID` shows how it ended."
         )
     return 0
+
+
+def cmd_retry(args: argparse.Namespace, settings: Settings, out: Output) -> int:
+    job = Processor.attach(args.job, settings)
+    retried = job.retry_failed(args.ids)
+    if not retried:
+        out.message(f"job {args.job} has no failed task: nothing to retry", retried=[])
+        return 0
+    shown = ", ".join(map(str, retried[:20])) + (", ..." if len(retried) > 20 else "")
+    out.message(f"resubmitted {_tasks(len(retried))} of job {args.job} ({shown}); "
+                f"`stratosctl wait {args.job}` waits for them", retried=retried)
+    return 0
+
+
+def _task_ids(text: str) -> list[int]:
+    try:
+        ids = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not task ids separated by commas (3,7)") from None
+    if not ids or min(ids) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not task ids separated by commas (3,7)")
+    return ids
 
 
 def _already_ended(job_id: str, task: TaskReport) -> str:
@@ -933,6 +970,14 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
                "An ID whose task had already ended is reported as an error (exit status 1).")
     kill.add_argument("job", metavar="JOB")
     kill.add_argument("ids", metavar="ID", type=int, nargs="*")
+    retry = add("retry", cmd_retry, "run the failed tasks of a finished job again",
+                "Each failed task runs again as a new attempt of the same task (`stratosctl task` lists "
+                "its attempts); its new result joins the job's results once, after those already "
+                "there. The job must have ended (`stratosctl wait JOB`).")
+    retry.add_argument("job", metavar="JOB")
+    which = retry.add_mutually_exclusive_group()
+    which.add_argument("--failed", action="store_true", help="every failed task of the job (the default)")
+    which.add_argument("--ids", type=_task_ids, metavar="ID,ID", help="only these failed tasks (3,7)")
     add("cancel", cmd_cancel, "cancel a job: stop every pending and running task"
         ).add_argument("job", metavar="JOB")
     rm = add("rm", cmd_rm, "remove finished jobs: their records, results and sandboxes",

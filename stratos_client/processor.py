@@ -158,7 +158,7 @@ class Processor:
     :param job_id: the job's name; None lets the daemon choose a unique one.
     :param settings: a ``Settings`` to start from instead of ``Settings.load()``.
     :param more_settings: other settings (task_timeout, timeout_retries, max_retries,
-        socket, state_dir).
+        retries, retry_on_exit, socket, state_dir).
     :raises InvalidJobSpec: a setting is invalid.
     :raises JobIdInUse: a job with this id still has unended tasks (``Processor.attach``).
     :raises DaemonUnavailable: stratosd is not running and could not be started.
@@ -423,8 +423,10 @@ class Processor:
         problems = batch_problems(progress, unquoted)
         # One record: the counts, time and rate, then what went wrong (failed ids, at most ten).
         if problems:
-            logger.warning("%s; %s; see `stratosctl task %s ID`", summary_line(summary), "; ".join(problems),
-                           self.job_id)
+            again = (f"; run the failed tasks again with `stratosctl retry {self.job_id} --failed` "
+                     "(or Processor.retry_failed())" if summary["failed"] else "")
+            logger.warning("%s; %s; see `stratosctl task %s ID`%s", summary_line(summary), "; ".join(problems),
+                           self.job_id, again)
         else:
             logger.log(logging.WARNING if summary["lost"] else logging.INFO, "%s", summary_line(summary))
         return summary
@@ -484,6 +486,29 @@ class Processor:
                 message on stderr says how to cancel them or wait again).
         """
         return self.stream.wait_for_tasks(on_progress, progress_interval)
+
+    def retry_failed(self, task_ids: Iterable[int] | None = None) -> list[int]:
+        """Run the failed tasks of this ended job again (GNU Parallel's ``--resume-failed``).
+
+        Each runs as a new attempt of the same task (its earlier attempts stay in its
+        record); its new result joins the job's results once, after those already there.
+        A cursor that already read the failed attempt's stdout gets the new stdout as one
+        more result of the same task; reading from the start shows only the new one.
+        The job's retry settings (``retries``, ...) count afresh. Returns at once: wait
+        with ``wait_for_tasks()`` (or ``stratosctl wait JOB``).
+
+        Args:
+            task_ids: the failed tasks to retry; None: every failed task of the job.
+
+        Returns:
+            The ids of the tasks resubmitted (empty when none had failed).
+
+        Raises:
+            JobNotEnded: the job still has tasks that have not ended: wait first.
+            InvalidSubmission: one of ``task_ids`` did not fail.
+            TaskNotFound: one of ``task_ids`` is not a task of this job.
+        """
+        return self._conn.retry(self.job_id, [] if task_ids is None else list(task_ids))
 
     def cancel(self) -> int:
         """Stop every pending and running task of the job.

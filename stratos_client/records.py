@@ -272,6 +272,29 @@ class TaskReport:
 
 
 @dataclass(frozen=True)
+class AttemptReport:
+    """One ended attempt of a task (a retried task has several; the last is its outcome)."""
+
+    attempt: int
+    host: str
+    started: float
+    ended: float
+    exit_code: int | None
+    signal: int | None
+    #: how it ended, in words ("exit code 3", "timeout", "host node2 left: ...").
+    reason: str
+    #: the end of its stderr (the task's ``stderr_tail`` is its last attempt's).
+    stderr_tail: str
+
+    @classmethod
+    def from_proto(cls, msg: pb.AttemptInfo) -> AttemptReport:
+        """Convert one attempt of a GetTask reply."""
+        return cls(msg.attempt, msg.host, msg.started, msg.ended,
+                   msg.exit_code if msg.has_exit_code else None, msg.signal if msg.has_signal else None,
+                   msg.reason, msg.stderr_tail)
+
+
+@dataclass(frozen=True)
 class TaskDetails:
     """Everything the daemon knows about one task (``stratosctl task``)."""
 
@@ -301,6 +324,8 @@ class TaskDetails:
     #: output="disk" or "mesos": the absolute paths of its stdout and stderr files.
     stdout_path: str | None = None
     stderr_path: str | None = None
+    #: its ended attempts, oldest first (retries, timeouts retried, lost hosts).
+    attempts: tuple[AttemptReport, ...] = ()
 
     @classmethod
     def from_proto(cls, msg: pb.TaskDetail) -> TaskDetails:
@@ -324,6 +349,7 @@ class TaskDetails:
             disk_kb=msg.disk_kb,
             stdout_path=msg.stdout_path or None,
             stderr_path=msg.stderr_path or None,
+            attempts=tuple(AttemptReport.from_proto(a) for a in msg.attempts),
         )
 
 

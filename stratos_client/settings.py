@@ -48,6 +48,7 @@ _MASTER_HELP = (
 # What each setting holds, for typed conversion of TOML values and environment variables.
 _INT, _FLOAT, _STR, _OPT_STR = "int", "float", "str", "optional str"
 _PROGRESS = "auto or bool"
+_INTS = "list of int"
 _KINDS: dict[str, str] = {
     "master": _STR,
     "role": _STR,
@@ -63,6 +64,8 @@ _KINDS: dict[str, str] = {
     "task_timeout": _FLOAT,
     "timeout_retries": _INT,
     "max_retries": _INT,
+    "retries": _INT,
+    "retry_on_exit": _INTS,
     "hdfs": _OPT_STR,
     "hdfs_mount": _STR,
     "locality_wait": _FLOAT,
@@ -188,6 +191,10 @@ class Settings:
     timeout_retries: int = 0
     #: how many times a task whose host was lost is run again.
     max_retries: int = 3
+    #: how many times a task that exits non-zero or dies of a signal (not a kill) is run again.
+    retries: int = 0
+    #: exit codes ``retries`` applies to (empty: every non-zero exit and every signal).
+    retry_on_exit: tuple[int, ...] = ()
     #: the HDFS namenode's WebHDFS URL (http://namenode:9870) or an HdfsCLI alias; None: no locality.
     hdfs: str | None = None
     #: where HDFS is mounted on every node: /dfs/a/b is the HDFS path /a/b.
@@ -229,6 +236,8 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, os.PathLike):
                 object.__setattr__(self, name, os.fspath(value))
+        if isinstance(self.retry_on_exit, list | set | frozenset):  # a list from the caller or a file
+            object.__setattr__(self, "retry_on_exit", tuple(sorted(self.retry_on_exit)))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Settings:
@@ -278,6 +287,8 @@ class Settings:
             task_timeout=spec.task_timeout,
             timeout_retries=spec.timeout_retries,
             max_retries=spec.max_retries,
+            retries=spec.retries,
+            retry_on_exit=tuple(spec.retry_on_exit),
             hdfs=spec.hdfs or None,
             hdfs_mount=spec.hdfs_mount or "/dfs",
             locality_wait=spec.locality_wait if spec.has_locality_wait else 3.0,
@@ -382,7 +393,11 @@ class Settings:
             shlex.split(self.sbatch_options)
         except ValueError as err:
             problems.append(f"sbatch_options {self.sbatch_options!r} are not shell words ({err})")
-        for name in ("timeout_retries", "max_retries"):
+        if not all(-(1 << 31) <= code < 1 << 31 for code in self.retry_on_exit):
+            problems.append(f"retry_on_exit={self.retry_on_exit!r} must hold exit codes (1 to 255)")
+        elif 0 in self.retry_on_exit:
+            problems.append("retry_on_exit holds 0: exit code 0 is success and never retried; remove it")
+        for name in ("timeout_retries", "max_retries", "retries"):
             if not 0 <= getattr(self, name) < 1 << 31:
                 problems.append(f"{name}={getattr(self, name)!r} must be 0 or more (and below 2**31)")
         for name in ("monitor", "relauncher"):
@@ -439,6 +454,8 @@ class Settings:
             task_timeout=float(self.task_timeout),
             timeout_retries=self.timeout_retries,
             max_retries=self.max_retries,
+            retries=self.retries,
+            retry_on_exit=list(self.retry_on_exit),
             hdfs=self.hdfs or "",
             hdfs_mount=self.hdfs_mount,
             has_locality_wait=True,
@@ -471,6 +488,7 @@ _KIND_WORDS = {
     _STR: "a string",
     _OPT_STR: "a string (or unset)",
     _PROGRESS: '"auto", true or false',
+    _INTS: "a list of whole numbers (in the environment: separated by commas)",
 }
 
 
@@ -483,6 +501,8 @@ def _has_kind(value: object, kind: str) -> bool:
         return isinstance(value, str)
     if kind == _PROGRESS:
         return isinstance(value, bool) or value == "auto"
+    if kind == _INTS:
+        return isinstance(value, list | tuple) and all(_has_kind(v, _INT) for v in value)
     return value is None or isinstance(value, str)
 
 
@@ -536,6 +556,8 @@ def _read_toml(file: Path, values: dict[str, Any], problems: list[str]) -> None:
             problems.append(f"{file}: " + _unknown_message(key, "is not a StratOS setting"))
         elif _KINDS[key] == _FLOAT and _has_kind(value, _FLOAT):
             values[key] = float(value)
+        elif _KINDS[key] == _INTS and _has_kind(value, _INTS):
+            values[key] = tuple(value)
         elif _has_kind(value, _KINDS[key]):
             values[key] = value
         else:
@@ -561,6 +583,8 @@ def _read_env(values: dict[str, Any], problems: list[str]) -> None:
                 values[name] = float(text)
             elif kind == _PROGRESS:
                 values[name] = _progress_word(text)
+            elif kind == _INTS:
+                values[name] = tuple(int(part) for part in text.split(",") if part.strip())
             else:
                 values[name] = text
         except ValueError:

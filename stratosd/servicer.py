@@ -32,7 +32,7 @@ from stratosd import convert, expand
 from stratosd.core import events as ev
 from stratosd.core.locality import HostBytes, normalize
 from stratosd.core.model import CallMode, Job, Status
-from stratosd.core.replies import JobView, Killed, Submitted
+from stratosd.core.replies import JobView, Killed, Retried, Submitted
 from stratosd.core.types import PoolKind, TaskEndReason
 from stratosd.doctor import Doctor
 from stratosd.locality.hdfs import LocalityUnavailable
@@ -472,6 +472,11 @@ class Servicer(pb_grpc.StratosServicer):
             reason=task.reason, has_parent=task.parent is not None, relaunched_from=task.parent or 0,
             relaunched_as=list(task.children), cwd=job.calls[task.call_id].cwd,
         )
+        for a in task.history:
+            detail.attempts.append(pb.AttemptInfo(
+                attempt=a.attempt, host=a.host, started=a.started, ended=a.ended,
+                has_exit_code=a.exit_code is not None, exit_code=a.exit_code or 0,
+                has_signal=a.signal is not None, signal=a.signal or 0, reason=a.reason, stderr_tail=a.stderr_tail))
         detail.stdout_path, detail.stderr_path = self.runtime.output_files(job, task.task_id)
         sandbox = self.runtime.sandbox(job.key, task.task_id)
         if job.spec.output == "mesos" or sandbox.exists():
@@ -495,6 +500,12 @@ class Servicer(pb_grpc.StratosServicer):
         ids = tuple(request.task_ids) or None
         return await self._once(request.request_id, "Kill", pb.KillReply,
                                 ev.KillRequested(ev.UNSENT, request.job_id, ids), _killed)
+
+    @_unary
+    async def Retry(self, request: pb.RetryRequest, context: Any) -> pb.RetryReply:
+        ids = tuple(request.task_ids) or None
+        return await self._once(request.request_id, "Retry", pb.RetryReply,
+                                ev.RetryRequested(ev.UNSENT, request.job_id, ids, time.time()), _retried)
 
     @_unary
     async def Cancel(self, request: pb.CancelRequest, context: Any) -> pb.KillReply:
@@ -592,6 +603,10 @@ class Servicer(pb_grpc.StratosServicer):
 
 #: a failed task's reason that only repeats its exit code or signal: the warning shows those already.
 _PLAIN_ENDS = frozenset({TaskEndReason.NONE, TaskEndReason.EXITED, TaskEndReason.SIGNALLED})
+
+
+def _retried(task_ids: Retried) -> pb.RetryReply:
+    return pb.RetryReply(task_ids=list(task_ids))
 
 
 def _killed(count: Killed) -> pb.KillReply:

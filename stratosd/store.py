@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stratosd.core import actions as act
-from stratosd.core.model import Call, Job, JobSpec, Status, Task
+from stratosd.core.model import Attempt, Call, Job, JobSpec, Status, Task
 from stratosd.core.types import TaskEndReason
 
 #: 2: the requests table (client request ids and their replies). A schema 1 journal is upgraded
@@ -110,6 +110,9 @@ class Store:
         # Task.end: "" in rows written before it, derived from the reason text when loaded.
         if "reason_code" not in {row[1] for row in self.db.execute("PRAGMA table_info(tasks)")}:
             self.db.execute("ALTER TABLE tasks ADD COLUMN reason_code TEXT NOT NULL DEFAULT ''")
+        # Task.history (its ended attempts, JSON): "" in rows written before it.
+        if "history" not in {row[1] for row in self.db.execute("PRAGMA table_info(tasks)")}:
+            self.db.execute("ALTER TABLE tasks ADD COLUMN history TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         self.db.close()
@@ -136,7 +139,7 @@ class Store:
             for a in journal:
                 if isinstance(a, act.SaveTasks):
                     db.executemany(
-                        f"INSERT OR REPLACE INTO tasks ({_TASK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        f"INSERT OR REPLACE INTO tasks ({_TASK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         [_task_row(a.job_key, t) for t in a.tasks],
                     )
                 elif isinstance(a, act.SaveOutcome):
@@ -312,7 +315,9 @@ class Store:
         for key, name, spec, pool, created, finished_at, cancelled, s_open, s_closed, token in self.db.execute(
             "SELECT * FROM jobs ORDER BY key"
         ).fetchall():
-            job = Job(key, name, JobSpec(**json.loads(spec)), pool, created, token)
+            fields = json.loads(spec)
+            fields["retry_on_exit"] = tuple(fields.get("retry_on_exit", ()))
+            job = Job(key, name, JobSpec(**fields), pool, created, token)
             job.finished_at, job.cancelled = finished_at, bool(cancelled)
             job.stream_opened, job.stream_closed = bool(s_open), bool(s_closed)
             for call_id, mode, cwd, env in self.db.execute(
@@ -360,7 +365,7 @@ class Store:
 
 
 _TASK_COLUMNS = ("job_key, task_id, call_id, command, status, attempt, host, parent, children, kill_requested, "
-                 "exit_code, signal, reason, started, ended, locality, reason_code")
+                 "exit_code, signal, reason, started, ended, locality, reason_code, history")
 
 
 def _task_row(job_key: int, t: Task) -> tuple[Any, ...]:
@@ -368,7 +373,8 @@ def _task_row(job_key: int, t: Task) -> tuple[Any, ...]:
         job_key, t.task_id, t.call_id, t.command, t.status.value, t.attempt, t.host, t.parent,
         json.dumps(t.children) if t.children else "", int(t.kill_requested), t.exit_code, t.signal,
         t.reason, t.started, t.ended, json.dumps([t.marked, t.host_bytes]) if t.host_bytes else "",
-        t.end.value,
+        t.end.value, json.dumps([[a.attempt, a.host, a.started, a.ended, a.exit_code, a.signal, a.end.value,
+                                  a.reason, a.stderr_tail, a.resubmitted] for a in t.history]) if t.history else "",
     )
 
 
@@ -394,13 +400,16 @@ def legacy_end_reason(reason: str, exit_code: int | None = None, signal: int | N
 
 def _task_from_row(row: Iterable[Any]) -> Task:
     (_, task_id, call_id, command, status, attempt, host, parent, children, killed, exit_code, signal,
-     reason, started, ended, locality, code) = row
+     reason, started, ended, locality, code, history) = row
     task = Task(task_id, call_id, command, parent)
     task.end = TaskEndReason(code) if code else legacy_end_reason(reason, exit_code, signal)
     task.status = Status(status)
     task.attempt, task.host, task.kill_requested = attempt, host, bool(killed)
     task.children = tuple(json.loads(children)) if children else ()
     task.exit_code, task.signal, task.reason, task.started, task.ended = exit_code, signal, reason, started, ended
+    if history:
+        task.history = tuple(Attempt(n, h, s, e, x, sig, TaskEndReason(end), why, tail, bool(again))
+                             for n, h, s, e, x, sig, end, why, tail, again in json.loads(history))
     if locality:
         marked, host_bytes = json.loads(locality)
         task.marked, task.host_bytes = marked, tuple((host, size) for host, size in host_bytes)

@@ -81,3 +81,27 @@ def test_a_legacy_failure_that_only_repeats_its_exit_or_signal_is_known_as_such(
     assert legacy_end_reason("exit code 3", 3, None) is TaskEndReason.EXITED
     assert legacy_end_reason("signal 9", None, 9) is TaskEndReason.SIGNALLED
     assert legacy_end_reason("exit code 3", 4, None) is TaskEndReason.LEGACY
+
+
+def test_a_task_s_attempts_and_its_job_s_retry_settings_are_journaled(tmp_path: Path) -> None:
+    from stratosd.core.model import Attempt, Job, JobSpec, Task
+    from stratosd.core.types import TaskEndReason
+
+    store = Store(tmp_path / "journal.db")
+    job = Job(1, "demo", JobSpec(retries=2, retry_on_exit=(3, 75)), "local", 1.0)
+    task = Task(0, 0, "true")
+    task.history = (Attempt(1, "h1", 1.0, 2.0, 3, None, TaskEndReason.EXITED, "exit code 3", "boom\n"),
+                    Attempt(2, "h2", 3.0, 4.0, None, 9, TaskEndReason.SIGNALLED, "signal 9"))
+    store.apply([act.SaveJob(job), act.SaveTasks(1, (task,))])
+    loaded = next(store.load_jobs())
+    assert loaded.spec == job.spec and loaded.tasks[0].history == task.history
+    store.close()
+
+
+def test_a_journal_without_the_history_column_opens_and_gains_it(tmp_path: Path) -> None:
+    store = Store(tmp_path / "journal.db")
+    store.db.execute("ALTER TABLE tasks DROP COLUMN history")
+    store.close()
+    store = Store(tmp_path / "journal.db")
+    assert "history" in {row[1] for row in store.db.execute("PRAGMA table_info(tasks)")}
+    store.close()

@@ -309,7 +309,7 @@ class HelloReply(_message.Message):
     def __init__(self, protocol_version: _Optional[int] = ..., daemon_version: _Optional[str] = ..., pid: _Optional[int] = ..., state_dir: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("master", "role", "threads_per_task", "mem_per_task", "disk_per_task", "monitor", "relauncher", "update_interval", "output", "log_directory", "task_timeout", "timeout_retries", "max_retries", "hdfs", "hdfs_mount", "has_locality_wait", "locality_wait", "slurm_account", "slurm_qos", "slurm_time_limit", "pilot_cpus", "pilot_mem", "max_pilots", "sbatch_options", "pilot_idle_timeout", "mem_per_task_set", "disk_per_task_set")
+    __slots__ = ("master", "role", "threads_per_task", "mem_per_task", "disk_per_task", "monitor", "relauncher", "update_interval", "output", "log_directory", "task_timeout", "timeout_retries", "max_retries", "hdfs", "hdfs_mount", "has_locality_wait", "locality_wait", "slurm_account", "slurm_qos", "slurm_time_limit", "pilot_cpus", "pilot_mem", "max_pilots", "sbatch_options", "pilot_idle_timeout", "mem_per_task_set", "disk_per_task_set", "retries", "retry_on_exit")
     MASTER_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     THREADS_PER_TASK_FIELD_NUMBER: _ClassVar[int]
@@ -337,6 +337,8 @@ class JobSpec(_message.Message):
     PILOT_IDLE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     MEM_PER_TASK_SET_FIELD_NUMBER: _ClassVar[int]
     DISK_PER_TASK_SET_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
+    RETRY_ON_EXIT_FIELD_NUMBER: _ClassVar[int]
     master: str
     role: str
     threads_per_task: float
@@ -364,7 +366,9 @@ class JobSpec(_message.Message):
     pilot_idle_timeout: float
     mem_per_task_set: bool
     disk_per_task_set: bool
-    def __init__(self, master: _Optional[str] = ..., role: _Optional[str] = ..., threads_per_task: _Optional[float] = ..., mem_per_task: _Optional[float] = ..., disk_per_task: _Optional[float] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., output: _Optional[str] = ..., log_directory: _Optional[str] = ..., task_timeout: _Optional[float] = ..., timeout_retries: _Optional[int] = ..., max_retries: _Optional[int] = ..., hdfs: _Optional[str] = ..., hdfs_mount: _Optional[str] = ..., has_locality_wait: _Optional[bool] = ..., locality_wait: _Optional[float] = ..., slurm_account: _Optional[str] = ..., slurm_qos: _Optional[str] = ..., slurm_time_limit: _Optional[str] = ..., pilot_cpus: _Optional[float] = ..., pilot_mem: _Optional[float] = ..., max_pilots: _Optional[int] = ..., sbatch_options: _Optional[str] = ..., pilot_idle_timeout: _Optional[float] = ..., mem_per_task_set: _Optional[bool] = ..., disk_per_task_set: _Optional[bool] = ...) -> None: ...
+    retries: int
+    retry_on_exit: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, master: _Optional[str] = ..., role: _Optional[str] = ..., threads_per_task: _Optional[float] = ..., mem_per_task: _Optional[float] = ..., disk_per_task: _Optional[float] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., output: _Optional[str] = ..., log_directory: _Optional[str] = ..., task_timeout: _Optional[float] = ..., timeout_retries: _Optional[int] = ..., max_retries: _Optional[int] = ..., hdfs: _Optional[str] = ..., hdfs_mount: _Optional[str] = ..., has_locality_wait: _Optional[bool] = ..., locality_wait: _Optional[float] = ..., slurm_account: _Optional[str] = ..., slurm_qos: _Optional[str] = ..., slurm_time_limit: _Optional[str] = ..., pilot_cpus: _Optional[float] = ..., pilot_mem: _Optional[float] = ..., max_pilots: _Optional[int] = ..., sbatch_options: _Optional[str] = ..., pilot_idle_timeout: _Optional[float] = ..., mem_per_task_set: _Optional[bool] = ..., disk_per_task_set: _Optional[bool] = ..., retries: _Optional[int] = ..., retry_on_exit: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
     __slots__ = ("job_id", "spec", "request_id")
@@ -712,7 +716,7 @@ class TaskRef(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., task_id: _Optional[int] = ...) -> None: ...
 
 class TaskDetail(_message.Message):
-    __slots__ = ("summary", "call_id", "started", "ended", "reason", "stderr_tail", "sandbox", "has_parent", "relaunched_from", "relaunched_as", "peak_rss_kb", "cpu_seconds", "monitor_output", "notes", "cwd", "peak_rss_sum_kb", "disk_kb", "stdout_path", "stderr_path")
+    __slots__ = ("summary", "call_id", "started", "ended", "reason", "stderr_tail", "sandbox", "has_parent", "relaunched_from", "relaunched_as", "peak_rss_kb", "cpu_seconds", "monitor_output", "notes", "cwd", "peak_rss_sum_kb", "disk_kb", "stdout_path", "stderr_path", "attempts")
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
@@ -732,6 +736,7 @@ class TaskDetail(_message.Message):
     DISK_KB_FIELD_NUMBER: _ClassVar[int]
     STDOUT_PATH_FIELD_NUMBER: _ClassVar[int]
     STDERR_PATH_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     summary: TaskSummary
     call_id: int
     started: float
@@ -751,7 +756,32 @@ class TaskDetail(_message.Message):
     disk_kb: int
     stdout_path: str
     stderr_path: str
-    def __init__(self, summary: _Optional[_Union[TaskSummary, _Mapping]] = ..., call_id: _Optional[int] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., reason: _Optional[str] = ..., stderr_tail: _Optional[str] = ..., sandbox: _Optional[str] = ..., has_parent: _Optional[bool] = ..., relaunched_from: _Optional[int] = ..., relaunched_as: _Optional[_Iterable[int]] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., cwd: _Optional[str] = ..., peak_rss_sum_kb: _Optional[int] = ..., disk_kb: _Optional[int] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ...) -> None: ...
+    attempts: _containers.RepeatedCompositeFieldContainer[AttemptInfo]
+    def __init__(self, summary: _Optional[_Union[TaskSummary, _Mapping]] = ..., call_id: _Optional[int] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., reason: _Optional[str] = ..., stderr_tail: _Optional[str] = ..., sandbox: _Optional[str] = ..., has_parent: _Optional[bool] = ..., relaunched_from: _Optional[int] = ..., relaunched_as: _Optional[_Iterable[int]] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., cwd: _Optional[str] = ..., peak_rss_sum_kb: _Optional[int] = ..., disk_kb: _Optional[int] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[AttemptInfo, _Mapping]]] = ...) -> None: ...
+
+class AttemptInfo(_message.Message):
+    __slots__ = ("attempt", "host", "started", "ended", "has_exit_code", "exit_code", "has_signal", "signal", "reason", "stderr_tail")
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    ENDED_FIELD_NUMBER: _ClassVar[int]
+    HAS_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    HAS_SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STDERR_TAIL_FIELD_NUMBER: _ClassVar[int]
+    attempt: int
+    host: str
+    started: float
+    ended: float
+    has_exit_code: bool
+    exit_code: int
+    has_signal: bool
+    signal: int
+    reason: str
+    stderr_tail: str
+    def __init__(self, attempt: _Optional[int] = ..., host: _Optional[str] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., has_signal: _Optional[bool] = ..., signal: _Optional[int] = ..., reason: _Optional[str] = ..., stderr_tail: _Optional[str] = ...) -> None: ...
 
 class KillRequest(_message.Message):
     __slots__ = ("job_id", "task_ids", "request_id")
@@ -768,6 +798,22 @@ class KillReply(_message.Message):
     KILLED_FIELD_NUMBER: _ClassVar[int]
     killed: int
     def __init__(self, killed: _Optional[int] = ...) -> None: ...
+
+class RetryRequest(_message.Message):
+    __slots__ = ("job_id", "task_ids", "request_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    task_ids: _containers.RepeatedScalarFieldContainer[int]
+    request_id: str
+    def __init__(self, job_id: _Optional[str] = ..., task_ids: _Optional[_Iterable[int]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RetryReply(_message.Message):
+    __slots__ = ("task_ids",)
+    TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    task_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, task_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class CancelRequest(_message.Message):
     __slots__ = ("job_id", "has_call", "call_id", "request_id")

@@ -89,6 +89,11 @@ class StratosStub:
                 request_serializer=stratos__pb2.KillRequest.SerializeToString,
                 response_deserializer=stratos__pb2.KillReply.FromString,
                 _registered_method=True)
+        self.Retry = channel.unary_unary(
+                '/stratos.v1.Stratos/Retry',
+                request_serializer=stratos__pb2.RetryRequest.SerializeToString,
+                response_deserializer=stratos__pb2.RetryReply.FromString,
+                _registered_method=True)
         self.Cancel = channel.unary_unary(
                 '/stratos.v1.Stratos/Cancel',
                 request_serializer=stratos__pb2.CancelRequest.SerializeToString,
@@ -219,6 +224,13 @@ class StratosServicer:
 
     def Kill(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Retry(self, request, context):
+        """Runs failed tasks of an ended job again, as new attempts of the same tasks.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -357,6 +369,11 @@ def add_StratosServicer_to_server(servicer, server):
                     servicer.Kill,
                     request_deserializer=stratos__pb2.KillRequest.FromString,
                     response_serializer=stratos__pb2.KillReply.SerializeToString,
+            ),
+            'Retry': grpc.unary_unary_rpc_method_handler(
+                    servicer.Retry,
+                    request_deserializer=stratos__pb2.RetryRequest.FromString,
+                    response_serializer=stratos__pb2.RetryReply.SerializeToString,
             ),
             'Cancel': grpc.unary_unary_rpc_method_handler(
                     servicer.Cancel,
@@ -706,6 +723,33 @@ class Stratos:
             '/stratos.v1.Stratos/Kill',
             stratos__pb2.KillRequest.SerializeToString,
             stratos__pb2.KillReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Retry(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stratos.v1.Stratos/Retry',
+            stratos__pb2.RetryRequest.SerializeToString,
+            stratos__pb2.RetryReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from stratos_executor.spec import TaskRecord
 from stratosd.core.locality import HostBytes
 from stratosd.core.model import CallMode, JobSpec, Offer
-from stratosd.core.replies import JobCreated, JobRemoved, JobView, Killed, Submitted
+from stratosd.core.replies import JobCreated, JobRemoved, JobView, Killed, Retried, Submitted
 from stratosd.core.types import AttemptRef, PoolKind
 
 #: the type of a request's answer.
@@ -138,6 +138,16 @@ class KillRequested(Request[Killed]):
     name: str
     #: None: every unended task of the job.
     task_ids: tuple[int, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRequested(Request[Retried], Timed):
+    """Run failed tasks of an ended job again, as new attempts of the same tasks."""
+
+    name: str
+    #: None: every failed task of the job.
+    task_ids: tuple[int, ...] | None
+    now: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from stratos_executor.spec import Relaunch, StopReason, TaskRecord
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core import placement, story
-from stratosd.core.model import EXITED, TERMINAL, Call, Job, JobSpec, Status, Task
+from stratosd.core.model import ATTEMPT_STDERR_CHARS, EXITED, TERMINAL, Attempt, Call, Job, JobSpec, Status, Task
 from stratosd.core.replies import JobCreated, JobRemoved, JobView, Killed, Submitted
 from stratosd.core.transitions import move
 from stratosd.core.types import PoolId, TaskEndReason
@@ -181,6 +181,51 @@ def on_cancel(state: SchedulerState, e: ev.CancelRequested) -> None:
         targets = [t for t in job.tasks if t.call_id == e.call_id and t.status not in TERMINAL]
     state.reply(e, kill(state, job, targets))
 
+def on_retry(state: SchedulerState, e: ev.RetryRequested) -> None:
+    """Failed tasks of an ended job wait again as new attempts of the same tasks: their new result
+    joins the job's results (GNU Parallel's --resume-failed)."""
+    job = state.job(e.name)
+    if job.unended:
+        raise JobNotEnded(
+            f"job {job.name} still has {job.unended} unended tasks: wait for it (`stratosctl wait {job.name}`), "
+            "then retry its failed tasks."
+        )
+    if e.task_ids is None:
+        targets = [t for t in job.tasks if t.status is Status.FAILED]
+    else:
+        targets = []
+        for task_id in dict.fromkeys(e.task_ids):
+            if not 0 <= task_id < len(job.tasks):
+                raise TaskNotFound(
+                    f"job {job.name} has no task {task_id}: its ids run from 0 to {len(job.tasks) - 1}."
+                )
+            task = job.tasks[task_id]
+            if task.status is not Status.FAILED:
+                raise InvalidSubmission(
+                    f"task {task_id} of job {job.name} is {task.status.value}, not failed: only failed tasks are "
+                    f"retried (`stratosctl tasks {job.name} --status failed` lists them)."
+                )
+            targets.append(task)
+    for task in targets:
+        if task.history:  # the retry settings count afresh for the new attempts
+            last = task.history[-1]
+            task.history = (*task.history[:-1], Attempt(
+                last.attempt, last.host, last.started, last.ended, last.exit_code, last.signal, last.end,
+                last.reason, last.stderr_tail, resubmitted=True))
+        job.calls[task.call_id].unended += 1
+        task.reason, task.end = f"resubmitted after: {task.reason}", TaskEndReason.RESUBMITTED
+        move(state, job, task, Status.PENDING)
+        task.queued = e.now
+        placement.index(job, task)
+        job.pending.append(task.task_id)
+    if targets:
+        job.cancelled = False
+        state.diff.job(job)
+        state.waiting.setdefault(job.pool, {})[job.key] = job
+        if job.pool.kind.cluster:
+            state.effects.append(act.ReviveOffers(job.pool, stimulus_id=state.stimulus))
+    state.reply(e, tuple(t.task_id for t in targets))
+
 def kill(state: SchedulerState, job: Job, targets: list[Task]) -> Killed:
     """Kill pending targets now and ask the backend to stop running ones; return how many."""
     count = 0
@@ -266,7 +311,7 @@ def decide_end(spec: JobSpec, task: Task, rec: TaskRecord) -> Fate:
                if rec.relaunch is Relaunch.NO_RELAUNCHER
                else f"relaunch failed: {rec.relaunch_error or 'the relauncher failed'}")
         return Fate(Status.FAILED, why, TaskEndReason.RELAUNCH_FAILED)
-    if stop is StopReason.TIMEOUT and task.attempt <= spec.timeout_retries:
+    if stop is StopReason.TIMEOUT and task.used(TaskEndReason.TIMEOUT) < spec.timeout_retries:
         return Fate(Status.PENDING, reason, end)
     if stop.limit:
         return Fate(Status.FAILED, limit_reason(spec, stop, rec.limit_kb), TaskEndReason.LIMIT)
@@ -275,9 +320,15 @@ def decide_end(spec: JobSpec, task: Task, rec: TaskRecord) -> Fate:
     if stop is StopReason.NONE:
         if rec.exit_code == 0 and rec.signal is None:
             return Fate(Status.FINISHED, reason, end)
+        what = f"signal {rec.signal}" if rec.signal is not None else f"exit code {rec.exit_code}"
+        used = task.used(TaskEndReason.EXITED, TaskEndReason.SIGNALLED)
+        if used < spec.retries and (not spec.retry_on_exit or (rec.signal is None
+                                                                and rec.exit_code in spec.retry_on_exit)):
+            return Fate(Status.PENDING, f"retried after: {what} (retry {used + 1} of retries={spec.retries})",
+                        TaskEndReason.RETRIED)
         if rec.signal is not None:
-            return Fate(Status.FAILED, f"signal {rec.signal}", TaskEndReason.SIGNALLED)
-        return Fate(Status.FAILED, f"exit code {rec.exit_code}", TaskEndReason.EXITED)
+            return Fate(Status.FAILED, what, TaskEndReason.SIGNALLED)
+        return Fate(Status.FAILED, what, TaskEndReason.EXITED)
     return Fate(Status.FAILED, reason, end)
 
 
@@ -314,6 +365,8 @@ def on_task_ended(state: SchedulerState, e: ev.TaskEnded) -> None:
     task.ended = rec.ended
     task.exit_code, task.signal = rec.exit_code, rec.signal
     new, task.reason, task.end = decide_end(job.spec, task, rec)
+    tail = rec.stderr_tail.decode("utf-8", "replace")[-ATTEMPT_STDERR_CHARS:]
+    remember(task, attempt_end(task, rec), rec.reason or _plain(rec), tail)
     rec.notes.extend(unenforced_notes(job.spec, rec))
     keep = new in EXITED and job.spec.output == "scheduler"
     state.diff.add(act.SaveOutcome(job.key, task.task_id, rec, keep, stimulus_id=state.stimulus))
@@ -323,6 +376,28 @@ def on_task_ended(state: SchedulerState, e: ev.TaskEnded) -> None:
         requeue(state, job, task)
     else:
         move(state, job, task, new, now=rec.ended)
+
+
+def attempt_end(task: Task, rec: TaskRecord) -> TaskEndReason:
+    """How one attempt ended, whatever became of its task: the retry setting it charges."""
+    if task.kill_requested or rec.stop is StopReason.KILLED:
+        return TaskEndReason.KILLED
+    if rec.stop is not StopReason.NONE:
+        return _END_OF_STOP[rec.stop]
+    if rec.signal is not None:
+        return TaskEndReason.SIGNALLED
+    return TaskEndReason.EXITED if rec.exit_code else TaskEndReason.NONE
+
+
+def _plain(rec: TaskRecord) -> str:
+    return f"signal {rec.signal}" if rec.signal is not None else f"exit code {rec.exit_code}"
+
+
+def remember(task: Task, end: TaskEndReason, reason: str, stderr_tail: str = "", host: str | None = None) -> None:
+    """Add the attempt that just ended to the task's history (journaled with the task)."""
+    where = task.host if host is None else host
+    task.history += (Attempt(task.attempt, where, task.started, task.ended, task.exit_code, task.signal,
+                             end, reason, stderr_tail),)
 
 
 def on_task_lost(state: SchedulerState, e: ev.TaskLost) -> None:
@@ -338,10 +413,12 @@ def on_task_lost(state: SchedulerState, e: ev.TaskLost) -> None:
 def lose(state: SchedulerState, job: Job, task: Task, reason: str, now: float) -> None:
     """An infrastructure failure: run the task again while retries are left."""
     state.book.free(job, task.task_id)
+    task.ended = now
+    remember(task, TaskEndReason.KILLED if task.kill_requested else TaskEndReason.LOST, reason)
     if task.kill_requested:
         task.reason, task.end = reason, TaskEndReason.KILLED
         move(state, job, task, Status.KILLED, now=now)
-    elif task.attempt <= job.spec.max_retries:
+    elif task.used(TaskEndReason.LOST) <= job.spec.max_retries:
         task.reason, task.end = f"retried after: {reason}", TaskEndReason.RETRIED
         requeue(state, job, task)
     else:
@@ -357,7 +434,8 @@ def charge_pending(state: SchedulerState, job: Job, reason: str, now: float) -> 
         if task.status is not Status.PENDING:
             continue
         task.attempt += 1  # the attempt its pilot never started: it counts against max_retries
-        if task.attempt <= job.spec.max_retries:
+        remember(task, TaskEndReason.LOST, reason, host="")
+        if task.used(TaskEndReason.LOST) <= job.spec.max_retries:
             task.reason, task.end = f"retried after: {reason}", TaskEndReason.RETRIED
             state.diff.task(job, task)
             state.note(job, task, task.reason)

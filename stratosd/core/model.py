@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-from stratosd.core.locality import HostBytes
+from stratosd.core.locality import HostBytes, canonical_host
 from stratosd.core.types import PoolId, TaskEndReason
 
 
@@ -68,6 +68,10 @@ class JobSpec:
     #: the user set mem / disk: they are limits a task is stopped at, not only sizes for packing.
     mem_set: bool = False
     disk_set: bool = False
+    #: a task that exits non-zero or dies of a signal the user did not send runs again this many times...
+    retries: int = 0
+    #: ... only for these exit codes when not empty (a signal then is not retried).
+    retry_on_exit: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -86,6 +90,31 @@ class Call:
     next_root: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One ended attempt of a task (journaled with it; `stratosctl task` lists them)."""
+
+    attempt: int
+    host: str
+    started: float
+    ended: float
+    exit_code: int | None
+    signal: int | None
+    #: how this attempt ended (EXITED, SIGNALLED, TIMEOUT, LOST...): which retry setting it charges.
+    end: TaskEndReason
+    reason: str
+    stderr_tail: str = ""
+    #: the user resubmitted the task after this attempt: the retry settings count afresh from here.
+    resubmitted: bool = False
+
+
+#: the ends of an attempt that count as failing on its host (a retry prefers another host).
+FAILED_ON_HOST = frozenset({TaskEndReason.EXITED, TaskEndReason.SIGNALLED, TaskEndReason.TIMEOUT,
+                            TaskEndReason.LOST, TaskEndReason.SPAWN_FAILED, TaskEndReason.STOPPED})
+#: characters of stderr kept per attempt in the history.
+ATTEMPT_STDERR_CHARS = 2000
+
+
 class Task:
     """One command of a job. Its id is its index in the job's task list."""
 
@@ -97,6 +126,7 @@ class Task:
         "end",
         "ended",
         "exit_code",
+        "history",
         "host",
         "host_bytes",
         "kill_requested",
@@ -136,6 +166,19 @@ class Task:
         self.marked = 0
         #: when it last became pending (delay scheduling measures its wait from here).
         self.queued = 0.0
+        #: its ended attempts, oldest first.
+        self.history: tuple[Attempt, ...] = ()
+
+    def used(self, *ends: TaskEndReason) -> int:
+        """How many of its ended attempts ended in one of these ways."""
+        used = 0
+        for a in self.history:
+            used = 0 if a.resubmitted else used + (a.end in ends)
+        return used
+
+    def failed_hosts(self) -> frozenset[str]:
+        """The hosts (canonical names) where an attempt of it failed."""
+        return frozenset(canonical_host(a.host) for a in self.history if a.end in FAILED_ON_HOST and a.host)
 
     def __repr__(self) -> str:
         return f"<Task {self.task_id} {self.status.value} attempt={self.attempt}>"

@@ -251,8 +251,37 @@ def pick(state: SchedulerState, job: Job, host: str) -> Task | None:
     head = next_pending(job)
     if head is None:
         return None
+    if head.history and shuns(state, job, head, host):
+        return _first_not_shunning(state, job, host)
     if not head.host_bytes or state.now - head.queued >= job.spec.locality_wait:
         return head
+    return None
+
+
+#: pending tasks looked at past one that shuns a host, for one that does not (bounds a pick).
+SHUN_SCAN = 64
+
+
+def shuns(state: SchedulerState, job: Job, task: Task, host: str) -> bool:
+    """Whether a retried task leaves ``host`` (a canonical name) to others: an attempt of it failed
+    there and another host of its job's pool, standing or one that offered, can take it (GNU
+    Parallel's --retries: "on another computer on which it has not failed")."""
+    failed = task.failed_hosts()
+    if host not in failed:
+        return False
+    others = {h.hostname for h in state.book.pools.get(job.pool, ())} | set(job.offered.values())
+    return bool(others - failed - {host} - set(job.avoid))
+
+
+def _first_not_shunning(state: SchedulerState, job: Job, host: str) -> Task | None:
+    """The longest-waiting pending task (of the next ``SHUN_SCAN``) with no reason to leave ``host``."""
+    for n, task_id in enumerate(job.pending):
+        if n > SHUN_SCAN:
+            break
+        task = job.tasks[task_id]
+        if task.status is Status.PENDING and not task.host_bytes and not (task.history
+                                                                           and shuns(state, job, task, host)):
+            return task
     return None
 
 

@@ -60,3 +60,5 @@ class JobRemoved(NamedTuple):
 
 #: KillRequested's and CancelRequested's answer: how many tasks were killed or told to stop.
 Killed = int
+#: the ids of the failed tasks a retry request resubmitted.
+Retried = tuple[int, ...]

@@ -7,6 +7,7 @@ relaunch tree has ended. ``publish`` is the only writer of ``Job.published``.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import TYPE_CHECKING
 
 from stratosd.core import actions as act
@@ -29,12 +30,24 @@ def ended(state: SchedulerState, job: Job, task: Task, now: float) -> None:
         if has_record(job, task):
             publish(state, job, [task.task_id])
         return
+    if already_passed(job, call.roots, call.next_root, task):
+        # a resubmitted task of a batch whose place was published: its new result comes now, once
+        if has_record(job, task):
+            publish(state, job, [task.task_id])
+        return
     ready: list[int] = []
     while call.next_root < len(call.roots) and tree_ended(job, call.roots[call.next_root]):
         ready.extend(tree_results(job, call.roots[call.next_root]))
         call.next_root += 1
     if ready:
         publish(state, job, ready)
+
+
+def already_passed(job: Job, roots: list[int], next_root: int, task: Task) -> bool:
+    """Whether the batch root of ``task`` (itself, or the task it replaces) was published."""
+    while task.parent is not None:
+        task = job.tasks[task.parent]
+    return bisect_left(roots, task.task_id) < next_root  # roots are in task id order
 
 
 def tree_ended(job: Job, root: int) -> bool:

@@ -16,6 +16,7 @@ Task states (the user's status words)::
        |                   |----monitor said stratos_relaunch--> relaunched
        |                   |----host or executor failed, retries left--> pending
        |                   '----host or executor failed, no retries--> lost
+       |                   (failed --the user retries it (RetryRequested)--> pending)
        |--kill--> killed
        '--its pilots never start (PilotStartFailed), no retries--> lost
 
@@ -79,6 +80,7 @@ _HANDLERS: dict[type[ev.Event], Callable[[SchedulerState, Any], None]] = {
     ev.SubmitRequested: lifecycle.on_submit,
     ev.KillRequested: lifecycle.on_kill,
     ev.CancelRequested: lifecycle.on_cancel,
+    ev.RetryRequested: lifecycle.on_retry,
     ev.CloseStreamRequested: lifecycle.on_close_stream,
     ev.RemoveJobRequested: lifecycle.on_remove,
     ev.CloseJobRequested: lifecycle.on_close_job,

@@ -16,10 +16,12 @@ from stratosd.core.story import StoryEntry
 if TYPE_CHECKING:
     from stratosd.core.state import SchedulerState
 
-#: start -> the statuses a task may move to from it (terminal statuses have no entry).
+#: start -> the statuses a task may move to from it (terminal statuses but failed have no entry).
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     # pending -> lost: no pilot of its pool ever started (PilotStartFailed), no retries left.
     Status.PENDING: frozenset({Status.RUNNING, Status.KILLED, Status.LOST}),
+    # failed -> pending: the user resubmits it (RetryRequested), a new attempt of the same task.
+    Status.FAILED: frozenset({Status.PENDING}),
     Status.RUNNING: frozenset(
         {Status.FINISHED, Status.FAILED, Status.KILLED, Status.RELAUNCHED, Status.LOST, Status.PENDING}
     ),

@@ -94,5 +94,7 @@ class TaskEndReason(StrEnum):
     #: its host or executor failed and no retries were left.
     LOST = "lost"
     REQUEUED_AFTER_RESTART = "requeued-after-restart"
+    #: a failed task run again at the user's request (`stratosctl retry`, Processor.retry_failed).
+    RESUBMITTED = "resubmitted"
     #: journaled before codes were: only the text says why.
     LEGACY = "legacy"
