@@ -22,7 +22,7 @@ from stratos_executor.spec import TaskRecord
 from stratosd.core.locality import HostBytes
 from stratosd.core.model import CallMode, JobSpec, Offer
 from stratosd.core.replies import JobCreated, JobRemoved, JobView, Killed, Submitted
-from stratosd.core.types import AttemptRef, PoolKind
+from stratosd.core.types import AttemptRef, PoolId, PoolKind
 
 #: the type of a request's answer.
 R = TypeVar("R")
@@ -173,6 +173,19 @@ class TaskStarted(AttemptFact):
 @dataclass(frozen=True, slots=True)
 class TaskEnded(AttemptFact):
     record: TaskRecord
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRunningReported(AttemptFact):
+    """A cluster manager says this attempt runs (a Mesos TASK_RUNNING update).
+
+    The core kills it when the job no longer wants it (an attempt reported lost and run again,
+    a job gone); otherwise this changes nothing.
+    """
+
+    pool: PoolId
+    #: where the cluster says it runs (a Mesos agent id), for the kill; "" when not said.
+    where: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,7 @@ from typing import Any, TypeVar
 from stratos.errors import JobNotFound, StratosError, TaskNotFound
 from stratosd.core import actions as act
 from stratosd.core import events as ev
-from stratosd.core import lifecycle, placement
+from stratosd.core import lifecycle, placement, reports
 from stratosd.core.journal import JournalDiff
 from stratosd.core.lifecycle import limit_reason, not_ended_message, unenforced_notes
 from stratosd.core.locality import best_hosts, canonical_host
@@ -85,6 +85,7 @@ _HANDLERS: dict[type[ev.Event], Callable[[SchedulerState, Any], None]] = {
     ev.TaskStarted: lifecycle.on_task_started,
     ev.TaskEnded: lifecycle.on_task_ended,
     ev.TaskLost: lifecycle.on_task_lost,
+    ev.TaskRunningReported: reports.on_running_reported,
     ev.PilotStartFailed: placement.on_pilot_start_failed,
 }
 
