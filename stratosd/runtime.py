@@ -393,7 +393,7 @@ class Runtime:
             elif isinstance(a, act.KillTask):
                 backend = self.backends.get(a.pool.kind)
                 if backend is not None:
-                    backend.kill(a.job_key, a.task_id, a.attempt)
+                    backend.kill(a.job_key, a.task_id, a.attempt, a.host_hint)
             else:
                 raise TypeError(a)
         if actions:  # a step with no action (a task's start time) changed nothing a watcher reads

@@ -68,7 +68,7 @@ class LocalBackend:
         """The attempts that run now, and their host id."""
         return {AttemptRef(*key): self.hostname for key in self._runners}
 
-    def kill(self, job_key: int, task_id: int, attempt: int) -> None:
+    def kill(self, job_key: int, task_id: int, attempt: int, host_hint: str = "") -> None:
         runner = self._runners.get((job_key, task_id, attempt))
         if runner is not None:
             runner.kill("killed")

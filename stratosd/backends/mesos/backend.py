@@ -30,7 +30,7 @@ from stratosd.backends.base import Emit
 from stratosd.backends.mesos import translate as tr
 from stratosd.backends.mesos.client import SchedulerConnection, resolve
 from stratosd.backends.pilots import assignment
-from stratosd.core.events import Event, OffersReceived, TaskEnded, TaskLost
+from stratosd.core.events import Event, OffersReceived, TaskEnded, TaskLost, TaskRunningReported
 from stratosd.core.model import Job, Offer, Status
 from stratosd.core.types import PoolId, PoolKind
 from stratosd.enroll import Enrollment
@@ -245,10 +245,8 @@ class MesosBackend:
             if framework.release_at is not None and not framework.live \
                     and time.monotonic() >= framework.release_at:
                 self._teardown(framework)  # closed, and now Mesos has seen every executor exit
-        elif self._superseded(*ids):
-            # Reported lost (and run again elsewhere), yet it runs: it must not yield a second result.
-            log.warning("mesos: %s runs but is no longer wanted (%s): killing it", update.task_id, why)
-            self._send(framework, tr.kill(self._fid(framework), update.task_id, update.agent_id or None))
+        else:  # the core kills it if the job no longer wants this attempt
+            self._emit(TaskRunningReported(ids[0], ids[1], ids[2], PoolId(framework.pool), update.agent_id))
 
     def _lost_reason(self, framework: Framework, update: tr.TaskUpdate, why: str) -> str:
         """Why a task was lost; when its executor never reached the daemon, where and what failed."""
@@ -267,18 +265,6 @@ class MesosBackend:
                     f"there? It needs the same Python and version, installed or on a shared file system; "
                     f"{where} (exit {code}){advice}")
         return f"{where}: it ended before reaching the daemon ({why}){advice}"
-
-    def _superseded(self, job_key: int, task_id: int, attempt: int) -> bool:
-        """Whether a Mesos task that says it runs is an attempt the job no longer wants.
-
-        An attempt that already ended by its executor's report is not: its RUNNING update can
-        come late (retried after a lost acknowledgement) while the executor is still exiting.
-        """
-        job = self._jobs(job_key)
-        if job is None or not 0 <= task_id < len(job.tasks):
-            return True
-        task = job.tasks[task_id]
-        return task.attempt != attempt or task.status is Status.PENDING
 
     @staticmethod
     def _fid(framework: Framework) -> str:
@@ -440,12 +426,15 @@ class MesosBackend:
     def launch(self, job_key: int, host_id: str, spec: TaskSpec) -> None:
         raise TypeError("Mesos tasks are launched on offers (AcceptOffer), not on standing hosts")
 
-    def kill(self, job_key: int, task_id: int, attempt: int) -> None:
+    def kill(self, job_key: int, task_id: int, attempt: int, host_hint: str = "") -> None:
         framework = self.frameworks.get(PoolId.of(KIND, job_key))
         if framework is not None:
             mesos_task_id = tr.task_id(job_key, task_id, attempt)
+            if mesos_task_id not in framework.live:
+                # Reported lost (and run again elsewhere), yet it runs: it must not yield a second result.
+                log.warning("mesos: %s runs but is no longer wanted: killing it", mesos_task_id)
             self._send(framework, tr.kill(self._fid(framework), mesos_task_id,
-                                          framework.live.get(mesos_task_id) or None))
+                                          framework.live.get(mesos_task_id) or host_hint or None))
 
     async def close(self) -> None:
         """Daemon stop: leave the frameworks (and their tasks) running; the restart re-subscribes."""
