@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from stratos.errors import BackendUnavailable
-from stratos_executor.spec import StopReason, TaskRecord, TaskSpec
+from stratos_executor.spec import TaskRecord, TaskSpec
 from stratosd.backends.base import Emit
 from stratosd.backends.mesos import translate as tr
 from stratosd.backends.mesos.client import SchedulerConnection, resolve
@@ -45,9 +45,6 @@ KIND = PoolKind.MESOS
 RELEASE_GRACE = 10.0
 #: a finished job's framework stays subscribed this long for more work before TEARDOWN.
 DEFAULT_IDLE_TEARDOWN = 60.0
-#: Mesos reasons that mean the task itself went over its limits: a task result, not retried.
-LIMIT_REASONS = frozenset({"REASON_CONTAINER_LIMITATION", "REASON_CONTAINER_LIMITATION_MEMORY",
-                           "REASON_CONTAINER_LIMITATION_DISK", "REASON_MAX_COMPLETION_TIME_REACHED"})
 #: four weeks, as the Mesos docs suggest for batch frameworks: a daemon restart never kills tasks.
 DEFAULT_FAILOVER_TIMEOUT = 4 * 7 * 86400.0
 
@@ -226,10 +223,10 @@ class MesosBackend:
                                        update.reason, update.message, update.source)
             framework.live.pop(update.task_id, None)
             # When the executor reported the task's end first, the core ignores these as stale.
-            if update.state == "TASK_FAILED" and update.reason in LIMIT_REASONS:
-                # the task went over its limits: its result is a failure, not a retry
+            stop = tr.end_cause(update)
+            if stop is not None:  # the cluster killed it over its limits: the core decides its fate
                 record = TaskRecord(ended=time.time(), reason=f"killed by Mesos: {why}", stdout=b"", signal=9,
-                                    stop=StopReason.CLUSTER_LIMIT)
+                                    stop=stop)
                 self._emit(TaskEnded(ids[0], ids[1], ids[2], record))
             else:
                 never_heard = update.task_id not in framework.heard
