@@ -90,6 +90,13 @@ class Tick(Timed):
 
 
 @dataclass(frozen=True, slots=True)
+class DaemonStopping(Timed):
+    """The daemon stops: nothing more is launched; what its backends stop reports DAEMON_STOP ends."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
 class HostRemoved(Timed):
     """A host left (a pilot exited or was lost): its running tasks are infrastructure failures."""
 

@@ -31,3 +31,8 @@ def on_running_reported(state: SchedulerState, e: ev.TaskRunningReported) -> Non
         state.note(job, task, f"attempt {e.attempt} runs but is no longer wanted: killing it")
     state.effects.append(act.KillTask(e.job_key, e.task_id, e.attempt, e.pool, e.where,
                                       stimulus_id=state.stimulus))
+
+
+def on_daemon_stopping(state: SchedulerState, e: ev.DaemonStopping) -> None:
+    """The daemon stops: place nothing more (its backends are closing)."""
+    state.stopping = True

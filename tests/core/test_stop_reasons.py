@@ -37,3 +37,27 @@ def test_a_stopped_executor_of_a_task_asked_to_die_is_killed(state: SchedulerSta
     state.handle(ev.KillRequested(99, "demo", (0,)))
     stopped(state, 1, StopReason.EXECUTOR_STOPPED)
     assert state.jobs["demo"].tasks[0].status is Status.KILLED
+
+
+def test_a_task_stopped_by_the_daemons_shutdown_stays_running_with_no_journal_write(state: SchedulerState) -> None:
+    add_host(state, cpus=1)
+    create(state)
+    submit(state, "demo", ["a", "b"])
+    assert state.handle(ev.DaemonStopping(3.0)) == []
+    actions = stopped(state, 1, StopReason.DAEMON_STOP)
+    assert actions == []  # no journal write, no launch: the restart runs it again
+    task = state.jobs["demo"].tasks[0]
+    assert task.status is Status.RUNNING and task.attempt == 1
+    assert "stopped by the daemon's shutdown" in state.story("demo", 0).entries[-1].detail
+
+
+def test_nothing_is_launched_once_the_daemon_stops(state: SchedulerState) -> None:
+    add_host(state, cpus=1)
+    create(state)
+    submit(state, "demo", ["a", "b"])
+    state.handle(ev.DaemonStopping(3.0))
+    key = state.jobs["demo"].key
+    actions = state.handle(ev.TaskEnded(key, 0, 1, TaskRecord(exit_code=0, ended=4.0)))
+    assert state.jobs["demo"].tasks[0].status is Status.FINISHED  # a real end is still recorded
+    assert not [a for a in actions if isinstance(a, act.LaunchTask)]
+    assert state.jobs["demo"].tasks[1].status is Status.PENDING
