@@ -60,8 +60,6 @@ class LocalBackend:
             return
         finally:
             self._runners.pop((job_key, spec.task_id, spec.attempt), None)
-        if record.stop is StopReason.DAEMON_STOP:
-            return  # stopped by our own shutdown: the journal keeps it running, so the restart runs it again
         self._emit(TaskEnded(job_key, spec.task_id, spec.attempt, record))
 
     def live_attempts(self) -> dict[AttemptRef, str]:
