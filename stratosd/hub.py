@@ -21,7 +21,7 @@ from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratos.errors import JournalUnavailable
 from stratos_executor.spec import DEFAULT_RESULT_LIMIT, Relaunch, StopReason, TaskRecord
 from stratosd.backends.pilots import Pilot, PilotsBackend
-from stratosd.core.events import TaskEnded, TaskLost, TaskStarted
+from stratosd.core.events import TaskEnded, TaskStarted
 from stratosd.core.model import Job
 from stratosd.core.types import PoolKind
 from stratosd.doctor import Probes
@@ -153,12 +153,8 @@ class Hub(pb_grpc.ExecutorHubServicer):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"stdout_size {ended.stdout_size} is impossible")
             self.backend.attempt_ended(job.key, task_id, attempt)
             stop = StopReason.parse(ended.reason)  # the one place a remote executor's reason word is read
-            if stop is StopReason.EXECUTOR_STOPPED:
-                await self.runtime.emit_committed(
-                    TaskLost(job.key, task_id, attempt, "its executor was stopped", time.time()))
-            else:
-                record = self._record(job, task_id, attempt, ended, stop)
-                await self.runtime.emit_committed(TaskEnded(job.key, task_id, attempt, record))
+            record = self._record(job, task_id, attempt, ended, stop)  # the core decides what the end means
+            await self.runtime.emit_committed(TaskEnded(job.key, task_id, attempt, record))
         return pb.ReportReply()
 
     def _spool(self, job: Job, task_id: int, attempt: int) -> str:

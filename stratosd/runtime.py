@@ -32,7 +32,7 @@ from stratosd.backends import survivors
 from stratosd.backends.base import Backend, OfferBackend
 from stratosd.core import actions as act
 from stratosd.core import paths
-from stratosd.core.events import UNSENT, AttemptFact, Event, RemoveJobRequested, Request, Tick
+from stratosd.core.events import UNSENT, AttemptFact, DaemonStopping, Event, RemoveJobRequested, Request, Tick
 from stratosd.core.model import Job
 from stratosd.core.state import SchedulerState, not_ended_message
 from stratosd.core.types import AttemptRef, PoolId, PoolKind
@@ -185,6 +185,9 @@ class Runtime:
         self._request_ids = itertools.count(1)
         self._stimuli = itertools.count(1)
         self._closing = False
+        #: run() is looping; set once it has handled the last events after close().
+        self._running = False
+        self._stopped = asyncio.Event()
         self._retry_delay = 0.05
         self._sandboxes = str(state_dir / paths.SANDBOXES)
         self._locators: dict[tuple[str, str], BlockLocator] = {}
@@ -306,31 +309,40 @@ class Runtime:
                 self.emit(Tick(time.time()))
 
     async def run(self) -> None:
-        while not self._closing:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            # Let the reports of tasks that ended together arrive, so they share one commit.
-            await asyncio.sleep(0)
-            events = list(self._queue)
-            self._queue.clear()
-            waiters, self._commit_waiters = self._commit_waiters, []
-            if events:
-                actions = self.state.handle(*events)
-                records = self._records(actions)
-                try:
-                    self.store.apply(actions, records)
-                except (sqlite3.Error, OSError) as err:
-                    for a in actions:
-                        if isinstance(a, act.Reply):
-                            self._encoded.pop(a.request_id, None)
-                    self._journal_failed(actions, events, waiters, err)
-                    continue
-                if records and self._fault:
-                    self._inject_fault(records)
-                self._commit_and_run(actions, committed=True)
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+        self._running = True
+        try:
+            while not self._closing:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                # Let the reports of tasks that ended together arrive, so they share one commit.
+                await asyncio.sleep(0)
+                self._step()
+            self._step()  # the backends' last reports, sent while close() closed them
+        finally:
+            self._stopped.set()
+
+    def _step(self) -> None:
+        """Hand the queued events to the core, commit its journal actions, run its effects."""
+        events = list(self._queue)
+        self._queue.clear()
+        waiters, self._commit_waiters = self._commit_waiters, []
+        if events:
+            actions = self.state.handle(*events)
+            records = self._records(actions)
+            try:
+                self.store.apply(actions, records)
+            except (sqlite3.Error, OSError) as err:
+                for a in actions:
+                    if isinstance(a, act.Reply):
+                        self._encoded.pop(a.request_id, None)
+                self._journal_failed(actions, events, waiters, err)
+                return
+            if records and self._fault:
+                self._inject_fault(records)
+            self._commit_and_run(actions, committed=True)
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _journal_failed(self, actions: list[act.Action], events: list[Event],
                         waiters: list[asyncio.Future[None]], err: Exception) -> None:
@@ -393,7 +405,7 @@ class Runtime:
             elif isinstance(a, act.KillTask):
                 backend = self.backends.get(a.pool.kind)
                 if backend is not None:
-                    backend.kill(a.job_key, a.task_id, a.attempt)
+                    backend.kill(a.job_key, a.task_id, a.attempt, a.host_hint)
             else:
                 raise TypeError(a)
         if actions:  # a step with no action (a task's start time) changed nothing a watcher reads
@@ -563,9 +575,14 @@ class Runtime:
         return parts
 
     async def close(self) -> None:
-        self._closing = True
+        """Daemon stop: the core launches nothing more; the backends close while the loop still
+        runs, so their last reports (a local task stopped by the shutdown) reach the core."""
+        self.emit(DaemonStopping(time.time()))
         for locator in self._locators.values():
             locator.close()
-        self._wakeup.set()
         for backend in self.backends.values():
             await backend.close()
+        self._closing = True
+        self._wakeup.set()
+        if self._running:
+            await self._stopped.wait()

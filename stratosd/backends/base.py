@@ -28,8 +28,12 @@ class Backend(Protocol):
         """Start one task attempt; report TaskStarted, then TaskEnded or TaskLost."""
         ...
 
-    def kill(self, job_key: int, task_id: int, attempt: int) -> None:
-        """Stop one task attempt; it still reports TaskEnded."""
+    def kill(self, job_key: int, task_id: int, attempt: int, host_hint: str = "") -> None:
+        """Stop one task attempt; it still reports TaskEnded.
+
+        ``host_hint``: where the core was told it runs (a Mesos agent id), for an attempt the
+        backend may no longer track; "" when not said.
+        """
         ...
 
     async def close(self) -> None:

@@ -60,15 +60,13 @@ class LocalBackend:
             return
         finally:
             self._runners.pop((job_key, spec.task_id, spec.attempt), None)
-        if record.stop is StopReason.DAEMON_STOP:
-            return  # stopped by our own shutdown: the journal keeps it running, so the restart runs it again
         self._emit(TaskEnded(job_key, spec.task_id, spec.attempt, record))
 
     def live_attempts(self) -> dict[AttemptRef, str]:
         """The attempts that run now, and their host id."""
         return {AttemptRef(*key): self.hostname for key in self._runners}
 
-    def kill(self, job_key: int, task_id: int, attempt: int) -> None:
+    def kill(self, job_key: int, task_id: int, attempt: int, host_hint: str = "") -> None:
         runner = self._runners.get((job_key, task_id, attempt))
         if runner is not None:
             runner.kill("killed")

@@ -146,7 +146,7 @@ class PilotsBackend:
         pilot.tasks.append(assignment(spec))
         pilot.wake.set()
 
-    def kill(self, job_key: int, task_id: int, attempt: int) -> None:
+    def kill(self, job_key: int, task_id: int, attempt: int, host_hint: str = "") -> None:
         host_id = self._placed.get((job_key, task_id, attempt))
         pilot = self.pilots.get(host_id) if host_id else None
         if pilot is not None:

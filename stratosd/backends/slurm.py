@@ -172,7 +172,7 @@ class SlurmBackend:
     def launch(self, job_key: int, host_id: str, spec: TaskSpec) -> None:
         self.pilots.launch(job_key, host_id, spec)
 
-    def kill(self, job_key: int, task_id: int, attempt: int) -> None:
+    def kill(self, job_key: int, task_id: int, attempt: int, host_hint: str = "") -> None:
         self.pilots.kill(job_key, task_id, attempt)
 
     def accept(self, pool: str, offer: Offer, launches: list[tuple[int, TaskSpec, float]]) -> None:

@@ -85,6 +85,8 @@ class KillTask(Action):
     task_id: int
     attempt: int
     pool: PoolId
+    #: where the attempt runs when the backend may not know it (a Mesos agent id); "" when not said.
+    host_hint: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from stratos_executor.spec import TaskRecord
 from stratosd.core.locality import HostBytes
 from stratosd.core.model import CallMode, JobSpec, Offer
 from stratosd.core.replies import JobCreated, JobRemoved, JobView, Killed, Retried, Submitted
-from stratosd.core.types import AttemptRef, PoolKind
+from stratosd.core.types import AttemptRef, PoolId, PoolKind
 
 #: the type of a request's answer.
 R = TypeVar("R")
@@ -85,6 +85,13 @@ class HostAdded(Event):
 @dataclass(frozen=True, slots=True)
 class Tick(Timed):
     """Time passed: tasks waiting for a data-local host may now take any."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonStopping(Timed):
+    """The daemon stops: nothing more is launched; what its backends stop reports DAEMON_STOP ends."""
 
     now: float
 
@@ -183,6 +190,19 @@ class TaskStarted(AttemptFact):
 @dataclass(frozen=True, slots=True)
 class TaskEnded(AttemptFact):
     record: TaskRecord
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRunningReported(AttemptFact):
+    """A cluster manager says this attempt runs (a Mesos TASK_RUNNING update).
+
+    The core kills it when the job no longer wants it (an attempt reported lost and run again,
+    a job gone); otherwise this changes nothing.
+    """
+
+    pool: PoolId
+    #: where the cluster says it runs (a Mesos agent id), for the kill; "" when not said.
+    where: str = ""
 
 
 @dataclass(frozen=True, slots=True)

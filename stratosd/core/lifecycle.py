@@ -360,6 +360,12 @@ def on_task_ended(state: SchedulerState, e: ev.TaskEnded) -> None:
         return
     job, task = found
     rec = e.record
+    if rec.stop is StopReason.EXECUTOR_STOPPED:  # not the task's doing: an infrastructure failure
+        lose(state, job, task, "its executor was stopped", rec.ended or state.now)
+        return
+    if rec.stop is StopReason.DAEMON_STOP:  # our own shutdown: the journal keeps it running
+        state.note(job, task, "stopped by the daemon's shutdown; runs again after restart")
+        return
     state.book.free(job, task.task_id)
     task.started = rec.started or task.started
     task.ended = rec.ended

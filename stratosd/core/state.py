@@ -56,7 +56,7 @@ from typing import Any, TypeVar
 from stratos.errors import JobNotFound, StratosError, TaskNotFound
 from stratosd.core import actions as act
 from stratosd.core import events as ev
-from stratosd.core import lifecycle, placement
+from stratosd.core import lifecycle, placement, reports
 from stratosd.core.journal import JournalDiff
 from stratosd.core.lifecycle import limit_reason, not_ended_message, unenforced_notes
 from stratosd.core.locality import best_hosts, canonical_host
@@ -87,6 +87,8 @@ _HANDLERS: dict[type[ev.Event], Callable[[SchedulerState, Any], None]] = {
     ev.TaskStarted: lifecycle.on_task_started,
     ev.TaskEnded: lifecycle.on_task_ended,
     ev.TaskLost: lifecycle.on_task_lost,
+    ev.TaskRunningReported: reports.on_running_reported,
+    ev.DaemonStopping: reports.on_daemon_stopping,
     ev.PilotStartFailed: placement.on_pilot_start_failed,
 }
 
@@ -135,6 +137,8 @@ class SchedulerState:
         self.effects: list[act.Action] = []
         #: the step's journal actions.
         self.diff = JournalDiff()
+        #: the daemon stops (DaemonStopping): nothing more is placed or launched.
+        self.stopping = False
 
     @property
     def hosts(self) -> dict[str, Host]:
@@ -170,7 +174,8 @@ class SchedulerState:
                 handler(self, event)
             except StratosError as err:
                 self.effects.append(act.Reply(event.request_id, error=err, stimulus_id=self.stimulus))
-        placement.schedule(self)
+        if not self.stopping:
+            placement.schedule(self)
         by_key = self.by_key
         self.stories.trim(by_key, lambda key: not by_key[key].unended)
         out = self.diff.flush(self.stimulus)
@@ -236,10 +241,10 @@ class SchedulerState:
         In place, so every adapter holding this object sees the rebuilt state.
         """
         hosts = [(h.host_id, h.pool, h.cpus, h.mem, h.hostname) for h in self.hosts.values()]
-        stories = self.stories
+        stories, stopping = self.stories, self.stopping
         self.__init__(validate=self.validating,  # type: ignore[misc]
                       pilot_failures_before_lost=self.pilot_failures_before_lost)
-        self.stories = stories
+        self.stories, self.stopping = stories, stopping
         for host_id, pool, cpus, mem, hostname in hosts:
             placement.on_host_added(self, ev.HostAdded(host_id, pool, cpus, mem, hostname))
 

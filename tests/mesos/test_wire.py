@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from stratos_executor.spec import StopReason
 from stratosd.backends.mesos import translate as tr
 from stratosd.backends.mesos.recordio import Decoder, RecordIOError, encode
 
@@ -89,3 +90,13 @@ def test_calls_carry_the_framework_id() -> None:
         assert call["framework_id"] == {"value": "F"}
     assert tr.teardown("F") == {"framework_id": {"value": "F"}, "type": "TEARDOWN"}
     assert tr.reconcile("F", [])["reconcile"] == {"tasks": []}
+
+
+def test_only_a_limit_failure_is_the_tasks_own_end() -> None:
+    def u(state: str, reason: str) -> tr.TaskUpdate:
+        return tr.TaskUpdate("stratos.1.0.1", state, "S1", None, reason, "", "SOURCE_AGENT")
+
+    for reason in sorted(tr.LIMIT_REASONS):
+        assert tr.end_cause(u("TASK_FAILED", reason)) is StopReason.CLUSTER_LIMIT
+    assert tr.end_cause(u("TASK_FAILED", "REASON_AGENT_REMOVED")) is None
+    assert tr.end_cause(u("TASK_KILLED", "REASON_CONTAINER_LIMITATION_MEMORY")) is None

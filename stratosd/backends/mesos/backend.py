@@ -25,12 +25,12 @@ from typing import Any, Protocol
 import aiohttp
 
 from stratos.errors import BackendUnavailable
-from stratos_executor.spec import StopReason, TaskRecord, TaskSpec
+from stratos_executor.spec import TaskRecord, TaskSpec
 from stratosd.backends.base import Emit
 from stratosd.backends.mesos import translate as tr
 from stratosd.backends.mesos.client import SchedulerConnection, resolve
 from stratosd.backends.pilots import assignment
-from stratosd.core.events import Event, OffersReceived, TaskEnded, TaskLost
+from stratosd.core.events import Event, OffersReceived, TaskEnded, TaskLost, TaskRunningReported
 from stratosd.core.model import Job, Offer, Status
 from stratosd.core.types import PoolId, PoolKind
 from stratosd.enroll import Enrollment
@@ -45,9 +45,6 @@ KIND = PoolKind.MESOS
 RELEASE_GRACE = 10.0
 #: a finished job's framework stays subscribed this long for more work before TEARDOWN.
 DEFAULT_IDLE_TEARDOWN = 60.0
-#: Mesos reasons that mean the task itself went over its limits: a task result, not retried.
-LIMIT_REASONS = frozenset({"REASON_CONTAINER_LIMITATION", "REASON_CONTAINER_LIMITATION_MEMORY",
-                           "REASON_CONTAINER_LIMITATION_DISK", "REASON_MAX_COMPLETION_TIME_REACHED"})
 #: four weeks, as the Mesos docs suggest for batch frameworks: a daemon restart never kills tasks.
 DEFAULT_FAILOVER_TIMEOUT = 4 * 7 * 86400.0
 
@@ -226,10 +223,10 @@ class MesosBackend:
                                        update.reason, update.message, update.source)
             framework.live.pop(update.task_id, None)
             # When the executor reported the task's end first, the core ignores these as stale.
-            if update.state == "TASK_FAILED" and update.reason in LIMIT_REASONS:
-                # the task went over its limits: its result is a failure, not a retry
+            stop = tr.end_cause(update)
+            if stop is not None:  # the cluster killed it over its limits: the core decides its fate
                 record = TaskRecord(ended=time.time(), reason=f"killed by Mesos: {why}", stdout=b"", signal=9,
-                                    stop=StopReason.CLUSTER_LIMIT)
+                                    stop=stop)
                 self._emit(TaskEnded(ids[0], ids[1], ids[2], record))
             else:
                 never_heard = update.task_id not in framework.heard
@@ -245,10 +242,8 @@ class MesosBackend:
             if framework.release_at is not None and not framework.live \
                     and time.monotonic() >= framework.release_at:
                 self._teardown(framework)  # closed, and now Mesos has seen every executor exit
-        elif self._superseded(*ids):
-            # Reported lost (and run again elsewhere), yet it runs: it must not yield a second result.
-            log.warning("mesos: %s runs but is no longer wanted (%s): killing it", update.task_id, why)
-            self._send(framework, tr.kill(self._fid(framework), update.task_id, update.agent_id or None))
+        else:  # the core kills it if the job no longer wants this attempt
+            self._emit(TaskRunningReported(ids[0], ids[1], ids[2], PoolId(framework.pool), update.agent_id))
 
     def _lost_reason(self, framework: Framework, update: tr.TaskUpdate, why: str) -> str:
         """Why a task was lost; when its executor never reached the daemon, where and what failed."""
@@ -267,18 +262,6 @@ class MesosBackend:
                     f"there? It needs the same Python and version, installed or on a shared file system; "
                     f"{where} (exit {code}){advice}")
         return f"{where}: it ended before reaching the daemon ({why}){advice}"
-
-    def _superseded(self, job_key: int, task_id: int, attempt: int) -> bool:
-        """Whether a Mesos task that says it runs is an attempt the job no longer wants.
-
-        An attempt that already ended by its executor's report is not: its RUNNING update can
-        come late (retried after a lost acknowledgement) while the executor is still exiting.
-        """
-        job = self._jobs(job_key)
-        if job is None or not 0 <= task_id < len(job.tasks):
-            return True
-        task = job.tasks[task_id]
-        return task.attempt != attempt or task.status is Status.PENDING
 
     @staticmethod
     def _fid(framework: Framework) -> str:
@@ -440,12 +423,15 @@ class MesosBackend:
     def launch(self, job_key: int, host_id: str, spec: TaskSpec) -> None:
         raise TypeError("Mesos tasks are launched on offers (AcceptOffer), not on standing hosts")
 
-    def kill(self, job_key: int, task_id: int, attempt: int) -> None:
+    def kill(self, job_key: int, task_id: int, attempt: int, host_hint: str = "") -> None:
         framework = self.frameworks.get(PoolId.of(KIND, job_key))
         if framework is not None:
             mesos_task_id = tr.task_id(job_key, task_id, attempt)
+            if mesos_task_id not in framework.live:
+                # Reported lost (and run again elsewhere), yet it runs: it must not yield a second result.
+                log.warning("mesos: %s runs but is no longer wanted: killing it", mesos_task_id)
             self._send(framework, tr.kill(self._fid(framework), mesos_task_id,
-                                          framework.live.get(mesos_task_id) or None))
+                                          framework.live.get(mesos_task_id) or host_hint or None))
 
     async def close(self) -> None:
         """Daemon stop: leave the frameworks (and their tasks) running; the restart re-subscribes."""

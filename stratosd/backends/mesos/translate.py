@@ -12,12 +12,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from stratos_executor.spec import StopReason
+
 #: states after which a Mesos task is gone (TASK_LOST is terminal for non-partition-aware frameworks).
 TERMINAL_STATES = frozenset(
     {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED", "TASK_GONE",
      "TASK_GONE_BY_OPERATOR"}
 )
 TASK_PREFIX = "stratos"
+#: Mesos reasons that mean the task itself went over its limits (the cluster killed it).
+LIMIT_REASONS = frozenset({"REASON_CONTAINER_LIMITATION", "REASON_CONTAINER_LIMITATION_MEMORY",
+                           "REASON_CONTAINER_LIMITATION_DISK", "REASON_MAX_COMPLETION_TIME_REACHED"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +221,14 @@ def executor_missing(update: TaskUpdate) -> str:
     if len(words) == 2 and words[0].endswith("exited with status") and words[1].isdigit():
         return _SHELL_CANNOT_RUN.get(int(words[1]), "")
     return ""
+
+
+def end_cause(update: TaskUpdate) -> StopReason | None:
+    """The task's own end a terminal update reports (the cluster killed it over its limits), or None:
+    the Mesos task ended for a reason that is not the task's (an infrastructure failure)."""
+    if update.state == "TASK_FAILED" and update.reason in LIMIT_REASONS:
+        return StopReason.CLUSTER_LIMIT
+    return None
 
 
 def error_message(event: Mapping[str, Any]) -> str:
