@@ -14,7 +14,7 @@ import fnmatch
 import ipaddress
 import posixpath
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,16 +93,7 @@ def host_bytes(files: Sequence[FileBlocks | None]) -> list[tuple[str, int]]:
     A file listed twice counts once (same path); ``None`` entries (files not found) are skipped;
     a host listed twice for one block counts once.
     """
-    seen: set[str] = set()
-    totals: dict[str, int] = {}
-    for fb in files:
-        if fb is None or fb.path in seen:
-            continue
-        seen.add(fb.path)
-        for block in fb.blocks:
-            for host in {canonical_host(h) for h in block.hosts if h}:
-                totals[host] = totals.get(host, 0) + block.length
-    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+    return _bytes_by(files, lambda block: {canonical_host(h) for h in block.hosts if h})
 
 
 def ip_bytes(files: Sequence[FileBlocks | None]) -> list[tuple[str, int]]:
@@ -111,6 +102,11 @@ def ip_bytes(files: Sequence[FileBlocks | None]) -> list[tuple[str, int]]:
     An address counts a block once however many of its datanodes hold a replica (several
     datanodes may share one address); otherwise as :func:`host_bytes`.
     """
+    return _bytes_by(files, lambda block: {ip for ip in block.ips if ip})
+
+
+def _bytes_by(files: Sequence[FileBlocks | None], keys: Callable[[Block], set[str]]) -> list[tuple[str, int]]:
+    """Bytes of ``files`` per key (a block counts once per key it names); most first, ties by key."""
     seen: set[str] = set()
     totals: dict[str, int] = {}
     for fb in files:
@@ -118,8 +114,8 @@ def ip_bytes(files: Sequence[FileBlocks | None]) -> list[tuple[str, int]]:
             continue
         seen.add(fb.path)
         for block in fb.blocks:
-            for ip in {ip for ip in block.ips if ip}:
-                totals[ip] = totals.get(ip, 0) + block.length
+            for key in keys(block):
+                totals[key] = totals.get(key, 0) + block.length
     return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
 
 
