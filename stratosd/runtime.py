@@ -509,10 +509,6 @@ class Runtime:
             await self.reclaim()
         return removed
 
-    async def remove_job(self, name: str) -> None:
-        """Delete a finished job with its results and sandboxes (its output files stay)."""
-        await self.remove_jobs([name])
-
     async def purge_expired(self, retention: float, now: float) -> list[str]:
         """Remove finished jobs whose retention has passed (their output files stay); return their names."""
         expired = []
