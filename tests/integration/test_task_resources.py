@@ -75,6 +75,17 @@ def test_each_attempt_reports_its_own_figure(daemon: Daemon) -> None:
     assert 0 < info.peak_rss_kb <= 2 * MB  # sleep's own, not the daemon's nor two attempts'
 
 
+def test_each_attempt_reports_its_own_cpu_time(daemon: Daemon, tmp_path: Path) -> None:
+    """Two attempts that each burn 0.4 s of CPU, then hang until the timeout: the record's CPU time
+    is the last attempt's (about 0.4 s), never the two added together."""
+    burn = _py(tmp_path, "burn", "import time\nwhile time.process_time() < 0.4:\n    pass\ntime.sleep(60)\n")
+    job = Processor(job_id="cpu-twice", task_timeout=3, timeout_retries=1)
+    job.batch([burn])
+    info = job.stream.task(0)
+    assert info.task.attempts == 2 and info.reason == "timeout"
+    assert 0.35 <= info.cpu_seconds < 0.75, info.cpu_seconds
+
+
 def test_a_multi_process_task_reports_largest_and_sum(daemon: Daemon, tmp_path: Path) -> None:
     hold = "import time\n" + TOUCH + "time.sleep(1.5)\n"
     big = _py(tmp_path, "big", hold.format(mb=80))
