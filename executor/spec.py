@@ -106,3 +106,6 @@ class TaskRecord:
     relaunch: Relaunch = Relaunch.NOT_ASKED
     #: relaunch FAILED: the relauncher's exit status and the end of its stderr.
     relaunch_error: str = ""
+    #: a remote executor's attempt: its sandbox directory and the host it is on ("": the daemon's own).
+    sandbox: str = ""
+    host: str = ""

@@ -448,6 +448,13 @@ def cmd_tasks(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     return 0
 
 
+def _on_host(detail: TaskDetails, path: str | None) -> str | None:
+    """HOST:PATH for a path in the sandbox of a remote executor (it is on that host), else PATH."""
+    if path and detail.files_host and detail.sandbox and (path + "/").startswith(detail.sandbox.rstrip("/") + "/"):
+        return f"{detail.files_host}:{path}"
+    return path
+
+
 def cmd_task(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     detail: TaskDetails = Processor.attach(args.job, settings).stream.task(args.id)
     if out.as_json:
@@ -475,9 +482,9 @@ def cmd_task(args: argparse.Namespace, settings: Settings, out: Output) -> int:
         ("disk", f"{detail.disk_kb / 1024:.1f} MB (sandbox and output files)" if detail.disk_kb else None),
         ("cpu", f"{detail.cpu_seconds:.1f} s" if detail.cpu_seconds else None),
         ("cwd", detail.cwd),
-        ("sandbox", detail.sandbox),
-        ("stdout file", detail.stdout_path),
-        ("stderr file", detail.stderr_path),
+        ("sandbox", _on_host(detail, detail.sandbox)),
+        ("stdout file", _on_host(detail, detail.stdout_path)),
+        ("stderr file", _on_host(detail, detail.stderr_path)),
         ("notes", detail.notes),
         ("monitor output", detail.monitor_output.rstrip()),
         ("stderr tail", detail.stderr_tail.rstrip()),

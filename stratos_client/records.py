@@ -298,6 +298,9 @@ class TaskDetails:
     #: output="disk" or "mesos": the absolute paths of its stdout and stderr files.
     stdout_path: str | None = None
     stderr_path: str | None = None
+    #: the host ``sandbox`` (and, with output="mesos", the stdout and stderr files) is on, when a
+    #: remote executor ran the task; "" when it is the daemon's own.
+    files_host: str = ""
 
     @classmethod
     def from_proto(cls, msg: pb.TaskDetail) -> TaskDetails:
@@ -321,4 +324,5 @@ class TaskDetails:
             disk_kb=msg.disk_kb,
             stdout_path=msg.stdout_path or None,
             stderr_path=msg.stderr_path or None,
+            files_host=msg.files_host,
         )

@@ -181,7 +181,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
             stderr_tail=e.stderr_tail, peak_rss_kb=e.peak_rss_kb, cpu_seconds=e.cpu_seconds,
             monitor_output=e.monitor_output, notes=list(e.notes), replacements=list(e.replacements),
             peak_rss_sum_kb=e.peak_rss_sum_kb, disk_kb=e.disk_kb, limit_kb=e.limit_kb,
-            relaunch=_relaunch(e.relaunch), relaunch_error=e.relaunch_error,
+            relaunch=_relaunch(e.relaunch), relaunch_error=e.relaunch_error, sandbox=e.sandbox, host=e.host,
         )
         if e.stdout_inline:
             record.stdout = e.stdout

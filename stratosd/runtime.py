@@ -428,15 +428,22 @@ class Runtime:
 
     def output_files(self, job: Job, task_id: int) -> tuple[str, str]:
         """Where a task's stdout and stderr files are ("" when its mode keeps no such file):
-        ``disk`` under log_directory/<job>/, ``mesos`` in its sandbox, none for scheduler and none."""
+        ``disk`` under log_directory/<job>/, ``mesos`` in its sandbox, none for scheduler and none.
+        The sandbox of ``mesos`` is the executor's, on the host that ran the attempt (see ``files_host``)."""
         spec = job.spec
         if spec.output == "disk":
             base = os.path.join(spec.log_directory, job.name, str(task_id))
             return base + ".stdout", base + ".stderr"
         if spec.output == "mesos":
-            sandbox = self.sandbox(job.key, task_id)
-            return str(sandbox / STDOUT_NAME), str(sandbox / STDERR_NAME)
+            sandbox = self.task_sandbox(job.key, task_id)[0]
+            return os.path.join(sandbox, STDOUT_NAME), os.path.join(sandbox, STDERR_NAME)
         return "", ""
+
+    def task_sandbox(self, job_key: int, task_id: int) -> tuple[str, str]:
+        """(sandbox directory, its host) of a task's recorded attempt: a remote executor's own
+        (its report says where), else the daemon's (host "")."""
+        remote, host = self.store.ran_in(job_key, task_id)
+        return (remote, host) if remote else (str(self.sandbox(job_key, task_id)), "")
 
     def sandbox(self, job_key: int, task_id: int) -> Path:
         return self.state_dir / "sandboxes" / str(job_key) / str(task_id)

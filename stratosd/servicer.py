@@ -477,9 +477,9 @@ class Servicer(pb_grpc.StratosServicer):
             relaunched_as=list(task.children), cwd=job.calls[task.call_id].cwd,
         )
         detail.stdout_path, detail.stderr_path = self.runtime.output_files(job, task.task_id)
-        sandbox = self.runtime.sandbox(job.key, task.task_id)
-        if job.spec.output == "mesos" or sandbox.exists():
-            detail.sandbox = str(sandbox)
+        sandbox, files_host = self.runtime.task_sandbox(job.key, task.task_id)
+        if job.spec.output == "mesos" or files_host or os.path.exists(sandbox):
+            detail.sandbox, detail.files_host = sandbox, files_host
         outcome = self.store.outcome(job.key, task.task_id)
         if outcome:
             detail.stderr_tail = bytes(outcome["stderr_tail"]).decode("utf-8", "replace")
