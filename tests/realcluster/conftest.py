@@ -43,8 +43,8 @@ def realcluster_slurm(realcluster: RealCluster) -> Iterator[RealCluster]:
 @pytest.fixture
 def slurm_head_daemon(realcluster_slurm: RealCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[HeadDaemon]:
     """A fresh stratosd in the head namespace that submits pilots to the cluster's Slurm (SLURM_CONF);
-    a pilot silent for 5 s is lost (its tasks run again elsewhere)."""
-    d = HeadDaemon(realcluster_slurm, "--pilot-lost-after", "5",
+    a pilot silent for 8 s (more than its 5 s long poll) is lost: its tasks run again elsewhere."""
+    d = HeadDaemon(realcluster_slurm, "--pilot-lost-after", "8",
                    env={"SLURM_CONF": realcluster_slurm.slurm_conf}).start()
     for key, value in d.env.items():
         monkeypatch.setenv(key, value)

@@ -4,7 +4,7 @@ daemon in the head namespace submitting pilot jobs with sbatch (`master="slurm:/
 run on the hosts and reach the daemon's TLS executor listener on the head's address over the bridge.
 
 - the seed's examples (tests/seed_cluster_cases.py) through pilots, a job's pilots on every node;
-- a node cut off mid-job: its pilot is lost after 5 s of silence, its tasks run again on the other
+- a node cut off mid-job: its pilot is lost after 8 s of silence, its tasks run again on the other
   pilots, and when it comes back its late reports give no second result;
 - the data-local fraction of a `<[ ]>` job on pilots, measured and printed (not asserted high:
   pilots land where Slurm puts them, and delay scheduling waits only `locality_wait` for them).
@@ -107,7 +107,7 @@ def test_a_node_cut_off_mid_job_its_pilots_tasks_run_elsewhere_each_result_once(
                    else None, f"tasks to run on {victim}", 120)
     cluster.run("cut", victim)
     try:
-        # no word from its pilot for 5 s (--pilot-lost-after): the core runs its tasks on the others
+        # no word from its pilot for 8 s (--pilot-lost-after): the core runs its tasks on the others
         wait_for(lambda: all(len(started_on(runs, i)) >= 2 for i in cut), "the cut node's tasks to run again", 90)
         for i in cut:
             assert "left" in job.stream.task(i).reason or job.stream.task(i).task.attempts >= 2
