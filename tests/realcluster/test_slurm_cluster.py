@@ -12,6 +12,7 @@ run on the hosts and reach the daemon's TLS executor listener on the head's addr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -40,11 +41,9 @@ def slurm_master(cluster: RealCluster) -> str:
 
 def report(request: pytest.FixtureRequest, line: str) -> None:
     """A line in the test run's output, captured or not (figures the tests measure, not assert)."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
-    else:
-        print(line)
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        print(f"\n{line}", flush=True)
 
 
 def hosts_of(job_id: str) -> set[str]:
