@@ -76,6 +76,8 @@ def ended_report(record: TaskRecord, *, inline: bool, stdout: bytes = b"", stdou
         limit_kb=record.limit_kb,
         relaunch=record.relaunch.value,
         relaunch_error=record.relaunch_error,
+        sandbox=record.sandbox,
+        host=record.host,
     )
 
 

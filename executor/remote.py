@@ -480,6 +480,10 @@ class Pilot:
                 await self._report(attempt, started=pb.TaskStartedReport(pid=pid, started=when))
             await asyncio.wait([run_task])  # never cancels the run itself
             record = self._record_of(attempt, run_task)
+            # where it ran: the daemon names these files (output mode "mesos") by this host and path
+            record.host = self.config.host
+            if attempt.output not in ("scheduler", "none"):  # the sandbox is kept
+                record.sandbox = attempt.sandbox
             await self._stopped_with_us(record)
             log.info("%s ended: %s", attempt, describe_end(record))
             await self._report(attempt, ended=await self._send_stdout(attempt, record))

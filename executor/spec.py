@@ -147,6 +147,9 @@ class TaskRecord:
     relaunch_error: str = ""
     #: ``reason`` as a code (parsed from it when not given): what the daemon decides on.
     stop: StopReason = StopReason.NONE
+    #: a remote executor's attempt: its sandbox directory and the host it is on ("": the daemon's own).
+    sandbox: str = ""
+    host: str = ""
 
     def __post_init__(self) -> None:
         if self.stop is StopReason.NONE and self.reason:

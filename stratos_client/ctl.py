@@ -489,6 +489,13 @@ def _print_story(story: TaskStory, out: Output) -> None:
         out.console.print(Text(note))
 
 
+def _on_host(detail: TaskDetails, path: str | None) -> str | None:
+    """HOST:PATH for a path in the sandbox of a remote executor (it is on that host), else PATH."""
+    if path and detail.files_host and detail.sandbox and (path + "/").startswith(detail.sandbox.rstrip("/") + "/"):
+        return f"{detail.files_host}:{path}"
+    return path
+
+
 def cmd_task(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     job = Processor.attach(args.job, settings)
     detail: TaskDetails = job.stream.task(args.id)
@@ -518,9 +525,9 @@ def cmd_task(args: argparse.Namespace, settings: Settings, out: Output) -> int:
         ("disk", f"{detail.disk_kb / 1024:.1f} MB (sandbox and output files)" if detail.disk_kb else None),
         ("cpu", f"{detail.cpu_seconds:.1f} s" if detail.cpu_seconds else None),
         ("cwd", detail.cwd),
-        ("sandbox", detail.sandbox),
-        ("stdout file", detail.stdout_path),
-        ("stderr file", detail.stderr_path),
+        ("sandbox", _on_host(detail, detail.sandbox)),
+        ("stdout file", _on_host(detail, detail.stdout_path)),
+        ("stderr file", _on_host(detail, detail.stderr_path)),
         ("notes", detail.notes),
         ("monitor output", detail.monitor_output.rstrip()),
         ("stderr tail", detail.stderr_tail.rstrip()),

@@ -326,6 +326,9 @@ class TaskDetails:
     stderr_path: str | None = None
     #: its ended attempts, oldest first (retries, timeouts retried, lost hosts).
     attempts: tuple[AttemptReport, ...] = ()
+    #: the host ``sandbox`` (and, with output="mesos", the stdout and stderr files) is on, when a
+    #: remote executor ran the task; "" when it is the daemon's own.
+    files_host: str = ""
 
     @classmethod
     def from_proto(cls, msg: pb.TaskDetail) -> TaskDetails:
@@ -350,6 +353,7 @@ class TaskDetails:
             stdout_path=msg.stdout_path or None,
             stderr_path=msg.stderr_path or None,
             attempts=tuple(AttemptReport.from_proto(a) for a in msg.attempts),
+            files_host=msg.files_host,
         )
 
 

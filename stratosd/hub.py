@@ -178,6 +178,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
             monitor_output=e.monitor_output, notes=list(e.notes), replacements=list(e.replacements),
             peak_rss_sum_kb=e.peak_rss_sum_kb, disk_kb=e.disk_kb, limit_kb=e.limit_kb,
             relaunch=_relaunch(e.relaunch), relaunch_error=e.relaunch_error, stop=stop,
+            sandbox=e.sandbox, host=e.host,
         )
         if e.stdout_inline:
             record.stdout = e.stdout

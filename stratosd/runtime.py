@@ -456,8 +456,15 @@ class Runtime:
 
     def output_files(self, job: Job, task_id: int) -> tuple[str, str]:
         """Where a task's stdout and stderr files are ("" when its mode keeps no such file):
-        ``disk`` under log_directory/<job>/, ``mesos`` in its sandbox, none for scheduler and none."""
-        return paths.output_files(job.spec, job.name, paths.sandbox(self._sandboxes, job.key, task_id), task_id)
+        ``disk`` under log_directory/<job>/, ``mesos`` in its sandbox, none for scheduler and none.
+        The sandbox of ``mesos`` is the executor's, on the host that ran the attempt (see ``files_host``)."""
+        return paths.output_files(job.spec, job.name, self.task_sandbox(job.key, task_id)[0], task_id)
+
+    def task_sandbox(self, job_key: int, task_id: int) -> tuple[str, str]:
+        """(sandbox directory, its host) of a task's recorded attempt: a remote executor's own
+        (its report says where), else the daemon's (host "")."""
+        remote, host = self.store.ran_in(job_key, task_id)
+        return (remote, host) if remote else (str(self.sandbox(job_key, task_id)), "")
 
     def sandbox(self, job_key: int, task_id: int) -> Path:
         return Path(paths.sandbox(self._sandboxes, job_key, task_id))

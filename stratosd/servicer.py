@@ -478,9 +478,9 @@ class Servicer(pb_grpc.StratosServicer):
                 has_exit_code=a.exit_code is not None, exit_code=a.exit_code or 0,
                 has_signal=a.signal is not None, signal=a.signal or 0, reason=a.reason, stderr_tail=a.stderr_tail))
         detail.stdout_path, detail.stderr_path = self.runtime.output_files(job, task.task_id)
-        sandbox = self.runtime.sandbox(job.key, task.task_id)
-        if job.spec.output == "mesos" or sandbox.exists():
-            detail.sandbox = str(sandbox)
+        sandbox, files_host = self.runtime.task_sandbox(job.key, task.task_id)
+        if job.spec.output == "mesos" or files_host or os.path.exists(sandbox):
+            detail.sandbox, detail.files_host = sandbox, files_host
         outcome = self.store.outcome(job.key, task.task_id)
         if outcome:
             detail.stderr_tail = bytes(outcome["stderr_tail"]).decode("utf-8", "replace")

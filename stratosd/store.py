@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
     truncated INTEGER NOT NULL, stderr_tail BLOB NOT NULL, peak_rss_kb INTEGER NOT NULL,
     cpu_seconds REAL NOT NULL, monitor_output TEXT NOT NULL, notes TEXT NOT NULL,
     peak_rss_sum_kb INTEGER NOT NULL DEFAULT 0, disk_kb INTEGER NOT NULL DEFAULT 0,
+    sandbox TEXT NOT NULL DEFAULT '', host TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (job_key, task_id)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS outcomes_by_seq ON outcomes (job_key, seq) WHERE seq IS NOT NULL;
 CREATE TABLE IF NOT EXISTS job_meta (
@@ -113,6 +114,9 @@ class Store:
         # Task.history (its ended attempts, JSON): "" in rows written before it.
         if "history" not in {row[1] for row in self.db.execute("PRAGMA table_info(tasks)")}:
             self.db.execute("ALTER TABLE tasks ADD COLUMN history TEXT NOT NULL DEFAULT ''")
+        for column in ("sandbox", "host"):  # a remote executor's sandbox and host
+            if column not in have:
+                self.db.execute(f"ALTER TABLE outcomes ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         self.db.close()
@@ -187,11 +191,11 @@ class Store:
         path = rec.stdout_path if a.keep_stdout else None
         self.db.execute(
             "INSERT OR REPLACE INTO outcomes (job_key, task_id, seq, stdout, stdout_path, truncated, stderr_tail,"
-            " peak_rss_kb, cpu_seconds, monitor_output, notes, peak_rss_sum_kb, disk_kb)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " peak_rss_kb, cpu_seconds, monitor_output, notes, peak_rss_sum_kb, disk_kb, sandbox, host)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (a.job_key, a.task_id, seq, stdout, path, int(rec.stdout_truncated), rec.stderr_tail,
              rec.peak_rss_kb, rec.cpu_seconds, rec.monitor_output, json.dumps(rec.notes), rec.peak_rss_sum_kb,
-             rec.disk_kb),
+             rec.disk_kb, rec.sandbox, rec.host),
         )
 
     def save_inputs(self, job_key: int, first_task_id: int, files: Sequence[str] | None,
@@ -348,17 +352,23 @@ class Store:
             yield rows
             after = rows[-1][0]
 
+    def ran_in(self, job_key: int, task_id: int) -> tuple[str, str]:
+        """(sandbox, host) of the task's recorded attempt when a remote executor ran it; ("", "") otherwise."""
+        row = self.db.execute("SELECT sandbox, host FROM outcomes WHERE job_key=? AND task_id=?",
+                              (job_key, task_id)).fetchone()
+        return (str(row[0]), str(row[1])) if row is not None else ("", "")
+
     def outcome(self, job_key: int, task_id: int) -> dict[str, Any] | None:
         row = self.db.execute(
             "SELECT seq, stdout_path, truncated, stderr_tail, peak_rss_kb, cpu_seconds, monitor_output, notes, "
-            "peak_rss_sum_kb, disk_kb "
+            "peak_rss_sum_kb, disk_kb, sandbox, host "
             "FROM outcomes WHERE job_key=? AND task_id=?",
             (job_key, task_id),
         ).fetchone()
         if row is None:
             return None
         keys = ("seq", "stdout_path", "truncated", "stderr_tail", "peak_rss_kb", "cpu_seconds",
-                "monitor_output", "notes", "peak_rss_sum_kb", "disk_kb")
+                "monitor_output", "notes", "peak_rss_sum_kb", "disk_kb", "sandbox", "host")
         out = dict(zip(keys, row, strict=True))
         out["notes"] = json.loads(out["notes"])
         return out

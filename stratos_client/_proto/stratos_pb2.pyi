@@ -215,7 +215,7 @@ class TaskOutputReport(_message.Message):
     def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class TaskEndedReport(_message.Message):
-    __slots__ = ("has_exit_code", "exit_code", "signal", "reason", "started", "ended", "stdout_inline", "stdout", "stdout_size", "stdout_truncated", "stderr_tail", "peak_rss_kb", "cpu_seconds", "monitor_output", "notes", "replacements", "pid", "peak_rss_sum_kb", "disk_kb", "limit_kb", "relaunch", "relaunch_error")
+    __slots__ = ("has_exit_code", "exit_code", "signal", "reason", "started", "ended", "stdout_inline", "stdout", "stdout_size", "stdout_truncated", "stderr_tail", "peak_rss_kb", "cpu_seconds", "monitor_output", "notes", "replacements", "pid", "peak_rss_sum_kb", "disk_kb", "limit_kb", "relaunch", "relaunch_error", "sandbox", "host")
     HAS_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
@@ -238,6 +238,8 @@ class TaskEndedReport(_message.Message):
     LIMIT_KB_FIELD_NUMBER: _ClassVar[int]
     RELAUNCH_FIELD_NUMBER: _ClassVar[int]
     RELAUNCH_ERROR_FIELD_NUMBER: _ClassVar[int]
+    SANDBOX_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
     has_exit_code: bool
     exit_code: int
     signal: int
@@ -260,7 +262,9 @@ class TaskEndedReport(_message.Message):
     limit_kb: int
     relaunch: str
     relaunch_error: str
-    def __init__(self, has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., reason: _Optional[str] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., stdout_inline: _Optional[bool] = ..., stdout: _Optional[bytes] = ..., stdout_size: _Optional[int] = ..., stdout_truncated: _Optional[bool] = ..., stderr_tail: _Optional[bytes] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., replacements: _Optional[_Iterable[str]] = ..., pid: _Optional[int] = ..., peak_rss_sum_kb: _Optional[int] = ..., disk_kb: _Optional[int] = ..., limit_kb: _Optional[int] = ..., relaunch: _Optional[str] = ..., relaunch_error: _Optional[str] = ...) -> None: ...
+    sandbox: str
+    host: str
+    def __init__(self, has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., reason: _Optional[str] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., stdout_inline: _Optional[bool] = ..., stdout: _Optional[bytes] = ..., stdout_size: _Optional[int] = ..., stdout_truncated: _Optional[bool] = ..., stderr_tail: _Optional[bytes] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., replacements: _Optional[_Iterable[str]] = ..., pid: _Optional[int] = ..., peak_rss_sum_kb: _Optional[int] = ..., disk_kb: _Optional[int] = ..., limit_kb: _Optional[int] = ..., relaunch: _Optional[str] = ..., relaunch_error: _Optional[str] = ..., sandbox: _Optional[str] = ..., host: _Optional[str] = ...) -> None: ...
 
 class ReportRequest(_message.Message):
     __slots__ = ("job_id", "executor_id", "report_id", "task_id", "attempt", "started", "output", "ended")
@@ -716,7 +720,7 @@ class TaskRef(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., task_id: _Optional[int] = ...) -> None: ...
 
 class TaskDetail(_message.Message):
-    __slots__ = ("summary", "call_id", "started", "ended", "reason", "stderr_tail", "sandbox", "has_parent", "relaunched_from", "relaunched_as", "peak_rss_kb", "cpu_seconds", "monitor_output", "notes", "cwd", "peak_rss_sum_kb", "disk_kb", "stdout_path", "stderr_path", "attempts")
+    __slots__ = ("summary", "call_id", "started", "ended", "reason", "stderr_tail", "sandbox", "has_parent", "relaunched_from", "relaunched_as", "peak_rss_kb", "cpu_seconds", "monitor_output", "notes", "cwd", "peak_rss_sum_kb", "disk_kb", "stdout_path", "stderr_path", "files_host", "attempts")
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
@@ -736,6 +740,7 @@ class TaskDetail(_message.Message):
     DISK_KB_FIELD_NUMBER: _ClassVar[int]
     STDOUT_PATH_FIELD_NUMBER: _ClassVar[int]
     STDERR_PATH_FIELD_NUMBER: _ClassVar[int]
+    FILES_HOST_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     summary: TaskSummary
     call_id: int
@@ -756,8 +761,9 @@ class TaskDetail(_message.Message):
     disk_kb: int
     stdout_path: str
     stderr_path: str
+    files_host: str
     attempts: _containers.RepeatedCompositeFieldContainer[AttemptInfo]
-    def __init__(self, summary: _Optional[_Union[TaskSummary, _Mapping]] = ..., call_id: _Optional[int] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., reason: _Optional[str] = ..., stderr_tail: _Optional[str] = ..., sandbox: _Optional[str] = ..., has_parent: _Optional[bool] = ..., relaunched_from: _Optional[int] = ..., relaunched_as: _Optional[_Iterable[int]] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., cwd: _Optional[str] = ..., peak_rss_sum_kb: _Optional[int] = ..., disk_kb: _Optional[int] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[AttemptInfo, _Mapping]]] = ...) -> None: ...
+    def __init__(self, summary: _Optional[_Union[TaskSummary, _Mapping]] = ..., call_id: _Optional[int] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., reason: _Optional[str] = ..., stderr_tail: _Optional[str] = ..., sandbox: _Optional[str] = ..., has_parent: _Optional[bool] = ..., relaunched_from: _Optional[int] = ..., relaunched_as: _Optional[_Iterable[int]] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., cwd: _Optional[str] = ..., peak_rss_sum_kb: _Optional[int] = ..., disk_kb: _Optional[int] = ..., stdout_path: _Optional[str] = ..., stderr_path: _Optional[str] = ..., files_host: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[AttemptInfo, _Mapping]]] = ...) -> None: ...
 
 class AttemptInfo(_message.Message):
     __slots__ = ("attempt", "host", "started", "ended", "has_exit_code", "exit_code", "has_signal", "signal", "reason", "stderr_tail")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -255,3 +259,33 @@ def test_after_a_daemon_crash_pilots_keep_their_tasks_and_absent_pilots_tasks_ru
     assert job.wait()
     assert sorted(job.get_results()) == ["one\n", "two\n", "zero\n"]
     assert [job.stream.task(i).task.attempts for i in range(3)] == [1, 1, 2]
+
+
+def test_output_mesos_on_a_pilot_names_the_pilots_sandbox_and_host(pilots_daemon: Daemon, tmp_path: Path) -> None:
+    """output="mesos": the files are in the executor's own sandbox (WORK_DIR/JOB/TASK-ATTEMPT) on its
+    host, which its end report names; the records, GetTask and `stratosctl task` (HOST:PATH) say so."""
+    work = tmp_path / "pilot-work"
+    job = Processor(job_id="mesos-out", master="pilots", output="mesos")
+    env = dict(os.environ, **pilots_daemon.env, STRATOS_TOKEN=token_of(pilots_daemon, "mesos-out"))
+    pilot = subprocess.Popen([sys.executable, "-m", "stratos_executor", "pilot", "--connect",
+                              f"unix:{pilots_daemon.socket}", "--job", "mesos-out", "--cpus", "1", "--mem", "1000",
+                              "--idle-timeout", "0", "--host", "far-node", "--work-dir", str(work)],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        counts = job.batch(["echo out-0; echo err-0 >&2", "echo out-1; exit 3"])
+        assert counts == {**counts, "finished": 1, "failed": 1}, counts
+        got = sorted(job.get_results(details=True), key=lambda r: r.task_id)
+        for r in got:
+            sandbox = work / "mesos-out" / f"{r.task_id}-1"
+            assert (r.stdout_path, r.stderr_path) == (str(sandbox / "stdout"), str(sandbox / "stderr"))
+            assert Path(r.stdout_path).read_text() == f"out-{r.task_id}\n"
+        detail = job.stream.task(0)
+        assert detail.files_host == "far-node" and detail.sandbox == str(work / "mesos-out" / "0-1")
+        assert detail.stderr_path == str(work / "mesos-out" / "0-1" / "stderr")
+        ctl = subprocess.run([str(Path(sys.executable).parent / "stratosctl"), "task", "mesos-out", "0"],
+                             capture_output=True, text=True, timeout=60, env=os.environ, check=True)
+        assert f"stderr file\tfar-node:{work}/mesos-out/0-1/stderr" in ctl.stdout, ctl.stdout
+        assert f"sandbox\tfar-node:{work}/mesos-out/0-1\n" in ctl.stdout, ctl.stdout
+    finally:
+        pilot.send_signal(signal.SIGTERM)
+        pilot.wait(30)

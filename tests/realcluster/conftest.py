@@ -1,4 +1,5 @@
-"""`realcluster`: one real 3-host cluster (Mesos 1.11, HDFS 2.7.3) for the whole session (harness.py)."""
+"""`realcluster`: one real 3-host cluster (Mesos 1.11, HDFS 2.7.3; Slurm 22.05 when a test of the
+session uses `realcluster_slurm`) for the whole session (harness.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.realcluster.harness import HeadDaemon, RealCluster, realcluster_fixture
+from tests.realcluster.harness import SLURM_FIXTURE, HeadDaemon, RealCluster, realcluster_fixture
 
 #: a silent agent is unreachable for the master after ~6 s (2 s x 3) instead of 75 s (test_faults.py)
 realcluster = realcluster_fixture(hosts=3, scope="session", MESOS_AGENT_PING_TIMEOUT="2secs",
@@ -17,6 +18,34 @@ realcluster = realcluster_fixture(hosts=3, scope="session", MESOS_AGENT_PING_TIM
 def head_daemon(realcluster: RealCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[HeadDaemon]:
     """A fresh stratosd in the head namespace; this process's client is pointed at its socket."""
     d = HeadDaemon(realcluster, "--mesos-idle-teardown", "2").start()
+    for key, value in d.env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield d
+    finally:
+        d.cleanup()
+
+
+@pytest.fixture
+def realcluster_slurm(realcluster: RealCluster) -> Iterator[RealCluster]:
+    """The session's cluster with its Slurm (started by `up --slurm` because this fixture is used);
+    every pilot job left in its partition is cancelled after the test."""
+    assert SLURM_FIXTURE == "realcluster_slurm"
+    if "RC_SLURM_CONF" not in realcluster.env:
+        pytest.fail("the cluster runs no Slurm (RC_REUSE=1: bring it up with `cluster.sh up 3 --slurm`)",
+                    pytrace=False)
+    try:
+        yield realcluster
+    finally:
+        realcluster.slurm("scancel", "--full", "-p", realcluster.env["RC_SLURM_PARTITION"])
+
+
+@pytest.fixture
+def slurm_head_daemon(realcluster_slurm: RealCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[HeadDaemon]:
+    """A fresh stratosd in the head namespace that submits pilots to the cluster's Slurm (SLURM_CONF);
+    a pilot silent for 8 s (more than its 5 s long poll) is lost: its tasks run again elsewhere."""
+    d = HeadDaemon(realcluster_slurm, "--pilot-lost-after", "8",
+                   env={"SLURM_CONF": realcluster_slurm.slurm_conf}).start()
     for key, value in d.env.items():
         monkeypatch.setenv(key, value)
     try:

@@ -131,6 +131,22 @@ class RealCluster:
         value: T = box["value"]
         return value
 
+    @property
+    def slurm_conf(self) -> str:
+        """The cluster's slurm.conf (clients need SLURM_CONF); ClusterError when up without --slurm."""
+        if "RC_SLURM_CONF" not in self.env:
+            raise ClusterError("the cluster runs no Slurm (cluster.sh up --slurm)")
+        return self.env["RC_SLURM_CONF"]
+
+    def slurm(self, *args: str, timeout: float = 30) -> str:
+        """A Slurm client command (squeue, sinfo, scancel...) run on the head; its stdout."""
+        return self.exec("nn", "env", f"SLURM_CONF={self.slurm_conf}", "timeout", str(timeout), *args,
+                         timeout=timeout + 15).stdout
+
+    def idle_slurm_nodes(self) -> set[str]:
+        return {line.split()[0] for line in self.slurm("sinfo", "-h", "-N", "-o", "%N %t").splitlines()
+                if line.split()[1:] == ["idle"]}
+
     def log_tail(self, name: str, chars: int = 3000) -> str:
         path = self.state_dir / "log" / f"{name}.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else f"(no {path})"
@@ -143,13 +159,25 @@ def own_namespaces(prefix: str) -> list[str]:
     return [n for n in names if n == f"{prefix}nn" or (n.startswith(f"{prefix}h") and n[len(prefix) + 1:].isdigit())]
 
 
+#: the fixture of the tests that need Slurm: `up` starts it (--slurm) only when one of them runs.
+SLURM_FIXTURE = "realcluster_slurm"
+
+
+def wants_slurm(session: pytest.Session) -> bool:
+    """Whether a test of the session uses the cluster's Slurm (its fixture SLURM_FIXTURE)."""
+    return any(SLURM_FIXTURE in getattr(item, "fixturenames", ()) for item in session.items)
+
+
 def realcluster_fixture(hosts: int = 3, scope: str = "session", **knobs: str) -> Any:
     """A pytest fixture: `cluster.sh up HOSTS` (environment KNOBS, e.g. RC_DFS_REPLICATION="1")
-    once for `scope`, `cluster.sh down` afterwards; yields a RealCluster."""
+    once for `scope`, `cluster.sh down` afterwards; yields a RealCluster. Slurm (`up --slurm`: munged,
+    slurmctld, one slurmd per host, a few seconds more) is started only when a selected test uses
+    the fixture SLURM_FIXTURE."""
 
-    @pytest.fixture(scope=scope)  # type: ignore[call-overload,misc,unused-ignore]
-    def realcluster() -> Iterator[RealCluster]:
+    @pytest.fixture(scope=scope)  # type: ignore[call-overload,misc,untyped-decorator,unused-ignore]
+    def realcluster(request: pytest.FixtureRequest) -> Iterator[RealCluster]:
         env = {**os.environ, **knobs}
+        up_args = [str(hosts), *(["--slurm"] if wants_slurm(request.session) else [])]
         # setup.sh's pip steps use this interpreter (the venv's, which has pip), as tests/realmesos does
         env.setdefault("PY3", sys.executable)
         prefix = env.get("RC_NS_PREFIX", "st-")
@@ -169,16 +197,16 @@ def realcluster_fixture(hosts: int = 3, scope: str = "session", **knobs: str) ->
         if own_namespaces(prefix):  # remains of a run that was killed before its clean-up
             down()
         try:
-            up = subprocess.run([str(SCRIPT), "up", str(hosts)], capture_output=True, text=True,
+            up = subprocess.run([str(SCRIPT), "up", *up_args], capture_output=True, text=True,
                                 timeout=UP_TIMEOUT, env=env, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as exc:
             down()
-            pytest.fail(f"cluster.sh up {hosts} did not finish in {UP_TIMEOUT} s:\n{exc.stderr!r}"[-6000:],
+            pytest.fail(f"cluster.sh up {' '.join(up_args)} did not finish in {UP_TIMEOUT} s:\n{exc.stderr!r}"[-6000:],
                         pytrace=False)
         if up.returncode != 0:
             # `up` cleans up after itself on failure; `down` again in case it was interrupted
             down()
-            pytest.fail(f"the real cluster did not start (cluster.sh up {hosts}: exit {up.returncode}):\n"
+            pytest.fail(f"the real cluster did not start (cluster.sh up {' '.join(up_args)}: exit {up.returncode}):\n"
                         f"{up.stderr[-6000:]}", pytrace=False)
         try:
             info = json.loads(subprocess.run([str(SCRIPT), "env", "--json"], capture_output=True, text=True,
@@ -199,16 +227,18 @@ class HeadDaemon(Daemon):
     listener on the head's address so that agents reach it. `cluster.sh exec` execs all the way
     down, so `proc.pid` is the daemon's own pid and `stop()` signals it alone."""
 
-    def __init__(self, cluster: RealCluster, *args: str, cpus: float = 1) -> None:
+    def __init__(self, cluster: RealCluster, *args: str, cpus: float = 1, env: dict[str, str] | None = None) -> None:
         super().__init__("--executor-listen", f"{cluster.head_ip}:0", *args, cpus=cpus)
         self.cluster = cluster
+        #: more environment for the daemon (e.g. SLURM_CONF, for its sbatch and squeue)
+        self.extra_env = env or {}
 
     def start(self, timeout: float = 30) -> HeadDaemon:
         log = open(self.root / "daemon.log", "ab")  # noqa: SIM115 - owned by the process
         self.proc = subprocess.Popen(
             [str(SCRIPT), "exec", "nn", sys.executable, "-m", "stratosd", "run",
              "--state-dir", str(self.state_dir), "--socket", str(self.socket), *self.args],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.cluster.script_env,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env={**self.cluster.script_env, **self.extra_env},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -101,10 +101,7 @@ def test_map_and_reduce_jobs_on_the_cluster_give_the_local_results(
     assert outs["cluster"] == outs["local"] == sorted(f"{3 * i + 1}\n" for i in range(9))
 
 
-@pytest.mark.parametrize("mode", ["disk", pytest.param("mesos", marks=pytest.mark.xfail(strict=True, reason=(
-    "product bug, open: for Mesos tasks the record's stdout/stderr paths name the daemon's own sandbox "
-    "(STATE_DIR/sandboxes/JOB/TASK), not the executor's on the agent (the Mesos sandbox/JOB/TASK-ATTEMPT): "
-    "TaskEndedReport does not carry the sandbox"))), "none"])
+@pytest.mark.parametrize("mode", ["disk", "mesos", "none"])
 def test_every_output_mode_on_the_cluster_gives_the_local_records_and_files(
         realcluster: RealCluster, head_daemon: HeadDaemon, tmp_path: Path, mode: str) -> None:
     commands = ["echo out-a; hostname >&2", "echo err-b >&2; exit 2", "printf 'x%.0s' $(seq 1000)"]
@@ -136,14 +133,16 @@ def test_every_output_mode_on_the_cluster_gives_the_local_records_and_files(
         assert Path(got[1].stderr_path or "").read_text() == "err-b\n"
         if mode == "disk":
             assert got[0].stdout_path == str(tmp_path / "logs-cluster" / job.job_id / "0.stdout")
-        else:  # the sandbox on the agent that ran it (its work directory)
+        else:  # the executor's sandbox on the agent that ran it (in that agent's work directory)
             for r in got:
                 agent_dir = realcluster.state_dir / "mesos" / hosts[r.task_id]
                 assert Path(r.stdout_path or "").is_relative_to(agent_dir), (r.stdout_path, agent_dir)
-            # stratosctl task shows where the output is
+                assert Path(r.stdout_path or "").parent.name == f"{r.task_id}-1", r.stdout_path  # TASK-ATTEMPT
+            # stratosctl task shows where the output is: the host, and the path there
             ctl = subprocess.run([str(Path(sys.executable).parent / "stratosctl"), "task", job.job_id, "1"],
                                  capture_output=True, text=True, timeout=60, env=os.environ, check=True)
-            assert f"stderr file\t{got[1].stderr_path}" in ctl.stdout, ctl.stdout
+            assert f"stderr file\t{hosts[1]}:{got[1].stderr_path}" in ctl.stdout, ctl.stdout
+            assert f"sandbox\t{hosts[1]}:{Path(got[1].stderr_path or '').parent}" in ctl.stdout, ctl.stdout
     if "local" in records:
         local = records["local"][0]
         assert [(r.task_id, r.status, r.exit_code) for r in local] == [(r.task_id, r.status, r.exit_code) for r in got]
