@@ -16,17 +16,16 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from stratosd.core import actions as act
 from stratosd.core.model import Attempt, Call, Job, JobSpec, Status, Task
 from stratosd.core.types import TaskEndReason
 
-#: 2: the requests table (client request ids and their replies). A schema 1 journal is upgraded
-#: in place when opened: the new table is created empty.
-SCHEMA_VERSION = 2
-#: schema versions this release opens (and upgrades to SCHEMA_VERSION).
-_READABLE = (1, 2)
+#: The journal's layout. Each release that changes it adds one step to ``_MIGRATIONS`` and bumps
+#: this; a journal written by any earlier release is upgraded in place when opened (tested from
+#: journals the earlier releases wrote: tests/journals/).
+SCHEMA_VERSION = 3
 #: seconds a request's reply is kept for a retry to find (a client retries for minutes at most).
 REQUEST_RETENTION = 7 * 86400.0
 #: free pages given back per incremental-vacuum step (1 MiB of 4 KiB pages).
@@ -46,6 +45,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     status TEXT NOT NULL, attempt INTEGER NOT NULL, host TEXT NOT NULL, parent INTEGER,
     children TEXT NOT NULL, kill_requested INTEGER NOT NULL, exit_code INTEGER, signal INTEGER,
     reason TEXT NOT NULL, started REAL NOT NULL, ended REAL NOT NULL, locality TEXT NOT NULL,
+    reason_code TEXT NOT NULL DEFAULT '', history TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (job_key, task_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outcomes (
     job_key INTEGER NOT NULL, task_id INTEGER NOT NULL, seq INTEGER, stdout BLOB, stdout_path TEXT,
@@ -73,6 +73,50 @@ class JournalVersionError(RuntimeError):
     pass
 
 
+class _Column(NamedTuple):
+    """A column a migration adds, with the default its existing rows get."""
+
+    table: str
+    name: str
+    declaration: str
+
+
+class _Migration(NamedTuple):
+    """What one schema step adds: new tables (their CREATE statements) and columns."""
+
+    tables: tuple[str, ...] = ()
+    columns: tuple[_Column, ...] = ()
+
+
+def _create(table: str) -> str:
+    """The CREATE statement of one table (and its indexes) in ``_SCHEMA``."""
+    return ";".join(s for s in _SCHEMA.split(";") if f"EXISTS {table} " in s or f"ON {table} " in s)
+
+
+#: schema N -> N+1, for each N a released journal may have. Adding a column or a table is "if
+#: missing", so a journal written by a development build between two releases upgrades too.
+_MIGRATIONS: dict[int, _Migration] = {
+    # 1 -> 2: client request ids with their replies; files of a task's inputs; per-task usage
+    # figures; the reason as a code; a task's attempts.
+    1: _Migration(
+        tables=("requests", "task_inputs"),
+        columns=(
+            _Column("outcomes", "peak_rss_sum_kb", "INTEGER NOT NULL DEFAULT 0"),
+            _Column("outcomes", "disk_kb", "INTEGER NOT NULL DEFAULT 0"),
+            # Task.end: "" in rows written before it, derived from the reason text when loaded.
+            _Column("tasks", "reason_code", "TEXT NOT NULL DEFAULT ''"),
+            # Task.history (its ended attempts, JSON): "" in rows written before it.
+            _Column("tasks", "history", "TEXT NOT NULL DEFAULT ''"),
+        ),
+    ),
+    # 2 -> 3: a remote executor's sandbox and host (output="mesos" files are there).
+    2: _Migration(columns=(
+        _Column("outcomes", "sandbox", "TEXT NOT NULL DEFAULT ''"),
+        _Column("outcomes", "host", "TEXT NOT NULL DEFAULT ''"),
+    )),
+}
+
+
 class Store:
     """The daemon's journal in ``<state_dir>/journal.sqlite``."""
 
@@ -88,35 +132,45 @@ class Store:
         # and commits sit on the path between one task's end and the next one's launch.
         self.db.execute("PRAGMA wal_autocheckpoint=16384")
         self.db.execute("PRAGMA foreign_keys=OFF")
-        self.db.executescript(_SCHEMA)
-        self._add_columns()
-        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) not in _READABLE:
-            raise JournalVersionError(
-                f"{path} has journal schema {row[0]}, this stratosd writes schema {SCHEMA_VERSION}: "
-                "use the stratosd release that wrote it, or move the state directory aside."
-            )
-        elif int(row[0]) != SCHEMA_VERSION:  # the schema script above added what was missing
-            self.db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+        self._open_schema()
         self.db.execute("DELETE FROM requests WHERE created < ?", (time.time() - REQUEST_RETENTION,))
 
-    def _add_columns(self) -> None:
-        """Columns added after schema 1 shipped, with defaults: a journal written before them stays readable."""
-        have = {row[1] for row in self.db.execute("PRAGMA table_info(outcomes)")}
-        for column in ("peak_rss_sum_kb", "disk_kb"):
-            if column not in have:
-                self.db.execute(f"ALTER TABLE outcomes ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
-        # Task.end: "" in rows written before it, derived from the reason text when loaded.
-        if "reason_code" not in {row[1] for row in self.db.execute("PRAGMA table_info(tasks)")}:
-            self.db.execute("ALTER TABLE tasks ADD COLUMN reason_code TEXT NOT NULL DEFAULT ''")
-        # Task.history (its ended attempts, JSON): "" in rows written before it.
-        if "history" not in {row[1] for row in self.db.execute("PRAGMA table_info(tasks)")}:
-            self.db.execute("ALTER TABLE tasks ADD COLUMN history TEXT NOT NULL DEFAULT ''")
-        for column in ("sandbox", "host"):  # a remote executor's sandbox and host
-            if column not in have:
-                self.db.execute(f"ALTER TABLE outcomes ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+    def _open_schema(self) -> None:
+        """Create a new journal at SCHEMA_VERSION, or upgrade an older one step by step, in one
+        transaction (a crash mid-upgrade leaves the old journal as it was)."""
+        db = self.db
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" not in tables:
+            db.executescript(_SCHEMA)
+            db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            return
+        row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+        if version != SCHEMA_VERSION and version not in _MIGRATIONS:
+            raise JournalVersionError(
+                f"{self.path} has journal schema {version}, this stratosd reads schemas 1 to {SCHEMA_VERSION}: "
+                "use the stratosd release that wrote it, or move the state directory aside."
+            )
+        if version == SCHEMA_VERSION:
+            return
+        db.execute("BEGIN")
+        try:
+            for step in range(version, SCHEMA_VERSION):
+                self._migrate(_MIGRATIONS[step])
+            db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _migrate(self, migration: _Migration) -> None:
+        for table in migration.tables:
+            for statement in _create(table).split(";"):
+                self.db.execute(statement)
+        for column in migration.columns:
+            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({column.table})")}
+            if column.name not in have:
+                self.db.execute(f"ALTER TABLE {column.table} ADD COLUMN {column.name} {column.declaration}")
 
     def close(self) -> None:
         self.db.close()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
-
-import pytest
 
 from stratos_executor.spec import TaskRecord
 from stratosd.core import actions as act
-from stratosd.store import JournalVersionError, Store
+from stratosd.store import Store
 
 
 def _outcome(task_id: int, stdout: bytes) -> act.SaveOutcome:
@@ -25,25 +22,6 @@ def test_results_published_with_their_outcome_or_later_both_get_their_seq(tmp_pa
     assert [row for page in store.results(1, 0, 10) for row in page] == [
         (1, 0, b"first", None, 0), (2, 1, b"second", None, 0)]
     store.close()
-
-
-def test_a_schema_1_journal_opens_and_gains_the_requests_table(tmp_path: Path) -> None:
-    store = Store(tmp_path / "journal.db")
-    store.db.execute("DROP TABLE requests")
-    store.db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
-    store.close()
-    store = Store(tmp_path / "journal.db")  # what a release before request ids wrote
-    assert store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("2",)
-    assert store.request_reply("r") is None
-    store.apply([], [("r", "Kill", b"\x08\x03")])  # a reply is journaled even without other effects
-    assert store.request_reply("r") == ("Kill", b"\x08\x03")
-    store.close()
-    db = sqlite3.connect(tmp_path / "journal.db")
-    db.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
-    db.commit()
-    db.close()
-    with pytest.raises(JournalVersionError):
-        Store(tmp_path / "journal.db")
 
 
 def test_a_task_journaled_before_reason_codes_gets_its_code_from_its_text(tmp_path: Path) -> None:
@@ -62,15 +40,6 @@ def test_a_task_journaled_before_reason_codes_gets_its_code_from_its_text(tmp_pa
     store.db.execute("UPDATE tasks SET reason_code=''")
     assert [t.end for t in next(store.load_jobs()).tasks] == [
         TaskEndReason.RETRIED, TaskEndReason.LEGACY, TaskEndReason.NONE]
-    store.close()
-
-
-def test_a_journal_without_the_reason_code_column_opens_and_gains_it(tmp_path: Path) -> None:
-    store = Store(tmp_path / "journal.db")
-    store.db.execute("ALTER TABLE tasks DROP COLUMN reason_code")
-    store.close()
-    store = Store(tmp_path / "journal.db")
-    assert "reason_code" in {row[1] for row in store.db.execute("PRAGMA table_info(tasks)")}
     store.close()
 
 
@@ -95,13 +64,4 @@ def test_a_task_s_attempts_and_its_job_s_retry_settings_are_journaled(tmp_path: 
     store.apply([act.SaveJob(job), act.SaveTasks(1, (task,))])
     loaded = next(store.load_jobs())
     assert loaded.spec == job.spec and loaded.tasks[0].history == task.history
-    store.close()
-
-
-def test_a_journal_without_the_history_column_opens_and_gains_it(tmp_path: Path) -> None:
-    store = Store(tmp_path / "journal.db")
-    store.db.execute("ALTER TABLE tasks DROP COLUMN history")
-    store.close()
-    store = Store(tmp_path / "journal.db")
-    assert "history" in {row[1] for row in store.db.execute("PRAGMA table_info(tasks)")}
     store.close()
