@@ -37,6 +37,7 @@ import grpc
 
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
+from stratos._protocol import PROTOCOL_HEADER, PROTOCOL_VERSION
 
 from ._wire import describe_end, ended_report, inline_stdout, sandbox_path, spec_from_assignment, stdout_pieces
 from .spec import StopReason, TaskRecord
@@ -67,6 +68,9 @@ RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_E
 REFUSED_CODES = frozenset(
     {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND}
 )
+
+#: on every call: the protocol this executor speaks (the daemon refuses another one, saying so).
+PROTOCOL = (PROTOCOL_HEADER, str(PROTOCOL_VERSION))
 
 #: reasons given to TaskRunner.kill.
 KILLED = StopReason.KILLED
@@ -569,7 +573,7 @@ class Pilot:
             if method not in ("Register", "Enroll"):
                 await self._registered()
             try:
-                reply = await getattr(self._stub, method)(request, metadata=metadata or self._metadata,
+                reply = await getattr(self._stub, method)(request, metadata=(*(metadata or self._metadata), PROTOCOL),
                                                           timeout=timeout)
             except grpc.aio.AioRpcError as err:
                 code, details = err.code(), err.details() or ""

@@ -18,6 +18,7 @@ import grpc
 
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
+from stratos._protocol import PROTOCOL_HEADER, PROTOCOL_VERSION, VERSION
 from stratos.errors import JournalUnavailable
 from stratos_executor.spec import DEFAULT_RESULT_LIMIT, Relaunch, StopReason, TaskRecord
 from stratosd.backends.pilots import Pilot, PilotsBackend
@@ -47,7 +48,19 @@ class Hub(pb_grpc.ExecutorHubServicer):
         #: backends that start one executor per task (Mesos): they vouch for their executors' ids.
         self.others = list(others)
 
+    async def _same_protocol(self, context: Any) -> None:
+        """Refuse an executor of another protocol version, naming both and what to do."""
+        theirs = str(dict(context.invocation_metadata() or ()).get(PROTOCOL_HEADER, "1"))
+        if theirs != str(PROTOCOL_VERSION):
+            peer = str(context.peer() or "the executor")
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"{peer} speaks StratOS protocol {theirs}, this stratosd ({VERSION}) speaks {PROTOCOL_VERSION}: "
+                f"install StratOS {VERSION} on that node, or point executor_command at it "
+                "(`stratosctl doctor MASTER` checks every node); the job's other tasks go on")
+
     async def _job(self, job_id: str, context: Any, executor_id: str = "") -> Job:
+        await self._same_protocol(context)
         job = self.runtime.state.jobs.get(job_id)
         offered = str(dict(context.invocation_metadata() or ()).get("authorization", ""))
         expected = f"Bearer {job.token}" if job is not None else "Bearer \0"
@@ -81,6 +94,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
         pilot.last_seen = time.monotonic()
 
     async def Enroll(self, request: pb.EnrollRequest, context: Any) -> pb.EnrollReply:
+        await self._same_protocol(context)
         offered = str(dict(context.invocation_metadata() or ()).get("authorization", ""))
         job = self.runtime.state.jobs.get(request.job_id)
         credential = None

@@ -26,6 +26,7 @@ import pytest
 
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
+from stratos._protocol import PROTOCOL_HEADER, PROTOCOL_VERSION
 from stratos_executor import remote
 
 T = TypeVar("T")
@@ -52,6 +53,8 @@ class FakeHub(pb_grpc.ExecutorHubServicer):
         self.fetches: list[pb.FetchRequest] = []
         #: answer every call with this status (the job is gone, ...).
         self.refuse: tuple[grpc.StatusCode, str] | None = None
+        #: the stratos-protocol header of each call, in order
+        self.protocols: list[str] = []
         #: answer the next N Reports UNAVAILABLE after applying them (a reply lost on the way).
         self.lose_report_replies = 0
         self._outbox: asyncio.Queue[pb.FetchReply] = asyncio.Queue()
@@ -82,6 +85,7 @@ class FakeHub(pb_grpc.ExecutorHubServicer):
         metadata = dict(context.invocation_metadata() or ())
         auth = str(metadata.get("authorization", ""))
         self.calls.append((method, request, auth))
+        self.protocols.append(str(metadata.get(PROTOCOL_HEADER, "")))
         if self.refuse is not None:
             await context.abort(*self.refuse)
         if auth != f"Bearer {self.token}":
@@ -442,6 +446,22 @@ def test_a_wrong_token_exits_4_with_the_daemons_message(tmp_path: Path) -> None:
         assert await pilot.exit_code() == 4
         assert "wrong token for this job" in pilot.log()
         assert [m for m, _, _ in hub.calls] == ["Register"]
+
+    run(lambda: with_pilot(tmp_path, body))
+
+
+def test_every_call_says_its_protocol_and_a_refusal_of_it_ends_the_pilot_with_the_daemons_words(
+        tmp_path: Path) -> None:
+    words = "ipv4:x speaks StratOS protocol 1, this stratosd speaks 2: install StratOS 9 on that node"
+
+    async def body(hub: FakeHub, pilot: PilotProcess, target: str) -> None:
+        await pilot.start(target)
+        await until(lambda: hub.fetches, "a fetch", pilot=pilot)
+        assert set(hub.protocols) == {str(PROTOCOL_VERSION)}
+        hub.refuse = (grpc.StatusCode.FAILED_PRECONDITION, words)
+        hub.send(tasks=[])  # end the long poll: the next call is refused
+        assert await pilot.exit_code() not in (0, None)
+        assert words in pilot.log()
 
     run(lambda: with_pilot(tmp_path, body))
 

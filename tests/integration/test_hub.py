@@ -16,6 +16,7 @@ import pytest
 from stratos import Processor
 from stratos._proto import stratos_pb2 as pb
 from stratos._proto import stratos_pb2_grpc as pb_grpc
+from stratos._protocol import PROTOCOL_HEADER, PROTOCOL_VERSION, VERSION
 from tests.daemon import Daemon, daemon_fixture
 
 # an explicit loopback executor listener, open from the start, in plain text (see test_tls for the default)
@@ -289,3 +290,29 @@ def test_output_mesos_on_a_pilot_names_the_pilots_sandbox_and_host(pilots_daemon
     finally:
         pilot.send_signal(signal.SIGTERM)
         pilot.wait(30)
+
+
+def test_an_executor_of_another_protocol_is_refused_naming_both_versions_and_the_job_goes_on(
+        pilots_daemon: Daemon) -> None:
+    job = Processor(job_id="versions", master="pilots")
+    token = token_of(pilots_daemon, "versions")
+    other = (("authorization", f"Bearer {token}"), (PROTOCOL_HEADER, str(PROTOCOL_VERSION + 1)))
+    with grpc.insecure_channel(f"unix:{pilots_daemon.socket}") as channel:
+        stub = pb_grpc.ExecutorHubStub(channel)
+        for call, request in ((stub.Register, pb.RegisterRequest(job_id="versions", executor_id="new", host="n",
+                                                                   cpus=1, mem=100)),
+                              (stub.Enroll, pb.EnrollRequest(job_id="versions", executor_id="new"))):
+            with pytest.raises(grpc.RpcError) as err:
+                call(request, metadata=other, timeout=5)  # type: ignore[operator]
+            assert err.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+            words = err.value.details() or ""
+            assert f"speaks StratOS protocol {PROTOCOL_VERSION + 1}" in words, words
+            assert f"this stratosd ({VERSION}) speaks {PROTOCOL_VERSION}" in words, words
+            assert f"install StratOS {VERSION} on that node" in words, words
+    # an executor of this protocol (or of a release before the header: protocol 1) runs the job's work
+    pilot = HandPilot(pilots_daemon, "versions", token, "same")
+    stream = job.template_stream("echo %c%", ["ok"])
+    (task,) = pilot.fetch().tasks
+    pilot.finish(task, b"ok\n")
+    stream.wait()
+    assert job.get_results() == ["ok\n"]
