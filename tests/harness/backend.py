@@ -128,6 +128,11 @@ class RecordingBackend:
         """The next attempts of ``command`` do these, in order (None: runs until ended); then fake_shell."""
         self._scripts.setdefault(command, []).extend(outcomes)
 
+    def adopt_scripts(self, before: RecordingBackend) -> None:
+        """Take over the outcomes still scripted on the backend a restart replaced."""
+        self._scripts = before._scripts
+        self.auto = before.auto
+
     def launched(self, job_key: int | None = None) -> list[Launched]:
         return [a for a in self.actions if isinstance(a, Launched) and job_key in (None, a.job_key)]
 

@@ -31,7 +31,7 @@ from stratosd.core.types import PoolKind
 from stratosd.runtime import Removal, Runtime
 from stratosd.servicer import Servicer
 from stratosd.store import Store
-from tests.harness.backend import RecordingBackend, RecordingOfferBackend
+from tests.harness.backend import Launched, RecordingBackend, RecordingOfferBackend
 
 T = TypeVar("T")
 
@@ -90,9 +90,15 @@ class Harness:
         self._emitted = 0
         self._runner = asyncio.Runner()
         self._loop_task: asyncio.Task[None] | None = None
-        self.backend: RecordingBackend
+        #: every backend so far, the current one last (a restart makes a new one).
+        self.backends: list[RecordingBackend] = []
         self.runtime: Runtime
         self._open()
+
+    @property
+    def backend(self) -> RecordingBackend:
+        """The running daemon's backend."""
+        return self.backends[-1]
 
     # -- building and stopping the daemon ---------------------------------------------------------
 
@@ -106,10 +112,13 @@ class Harness:
         self.store = Store(self.state_dir / "journal.sqlite")
         self.runtime = Runtime(self.state, self.store, self.state_dir)
         kind = RecordingOfferBackend if self._offers else RecordingBackend
-        self.backend = kind(self._report, self.clock)
+        backend = kind(self._report, self.clock)
         if self._hosts is not None:
-            self.backend.hosts = dict(self._hosts)
-        self.runtime.add_backend(self.backend)
+            backend.hosts = dict(self._hosts)
+        if self.backends:  # what the test scripted outlives a restart, as the programs would
+            backend.adopt_scripts(self.backends[-1])
+        self.backends.append(backend)
+        self.runtime.add_backend(backend)
         self.runtime.restore()  # as server.serve: the journal's jobs, then the loop
         self.servicer = Servicer(self.runtime, on_shutdown=self._no_shutdown)
 
@@ -224,12 +233,16 @@ class Harness:
     def wait(self, name: str) -> bool:
         """``Processor.wait``: every task has ended (the harness is idle: they never will otherwise),
         then CloseStream. False when the job never had a stream."""
-        job = self.job(name)
-        assert not job.unended, f"job {name} still has {job.unended} unended tasks: {self.backend.running()}"
-        if not job.stream_opened:
+        self.wait_for_tasks(name)
+        if not self.job(name).stream_opened:
             return False
         self.request(ev.CloseStreamRequested(ev.UNSENT, name))
         return True
+
+    def wait_for_tasks(self, name: str) -> None:
+        """``Processor.wait_for_tasks``: every task has ended (the harness is idle)."""
+        job = self.job(name)
+        assert not job.unended, f"job {name} still has {job.unended} unended tasks: {self.backend.running()}"
 
     def kill(self, name: str, task_ids: tuple[int, ...] | None = None) -> int:
         return self.request(ev.KillRequested(ev.UNSENT, name, task_ids))
@@ -254,6 +267,10 @@ class Harness:
         """The backend of a harness made with ``offers=True``."""
         assert isinstance(self.backend, RecordingOfferBackend)
         return self.backend
+
+    def launched(self) -> list[Launched]:
+        """Every launch, by every backend since the harness started (restarts included)."""
+        return [launch for backend in self.backends for launch in backend.launched()]
 
     def job(self, name: str) -> Job:
         return self.state.job(name)
