@@ -148,8 +148,9 @@ class Harness:
     def close(self) -> None:
         """End of the test: stop the daemon and check the invariants once more."""
         try:
-            if self._loop_task is not None:
-                self.state.validate()
+            loop_task = self._loop_task
+            if loop_task is not None and not (loop_task.done() and loop_task.exception()):
+                self.state.validate()  # (a loop that died has failed the test already)
             self.stop()
         finally:
             self._runner.close()
@@ -165,6 +166,8 @@ class Harness:
             loop_task = self._loop_task
             waiting: set[asyncio.Future[Any]] = {task} if loop_task is None else {task, loop_task}
             done, _ = await asyncio.wait(waiting, timeout=self.bound, return_when=asyncio.FIRST_COMPLETED)
+            if task not in done and loop_task in done and loop_task.exception() is None:
+                done, _ = await asyncio.wait({task}, timeout=self.bound)  # close() ended the loop: finish it
             if task in done:
                 return task.result()
             task.cancel()
