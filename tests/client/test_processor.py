@@ -204,6 +204,7 @@ def test_batch_waits_for_its_call_and_returns_counts(
     # one record: the summary (counts, time, rate), then the failed tasks
     assert "job 'demo': 4 tasks in " in caplog.text
     assert "2 finished, 2 failed; tasks 3, 4 failed (exit 1, 2)" in caplog.text
+    assert "`stratosctl retry demo --failed`" in caplog.text  # the summary says how to run them again
     assert daemon.submissions[0].header.mode == pb.BATCH
 
 

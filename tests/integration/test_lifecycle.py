@@ -1,4 +1,7 @@
-"""The daemon's life: restart keeps everything, job ids, auto-start, versions."""
+"""The daemon's life as a process: auto-start, versions, the journal's schema, listeners, file modes.
+
+What a restart keeps and how job ids are reused or refused need no process: tests/harness/test_lifecycle.py.
+"""
 
 from __future__ import annotations
 
@@ -14,68 +17,9 @@ import pytest
 
 import stratos._connection
 from stratos import Processor
-from stratos.errors import JobIdInUse, ProtocolMismatch
+from stratos.errors import ProtocolMismatch
 from stratosd.store import SCHEMA_VERSION
 from tests.daemon import Daemon
-
-
-def test_stop_and_restart_keeps_finished_jobs_and_their_results(daemon: Daemon) -> None:
-    job = Processor(job_id="keep")
-    job.batch([f"echo {i}" for i in range(50)])
-    assert job.get_results(consumer="early") == [f"{i}\n" for i in range(50)]
-    stream_job = Processor(job_id="keep-stream")
-    stream_job.stream("echo s1; echo s2")
-    assert stream_job.wait()
-    assert daemon.stop() == 0
-    daemon.start()
-    again = Processor.attach("keep")
-    assert again.status().counts["finished"] == 50
-    assert again.get_results() == [f"{i}\n" for i in range(50)]  # the shared cursor never moved
-    assert again.get_results(consumer="early") == []  # this one had them all, before the restart
-    assert sorted(Processor.attach("keep-stream").get_results()) == ["s1\n", "s2\n"]
-    assert Processor.attach("keep-stream").stream.closed()
-
-
-def test_tasks_running_at_a_stop_run_again_after_the_restart(daemon: Daemon, tmp_path: Path) -> None:
-    marker = tmp_path / "runs"
-    job = Processor(job_id="interrupted")
-    job.stream([f"echo run >> {marker}; sleep 2; echo done"])  # a list keeps the semicolons
-    deadline = time.monotonic() + 10
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert daemon.stop() == 0  # graceful: the running task is stopped, not orphaned
-    daemon.start()
-    again = Processor.attach("interrupted")
-    assert again.wait()
-    assert again.get_results() == ["done\n"]
-    assert marker.read_text() == "run\nrun\n"
-    assert again.stream.task(0).task.attempts == 2
-
-
-def test_finished_job_id_starts_a_new_run_and_keeps_the_old_one(daemon: Daemon) -> None:
-    first = Processor(job_id="demo")
-    first.batch("echo first")
-    second = Processor(job_id="demo")
-    second.batch("echo second")
-    third = Processor(job_id="demo")
-    assert third.get_results() == []
-    assert Processor.attach("demo.1").get_results() == ["first\n"]
-    assert Processor.attach("demo.2").get_results() == ["second\n"]
-    names = {j.job_id for j in Processor.list_jobs()}
-    assert {"demo", "demo.1", "demo.2"} <= names
-
-
-def test_an_unfinished_job_id_is_refused_with_a_pointer_to_attach(daemon: Daemon) -> None:
-    busy = Processor(job_id="busy")
-    busy.stream("sleep 5")
-    with pytest.raises(JobIdInUse, match=r'Processor\.attach\("busy"\)'):
-        Processor(job_id="busy")
-    busy.cancel()
-
-
-def test_jobs_without_an_id_get_unique_ones(daemon: Daemon) -> None:
-    ids = {Processor().job_id for _ in range(3)}
-    assert len(ids) == 3
 
 
 def test_a_script_starts_the_daemon_and_it_outlives_the_script(tmp_path: Path) -> None:

@@ -1,4 +1,7 @@
-"""The embedded local backend: slots, environment, working directory, output modes, sizes."""
+"""The embedded local backend: threads, environment, working directory, output modes, sizes.
+
+How many tasks run at once (the core's slots) is tested in process: tests/harness/test_slots.py.
+"""
 
 from __future__ import annotations
 
@@ -10,30 +13,6 @@ import pytest
 
 from stratos import Processor
 from tests.daemon import Daemon, processes_of
-
-
-def test_tasks_run_as_many_at_once_as_the_cores_allow(daemon: Daemon, tmp_path: Path) -> None:
-    # 2 advertised cores and 2 threads per task: never two at once (mkdir is atomic).
-    lock = tmp_path / "lock"
-    job = Processor(job_id="wide", threads_per_task=2)
-    counts = job.batch([f"mkdir {lock} || exit 7; sleep 0.1; rmdir {lock}"] * 6)
-    assert counts["finished"] == 6
-    # 1 thread per task: two at once, never three.
-    job1 = Processor(job_id="narrow", threads_per_task=1)
-    log = tmp_path / "log"
-    command = f"echo start >> {log}; sleep 0.4; echo end >> {log}"
-    job1.stream([command] * 4)
-    peak = 0
-    deadline = time.monotonic() + 20
-    while job1.stream.count_unfinished_tasks() and time.monotonic() < deadline:
-        peak = max(peak, job1.stream.count_running_tasks())
-        time.sleep(0.01)
-    assert peak == 2
-    level = maxlevel = 0
-    for line in log.read_text().split():
-        level += 1 if line == "start" else -1
-        maxlevel = max(maxlevel, level)
-    assert maxlevel == 2
 
 
 def test_more_threads_than_the_host_runs_with_all_of_them_and_warns(
@@ -121,7 +100,6 @@ def test_kill_one_running_task_leaves_no_process(daemon: Daemon) -> None:
     assert s.get_status(0) == "killed"
     assert job.get_results() == []
     assert processes_of("killme") == []
-
 
 
 def test_results_larger_than_a_grpc_message_come_back_whole(daemon: Daemon) -> None:

@@ -142,25 +142,7 @@ def test_two_attached_processes_never_receive_the_same_result(daemon: Daemon) ->
     assert job.status().cursor == total
 
 
-# -- (c) named consumers ----------------------------------------------------------------------------------
-
-
-def test_named_consumer_keeps_its_own_cursor(daemon: Daemon) -> None:
-    job = Processor(job_id=unique_id("named"))
-    job.stream([f"echo n{i}" for i in range(5)])
-    job.wait_for_tasks()
-    shared = job.get_results()
-    assert sorted(shared) == [f"n{i}\n" for i in range(5)]
-    assert job.get_results(consumer="audit") == shared  # same results, same (sequence) order
-    assert job.get_results(consumer="audit") == []
-    assert job.get_results() == []
-
-    job.stream(["echo late1", "echo late2"])
-    job.wait_for_tasks()
-    assert sorted(job.get_results(consumer="audit")) == ["late1\n", "late2\n"]
-    assert len(job.get_results(consumer="other")) == 7  # a new name starts at the beginning
-    assert sorted(job.get_results()) == ["late1\n", "late2\n"]
-    assert job.status().cursor == 7  # the shared cursor, whatever the named ones did
+# -- (c) named consumers: tests/harness/test_results.py (no subprocess needed) ---------------------------
 
 
 # -- (d) details -------------------------------------------------------------------------------------

@@ -69,18 +69,6 @@ def test_results_by_input_reads_everything_without_moving_the_cursor(daemon: Dae
     assert len(job.get_results()) == len(by_input)  # the cursor had not moved
 
 
-def test_get_results_all_returns_everything_again(daemon: Daemon) -> None:
-    job = _job("all")
-    job.batch(["echo 1", "echo 2", "echo 3"])
-    assert job.get_results() == ["1\n", "2\n", "3\n"]
-    assert job.get_results() == []  # the notebook cell run again
-    assert job.get_results(all=True) == ["1\n", "2\n", "3\n"]
-    assert [r.seq for r in job.get_results(all=True, details=True)] == [1, 2, 3]
-    job.batch("echo 4")
-    assert job.get_results() == ["4\n"]  # all=True left the cursor where it was
-    assert job.get_results(all=True) == ["1\n", "2\n", "3\n", "4\n"]
-
-
 def test_results_frame(daemon: Daemon) -> None:
     pandas = pytest.importorskip("pandas")
     job = _job("frame")
