@@ -16,9 +16,9 @@ from typing import Any
 import grpc
 import pytest
 
-from stratos._proto import stratos_pb2 as pb
-from stratos._proto import stratos_pb2_grpc as pb_grpc
-from stratos._protocol import PROTOCOL_VERSION
+from stratos_wire import PROTOCOL_VERSION
+from stratos_wire import stratos_pb2 as pb
+from stratos_wire import stratos_pb2_grpc as pb_grpc
 
 
 class Daemon:

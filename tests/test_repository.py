@@ -24,5 +24,6 @@ def test_ruff_is_clean() -> None:
 
 
 def test_mypy_is_clean() -> None:
-    result = run(sys.executable, "-m", "mypy", "-p", "stratos", "-p", "stratosd", "-p", "stratos_executor")
+    result = run(sys.executable, "-m", "mypy", "-p", "stratos", "-p", "stratosd", "-p", "stratos_executor",
+                 "-p", "stratos_wire")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -22,8 +22,6 @@ import grpc
 import pytest
 
 from stratos import Processor, Settings
-from stratos._proto import stratos_pb2 as pb
-from stratos._proto import stratos_pb2_grpc
 from stratos.errors import (
     ERROR_METADATA_KEY,
     BackendUnavailable,
@@ -33,6 +31,8 @@ from stratos.errors import (
     InvalidSubmission,
     JobNotFound,
 )
+from stratos_wire import stratos_pb2 as pb
+from stratos_wire import stratos_pb2_grpc
 from tests.daemon import Daemon
 from tests.integration.ctl_helpers import no_traceback, run_ctl, unique_id
 

@@ -15,10 +15,10 @@ import grpc
 import pytest
 
 from stratos import Processor
-from stratos._proto import stratos_pb2 as pb
-from stratos._proto import stratos_pb2_grpc as pb_grpc
 from stratos.errors import JobNotFound, TaskNotFound
 from stratos.records import StoryLine, TaskStory
+from stratos_wire import stratos_pb2 as pb
+from stratos_wire import stratos_pb2_grpc as pb_grpc
 from tests.daemon import Daemon, daemon_fixture
 from tests.integration.ctl_helpers import run_ctl, unique_id
 from tests.integration.pty_helpers import run_ctl_tty

@@ -14,9 +14,9 @@ import grpc
 import pytest
 
 from stratos import Processor
-from stratos._proto import stratos_pb2 as pb
-from stratos._proto import stratos_pb2_grpc as pb_grpc
-from stratos._protocol import PROTOCOL_HEADER, PROTOCOL_VERSION, VERSION
+from stratos_wire import PROTOCOL_HEADER, PROTOCOL_VERSION, VERSION
+from stratos_wire import stratos_pb2 as pb
+from stratos_wire import stratos_pb2_grpc as pb_grpc
 from tests.daemon import Daemon, daemon_fixture
 
 # an explicit loopback executor listener, open from the start, in plain text (see test_tls for the default)

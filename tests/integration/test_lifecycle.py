@@ -82,8 +82,8 @@ def _free_port() -> int:
 def test_the_tcp_listener_answers_only_the_token_holder(tmp_path: Path) -> None:
     import grpc
 
-    from stratos._proto import stratos_pb2 as pb
-    from stratos._proto import stratos_pb2_grpc as pb_grpc
+    from stratos_wire import stratos_pb2 as pb
+    from stratos_wire import stratos_pb2_grpc as pb_grpc
 
     token_file = tmp_path / "token"
     token_file.write_text("s3cret-token-0123456789\n")

@@ -12,8 +12,8 @@ import grpc
 import pytest
 
 from stratos import Processor
-from stratos._proto import stratos_pb2 as pb
-from stratos._proto import stratos_pb2_grpc as pb_grpc
+from stratos_wire import stratos_pb2 as pb
+from stratos_wire import stratos_pb2_grpc as pb_grpc
 from tests.daemon import Daemon
 from tests.integration.test_lifecycle import _free_port
 
