@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,17 @@ def test_the_readme_layout_table_matches_the_tree() -> None:
              and (p.suffix == ".py" or p.is_dir()) and p.name not in ("__init__.py", "__main__.py")]
     missing = [p for p in parts if f"`{p}" not in daemon]
     assert not missing, f"the README's stratosd row does not name {missing}"
+
+
+def test_no_document_points_outside_the_repository() -> None:
+    tracked = subprocess.run(["git", "ls-files", "*.md"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    for name in tracked:
+        path = ROOT / name
+        for target in re.findall(r"\]\(([^)#]+)\)|`(\.\./[^`\s]+)`", path.read_text()):
+            link = next(t for t in target if t)
+            if "://" in link:
+                continue
+            resolved = (path.parent / link).resolve()
+            assert resolved.is_relative_to(ROOT), f"{name} points outside the repository: {link}"
+            assert resolved.exists(), f"{name} points at {link}, which does not exist"
