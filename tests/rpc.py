@@ -1,0 +1,62 @@
+"""Typed views of the generated gRPC stubs, so tests that call the daemon directly are type-checked.
+
+grpcio-tools writes the stub classes without annotations (every call would be Any); these
+protocols name each RPC's request and reply types once, and the two factories are the only
+place the untyped stubs are touched. tests/test_repository.py checks them against the proto.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, cast
+
+import grpc
+
+from stratos._proto import stratos_pb2 as pb
+from stratos._proto import stratos_pb2_grpc as pb_grpc
+
+
+class StratosApi(Protocol):
+    """The `Stratos` service as the client side sees it."""
+
+    Hello: grpc.UnaryUnaryMultiCallable[pb.HelloRequest, pb.HelloReply]
+    CreateJob: grpc.UnaryUnaryMultiCallable[pb.CreateJobRequest, pb.JobInfo]
+    GetJob: grpc.UnaryUnaryMultiCallable[pb.JobRef, pb.JobInfo]
+    ListJobs: grpc.UnaryUnaryMultiCallable[pb.ListJobsRequest, pb.ListJobsReply]
+    Submit: grpc.StreamUnaryMultiCallable[pb.SubmitChunk, pb.SubmitReply]
+    Wait: grpc.UnaryStreamMultiCallable[pb.WaitRequest, pb.WaitProgress]
+    Results: grpc.StreamStreamMultiCallable[pb.ResultsClientMessage, pb.ResultsServerMessage]
+    GetStatus: grpc.UnaryUnaryMultiCallable[pb.JobRef, pb.JobStatus]
+    ListTasks: grpc.UnaryStreamMultiCallable[pb.ListTasksRequest, pb.TaskPage]
+    GetTask: grpc.UnaryUnaryMultiCallable[pb.TaskRef, pb.TaskDetail]
+    Kill: grpc.UnaryUnaryMultiCallable[pb.KillRequest, pb.KillReply]
+    Retry: grpc.UnaryUnaryMultiCallable[pb.RetryRequest, pb.RetryReply]
+    Cancel: grpc.UnaryUnaryMultiCallable[pb.CancelRequest, pb.KillReply]
+    CloseStream: grpc.UnaryUnaryMultiCallable[pb.JobRef, pb.JobInfo]
+    CloseJob: grpc.UnaryUnaryMultiCallable[pb.JobRef, pb.JobInfo]
+    Remove: grpc.UnaryUnaryMultiCallable[pb.JobRef, pb.RemoveReply]
+    Shutdown: grpc.UnaryUnaryMultiCallable[pb.ShutdownRequest, pb.ShutdownReply]
+    GetJobToken: grpc.UnaryUnaryMultiCallable[pb.JobRef, pb.JobToken]
+    RemoveJobs: grpc.UnaryUnaryMultiCallable[pb.RemoveJobsRequest, pb.RemoveJobsReply]
+    GetStateUsage: grpc.UnaryUnaryMultiCallable[pb.StateUsageRequest, pb.StateUsage]
+    Doctor: grpc.UnaryUnaryMultiCallable[pb.DoctorRequest, pb.DoctorReply]
+    GetTaskStory: grpc.UnaryUnaryMultiCallable[pb.TaskRef, pb.TaskStory]
+
+
+class ExecutorHubApi(Protocol):
+    """The `ExecutorHub` service as an executor sees it."""
+
+    Register: grpc.UnaryUnaryMultiCallable[pb.RegisterRequest, pb.RegisterReply]
+    Fetch: grpc.UnaryUnaryMultiCallable[pb.FetchRequest, pb.FetchReply]
+    Report: grpc.UnaryUnaryMultiCallable[pb.ReportRequest, pb.ReportReply]
+    Enroll: grpc.UnaryUnaryMultiCallable[pb.EnrollRequest, pb.EnrollReply]
+    Probe: grpc.UnaryUnaryMultiCallable[pb.ProbeRequest, pb.ProbeReply]
+
+
+def stratos_stub(channel: grpc.Channel) -> StratosApi:
+    """A `Stratos` stub on `channel`, typed."""
+    return cast(StratosApi, pb_grpc.StratosStub(channel))  # type: ignore[no-untyped-call]
+
+
+def hub_stub(channel: grpc.Channel) -> ExecutorHubApi:
+    """An `ExecutorHub` stub on `channel`, typed."""
+    return cast(ExecutorHubApi, pb_grpc.ExecutorHubStub(channel))  # type: ignore[no-untyped-call]
