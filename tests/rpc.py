@@ -1,8 +1,8 @@
 """Typed views of the generated gRPC stubs, so tests that call the daemon directly are type-checked.
 
 grpcio-tools writes the stub classes without annotations (every call would be Any); these
-protocols name each RPC's request and reply types once, and the two factories are the only
-place the untyped stubs are touched. tests/test_repository.py checks them against the proto.
+protocols name each RPC's request and reply types once, and tests call the untyped generated code
+through the functions below (tests/client/fake_daemon.py, also run as a script, registers its own). tests/test_repository.py checks them against the proto.
 """
 
 from __future__ import annotations
@@ -60,3 +60,8 @@ def stratos_stub(channel: grpc.Channel) -> StratosApi:
 def hub_stub(channel: grpc.Channel) -> ExecutorHubApi:
     """An `ExecutorHub` stub on `channel`, typed."""
     return cast(ExecutorHubApi, pb_grpc.ExecutorHubStub(channel))  # type: ignore[no-untyped-call]
+
+
+def add_hub_servicer(servicer: pb_grpc.ExecutorHubServicer, server: grpc.aio.Server) -> None:
+    """Serve a (fake) `ExecutorHub` implementation on an asyncio `server`."""
+    pb_grpc.add_ExecutorHubServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
