@@ -2,7 +2,8 @@
 
 grpcio-tools writes the stub classes without annotations (every call would be Any); these
 protocols name each RPC's request and reply types once, and tests call the untyped generated code
-through the functions below (tests/client/fake_daemon.py, also run as a script, registers its own). tests/test_repository.py checks them against the proto.
+through the functions below (tests/client/fake_daemon.py, also run as a script, registers its own).
+tests/test_repository.py checks the protocols against the proto.
 """
 
 from __future__ import annotations
