@@ -1,4 +1,4 @@
-"""Regenerate (or, with --check, verify) the gRPC code in stratos_client/_proto.
+"""Regenerate (or, with --check, verify) the gRPC code in protos/stratos_wire.
 
     python protos/generate.py          # rewrite the generated files
     python protos/generate.py --check  # exit 1 if the committed files are stale
@@ -16,7 +16,7 @@ import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "protos"
-OUT_DIR = ROOT / "stratos_client" / "_proto"
+OUT_DIR = ROOT / "protos" / "stratos_wire"
 FILES = ("stratos_pb2.py", "stratos_pb2.pyi", "stratos_pb2_grpc.py")
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import grpc
 
-from stratos import _paths
-from stratos._proto import stratos_pb2 as pb
-from stratos._proto import stratos_pb2_grpc as pb_grpc
-from stratos._protocol import PROTOCOL_VERSION, VERSION
-from stratos.errors import StratosError
+from stratos_wire import PROTOCOL_VERSION, VERSION
+from stratos_wire import paths as _paths
+from stratos_wire import stratos_pb2 as pb
+from stratos_wire import stratos_pb2_grpc as pb_grpc
+from stratos_wire.errors import StratosError
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -9,9 +9,9 @@ import shlex
 import time
 from typing import TYPE_CHECKING, cast, get_args
 
-from stratos._proto import stratos_pb2 as pb
-from stratos.errors import InvalidJobSpec
-from stratos.settings import is_safe_job_id
+from stratos_wire import stratos_pb2 as pb
+from stratos_wire.errors import InvalidJobSpec
+from stratos_wire.settings import is_safe_job_id
 from stratosd.core.model import Call, Job, JobSpec, OutputMode, Status, Task
 from stratosd.core.replies import JobView
 from stratosd.core.story import TaskStory

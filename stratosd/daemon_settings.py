@@ -11,8 +11,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from stratos import _paths
-from stratos.errors import InvalidJobSpec
+from stratos_wire import paths as _paths
+from stratos_wire.errors import InvalidJobSpec
 
 #: key -> (type words, check)
 KEYS: dict[str, str] = {

@@ -27,9 +27,9 @@ from typing import Any
 
 import aiohttp
 
-from stratos._proto import stratos_pb2 as pb
-from stratos._protocol import VERSION
-from stratos.errors import BackendUnavailable, InvalidJobSpec
+from stratos_wire import VERSION
+from stratos_wire import stratos_pb2 as pb
+from stratos_wire.errors import BackendUnavailable, InvalidJobSpec
 from stratosd.backends.mesos import translate as tr
 from stratosd.backends.mesos.backend import MesosBackend
 from stratosd.backends.mesos.client import SchedulerConnection, resolve

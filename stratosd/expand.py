@@ -7,7 +7,7 @@ import os
 import re
 import shlex
 
-from stratos.errors import InvalidSubmission
+from stratos_wire.errors import InvalidSubmission
 
 FILE_PLACEHOLDER = "%f%"
 PARAM_PLACEHOLDER = "%c%"

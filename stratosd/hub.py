@@ -16,11 +16,11 @@ from typing import Any, Protocol
 
 import grpc
 
-from stratos._proto import stratos_pb2 as pb
-from stratos._proto import stratos_pb2_grpc as pb_grpc
-from stratos._protocol import PROTOCOL_HEADER, PROTOCOL_VERSION, VERSION
-from stratos.errors import JournalUnavailable
 from stratos_executor.spec import DEFAULT_RESULT_LIMIT, Relaunch, StopReason, TaskRecord
+from stratos_wire import PROTOCOL_HEADER, PROTOCOL_VERSION, VERSION
+from stratos_wire import stratos_pb2 as pb
+from stratos_wire import stratos_pb2_grpc as pb_grpc
+from stratos_wire.errors import JournalUnavailable
 from stratosd.backends.pilots import Pilot, PilotsBackend
 from stratosd.core.events import TaskEnded, TaskStarted
 from stratosd.core.model import Job

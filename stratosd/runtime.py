@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar, cast
 
-from stratos.errors import InvalidJobSpec, JobNotEnded, JobNotFound, JournalUnavailable
 from stratos_executor.spec import TaskSpec
+from stratos_wire.errors import InvalidJobSpec, JobNotEnded, JobNotFound, JournalUnavailable
 from stratosd.backends import survivors
 from stratosd.backends.base import Backend, OfferBackend
 from stratosd.core import actions as act

@@ -18,8 +18,8 @@ from typing import Any
 
 import grpc
 
-from stratos import _paths
-from stratos._proto import stratos_pb2_grpc as pb_grpc
+from stratos_wire import paths as _paths
+from stratos_wire import stratos_pb2_grpc as pb_grpc
 from stratosd.backends.local import LocalBackend
 from stratosd.backends.mesos.backend import MesosBackend
 from stratosd.backends.pilots import PilotsBackend

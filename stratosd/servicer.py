@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from stratos._proto import stratos_pb2 as pb
-from stratos._proto import stratos_pb2_grpc as pb_grpc
-from stratos._protocol import PROTOCOL_VERSION, VERSION
-from stratos.errors import (
+from stratos_wire import PROTOCOL_VERSION, VERSION
+from stratos_wire import stratos_pb2 as pb
+from stratos_wire import stratos_pb2_grpc as pb_grpc
+from stratos_wire.errors import (
     ERROR_METADATA_KEY,
     BackendUnavailable,
     InvalidJobSpec,

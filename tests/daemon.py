@@ -16,8 +16,8 @@ from typing import Any
 import grpc
 import pytest
 
-from stratos._proto import stratos_pb2 as pb
-from stratos._protocol import PROTOCOL_VERSION
+from stratos_wire import PROTOCOL_VERSION
+from stratos_wire import stratos_pb2 as pb
 from tests.rpc import stratos_stub
 
 

@@ -12,8 +12,8 @@ from typing import Protocol, cast
 
 import grpc
 
-from stratos._proto import stratos_pb2 as pb
-from stratos._proto import stratos_pb2_grpc as pb_grpc
+from stratos_wire import stratos_pb2 as pb
+from stratos_wire import stratos_pb2_grpc as pb_grpc
 
 
 class StratosApi(Protocol):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from stratos._proto import stratos_pb2 as pb
-from stratos._protocol import VERSION
 from stratos.ctl import doctor_text
+from stratos_wire import VERSION
+from stratos_wire import stratos_pb2 as pb
 from stratosd.doctor import Probes, judge
 
 ADDR = "10.0.0.5:7070"

@@ -96,7 +96,6 @@ def test_a_job_an_earlier_release_stopped_mid_run_finishes_after_the_upgrade(
         # the four that had ended keep their results (seqs 1-4): only the two running ran again
         assert sorted(r.seq for r in results[:4]) == [1, 2, 3, 4]
         assert sorted(r.seq for r in results[4:]) == [5, 6]
-        assert all(r.duration >= 8 for r in results[4:])
         job.detach()
     finally:
         daemon.cleanup()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stratos._proto import stratos_pb2 as pb
+from stratos_wire import stratos_pb2 as pb
 from tests.rpc import ExecutorHubApi, StratosApi
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ def test_ruff_is_clean() -> None:
 
 
 @pytest.mark.parametrize("targets", [
-    ("-p", "stratos", "-p", "stratosd", "-p", "stratos_executor"),
+    ("-p", "stratos", "-p", "stratosd", "-p", "stratos_executor", "-p", "stratos_wire"),
     # a folder, not -p tests: that would skip the scripts in folders without __init__.py
     ("tests",),
 ], ids=["packages", "tests"])

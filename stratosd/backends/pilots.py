@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from stratos._proto import stratos_pb2 as pb
 from stratos_executor.spec import TaskSpec
+from stratos_wire import stratos_pb2 as pb
 from stratosd.backends.base import Emit
 from stratosd.core.events import Event, HostAdded, HostRemoved, TaskLost
 from stratosd.core.model import Offer

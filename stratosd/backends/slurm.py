@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from stratos.errors import BackendUnavailable, InvalidJobSpec
 from stratos_executor.spec import TaskSpec
+from stratos_wire.errors import BackendUnavailable, InvalidJobSpec
 from stratosd.backends.base import Emit
 from stratosd.backends.pilots import PilotsBackend
 from stratosd.core.events import Event, PilotStartFailed

@@ -10,8 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from stratos.errors import InsufficientResources, InvalidSubmission, JobIdInUse, JobNotEnded, JobNotFound, TaskNotFound
 from stratos_executor.spec import Relaunch, StopReason, TaskRecord
+from stratos_wire.errors import (
+    InsufficientResources,
+    InvalidSubmission,
+    JobIdInUse,
+    JobNotEnded,
+    JobNotFound,
+    TaskNotFound,
+)
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core import placement, story

@@ -53,7 +53,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from stratos.errors import JobNotFound, StratosError, TaskNotFound
+from stratos_wire.errors import JobNotFound, StratosError, TaskNotFound
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core import lifecycle, placement, reports

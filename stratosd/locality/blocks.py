@@ -1,7 +1,7 @@
 """Where a file's bytes live, as data: blocks, hosts, marked paths. No I/O here.
 
-WebHDFS answers two shapes for a file's block locations (see the protocol notes,
-``shared/protocols/mesos-and-webhdfs.md`` §2.2-2.3): ``BlockLocations`` from the public
+WebHDFS answers two shapes for a file's block locations (Hadoop's ``JsonUtil`` and the WebHDFS
+REST documentation): ``BlockLocations`` from the public
 ``GETFILEBLOCKLOCATIONS`` op and ``LocatedBlocks`` from the older private
 ``GET_BLOCK_LOCATIONS``. Both become a tuple of :class:`Block`. The scheduler then only needs
 per-host byte counts (:func:`host_bytes`) and the hosts tied for the most (:func:`best_hosts`),

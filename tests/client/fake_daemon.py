@@ -18,10 +18,10 @@ from typing import Any
 
 import grpc
 
-from stratos._proto import stratos_pb2 as pb
-from stratos._proto import stratos_pb2_grpc as pb_grpc
-from stratos._protocol import PROTOCOL_VERSION
 from stratos.errors import ERROR_METADATA_KEY
+from stratos_wire import PROTOCOL_VERSION
+from stratos_wire import stratos_pb2 as pb
+from stratos_wire import stratos_pb2_grpc as pb_grpc
 
 
 @dataclass

@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from stratos import ctl
-from stratos._proto import stratos_pb2 as pb
+from stratos_wire import stratos_pb2 as pb
 
 from .fake_daemon import FakeStratos
 

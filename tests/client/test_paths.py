@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from stratos import _paths
 from stratos.errors import PermissionDenied
+from stratos_wire import paths as _paths
 
 
 def test_socket_path_prefers_env_then_runtime_dir_then_tmp(

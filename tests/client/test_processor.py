@@ -21,7 +21,7 @@ from stratos import (
     Stream,
     TaskResult,
 )
-from stratos._proto import stratos_pb2 as pb
+from stratos_wire import stratos_pb2 as pb
 
 from .fake_daemon import FakeStratos
 

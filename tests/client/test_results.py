@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from stratos._proto import stratos_pb2 as pb
 from stratos._results import ResultAssembler
 from stratos.records import TaskResult
+from stratos_wire import stratos_pb2 as pb
 
 
 def _rec(task_id: int, stdout: bytes, more: bool = False, **extra: Any) -> pb.ResultRecord:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from stratos import InvalidJobSpec, Settings
-from stratos._proto import stratos_pb2 as pb
 from stratos.settings import backend_of
+from stratos_wire import stratos_pb2 as pb
 
 
 def _write(path: Path, text: str) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from stratos import InvalidSubmission
-from stratos._proto import stratos_pb2 as pb
 from stratos._submit import (
     MAX_CHUNK_BYTES,
     chunked,
@@ -14,6 +13,7 @@ from stratos._submit import (
     normalize_patterns,
     split_commands,
 )
+from stratos_wire import stratos_pb2 as pb
 
 
 def test_string_commands_split_on_newlines_and_semicolons() -> None:

@@ -1,7 +1,7 @@
 """The Mesos emulator driven by a minimal v1 scheduler written here (aiohttp + inline RecordIO).
 
 Expected wire shapes and texts are the ones a real Mesos 1.11 master produced for the same
-calls (probed with shared/realmesos); the emulator exists for what that master cannot show:
+calls (probed with tests/realmesos); the emulator exists for what that master cannot show:
 named hosts, agent loss, leader redirects, heartbeat loss and missed acknowledgements.
 """
 

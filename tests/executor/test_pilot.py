@@ -24,10 +24,10 @@ from typing import Any, TypeVar
 import grpc
 import pytest
 
-from stratos._proto import stratos_pb2 as pb
-from stratos._proto import stratos_pb2_grpc as pb_grpc
-from stratos._protocol import PROTOCOL_HEADER, PROTOCOL_VERSION
 from stratos_executor import remote
+from stratos_wire import PROTOCOL_HEADER, PROTOCOL_VERSION
+from stratos_wire import stratos_pb2 as pb
+from stratos_wire import stratos_pb2_grpc as pb_grpc
 from tests.rpc import add_hub_servicer
 
 T = TypeVar("T")

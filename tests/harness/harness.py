@@ -20,9 +20,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from pathlib import Path
 from typing import Any, TypeVar
 
-from stratos._proto import stratos_pb2 as pb
 from stratos._submit import split_commands
 from stratos.errors import from_rpc_error
+from stratos_wire import stratos_pb2 as pb
 from stratosd.core import events as ev
 from stratosd.core.model import CallMode, Job, JobSpec, Status, Task
 from stratosd.core.replies import Submitted

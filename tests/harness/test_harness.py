@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from stratos._proto import stratos_pb2 as pb
 from stratos.errors import JobNotFound, TaskNotFound
 from stratos_executor.spec import TaskRecord
+from stratos_wire import stratos_pb2 as pb
 from stratosd.core.events import OffersReceived, TaskEnded
 from stratosd.core.model import Offer, Status
 from stratosd.core.types import AttemptRef, PoolId, PoolKind

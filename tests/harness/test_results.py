@@ -6,7 +6,7 @@ Moved from tests/integration/test_result_inputs.py and tests/integration/test_re
 
 from __future__ import annotations
 
-from stratos._proto import stratos_pb2 as pb
+from stratos_wire import stratos_pb2 as pb
 from tests.harness.harness import Harness
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import signal
 
-from stratos._proto import stratos_pb2 as pb
 from stratos_executor.spec import Relaunch
+from stratos_wire import stratos_pb2 as pb
 from tests.harness.backend import RUNS, Outcome
 from tests.harness.harness import Harness
 

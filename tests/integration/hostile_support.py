@@ -31,9 +31,9 @@ from hypothesis import strategies as st
 
 import stratos.errors as errors
 from stratos import Settings
-from stratos._proto import stratos_pb2 as pb
-from stratos._protocol import PROTOCOL_VERSION
 from stratos.errors import ERROR_METADATA_KEY, BackendUnavailable, StratosError
+from stratos_wire import PROTOCOL_VERSION
+from stratos_wire import stratos_pb2 as pb
 from stratosd.convert import MESOS_MASTER
 from tests.daemon import Daemon
 from tests.rpc import ExecutorHubApi, StratosApi, hub_stub, stratos_stub

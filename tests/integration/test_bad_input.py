@@ -22,7 +22,6 @@ import grpc
 import pytest
 
 from stratos import Processor, Settings
-from stratos._proto import stratos_pb2 as pb
 from stratos.errors import (
     ERROR_METADATA_KEY,
     BackendUnavailable,
@@ -32,6 +31,7 @@ from stratos.errors import (
     InvalidSubmission,
     JobNotFound,
 )
+from stratos_wire import stratos_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration.ctl_helpers import no_traceback, run_ctl, unique_id
 from tests.rpc import StratosApi, stratos_stub

@@ -15,9 +15,9 @@ import grpc
 import pytest
 
 from stratos import Processor
-from stratos._proto import stratos_pb2 as pb
 from stratos.errors import JobNotFound, TaskNotFound
 from stratos.records import StoryLine, TaskStory
+from stratos_wire import stratos_pb2 as pb
 from tests.daemon import Daemon, daemon_fixture
 from tests.integration.ctl_helpers import run_ctl, unique_id
 from tests.integration.pty_helpers import run_ctl_tty

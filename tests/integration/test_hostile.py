@@ -45,10 +45,10 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from stratos import Processor, Settings
-from stratos._proto import stratos_pb2 as pb
 from stratos.errors import InvalidJobSpec, StratosError
 from stratos.settings import backend_of
 from stratos_executor.spec import DEFAULT_RESULT_LIMIT
+from stratos_wire import stratos_pb2 as pb
 from tests.integration.hostile_support import (
     CHARS,
     OWNED,

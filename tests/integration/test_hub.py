@@ -15,8 +15,8 @@ import grpc
 import pytest
 
 from stratos import Processor
-from stratos._proto import stratos_pb2 as pb
-from stratos._protocol import PROTOCOL_HEADER, PROTOCOL_VERSION, VERSION
+from stratos_wire import PROTOCOL_HEADER, PROTOCOL_VERSION, VERSION
+from stratos_wire import stratos_pb2 as pb
 from tests.daemon import Daemon, daemon_fixture
 from tests.rpc import hub_stub, stratos_stub
 

@@ -82,7 +82,7 @@ def _free_port() -> int:
 def test_the_tcp_listener_answers_only_the_token_holder(tmp_path: Path) -> None:
     import grpc
 
-    from stratos._proto import stratos_pb2 as pb
+    from stratos_wire import stratos_pb2 as pb
     from tests.rpc import stratos_stub
 
     token_file = tmp_path / "token"

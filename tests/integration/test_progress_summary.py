@@ -12,7 +12,7 @@ import pytest
 
 from stratos import BatchSummary, HandleDetached, Processor
 from stratos._html import job_html
-from stratos._proto import stratos_pb2 as pb
+from stratos_wire import stratos_pb2 as pb
 from tests.daemon import Daemon, daemon_fixture
 from tests.integration.ctl_helpers import finish, start_python, unique_id
 from tests.integration.pty_helpers import run_tty

@@ -20,7 +20,7 @@ import grpc
 import pytest
 
 from stratos import JobNotFound, Processor
-from stratos._proto import stratos_pb2 as pb
+from stratos_wire import stratos_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration.ctl_helpers import finish, job_pids, poll, reap, start_python, unique_id
 from tests.rpc import stratos_stub

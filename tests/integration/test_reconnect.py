@@ -23,8 +23,8 @@ import grpc
 import pytest
 
 from stratos import DaemonStopped, DaemonUnavailable, Processor, Settings, _connection
-from stratos._proto import stratos_pb2 as pb
 from stratos._submit import submit
+from stratos_wire import stratos_pb2 as pb
 from tests.daemon import Daemon, wait_for
 from tests.integration.ctl_helpers import REPO, STRATOSCTL
 from tests.rpc import stratos_stub

@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from stratos import Processor
-from stratos._proto import stratos_pb2 as pb
+from stratos_wire import stratos_pb2 as pb
 from tests.daemon import Daemon
 from tests.integration.test_lifecycle import _free_port
 from tests.rpc import stratos_stub

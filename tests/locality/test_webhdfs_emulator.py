@@ -1,4 +1,4 @@
-"""The WebHDFS emulator's wire shapes against shared/protocols/mesos-and-webhdfs.md §2, its
+"""The WebHDFS emulator's wire shapes against Hadoop's WebHDFS JSON (``JsonUtil``), its
 placement rule, its admin routes and its command line."""
 
 from __future__ import annotations

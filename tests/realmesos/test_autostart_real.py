@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 from stratos import Processor
-from stratos._proto import stratos_pb2 as pb
+from stratos_wire import stratos_pb2 as pb
 from stratosd.enroll import Enrollment
 from tests.autostarted import AutoStarted, autostarted
 from tests.realmesos.harness import RealMesos

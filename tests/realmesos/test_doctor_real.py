@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from stratos import ctl
+from stratos_wire import VERSION
 from tests.autostarted import AutoStarted, autostarted
 from tests.realmesos.harness import RealMesos
 
@@ -38,7 +39,7 @@ def test_doctor_probes_every_agent_over_the_tls_listener_and_says_ok(
     assert report["ok"] and report["reached"] == f"leading master {real_mesos.url}"
     assert sorted(n["where"] for n in report["nodes"]) == sorted(agents)  # one probe pinned to each agent
     for node in report["nodes"]:
-        assert node["ok"] and node["node"] == agents[node["where"]] and node["version"] == "0.1.0", node
+        assert node["ok"] and node["node"] == agents[node["where"]] and node["version"] == VERSION, node
     [listener] = auto.listeners()
     assert listener["tls"] and report["listener"] == listener["advertise"]
     assert doctor_frameworks(real_mesos) == []  # its framework was torn down

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from stratos import ctl
+from stratos_wire import VERSION
 from tests.autostarted import AutoStarted, autostarted
 from tests.slurm.cluster import slurm, wait_node_up
 
@@ -46,7 +47,7 @@ def test_doctor_says_every_node_runs_the_executor_and_reaches_the_daemon(
     assert report["ok"] and "UP" in report["reached"]
     assert sorted(n["node"] for n in report["nodes"]) == nodes()
     for node in report["nodes"]:
-        assert node["ok"] and node["problem"] == "" and node["version"] == "0.1.0", node
+        assert node["ok"] and node["problem"] == "" and node["version"] == VERSION, node
         assert node["where"] == slurm_cluster
     [listener] = auto.listeners()  # the probe went through the TLS listener real tasks use
     assert listener["tls"] and report["listener"] == listener["advertise"]

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from stratos.errors import BackendUnavailable
 from stratos_executor.spec import TaskRecord, TaskSpec
+from stratos_wire.errors import BackendUnavailable
 from stratosd.backends.base import Emit
 from stratosd.backends.mesos import translate as tr
 from stratosd.backends.mesos.client import SchedulerConnection, resolve

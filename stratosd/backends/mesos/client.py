@@ -20,7 +20,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
-from stratos.errors import BackendUnavailable
+from stratos_wire.errors import BackendUnavailable
 from stratosd.backends.mesos.recordio import Decoder, RecordIOError
 
 log = logging.getLogger("stratosd.mesos")

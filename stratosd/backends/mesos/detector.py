@@ -11,7 +11,7 @@ import asyncio
 import json
 from typing import Any
 
-from stratos.errors import BackendUnavailable
+from stratos_wire.errors import BackendUnavailable
 
 INFO_PREFIX = "json.info_"
 

@@ -2,8 +2,8 @@
 
 Everything here is synchronous and runs on the event loop; the HTTP layer (``server.py``)
 parses and validates requests and calls into :class:`Master`. Behaviour follows Mesos 1.11
-(``src/master/master.cpp``, ``http.cpp``, ``validation.cpp``, the hierarchical allocator) as
-restated in shared/protocols/mesos-and-webhdfs.md, and the wire shapes were checked against
+(``src/master/master.cpp``, ``http.cpp``, ``validation.cpp``, the hierarchical allocator), and
+the wire shapes were checked against
 a real 1.11 master.
 """
 

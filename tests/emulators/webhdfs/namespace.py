@@ -6,7 +6,7 @@ block ``i`` has ``replication`` replicas on distinct datanodes chosen by a gener
 path, the datanode list, the replication or the block size do (or a test pins them).
 
 JSON shapes follow Hadoop's ``JsonUtil`` (FileStatus, BlockLocations, LocatedBlocks with
-DatanodeInfo) as described in ``shared/protocols/mesos-and-webhdfs.md`` §2.
+DatanodeInfo) as the WebHDFS REST documentation describes them.
 """
 
 from __future__ import annotations

@@ -14,8 +14,9 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
+from stratos_wire import stratos_pb2 as pb
+
 from ._connection import Connection
-from ._proto import stratos_pb2 as pb
 from .errors import InvalidSubmission
 
 __all__ = [

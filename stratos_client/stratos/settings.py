@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ._paths import config_path
-from ._proto import stratos_pb2 as pb
+from stratos_wire import stratos_pb2 as pb
+from stratos_wire.paths import config_path
+from stratos_wire.settings import is_safe_job_id
+
 from .errors import InvalidJobSpec
 
 __all__ = ["Backend", "Output", "Settings", "backend_of"]
@@ -31,7 +33,6 @@ Backend = Literal["local", "pilots", "mesos", "slurm"]
 
 OUTPUTS: tuple[str, ...] = ("scheduler", "disk", "mesos", "none")
 
-_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)"
 _HOST_PORT = re.compile(rf"{_HOST}:(\d{{1,5}})")
 _HTTP = re.compile(rf"https?://{_HOST}(?::(\d{{1,5}}))?/?")
@@ -215,7 +216,7 @@ class Settings:
     sbatch_options: str = ""
     #: Slurm: seconds a pilot with nothing to run waits for more before it exits.
     pilot_idle_timeout: float = 60.0
-    #: the daemon's Unix socket; None: the default (see ``stratos._paths.socket_path``).
+    #: the daemon's Unix socket; None: the default (see ``stratos_wire.paths.socket_path``).
     socket: str | None = None
     #: the daemon's state directory when this client starts it; None: the default.
     state_dir: str | None = None
@@ -475,11 +476,6 @@ class Settings:
         if value is None:
             return ""
         return resolve_program(value, cwd) or value
-
-
-def is_safe_job_id(job_id: str) -> bool:
-    """Whether ``job_id`` can name files and directories without escaping them."""
-    return _JOB_ID.fullmatch(job_id) is not None and ".." not in job_id
 
 
 _KIND_WORDS = {

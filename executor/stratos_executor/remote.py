@@ -35,9 +35,9 @@ from typing import Any
 
 import grpc
 
-from stratos._proto import stratos_pb2 as pb
-from stratos._proto import stratos_pb2_grpc as pb_grpc
-from stratos._protocol import PROTOCOL_HEADER, PROTOCOL_VERSION
+from stratos_wire import PROTOCOL_HEADER, PROTOCOL_VERSION
+from stratos_wire import stratos_pb2 as pb
+from stratos_wire import stratos_pb2_grpc as pb_grpc
 
 from ._wire import describe_end, ended_report, inline_stdout, sandbox_path, spec_from_assignment, stdout_pieces
 from .spec import StopReason, TaskRecord

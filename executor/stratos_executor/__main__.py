@@ -26,7 +26,7 @@ from stratos_executor.supervisor import TaskRunner
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stratos-executor", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    from stratos._protocol import VERSION
+    from stratos_wire import VERSION
 
     parser.add_argument("--version", action="version", version=f"stratos-executor {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -189,8 +189,8 @@ def _add_task(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _task(opts: argparse.Namespace) -> int:
     import base64
 
-    from stratos._proto import stratos_pb2 as pb
     from stratos_executor import remote
+    from stratos_wire import stratos_pb2 as pb
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s stratos-executor task[%(process)d] %(levelname)s %(message)s")

@@ -5,7 +5,8 @@ package is a thin client: jobs, tasks and results live in the ``stratosd`` daemo
 a local job starts in the background when it is not running.
 """
 
-from ._protocol import VERSION as __version__
+from stratos_wire import VERSION as __version__
+
 from .errors import (
     BackendUnavailable,
     DaemonStopped,

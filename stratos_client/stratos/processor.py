@@ -17,10 +17,11 @@ from collections.abc import Set as AbstractSet
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
+from stratos_wire import stratos_pb2 as pb
+
 from . import _results
 from ._connection import Connection, connect
 from ._html import job_html
-from ._proto import stratos_pb2 as pb
 from ._submit import Commands, Params, normalize_params, normalize_patterns, split_commands, submit
 from ._waiting import wait_until_done
 from .errors import HandleDetached, JobIdInUse, MissingDependency, StratosError

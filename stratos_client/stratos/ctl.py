@@ -28,10 +28,11 @@ from rich.progress import Progress as Bar
 from rich.table import Table
 from rich.text import Text
 
+from stratos_wire import VERSION
+from stratos_wire import stratos_pb2 as pb
+
 from ._connection import connect
 from ._progress import eta_text, progress_text
-from ._proto import stratos_pb2 as pb
-from ._protocol import VERSION
 from .errors import StratosError, TaskAlreadyEnded
 from .processor import Processor
 from .records import STATUS_WORDS, JobReport, Progress, StoryLine, TaskDetails, TaskReport, TaskResult, TaskStory

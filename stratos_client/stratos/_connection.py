@@ -30,10 +30,11 @@ from typing import Any
 
 import grpc
 
-from . import _paths
-from ._proto import stratos_pb2 as pb
-from ._proto import stratos_pb2_grpc as pb_grpc
-from ._protocol import PROTOCOL_VERSION, VERSION
+from stratos_wire import PROTOCOL_VERSION, VERSION
+from stratos_wire import paths as _paths
+from stratos_wire import stratos_pb2 as pb
+from stratos_wire import stratos_pb2_grpc as pb_grpc
+
 from .errors import ERROR_METADATA_KEY, DaemonStopped, DaemonUnavailable, ProtocolMismatch, from_rpc_error
 
 __all__ = ["Connection", "ConnectionLost", "connect", "daemon_command"]

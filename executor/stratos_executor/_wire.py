@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from typing import cast
 
-from stratos._proto import stratos_pb2 as pb
+from stratos_wire import stratos_pb2 as pb
 
 from .spec import INLINE_STDOUT_LIMIT, OutputMode, TaskRecord, TaskSpec
 

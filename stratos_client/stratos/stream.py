@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
+from stratos_wire import stratos_pb2 as pb
+
 from ._connection import Connection
 from ._html import job_html
-from ._proto import stratos_pb2 as pb
 from ._submit import Commands, split_commands, submit
 from ._waiting import say_tasks_keep_running, wait_until_done
 from .records import Progress, TaskDetails, TaskReport, TaskStory

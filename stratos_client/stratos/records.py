@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
-from ._proto import stratos_pb2 as pb
+from stratos_wire import stratos_pb2 as pb
 
 __all__ = [
     "STATUS_WORDS",

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from html import escape
 
-from ._proto import stratos_pb2 as pb
+from stratos_wire import stratos_pb2 as pb
+
 from .records import STATUS_WORDS, counts_to_dict
 from .settings import backend_of
 

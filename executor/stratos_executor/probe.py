@@ -16,9 +16,9 @@ import time
 
 import grpc
 
-from stratos._proto import stratos_pb2 as pb
-from stratos._proto import stratos_pb2_grpc as pb_grpc
-from stratos._protocol import VERSION
+from stratos_wire import VERSION
+from stratos_wire import stratos_pb2 as pb
+from stratos_wire import stratos_pb2_grpc as pb_grpc
 
 from .remote import CHANNEL_OPTIONS, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, check_target
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import queue
 from collections.abc import Iterable, Iterator
 
+from stratos_wire import stratos_pb2 as pb
+
 from ._connection import MAX_ATTEMPTS, Connection, ConnectionLost
-from ._proto import stratos_pb2 as pb
 from .errors import StratosError
 from .records import TaskResult
 

@@ -6,9 +6,10 @@ import sys
 import time
 from collections.abc import Callable
 
+from stratos_wire import stratos_pb2 as pb
+
 from ._connection import Connection
 from ._progress import PROGRESS_INTERVAL, ProgressLine
-from ._proto import stratos_pb2 as pb
 from .errors import StratosError
 from .records import Progress
 
