@@ -119,10 +119,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
         job = await self._job(request.job_id, context, request.executor_id)
         pilot = await self._pilot(job, request.executor_id, context)
         wait = request.wait if math.isfinite(request.wait) else 0.0
-        tasks, kills = await self.backend.fetch(pilot, wait)
-        stop = job.cancelled and not job.unended
-        if stop:
-            self.backend.forget(pilot.executor_id, "the job was cancelled")
+        tasks, kills, stop = await self.backend.fetch(pilot, wait)  # stop: the core's StopExecutor
         return pb.FetchReply(tasks=tasks, kills=kills, stop=stop)
 
     async def Report(self, request: pb.ReportRequest, context: Any) -> pb.ReportReply:

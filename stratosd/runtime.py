@@ -29,7 +29,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, cast
 from stratos.errors import InvalidJobSpec, JobNotEnded, JobNotFound, JournalUnavailable
 from stratos_executor.spec import TaskSpec
 from stratosd.backends import survivors
-from stratosd.backends.base import Backend, OfferBackend
+from stratosd.backends.base import Backend, ExecutorStopper, OfferBackend
 from stratosd.core import actions as act
 from stratosd.core import paths
 from stratosd.core.events import UNSENT, AttemptFact, DaemonStopping, Event, RemoveJobRequested, Request, Tick
@@ -402,6 +402,8 @@ class Runtime:
                 self._offers(a.pool).suppress(a.pool)
             elif isinstance(a, act.ReleasePool):
                 self._offers(a.pool).release(a.pool, a.now)
+            elif isinstance(a, act.StopExecutor):
+                cast(ExecutorStopper, self.backends[a.pool.kind]).stop_executor(a.host_id, a.cause)
             elif isinstance(a, act.KillTask):
                 backend = self.backends.get(a.pool.kind)
                 if backend is not None:

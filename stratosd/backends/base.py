@@ -8,7 +8,7 @@ from typing import Protocol
 from stratos_executor.spec import TaskSpec
 from stratosd.core.events import Event
 from stratosd.core.model import Offer
-from stratosd.core.types import PoolKind
+from stratosd.core.types import ExecutorStopCause, PoolKind
 
 #: how a backend reports facts: the runtime feeds them to the core.
 Emit = Callable[[Event], None]
@@ -60,4 +60,12 @@ class OfferBackend(Backend, Protocol):
 
     def release(self, pool: str, now: bool = False) -> None:
         """The pool's job is done (now: closed): hand its resources back."""
+        ...
+
+
+class ExecutorStopper(Backend, Protocol):
+    """A backend whose standing executors (pilots) the core can tell to stop."""
+
+    def stop_executor(self, host_id: str, cause: ExecutorStopCause) -> None:
+        """The core removed this executor's host: tell it to stop at its next call."""
         ...

@@ -19,7 +19,7 @@ from stratos_executor.spec import TaskSpec
 from stratosd.backends.base import Emit
 from stratosd.core.events import Event, HostAdded, HostRemoved, TaskLost
 from stratosd.core.model import Offer
-from stratosd.core.types import AttemptRef, PoolKind
+from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolKind
 
 KIND = PoolKind.PILOTS
 
@@ -33,6 +33,8 @@ class Pilot:
     tasks: list[pb.TaskAssignment] = field(default_factory=list)
     kills: list[pb.AttemptRef] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: the core told it to stop (StopExecutor): its next fetch says so and forgets it.
+    stop: bool = False
 
 
 def assignment(spec: TaskSpec) -> pb.TaskAssignment:
@@ -93,23 +95,36 @@ class PilotsBackend:
     def pilot(self, executor_id: str) -> Pilot | None:
         return self.pilots.get(executor_id)
 
-    async def fetch(self, pilot: Pilot, wait: float) -> tuple[list[pb.TaskAssignment], list[pb.AttemptRef]]:
+    async def fetch(self, pilot: Pilot, wait: float) -> tuple[list[pb.TaskAssignment], list[pb.AttemptRef], bool]:
+        """The pilot's orders: tasks to start, attempts to kill, and whether to stop (then it is forgotten)."""
         pilot.last_seen = time.monotonic()
-        if not pilot.tasks and not pilot.kills:
+        if not pilot.tasks and not pilot.kills and not pilot.stop:
             pilot.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(pilot.wake.wait(), min(max(wait, 0.0), self.fetch_wait))
         pilot.last_seen = time.monotonic()
         tasks, kills = pilot.tasks, pilot.kills
         pilot.tasks, pilot.kills = [], []
-        return tasks, kills
+        if pilot.stop and self.pilots.get(pilot.executor_id) is pilot:
+            self._drop(pilot.executor_id)
+        return tasks, kills, pilot.stop
 
-    def forget(self, executor_id: str, reason: str) -> None:
+    def stop_executor(self, host_id: str, cause: ExecutorStopCause) -> None:
+        """The core removed this pilot's host: its next fetch tells it to stop."""
+        pilot = self.pilots.get(host_id)
+        if pilot is not None:
+            pilot.stop = True
+            pilot.wake.set()
+
+    def _drop(self, executor_id: str) -> Pilot | None:
         pilot = self.pilots.pop(executor_id, None)
-        if pilot is None:
-            return
         for key in [k for k, v in self._placed.items() if v == executor_id]:
             del self._placed[key]
+        return pilot
+
+    def forget(self, executor_id: str, reason: str) -> None:
+        if self._drop(executor_id) is None:
+            return
         self._emit(HostRemoved(executor_id, reason, time.time()))
 
     def live_attempts(self) -> dict[AttemptRef, str]:

@@ -32,7 +32,7 @@ from stratosd.backends.base import Emit
 from stratosd.backends.pilots import PilotsBackend
 from stratosd.core.events import Event, PilotStartFailed
 from stratosd.core.model import Job, Offer, Status
-from stratosd.core.types import PoolId, PoolKind
+from stratosd.core.types import ExecutorStopCause, PoolId, PoolKind
 from stratosd.enroll import Enrollment
 from stratosd.listeners import ExecutorListeners, slurm_controller
 
@@ -174,6 +174,9 @@ class SlurmBackend:
 
     def kill(self, job_key: int, task_id: int, attempt: int, host_hint: str = "") -> None:
         self.pilots.kill(job_key, task_id, attempt)
+
+    def stop_executor(self, host_id: str, cause: ExecutorStopCause) -> None:
+        self.pilots.stop_executor(host_id, cause)
 
     def accept(self, pool: str, offer: Offer, launches: list[tuple[int, TaskSpec, float]]) -> None:
         raise TypeError("Slurm pilots take no offers")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from stratos_executor.spec import TaskRecord
 from stratosd.core.model import Call, Job, Offer, Task
-from stratosd.core.types import PoolId
+from stratosd.core.types import ExecutorStopCause, PoolId
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +129,15 @@ class ReleasePool(Action):
 
     pool: PoolId
     now: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StopExecutor(Action):
+    """Tell a standing executor (a pilot) to stop at its next call; the core has already removed its host."""
+
+    pool: PoolId
+    host_id: str
+    cause: ExecutorStopCause
 
 
 @dataclass(frozen=True, slots=True)

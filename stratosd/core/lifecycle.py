@@ -180,6 +180,7 @@ def on_cancel(state: SchedulerState, e: ev.CancelRequested) -> None:
             raise InvalidSubmission(f"job {job.name} has no submission call {e.call_id}.")
         targets = [t for t in job.tasks if t.call_id == e.call_id and t.status not in TERMINAL]
     state.reply(e, kill(state, job, targets))
+    placement.stop_pilots_if_cancelled(state, job)
 
 def on_retry(state: SchedulerState, e: ev.RetryRequested) -> None:
     """Failed tasks of an ended job wait again as new attempts of the same tasks: their new result

@@ -16,7 +16,7 @@ from stratosd.core import lifecycle
 from stratosd.core.locality import best_hosts, canonical_host
 from stratosd.core.model import Host, Job, Status, Task
 from stratosd.core.transitions import move
-from stratosd.core.types import AttemptRef, PoolId
+from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolId
 
 if TYPE_CHECKING:
     from stratosd.core.state import SchedulerState
@@ -54,6 +54,13 @@ class HostBook:
         host.running.add((job.key, task_id))
         self.placed[(job.key, task_id)] = host.host_id
 
+    def remove(self, host_id: str) -> Host | None:
+        """The host leaves its pool (its running tasks are the caller's to decide on)."""
+        host = self.hosts.pop(host_id, None)
+        if host is not None:
+            self.pools[host.pool].remove(host)
+        return host
+
     def free(self, job: Job, task_id: int) -> None:
         """The task no longer runs where it was placed (if it was)."""
         host_id = self.placed.pop((job.key, task_id), None)
@@ -79,6 +86,9 @@ def on_host_added(state: SchedulerState, e: ev.HostAdded) -> None:
     state.pilot_failures.pop(host.pool, None)  # a pilot reached the daemon: the pool works
     for ref in e.holding:
         claim(state, host, AttemptRef(*ref))
+    job = pool_owner(state, host.pool)
+    if job is not None:
+        stop_pilots_if_cancelled(state, job)  # a pilot of a cancelled job registering (again)
 
 
 def claim(state: SchedulerState, host: Host, ref: AttemptRef) -> None:
@@ -98,13 +108,25 @@ def claim(state: SchedulerState, host: Host, ref: AttemptRef) -> None:
 
 def on_host_removed(state: SchedulerState, e: ev.HostRemoved) -> None:
     """A host left: its running tasks failed with it (retried while retries are left)."""
-    host = state.book.hosts.pop(e.host_id, None)
+    host = state.book.remove(e.host_id)
     if host is None:
         return
-    state.book.pools[host.pool].remove(host)
     for job_key, task_id in sorted(host.running):
         job = state.by_key[job_key]
         lifecycle.lose(state, job, job.tasks[task_id], f"host {e.host_id} left: {e.reason}", e.now)
+
+
+def stop_pilots_if_cancelled(state: SchedulerState, job: Job) -> None:
+    """A cancelled job with no unended task needs its pilots no more: their hosts leave its pool
+    and each pilot is told to stop (StopExecutor); a later submission asks for pilots anew."""
+    if not job.cancelled or job.unended or not job.pool.kind.pilot_hosts or job.pool.job_key != job.key:
+        return
+    for host in list(state.book.pools.get(job.pool, ())):
+        if host.running:  # (none: the pool is the job's own and it runs nothing)
+            continue
+        state.book.remove(host.host_id)
+        state.effects.append(act.StopExecutor(job.pool, host.host_id, ExecutorStopCause.JOB_CANCELLED,
+                                              stimulus_id=state.stimulus))
 
 
 def on_pilot_start_failed(state: SchedulerState, e: ev.PilotStartFailed) -> None:
