@@ -29,7 +29,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, cast
 from stratos.errors import InvalidJobSpec, JobNotEnded, JobNotFound, JournalUnavailable
 from stratos_executor.spec import TaskSpec
 from stratosd.backends import survivors
-from stratosd.backends.base import Backend, ExecutorStopper, OfferBackend
+from stratosd.backends.base import Backend, ExecutorStopper, OfferBackend, PoolSupplier
 from stratosd.core import actions as act
 from stratosd.core import paths
 from stratosd.core.events import UNSENT, AttemptFact, DaemonStopping, Event, RemoveJobRequested, Request, Tick
@@ -397,11 +397,15 @@ class Runtime:
             elif isinstance(a, act.DeclineOffers):
                 self._offers(a.pool).decline(a.pool, a.offer_ids, a.refuse_seconds)
             elif isinstance(a, act.ReviveOffers):
-                self._offers(a.pool).revive(a.pool)
+                self._offers(a.pool).revive(a.pool, a.grant)
             elif isinstance(a, act.SuppressOffers):
                 self._offers(a.pool).suppress(a.pool)
             elif isinstance(a, act.ReleasePool):
                 self._offers(a.pool).release(a.pool, a.now)
+            elif isinstance(a, act.PoolDemand):
+                supplier = self.backends.get(a.pool.kind)
+                if isinstance(supplier, PoolSupplier):  # others have no supply to size (Mesos offers come)
+                    supplier.demand(a.pool, a.pending, a.running)
             elif isinstance(a, act.StopExecutor):
                 cast(ExecutorStopper, self.backends[a.pool.kind]).stop_executor(a.host_id, a.cause)
             elif isinstance(a, act.KillTask):

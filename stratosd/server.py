@@ -207,7 +207,7 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     )
     runtime.add_backend(mesos)
     slurm = SlurmBackend(
-        pilots, jobs=job, meta=store, executor_address=executor_address, log_dir=config.state_dir / "slurm-logs",
+        pilots, meta=store, executor_address=executor_address, log_dir=config.state_dir / "slurm-logs",
         executor_command=config.executor_command, executor_tls_ca=config.executor_tls_ca,
         idle_release=config.slurm_idle_release, poll_interval=config.slurm_poll,
         listeners=listeners, enrollment=enrollment, emit=runtime.emit,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from stratos_executor.spec import TaskSpec
+from stratosd.core.actions import PoolGrant
 from stratosd.core.events import Event
 from stratosd.core.model import Offer
 from stratosd.core.types import ExecutorStopCause, PoolKind
@@ -50,8 +51,8 @@ class OfferBackend(Backend, Protocol):
 
     def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None: ...
 
-    def revive(self, pool: str) -> None:
-        """The pool has work: subscribe if needed and ask for offers."""
+    def revive(self, pool: str, grant: PoolGrant | None = None) -> None:
+        """The pool has work: subscribe if needed (for ``grant``'s job) and ask for offers."""
         ...
 
     def suppress(self, pool: str) -> None:
@@ -68,4 +69,14 @@ class ExecutorStopper(Backend, Protocol):
 
     def stop_executor(self, host_id: str, cause: ExecutorStopCause) -> None:
         """The core removed this executor's host: tell it to stop at its next call."""
+        ...
+
+
+@runtime_checkable
+class PoolSupplier(Protocol):
+    """A backend that supplies a pool's hosts itself (Slurm submits pilot jobs): it sizes the
+    supply from the core's PoolDemand."""
+
+    def demand(self, pool: str, pending: int, running: int) -> None:
+        """The pool's tasks now waiting and running."""
         ...

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from stratos._proto import stratos_pb2 as pb
 from stratos_executor.spec import TaskSpec
 from stratosd.backends.base import Emit
+from stratosd.core.actions import PoolGrant
 from stratosd.core.events import Event, HostAdded, HostRemoved, TaskLost
 from stratosd.core.model import Offer
 from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolKind
@@ -116,6 +117,10 @@ class PilotsBackend:
             pilot.stop = True
             pilot.wake.set()
 
+    def drop(self, executor_id: str) -> bool:
+        """Forget a pilot whose end the caller reports to the core (a Slurm job that ended)."""
+        return self._drop(executor_id) is not None
+
     def _drop(self, executor_id: str) -> Pilot | None:
         pilot = self.pilots.pop(executor_id, None)
         for key in [k for k, v in self._placed.items() if v == executor_id]:
@@ -169,7 +174,7 @@ class PilotsBackend:
             pilot.wake.set()
 
     # Plain pilots are started by hand: there is nothing to ask a cluster for, or to give back.
-    def revive(self, pool: str) -> None:
+    def revive(self, pool: str, grant: PoolGrant | None = None) -> None:
         pass
 
     def suppress(self, pool: str) -> None:

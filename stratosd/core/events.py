@@ -106,6 +106,17 @@ class HostRemoved(Timed):
 
 
 @dataclass(frozen=True, slots=True)
+class PilotJobEnded(Timed):
+    """The cluster job of a pilot that registered ended (Slurm no longer runs it): the pilot is gone,
+    its running tasks are infrastructure failures (retried while retries are left)."""
+
+    host_id: str
+    #: what the cluster said ("its Slurm job 42 ended (COMPLETED)").
+    detail: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
 class OffersReceived(Timed):
     """A cluster manager offers these resources to the job that owns ``pool``."""
 

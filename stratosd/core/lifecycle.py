@@ -153,7 +153,7 @@ def on_submit(state: SchedulerState, e: ev.SubmitRequested) -> None:
     state.diff.job(job)
     state.waiting.setdefault(job.pool, {})[job.key] = job
     if job.pool.kind.cluster:
-        state.effects.append(act.ReviveOffers(job.pool, stimulus_id=state.stimulus))
+        placement.revive(state, job)
     state.reply(e, Submitted(call.call_id, first, len(commands), warnings))
 
 def on_kill(state: SchedulerState, e: ev.KillRequested) -> None:
@@ -224,7 +224,7 @@ def on_retry(state: SchedulerState, e: ev.RetryRequested) -> None:
         state.diff.job(job)
         state.waiting.setdefault(job.pool, {})[job.key] = job
         if job.pool.kind.cluster:
-            state.effects.append(act.ReviveOffers(job.pool, stimulus_id=state.stimulus))
+            placement.revive(state, job)
     state.reply(e, tuple(t.task_id for t in targets))
 
 def kill(state: SchedulerState, job: Job, targets: list[Task]) -> Killed:
@@ -471,7 +471,7 @@ def add_replacements(state: SchedulerState, job: Job, task: Task, commands: list
     if children:
         state.waiting.setdefault(job.pool, {})[job.key] = job
         if job.pool.kind.cluster:
-            state.effects.append(act.ReviveOffers(job.pool, stimulus_id=state.stimulus))
+            placement.revive(state, job)
 
 def requeue(state: SchedulerState, job: Job, task: Task) -> None:
     """A running task waits again (retried, or timed out with timeout_retries left), first in line."""
@@ -481,4 +481,4 @@ def requeue(state: SchedulerState, job: Job, task: Task) -> None:
     job.pending.appendleft(task.task_id)
     state.waiting.setdefault(job.pool, {})[job.key] = job
     if job.pool.kind.cluster:
-        state.effects.append(act.ReviveOffers(job.pool, stimulus_id=state.stimulus))
+        placement.revive(state, job)

@@ -108,12 +108,43 @@ def claim(state: SchedulerState, host: Host, ref: AttemptRef) -> None:
 
 def on_host_removed(state: SchedulerState, e: ev.HostRemoved) -> None:
     """A host left: its running tasks failed with it (retried while retries are left)."""
-    host = state.book.remove(e.host_id)
+    lose_host(state, e.host_id, e.reason, e.now)
+
+
+def on_pilot_job_ended(state: SchedulerState, e: ev.PilotJobEnded) -> None:
+    """A pilot's cluster job ended: the pilot is gone with whatever it ran."""
+    lose_host(state, e.host_id, e.detail, e.now)
+
+
+def lose_host(state: SchedulerState, host_id: str, why: str, now: float) -> None:
+    """The host is gone: its running tasks failed with it (retried while retries are left)."""
+    host = state.book.remove(host_id)
     if host is None:
         return
     for job_key, task_id in sorted(host.running):
         job = state.by_key[job_key]
-        lifecycle.lose(state, job, job.tasks[task_id], f"host {e.host_id} left: {e.reason}", e.now)
+        lifecycle.lose(state, job, job.tasks[task_id], f"host {host_id} left: {why}", now)
+
+
+def revive(state: SchedulerState, job: Job) -> None:
+    """The job's own pool has work: ask its backend for hosts (the grant says for whom)."""
+    state.effects.append(act.ReviveOffers(job.pool, act.PoolGrant.of(job), stimulus_id=state.stimulus))
+
+
+def tell_demand(state: SchedulerState, keys: set[int]) -> None:
+    """PoolDemand for each of these jobs' own cluster pools whose pending/running numbers changed
+    since last told (a removed job's entry is dropped: its pool is released)."""
+    for key in sorted(keys):
+        job = state.by_key.get(key)
+        if job is None or job.pool.job_key != key:
+            state.demand.pop(key, None)
+            continue
+        if not job.pool.kind.cluster:
+            continue
+        now = (job.counts[Status.PENDING], job.counts[Status.RUNNING])
+        if state.demand.get(key) != now:
+            state.demand[key] = now
+            state.effects.append(act.PoolDemand(job.pool, *now, stimulus_id=state.stimulus))
 
 
 def stop_pilots_if_cancelled(state: SchedulerState, job: Job) -> None:

@@ -74,6 +74,7 @@ R = TypeVar("R")
 _HANDLERS: dict[type[ev.Event], Callable[[SchedulerState, Any], None]] = {
     ev.HostAdded: placement.on_host_added,
     ev.HostRemoved: placement.on_host_removed,
+    ev.PilotJobEnded: placement.on_pilot_job_ended,
     ev.OffersReceived: placement.on_offers,
     ev.Tick: lambda state, e: None,
     ev.CreateJobRequested: lifecycle.on_create_job,
@@ -137,6 +138,8 @@ class SchedulerState:
         self.effects: list[act.Action] = []
         #: the step's journal actions.
         self.diff = JournalDiff()
+        #: job key -> the (pending, running) its own cluster pool's backend was last told (PoolDemand).
+        self.demand: dict[int, tuple[int, int]] = {}
         #: the daemon stops (DaemonStopping): nothing more is placed or launched.
         self.stopping = False
 
@@ -176,6 +179,7 @@ class SchedulerState:
                 self.effects.append(act.Reply(event.request_id, error=err, stimulus_id=self.stimulus))
         if not self.stopping:
             placement.schedule(self)
+        placement.tell_demand(self, self.diff.job_keys())
         by_key = self.by_key
         self.stories.trim(by_key, lambda key: not by_key[key].unended)
         out = self.diff.flush(self.stimulus)
@@ -226,8 +230,9 @@ class SchedulerState:
                 if task.status in (Status.PENDING, Status.RUNNING):
                     self.note(job, task, f"restored from the journal: {task.status.value}")
             if adopt and job.unended:  # subscribe again: reconcile what runs, get offers for what waits
-                self.effects.append(act.ReviveOffers(job.pool, stimulus_id=self.stimulus))
+                placement.revive(self, job)
         placement.schedule(self)
+        placement.tell_demand(self, {key for key, job in self.by_key.items() if job.unended})
         if self.validating:
             validate(self)
         out = self.diff.flush(self.stimulus)

@@ -30,6 +30,7 @@ from stratosd.backends.base import Emit
 from stratosd.backends.mesos import translate as tr
 from stratosd.backends.mesos.client import SchedulerConnection, resolve
 from stratosd.backends.pilots import assignment
+from stratosd.core.actions import PoolGrant
 from stratosd.core.events import Event, OffersReceived, TaskEnded, TaskLost, TaskRunningReported
 from stratosd.core.model import Job, Offer, Status
 from stratosd.core.types import PoolId, PoolKind
@@ -280,7 +281,7 @@ class MesosBackend:
 
     # -- what the core decided ----------------------------------------------------------------------
 
-    def revive(self, pool: str) -> None:
+    def revive(self, pool: str, grant: PoolGrant | None = None) -> None:
         framework = self.frameworks.get(pool)
         if framework is not None:
             framework.release_at = None  # more work came before the TEARDOWN
