@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 import math
 import os
-import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -78,7 +77,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
         if any(other.executor_job(executor_id) == job.key for other in self.others):
             return
         pilot = await self._pilot(job, executor_id, context)
-        pilot.last_seen = time.monotonic()
+        self.backend.heard(pilot)
 
     async def Enroll(self, request: pb.EnrollRequest, context: Any) -> pb.EnrollReply:
         offered = str(dict(context.invocation_metadata() or ()).get("authorization", ""))

@@ -298,7 +298,8 @@ class Runtime:
         killed = survivors.kill(self.instance)
         if killed:
             log.warning("killed %d task process(es) left running by the previous daemon", killed)
-        actions = self.state.restore(self.store.load_jobs())
+        # now: the adoption window opens (running tasks of pilot pools wait for their pilot to return)
+        actions = self.state.restore(self.store.load_jobs(), now=time.time())
         self._commit_and_run(actions)
 
     async def tick(self, interval: float = 0.25) -> None:

@@ -180,11 +180,12 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         store = Store(config.state_dir / "journal.sqlite", synchronous=config.synchronous)
     finally:
         os.umask(old_umask)
-    runtime = Runtime(SchedulerState(pilot_failures_before_lost=config.pilot_failures_before_lost), store,
+    runtime = Runtime(SchedulerState(pilot_failures_before_lost=config.pilot_failures_before_lost,
+                                     pilot_lost_after=config.pilot_lost_after), store,
                       config.state_dir)
     runtime.retention = config.retention
     runtime.add_backend(LocalBackend(runtime.emit, cpus=config.cpus, mem=config.mem))
-    pilots = PilotsBackend(runtime.emit, lost_after=config.pilot_lost_after, unclaimed=runtime.state.unclaimed)
+    pilots = PilotsBackend(runtime.emit, lost_after=config.pilot_lost_after)
     runtime.add_backend(pilots)
     options = [("grpc.max_receive_message_length", 16 << 20), ("grpc.max_send_message_length", 16 << 20)]
     executor_address = f"unix:{config.socket}"
@@ -214,7 +215,6 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     )
     runtime.add_backend(slurm)
     runtime.restore()
-    pilots.start()
     slurm.start()
     doctor = Doctor(slurm, mesos)
     hub = Hub(runtime, pilots, others=[mesos], enrollment=enrollment, probes=doctor.probes)

@@ -84,8 +84,18 @@ class HostAdded(Event):
 
 @dataclass(frozen=True, slots=True)
 class Tick(Timed):
-    """Time passed: tasks waiting for a data-local host may now take any."""
+    """Time passed: tasks waiting for a data-local host may now take any; silent pilots are lost;
+    after a restart, the running tasks whose pilot did not come back run again."""
 
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorHeard(Timed):
+    """A standing executor (a pilot) called the daemon: it is alive. Backends send it at most about
+    once a second per executor; the core decides when one has been silent too long (on Tick)."""
+
+    host_id: str
     now: float
 
 

@@ -16,7 +16,7 @@ from stratosd.core import lifecycle
 from stratosd.core.locality import best_hosts, canonical_host
 from stratosd.core.model import Host, Job, Status, Task
 from stratosd.core.transitions import move
-from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolId
+from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolId, PoolKind
 
 if TYPE_CHECKING:
     from stratosd.core.state import SchedulerState
@@ -80,7 +80,7 @@ def on_host_added(state: SchedulerState, e: ev.HostAdded) -> None:
     if e.host_id in book.hosts:
         return
     host = Host(e.host_id, PoolId(e.pool), e.cpus, e.mem, canonical_host(e.hostname or e.host_id),
-                free_cpus=e.cpus, free_mem=e.mem)
+                free_cpus=e.cpus, free_mem=e.mem, last_seen=state.now)
     book.hosts[e.host_id] = host
     book.pools.setdefault(host.pool, []).append(host)
     state.pilot_failures.pop(host.pool, None)  # a pilot reached the daemon: the pool works
@@ -109,6 +109,34 @@ def claim(state: SchedulerState, host: Host, ref: AttemptRef) -> None:
 def on_host_removed(state: SchedulerState, e: ev.HostRemoved) -> None:
     """A host left: its running tasks failed with it (retried while retries are left)."""
     lose_host(state, e.host_id, e.reason, e.now)
+
+
+def on_executor_heard(state: SchedulerState, e: ev.ExecutorHeard) -> None:
+    host = state.book.hosts.get(e.host_id)
+    if host is not None and e.now > host.last_seen:
+        host.last_seen = e.now
+
+
+def on_tick(state: SchedulerState, e: ev.Tick) -> None:
+    """Pilot liveness, by the time events tell (the core has no clock): a pilot not heard from for
+    ``pilot_lost_after`` seconds is lost with its tasks and told to stop (its backend forgets it, so
+    its next call must register again); once the adoption window after a restart closes, the running
+    tasks no returning pilot holds are lost (they run again)."""
+    lost_after = state.pilot_lost_after
+    if state.adopt_until and e.now > state.adopt_until:
+        state.adopt_until = 0.0
+        for kind in (k for k in PoolKind if k.pilot_hosts):
+            for job_key, task_id, _attempt in state.unclaimed(kind):
+                job = state.by_key[job_key]
+                lifecycle.lose(state, job, job.tasks[task_id], "its pilot did not come back after the daemon restarted",
+                               e.now)
+    for pool, hosts in state.book.pools.items():
+        if not pool.kind.pilot_hosts:
+            continue
+        for host in [h for h in hosts if e.now - h.last_seen > lost_after]:
+            lose_host(state, host.host_id, f"no word from it for {lost_after:g} s", e.now)
+            state.effects.append(act.StopExecutor(pool, host.host_id, ExecutorStopCause.SILENT,
+                                                  stimulus_id=state.stimulus))
 
 
 def on_pilot_job_ended(state: SchedulerState, e: ev.PilotJobEnded) -> None:

@@ -76,7 +76,8 @@ _HANDLERS: dict[type[ev.Event], Callable[[SchedulerState, Any], None]] = {
     ev.HostRemoved: placement.on_host_removed,
     ev.PilotJobEnded: placement.on_pilot_job_ended,
     ev.OffersReceived: placement.on_offers,
-    ev.Tick: lambda state, e: None,
+    ev.Tick: placement.on_tick,
+    ev.ExecutorHeard: placement.on_executor_heard,
     ev.CreateJobRequested: lifecycle.on_create_job,
     ev.SubmitRequested: lifecycle.on_submit,
     ev.KillRequested: lifecycle.on_kill,
@@ -95,6 +96,8 @@ _HANDLERS: dict[type[ev.Event], Callable[[SchedulerState, Any], None]] = {
 
 #: pilot jobs of a pool in a row that end without registering before its pending tasks are charged.
 PILOT_FAILURES_BEFORE_LOST = placement.PILOT_FAILURES_BEFORE_LOST
+#: seconds without a word from a pilot before it counts as lost.
+PILOT_LOST_AFTER = 30.0
 
 
 class SchedulerState:
@@ -105,12 +108,17 @@ class SchedulerState:
     BUSY_REFUSE_SECONDS = placement.BUSY_REFUSE_SECONDS
 
     def __init__(self, *, story_length: int = 20_000, story_total: int = 500_000, validate: bool = False,
-                 pilot_failures_before_lost: int = PILOT_FAILURES_BEFORE_LOST) -> None:
+                 pilot_failures_before_lost: int = PILOT_FAILURES_BEFORE_LOST,
+                 pilot_lost_after: float = PILOT_LOST_AFTER) -> None:
         #: check every invariant after every step (tests; see core/validate.py).
         self.validating = validate
         #: a pool with no registered pilot whose pilot jobs fail this many times in a row charges each
         #: of its pending tasks one infrastructure failure (lost when no retries are left).
         self.pilot_failures_before_lost = max(1, pilot_failures_before_lost)
+        #: a pilot not heard from (ExecutorHeard) for this many seconds is lost; after a restart, the
+        #: running tasks no returning pilot holds are lost this long after the restore (adopt_until).
+        self.pilot_lost_after = pilot_lost_after
+        self.adopt_until = 0.0
         #: pool -> (node, detail) of its pilot jobs that failed since one last registered.
         self.pilot_failures: dict[PoolId, list[tuple[str, str]]] = {}
         #: jobs by their current name, and by their journal key.
@@ -200,16 +208,21 @@ class SchedulerState:
 
     # -- restore ---------------------------------------------------------------------------
 
-    def restore(self, jobs: Iterable[Job], live: Mapping[AttemptRef, str] | None = None
-                ) -> list[act.Action]:
+    def restore(self, jobs: Iterable[Job], live: Mapping[AttemptRef, str] | None = None, *,
+                now: float = 0.0) -> list[act.Action]:
         """Load jobs from the journal.
 
         Tasks that were running when the daemon stopped run again, except in offer pools
         (the cluster kept them running, and its backend reconciles them) and the attempts in
         ``live`` (job key, task id, attempt -> host id): a backend still runs them, so they
         keep their place (a rebuild after a failed journal commit).
+
+        ``now`` (a daemon start) opens the adoption window: running tasks of pilot pools wait
+        ``pilot_lost_after`` seconds for their pilot to register again holding them (see on_tick).
         """
         live = live or {}
+        if now:
+            self.adopt_until = now + self.pilot_lost_after
         self.stimulus = self.event = RESTORE
         book = self.book
         for job in jobs:
@@ -245,13 +258,15 @@ class SchedulerState:
 
         In place, so every adapter holding this object sees the rebuilt state.
         """
-        hosts = [(h.host_id, h.pool, h.cpus, h.mem, h.hostname) for h in self.hosts.values()]
-        stories, stopping = self.stories, self.stopping
+        hosts = [(h.host_id, h.pool, h.cpus, h.mem, h.hostname, h.last_seen) for h in self.hosts.values()]
+        stories, stopping, adopt_until = self.stories, self.stopping, self.adopt_until
         self.__init__(validate=self.validating,  # type: ignore[misc]
-                      pilot_failures_before_lost=self.pilot_failures_before_lost)
-        self.stories, self.stopping = stories, stopping
-        for host_id, pool, cpus, mem, hostname in hosts:
+                      pilot_failures_before_lost=self.pilot_failures_before_lost,
+                      pilot_lost_after=self.pilot_lost_after)
+        self.stories, self.stopping, self.adopt_until = stories, stopping, adopt_until
+        for host_id, pool, cpus, mem, hostname, last_seen in hosts:
             placement.on_host_added(self, ev.HostAdded(host_id, pool, cpus, mem, hostname))
+            self.hosts[host_id].last_seen = last_seen  # a rebuild is no word from anyone
 
     def _rebuild(self, job: Job) -> None:
         """Recompute what is derived from the tasks: counts, queue, per-call progress."""
@@ -323,8 +338,11 @@ class SchedulerState:
         return key < self.next_key
 
     def needs_tick(self) -> bool:
-        """Whether tasks wait for data-local hosts (the runtime then sends Tick events)."""
-        return any(job.by_host for waiting in self.waiting.values() for job in waiting.values())
+        """Whether time matters now (the runtime then sends Tick events): tasks wait for data-local
+        hosts, pilots stand (their silence is timed), or the adoption window after a restart is open."""
+        return (bool(self.adopt_until)
+                or any(hosts for pool, hosts in self.book.pools.items() if pool.kind.pilot_hosts)
+                or any(job.by_host for waiting in self.waiting.values() for job in waiting.values()))
 
     def story(self, name: str, task_id: int) -> TaskStory:
         """What happened to a task, line by line (see core/story.py); raises JobNotFound, TaskNotFound."""

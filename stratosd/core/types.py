@@ -105,3 +105,5 @@ class ExecutorStopCause(StrEnum):
 
     #: its job was cancelled and has no unended task.
     JOB_CANCELLED = "job-cancelled"
+    #: nothing was heard from it for ``pilot_lost_after`` seconds: it is lost (its next call must register again).
+    SILENT = "silent"
