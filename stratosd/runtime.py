@@ -29,7 +29,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, cast
 from stratos.errors import InvalidJobSpec, JobNotEnded, JobNotFound, JournalUnavailable
 from stratos_executor.spec import TaskSpec
 from stratosd.backends import survivors
-from stratosd.backends.base import Backend, ExecutorStopper, OfferBackend, PoolSupplier
+from stratosd.backends.base import AttemptAdopter, Backend, ExecutorStopper, OfferBackend, PoolSupplier
 from stratosd.core import actions as act
 from stratosd.core import paths
 from stratosd.core.events import UNSENT, AttemptFact, DaemonStopping, Event, RemoveJobRequested, Request, Tick
@@ -397,6 +397,10 @@ class Runtime:
                 self._offers(a.pool).accept(a.pool, a.offer, launches)
             elif isinstance(a, act.DeclineOffers):
                 self._offers(a.pool).decline(a.pool, a.offer_ids, a.refuse_seconds)
+            elif isinstance(a, act.AdoptAttempts):
+                adopter = self.backends.get(a.pool.kind)
+                if isinstance(adopter, AttemptAdopter):  # pilots adopt by registering again (holding)
+                    adopter.adopt(a.pool, a.attempts)
             elif isinstance(a, act.ReviveOffers):
                 self._offers(a.pool).revive(a.pool, a.grant)
             elif isinstance(a, act.SuppressOffers):

@@ -24,7 +24,6 @@ from stratosd.backends.local import LocalBackend
 from stratosd.backends.mesos.backend import MesosBackend
 from stratosd.backends.pilots import PilotsBackend
 from stratosd.backends.slurm import SlurmBackend
-from stratosd.core.model import Job
 from stratosd.core.state import PILOT_FAILURES_BEFORE_LOST, SchedulerState
 from stratosd.doctor import Doctor
 from stratosd.enroll import Enrollment
@@ -196,11 +195,8 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         lambda server: pb_grpc.add_ExecutorHubServicer_to_server(hubs[0], server), options)
     enrollment = Enrollment(config.state_dir)
 
-    def job(key: int) -> Job | None:  # not state.by_key.get: a journal rebuild replaces that dict
-        return runtime.state.by_key.get(key)
-
     mesos = MesosBackend(
-        runtime.emit, jobs=job, framework_ids=_JournalFrameworkIds(store),
+        runtime.emit, framework_ids=_JournalFrameworkIds(store),
         executor_address=executor_address, executor_command=config.executor_command,
         executor_tls_ca=config.executor_tls_ca,
         idle_teardown=config.mesos_idle_teardown, failover_timeout=config.mesos_failover_timeout,

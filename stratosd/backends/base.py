@@ -9,7 +9,7 @@ from stratos_executor.spec import TaskSpec
 from stratosd.core.actions import PoolGrant
 from stratosd.core.events import Event
 from stratosd.core.model import Offer
-from stratosd.core.types import ExecutorStopCause, PoolKind
+from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolKind
 
 #: how a backend reports facts: the runtime feeds them to the core.
 Emit = Callable[[Event], None]
@@ -80,3 +80,11 @@ class PoolSupplier(Protocol):
     def demand(self, pool: str, pending: int, running: int) -> None:
         """The pool's tasks now waiting and running."""
         ...
+
+
+@runtime_checkable
+class AttemptAdopter(Protocol):
+    """A backend whose cluster keeps tasks running across a daemon restart (Mesos): it takes the
+    journal's running attempts as its own when it opens their pool (AdoptAttempts)."""
+
+    def adopt(self, pool: str, attempts: tuple[AttemptRef, ...]) -> None: ...

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from stratos_executor.spec import TaskRecord
 from stratosd.core.model import Call, Job, JobSpec, Offer, Task
-from stratosd.core.types import ExecutorStopCause, PoolId
+from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolId
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +127,16 @@ class ReviveOffers(Action):
     pool: PoolId
     #: the job's grant, for a backend that opens the pool now; not compared (it follows from the pool).
     grant: PoolGrant | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptAttempts(Action):
+    """After a restart: these attempts run in the pool's cluster (the journal says so); the backend
+    that opens the pool takes them as its own (a Mesos framework reconciles them). Sent before the
+    pool's ReviveOffers."""
+
+    pool: PoolId
+    attempts: tuple[AttemptRef, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -243,6 +243,10 @@ class SchedulerState:
                 if task.status in (Status.PENDING, Status.RUNNING):
                     self.note(job, task, f"restored from the journal: {task.status.value}")
             if adopt and job.unended:  # subscribe again: reconcile what runs, get offers for what waits
+                running = tuple(AttemptRef(job.key, t.task_id, t.attempt) for t in job.tasks
+                                if t.status is Status.RUNNING)
+                if running:
+                    self.effects.append(act.AdoptAttempts(job.pool, running, stimulus_id=self.stimulus))
                 placement.revive(self, job)
         placement.schedule(self)
         placement.tell_demand(self, {key for key, job in self.by_key.items() if job.unended})

@@ -68,3 +68,31 @@ def test_a_pilot_whose_cluster_job_ended_loses_its_tasks_to_a_retry(state: Sched
     assert task.reason == "retried after: host slurm-7 left: its Slurm job 7 ended (TIMEOUT)"
     assert demands(actions) == [(pool, 1, 0)]
     assert state.handle(ev.PilotJobEnded("slurm-7", "again", 10.0)) == []  # told twice: nothing more
+
+
+def test_restore_has_a_cluster_pools_running_attempts_adopted_before_it_is_revived(state: SchedulerState) -> None:
+    reply(state.handle(ev.CreateJobRequested(next(_ids), "m", JobSpec(master="m:5050"), "mesos", 1.0, True, "t")))
+    pool = state.jobs["m"].pool
+    submit(state, "m", ["a", "b", "c"])
+    job = state.jobs["m"]
+    for task_id in (0, 2):  # as if launched on offers and journaled running
+        job.tasks[task_id].status, job.tasks[task_id].attempt = Status.RUNNING, 1 + task_id
+    job.counts[Status.RUNNING], job.counts[Status.PENDING] = 2, 1
+    fresh = SchedulerState(validate=True)
+    actions = fresh.restore([job])
+    adopted = [a for a in actions if isinstance(a, act.AdoptAttempts)]
+    assert adopted == [act.AdoptAttempts(pool, ((job.key, 0, 1), (job.key, 2, 3)))]
+    order = [type(a) for a in actions if isinstance(a, act.AdoptAttempts | act.ReviveOffers)]
+    assert order == [act.AdoptAttempts, act.ReviveOffers]
+    assert [t.status for t in fresh.jobs["m"].tasks] == [Status.RUNNING, Status.PENDING, Status.RUNNING]
+
+
+def test_a_local_job_adopts_nothing_after_a_restart() -> None:
+    state = SchedulerState()  # (its jobs are handed to the restored state, which changes them)
+    reply(state.handle(ev.CreateJobRequested(next(_ids), "l", JobSpec(), "local", 1.0)))
+    state.handle(ev.HostAdded("h1", "local", 1, 4096))
+    submit(state, "l", ["a"])
+    fresh = SchedulerState(validate=True)
+    actions = fresh.restore(list(state.jobs.values()))
+    assert [a for a in actions if isinstance(a, act.AdoptAttempts)] == []
+    assert fresh.jobs["l"].tasks[0].status is Status.PENDING  # it runs again
