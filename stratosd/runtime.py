@@ -29,13 +29,13 @@ from typing import Any, Generic, NamedTuple, TypeVar, cast
 from stratos.errors import InvalidJobSpec, JobNotEnded, JobNotFound, JournalUnavailable
 from stratos_executor.spec import TaskSpec
 from stratosd.backends import survivors
-from stratosd.backends.base import AttemptAdopter, Backend, ExecutorStopper, OfferBackend, PoolSupplier
+from stratosd.backends.base import Backend, Capabilities
 from stratosd.core import actions as act
 from stratosd.core import paths
 from stratosd.core.events import UNSENT, AttemptFact, DaemonStopping, Event, RemoveJobRequested, Request, Tick
 from stratosd.core.model import Job
 from stratosd.core.state import SchedulerState, not_ended_message
-from stratosd.core.types import AttemptRef, PoolId, PoolKind
+from stratosd.core.types import AttemptRef, PoolKind
 from stratosd.locality.hdfs import BlockLocator, LocalityConfigError
 from stratosd.store import Store
 
@@ -167,7 +167,9 @@ class Runtime:
         self.state = state
         self.store = store
         self.state_dir = state_dir
-        self.backends: dict[PoolKind, Backend] = {}
+        #: the backends by pool kind, and by what each can do (base.Capabilities).
+        self.can = Capabilities()
+        self.backends: dict[PoolKind, Backend] = self.can.backends
         self._queue: deque[Event] = deque()
         self._wakeup = asyncio.Event()
         self._changed = asyncio.Event()
@@ -209,12 +211,12 @@ class Runtime:
 
     async def probe(self, kind: PoolKind, master: str) -> None:
         """Let a cluster backend refuse a master it cannot reach, before the job is created."""
-        probe = getattr(self.backends.get(kind), "probe", None)
+        probe = self.can.probes.get(kind)
         if probe is not None:
-            await probe(master)
+            await probe.probe(master)
 
     def add_backend(self, backend: Backend) -> None:
-        self.backends[backend.pool] = backend
+        self.can.add(backend)
         self.emit(*backend.initial_events())
 
     # -- inputs -----------------------------------------------------------------------------
@@ -362,8 +364,8 @@ class Runtime:
                     "and try again; nothing of this request was done."))
         facts = [e for e in events if not isinstance(e, Request)]
         live: dict[AttemptRef, str] = {}
-        for backend in self.backends.values():
-            live.update(getattr(backend, "live_attempts", dict)())
+        for standing in self.can.standing.values():
+            live.update(standing.live_attempts())
         for fact in facts:  # attempts whose end is still to be recorded keep their place too
             if isinstance(fact, AttemptFact):
                 host = self.state.placed_host(fact.job_key, fact.task_id)
@@ -391,28 +393,28 @@ class Runtime:
             if isinstance(a, act.Reply):
                 self._resolve(a.request_id, a.value, a.error)
             elif isinstance(a, act.LaunchTask):
-                self.backends[a.pool.kind].launch(a.job_key, a.host_id, self.task_spec(a))
+                self.can.standing[a.pool.kind].launch(a.job_key, a.host_id, self.task_spec(a))
             elif isinstance(a, act.AcceptOffer):
                 launches = [(one.job_key, self.task_spec(one), one.cpus) for one in a.launches]
-                self._offers(a.pool).accept(a.pool, a.offer, launches)
+                self.can.offers[a.pool.kind].accept(a.pool, a.offer, launches)
             elif isinstance(a, act.DeclineOffers):
-                self._offers(a.pool).decline(a.pool, a.offer_ids, a.refuse_seconds)
-            elif isinstance(a, act.AdoptAttempts):
-                adopter = self.backends.get(a.pool.kind)
-                if isinstance(adopter, AttemptAdopter):  # pilots adopt by registering again (holding)
-                    adopter.adopt(a.pool, a.attempts)
-            elif isinstance(a, act.ReviveOffers):
-                self._offers(a.pool).revive(a.pool, a.grant)
+                self.can.offers[a.pool.kind].decline(a.pool, a.offer_ids, a.refuse_seconds)
             elif isinstance(a, act.SuppressOffers):
-                self._offers(a.pool).suppress(a.pool)
+                self.can.offers[a.pool.kind].suppress(a.pool)
+            elif isinstance(a, act.ReviveOffers):
+                self.can.clusters[a.pool.kind].revive(a.pool, a.grant)
             elif isinstance(a, act.ReleasePool):
-                self._offers(a.pool).release(a.pool, a.now)
+                self.can.clusters[a.pool.kind].release(a.pool, a.now)
+            elif isinstance(a, act.AdoptAttempts):
+                adopter = self.can.adopters.get(a.pool.kind)
+                if adopter is not None:  # pilots adopt by registering again (holding their attempts)
+                    adopter.adopt(a.pool, a.attempts)
             elif isinstance(a, act.PoolDemand):
-                supplier = self.backends.get(a.pool.kind)
-                if isinstance(supplier, PoolSupplier):  # others have no supply to size (Mesos offers come)
+                supplier = self.can.suppliers.get(a.pool.kind)
+                if supplier is not None:  # others have no supply to size (Mesos offers come by themselves)
                     supplier.demand(a.pool, a.pending, a.running)
             elif isinstance(a, act.StopExecutor):
-                cast(ExecutorStopper, self.backends[a.pool.kind]).stop_executor(a.host_id, a.cause)
+                self.can.stoppers[a.pool.kind].stop_executor(a.host_id, a.cause)
             elif isinstance(a, act.KillTask):
                 backend = self.backends.get(a.pool.kind)
                 if backend is not None:
@@ -431,9 +433,6 @@ class Runtime:
             future.set_exception(error)
         else:
             future.set_result(self._encoded.pop(request_id, value))
-
-    def _offers(self, pool: PoolId) -> OfferBackend:
-        return cast(OfferBackend, self.backends[pool.kind])
 
     def task_spec(self, a: act.LaunchTask) -> TaskSpec:
         """What an executor needs to run one attempt."""

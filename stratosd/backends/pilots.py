@@ -19,7 +19,6 @@ from stratos_executor.spec import TaskSpec
 from stratosd.backends.base import Emit
 from stratosd.core.actions import PoolGrant
 from stratosd.core.events import Event, ExecutorHeard, HostAdded, TaskLost
-from stratosd.core.model import Offer
 from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolKind
 
 KIND = PoolKind.PILOTS
@@ -167,17 +166,8 @@ class PilotsBackend:
     def revive(self, pool: str, grant: PoolGrant | None = None) -> None:
         pass
 
-    def suppress(self, pool: str) -> None:
-        pass
-
     def release(self, pool: str, now: bool = False) -> None:
         pass
-
-    def accept(self, pool: str, offer: Offer, launches: list[tuple[int, TaskSpec, float]]) -> None:
-        raise TypeError("pilots take no offers")
-
-    def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None:
-        raise TypeError("pilots take no offers")
 
     def jobs_pilots(self, job_key: int) -> list[Pilot]:
         return [p for p in self.pilots.values() if p.job_key == job_key]

@@ -32,8 +32,8 @@ from stratosd.backends.base import Emit
 from stratosd.backends.pilots import PilotsBackend
 from stratosd.core.actions import PoolGrant
 from stratosd.core.events import Event, PilotJobEnded, PilotStartFailed
-from stratosd.core.model import JobSpec, Offer
-from stratosd.core.types import ExecutorStopCause, PoolId, PoolKind
+from stratosd.core.model import JobSpec
+from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolId, PoolKind
 from stratosd.enroll import Enrollment
 from stratosd.listeners import ExecutorListeners, slurm_controller
 
@@ -161,9 +161,6 @@ class SlurmBackend:
         if state is not None:
             state.pending, state.running = pending, running
 
-    def suppress(self, pool: str) -> None:
-        pass
-
     def release(self, pool: str, now: bool = False) -> None:
         """The job has nothing left to run: scancel its pilots, after ``idle_release`` unless more
         work comes (a closed or cancelled job: at once)."""
@@ -189,11 +186,8 @@ class SlurmBackend:
     def stop_executor(self, host_id: str, cause: ExecutorStopCause) -> None:
         self.pilots.stop_executor(host_id, cause)
 
-    def accept(self, pool: str, offer: Offer, launches: list[tuple[int, TaskSpec, float]]) -> None:
-        raise TypeError("Slurm pilots take no offers")
-
-    def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None:
-        raise TypeError("Slurm pilots take no offers")
+    def live_attempts(self) -> dict[AttemptRef, str]:
+        return {}  # its pilots are the pilots backend's: that backend, added too, reports them
 
     # -- what the servicer shows -----------------------------------------------------------------
 

@@ -427,9 +427,6 @@ class MesosBackend:
 
     # -- the Backend interface -----------------------------------------------------------------------
 
-    def launch(self, job_key: int, host_id: str, spec: TaskSpec) -> None:
-        raise TypeError("Mesos tasks are launched on offers (AcceptOffer), not on standing hosts")
-
     def kill(self, job_key: int, task_id: int, attempt: int, host_hint: str = "") -> None:
         framework = self.frameworks.get(PoolId.of(KIND, job_key))
         if framework is not None:
