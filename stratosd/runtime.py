@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, NamedTuple, TypeVar, cast
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar, cast
 
 from stratos.errors import InvalidJobSpec, JobNotEnded, JobNotFound, JournalUnavailable
 from stratos_executor.spec import TaskSpec
@@ -33,7 +33,7 @@ from stratosd.backends.base import Backend, Capabilities
 from stratosd.core import actions as act
 from stratosd.core import paths
 from stratosd.core.events import UNSENT, AttemptFact, DaemonStopping, Event, RemoveJobRequested, Request, Tick
-from stratosd.core.model import Job
+from stratosd.core.model import JobSpec
 from stratosd.core.state import SchedulerState, not_ended_message
 from stratosd.core.types import AttemptRef, PoolKind
 from stratosd.locality.hdfs import BlockLocator, LocalityConfigError
@@ -144,6 +144,19 @@ def _instance_id(state_dir: Path) -> str:
 
 
 R = TypeVar("R")
+
+
+class NamedJob(Protocol):
+    """What placing a job's files needs of it (a Job or a JobView: the runtime holds neither)."""
+
+    @property
+    def key(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def spec(self) -> JobSpec: ...
 
 
 class Recorded(NamedTuple, Generic[R]):
@@ -464,7 +477,7 @@ class Runtime:
             disk_limit=spec.disk if spec.disk_set else None,
         )
 
-    def output_files(self, job: Job, task_id: int) -> tuple[str, str]:
+    def output_files(self, job: NamedJob, task_id: int) -> tuple[str, str]:
         """Where a task's stdout and stderr files are ("" when its mode keeps no such file):
         ``disk`` under log_directory/<job>/, ``mesos`` in its sandbox, none for scheduler and none."""
         return paths.output_files(job.spec, job.name, paths.sandbox(self._sandboxes, job.key, task_id), task_id)

@@ -5,6 +5,11 @@ the local machine or a Mesos agent. Orders (tasks to start, attempts to kill) wa
 the pilot's queue until its next Fetch. Each call is reported to the core as ExecutorHeard
 (at most a few a second per pilot); the core decides when a silent pilot is lost and says
 so with StopExecutor. The Slurm backend builds on this by submitting pilots.
+
+Translates: Register -> HostAdded (with the attempts it holds); each call -> ExecutorHeard
+(coalesced); a launch for a pilot that is gone -> TaskLost.
+Carries out: LaunchTask, KillTask (queued for the pilot's next Fetch), StopExecutor.
+Decides: nothing about a task's fate (nor when a pilot is lost: the core's Tick does).
 """
 
 from __future__ import annotations

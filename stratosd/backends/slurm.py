@@ -2,10 +2,18 @@
 
 The core places tasks on pilots as on any host (backends/pilots.py carries the orders).
 This adapter only keeps each job's pool supplied: it submits pilot jobs while tasks wait
-(up to max_pilots), watches them in squeue, has a pilot whose Slurm job ended counted lost
-(its tasks run again elsewhere), and scancels the job's pilots when the job is done.
+(up to the core's demand and max_pilots), watches them in squeue, tells the core when a
+pilot's Slurm job ended (it decides what becomes of its tasks), and scancels the job's pilots
+when the job is done.
 Pilot job ids are journaled (job_meta), so a restarted daemon still knows, and can cancel,
 the pilots that reconnect to it on their own.
+
+Translates: squeue's word on a registered pilot's job ending -> PilotJobEnded; a pilot job
+that ended before its pilot registered -> PilotStartFailed (with Slurm's record and log tail).
+Carries out: ReviveOffers (keeps the grant), PoolDemand (sizes the supply: how many sbatch
+calls, with backoff), ReleasePool (scancel), and through the pilots backend LaunchTask,
+KillTask, StopExecutor.
+Decides: nothing about a task's fate.
 """
 
 from __future__ import annotations

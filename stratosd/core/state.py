@@ -62,6 +62,7 @@ from stratosd.core.lifecycle import limit_reason, not_ended_message, unenforced_
 from stratosd.core.locality import best_hosts, canonical_host
 from stratosd.core.model import TERMINAL, Host, Job, Status, Task
 from stratosd.core.placement import HostBook
+from stratosd.core.replies import JobView
 from stratosd.core.results import tree_ended
 from stratosd.core.story import RESTORE, StoryEntry, StoryLog, TaskStory
 from stratosd.core.transitions import InvalidTransition
@@ -322,6 +323,16 @@ class SchedulerState:
                 local += 1
             local_bytes += next((size for host, size in task.host_bytes if host == where), 0)
         return placed, local, marked, local_bytes
+
+    def view(self, name: str) -> JobView | None:
+        """A snapshot of the job named ``name`` (None if there is none), for adapters that must not hold a Job."""
+        job = self.jobs.get(name)
+        return JobView.of(job) if job is not None else None
+
+    def task_count(self, job_key: int) -> int:
+        """How many tasks the job has (0 when it is gone)."""
+        job = self.by_key.get(job_key)
+        return len(job.tasks) if job is not None else 0
 
     def placed_host(self, job_key: int, task_id: int) -> str:
         """The host id a running task was placed on ("" if none)."""

@@ -6,6 +6,13 @@ and reports to the daemon's ExecutorHub with the job's token; Mesos's own status
 updates only tell the core about executors that died without a word (infrastructure
 failures). The framework id is journaled and `failover_timeout` is long, so a
 daemon restart re-subscribes to the same framework and adopts its running tasks.
+
+Translates: OFFERS -> OffersReceived; UPDATE -> TaskRunningReported (non-terminal),
+TaskEnded(CLUSTER_LIMIT) (a limit kill, read by translate.end_cause) or TaskLost (any other
+end; an executor that could not start names its host); an offer gone -> TaskLost.
+Carries out: ReviveOffers (subscribe with the grant), AdoptAttempts, AcceptOffer,
+DeclineOffers, SuppressOffers, ReleasePool (TEARDOWN), KillTask.
+Decides: nothing about a task's fate.
 """
 
 from __future__ import annotations
