@@ -377,8 +377,8 @@ class Runtime:
                     "and try again; nothing of this request was done."))
         facts = [e for e in events if not isinstance(e, Request)]
         live: dict[AttemptRef, str] = {}
-        for standing in self.can.standing.values():
-            live.update(standing.live_attempts())
+        for tracker in self.can.trackers.values():
+            live.update(tracker.live_attempts())
         for fact in facts:  # attempts whose end is still to be recorded keep their place too
             if isinstance(fact, AttemptFact):
                 host = self.state.placed_host(fact.job_key, fact.task_id)

@@ -54,8 +54,13 @@ class StandingHosts(Backend, Protocol):
         """Start one task attempt; report TaskStarted, then TaskEnded or TaskLost."""
         ...
 
+
+@runtime_checkable
+class AttemptTracker(Protocol):
+    """A backend that knows which attempts it runs on which host (a journal rebuild keeps them in place)."""
+
     def live_attempts(self) -> dict[AttemptRef, str]:
-        """The attempts it runs now -> their host id (kept in place by a journal rebuild)."""
+        """The attempts it runs now -> their host id."""
         ...
 
 
@@ -142,6 +147,7 @@ class Capabilities:
 
     backends: dict[PoolKind, Backend] = field(default_factory=dict)
     standing: dict[PoolKind, StandingHosts] = field(default_factory=dict)
+    trackers: dict[PoolKind, AttemptTracker] = field(default_factory=dict)
     clusters: dict[PoolKind, ClusterPools] = field(default_factory=dict)
     offers: dict[PoolKind, Offers] = field(default_factory=dict)
     stoppers: dict[PoolKind, ExecutorStopper] = field(default_factory=dict)
@@ -155,6 +161,8 @@ class Capabilities:
         self.backends[kind] = backend
         if isinstance(backend, StandingHosts):
             self.standing[kind] = backend
+        if isinstance(backend, AttemptTracker):
+            self.trackers[kind] = backend
         if isinstance(backend, ClusterPools):
             self.clusters[kind] = backend
         if isinstance(backend, Offers):

@@ -41,7 +41,7 @@ from stratosd.backends.pilots import PilotsBackend
 from stratosd.core.actions import PoolGrant
 from stratosd.core.events import Event, PilotJobEnded, PilotStartFailed
 from stratosd.core.model import JobSpec
-from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolId, PoolKind
+from stratosd.core.types import ExecutorStopCause, PoolId, PoolKind
 from stratosd.enroll import Enrollment
 from stratosd.listeners import ExecutorListeners, slurm_controller
 
@@ -193,9 +193,6 @@ class SlurmBackend:
 
     def stop_executor(self, host_id: str, cause: ExecutorStopCause) -> None:
         self.pilots.stop_executor(host_id, cause)
-
-    def live_attempts(self) -> dict[AttemptRef, str]:
-        return {}  # its pilots are the pilots backend's: that backend, added too, reports them
 
     # -- what the servicer shows -----------------------------------------------------------------
 
