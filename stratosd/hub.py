@@ -3,6 +3,11 @@
 Every call carries the job's token; a token acts on its own job only. Reports are
 answered only after the journal holds what they said, so an executor that got its
 answer can forget the report, and one that did not simply sends it again.
+
+Translates: Register/Fetch/Report calls -> the pilots backend's HostAdded/ExecutorHeard,
+TaskStarted, TaskEnded (the executor's reason word parsed once into StopReason); Fetch
+answers with the pilot's queued orders and the core's StopExecutor.
+Decides: nothing about a task's fate (it reads jobs only as JobView snapshots, to check tokens).
 """
 
 from __future__ import annotations
@@ -10,7 +15,6 @@ from __future__ import annotations
 import hmac
 import math
 import os
-import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -23,7 +27,7 @@ from stratos_wire import stratos_pb2_grpc as pb_grpc
 from stratos_wire.errors import JournalUnavailable
 from stratosd.backends.pilots import Pilot, PilotsBackend
 from stratosd.core.events import TaskEnded, TaskStarted
-from stratosd.core.model import Job
+from stratosd.core.replies import JobView
 from stratosd.core.types import PoolKind
 from stratosd.doctor import Probes
 from stratosd.enroll import Enrollment
@@ -59,9 +63,9 @@ class Hub(pb_grpc.ExecutorHubServicer):
                 f"install StratOS {VERSION} on that node, or point executor_command at it "
                 "(`stratosctl doctor MASTER` checks every node); the job's other tasks go on")
 
-    async def _job(self, job_id: str, context: Any, executor_id: str = "") -> Job:
+    async def _job(self, job_id: str, context: Any, executor_id: str = "") -> JobView:
         await self._same_protocol(context)
-        job = self.runtime.state.jobs.get(job_id)
+        job = self.runtime.state.view(job_id)
         offered = str(dict(context.invocation_metadata() or ()).get("authorization", ""))
         expected = f"Bearer {job.token}" if job is not None else "Bearer \0"
         allowed = hmac.compare_digest(offered.encode(), expected.encode())
@@ -77,7 +81,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
                                 f"job {job_id} runs on this host's own executor, not on remote ones")
         return job
 
-    async def _pilot(self, job: Job, executor_id: str, context: Any) -> Pilot:
+    async def _pilot(self, job: JobView, executor_id: str, context: Any) -> Pilot:
         pilot = self.backend.pilot(executor_id)
         if pilot is None or pilot.job_key != job.key:
             # ABORTED: retry after registering again (the daemon restarted, or counted the pilot lost).
@@ -86,17 +90,17 @@ class Hub(pb_grpc.ExecutorHubServicer):
         assert pilot is not None
         return pilot
 
-    async def _reporter(self, job: Job, executor_id: str, context: Any) -> None:
+    async def _reporter(self, job: JobView, executor_id: str, context: Any) -> None:
         """A pilot of this job, or a one-task executor another backend launched for it."""
         if any(other.executor_job(executor_id) == job.key for other in self.others):
             return
         pilot = await self._pilot(job, executor_id, context)
-        pilot.last_seen = time.monotonic()
+        self.backend.heard(pilot)
 
     async def Enroll(self, request: pb.EnrollRequest, context: Any) -> pb.EnrollReply:
         await self._same_protocol(context)
         offered = str(dict(context.invocation_metadata() or ()).get("authorization", ""))
-        job = self.runtime.state.jobs.get(request.job_id)
+        job = self.runtime.state.view(request.job_id)
         credential = None
         if job is not None and self.enrollment is not None and offered.startswith("Bootstrap "):
             credential = self.enrollment.redeem(job.token, request.executor_id, offered.removeprefix("Bootstrap "))
@@ -133,10 +137,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
         job = await self._job(request.job_id, context, request.executor_id)
         pilot = await self._pilot(job, request.executor_id, context)
         wait = request.wait if math.isfinite(request.wait) else 0.0
-        tasks, kills = await self.backend.fetch(pilot, wait)
-        stop = job.cancelled and not job.unended
-        if stop:
-            self.backend.forget(pilot.executor_id, "the job was cancelled")
+        tasks, kills, stop = await self.backend.fetch(pilot, wait)  # stop: the core's StopExecutor
         return pb.FetchReply(tasks=tasks, kills=kills, stop=stop)
 
     async def Report(self, request: pb.ReportRequest, context: Any) -> pb.ReportReply:
@@ -150,7 +151,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
         job = await self._job(request.job_id, context, request.executor_id)
         await self._reporter(job, request.executor_id, context)
         task_id, attempt = request.task_id, request.attempt
-        if not 0 <= task_id < len(job.tasks):
+        if not 0 <= task_id < self.runtime.state.task_count(job.key):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"job {job.name} has no task {task_id}")
         if request.HasField("started"):
             await self.runtime.emit_committed(
@@ -171,10 +172,10 @@ class Hub(pb_grpc.ExecutorHubServicer):
             await self.runtime.emit_committed(TaskEnded(job.key, task_id, attempt, record))
         return pb.ReportReply()
 
-    def _spool(self, job: Job, task_id: int, attempt: int) -> str:
+    def _spool(self, job: JobView, task_id: int, attempt: int) -> str:
         return str(self.runtime.sandbox(job.key, task_id) / f"remote-stdout-{attempt}")
 
-    def _write_piece(self, job: Job, task_id: int, attempt: int, piece: pb.TaskOutputReport) -> None:
+    def _write_piece(self, job: JobView, task_id: int, attempt: int, piece: pb.TaskOutputReport) -> None:
         path = self._spool(job, task_id, attempt)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -183,7 +184,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
         finally:
             os.close(fd)
 
-    def _record(self, job: Job, task_id: int, attempt: int, e: pb.TaskEndedReport, stop: StopReason
+    def _record(self, job: JobView, task_id: int, attempt: int, e: pb.TaskEndedReport, stop: StopReason
                 ) -> TaskRecord:
         record = TaskRecord(
             pid=e.pid, started=e.started, ended=e.ended, exit_code=e.exit_code if e.has_exit_code else None,

@@ -24,18 +24,18 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, NamedTuple, TypeVar, cast
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar, cast
 
 from stratos_executor.spec import TaskSpec
 from stratos_wire.errors import InvalidJobSpec, JobNotEnded, JobNotFound, JournalUnavailable
 from stratosd.backends import survivors
-from stratosd.backends.base import Backend, OfferBackend
+from stratosd.backends.base import Backend, Capabilities
 from stratosd.core import actions as act
 from stratosd.core import paths
 from stratosd.core.events import UNSENT, AttemptFact, DaemonStopping, Event, RemoveJobRequested, Request, Tick
-from stratosd.core.model import Job
+from stratosd.core.model import JobSpec
 from stratosd.core.state import SchedulerState, not_ended_message
-from stratosd.core.types import AttemptRef, PoolId, PoolKind
+from stratosd.core.types import AttemptRef, PoolKind
 from stratosd.locality.hdfs import BlockLocator, LocalityConfigError
 from stratosd.store import Store
 
@@ -146,6 +146,19 @@ def _instance_id(state_dir: Path) -> str:
 R = TypeVar("R")
 
 
+class NamedJob(Protocol):
+    """What placing a job's files needs of it (a Job or a JobView: the runtime holds neither)."""
+
+    @property
+    def key(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def spec(self) -> JobSpec: ...
+
+
 class Recorded(NamedTuple, Generic[R]):
     """A request whose encoded answer is journaled with its effect, for a retry to find."""
 
@@ -167,7 +180,9 @@ class Runtime:
         self.state = state
         self.store = store
         self.state_dir = state_dir
-        self.backends: dict[PoolKind, Backend] = {}
+        #: the backends by pool kind, and by what each can do (base.Capabilities).
+        self.can = Capabilities()
+        self.backends: dict[PoolKind, Backend] = self.can.backends
         self._queue: deque[Event] = deque()
         self._wakeup = asyncio.Event()
         self._changed = asyncio.Event()
@@ -209,12 +224,12 @@ class Runtime:
 
     async def probe(self, kind: PoolKind, master: str) -> None:
         """Let a cluster backend refuse a master it cannot reach, before the job is created."""
-        probe = getattr(self.backends.get(kind), "probe", None)
+        probe = self.can.probes.get(kind)
         if probe is not None:
-            await probe(master)
+            await probe.probe(master)
 
     def add_backend(self, backend: Backend) -> None:
-        self.backends[backend.pool] = backend
+        self.can.add(backend)
         self.emit(*backend.initial_events())
 
     # -- inputs -----------------------------------------------------------------------------
@@ -298,7 +313,8 @@ class Runtime:
         killed = survivors.kill(self.instance)
         if killed:
             log.warning("killed %d task process(es) left running by the previous daemon", killed)
-        actions = self.state.restore(self.store.load_jobs())
+        # now: the adoption window opens (running tasks of pilot pools wait for their pilot to return)
+        actions = self.state.restore(self.store.load_jobs(), now=time.time())
         self._commit_and_run(actions)
 
     async def tick(self, interval: float = 0.25) -> None:
@@ -361,8 +377,8 @@ class Runtime:
                     "and try again; nothing of this request was done."))
         facts = [e for e in events if not isinstance(e, Request)]
         live: dict[AttemptRef, str] = {}
-        for backend in self.backends.values():
-            live.update(getattr(backend, "live_attempts", dict)())
+        for tracker in self.can.trackers.values():
+            live.update(tracker.live_attempts())
         for fact in facts:  # attempts whose end is still to be recorded keep their place too
             if isinstance(fact, AttemptFact):
                 host = self.state.placed_host(fact.job_key, fact.task_id)
@@ -390,18 +406,28 @@ class Runtime:
             if isinstance(a, act.Reply):
                 self._resolve(a.request_id, a.value, a.error)
             elif isinstance(a, act.LaunchTask):
-                self.backends[a.pool.kind].launch(a.job_key, a.host_id, self.task_spec(a))
+                self.can.standing[a.pool.kind].launch(a.job_key, a.host_id, self.task_spec(a))
             elif isinstance(a, act.AcceptOffer):
                 launches = [(one.job_key, self.task_spec(one), one.cpus) for one in a.launches]
-                self._offers(a.pool).accept(a.pool, a.offer, launches)
+                self.can.offers[a.pool.kind].accept(a.pool, a.offer, launches)
             elif isinstance(a, act.DeclineOffers):
-                self._offers(a.pool).decline(a.pool, a.offer_ids, a.refuse_seconds)
-            elif isinstance(a, act.ReviveOffers):
-                self._offers(a.pool).revive(a.pool)
+                self.can.offers[a.pool.kind].decline(a.pool, a.offer_ids, a.refuse_seconds)
             elif isinstance(a, act.SuppressOffers):
-                self._offers(a.pool).suppress(a.pool)
+                self.can.offers[a.pool.kind].suppress(a.pool)
+            elif isinstance(a, act.ReviveOffers):
+                self.can.clusters[a.pool.kind].revive(a.pool, a.grant)
             elif isinstance(a, act.ReleasePool):
-                self._offers(a.pool).release(a.pool, a.now)
+                self.can.clusters[a.pool.kind].release(a.pool, a.now)
+            elif isinstance(a, act.AdoptAttempts):
+                adopter = self.can.adopters.get(a.pool.kind)
+                if adopter is not None:  # pilots adopt by registering again (holding their attempts)
+                    adopter.adopt(a.pool, a.attempts)
+            elif isinstance(a, act.PoolDemand):
+                supplier = self.can.suppliers.get(a.pool.kind)
+                if supplier is not None:  # others have no supply to size (Mesos offers come by themselves)
+                    supplier.demand(a.pool, a.pending, a.running)
+            elif isinstance(a, act.StopExecutor):
+                self.can.stoppers[a.pool.kind].stop_executor(a.host_id, a.cause)
             elif isinstance(a, act.KillTask):
                 backend = self.backends.get(a.pool.kind)
                 if backend is not None:
@@ -420,9 +446,6 @@ class Runtime:
             future.set_exception(error)
         else:
             future.set_result(self._encoded.pop(request_id, value))
-
-    def _offers(self, pool: PoolId) -> OfferBackend:
-        return cast(OfferBackend, self.backends[pool.kind])
 
     def task_spec(self, a: act.LaunchTask) -> TaskSpec:
         """What an executor needs to run one attempt."""
@@ -454,7 +477,7 @@ class Runtime:
             disk_limit=spec.disk if spec.disk_set else None,
         )
 
-    def output_files(self, job: Job, task_id: int) -> tuple[str, str]:
+    def output_files(self, job: NamedJob, task_id: int) -> tuple[str, str]:
         """Where a task's stdout and stderr files are ("" when its mode keeps no such file):
         ``disk`` under log_directory/<job>/, ``mesos`` in its sandbox, none for scheduler and none.
         The sandbox of ``mesos`` is the executor's, on the host that ran the attempt (see ``files_host``)."""

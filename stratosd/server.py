@@ -24,7 +24,6 @@ from stratosd.backends.local import LocalBackend
 from stratosd.backends.mesos.backend import MesosBackend
 from stratosd.backends.pilots import PilotsBackend
 from stratosd.backends.slurm import SlurmBackend
-from stratosd.core.model import Job
 from stratosd.core.state import PILOT_FAILURES_BEFORE_LOST, SchedulerState
 from stratosd.doctor import Doctor
 from stratosd.enroll import Enrollment
@@ -180,11 +179,12 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         store = Store(config.state_dir / "journal.sqlite", synchronous=config.synchronous)
     finally:
         os.umask(old_umask)
-    runtime = Runtime(SchedulerState(pilot_failures_before_lost=config.pilot_failures_before_lost), store,
+    runtime = Runtime(SchedulerState(pilot_failures_before_lost=config.pilot_failures_before_lost,
+                                     pilot_lost_after=config.pilot_lost_after), store,
                       config.state_dir)
     runtime.retention = config.retention
     runtime.add_backend(LocalBackend(runtime.emit, cpus=config.cpus, mem=config.mem))
-    pilots = PilotsBackend(runtime.emit, lost_after=config.pilot_lost_after, unclaimed=runtime.state.unclaimed)
+    pilots = PilotsBackend(runtime.emit, lost_after=config.pilot_lost_after)
     runtime.add_backend(pilots)
     options = [("grpc.max_receive_message_length", 16 << 20), ("grpc.max_send_message_length", 16 << 20)]
     executor_address = f"unix:{config.socket}"
@@ -195,11 +195,8 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         lambda server: pb_grpc.add_ExecutorHubServicer_to_server(hubs[0], server), options)
     enrollment = Enrollment(config.state_dir)
 
-    def job(key: int) -> Job | None:  # not state.by_key.get: a journal rebuild replaces that dict
-        return runtime.state.by_key.get(key)
-
     mesos = MesosBackend(
-        runtime.emit, jobs=job, framework_ids=_JournalFrameworkIds(store),
+        runtime.emit, framework_ids=_JournalFrameworkIds(store),
         executor_address=executor_address, executor_command=config.executor_command,
         executor_tls_ca=config.executor_tls_ca,
         idle_teardown=config.mesos_idle_teardown, failover_timeout=config.mesos_failover_timeout,
@@ -207,14 +204,13 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     )
     runtime.add_backend(mesos)
     slurm = SlurmBackend(
-        pilots, jobs=job, meta=store, executor_address=executor_address, log_dir=config.state_dir / "slurm-logs",
+        pilots, meta=store, executor_address=executor_address, log_dir=config.state_dir / "slurm-logs",
         executor_command=config.executor_command, executor_tls_ca=config.executor_tls_ca,
         idle_release=config.slurm_idle_release, poll_interval=config.slurm_poll,
         listeners=listeners, enrollment=enrollment, emit=runtime.emit,
     )
     runtime.add_backend(slurm)
     runtime.restore()
-    pilots.start()
     slurm.start()
     doctor = Doctor(slurm, mesos)
     hub = Hub(runtime, pilots, others=[mesos], enrollment=enrollment, probes=doctor.probes)

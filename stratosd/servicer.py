@@ -192,9 +192,9 @@ class Servicer(pb_grpc.StratosServicer):
     def _status(self, job: Job) -> pb.JobStatus:
         cursor = self.store.cursor(job.key, "")
         placed, local, marked, local_bytes = self.state.locality_report(job)
-        backend = self.runtime.backends.get(job.pool.kind)
-        queued, running = getattr(backend, "pilot_counts", lambda key: (0, 0))(job.key)
-        notes: list[str] = getattr(backend, "job_notes", lambda key: [])(job.key)
+        report = self.runtime.can.reports.get(job.pool.kind)
+        queued, running = report.pilot_counts(job.key) if report is not None else (0, 0)
+        notes = report.job_notes(job.key) if report is not None else []
         return pb.JobStatus(
             pilots_queued=queued, pilots_running=running,
             locality_tasks=placed, locality_tasks_local=local, locality_bytes=marked,

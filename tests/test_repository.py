@@ -1,7 +1,8 @@
-"""The repository's own checks: generated code is fresh, lint and types are clean."""
+"""The repository's own checks: generated code is fresh, lint and types are clean, adapters hold no core records."""
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -62,3 +63,50 @@ def test_typed_stubs_match_the_proto() -> None:
                 method.input_type.name,
                 method.output_type.name,
             ), method.full_name
+#: the adapters between the core and the outside (issue 14: the core decides, the adapters adapt).
+ADAPTERS = (*sorted((ROOT / "stratosd" / "backends").rglob("*.py")), ROOT / "stratosd" / "hub.py",
+            ROOT / "stratosd" / "runtime.py")
+#: the core's live records: an adapter that imports them is about to read or write a job's state.
+CORE_RECORDS = frozenset({"Job", "Task", "Status"})
+
+
+def core_record_imports(source: str) -> list[str]:
+    """The core records a module's source imports, from any module of stratosd.core (``model`` for
+    the records' module itself, ``*`` for a star import)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stratosd.core"):
+            for alias in node.names:
+                if alias.name in CORE_RECORDS or alias.name == "*" or (
+                        node.module == "stratosd.core" and alias.name == "model"):
+                    found.append(alias.name)
+        elif isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name == "stratosd.core.model"]
+    return found
+
+
+def test_the_core_record_check_finds_every_way_to_import_them() -> None:
+    assert core_record_imports("from stratosd.core.model import JobSpec, Offer\n") == []
+    assert core_record_imports("from stratosd.core.model import Offer, Job\n") == ["Job"]
+    assert core_record_imports("from stratosd.core.state import Status as S\n") == ["Status"]
+    assert core_record_imports("from stratosd.core import model\n") == ["model"]
+    assert core_record_imports("import stratosd.core.model\n") == ["stratosd.core.model"]
+    assert core_record_imports("from stratosd.core.model import *\n") == ["*"]
+    assert core_record_imports("if TYPE_CHECKING:\n    from stratosd.core.model import Task\n") == ["Task"]
+
+
+def test_no_adapter_imports_the_cores_live_records() -> None:
+    """Backends, the executor hub and the runtime get values (actions, grants, views), never a Job,
+    a Task or a Status to read or change."""
+    names = {path.relative_to(ROOT).as_posix() for path in ADAPTERS}
+    assert {"stratosd/backends/mesos/backend.py", "stratosd/backends/slurm.py", "stratosd/hub.py"} <= names
+    offenders = {path.relative_to(ROOT).as_posix(): found for path in ADAPTERS
+                 if (found := core_record_imports(path.read_text()))}
+    assert offenders == {}
+
+
+def test_each_backend_and_the_hub_say_what_they_translate_and_that_they_decide_no_fate() -> None:
+    for relative in ("stratosd/backends/local.py", "stratosd/backends/pilots.py", "stratosd/backends/slurm.py",
+                     "stratosd/backends/mesos/backend.py", "stratosd/hub.py"):
+        doc = ast.get_docstring(ast.parse((ROOT / relative).read_text())) or ""
+        assert "Translates:" in doc and "Decides: nothing about a task's fate" in doc, relative

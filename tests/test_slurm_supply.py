@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from stratos.errors import InvalidJobSpec
 from stratosd import daemon_settings
 from stratosd.backends.slurm import log_tail, partition_of, pilot_size, pilots_to_submit
-from stratosd.core.model import Job, JobSpec
+from stratosd.core.model import JobSpec
 
 
 @pytest.mark.parametrize(("pending", "running", "slots", "pilots", "max_pilots", "more"), [
@@ -28,7 +29,7 @@ def test_pilots_are_added_while_tasks_wait_up_to_max_pilots(
 
 def test_a_pilot_is_sized_from_the_job() -> None:
     def size(**spec: float) -> tuple[int, int, int]:
-        return pilot_size(Job(1, "j", JobSpec(master="slurm", **spec), "slurm:1", 0.0))  # type: ignore[arg-type]
+        return pilot_size(JobSpec(master="slurm", **spec))  # type: ignore[arg-type]
 
     assert size(cpus=1, mem=256) == (1, 256, 1)
     assert size(cpus=1, mem=256, pilot_cpus=4) == (4, 1024, 4)
@@ -54,3 +55,78 @@ def test_pilot_failures_before_lost_is_a_daemon_setting() -> None:
     for bad in (0, "3", True, 1.5):
         with pytest.raises(InvalidJobSpec, match="pilot_failures_before_lost must be a whole number"):
             daemon_settings.parse({"stratosd": {"pilot_failures_before_lost": bad}})
+
+
+class NoMeta:
+    def meta(self, job_key: int, key: str) -> str | None:
+        return None
+
+    def set_meta(self, job_key: int, key: str, value: str | None) -> None:
+        pass
+
+
+def test_pilot_jobs_are_submitted_for_the_cores_demand_with_the_grants_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The adapter reads no job: the grant (ReviveOffers) and the demand (PoolDemand) are all it knows."""
+    from stratosd.backends import slurm
+    from stratosd.backends.pilots import PilotsBackend
+    from stratosd.core.actions import PoolGrant
+
+    calls: list[tuple[list[str], dict[str, str]]] = []
+
+    async def fake_run(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+        calls.append((argv, env or {}))
+        return 0, f"{100 + len(calls)};cluster\n", ""
+
+    monkeypatch.setattr(slurm, "_run", fake_run)
+
+    async def scenario() -> None:
+        backend = slurm.SlurmBackend(PilotsBackend(lambda e: None), meta=NoMeta(), executor_address="h:1",
+                                     log_dir=tmp_path)
+        grant = PoolGrant("j", "tok", JobSpec(master="slurm://debug", cpus=1, mem=100, pilot_cpus=2, max_pilots=3))
+        backend.revive("slurm:5", grant)
+        state = backend.pools["slurm:5"]
+        await backend._supply(state)
+        assert calls == []  # no demand told yet: nothing waits
+        backend.demand("slurm:5", 5, 0)
+        await backend._supply(state)
+        assert len(calls) == 3  # 5 tasks, 2 per pilot, at most 3 pilots
+        argv, env = calls[0]
+        assert "--job-name=stratos-j" in argv and "--cpus-per-task=2" in argv and "--mem=200" in argv
+        assert "--partition=debug" in argv and env["STRATOS_TOKEN"] == "tok"
+        backend.demand("slurm:5", 0, 2)
+        await backend._supply(state)
+        assert len(calls) == 3  # running tasks alone ask for no more pilots
+        backend.demand("slurm:6", 9, 0)  # a pool it was never asked to open: ignored
+        assert "slurm:6" not in backend.pools
+
+    asyncio.run(scenario())
+
+
+def test_a_registered_pilot_whose_slurm_job_ended_is_reported_to_the_core(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stratosd.backends import slurm
+    from stratosd.backends.pilots import PilotsBackend
+    from stratosd.core.events import Event, ExecutorHeard, HostAdded, PilotJobEnded
+
+    async def squeue_lists_nothing(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+        return 0, "", ""
+
+    monkeypatch.setattr(slurm, "_run", squeue_lists_nothing)
+    events: list[Event] = []
+
+    async def scenario() -> None:
+        pilots = PilotsBackend(events.append)
+        backend = slurm.SlurmBackend(pilots, meta=NoMeta(), executor_address="h:1", log_dir=tmp_path)
+        backend.revive("slurm:5")
+        backend.pools["slurm:5"].pilots["77"] = "RUNNING"
+        pilots.register(5, "slurm:5", "slurm-77", "n1", 1, 100)
+        await backend._poll()
+        assert pilots.pilot("slurm-77") is None and backend.pools["slurm:5"].pilots == {}
+
+    asyncio.run(scenario())
+    told = [e for e in events if not isinstance(e, ExecutorHeard)]
+    assert [type(e) for e in told] == [HostAdded, PilotJobEnded]
+    ended = told[1]
+    assert isinstance(ended, PilotJobEnded) and ended.host_id == "slurm-77"
+    assert ended.detail == "its Slurm job 77 ended (gone)"

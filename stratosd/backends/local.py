@@ -1,4 +1,10 @@
-"""The embedded default backend: tasks run on this host under the executor's supervision."""
+"""The embedded default backend: tasks run on this host under the executor's supervision.
+
+Translates: this host -> HostAdded; a supervised process -> TaskStarted, TaskEnded (its
+record, DAEMON_STOP when the daemon's shutdown stopped it), TaskLost (the executor failed).
+Carries out: LaunchTask, KillTask.
+Decides: nothing about a task's fate.
+"""
 
 from __future__ import annotations
 

@@ -2,8 +2,14 @@
 
 A pilot registers a host and its resources for one job; to the core it is a host like
 the local machine or a Mesos agent. Orders (tasks to start, attempts to kill) wait in
-the pilot's queue until its next Fetch. A pilot that stops fetching is lost: the core
-runs its tasks again elsewhere. The Slurm backend builds on this by submitting pilots.
+the pilot's queue until its next Fetch. Each call is reported to the core as ExecutorHeard
+(at most a few a second per pilot); the core decides when a silent pilot is lost and says
+so with StopExecutor. The Slurm backend builds on this by submitting pilots.
+
+Translates: Register -> HostAdded (with the attempts it holds); each call -> ExecutorHeard
+(coalesced); a launch for a pilot that is gone -> TaskLost.
+Carries out: LaunchTask, KillTask (queued for the pilot's next Fetch), StopExecutor.
+Decides: nothing about a task's fate (nor when a pilot is lost: the core's Tick does).
 """
 
 from __future__ import annotations
@@ -11,15 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stratos_executor.spec import TaskSpec
 from stratos_wire import stratos_pb2 as pb
 from stratosd.backends.base import Emit
-from stratosd.core.events import Event, HostAdded, HostRemoved, TaskLost
-from stratosd.core.model import Offer
-from stratosd.core.types import AttemptRef, PoolKind
+from stratosd.core.actions import PoolGrant
+from stratosd.core.events import Event, ExecutorHeard, HostAdded, TaskLost
+from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolKind
 
 KIND = PoolKind.PILOTS
 
@@ -29,10 +34,13 @@ class Pilot:
     executor_id: str
     job_key: int
     host: str
-    last_seen: float
+    #: when the core was last told it was heard from (time.time()): ExecutorHeard is coalesced.
+    told: float = 0.0
     tasks: list[pb.TaskAssignment] = field(default_factory=list)
     kills: list[pb.AttemptRef] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: the core told it to stop (StopExecutor): its next fetch says so and forgets it.
+    stop: bool = False
 
 
 def assignment(spec: TaskSpec) -> pb.TaskAssignment:
@@ -48,17 +56,17 @@ def assignment(spec: TaskSpec) -> pb.TaskAssignment:
 class PilotsBackend:
     pool = KIND
 
-    def __init__(self, emit: Emit, *, lost_after: float = 30.0, fetch_wait: float = 5.0,
-                 unclaimed: Callable[[PoolKind], list[AttemptRef]] = lambda kind: []) -> None:
+    def __init__(self, emit: Emit, *, lost_after: float = 30.0, fetch_wait: float = 5.0) -> None:
         self._emit = emit
+        #: told to pilots when they register (the core, not this adapter, decides when one is lost:
+        #: it is given the same setting).
         self.lost_after = lost_after
+        #: a pilot's calls reach the core as ExecutorHeard at most this often.
+        self.heard_every = min(1.0, lost_after / 4)
         self.fetch_wait = fetch_wait
         self.pilots: dict[str, Pilot] = {}
         #: (job key, task id, attempt) -> the pilot running it.
         self._placed: dict[tuple[int, int, int], str] = {}
-        self._watcher: asyncio.Task[None] | None = None
-        #: the core's running tasks of a pool kind that no pilot holds (see SchedulerState.unclaimed).
-        self._unclaimed = unclaimed
         #: every executor id that registered since the daemon started (a pilot job that ended
         #: without one never reached the daemon).
         self.ever_registered: set[str] = set()
@@ -71,9 +79,6 @@ class PilotsBackend:
     def initial_events(self) -> list[Event]:
         return []
 
-    def start(self) -> None:
-        self._watcher = asyncio.get_running_loop().create_task(self._watch())
-
     # -- pilots ------------------------------------------------------------------------------
 
     def register(self, job_key: int, pool: str, executor_id: str, host: str, cpus: float, mem: float,
@@ -81,59 +86,68 @@ class PilotsBackend:
         """A pilot (re)registers; ``holding``: (task id, attempt) it still runs or has yet to report."""
         pilot = self.pilots.get(executor_id)
         if pilot is not None:
-            pilot.last_seen = time.monotonic()
+            self.heard(pilot)
             return
-        self.pilots[executor_id] = Pilot(executor_id, job_key, host, time.monotonic())
+        pilot = self.pilots[executor_id] = Pilot(executor_id, job_key, host)
         self.ever_registered.add(executor_id)
         for task_id, attempt in holding:  # kills of attempts the core no longer wants find their pilot
             self._placed[(job_key, task_id, attempt)] = executor_id
         self._emit(HostAdded(executor_id, pool, cpus, mem, host,
                              tuple(AttemptRef(job_key, task_id, attempt) for task_id, attempt in holding)))
+        self.heard(pilot)
+
+    def heard(self, pilot: Pilot) -> None:
+        """The pilot called: tell the core it lives (coalesced to one event per ``heard_every``)."""
+        now = time.time()
+        if now - pilot.told >= self.heard_every:
+            pilot.told = now
+            self._emit(ExecutorHeard(pilot.executor_id, now))
 
     def pilot(self, executor_id: str) -> Pilot | None:
         return self.pilots.get(executor_id)
 
-    async def fetch(self, pilot: Pilot, wait: float) -> tuple[list[pb.TaskAssignment], list[pb.AttemptRef]]:
-        pilot.last_seen = time.monotonic()
-        if not pilot.tasks and not pilot.kills:
+    async def fetch(self, pilot: Pilot, wait: float) -> tuple[list[pb.TaskAssignment], list[pb.AttemptRef], bool]:
+        """The pilot's orders: tasks to start, attempts to kill, and whether to stop (then it is forgotten)."""
+        self.heard(pilot)
+        if not pilot.tasks and not pilot.kills and not pilot.stop:
             pilot.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(pilot.wake.wait(), min(max(wait, 0.0), self.fetch_wait))
-        pilot.last_seen = time.monotonic()
+        self.heard(pilot)
         tasks, kills = pilot.tasks, pilot.kills
         pilot.tasks, pilot.kills = [], []
-        return tasks, kills
+        if pilot.stop and self.pilots.get(pilot.executor_id) is pilot:
+            self._drop(pilot.executor_id)
+        return tasks, kills, pilot.stop
 
-    def forget(self, executor_id: str, reason: str) -> None:
-        pilot = self.pilots.pop(executor_id, None)
+    def stop_executor(self, host_id: str, cause: ExecutorStopCause) -> None:
+        """The core removed this pilot's host. A silent one is forgotten (its next call must register
+        again); any other is told to stop by its next fetch."""
+        pilot = self.pilots.get(host_id)
         if pilot is None:
             return
+        if cause is ExecutorStopCause.SILENT:
+            self._drop(host_id)
+            pilot.wake.set()  # a fetch still waiting returns (empty); the call after it is refused
+            return
+        pilot.stop = True
+        pilot.wake.set()
+
+    def drop(self, executor_id: str) -> bool:
+        """Forget a pilot whose end the caller reports to the core (a Slurm job that ended)."""
+        return self._drop(executor_id) is not None
+
+    def _drop(self, executor_id: str) -> Pilot | None:
+        pilot = self.pilots.pop(executor_id, None)
         for key in [k for k, v in self._placed.items() if v == executor_id]:
             del self._placed[key]
-        self._emit(HostRemoved(executor_id, reason, time.time()))
+        return pilot
 
     def live_attempts(self) -> dict[AttemptRef, str]:
         return {AttemptRef(*key): host for key, host in self._placed.items()}
 
     def attempt_ended(self, job_key: int, task_id: int, attempt: int) -> None:
         self._placed.pop((job_key, task_id, attempt), None)
-
-    async def _watch(self) -> None:
-        adopt_until = time.monotonic() + self.lost_after
-        while True:
-            await asyncio.sleep(min(1.0, self.lost_after / 4))
-            now = time.monotonic()
-            if adopt_until and now > adopt_until:
-                # After a restart the journal's running tasks wait for their pilots to register again
-                # (holding them); those whose pilot did not come back within lost_after run elsewhere.
-                adopt_until = 0.0
-                for kind in (k for k in PoolKind if k.pilot_hosts):
-                    for job_key, task_id, attempt in self._unclaimed(kind):
-                        self._emit(TaskLost(job_key, task_id, attempt,
-                                            "its pilot did not come back after the daemon restarted", time.time()))
-            for pilot in list(self.pilots.values()):
-                if now - pilot.last_seen > self.lost_after:
-                    self.forget(pilot.executor_id, f"no word from it for {self.lost_after:g} s")
 
     # -- the Backend interface ------------------------------------------------------------------
 
@@ -154,25 +168,14 @@ class PilotsBackend:
             pilot.wake.set()
 
     # Plain pilots are started by hand: there is nothing to ask a cluster for, or to give back.
-    def revive(self, pool: str) -> None:
-        pass
-
-    def suppress(self, pool: str) -> None:
+    def revive(self, pool: str, grant: PoolGrant | None = None) -> None:
         pass
 
     def release(self, pool: str, now: bool = False) -> None:
         pass
 
-    def accept(self, pool: str, offer: Offer, launches: list[tuple[int, TaskSpec, float]]) -> None:
-        raise TypeError("pilots take no offers")
-
-    def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None:
-        raise TypeError("pilots take no offers")
-
     def jobs_pilots(self, job_key: int) -> list[Pilot]:
         return [p for p in self.pilots.values() if p.job_key == job_key]
 
     async def close(self) -> None:
-        # Pilots keep running across a daemon restart: they retry until it is back.
-        if self._watcher is not None:
-            self._watcher.cancel()
+        """Pilots keep running across a daemon restart: they retry until it is back."""

@@ -2,10 +2,18 @@
 
 The core places tasks on pilots as on any host (backends/pilots.py carries the orders).
 This adapter only keeps each job's pool supplied: it submits pilot jobs while tasks wait
-(up to max_pilots), watches them in squeue, has a pilot whose Slurm job ended counted lost
-(its tasks run again elsewhere), and scancels the job's pilots when the job is done.
+(up to the core's demand and max_pilots), watches them in squeue, tells the core when a
+pilot's Slurm job ended (it decides what becomes of its tasks), and scancels the job's pilots
+when the job is done.
 Pilot job ids are journaled (job_meta), so a restarted daemon still knows, and can cancel,
 the pilots that reconnect to it on their own.
+
+Translates: squeue's word on a registered pilot's job ending -> PilotJobEnded; a pilot job
+that ended before its pilot registered -> PilotStartFailed (with Slurm's record and log tail).
+Carries out: ReviveOffers (keeps the grant), PoolDemand (sizes the supply: how many sbatch
+calls, with backoff), ReleasePool (scancel), and through the pilots backend LaunchTask,
+KillTask, StopExecutor.
+Decides: nothing about a task's fate.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,9 +38,10 @@ from stratos_executor.spec import TaskSpec
 from stratos_wire.errors import BackendUnavailable, InvalidJobSpec
 from stratosd.backends.base import Emit
 from stratosd.backends.pilots import PilotsBackend
-from stratosd.core.events import Event, PilotStartFailed
-from stratosd.core.model import Job, Offer, Status
-from stratosd.core.types import PoolId, PoolKind
+from stratosd.core.actions import PoolGrant
+from stratosd.core.events import Event, PilotJobEnded, PilotStartFailed
+from stratosd.core.model import JobSpec
+from stratosd.core.types import ExecutorStopCause, PoolId, PoolKind
 from stratosd.enroll import Enrollment
 from stratosd.listeners import ExecutorListeners, slurm_controller
 
@@ -68,9 +77,8 @@ def partition_of(master: str) -> str:
     return master[len("slurm://"):] if master.startswith("slurm://") else ""
 
 
-def pilot_size(job: Job) -> tuple[int, int, int]:
+def pilot_size(spec: JobSpec) -> tuple[int, int, int]:
     """A pilot's cores, memory (MB) and the tasks it runs at once, from the job's settings."""
-    spec = job.spec
     cpus = max(1, math.ceil(spec.pilot_cpus or spec.cpus))
     slots = max(1, math.floor(cpus / max(spec.cpus, 1e-9) + 1e-9))
     mem = math.ceil(spec.pilot_mem or spec.mem * slots)
@@ -96,6 +104,11 @@ class PilotPool:
     retry_at: float = 0.0
     #: pilot jobs in a row that ended without ever reaching the daemon.
     failed_starts: int = 0
+    #: the job's name, token and settings, from the core's last ReviveOffers (None: not revived yet).
+    grant: PoolGrant | None = None
+    #: the core's last PoolDemand: the pool's tasks waiting and running.
+    pending: int = 0
+    running: int = 0
 
 
 class SlurmBackend:
@@ -105,7 +118,6 @@ class SlurmBackend:
         self,
         pilots: PilotsBackend,
         *,
-        jobs: Callable[[int], Job | None],
         meta: Meta,
         executor_address: str,
         log_dir: Path,
@@ -124,7 +136,6 @@ class SlurmBackend:
         #: with it, a pilot job carries a one-time bootstrap, never the job's token.
         self.enrollment = enrollment
         self.pilots = pilots
-        self._jobs = jobs
         self._meta = meta
         self.executor_address = executor_address
         self.executor_command = executor_command or f"{shlex.quote(sys.executable)} -m stratos_executor"
@@ -142,16 +153,21 @@ class SlurmBackend:
 
     # -- what the core asks for -----------------------------------------------------------------
 
-    def revive(self, pool: str) -> None:
+    def revive(self, pool: str, grant: PoolGrant | None = None) -> None:
         """Tasks wait in the pool: make sure it has (or gets) pilots."""
         state = self._pool(pool)
         if state is None:
             return
+        if grant is not None:
+            state.grant = grant
         state.release_at = None
         self._wake.set()
 
-    def suppress(self, pool: str) -> None:
-        pass
+    def demand(self, pool: str, pending: int, running: int) -> None:
+        """The core's count of the pool's waiting and running tasks: the next supply round sizes from it."""
+        state = self.pools.get(pool)
+        if state is not None:
+            state.pending, state.running = pending, running
 
     def release(self, pool: str, now: bool = False) -> None:
         """The job has nothing left to run: scancel its pilots, after ``idle_release`` unless more
@@ -175,11 +191,8 @@ class SlurmBackend:
     def kill(self, job_key: int, task_id: int, attempt: int, host_hint: str = "") -> None:
         self.pilots.kill(job_key, task_id, attempt)
 
-    def accept(self, pool: str, offer: Offer, launches: list[tuple[int, TaskSpec, float]]) -> None:
-        raise TypeError("Slurm pilots take no offers")
-
-    def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None:
-        raise TypeError("Slurm pilots take no offers")
+    def stop_executor(self, host_id: str, cause: ExecutorStopCause) -> None:
+        self.pilots.stop_executor(host_id, cause)
 
     # -- what the servicer shows -----------------------------------------------------------------
 
@@ -277,8 +290,10 @@ class SlurmBackend:
                 executor_id = f"slurm-{slurm_id}"
                 if executor_id in self.pilots.ever_registered:
                     state.failed_starts = 0
-                    # its tasks, if any, are infrastructure failures: the core runs them elsewhere
-                    self.pilots.forget(executor_id, f"its Slurm job {slurm_id} ended ({now or 'gone'})")
+                    # its tasks, if any, are infrastructure failures: the core decides, and runs them elsewhere
+                    if self.pilots.drop(executor_id):
+                        self._emit(PilotJobEnded(executor_id, f"its Slurm job {slurm_id} ended ({now or 'gone'})",
+                                                 time.time()))
                 else:
                     self._failed_start(state, slurm_id)
                     node, detail = await self._why_failed(state, slurm_id, now)
@@ -293,8 +308,8 @@ class SlurmBackend:
         fields = dict(re.findall(r"(NodeList|ExitCode|StdOut|JobState|Reason)=(\S+)", out)) if code == 0 else {}
         node = fields.get("NodeList", "")
         node = "" if node in ("(null)", "None") else node
-        job = self._jobs(state.job_key)
-        path = fields.get("StdOut") or (str(self.log_dir / f"{job.name}-pilot-{slurm_id}.log") if job else "")
+        name = state.grant.job_name if state.grant is not None else ""
+        path = fields.get("StdOut") or (str(self.log_dir / f"{name}-pilot-{slurm_id}.log") if name else "")
         tail = log_tail(Path(path)) if path else ""
         words = [f"Slurm job {slurm_id}"]
         ended = fields.get("JobState") or squeue_state
@@ -319,35 +334,33 @@ class SlurmBackend:
         log.warning("job key %d: %s", state.job_key, state.problem)
 
     async def _supply(self, state: PilotPool) -> None:
-        job = self._jobs(state.job_key)
-        if job is None:
-            self.pools.pop(state.pool, None)
+        """Submit pilot jobs for the core's last demand (a removed job's pool was released already)."""
+        grant = state.grant
+        if grant is None or not (state.pending + state.running) or time.monotonic() < state.retry_at:
             return
-        if not job.unended or time.monotonic() < state.retry_at:
-            return
-        cpus, mem, slots = pilot_size(job)
-        count = pilots_to_submit(job.counts[Status.PENDING], job.counts[Status.RUNNING], slots,
-                                 len(state.pilots), job.spec.max_pilots or DEFAULT_MAX_PILOTS)
+        cpus, mem, slots = pilot_size(grant.spec)
+        count = pilots_to_submit(state.pending, state.running, slots, len(state.pilots),
+                                 grant.spec.max_pilots or DEFAULT_MAX_PILOTS)
         for _ in range(count):
-            if not await self._submit(state, job, cpus, mem):
+            if not await self._submit(state, grant, cpus, mem):
                 state.retry_at = time.monotonic() + 10 * self.poll_interval
                 return
 
-    async def _submit(self, state: PilotPool, job: Job, cpus: int, mem: int) -> bool:
-        spec = job.spec
+    async def _submit(self, state: PilotPool, grant: PoolGrant, cpus: int, mem: int) -> bool:
+        spec = grant.spec
         self.log_dir.mkdir(parents=True, exist_ok=True)
         address, tls_ca, ca_pem = self.executor_address, self.executor_tls_ca, ""
         listener = self.listeners.for_master(spec.master) if self.listeners is not None else None
         if listener is not None:
             address, tls_ca, ca_pem = listener.advertise, listener.ca_path or None, listener.ca_pem
         pilot = [
-            *shlex.split(self.executor_command), "pilot", "--connect", address, "--job", job.name,
+            *shlex.split(self.executor_command), "pilot", "--connect", address, "--job", grant.job_name,
             "--idle-timeout", f"{spec.pilot_idle_timeout or DEFAULT_IDLE_TIMEOUT:g}",
         ]
         if tls_ca:
             pilot += ["--tls-ca", tls_ca]
-        argv = ["sbatch", "--parsable", f"--job-name=stratos-{job.name}", f"--cpus-per-task={cpus}", f"--mem={mem}",
-                "--nodes=1", "--ntasks=1", f"--output={self.log_dir}/{job.name}-pilot-%j.log"]
+        argv = ["sbatch", "--parsable", f"--job-name=stratos-{grant.job_name}", f"--cpus-per-task={cpus}",
+                f"--mem={mem}", "--nodes=1", "--ntasks=1", f"--output={self.log_dir}/{grant.job_name}-pilot-%j.log"]
         partition = partition_of(spec.master)
         if partition:
             argv.append(f"--partition={partition}")
@@ -364,23 +377,23 @@ class SlurmBackend:
         if self.enrollment is not None:
             # Slurm keeps a job's environment (state files, `sacct --env-vars`): only a one-time
             # bootstrap goes there, which the pilot trades for its own credential over TLS.
-            env["STRATOS_BOOTSTRAP"] = self.enrollment.bootstrap(job.token)
+            env["STRATOS_BOOTSTRAP"] = self.enrollment.bootstrap(grant.token)
         else:
-            env["STRATOS_TOKEN"] = job.token  # never on a command line
+            env["STRATOS_TOKEN"] = grant.token  # never on a command line
         try:
             code, out, err = await _run(argv, env)
         except FileNotFoundError:
             code, out, err = 127, "", "sbatch is not installed here"
         if code != 0:
             state.problem = f"Slurm refused a pilot job (sbatch: {err.strip() or code}); retrying"
-            log.warning("job %s: %s", job.name, state.problem)
+            log.warning("job %s: %s", grant.job_name, state.problem)
             return False
         slurm_id = out.strip().split(";")[0]
         if state.failed_starts < FAILED_STARTS_BEFORE_BACKOFF:
             state.problem = ""
         state.pilots[slurm_id] = "PENDING"
         self._save(state)
-        log.info("job %s: pilot job %s submitted (%d cores, %d MB)", job.name, slurm_id, cpus, mem)
+        log.info("job %s: pilot job %s submitted (%d cores, %d MB)", grant.job_name, slurm_id, cpus, mem)
         return True
 
     async def _cancel_all(self, state: PilotPool) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from stratos_executor.spec import TaskRecord
-from stratosd.core.model import Call, Job, Offer, Task
-from stratosd.core.types import PoolId
+from stratosd.core.model import Call, Job, JobSpec, Offer, Task
+from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolId
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +107,46 @@ class DeclineOffers(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class PoolGrant:
+    """What a cluster backend needs to ask for hosts for one job's pool, as values (never the live job):
+    the job's name and token (its executors present them), and its settings (master, role, sizes)."""
+
+    job_name: str
+    token: str
+    spec: JobSpec
+
+    @classmethod
+    def of(cls, job: Job) -> PoolGrant:
+        return cls(job.name, job.token, job.spec)
+
+
+@dataclass(frozen=True, slots=True)
 class ReviveOffers(Action):
     """The pool has work again: open it and ask for offers (clears earlier refusals)."""
 
     pool: PoolId
+    #: the job's grant, for a backend that opens the pool now; not compared (it follows from the pool).
+    grant: PoolGrant | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptAttempts(Action):
+    """After a restart: these attempts run in the pool's cluster (the journal says so); the backend
+    that opens the pool takes them as its own (a Mesos framework reconciles them). Sent before the
+    pool's ReviveOffers."""
+
+    pool: PoolId
+    attempts: tuple[AttemptRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolDemand(Action):
+    """How many of the pool's tasks wait and run now: a backend that supplies hosts (Slurm pilots)
+    sizes its supply from it. Sent at the end of a step when the numbers changed."""
+
+    pool: PoolId
+    pending: int
+    running: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +165,15 @@ class ReleasePool(Action):
 
     pool: PoolId
     now: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StopExecutor(Action):
+    """Tell a standing executor (a pilot) to stop at its next call; the core has already removed its host."""
+
+    pool: PoolId
+    host_id: str
+    cause: ExecutorStopCause
 
 
 @dataclass(frozen=True, slots=True)

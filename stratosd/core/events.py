@@ -84,8 +84,18 @@ class HostAdded(Event):
 
 @dataclass(frozen=True, slots=True)
 class Tick(Timed):
-    """Time passed: tasks waiting for a data-local host may now take any."""
+    """Time passed: tasks waiting for a data-local host may now take any; silent pilots are lost;
+    after a restart, the running tasks whose pilot did not come back run again."""
 
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorHeard(Timed):
+    """A standing executor (a pilot) called the daemon: it is alive. Backends send it at most about
+    once a second per executor; the core decides when one has been silent too long (on Tick)."""
+
+    host_id: str
     now: float
 
 
@@ -102,6 +112,17 @@ class HostRemoved(Timed):
 
     host_id: str
     reason: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class PilotJobEnded(Timed):
+    """The cluster job of a pilot that registered ended (Slurm no longer runs it): the pilot is gone,
+    its running tasks are infrastructure failures (retried while retries are left)."""
+
+    host_id: str
+    #: what the cluster said ("its Slurm job 42 ended (COMPLETED)").
+    detail: str
     now: float
 
 

@@ -39,6 +39,12 @@ class JournalDiff:
         self._jobs.pop(job_key, None)
         self._tasks.pop(job_key, None)
 
+    def job_keys(self) -> set[int]:
+        """The jobs this step changed (their tasks, counts or fields), removed ones included."""
+        keys = set(self._jobs) | set(self._tasks)
+        keys.update(a.job_key for a in self._actions if isinstance(a, act.DeleteJob))
+        return keys
+
     def flush(self, stimulus_id: str) -> list[act.Action]:
         """The step's journal actions, in journal order; the diff is empty afterwards."""
         out: list[act.Action] = [act.SaveJob(job, stimulus_id=stimulus_id) for job in self._jobs.values()]

@@ -160,7 +160,7 @@ def on_submit(state: SchedulerState, e: ev.SubmitRequested) -> None:
     state.diff.job(job)
     state.waiting.setdefault(job.pool, {})[job.key] = job
     if job.pool.kind.cluster:
-        state.effects.append(act.ReviveOffers(job.pool, stimulus_id=state.stimulus))
+        placement.revive(state, job)
     state.reply(e, Submitted(call.call_id, first, len(commands), warnings))
 
 def on_kill(state: SchedulerState, e: ev.KillRequested) -> None:
@@ -187,6 +187,7 @@ def on_cancel(state: SchedulerState, e: ev.CancelRequested) -> None:
             raise InvalidSubmission(f"job {job.name} has no submission call {e.call_id}.")
         targets = [t for t in job.tasks if t.call_id == e.call_id and t.status not in TERMINAL]
     state.reply(e, kill(state, job, targets))
+    placement.stop_pilots_if_cancelled(state, job)
 
 def on_retry(state: SchedulerState, e: ev.RetryRequested) -> None:
     """Failed tasks of an ended job wait again as new attempts of the same tasks: their new result
@@ -230,7 +231,7 @@ def on_retry(state: SchedulerState, e: ev.RetryRequested) -> None:
         state.diff.job(job)
         state.waiting.setdefault(job.pool, {})[job.key] = job
         if job.pool.kind.cluster:
-            state.effects.append(act.ReviveOffers(job.pool, stimulus_id=state.stimulus))
+            placement.revive(state, job)
     state.reply(e, tuple(t.task_id for t in targets))
 
 def kill(state: SchedulerState, job: Job, targets: list[Task]) -> Killed:
@@ -477,7 +478,7 @@ def add_replacements(state: SchedulerState, job: Job, task: Task, commands: list
     if children:
         state.waiting.setdefault(job.pool, {})[job.key] = job
         if job.pool.kind.cluster:
-            state.effects.append(act.ReviveOffers(job.pool, stimulus_id=state.stimulus))
+            placement.revive(state, job)
 
 def requeue(state: SchedulerState, job: Job, task: Task) -> None:
     """A running task waits again (retried, or timed out with timeout_retries left), first in line."""
@@ -487,4 +488,4 @@ def requeue(state: SchedulerState, job: Job, task: Task) -> None:
     job.pending.appendleft(task.task_id)
     state.waiting.setdefault(job.pool, {})[job.key] = job
     if job.pool.kind.cluster:
-        state.effects.append(act.ReviveOffers(job.pool, stimulus_id=state.stimulus))
+        placement.revive(state, job)

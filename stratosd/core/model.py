@@ -258,3 +258,5 @@ class Host:
     free_cpus: float = 0.0
     free_mem: float = 0.0
     running: set[tuple[int, int]] = field(default_factory=set)
+    #: when its executor was last heard from (ExecutorHeard); a pilot silent for too long is lost.
+    last_seen: float = 0.0

@@ -16,7 +16,7 @@ from stratosd.core import lifecycle
 from stratosd.core.locality import best_hosts, canonical_host
 from stratosd.core.model import Host, Job, Status, Task
 from stratosd.core.transitions import move
-from stratosd.core.types import AttemptRef, PoolId
+from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolId, PoolKind
 
 if TYPE_CHECKING:
     from stratosd.core.state import SchedulerState
@@ -54,6 +54,13 @@ class HostBook:
         host.running.add((job.key, task_id))
         self.placed[(job.key, task_id)] = host.host_id
 
+    def remove(self, host_id: str) -> Host | None:
+        """The host leaves its pool (its running tasks are the caller's to decide on)."""
+        host = self.hosts.pop(host_id, None)
+        if host is not None:
+            self.pools[host.pool].remove(host)
+        return host
+
     def free(self, job: Job, task_id: int) -> None:
         """The task no longer runs where it was placed (if it was)."""
         host_id = self.placed.pop((job.key, task_id), None)
@@ -73,12 +80,15 @@ def on_host_added(state: SchedulerState, e: ev.HostAdded) -> None:
     if e.host_id in book.hosts:
         return
     host = Host(e.host_id, PoolId(e.pool), e.cpus, e.mem, canonical_host(e.hostname or e.host_id),
-                free_cpus=e.cpus, free_mem=e.mem)
+                free_cpus=e.cpus, free_mem=e.mem, last_seen=state.now)
     book.hosts[e.host_id] = host
     book.pools.setdefault(host.pool, []).append(host)
     state.pilot_failures.pop(host.pool, None)  # a pilot reached the daemon: the pool works
     for ref in e.holding:
         claim(state, host, AttemptRef(*ref))
+    job = pool_owner(state, host.pool)
+    if job is not None:
+        stop_pilots_if_cancelled(state, job)  # a pilot of a cancelled job registering (again)
 
 
 def claim(state: SchedulerState, host: Host, ref: AttemptRef) -> None:
@@ -98,13 +108,84 @@ def claim(state: SchedulerState, host: Host, ref: AttemptRef) -> None:
 
 def on_host_removed(state: SchedulerState, e: ev.HostRemoved) -> None:
     """A host left: its running tasks failed with it (retried while retries are left)."""
-    host = state.book.hosts.pop(e.host_id, None)
+    lose_host(state, e.host_id, e.reason, e.now)
+
+
+def on_executor_heard(state: SchedulerState, e: ev.ExecutorHeard) -> None:
+    host = state.book.hosts.get(e.host_id)
+    if host is not None and e.now > host.last_seen:
+        host.last_seen = e.now
+
+
+def on_tick(state: SchedulerState, e: ev.Tick) -> None:
+    """Pilot liveness, by the time events tell (the core has no clock): a pilot not heard from for
+    ``pilot_lost_after`` seconds is lost with its tasks and told to stop (its backend forgets it, so
+    its next call must register again); once the adoption window after a restart closes, the running
+    tasks no returning pilot holds are lost (they run again)."""
+    lost_after = state.pilot_lost_after
+    if state.adopt_until and e.now > state.adopt_until:
+        state.adopt_until = 0.0
+        for kind in (k for k in PoolKind if k.pilot_hosts):
+            for job_key, task_id, _attempt in state.unclaimed(kind):
+                job = state.by_key[job_key]
+                lifecycle.lose(state, job, job.tasks[task_id], "its pilot did not come back after the daemon restarted",
+                               e.now)
+    for pool, hosts in state.book.pools.items():
+        if not pool.kind.pilot_hosts:
+            continue
+        for host in [h for h in hosts if e.now - h.last_seen > lost_after]:
+            lose_host(state, host.host_id, f"no word from it for {lost_after:g} s", e.now)
+            state.effects.append(act.StopExecutor(pool, host.host_id, ExecutorStopCause.SILENT,
+                                                  stimulus_id=state.stimulus))
+
+
+def on_pilot_job_ended(state: SchedulerState, e: ev.PilotJobEnded) -> None:
+    """A pilot's cluster job ended: the pilot is gone with whatever it ran."""
+    lose_host(state, e.host_id, e.detail, e.now)
+
+
+def lose_host(state: SchedulerState, host_id: str, why: str, now: float) -> None:
+    """The host is gone: its running tasks failed with it (retried while retries are left)."""
+    host = state.book.remove(host_id)
     if host is None:
         return
-    state.book.pools[host.pool].remove(host)
     for job_key, task_id in sorted(host.running):
         job = state.by_key[job_key]
-        lifecycle.lose(state, job, job.tasks[task_id], f"host {e.host_id} left: {e.reason}", e.now)
+        lifecycle.lose(state, job, job.tasks[task_id], f"host {host_id} left: {why}", now)
+
+
+def revive(state: SchedulerState, job: Job) -> None:
+    """The job's own pool has work: ask its backend for hosts (the grant says for whom)."""
+    state.effects.append(act.ReviveOffers(job.pool, act.PoolGrant.of(job), stimulus_id=state.stimulus))
+
+
+def tell_demand(state: SchedulerState, keys: set[int]) -> None:
+    """PoolDemand for each of these jobs' own cluster pools whose pending/running numbers changed
+    since last told (a removed job's entry is dropped: its pool is released)."""
+    for key in sorted(keys):
+        job = state.by_key.get(key)
+        if job is None or job.pool.job_key != key:
+            state.demand.pop(key, None)
+            continue
+        if not job.pool.kind.cluster:
+            continue
+        now = (job.counts[Status.PENDING], job.counts[Status.RUNNING])
+        if state.demand.get(key) != now:
+            state.demand[key] = now
+            state.effects.append(act.PoolDemand(job.pool, *now, stimulus_id=state.stimulus))
+
+
+def stop_pilots_if_cancelled(state: SchedulerState, job: Job) -> None:
+    """A cancelled job with no unended task needs its pilots no more: their hosts leave its pool
+    and each pilot is told to stop (StopExecutor); a later submission asks for pilots anew."""
+    if not job.cancelled or job.unended or not job.pool.kind.pilot_hosts or job.pool.job_key != job.key:
+        return
+    for host in list(state.book.pools.get(job.pool, ())):
+        if host.running:  # (none: the pool is the job's own and it runs nothing)
+            continue
+        state.book.remove(host.host_id)
+        state.effects.append(act.StopExecutor(job.pool, host.host_id, ExecutorStopCause.JOB_CANCELLED,
+                                              stimulus_id=state.stimulus))
 
 
 def on_pilot_start_failed(state: SchedulerState, e: ev.PilotStartFailed) -> None:

@@ -11,6 +11,7 @@ from bisect import bisect_left
 from typing import TYPE_CHECKING
 
 from stratosd.core import actions as act
+from stratosd.core import placement
 from stratosd.core.model import EXITED, TERMINAL, Job, Task
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ def ended(state: SchedulerState, job: Job, task: Task, now: float) -> None:
         state.diff.job(job)
         if job.pool.kind.cluster:
             state.effects.append(act.ReleasePool(job.pool, stimulus_id=state.stimulus))
+        placement.stop_pilots_if_cancelled(state, job)
     if call.mode == "stream":
         if has_record(job, task):
             publish(state, job, [task.task_id])

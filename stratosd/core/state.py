@@ -62,6 +62,7 @@ from stratosd.core.lifecycle import limit_reason, not_ended_message, unenforced_
 from stratosd.core.locality import best_hosts, canonical_host
 from stratosd.core.model import TERMINAL, Host, Job, Status, Task
 from stratosd.core.placement import HostBook
+from stratosd.core.replies import JobView
 from stratosd.core.results import tree_ended
 from stratosd.core.story import RESTORE, StoryEntry, StoryLog, TaskStory
 from stratosd.core.transitions import InvalidTransition
@@ -74,8 +75,10 @@ R = TypeVar("R")
 _HANDLERS: dict[type[ev.Event], Callable[[SchedulerState, Any], None]] = {
     ev.HostAdded: placement.on_host_added,
     ev.HostRemoved: placement.on_host_removed,
+    ev.PilotJobEnded: placement.on_pilot_job_ended,
     ev.OffersReceived: placement.on_offers,
-    ev.Tick: lambda state, e: None,
+    ev.Tick: placement.on_tick,
+    ev.ExecutorHeard: placement.on_executor_heard,
     ev.CreateJobRequested: lifecycle.on_create_job,
     ev.SubmitRequested: lifecycle.on_submit,
     ev.KillRequested: lifecycle.on_kill,
@@ -94,6 +97,8 @@ _HANDLERS: dict[type[ev.Event], Callable[[SchedulerState, Any], None]] = {
 
 #: pilot jobs of a pool in a row that end without registering before its pending tasks are charged.
 PILOT_FAILURES_BEFORE_LOST = placement.PILOT_FAILURES_BEFORE_LOST
+#: seconds without a word from a pilot before it counts as lost.
+PILOT_LOST_AFTER = 30.0
 
 
 class SchedulerState:
@@ -104,12 +109,17 @@ class SchedulerState:
     BUSY_REFUSE_SECONDS = placement.BUSY_REFUSE_SECONDS
 
     def __init__(self, *, story_length: int = 20_000, story_total: int = 500_000, validate: bool = False,
-                 pilot_failures_before_lost: int = PILOT_FAILURES_BEFORE_LOST) -> None:
+                 pilot_failures_before_lost: int = PILOT_FAILURES_BEFORE_LOST,
+                 pilot_lost_after: float = PILOT_LOST_AFTER) -> None:
         #: check every invariant after every step (tests; see core/validate.py).
         self.validating = validate
         #: a pool with no registered pilot whose pilot jobs fail this many times in a row charges each
         #: of its pending tasks one infrastructure failure (lost when no retries are left).
         self.pilot_failures_before_lost = max(1, pilot_failures_before_lost)
+        #: a pilot not heard from (ExecutorHeard) for this many seconds is lost; after a restart, the
+        #: running tasks no returning pilot holds are lost this long after the restore (adopt_until).
+        self.pilot_lost_after = pilot_lost_after
+        self.adopt_until = 0.0
         #: pool -> (node, detail) of its pilot jobs that failed since one last registered.
         self.pilot_failures: dict[PoolId, list[tuple[str, str]]] = {}
         #: jobs by their current name, and by their journal key.
@@ -137,6 +147,8 @@ class SchedulerState:
         self.effects: list[act.Action] = []
         #: the step's journal actions.
         self.diff = JournalDiff()
+        #: job key -> the (pending, running) its own cluster pool's backend was last told (PoolDemand).
+        self.demand: dict[int, tuple[int, int]] = {}
         #: the daemon stops (DaemonStopping): nothing more is placed or launched.
         self.stopping = False
 
@@ -176,6 +188,7 @@ class SchedulerState:
                 self.effects.append(act.Reply(event.request_id, error=err, stimulus_id=self.stimulus))
         if not self.stopping:
             placement.schedule(self)
+        placement.tell_demand(self, self.diff.job_keys())
         by_key = self.by_key
         self.stories.trim(by_key, lambda key: not by_key[key].unended)
         out = self.diff.flush(self.stimulus)
@@ -196,16 +209,21 @@ class SchedulerState:
 
     # -- restore ---------------------------------------------------------------------------
 
-    def restore(self, jobs: Iterable[Job], live: Mapping[AttemptRef, str] | None = None
-                ) -> list[act.Action]:
+    def restore(self, jobs: Iterable[Job], live: Mapping[AttemptRef, str] | None = None, *,
+                now: float = 0.0) -> list[act.Action]:
         """Load jobs from the journal.
 
         Tasks that were running when the daemon stopped run again, except in offer pools
         (the cluster kept them running, and its backend reconciles them) and the attempts in
         ``live`` (job key, task id, attempt -> host id): a backend still runs them, so they
         keep their place (a rebuild after a failed journal commit).
+
+        ``now`` (a daemon start) opens the adoption window: running tasks of pilot pools wait
+        ``pilot_lost_after`` seconds for their pilot to register again holding them (see on_tick).
         """
         live = live or {}
+        if now:
+            self.adopt_until = now + self.pilot_lost_after
         self.stimulus = self.event = RESTORE
         book = self.book
         for job in jobs:
@@ -226,8 +244,13 @@ class SchedulerState:
                 if task.status in (Status.PENDING, Status.RUNNING):
                     self.note(job, task, f"restored from the journal: {task.status.value}")
             if adopt and job.unended:  # subscribe again: reconcile what runs, get offers for what waits
-                self.effects.append(act.ReviveOffers(job.pool, stimulus_id=self.stimulus))
+                running = tuple(AttemptRef(job.key, t.task_id, t.attempt) for t in job.tasks
+                                if t.status is Status.RUNNING)
+                if running:
+                    self.effects.append(act.AdoptAttempts(job.pool, running, stimulus_id=self.stimulus))
+                placement.revive(self, job)
         placement.schedule(self)
+        placement.tell_demand(self, {key for key, job in self.by_key.items() if job.unended})
         if self.validating:
             validate(self)
         out = self.diff.flush(self.stimulus)
@@ -240,13 +263,15 @@ class SchedulerState:
 
         In place, so every adapter holding this object sees the rebuilt state.
         """
-        hosts = [(h.host_id, h.pool, h.cpus, h.mem, h.hostname) for h in self.hosts.values()]
-        stories, stopping = self.stories, self.stopping
+        hosts = [(h.host_id, h.pool, h.cpus, h.mem, h.hostname, h.last_seen) for h in self.hosts.values()]
+        stories, stopping, adopt_until = self.stories, self.stopping, self.adopt_until
         self.__init__(validate=self.validating,  # type: ignore[misc]
-                      pilot_failures_before_lost=self.pilot_failures_before_lost)
-        self.stories, self.stopping = stories, stopping
-        for host_id, pool, cpus, mem, hostname in hosts:
+                      pilot_failures_before_lost=self.pilot_failures_before_lost,
+                      pilot_lost_after=self.pilot_lost_after)
+        self.stories, self.stopping, self.adopt_until = stories, stopping, adopt_until
+        for host_id, pool, cpus, mem, hostname, last_seen in hosts:
             placement.on_host_added(self, ev.HostAdded(host_id, pool, cpus, mem, hostname))
+            self.hosts[host_id].last_seen = last_seen  # a rebuild is no word from anyone
 
     def _rebuild(self, job: Job) -> None:
         """Recompute what is derived from the tasks: counts, queue, per-call progress."""
@@ -299,6 +324,16 @@ class SchedulerState:
             local_bytes += next((size for host, size in task.host_bytes if host == where), 0)
         return placed, local, marked, local_bytes
 
+    def view(self, name: str) -> JobView | None:
+        """A snapshot of the job named ``name`` (None if there is none), for adapters that must not hold a Job."""
+        job = self.jobs.get(name)
+        return JobView.of(job) if job is not None else None
+
+    def task_count(self, job_key: int) -> int:
+        """How many tasks the job has (0 when it is gone)."""
+        job = self.by_key.get(job_key)
+        return len(job.tasks) if job is not None else 0
+
     def placed_host(self, job_key: int, task_id: int) -> str:
         """The host id a running task was placed on ("" if none)."""
         return self.book.placed.get((job_key, task_id), "")
@@ -318,8 +353,11 @@ class SchedulerState:
         return key < self.next_key
 
     def needs_tick(self) -> bool:
-        """Whether tasks wait for data-local hosts (the runtime then sends Tick events)."""
-        return any(job.by_host for waiting in self.waiting.values() for job in waiting.values())
+        """Whether time matters now (the runtime then sends Tick events): tasks wait for data-local
+        hosts, pilots stand (their silence is timed), or the adoption window after a restart is open."""
+        return (bool(self.adopt_until)
+                or any(hosts for pool, hosts in self.book.pools.items() if pool.kind.pilot_hosts)
+                or any(job.by_host for waiting in self.waiting.values() for job in waiting.values()))
 
     def story(self, name: str, task_id: int) -> TaskStory:
         """What happened to a task, line by line (see core/story.py); raises JobNotFound, TaskNotFound."""

@@ -98,3 +98,12 @@ class TaskEndReason(StrEnum):
     RESUBMITTED = "resubmitted"
     #: journaled before codes were: only the text says why.
     LEGACY = "legacy"
+
+
+class ExecutorStopCause(StrEnum):
+    """Why the core tells a standing executor (a pilot) to stop: it runs nothing of its job any more."""
+
+    #: its job was cancelled and has no unended task.
+    JOB_CANCELLED = "job-cancelled"
+    #: nothing was heard from it for ``pilot_lost_after`` seconds: it is lost (its next call must register again).
+    SILENT = "silent"

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stratos_executor.spec import Relaunch, StopReason, TaskRecord, TaskSpec
+from stratosd.core.actions import PoolGrant
 from stratosd.core.events import Event, HostAdded, HostRemoved, TaskEnded, TaskLost, TaskStarted
 from stratosd.core.model import Offer
 from stratosd.core.types import AttemptRef, PoolKind
@@ -220,7 +221,7 @@ class RecordingOfferBackend(RecordingBackend):
     def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None:
         self.actions.append(OfferCall("decline", pool, (offer_ids, refuse_seconds)))
 
-    def revive(self, pool: str) -> None:
+    def revive(self, pool: str, grant: PoolGrant | None = None) -> None:
         self.actions.append(OfferCall("revive", pool))
 
     def suppress(self, pool: str) -> None:

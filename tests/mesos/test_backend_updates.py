@@ -8,9 +8,11 @@ from typing import Any
 from stratosd.backends.mesos import translate as tr
 from stratosd.backends.mesos.backend import Framework, MesosBackend
 from stratosd.core import actions as act
+from stratosd.core.actions import PoolGrant
 from stratosd.core.events import Event, TaskEnded, TaskLost, TaskRunningReported
 from stratosd.core.model import Job, JobSpec, Status, Task
 from stratosd.core.state import SchedulerState
+from stratosd.core.types import AttemptRef, PoolId
 
 
 class RecordingConnection:
@@ -47,9 +49,10 @@ def setup() -> tuple[MesosBackend, Framework, RecordingConnection, list[Event], 
             if isinstance(a, act.KillTask):
                 backend.kill(a.job_key, a.task_id, a.attempt, a.host_hint)
 
-    backend = MesosBackend(emit, jobs={7: job}.get, framework_ids=NoIds(), executor_address="x:1")
+    backend = MesosBackend(emit, framework_ids=NoIds(), executor_address="x:1")
     conn = RecordingConnection()
-    framework = Framework("mesos:7", 7, conn)  # type: ignore[arg-type]
+    # the grant the core's ReviveOffers gave when it opened the framework: the adapter reads no job
+    framework = Framework("mesos:7", 7, conn, grant=PoolGrant.of(job))  # type: ignore[arg-type]
     backend.frameworks["mesos:7"] = framework
     return backend, framework, conn, events, job
 
@@ -136,3 +139,44 @@ def test_an_executor_the_shell_cannot_find_makes_a_loss_naming_the_host_and_the_
     (lost,) = events
     assert isinstance(lost, TaskLost) and lost.unusable_host == ""
     assert "it ended before reaching the daemon (TASK_FAILED" in lost.reason, lost.reason
+
+
+def test_a_framework_opened_after_a_restart_adopts_the_attempts_it_was_given(monkeypatch: Any) -> None:
+    """AdoptAttempts then ReviveOffers: the framework subscribes with the grant's name, role and master,
+    and takes the given attempts as live (to reconcile); it reads no job."""
+    from stratosd.backends.mesos import backend as mesos_backend
+
+    opened: list[tuple[str, dict[str, Any]]] = []
+
+    class FakeConnection:
+        framework_id = None
+        stream_id = None
+
+        def __init__(self, master: str, session: Any, subscribe: Any, on_event: Any, framework_id: Any) -> None:
+            opened.append((master, subscribe(None)))
+
+        def start(self) -> None:
+            pass
+
+        async def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(mesos_backend, "SchedulerConnection", FakeConnection)
+    job = Job(9, "adopting", JobSpec(master="m:5050", role="science"), "mesos:9", 0.0, "tok")
+
+    async def go() -> None:
+        backend = MesosBackend(lambda e: None, framework_ids=NoIds(), executor_address="x:1")
+        backend.adopt(PoolId("mesos:9"), (AttemptRef(9, 0, 1), AttemptRef(9, 3, 2)))
+        backend.revive("mesos:9", PoolGrant.of(job))
+        framework = backend.frameworks["mesos:9"]
+        assert framework.live == {tr.task_id(9, 0, 1): "", tr.task_id(9, 3, 2): ""}
+        assert framework.grant == PoolGrant.of(job)
+        # open already (a journal rebuild): nothing new is adopted
+        backend.adopt(PoolId("mesos:9"), (AttemptRef(9, 5, 1),))
+        assert tr.task_id(9, 5, 1) not in framework.live
+        await backend.close()
+
+    asyncio.run(go())
+    ((master, subscribe),) = opened
+    info = subscribe["subscribe"]["framework_info"]
+    assert master == "m:5050" and info["name"] == "adopting" and info["role"] == "science"

@@ -6,6 +6,13 @@ and reports to the daemon's ExecutorHub with the job's token; Mesos's own status
 updates only tell the core about executors that died without a word (infrastructure
 failures). The framework id is journaled and `failover_timeout` is long, so a
 daemon restart re-subscribes to the same framework and adopts its running tasks.
+
+Translates: OFFERS -> OffersReceived; UPDATE -> TaskRunningReported (non-terminal),
+TaskEnded(CLUSTER_LIMIT) (a limit kill, read by translate.end_cause) or TaskLost (any other
+end; an executor that could not start names its host); an offer gone -> TaskLost.
+Carries out: ReviveOffers (subscribe with the grant), AdoptAttempts, AcceptOffer,
+DeclineOffers, SuppressOffers, ReleasePool (TEARDOWN), KillTask.
+Decides: nothing about a task's fate.
 """
 
 from __future__ import annotations
@@ -18,7 +25,6 @@ import shlex
 import socket
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,9 +36,10 @@ from stratosd.backends.base import Emit
 from stratosd.backends.mesos import translate as tr
 from stratosd.backends.mesos.client import SchedulerConnection, resolve
 from stratosd.backends.pilots import assignment
+from stratosd.core.actions import PoolGrant
 from stratosd.core.events import Event, OffersReceived, TaskEnded, TaskLost, TaskRunningReported
-from stratosd.core.model import Job, Offer, Status
-from stratosd.core.types import PoolId, PoolKind
+from stratosd.core.model import Offer
+from stratosd.core.types import AttemptRef, PoolId, PoolKind
 from stratosd.enroll import Enrollment
 from stratosd.listeners import ExecutorListeners, mesos_endpoint
 
@@ -84,6 +91,8 @@ class Framework:
     hosts: dict[str, str] = field(default_factory=dict)
     #: Mesos task ids whose executor called the daemon (it started).
     heard: set[str] = field(default_factory=set)
+    #: the job's name, token and settings (the core's latest ReviveOffers): what its tasks are launched with.
+    grant: PoolGrant | None = None
 
 
 class MesosBackend:
@@ -93,7 +102,6 @@ class MesosBackend:
         self,
         emit: Emit,
         *,
-        jobs: Callable[[int], Job | None],
         framework_ids: FrameworkIds,
         executor_address: str,
         executor_command: str | None = None,
@@ -110,7 +118,8 @@ class MesosBackend:
         self.enrollment = enrollment
         self.idle_teardown = idle_teardown
         self._emit = emit
-        self._jobs = jobs
+        #: pool -> Mesos task ids the journal says run there, for its framework to adopt when it opens.
+        self._adopt: dict[str, set[str]] = {}
         self._ids = framework_ids
         self.executor_address = executor_address
         self.executor_command = executor_command or f"{shlex.quote(sys.executable)} -m stratos_executor"
@@ -151,35 +160,38 @@ class MesosBackend:
 
     # -- frameworks ------------------------------------------------------------------------------
 
-    def _open(self, pool: str) -> Framework | None:
+    def _open(self, pool: str, grant: PoolGrant) -> Framework | None:
         framework = self.frameworks.get(pool)
         if framework is not None:
             return framework
         job_key = PoolId(pool).job_key
-        job = self._jobs(job_key) if job_key is not None else None
-        if job is None or job_key is None:
+        if job_key is None:
             return None
         if self._session is None:
             self._session = aiohttp.ClientSession()
 
         def subscribe_call(framework_id: str | None) -> dict[str, Any]:
-            return tr.subscribe(name=job.name, user=self.user, role=job.spec.role,
+            return tr.subscribe(name=grant.job_name, user=self.user, role=grant.spec.role,
                                 failover_timeout=self.failover_timeout, framework_id=framework_id,
                                 hostname=self.hostname)
 
         conn = SchedulerConnection(
-            job.spec.master, self._session, subscribe_call,
+            grant.spec.master, self._session, subscribe_call,
             lambda event: self._on_event(pool, event), framework_id=self._ids.get(job_key),
         )
-        framework = Framework(pool, job_key, conn)
-        # Tasks the journal says run on this framework are ours to adopt (after a restart).
-        for task in job.tasks:
-            if task.status is Status.RUNNING:
-                framework.live[tr.task_id(job_key, task.task_id, task.attempt)] = ""
+        framework = Framework(pool, job_key, conn, grant=grant)
+        # Tasks the journal says run on this framework are ours to adopt (after a restart: AdoptAttempts).
+        framework.live.update(dict.fromkeys(self._adopt.pop(pool, ()), ""))
         self.frameworks[pool] = framework
         conn.start()
-        log.info("mesos: framework for job %s subscribing to %s", job.name, job.spec.master)
+        log.info("mesos: framework for job %s subscribing to %s", grant.job_name, grant.spec.master)
         return framework
+
+    def adopt(self, pool: str, attempts: tuple[AttemptRef, ...]) -> None:
+        """The journal says these attempts run on the pool's framework: the framework opened next
+        (by the ReviveOffers that follows) takes them as its own and reconciles them."""
+        if pool not in self.frameworks:
+            self._adopt.setdefault(pool, set()).update(tr.task_id(*ref) for ref in attempts)
 
     def _on_event(self, pool: str, event: dict[str, Any]) -> None:
         framework = self.frameworks.get(pool)
@@ -280,21 +292,23 @@ class MesosBackend:
 
     # -- what the core decided ----------------------------------------------------------------------
 
-    def revive(self, pool: str) -> None:
+    def revive(self, pool: str, grant: PoolGrant | None = None) -> None:
         framework = self.frameworks.get(pool)
         if framework is not None:
             framework.release_at = None  # more work came before the TEARDOWN
+            if grant is not None:
+                framework.grant = grant
         if framework is None:
-            self._open(pool)  # a new subscription gets offers without asking
+            if grant is not None:
+                self._open(pool, grant)  # a new subscription gets offers without asking
         elif framework.conn.stream_id is not None:
             self._send(framework, tr.revive(self._fid(framework)))
 
     def accept(self, pool: str, offer: Offer, launches: list[tuple[int, TaskSpec, float]]) -> None:
         framework = self.frameworks.get(pool)
         held = framework.offers.pop(offer.offer_id, None) if framework else None
-        job_key = PoolId(pool).job_key
-        job = self._jobs(job_key) if job_key is not None else None
-        if framework is None or held is None or job is None:
+        grant = framework.grant if framework is not None else None
+        if framework is None or held is None or grant is None:
             for job_key, spec, _ in launches:
                 self._emit(TaskLost(job_key, spec.task_id, spec.attempt, "the offer is gone", time.time()))
             return
@@ -302,27 +316,27 @@ class MesosBackend:
         infos = []
         for job_key, spec, cpus in launches:
             mesos_task_id = tr.task_id(job_key, spec.task_id, spec.attempt)
-            command, environment = self._executor(job, spec, mesos_task_id)
-            infos.append(tr.task_info(mesos_task_id=mesos_task_id, name=f"{job.name}:{spec.task_id}",
-                                      offer=mesos_offer, cpus=cpus, mem=job.spec.mem, disk=job.spec.disk,
+            command, environment = self._executor(grant, spec, mesos_task_id)
+            infos.append(tr.task_info(mesos_task_id=mesos_task_id, name=f"{grant.job_name}:{spec.task_id}",
+                                      offer=mesos_offer, cpus=cpus, mem=grant.spec.mem, disk=grant.spec.disk,
                                       command=command, environment=environment))
             framework.live[mesos_task_id] = mesos_offer.agent_id
             framework.hosts[mesos_task_id] = mesos_offer.hostname
         self._send(framework, tr.accept(self._fid(framework), [offer.offer_id], infos))
         offers_log.debug("job %s round %d offer %s (cpus=%g mem=%g disk=%g): accepted with %d task(s) of "
-                         "cpus=%g mem=%g disk=%g (%d retried), %.3f ms after its OFFERS event", job.name, held.round,
-                         offer.offer_id, mesos_offer.cpus, mesos_offer.mem, mesos_offer.disk, len(infos),
-                         job.spec.cpus, job.spec.mem, job.spec.disk, sum(spec.attempt > 1 for _, spec, _ in launches),
-                         1000 * (time.perf_counter() - held.received))
+                         "cpus=%g mem=%g disk=%g (%d retried), %.3f ms after its OFFERS event", grant.job_name,
+                         held.round, offer.offer_id, mesos_offer.cpus, mesos_offer.mem, mesos_offer.disk, len(infos),
+                         grant.spec.cpus, grant.spec.mem, grant.spec.disk,
+                         sum(spec.attempt > 1 for _, spec, _ in launches), 1000 * (time.perf_counter() - held.received))
 
-    def _executor(self, job: Job, spec: TaskSpec, mesos_task_id: str) -> tuple[str, dict[str, str]]:
+    def _executor(self, grant: PoolGrant, spec: TaskSpec, mesos_task_id: str) -> tuple[str, dict[str, str]]:
         """The Mesos task's command: our executor, which runs the user's command under supervision."""
         address, tls_ca, ca_pem = self.executor_address, self.executor_tls_ca, ""
-        listener = self.listeners.for_master(job.spec.master) if self.listeners is not None else None
+        listener = self.listeners.for_master(grant.spec.master) if self.listeners is not None else None
         if listener is not None:
             address, tls_ca, ca_pem = listener.advertise, listener.ca_path or None, listener.ca_pem
         command = (f"{self.executor_command} task --connect {shlex.quote(address)} "
-                   f"--job {shlex.quote(job.name)}")
+                   f"--job {shlex.quote(grant.job_name)}")
         if tls_ca:
             command += f" --tls-ca {shlex.quote(tls_ca)}"
         encoded = base64.b64encode(assignment(spec).SerializeToString()).decode()
@@ -332,9 +346,9 @@ class MesosBackend:
         if self.enrollment is not None:
             # Mesos shows a task's environment in /master/state: only a one-time bootstrap, bound to
             # this task, goes there; the executor trades it for its credential over the listener.
-            env["STRATOS_BOOTSTRAP"] = self.enrollment.bootstrap(job.token, mesos_task_id)
+            env["STRATOS_BOOTSTRAP"] = self.enrollment.bootstrap(grant.token, mesos_task_id)
         else:
-            env["STRATOS_TOKEN"] = job.token
+            env["STRATOS_TOKEN"] = grant.token
         return command, env
 
     def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None:
@@ -343,10 +357,10 @@ class MesosBackend:
             held = [h for h in (framework.offers.pop(offer_id, None) for offer_id in offer_ids) if h is not None]
             self._send(framework, tr.decline(self._fid(framework), list(offer_ids), refuse_seconds))
             if held and offers_log.isEnabledFor(logging.DEBUG):
-                job = self._jobs(framework.job_key)
+                name = framework.grant.job_name if framework.grant else pool
                 for h in held:
                     offers_log.debug("job %s round %d offer %s (cpus=%g mem=%g disk=%g): declined, %.3f ms after "
-                                     "its OFFERS event", job.name if job else pool, h.round, h.offer.offer_id,
+                                     "its OFFERS event", name, h.round, h.offer.offer_id,
                                      h.offer.cpus, h.offer.mem, h.offer.disk,
                                      1000 * (time.perf_counter() - h.received))
 
@@ -419,9 +433,6 @@ class MesosBackend:
         return ids[0]
 
     # -- the Backend interface -----------------------------------------------------------------------
-
-    def launch(self, job_key: int, host_id: str, spec: TaskSpec) -> None:
-        raise TypeError("Mesos tasks are launched on offers (AcceptOffer), not on standing hosts")
 
     def kill(self, job_key: int, task_id: int, attempt: int, host_hint: str = "") -> None:
         framework = self.frameworks.get(PoolId.of(KIND, job_key))
