@@ -13,7 +13,7 @@ import pytest
 from stratos import BatchSummary, HandleDetached, Processor
 from stratos._html import job_html
 from stratos_wire import stratos_pb2 as pb
-from tests.daemon import Daemon, daemon_fixture
+from tests.daemon import Daemon, daemon_fixture, wait_for
 from tests.integration.ctl_helpers import finish, start_python, unique_id
 from tests.integration.pty_helpers import run_tty
 
@@ -157,5 +157,7 @@ def test_ctrl_c_in_a_with_block_cancels_its_tasks_and_says_so(
         job.stream("sleep 30")
         raise KeyboardInterrupt
     assert "cancelled 1 unended tasks" in capsys.readouterr().err
-    report = Processor.attach(job_id).status()
-    assert report.counts["killed"] == 1 and report.unfinished == 0
+    # a running task ends once its process is gone: the cancel does not wait for that
+    again = Processor.attach(job_id)
+    report = wait_for(lambda: (r := again.status()).unfinished == 0 and r, "the cancelled task's end")
+    assert report.counts["killed"] == 1
