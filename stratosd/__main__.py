@@ -122,6 +122,9 @@ def _run(opts: argparse.Namespace, socket: Path) -> int:
     from stratosd import daemon_settings
 
     fromfile = daemon_settings.load()  # [stratosd] in the settings file; flags win
+    for key in daemon_settings.KEYS:  # flags follow the table's rules
+        if getattr(opts, key, None) is not None:
+            daemon_settings.from_flag(key, str(getattr(opts, key)))
 
     def pick(flag: str | None, key: str) -> str | None:
         return flag if flag is not None else fromfile.get(key) or None

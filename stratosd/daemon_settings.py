@@ -15,7 +15,7 @@ from typing import Any
 from stratos_wire import paths as _paths
 from stratos_wire import settings as declared
 from stratos_wire.errors import InvalidJobSpec
-from stratos_wire.settings import SETTINGS, Scope
+from stratos_wire.settings import SETTINGS, Kind, Scope
 
 #: key -> the accepted form, as the messages name it.
 KEYS: dict[str, str] = {s.name: s.expect or declared.KIND_WORDS[s.kind]
@@ -49,6 +49,20 @@ def parse(data: dict[str, Any], source: str = "the settings file") -> dict[str, 
     if problems:
         raise InvalidJobSpec(f"{source} [stratosd]: " + "; ".join(problems))
     return out
+
+
+def from_flag(key: str, text: str) -> str:
+    """A ``stratosd run`` flag's value, checked by the rules the ``[stratosd]`` table follows."""
+    setting = SETTINGS[key]
+    value: Any = text
+    if setting.kind is Kind.INT:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+    if value is None or declared.check({key: value}, [setting], wire=True):
+        raise InvalidJobSpec(f"--{key.replace('_', '-')} must be {KEYS[key]}, got {text!r}")
+    return text
 
 
 def load(path: Path | None = None) -> dict[str, str]:

@@ -545,7 +545,7 @@ def from_toml(setting: Setting, value: Any) -> Any:
     if not has_kind(value, setting.kind):
         raise ValueError(value)
     if setting.kind is Kind.FLOAT:
-        return float(value)
+        return float(value) if _finite(value) else value  # an int too large for a float: the rules refuse it
     if setting.kind is Kind.INTS:
         return tuple(value)
     return value
@@ -622,7 +622,7 @@ def unset_on_wire(setting: Setting, raw: Any, sent: bool = True) -> bool:
     """Whether a ``JobSpec`` field means "not given" (the daemon then takes the default)."""
     if setting.presence:
         return not sent
-    return setting.unset_zero and not raw
+    return (setting.unset_zero or setting.kind is Kind.OPTIONAL_STR) and not raw
 
 
 # -- checking values ----------------------------------------------------------------------------------
