@@ -40,7 +40,7 @@ NOT_SAYABLE = object()
 
 def _kind_samples(kind: Kind) -> list[Any]:
     """Values of every kind, so each setting also meets values of the wrong one."""
-    return [0, 1, -1, 1.5, 0.0, "x", "", "1", True, False, None, (1, 2), [3], "auto"]
+    return [0, 1, -1, 1.5, 0.0, "x", "", "1", True, False, None, (1, 2), [3], ("a", "b"), ["c"], "auto"]
 
 
 def samples(setting: Setting) -> list[Any]:
@@ -151,7 +151,7 @@ def wire_spec(setting: Setting, value: Any, cwd: Path, valid: bool) -> pb.JobSpe
     spec.ClearField(setting.name)
     try:
         wire = declared.to_wire(setting, value)
-        if setting.kind is Kind.INTS:
+        if setting.kind in (Kind.INTS, Kind.STRS):
             getattr(spec, setting.name).extend(wire)
         else:
             setattr(spec, setting.name, wire)
@@ -325,3 +325,24 @@ def test_the_example_settings_file_holds_the_defaults() -> None:
         assert value == SETTINGS[key].default, f"deploy/config.example.toml: {key} = {value!r}"
     for key, value in data.get("stratosd", {}).items():
         assert SETTINGS[key].scope is Scope.DAEMON and value == SETTINGS[key].default, key
+
+
+def test_a_list_of_strings_setting_needs_only_its_declaration() -> None:
+    """A setting such as ``after`` (job ids a job waits for) reads, checks and travels as declared."""
+
+    @dataclasses.dataclass(frozen=True)
+    class WithAfter:
+        after: tuple[str, ...] = declared.declare((), "jobs this one waits for", declared.Each(declared.SafeJobId()))
+
+    (after,) = declared.collect(WithAfter).values()
+    assert (after.kind, after.default, after.env) == (Kind.STRS, (), "STRATOS_AFTER")
+    assert declared.from_toml(after, ["a", "b.1"]) == ("a", "b.1")
+    with pytest.raises(ValueError):
+        declared.from_toml(after, ["a", 1])
+    assert declared.from_env(after, " a, b.1 ,") == ("a", "b.1")
+    assert declared.from_wire(after, declared.to_wire(after, ("a", "b"))) == ("a", "b")
+    assert declared.check({"after": ("a", "b.1")}, [after], wire=True) == []
+    assert declared.check({"after": ("a", "../x")}, [after], wire=False) == [
+        "after '../x' is not a safe name: use 1-128 letters, digits, '_', '.' or '-', starting with a letter or "
+        "digit, without '..'"]
+    assert declared.shown(("a",)) == '`["a"]`'

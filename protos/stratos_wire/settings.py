@@ -36,8 +36,8 @@ from .errors import InvalidJobSpec
 
 __all__ = [
     "SETTINGS", "Backend", "DaemonSettings", "Kind", "Output", "PathUse", "ProcessorSettings", "Scope",
-    "Setting", "TlsMode", "backend_of", "check", "default", "from_env", "from_toml", "from_wire",
-    "invalid", "is_safe_job_id", "markdown_table", "resolve_program", "spec_settings", "to_wire",
+    "Setting", "TlsMode", "backend_of", "check", "collect", "declare", "default", "from_env", "from_toml",
+    "from_wire", "invalid", "is_safe_job_id", "markdown_table", "resolve_program", "spec_settings", "to_wire",
     "type_problems",
 ]
 
@@ -65,6 +65,7 @@ class Kind(StrEnum):
     STR = "str"
     OPTIONAL_STR = "optional str"
     INTS = "list of int"
+    STRS = "list of str"
     SWITCH = "auto or bool"
 
 
@@ -76,6 +77,7 @@ KIND_WORDS: dict[Kind, str] = {
     Kind.OPTIONAL_STR: "a string (or unset)",
     Kind.SWITCH: '"auto", true or false',
     Kind.INTS: "a list of whole numbers (in the environment: separated by commas)",
+    Kind.STRS: "a list of strings (in the environment: separated by commas)",
 }
 
 
@@ -266,7 +268,26 @@ class HostPort:
         return ["0.0.0.0:7070", "[::1]:0", "7070", "host:", ":7070", ""]
 
 
-Rule = Range | OneOf | NotEmpty | AbsolutePath | Program | MasterForm | SafeJobId | ShellWords | ExitCodes | HostPort
+@dataclass(frozen=True)
+class Each:
+    """``rule`` for every item of a list setting."""
+
+    rule: SafeJobId | NotEmpty | HostPort | MasterForm
+
+    def problem(self, name: str, value: Any, wire: bool) -> str | None:
+        for item in value:
+            problem = self.rule.problem(name, item, wire)
+            if problem is not None:
+                return problem
+        return None
+
+    def samples(self) -> list[Any]:
+        return [(), *((v,) for v in self.rule.samples()), tuple(self.rule.samples()[:2])]
+
+
+#: what a setting's ``rules`` may hold; each has ``problem(name, value, wire)`` and ``samples()`` (tests).
+Rule = (Each | Range | OneOf | NotEmpty | AbsolutePath | Program | MasterForm | SafeJobId | ShellWords | ExitCodes
+        | HostPort)
 
 
 # -- the declaration ---------------------------------------------------------------------------------
@@ -480,6 +501,8 @@ def _kind_of(hint: Any) -> tuple[Kind, tuple[str, ...]]:
         return Kind.STR, tuple(args)
     if origin is tuple and args == (int, ...):
         return Kind.INTS, ()
+    if origin is tuple and args == (str, ...):
+        return Kind.STRS, ()
     if origin in (types.UnionType, typing.Union):
         if set(args) == {str, type(None)}:
             return Kind.OPTIONAL_STR, ()
@@ -488,7 +511,7 @@ def _kind_of(hint: Any) -> tuple[Kind, tuple[str, ...]]:
     raise TypeError(f"no setting kind for the type {hint!r}")
 
 
-def _collect(*classes: type) -> dict[str, Setting]:
+def collect(*classes: type) -> dict[str, Setting]:
     out: dict[str, Setting] = {}
     for cls in classes:
         hints = typing.get_type_hints(cls)
@@ -507,7 +530,7 @@ def _collect(*classes: type) -> dict[str, Setting]:
 
 
 #: every setting by name: the script's (job and client) first, then the daemon's.
-SETTINGS: dict[str, Setting] = _collect(ProcessorSettings, DaemonSettings)
+SETTINGS: dict[str, Setting] = collect(ProcessorSettings, DaemonSettings)
 
 
 def default(name: str) -> Any:
@@ -535,6 +558,8 @@ def has_kind(value: object, kind: Kind) -> bool:
         return isinstance(value, bool) or value == "auto"
     if kind is Kind.INTS:
         return isinstance(value, list | tuple) and all(has_kind(v, Kind.INT) for v in value)
+    if kind is Kind.STRS:
+        return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
     return value is None or isinstance(value, str)
 
 
@@ -546,7 +571,7 @@ def from_toml(setting: Setting, value: Any) -> Any:
         raise ValueError(value)
     if setting.kind is Kind.FLOAT:
         return float(value) if _finite(value) else value  # an int too large for a float: the rules refuse it
-    if setting.kind is Kind.INTS:
+    if setting.kind in (Kind.INTS, Kind.STRS):
         return tuple(value)
     return value
 
@@ -583,6 +608,8 @@ def from_env(setting: Setting, raw: str) -> Any:
         return _switch_word(text)
     if setting.kind is Kind.INTS:
         return tuple(int(part) for part in text.split(",") if part.strip())
+    if setting.kind is Kind.STRS:
+        return tuple(part.strip() for part in text.split(",") if part.strip())
     return text
 
 
@@ -595,7 +622,7 @@ def to_wire(setting: Setting, value: Any) -> Any:
     """The value as the ``JobSpec`` field holds it (None is "", tuples are lists)."""
     if value is None:
         return ""
-    if setting.kind is Kind.INTS:
+    if setting.kind in (Kind.INTS, Kind.STRS):
         return list(value)
     return value
 
@@ -607,7 +634,7 @@ def from_wire(setting: Setting, raw: Any) -> Any:
     """
     if setting.kind is Kind.OPTIONAL_STR:
         return raw or None
-    if setting.kind is Kind.INTS:
+    if setting.kind in (Kind.INTS, Kind.STRS):
         return tuple(raw)
     if setting.kind is Kind.INT and isinstance(raw, float):
         if not raw.is_integer():
@@ -765,7 +792,7 @@ def shown(value: Any) -> str:
     if isinstance(value, str):
         return f'`"{value}"`'
     if isinstance(value, tuple):
-        return "`[" + ", ".join(str(v) for v in value) + "]`"
+        return "`[" + ", ".join(f'"{v}"' if isinstance(v, str) else str(v) for v in value) + "]`"
     return f"`{value:g}`" if isinstance(value, float) else f"`{value}`"
 
 

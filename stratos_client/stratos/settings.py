@@ -22,7 +22,7 @@ from typing import Any
 from stratos_wire import settings as declared
 from stratos_wire import stratos_pb2 as pb
 from stratos_wire.paths import config_path
-from stratos_wire.settings import SETTINGS, Backend, Output, PathUse, ProcessorSettings, Scope, backend_of
+from stratos_wire.settings import SETTINGS, Backend, Kind, Output, PathUse, ProcessorSettings, Scope, backend_of
 
 from .errors import InvalidJobSpec
 
@@ -33,6 +33,7 @@ OUTPUTS: tuple[str, ...] = SETTINGS["output"].choices
 _MINE = [s for s in SETTINGS.values() if s.scope is not Scope.DAEMON]
 _NAMES = [s.name for s in _MINE]
 _PATHS = [s.name for s in _MINE if s.path is not PathUse.NONE]
+_LISTS = [s.name for s in _MINE if s.kind in (Kind.INTS, Kind.STRS)]
 
 
 def resolve_program(value: str, cwd: str | None = None) -> str | None:
@@ -59,8 +60,11 @@ class Settings(ProcessorSettings):
             value = getattr(self, name)
             if isinstance(value, os.PathLike):
                 object.__setattr__(self, name, os.fspath(value))
-        if isinstance(self.retry_on_exit, list | set | frozenset):  # a list from the caller or a file
-            object.__setattr__(self, "retry_on_exit", tuple(sorted(self.retry_on_exit)))
+        for name in _LISTS:  # a list (or set) from the caller or a file
+            value = getattr(self, name)
+            if isinstance(value, list | set | frozenset):
+                object.__setattr__(self, name, tuple(sorted(value) if SETTINGS[name].kind is Kind.INTS
+                                                     or not isinstance(value, list) else value))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Settings:

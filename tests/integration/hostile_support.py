@@ -31,11 +31,11 @@ from hypothesis import strategies as st
 
 import stratos.errors as errors
 from stratos import Settings
-from stratos.errors import ERROR_METADATA_KEY, BackendUnavailable, StratosError
+from stratos.errors import ERROR_METADATA_KEY, BackendUnavailable, InvalidJobSpec, StratosError
+from stratos.settings import backend_of
 from stratos_wire import PROTOCOL_VERSION
 from stratos_wire import stratos_pb2 as pb
 from stratos_wire import stratos_pb2_grpc as pb_grpc
-from stratosd.convert import MESOS_MASTER
 from tests.daemon import Daemon
 
 #: seconds any single RPC of the properties may take.
@@ -337,7 +337,10 @@ enum_value = st.one_of(st.sampled_from([0, 1, 2, 3]), st.integers(-(2**31), 2**3
 
 
 def _not_mesos(master: str) -> bool:
-    return MESOS_MASTER.match(master) is None
+    try:
+        return backend_of(master) != "mesos"
+    except InvalidJobSpec:
+        return True
 
 
 #: masters that never make the daemon contact a Mesos master or ZooKeeper.
