@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from stratos import InvalidJobSpec, Settings
+from stratos import InvalidJobSpec, Processor, Settings
 from stratos_wire import settings as declared
 from stratos_wire import stratos_pb2 as pb
 from stratos_wire.settings import SETTINGS, Kind, PathUse, Scope, Setting
@@ -316,6 +316,20 @@ def test_the_readme_table_names_every_setting_with_its_default_and_scope() -> No
         assert _read_default(default) == s.default, f"{name}: README says {default}, the declaration {s.default!r}"
         assert scope.split(",")[0] == s.scope.value and doc
     assert table.split("\n", 1)[1] == declared.markdown_table(), "run: python protos/generate.py"
+
+
+def test_the_defaults_the_readme_and_processors_docstring_name_are_the_declared_ones() -> None:
+    readme = (ROOT / "README.md").read_text()
+    named = re.findall(r"`(\w+)` \((?:default )?\**([0-9.]+)", readme) + re.findall(
+        r"default\s+`(\w+)=([0-9.]+)`", readme)
+    named = [(name, text) for name, text in named if name in SETTINGS]
+    assert len(named) >= 5, named
+    for name, text in named:
+        assert float(text) == SETTINGS[name].default, f"the README says {name} defaults to {text}"
+    documented = re.findall(r":param (\w+): [^:]*?\(([0-9.]+)\)", Processor.__doc__ or "")
+    assert len(documented) >= 4, documented
+    for name, text in documented:
+        assert float(text) == SETTINGS[name].default, f"Processor's docstring says {name} defaults to {text}"
 
 
 def test_the_example_settings_file_holds_the_defaults() -> None:
