@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from stratos import _connection, _paths
+from stratos import _connection
+from stratos_wire import paths as _paths
 
 
 class AutoStarted:

@@ -18,7 +18,7 @@ import pytest
 
 from stratos_wire import PROTOCOL_VERSION
 from stratos_wire import stratos_pb2 as pb
-from stratos_wire import stratos_pb2_grpc as pb_grpc
+from tests.rpc import stratos_stub
 
 
 class Daemon:
@@ -57,9 +57,7 @@ class Daemon:
     def hello(self) -> pb.HelloReply | None:
         with grpc.insecure_channel(f"unix:{self.socket}") as channel:
             try:
-                reply: pb.HelloReply = pb_grpc.StratosStub(channel).Hello(
-                    pb.HelloRequest(protocol_version=PROTOCOL_VERSION), timeout=2)
-                return reply
+                return stratos_stub(channel).Hello(pb.HelloRequest(protocol_version=PROTOCOL_VERSION), timeout=2)
             except grpc.RpcError:
                 return None
 

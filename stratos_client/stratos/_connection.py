@@ -17,6 +17,7 @@ Results (from the acknowledged cursor) in ``_results``. A daemon stopped in an o
 from __future__ import annotations
 
 import contextlib
+import enum
 import fcntl
 import os
 import subprocess
@@ -41,6 +42,8 @@ __all__ = ["Connection", "ConnectionLost", "connect", "daemon_command"]
 
 #: seconds a Hello may take before the daemon counts as not answering.
 HELLO_TIMEOUT = 5.0
+#: more seconds for a daemon that took the first Hello but is too busy to answer it.
+BUSY_TIMEOUT = 25.0
 #: seconds a freshly started daemon has to answer.
 START_TIMEOUT = 15.0
 POLL_INTERVAL = 0.05
@@ -212,7 +215,7 @@ class Connection:
             )
         channel = _new_channel(socket)
         try:
-            hello = _probe(channel, HELLO_TIMEOUT)
+            hello = _first_hello(channel, socket)
             if hello is None:
                 if not autostart or _autostart_disabled():
                     raise DaemonUnavailable(
@@ -554,16 +557,44 @@ def _new_channel(socket: Path) -> grpc.Channel:
     return grpc.insecure_channel("unix:" + str(socket), options=_CHANNEL_OPTIONS)
 
 
+def _first_hello(channel: grpc.Channel, socket: Path) -> pb.HelloReply | None:
+    """Hello at connect: None when nothing listens. A daemon that took the call but is too busy
+    to answer within HELLO_TIMEOUT (a large submission, a slow disk) gets up to BUSY_TIMEOUT
+    before the caller is told it is not answering: it is running, not absent."""
+    reply = _hello(channel, HELLO_TIMEOUT)
+    if reply is _Silence.BUSY:
+        reply = _hello(channel, BUSY_TIMEOUT, wait=True)
+        if reply is _Silence.BUSY:
+            raise DaemonUnavailable(
+                f"stratosd at {socket} is running but has not answered for {HELLO_TIMEOUT + BUSY_TIMEOUT:g} s "
+                "(busy or stuck): try again, or see its log (`stratosd status`)")
+    return reply if isinstance(reply, pb.HelloReply) else None
+
+
 def _probe(channel: grpc.Channel, timeout: float, wait: bool = False) -> pb.HelloReply | None:
     """Hello, or None when nothing answers at the socket."""
+    reply = _hello(channel, timeout, wait)
+    return reply if isinstance(reply, pb.HelloReply) else None
+
+
+class _Silence(enum.Enum):
+    """Why Hello got no answer: nothing listens, or a daemon took the call but did not reply in time."""
+
+    ABSENT = "absent"
+    BUSY = "busy"
+
+
+def _hello(channel: grpc.Channel, timeout: float, wait: bool = False) -> pb.HelloReply | _Silence:
     stub: Any = pb_grpc.StratosStub(channel)
     request = pb.HelloRequest(protocol_version=PROTOCOL_VERSION, client_version=VERSION)
     try:
         reply: pb.HelloReply = stub.Hello(request, timeout=timeout, wait_for_ready=wait)
     except grpc.RpcError as err:
         code = err.code() if isinstance(err, grpc.Call) else None
-        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            return None
+        if code is grpc.StatusCode.UNAVAILABLE:
+            return _Silence.ABSENT
+        if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+            return _Silence.BUSY
         raise from_rpc_error(err) from None
     return reply
 

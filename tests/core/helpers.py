@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 from stratos_executor.spec import Relaunch, TaskRecord
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.model import CallMode, JobSpec
 from stratosd.core.state import SchedulerState
+from stratosd.core.types import PoolKind
 
 _ids = itertools.count(1)
+A = TypeVar("A", bound=act.Action)
+V = TypeVar("V")
 
 
 def add_host(state: SchedulerState, cpus: float = 2, mem: float = 4096, host: str = "h1",
@@ -25,7 +29,18 @@ def reply(actions: list[act.Action]) -> act.Reply:
     return replies[0]
 
 
-def create(state: SchedulerState, name: str = "demo", pool: str = "local", **spec: Any) -> act.Reply:
+def value(r: act.Reply, kind: type[V]) -> V:
+    """A reply's value, as the type its request promises (a Reply carries any request's answer)."""
+    assert isinstance(r.value, kind), r
+    return r.value
+
+
+def of(kind: type[A], actions: Iterable[act.Action]) -> list[A]:
+    """The actions of one type, typed as that type."""
+    return [a for a in actions if isinstance(a, kind)]
+
+
+def create(state: SchedulerState, name: str = "demo", pool: PoolKind = PoolKind.LOCAL, **spec: Any) -> act.Reply:
     return reply(state.handle(ev.CreateJobRequested(next(_ids), name, JobSpec(**spec), pool, 1.0)))
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.locality import best_hosts, canonical_host, normalize
 from stratosd.core.model import JobSpec, Offer
+from stratosd.core.replies import JobCreated
 from stratosd.core.state import SchedulerState
-from tests.core.helpers import reply
+from stratosd.core.types import PoolId, PoolKind
+from tests.core.helpers import reply, value
 
 
-def mesos_job(state: SchedulerState, **spec: object) -> str:
-    r = reply(state.handle(ev.CreateJobRequested(1, "m", JobSpec(**spec), "mesos", 0.0, own_pool=True)))  # type: ignore[arg-type]
-    return str(r.value[0].pool)  # type: ignore[index]
+def mesos_job(state: SchedulerState, **spec: Any) -> PoolId:
+    r = reply(state.handle(ev.CreateJobRequested(1, "m", JobSpec(**spec), PoolKind.MESOS, 0.0, own_pool=True)))
+    return value(r, JobCreated).job.pool
 
 
 def submit(state: SchedulerState, commands: list[str], locality: list[tuple[int, dict[str, int]]], now: float = 0.0,
@@ -79,7 +83,7 @@ def test_tasks_without_marked_files_are_not_delayed(state: SchedulerState) -> No
 def test_standing_hosts_prefer_data_and_ticks_end_the_wait(state: SchedulerState) -> None:
     state.handle(ev.HostAdded("pilot-1", "pilots:1", 1, 1000, "node1.cluster"),
                  ev.HostAdded("pilot-2", "pilots:1", 1, 1000, "node2"))
-    reply(state.handle(ev.CreateJobRequested(1, "p", JobSpec(cpus=1, mem=10, locality_wait=2.0), "pilots", 0.0,
+    reply(state.handle(ev.CreateJobRequested(1, "p", JobSpec(cpus=1, mem=10, locality_wait=2.0), PoolKind.PILOTS, 0.0,
                                              own_pool=True)))
     actions = state.handle(ev.SubmitRequested(4, "p", "batch", "/", {}, ["a", "b"], 0.0,
                                               [(5, normalize({"node2": 5})), (5, normalize({"node9": 5}))]))

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.model import JobSpec, Offer, Status
+from stratosd.core.replies import JobCreated
 from stratosd.core.state import SchedulerState
-from tests.core.helpers import create, end, reply, submit
+from stratosd.core.types import PoolId, PoolKind
+from tests.core.helpers import create, end, of, reply, submit, value
 
 
-def mesos_job(state: SchedulerState, name: str = "m", **spec: object) -> str:
-    r = reply(state.handle(ev.CreateJobRequested(1, name, JobSpec(**spec), "mesos", 1.0, own_pool=True)))  # type: ignore[arg-type]
-    job, _ = r.value  # type: ignore[misc]
-    return str(job.pool)
+def mesos_job(state: SchedulerState, name: str = "m", **spec: Any) -> PoolId:
+    r = reply(state.handle(ev.CreateJobRequested(1, name, JobSpec(**spec), PoolKind.MESOS, 1.0, own_pool=True)))
+    return value(r, JobCreated).job.pool
 
 
 def offer(oid: str, cpus: float = 4, mem: float = 4096, host: str = "agent1", disk: float = 10000) -> Offer:
     return Offer(oid, f"A-{host}", host, cpus, mem, disk)
-
-
-def of(kind: type, actions: list[act.Action]) -> list[act.Action]:
-    return [a for a in actions if isinstance(a, kind)]
 
 
 def test_offers_are_packed_and_leftovers_declined(state: SchedulerState) -> None:
@@ -31,7 +30,7 @@ def test_offers_are_packed_and_leftovers_declined(state: SchedulerState) -> None
     actions = state.handle(ev.OffersReceived(pool, (offer("o1", cpus=2, mem=8000), offer("o2", cpus=4, host="agent2"),
                                                     offer("o3", host="agent3")), 3.0))
     accepts = of(act.AcceptOffer, actions)
-    assert [(a.offer.offer_id, [t.task_id for t in a.launches]) for a in accepts] == [  # type: ignore[attr-defined]
+    assert [(a.offer.offer_id, [t.task_id for t in a.launches]) for a in accepts] == [
         ("o1", [0, 1]), ("o2", [2, 3, 4])]
     assert of(act.DeclineOffers, actions) == [act.DeclineOffers(pool, ("o3",), SchedulerState.IDLE_REFUSE_SECONDS)]
     assert [t.host for t in state.jobs["m"].tasks] == ["agent1", "agent1", "agent2", "agent2", "agent2"]
@@ -94,11 +93,11 @@ def test_disk_limits_packing_and_an_idle_pool_is_suppressed(state: SchedulerStat
     submit(state, "m", ["a", "b", "c"])
     actions = state.handle(ev.OffersReceived(pool, (offer("o", cpus=8, mem=8000, disk=700),), 3.0))
     (accept,) = of(act.AcceptOffer, actions)
-    assert len(accept.launches) == 2  # type: ignore[attr-defined]  # disk for two, not three
+    assert len(accept.launches) == 2  # disk for two, not three
     assert of(act.SuppressOffers, actions) == []  # task c still waits
     actions = state.handle(ev.OffersReceived(pool, (offer("o2", disk=300), offer("o3")), 4.0))
     assert of(act.SuppressOffers, actions) == [act.SuppressOffers(pool)]  # nothing pending now
-    assert of(act.DeclineOffers, actions)[0].offer_ids == ("o3",)  # type: ignore[attr-defined]
+    assert of(act.DeclineOffers, actions)[0].offer_ids == ("o3",)
 
 
 def test_a_host_that_cannot_start_the_executor_gets_no_more_of_the_jobs_tasks(state: SchedulerState) -> None:
@@ -108,7 +107,7 @@ def test_a_host_that_cannot_start_the_executor_gets_no_more_of_the_jobs_tasks(st
     submit(state, "m", ["t0", "t1"])
     key = state.jobs["m"].key
     actions = state.handle(ev.OffersReceived(pool, (offer("o1", cpus=2, host="bad"), offer("o0", host="good")), 3.0))
-    assert [a.offer.offer_id for a in of(act.AcceptOffer, actions)] == ["o1"]  # type: ignore[attr-defined]
+    assert [a.offer.offer_id for a in of(act.AcceptOffer, actions)] == ["o1"]
     why = "host bad: cannot start the StratOS executor: /venv/bin/python not found (exit status 127)"
     for task_id in (0, 1):
         state.handle(ev.TaskLost(key, task_id, 1, why, 4.0, unusable_host="bad"))
@@ -118,7 +117,7 @@ def test_a_host_that_cannot_start_the_executor_gets_no_more_of_the_jobs_tasks(st
         actions = state.handle(ev.OffersReceived(pool, (offer("again", cpus=2, host="BAD.cluster"),), 5.0))
         assert of(act.AcceptOffer, actions) == [] and of(act.DeclineOffers, actions)
     actions = state.handle(ev.OffersReceived(pool, (offer("o2", cpus=2, host="good"),), 6.0))
-    assert [sorted(t.task_id for t in a.launches) for a in of(act.AcceptOffer, actions)] == [[0, 1]]  # type: ignore[attr-defined]
+    assert [sorted(t.task_id for t in a.launches) for a in of(act.AcceptOffer, actions)] == [[0, 1]]
     assert [t.reason for t in job.tasks] == [f"retried after: {why}"] * 2
     for task_id in (0, 1):
         end(state, "m", task_id, attempt=2)
@@ -135,7 +134,7 @@ def test_a_job_whose_every_offering_host_cannot_start_the_executor_ends_lost_not
     why = "host bad: cannot start the StratOS executor: python not found (exit status 127)"
     for attempt in (1, 2):
         actions = state.handle(ev.OffersReceived(pool, (offer(f"o{attempt}", cpus=1, host="bad"),), 3.0 + attempt))
-        assert [a.offer.offer_id for a in of(act.AcceptOffer, actions)] == [f"o{attempt}"]  # type: ignore[attr-defined]
+        assert [a.offer.offer_id for a in of(act.AcceptOffer, actions)] == [f"o{attempt}"]
         state.handle(ev.TaskLost(key, 0, attempt, why, 4.0 + attempt, unusable_host="bad"))
     job = state.jobs["m"]
     assert job.tasks[0].status is Status.LOST
@@ -161,5 +160,5 @@ def test_agents_sharing_a_host_name_are_avoided_one_by_one(state: SchedulerState
     actions = state.handle(ev.OffersReceived(pool, (at("o3", "A-bad"),), 5.0))
     assert of(act.AcceptOffer, actions) == []  # its neighbour on the same host name has offered
     actions = state.handle(ev.OffersReceived(pool, (at("o4", "A-good"),), 6.0))
-    assert [a.offer.offer_id for a in of(act.AcceptOffer, actions)] == ["o4"]  # type: ignore[attr-defined]
+    assert [a.offer.offer_id for a in of(act.AcceptOffer, actions)] == ["o4"]
     assert state.jobs["m"].tasks[0].attempt == 2 and state.jobs["m"].tasks[0].status is Status.RUNNING

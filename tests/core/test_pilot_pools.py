@@ -9,18 +9,16 @@ from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.model import JobSpec, Status
 from stratosd.core.state import SchedulerState
-from tests.core.helpers import end, launches, reply, submit
+from stratosd.core.types import AttemptRef, PoolId, PoolKind
+from tests.core.helpers import end, launches, of, reply, submit
 
 _ids = itertools.count(1000)
 
 
-def slurm_job(state: SchedulerState, name: str = "s", **spec: Any) -> str:
-    reply(state.handle(ev.CreateJobRequested(next(_ids), name, JobSpec(master="slurm", **spec), "slurm", 1.0, True)))
+def slurm_job(state: SchedulerState, name: str = "s", **spec: Any) -> PoolId:
+    reply(state.handle(ev.CreateJobRequested(next(_ids), name, JobSpec(master="slurm", **spec), PoolKind.SLURM, 1.0,
+                                             True)))
     return state.jobs[name].pool
-
-
-def of(kind: type, actions: list[act.Action]) -> list:  # type: ignore[type-arg]
-    return [a for a in actions if isinstance(a, kind)]
 
 
 def test_waiting_work_asks_for_pilots_and_a_finished_job_gives_them_back(state: SchedulerState) -> None:
@@ -43,10 +41,11 @@ def test_a_pilot_registering_again_keeps_what_it_holds_and_stops_stale_attempts(
     fresh = SchedulerState()  # the daemon restarted: the journal's running tasks stay running
     fresh.restore(jobs)
     assert [t.status for t in fresh.jobs["s"].tasks] == [Status.RUNNING] * 3
-    assert fresh.unclaimed("slurm") == [(key, 0, 1), (key, 1, 1), (key, 2, 1)]
-    actions = fresh.handle(ev.HostAdded("p1", pool, 2, 4096, "node1", ((key, 0, 1), (key, 1, 3), (key, 9, 1))))
+    assert fresh.unclaimed(PoolKind.SLURM) == [(key, 0, 1), (key, 1, 1), (key, 2, 1)]
+    actions = fresh.handle(ev.HostAdded("p1", pool, 2, 4096, "node1", (AttemptRef(key, 0, 1), AttemptRef(key, 1, 3),
+                                                                   AttemptRef(key, 9, 1))))
     assert of(act.KillTask, actions) == [act.KillTask(key, 1, 3, pool), act.KillTask(key, 9, 1, pool)]
-    assert fresh.unclaimed("slurm") == [(key, 1, 1), (key, 2, 1)]
+    assert fresh.unclaimed(PoolKind.SLURM) == [(key, 1, 1), (key, 2, 1)]
     # p2 never comes back: its task is lost and retried on the free core of p1
     actions = fresh.handle(ev.TaskLost(key, 2, 1, "its pilot did not come back", 9.0))
     assert [(a.task_id, a.attempt, a.host_id) for a in launches(actions)] == [(2, 2, "p1")]

@@ -9,14 +9,16 @@ from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.model import JobSpec, Status
 from stratosd.core.state import SchedulerState
+from stratosd.core.types import PoolId, PoolKind
 from tests.core.helpers import end, launches, reply, submit
 
 _ids = itertools.count(2000)
 MISSING = "slurm_script: line 4: exec: /nope/stratos-executor: not found"
 
 
-def slurm_job(state: SchedulerState, name: str = "s", **spec: Any) -> str:
-    reply(state.handle(ev.CreateJobRequested(next(_ids), name, JobSpec(master="slurm", **spec), "slurm", 1.0, True)))
+def slurm_job(state: SchedulerState, name: str = "s", **spec: Any) -> PoolId:
+    reply(state.handle(ev.CreateJobRequested(next(_ids), name, JobSpec(master="slurm", **spec), PoolKind.SLURM, 1.0,
+                                             True)))
     return state.jobs[name].pool
 
 
@@ -53,6 +55,7 @@ def test_each_round_of_failed_pilots_is_one_retry(state: SchedulerState) -> None
     fail(state, pool, 2, node="n2")
     assert task.status is Status.PENDING
     fail(state, pool, 1, node="n2")
+    [task] = state.jobs["s"].tasks  # the same task; read again so the checker forgets the narrowing above
     assert task.status is Status.LOST and " on n2 " in task.reason
 
 

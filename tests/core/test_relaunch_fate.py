@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from stratos_executor.spec import Relaunch
 from stratosd.core.state import SchedulerState
 from tests.core.helpers import add_host, create, end, published, status, submit
 
 
 def _stopped(state: SchedulerState, relaunch: Relaunch, error: str = "", replacements: list[str] | None = None,
-             **spec: object) -> list[tuple[int, int]]:
+             **spec: Any) -> list[tuple[int, int]]:
     add_host(state, cpus=8)
-    create(state, **spec)  # type: ignore[arg-type]
+    create(state, **spec)
     submit(state, "demo", ["a", "b"])
     out = published(end(state, "demo", 1))
     out += published(end(state, "demo", 0, exit_code=None, signal=15, reason="relaunch",

@@ -6,8 +6,8 @@ from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.state import SchedulerState
 from stratosd.core.types import TaskEndReason as E
-from tests.core.helpers import add_host, create, end, launches, published, status, submit
-from tests.core.test_offers import mesos_job, of, offer
+from tests.core.helpers import add_host, create, end, launches, of, published, status, submit
+from tests.core.test_offers import mesos_job, offer
 
 
 def test_a_failed_task_runs_again_and_only_its_last_attempt_is_its_result(state: SchedulerState) -> None:
@@ -39,7 +39,7 @@ def test_a_retry_takes_an_offer_from_another_host_over_the_one_it_failed_on(stat
     assert of(act.AcceptOffer, actions) == [] and status(state, "m", 0) == "pending"
     # ... which it then does
     actions = state.handle(ev.OffersReceived(pool, (offer("o4", cpus=1, host=other),), 4.0))
-    assert [a.offer.offer_id for a in of(act.AcceptOffer, actions)] == ["o4"]  # type: ignore[attr-defined]
+    assert [a.offer.offer_id for a in of(act.AcceptOffer, actions)] == ["o4"]
     assert task.host == other and task.attempt == 2
 
 

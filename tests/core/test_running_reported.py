@@ -6,8 +6,8 @@ from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.state import SchedulerState
 from stratosd.core.types import PoolId
-from tests.core.helpers import end, submit
-from tests.core.test_offers import mesos_job, of, offer
+from tests.core.helpers import end, of, submit
+from tests.core.test_offers import mesos_job, offer
 
 
 def running(state: SchedulerState, pool: str) -> int:

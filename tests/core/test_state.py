@@ -9,9 +9,10 @@ from stratos_executor.spec import Relaunch, TaskRecord
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core.model import Status
+from stratosd.core.replies import JobCreated, Submitted
 from stratosd.core.state import InvalidTransition, SchedulerState
 from stratosd.core.transitions import move
-from tests.core.helpers import add_host, create, end, launches, published, reply, status, submit
+from tests.core.helpers import add_host, create, end, launches, published, reply, status, submit, value
 
 
 def test_submit_launches_as_many_as_fit_and_journals_first(state: SchedulerState) -> None:
@@ -104,14 +105,14 @@ def test_job_id_in_use_points_to_attach_and_finished_ids_are_renamed(state: Sche
     assert isinstance(r.error, JobIdInUse) and 'Processor.attach("demo")' in str(r.error)
     end(state, "demo", 0)
     r = create(state)
-    job, renamed = r.value  # type: ignore[misc]
+    job, renamed = value(r, JobCreated)
     assert renamed == "demo.1" and job.name == "demo"
     assert state.jobs["demo.1"].tasks[0].status is Status.FINISHED
-    assert create(state, "demo").value[1] == "demo.2"  # type: ignore[index]
+    assert value(create(state, "demo"), JobCreated)[1] == "demo.2"
 
 
 def test_unnamed_jobs_get_unique_names(state: SchedulerState) -> None:
-    names = {create(state, "").value[0].name for _ in range(3)}  # type: ignore[index]
+    names = {value(create(state, ""), JobCreated)[0].name for _ in range(3)}
     assert len(names) == 3
 
 
@@ -122,7 +123,7 @@ def test_memory_beyond_every_host_is_refused_and_threads_are_clamped(state: Sche
     assert isinstance(r.error, InsufficientResources) and "mem_per_task" in str(r.error)
     create(state, "wide", cpus=8)
     r, actions = submit(state, "wide", ["a", "b"])
-    assert "runs with all 2" in r.value[3][0]  # type: ignore[index]
+    assert "runs with all 2" in value(r, Submitted)[3][0]
     assert [a.cpus for a in launches(actions)] == [2]
 
 

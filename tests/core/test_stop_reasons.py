@@ -26,6 +26,7 @@ def test_a_stopped_executor_is_an_infrastructure_failure_retried_up_to_max_retri
     assert task.reason == "retried after: its executor was stopped"
     assert not [a for a in actions if isinstance(a, act.SaveOutcome)]  # no record: it is a loss, not a result
     stopped(state, 2, StopReason.EXECUTOR_STOPPED, ended=7.0)
+    task = state.jobs["demo"].tasks[0]  # the same task; read again so the checker forgets the narrowing above
     assert task.status is Status.LOST and task.ended == 7.0
     assert task.reason == "its executor was stopped (no retries left: max_retries=1)"
 

@@ -78,6 +78,12 @@ class Scheduler:
         self._arrived = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
 
+    @property
+    def subscribed_id(self) -> str:
+        """The framework id the master gave this scheduler (it must have subscribed)."""
+        assert self.framework_id is not None, "the scheduler has not subscribed"
+        return self.framework_id
+
     async def subscribe(self, framework_id: str | None = None) -> Event:
         body: dict[str, Any] = {"type": "SUBSCRIBE", "subscribe": {"framework_info": dict(self.info)}}
         if framework_id is not None:
@@ -126,7 +132,8 @@ class Scheduler:
             s = e["update"]["status"]
             return bool(s["task_id"]["value"] == task_id and (state is None or s["state"] == state))
 
-        return (await self.take("UPDATE", where=match, timeout=timeout))["update"]["status"]
+        status: Event = (await self.take("UPDATE", where=match, timeout=timeout))["update"]["status"]
+        return status
 
     async def quiet(self, seconds: float, *types: str) -> list[Event]:
         """Wait ``seconds`` and return the events of ``types`` that arrived meanwhile (consumed)."""
@@ -337,7 +344,7 @@ def test_unacknowledged_updates_are_resent_and_gate_the_next_one(tmp_path: Path)
             finished = await sched.update("t", "TASK_FINISHED")
             assert m.stats()["acks_dropped"] == 1
             await sched.ack(finished)
-            await wait_until(lambda: not m.master.frameworks[sched.framework_id].tasks)
+            await wait_until(lambda: not m.master.frameworks[sched.subscribed_id].tasks)
             assert m.check_invariants() == []
             await sched.close()
 
@@ -353,7 +360,7 @@ def test_kill_running_task_and_unknown_task(tmp_path: Path) -> None:
             await sched.launch([offer], task("sleeper", offer, "sleep 30 & echo $! > child; wait"))
             for state in ("TASK_STARTING", "TASK_RUNNING"):
                 await sched.ack(await sched.update("sleeper", state))
-            sandbox = m.master.frameworks[sched.framework_id].tasks["sleeper"].sandbox
+            sandbox = m.master.frameworks[sched.subscribed_id].tasks["sleeper"].sandbox
             assert sandbox is not None
             await wait_until(lambda: (sandbox / "child").exists() and (sandbox / "child").read_text().strip() != "")
             child = int((sandbox / "child").read_text())
@@ -419,7 +426,7 @@ def test_teardown_kills_tasks_and_moves_framework_to_completed(tmp_path: Path) -
             await sched.launch([offer], task("long", offer, "echo $$ > pid; exec sleep 30"))
             await sched.ack(await sched.update("long", "TASK_STARTING"))
             await sched.ack(await sched.update("long", "TASK_RUNNING"))
-            sandbox = m.master.frameworks[sched.framework_id].tasks["long"].sandbox
+            sandbox = m.master.frameworks[sched.subscribed_id].tasks["long"].sandbox
             assert sandbox is not None
             await wait_until(lambda: (sandbox / "pid").exists() and (sandbox / "pid").read_text().strip() != "")
             pid = int((sandbox / "pid").read_text())
@@ -588,7 +595,7 @@ def test_http_status_codes(tmp_path: Path) -> None:
             assert await sched.call("SUPPRESS") == (202, "")
             # the subscription connection drops: the framework is disconnected (failover_timeout > 0)
             await sched.close()
-            await wait_until(lambda: not m.master.frameworks[sched.framework_id].connected)
+            await wait_until(lambda: not m.master.frameworks[sched.subscribed_id].connected)
             assert await sched.call("REVIVE") == (403, "Framework is not subscribed")
             state = await get_state(s, m.url)
             (fw,) = state["frameworks"]
@@ -713,7 +720,7 @@ def test_agent_removal_sends_task_lost_rescind_and_failure(tmp_path: Path) -> No
             await sched.ack(await sched.update("victim", "TASK_RUNNING"))
             leftover = await sched.take("OFFERS", where=lambda e: e["offers"]["offers"][0]["hostname"] == "agent1")
             leftover_id = leftover["offers"]["offers"][0]["id"]
-            sandbox = m.master.frameworks[sched.framework_id].tasks["victim"].sandbox
+            sandbox = m.master.frameworks[sched.subscribed_id].tasks["victim"].sandbox
             assert sandbox is not None
             await wait_until(lambda: (sandbox / "pid").exists() and (sandbox / "pid").read_text().strip() != "")
             pid = int((sandbox / "pid").read_text())
@@ -781,7 +788,7 @@ def test_failover_timeout_expiry_removes_the_framework(tmp_path: Path) -> None:
             running = await sched.update("orphan", "TASK_STARTING")
             pid = running["container_status"]["executor_pid"]
             await sched.close()  # the scheduler goes away
-            await wait_until(lambda: not m.master.frameworks[sched.framework_id].connected)
+            await wait_until(lambda: not m.master.frameworks[sched.subscribed_id].connected)
             assert pid_alive(pid)  # within failover_timeout the task keeps running
             await wait_until(lambda: sched.framework_id not in m.master.frameworks, timeout=3)
             await wait_until(lambda: not pid_alive(pid))
@@ -801,7 +808,7 @@ def test_heartbeats_and_partition_injection(tmp_path: Path) -> None:
             subscribed = await sched.subscribe()
             assert subscribed["subscribed"]["heartbeat_interval_seconds"] == 0.2
             assert len(await sched.quiet(0.7, "HEARTBEAT")) >= 3
-            fid = sched.framework_id
+            fid = sched.subscribed_id
             async with s.post(f"{m.url}/emulator/frameworks/{fid}/pause", json={"what": "heartbeats"}) as r:
                 assert r.status == 200
             await sched.quiet(0.1, "HEARTBEAT")  # any sent before the pause
@@ -894,7 +901,7 @@ def test_many_short_tasks_over_eight_agents() -> None:
                     await sched.ack(status)
             elapsed = time.monotonic() - start
             assert hosts == {f"node{i}" for i in range(8)}
-            await wait_until(lambda: not m.master.frameworks[sched.framework_id].tasks)
+            await wait_until(lambda: not m.master.frameworks[sched.subscribed_id].tasks)
             assert m.check_invariants() == []
             assert elapsed < 15, elapsed
             await sched.close()

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from executor_helpers import LOOPS, make_spec, pids_with_arg, run_task, write_script
 
 from stratos_executor.monitor import MAX_ARG_STRLEN
 from stratos_executor.spec import Relaunch
+from tests.executor.executor_helpers import LOOPS, make_spec, pids_with_arg, run_task, write_script
 
 RS = "\036"  # record separator the logging monitor puts after each argument
 

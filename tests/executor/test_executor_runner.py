@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from executor_helpers import LOOPS, make_spec, pids_in_group, pids_with_arg, run_loop, run_task
 
 from stratos_executor import _proc
 from stratos_executor.spec import INLINE_STDOUT_LIMIT, STDERR_TAIL_BYTES, TaskRecord
 from stratos_executor.supervisor import TaskRunner
+from tests.executor.executor_helpers import LOOPS, make_spec, pids_in_group, pids_with_arg, run_loop, run_task
 
 
 @pytest.mark.parametrize("loop", LOOPS)

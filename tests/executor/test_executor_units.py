@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from executor_helpers import make_spec
-
 from stratos_executor._notes import Notes
 from stratos_executor._output import FileCursor, NewOutput, StdoutStore, TailBuffer, file_tail
 from stratos_executor._spawn import THREAD_VARIABLES, exec_simple_command, strip_markers, task_environment
@@ -18,6 +16,7 @@ from stratos_executor.monitor import (
     relauncher_argument,
 )
 from stratos_executor.spec import TaskRecord
+from tests.executor.executor_helpers import make_spec
 
 # -- command and environment -------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from stratos_executor import remote
 from stratos_wire import PROTOCOL_HEADER, PROTOCOL_VERSION
 from stratos_wire import stratos_pb2 as pb
 from stratos_wire import stratos_pb2_grpc as pb_grpc
+from tests.rpc import add_hub_servicer
 
 T = TypeVar("T")
 TOKEN = "s3cret-token"
@@ -132,8 +133,7 @@ def _kind(report: pb.ReportRequest) -> str:
 
 async def start_server(hub: FakeHub, address: str) -> tuple[grpc.aio.Server, str]:
     server = grpc.aio.server()
-    add_servicer: Any = pb_grpc.add_ExecutorHubServicer_to_server
-    add_servicer(hub, server)
+    add_hub_servicer(hub, server)
     port = server.add_insecure_port(address)
     await server.start()
     return server, (address if address.startswith("unix:") else f"127.0.0.1:{port}")

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import grpc
 from hypothesis import event
@@ -35,8 +35,8 @@ from stratos.errors import ERROR_METADATA_KEY, BackendUnavailable, InvalidJobSpe
 from stratos.settings import backend_of
 from stratos_wire import PROTOCOL_VERSION
 from stratos_wire import stratos_pb2 as pb
-from stratos_wire import stratos_pb2_grpc as pb_grpc
 from tests.daemon import Daemon
+from tests.rpc import ExecutorHubApi, StratosApi, hub_stub, stratos_stub
 
 #: seconds any single RPC of the properties may take.
 TIMEOUT = 10.0
@@ -145,8 +145,8 @@ class Hostile:
     daemon: Daemon
     owned: Path
     channel: grpc.Channel
-    stub: Any
-    hub: Any
+    stub: StratosApi
+    hub: ExecutorHubApi
     #: a local job with finished tasks and results that no property may change.
     control: str = ""
     #: a pilots job without pilots: submissions are accepted and expanded, their tasks never start.
@@ -179,7 +179,7 @@ class Hostile:
             shutil.rmtree(owned, ignore_errors=True)
             raise
         channel = grpc.insecure_channel(f"unix:{daemon.socket}")
-        self = cls(daemon, owned, channel, pb_grpc.StratosStub(channel), pb_grpc.ExecutorHubStub(channel))
+        self = cls(daemon, owned, channel, stratos_stub(channel), hub_stub(channel))
         try:
             self._make_jobs()
         except BaseException:
@@ -218,13 +218,12 @@ class Hostile:
     def resolve(self, value: str) -> str:
         return value.replace(OWNED, str(self.owned))
 
-    def submit(self, job: str, kind: int, mode: int, template: str = "", items: Iterable[str] = (),
+    def submit(self, job: str, kind: pb.SubmitKind, mode: pb.SubmitMode, template: str = "", items: Iterable[str] = (),
                rows: Iterable[Iterable[str]] = (), cwd: str | None = None) -> pb.SubmitReply:
         header = pb.SubmitHeader(job_id=job, kind=kind, mode=mode, template=template, cwd=cwd or str(self.owned))
         chunks = [pb.SubmitChunk(header=header), pb.SubmitChunk(items=list(items),
                                                                 rows=[pb.ParamRow(values=list(r)) for r in rows])]
-        reply: pb.SubmitReply = self.stub.Submit(iter(chunks), timeout=TIMEOUT)
-        return reply
+        return self.stub.Submit(iter(chunks), timeout=TIMEOUT)
 
     # -- the control job ------------------------------------------------------------------------
 
@@ -286,7 +285,7 @@ class Hostile:
 # -- strategies ----------------------------------------------------------------------------------
 
 #: any code point a protobuf string can carry (lone surrogates cannot be UTF-8 encoded).
-CHARS = st.characters(exclude_categories=("Cs",))
+CHARS = st.characters(exclude_categories=["Cs"])
 
 TRICKY: list[str] = [
     "", ".", "..", "../", "../..", "../../etc/passwd", "/", "/etc", "/tmp", "//", "a/b", "a/../../b", "./x", "x/.",
@@ -333,6 +332,15 @@ any_float = st.one_of(st.floats(), st.sampled_from(SPECIAL_FLOATS))
 uint32 = st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0, 1, 2, 3, 2**31, 2**32 - 1]))
 int64 = st.one_of(st.integers(-(2**63), 2**63 - 1), st.sampled_from([-(2**63), -1, 0, 1, 2, 3, 4, 2**31, 2**63 - 1]))
 #: a SubmitKind / SubmitMode value: the known ones and unknown ones (proto3 enums are open).
+E = TypeVar("E", bound=int)
+
+
+def open_enum(enum: type[E], value: int) -> E:
+    """``value`` as an ``enum`` field's value: proto3 enums are open, so any int32 travels, though the
+    generated stubs admit only the named values."""
+    return cast(E, value)
+
+
 enum_value = st.one_of(st.sampled_from([0, 1, 2, 3]), st.integers(-(2**31), 2**31 - 1))
 
 
@@ -402,7 +410,7 @@ def spec_fields(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def build_spec(hostile: Hostile, fields: dict[str, Any]) -> pb.JobSpec:
-    resolved = {k: hostile.resolve(v) if isinstance(v, str) else v for k, v in fields.items()}
+    resolved: dict[str, Any] = {k: hostile.resolve(v) if isinstance(v, str) else v for k, v in fields.items()}
     return pb.JobSpec(**resolved)
 
 

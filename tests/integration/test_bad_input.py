@@ -32,9 +32,9 @@ from stratos.errors import (
     JobNotFound,
 )
 from stratos_wire import stratos_pb2 as pb
-from stratos_wire import stratos_pb2_grpc
 from tests.daemon import Daemon
 from tests.integration.ctl_helpers import no_traceback, run_ctl, unique_id
+from tests.rpc import StratosApi, stratos_stub
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -254,9 +254,9 @@ def test_program_that_is_not_executable(daemon: Daemon, tmp_path: Path, name: st
 # -- the daemon validates on its own ------------------------------------------------------------
 
 
-def _stub(daemon: Daemon) -> tuple[grpc.Channel, Any]:
+def _stub(daemon: Daemon) -> tuple[grpc.Channel, StratosApi]:
     channel = grpc.insecure_channel("unix:" + str(daemon.socket))
-    return channel, stratos_pb2_grpc.StratosStub(channel)  # type: ignore[no-untyped-call]
+    return channel, stratos_stub(channel)
 
 
 def _good_spec() -> pb.JobSpec:

@@ -18,10 +18,10 @@ from stratos import Processor
 from stratos.errors import JobNotFound, TaskNotFound
 from stratos.records import StoryLine, TaskStory
 from stratos_wire import stratos_pb2 as pb
-from stratos_wire import stratos_pb2_grpc as pb_grpc
 from tests.daemon import Daemon, daemon_fixture
 from tests.integration.ctl_helpers import run_ctl, unique_id
 from tests.integration.pty_helpers import run_ctl_tty
+from tests.rpc import hub_stub, stratos_stub
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -132,8 +132,8 @@ class _HandPilot:
 
     def __init__(self, daemon: Daemon, job_id: str, executor_id: str) -> None:
         self.channel = grpc.insecure_channel(f"unix:{daemon.socket}")
-        token = pb_grpc.StratosStub(self.channel).GetJobToken(pb.JobRef(job_id=job_id), timeout=5).token
-        self.stub = pb_grpc.ExecutorHubStub(self.channel)
+        token = stratos_stub(self.channel).GetJobToken(pb.JobRef(job_id=job_id), timeout=5).token
+        self.stub = hub_stub(self.channel)
         self.job_id, self.executor_id = job_id, executor_id
         self.metadata = (("authorization", f"Bearer {token}"),)
         self.stub.Register(pb.RegisterRequest(job_id=job_id, executor_id=executor_id, host="hand-host", cpus=1,

@@ -14,6 +14,7 @@ import pytest
 
 from stratos import Processor
 from stratos.errors import InvalidSubmission
+from stratos.settings import Output
 from tests.daemon import Daemon
 from tests.integration.ctl_helpers import child_env, run_ctl
 
@@ -72,7 +73,7 @@ def test_a_relauncher_that_prints_nothing_drops_the_task_and_the_warning_says_so
 
 @pytest.mark.parametrize("mode", ["disk", "mesos", "none"])
 def test_output_elsewhere_gives_records_with_the_files_once_per_cursor(
-    daemon: Daemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+    daemon: Daemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: Output
 ) -> None:
     monkeypatch.chdir(tmp_path)
     job = Processor(job_id=f"elsewhere-{mode}", output=mode, log_directory="my logs")
@@ -100,7 +101,7 @@ def test_output_elsewhere_gives_records_with_the_files_once_per_cursor(
     assert "get_results() is empty in this mode" in results.stdout
     if mode == "disk":
         assert f"writes its output to disk: {tmp_path / 'my logs' / job.job_id}/<task>.stdout" in results.stdout
-        assert records[1].stderr_path in results.stdout
+        assert records[1].stderr_path is not None and records[1].stderr_path in results.stdout
 
 
 # -- item 9: relative paths are taken from the working directory ------------------------------------

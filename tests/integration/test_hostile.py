@@ -34,6 +34,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,7 @@ from tests.integration.hostile_support import (
     job_names,
     mesos_masters,
     offline_masters,
+    open_enum,
     safe_ids,
     short,
     spec_fields,
@@ -78,7 +80,7 @@ from tests.integration.hostile_support import (
 pytestmark = pytest.mark.timeout(300)
 
 
-def properties(max_examples: int) -> Any:
+def properties(max_examples: int) -> hyp_settings:
     return hyp_settings(
         max_examples=max_examples, deadline=None, database=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
@@ -257,7 +259,8 @@ def test_submit_plain_and_template_streams(
     else:
         rows = data.draw(template_rows(template), label="rows")
     job, cwd = _ref(hx, job), hx.resolve(cwd)
-    header = pb.SubmitHeader(job_id=job, kind=kind, mode=mode, template=template, cwd=cwd, env=env)
+    header = pb.SubmitHeader(job_id=job, kind=open_enum(pb.SubmitKind, kind), mode=open_enum(pb.SubmitMode, mode),
+                             template=template, cwd=cwd, env=env)
     chunks = _chunks(layout, header, items, rows)
     before = hx.watch(job)
     outcome = attempt("Submit", lambda: hx.stub.Submit(iter(chunks), timeout=TIMEOUT))
@@ -309,7 +312,7 @@ def test_submit_glob_streams(hx: Hostile, job: str, template: str, cwd: str, pat
     """
     job, cwd = _ref(hx, job), hx.resolve(cwd)
     patterns = [hx.resolve(p) for p in patterns]
-    header = pb.SubmitHeader(job_id=job, kind=pb.GLOB, mode=mode, template=template, cwd=cwd)
+    header = pb.SubmitHeader(job_id=job, kind=pb.GLOB, mode=open_enum(pb.SubmitMode, mode), template=template, cwd=cwd)
     before = hx.watch(job)
     outcome = attempt(f"Submit(GLOB, cwd={short(cwd)})", lambda: hx.stub.Submit(
         iter([pb.SubmitChunk(header=header), pb.SubmitChunk(items=patterns)]), timeout=TIMEOUT))
@@ -382,21 +385,21 @@ def test_task_call_and_result_references(hx: Hostile, call: tuple[Any, ...]) -> 
                 s = out.reply.summary
                 assert (s.task_id, s.status, s.command) == tasks[args[1]][:3]
     elif name == "Cancel":
-        request = pb.CancelRequest(job_id=job, has_call=args[1], call_id=args[2])
-        out = attempt(what, lambda: stub.Cancel(request, timeout=TIMEOUT))
+        cancel = pb.CancelRequest(job_id=job, has_call=args[1], call_id=args[2])
+        out = attempt(what, lambda: stub.Cancel(cancel, timeout=TIMEOUT))
         if out.ok and job == control:
             assert out.reply.killed == 0
     elif name == "Wait":
-        request = pb.WaitRequest(job_id=job, has_call=args[1], call_id=args[2])
-        out = attempt(what, lambda: list(stub.Wait(request, timeout=TIMEOUT)))
+        wait = pb.WaitRequest(job_id=job, has_call=args[1], call_id=args[2])
+        out = attempt(what, lambda: list(stub.Wait(wait, timeout=TIMEOUT)))
         if job == control:
             calls = {0: 2, 1: 1}  # the control's calls and their task counts
             assert out.ok == (not args[1] or args[2] in calls), what
             if out.ok:
                 assert out.reply[-1].done and out.reply[-1].total == (calls[args[2]] if args[1] else len(tasks))
     elif name == "ListTasks":
-        request = pb.ListTasksRequest(job_id=job, state=args[1])
-        out = attempt(what, lambda: [t for page in stub.ListTasks(request, timeout=TIMEOUT) for t in page.tasks])
+        listing = pb.ListTasksRequest(job_id=job, state=args[1])
+        out = attempt(what, lambda: [t for page in stub.ListTasks(listing, timeout=TIMEOUT) for t in page.tasks])
         if out.ok and job == control:
             assert [t.task_id for t in out.reply] == [t[0] for t in tasks if not args[1] or t[1] == args[1]]
     elif name == "Read":
@@ -738,7 +741,8 @@ def test_processor_path_settings(hx: Hostile, name: str, value: str) -> None:
     instead of DaemonUnavailable.
     """
     before = tree(hx.owned, hx.skip)
-    _api(f"Processor({name}={short(value, 60)})", lambda: Processor(settings=_base(hx), **{name: value}))
+    setting: dict[str, Any] = {name: value}  # any text, whatever type the setting declares
+    _api(f"Processor({name}={short(value, 60)})", lambda: Processor(settings=_base(hx), **setting))
     assert tree(hx.owned, hx.skip) == before, f"Processor({name}={short(value, 60)}) wrote under {hx.owned}"
     hx.assert_serves()
 
@@ -984,7 +988,7 @@ def test_reusing_a_job_id_keeps_the_earlier_runs_logs(hx: Hostile, job_id: str) 
         assert any(marker in t for t in texts), f"the first run's log is gone: {sorted(tree(logs))}"
     finally:
         for job in (name, f"{name}.1"):
-            attempt("Remove", lambda job=job: hx.stub.Remove(pb.JobRef(job_id=job), timeout=TIMEOUT))
+            attempt("Remove", partial(hx.stub.Remove, pb.JobRef(job_id=job), timeout=TIMEOUT))
         shutil.rmtree(logs, ignore_errors=True)
     hx.assert_serves()
 

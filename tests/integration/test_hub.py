@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -16,8 +17,8 @@ import pytest
 from stratos import Processor
 from stratos_wire import PROTOCOL_HEADER, PROTOCOL_VERSION, VERSION
 from stratos_wire import stratos_pb2 as pb
-from stratos_wire import stratos_pb2_grpc as pb_grpc
 from tests.daemon import Daemon, daemon_fixture
+from tests.rpc import hub_stub, stratos_stub
 
 # an explicit loopback executor listener, open from the start, in plain text (see test_tls for the default)
 pilots_daemon = daemon_fixture("--pilot-lost-after", "1.5", "--executor-listen", "127.0.0.1:0", name="pilots_daemon")
@@ -29,7 +30,7 @@ class HandPilot:
     def __init__(self, daemon: Daemon, job_id: str, token: str, executor_id: str, cpus: float = 1,
                  holding: tuple[tuple[int, int], ...] = ()) -> None:
         self.channel = grpc.insecure_channel(f"unix:{daemon.socket}")
-        self.stub = pb_grpc.ExecutorHubStub(self.channel)
+        self.stub = hub_stub(self.channel)
         self.job_id, self.executor_id = job_id, executor_id
         self.metadata = (("authorization", f"Bearer {token}"),)
         refs = [pb.AttemptRef(task_id=t, attempt=a) for t, a in holding]
@@ -55,7 +56,7 @@ class HandPilot:
 
 def token_of(daemon: Daemon, job_id: str) -> str:
     with grpc.insecure_channel(f"unix:{daemon.socket}") as channel:
-        return str(pb_grpc.StratosStub(channel).GetJobToken(pb.JobRef(job_id=job_id), timeout=5).token)
+        return str(stratos_stub(channel).GetJobToken(pb.JobRef(job_id=job_id), timeout=5).token)
 
 
 def test_a_token_acts_on_its_own_job_only(pilots_daemon: Daemon) -> None:
@@ -159,9 +160,9 @@ def test_the_executor_listener_serves_only_executor_calls_with_job_tokens(pilots
     Processor(job_id="tcp", master="pilots")
     with grpc.insecure_channel(match.group(1)) as channel:
         with pytest.raises(grpc.RpcError) as err:  # the user-facing service is not there
-            pb_grpc.StratosStub(channel).ListJobs(pb.ListJobsRequest(), timeout=5)
+            stratos_stub(channel).ListJobs(pb.ListJobsRequest(), timeout=5)
         assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        hub = pb_grpc.ExecutorHubStub(channel)
+        hub = hub_stub(channel)
         request = pb.RegisterRequest(job_id="tcp", executor_id="t1", host="h", cpus=1, mem=100)
         with pytest.raises(grpc.RpcError) as err:
             hub.Register(request, metadata=(("authorization", "Bearer wrong"),), timeout=5)
@@ -279,6 +280,7 @@ def test_output_mesos_on_a_pilot_names_the_pilots_sandbox_and_host(pilots_daemon
         for r in got:
             sandbox = work / "mesos-out" / f"{r.task_id}-1"
             assert (r.stdout_path, r.stderr_path) == (str(sandbox / "stdout"), str(sandbox / "stderr"))
+            assert r.stdout_path is not None  # implied by the line above; narrows the type
             assert Path(r.stdout_path).read_text() == f"out-{r.task_id}\n"
         detail = job.stream.task(0)
         assert detail.files_host == "far-node" and detail.sandbox == str(work / "mesos-out" / "0-1")
@@ -298,12 +300,12 @@ def test_an_executor_of_another_protocol_is_refused_naming_both_versions_and_the
     token = token_of(pilots_daemon, "versions")
     other = (("authorization", f"Bearer {token}"), (PROTOCOL_HEADER, str(PROTOCOL_VERSION + 1)))
     with grpc.insecure_channel(f"unix:{pilots_daemon.socket}") as channel:
-        stub = pb_grpc.ExecutorHubStub(channel)
-        for call, request in ((stub.Register, pb.RegisterRequest(job_id="versions", executor_id="new", host="n",
-                                                                   cpus=1, mem=100)),
-                              (stub.Enroll, pb.EnrollRequest(job_id="versions", executor_id="new"))):
+        stub = hub_stub(channel)
+        register = pb.RegisterRequest(job_id="versions", executor_id="new", host="n", cpus=1, mem=100)
+        enroll = pb.EnrollRequest(job_id="versions", executor_id="new")
+        for call in (partial(stub.Register, register), partial(stub.Enroll, enroll)):
             with pytest.raises(grpc.RpcError) as err:
-                call(request, metadata=other, timeout=5)  # type: ignore[operator]
+                call(metadata=other, timeout=5)
             assert err.value.code() is grpc.StatusCode.FAILED_PRECONDITION
             words = err.value.details() or ""
             assert f"speaks StratOS protocol {PROTOCOL_VERSION + 1}" in words, words

@@ -83,7 +83,7 @@ def test_the_tcp_listener_answers_only_the_token_holder(tmp_path: Path) -> None:
     import grpc
 
     from stratos_wire import stratos_pb2 as pb
-    from stratos_wire import stratos_pb2_grpc as pb_grpc
+    from tests.rpc import stratos_stub
 
     token_file = tmp_path / "token"
     token_file.write_text("s3cret-token-0123456789\n")
@@ -91,7 +91,7 @@ def test_the_tcp_listener_answers_only_the_token_holder(tmp_path: Path) -> None:
     d = Daemon("--listen", f"127.0.0.1:{port}", "--token-file", str(token_file)).start()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = pb_grpc.StratosStub(channel)
+            stub = stratos_stub(channel)
             for metadata in ((), (("authorization", "Bearer wrong-token-0123456789"),)):
                 with pytest.raises(grpc.RpcError) as err:
                     stub.ListJobs(pb.ListJobsRequest(), metadata=metadata, timeout=5)

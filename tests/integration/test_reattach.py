@@ -21,9 +21,9 @@ import pytest
 
 from stratos import JobNotFound, Processor
 from stratos_wire import stratos_pb2 as pb
-from stratos_wire import stratos_pb2_grpc
 from tests.daemon import Daemon
 from tests.integration.ctl_helpers import finish, job_pids, poll, reap, start_python, unique_id
+from tests.rpc import stratos_stub
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -247,15 +247,15 @@ def test_results_stream_broken_before_the_ack_loses_nothing(daemon: Daemon, how:
     pending: queue.Queue[pb.ResultsClientMessage | None] = queue.Queue()
     pending.put(pb.ResultsClientMessage(open=pb.ResultsOpen(job_id=job.job_id, consume=True)))
     with grpc.insecure_channel("unix:" + str(daemon.socket)) as channel:
-        stub: Any = stratos_pb2_grpc.StratosStub(channel)  # type: ignore[no-untyped-call]
-        call: Any = stub.Results(_requests(pending), timeout=20)
+        call = stratos_stub(channel).Results(_requests(pending), timeout=20)
+        replies = iter(call)  # the call itself: its stubs declare __iter__ but not __next__
         try:
-            first = next(call)
+            first = next(replies)
             assert first.HasField("batch") and len(first.batch.records) == 6
             if how == "cancel-after-batch":
                 call.cancel()
             else:
-                end = next(call)
+                end = next(replies)
                 assert end.HasField("end") and end.end.upto_seq == 6
                 if how == "cancel-after-end":
                     call.cancel()
@@ -264,7 +264,7 @@ def test_results_stream_broken_before_the_ack_loses_nothing(daemon: Daemon, how:
                     assert [m for m in call if m.HasField("committed")] == []
                 else:  # the full protocol, as a control: this one does consume
                     pending.put(pb.ResultsClientMessage(ack=pb.ResultsAck(upto_seq=6)))
-                    committed = next(call)
+                    committed = next(replies)
                     assert committed.HasField("committed") and committed.committed.cursor == 6
                     pending.put(None)
         finally:

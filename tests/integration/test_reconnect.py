@@ -25,9 +25,9 @@ import pytest
 from stratos import DaemonStopped, DaemonUnavailable, Processor, Settings, _connection
 from stratos._submit import submit
 from stratos_wire import stratos_pb2 as pb
-from stratos_wire import stratos_pb2_grpc as pb_grpc
 from tests.daemon import Daemon, wait_for
 from tests.integration.ctl_helpers import REPO, STRATOSCTL
+from tests.rpc import stratos_stub
 
 SERVING = "serving on"
 
@@ -55,7 +55,7 @@ def _stop_pid(pid: int, sig: int = signal.SIGTERM) -> None:
 def _hello(socket: Path) -> pb.HelloReply | None:
     with grpc.insecure_channel(f"unix:{socket}") as channel:
         try:
-            reply: pb.HelloReply = pb_grpc.StratosStub(channel).Hello(pb.HelloRequest(protocol_version=1), timeout=2)
+            reply: pb.HelloReply = stratos_stub(channel).Hello(pb.HelloRequest(protocol_version=1), timeout=2)
             return reply
         except grpc.RpcError:
             return None
@@ -65,7 +65,7 @@ def _ended(socket: Path, job_id: str) -> int:
     """How many tasks of the job have ended (0 while it does not exist yet)."""
     with grpc.insecure_channel(f"unix:{socket}") as channel:
         try:
-            counts = pb_grpc.StratosStub(channel).GetStatus(pb.JobRef(job_id=job_id), timeout=2).counts
+            counts = stratos_stub(channel).GetStatus(pb.JobRef(job_id=job_id), timeout=2).counts
         except grpc.RpcError:
             return 0
     return int(counts.finished + counts.failed)
@@ -266,7 +266,7 @@ def test_a_repeated_request_id_gets_the_first_reply(home: Home) -> None:
     Processor(job_id="rid")  # starts the daemon
     home.pid()
     with grpc.insecure_channel(f"unix:{home.socket}") as channel:
-        stub = pb_grpc.StratosStub(channel)
+        stub = stratos_stub(channel)
         create = pb.CreateJobRequest(job_id="twice", spec=Settings().to_proto(), request_id="r-1")
         first, second = stub.CreateJob(create), stub.CreateJob(create)
         assert first == second and not first.renamed_previous

@@ -13,9 +13,9 @@ import pytest
 
 from stratos import Processor
 from stratos_wire import stratos_pb2 as pb
-from stratos_wire import stratos_pb2_grpc as pb_grpc
 from tests.daemon import Daemon
 from tests.integration.test_lifecycle import _free_port
+from tests.rpc import stratos_stub
 
 
 @pytest.fixture
@@ -43,13 +43,13 @@ def test_tcp_listeners_speak_tls_only(tmp_path: Path, certificate: tuple[Path, P
         credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
         good = (("authorization", "Bearer tls-operator-token-0123456789"),)
         with grpc.secure_channel(f"127.0.0.1:{listen}", credentials) as channel:
-            assert pb_grpc.StratosStub(channel).ListJobs(pb.ListJobsRequest(), metadata=good, timeout=10).jobs == []
+            assert stratos_stub(channel).ListJobs(pb.ListJobsRequest(), metadata=good, timeout=10).jobs == []
             with pytest.raises(grpc.RpcError) as err:  # TLS does not replace the token
-                pb_grpc.StratosStub(channel).ListJobs(pb.ListJobsRequest(), timeout=10)
+                stratos_stub(channel).ListJobs(pb.ListJobsRequest(), timeout=10)
             assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
         # plaintext is not spoken
         with grpc.insecure_channel(f"127.0.0.1:{listen}") as channel, pytest.raises(grpc.RpcError):
-            pb_grpc.StratosStub(channel).ListJobs(pb.ListJobsRequest(), metadata=good, timeout=3)
+            stratos_stub(channel).ListJobs(pb.ListJobsRequest(), metadata=good, timeout=3)
         job = Processor(job_id="tls-pilots", master="pilots")
         env = dict(os.environ, STRATOS_TOKEN=job.token())
         pilot = subprocess.Popen([sys.executable, "-m", "stratos_executor", "pilot", "--connect",

@@ -51,8 +51,8 @@ def main(path: str) -> None:
             struct.pack_into("<H", data, vs_off + 2 * i, 1)  # VER_NDX_GLOBAL
             n += 1
     print("cleared versions on", n, "symbols")
-    with open(path, "wb") as f:
-        f.write(data)
+    with open(path, "wb") as out:
+        out.write(data)
 
 
 if __name__ == "__main__":

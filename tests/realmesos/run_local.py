@@ -1,5 +1,6 @@
 # Python 2.7 (run by start_master.sh with the interpreter setup.sh found): keep it 2.7-compatible.
 # ruff: noqa: UP031  (printf-style formatting: f-strings do not exist in Python 2.7)
+# Type hints are comments (PEP 484's Python 2 form), so mypy checks it like the rest of tests/.
 #
 # Starts an in-process Apache Mesos 1.11 "local" cluster (master + MESOS_NUM_SLAVES agents) through
 # the old Python scheduler driver (mesos.scheduler 1.11.0, patched for Debian 12 by setup.sh).
@@ -22,6 +23,7 @@ from mesos.scheduler import MesosSchedulerDriver
 
 
 def log(msg):
+    # type: (str) -> None
     sys.stderr.write("[run_local] %s\n" % msg)
     sys.stderr.flush()
 
@@ -39,6 +41,7 @@ class OptString(ctypes.Structure):  # stout Option<std::string>: {enum state; st
 
 
 def opt(value):
+    # type: (str | None) -> OptString
     o = OptString()
     if value is None:
         o.state = 1  # NONE
@@ -62,22 +65,26 @@ if os.environ.get("RUN_LOCAL_NO_DELEGATE") != "1":
     log('process::initialize(delegate="master") -> %s' % ok)
 
 
-class Dummy(Scheduler):
+class Dummy(Scheduler):  # type: ignore[misc]  # mesos.interface has no types: Scheduler is Any
     def __init__(self):
+        # type: () -> None
         self.registered_ev = threading.Event()
 
     def registered(self, driver, fid, master):
+        # type: (MesosSchedulerDriver, mesos_pb2.FrameworkID, mesos_pb2.MasterInfo) -> None
         log("dummy framework registered %s master=%s:%s" % (fid.value, master.hostname, master.port))
         driver.suppressOffers()
         self.registered_ev.set()
 
     def resourceOffers(self, driver, offers):
+        # type: (MesosSchedulerDriver, list[mesos_pb2.Offer]) -> None
         for o in offers:
             f = mesos_pb2.Filters()
             f.refuse_seconds = 3600
             driver.declineOffer(o.id, f)
 
     def error(self, driver, message):
+        # type: (MesosSchedulerDriver, str) -> None
         log("error: %s" % message)
 
 
@@ -89,6 +96,7 @@ driver = MesosSchedulerDriver(sched, fw, "local")  # 'local' => local::launch(ma
 
 
 def stop(*_):
+    # type: (*object) -> None
     log("stopping")
     os._exit(0)
 

@@ -20,10 +20,10 @@ import pytest
 
 from stratos import Processor
 from stratos_wire import stratos_pb2 as pb
-from stratos_wire import stratos_pb2_grpc as pb_grpc
 from stratosd.enroll import Enrollment
 from tests.autostarted import AutoStarted, autostarted
 from tests.realmesos.harness import RealMesos
+from tests.rpc import hub_stub, stratos_stub
 
 pytestmark = pytest.mark.mesos
 
@@ -43,7 +43,8 @@ def master(real_mesos: RealMesos) -> str:
 
 def _get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as r:
-        return r.read().decode(errors="replace")
+        body: bytes = r.read()
+        return body.decode(errors="replace")
 
 
 def _everything_mesos_keeps(real_mesos: RealMesos) -> str:
@@ -119,7 +120,7 @@ def test_no_job_credential_in_mesos_state_sandboxes_or_command_lines(auto: AutoS
     assert len(ids) == 3
     ca = (auto.state_dir / "tls" / "ca.pem").read_bytes()
     with grpc.secure_channel(auto.listeners()[0]["advertise"], grpc.ssl_channel_credentials(ca)) as channel:
-        hub = pb_grpc.ExecutorHubStub(channel)
+        hub = hub_stub(channel)
         for bootstrap in bootstraps:
             for executor_id in ids:
                 with pytest.raises(grpc.RpcError) as err:
@@ -136,20 +137,20 @@ def test_the_auto_opened_listener_speaks_tls_only_and_serves_only_executor_calls
     request = pb.RegisterRequest(job_id="tls-check", executor_id="x", host="h", cpus=1, mem=1)
     with grpc.insecure_channel(address) as plain:  # plain text: no handshake, no answer
         with pytest.raises(grpc.RpcError) as err:
-            pb_grpc.ExecutorHubStub(plain).Register(request, timeout=5)
+            hub_stub(plain).Register(request, timeout=5)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     with grpc.secure_channel(address, grpc.ssl_channel_credentials()) as untrusted:  # the system CAs
         with pytest.raises(grpc.RpcError) as err:
-            pb_grpc.ExecutorHubStub(untrusted).Register(request, timeout=5)
+            hub_stub(untrusted).Register(request, timeout=5)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     ca = (auto.state_dir / "tls" / "ca.pem").read_bytes()
     with grpc.secure_channel(address, grpc.ssl_channel_credentials(ca)) as channel:
-        hub = pb_grpc.ExecutorHubStub(channel)
+        hub = hub_stub(channel)
         with pytest.raises(grpc.RpcError) as err:  # the handshake worked; the call needs a credential
             hub.Register(request, metadata=(("authorization", "Bearer wrong"),), timeout=10)
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
         with pytest.raises(grpc.RpcError) as err:  # submitting, listing: only on the user's socket
-            pb_grpc.StratosStub(channel).ListJobs(pb.ListJobsRequest(), timeout=10)
+            stratos_stub(channel).ListJobs(pb.ListJobsRequest(), timeout=10)
         assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 

@@ -1,5 +1,6 @@
 # Python 2.7 (run by cluster.sh with the interpreter tests/realmesos/setup.sh found): keep it 2.7-compatible.
 # ruff: noqa: UP031  (printf-style formatting: f-strings do not exist in Python 2.7)
+# Type hints are comments (PEP 484's Python 2 form), so mypy checks it like the rest of tests/.
 #
 # One real Mesos 1.11 agent in this process, registered with a remote master (REMOTE_MASTER=master@IP:PORT).
 # libmesos (PyPI mesos.scheduler) has no agent entry point, so: the driver's 'local' mode starts a master
@@ -23,18 +24,22 @@ from mesos.scheduler import MesosSchedulerDriver
 
 
 def log(msg):
+    # type: (str) -> None
     sys.stderr.write('[run_agent] %s\n' % msg)
     sys.stderr.flush()
 
 
 lib = ctypes.CDLL(_so.__file__)
 upid_ctor = lib._ZN7process4UPIDC1EPKc
-base = ctypes.cast(upid_ctor, ctypes.c_void_p).value - int(os.environ['UPID_CTOR_OFF'], 16)
+upid_ctor_at = ctypes.cast(upid_ctor, ctypes.c_void_p).value
+assert upid_ctor_at is not None, 'process::UPID::UPID(const char*) is not in libmesos'
+base = upid_ctor_at - int(os.environ['UPID_CTOR_OFF'], 16)
 
 
 def upid(text):
+    # type: (str) -> ctypes.Array[ctypes.c_char]
     buf = ctypes.create_string_buffer(1024)   # kept alive on purpose; sizeof(UPID) is far smaller
-    upid_ctor(buf, ctypes.c_char_p(text))
+    upid_ctor(buf, ctypes.c_char_p(text))  # type: ignore[arg-type]  # Python 2.7: a str is bytes
     return buf
 
 
