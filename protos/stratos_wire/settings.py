@@ -8,10 +8,14 @@ the client's ``Settings`` (a subclass), TOML and ``STRATOS_<NAME>`` parsing, val
 sides (the client's ``validate()`` and the daemon's ``spec_from_proto`` apply the same rules),
 the proto conversions, the core's ``JobSpec`` defaults and the README's settings table.
 
-Adding a setting: one field here. A job-scope setting also needs its field in
-``protos/stratos.proto``'s ``JobSpec`` (same name) and in ``stratosd/core/model.py``'s
-``JobSpec`` (default ``default("name")``); ``tests/test_settings_declaration.py`` names
-whatever is missing. The README table is rewritten by ``python protos/generate.py``.
+Adding a setting: one field here (``name: type = declare(default, "doc", *rules)``). That gives
+it ``Settings.name``, ``Processor(name=...)``, TOML and ``STRATOS_NAME``, its checks on both
+sides and its README row (``python protos/generate.py`` rewrites the table). A job-scope setting
+also needs a field of the same name in ``protos/stratos.proto``'s ``JobSpec`` (then
+``python protos/generate.py``) and ``name: type = default("name")`` in ``stratosd/core/model.py``'s
+``JobSpec``; ``tests/test_settings_declaration.py`` names whatever is missing. When the proto's
+zero value ("", 0) is not a valid value, say ``unset_zero=True``: a spec from a client that
+predates the setting then reads as the default, as does a journal (the core's default).
 
 The rules themselves are in ``rules.py``. This module imports nothing heavy (no gRPC, protobuf
 or I/O): the daemon's pure core imports it.
@@ -135,7 +139,7 @@ def declare(default: Any, doc: str, *rules: Rule, scope: Scope = Scope.JOB, core
 
     Args:
         default: the default value.
-        doc: one line for the README's settings table (and ``stratosd run --help``).
+        doc: one line for the README's settings table.
         *rules: what a value must satisfy, checked by the client and the daemon alike.
         scope: whose setting it is.
         core: its field name in the core's ``JobSpec`` when that differs (threads_per_task -> cpus).
@@ -145,7 +149,7 @@ def declare(default: Any, doc: str, *rules: Rule, scope: Scope = Scope.JOB, core
             field is ``<core>_set``.
         path: how the client reads it as a path.
         in_spec: a job setting sent outside the ``JobSpec`` (the job id travels in the request).
-        pilot_pool: describes a pilot pool; issue 13 moves these to the daemon's pool settings.
+        pilot_pool: describes a Slurm job's pilot pool; a later issue moves these to the daemon.
         booleans: TOML true/false stand for these two choices.
         expect: the accepted form in the daemon's ``[stratosd]`` messages.
     """
