@@ -22,7 +22,17 @@ from typing import Any
 from stratos_wire import settings as declared
 from stratos_wire import stratos_pb2 as pb
 from stratos_wire.paths import config_path
-from stratos_wire.settings import SETTINGS, Backend, Kind, Output, PathUse, ProcessorSettings, Scope, backend_of
+from stratos_wire.settings import (
+    SETTINGS,
+    Backend,
+    Kind,
+    Output,
+    PathUse,
+    ProcessorSettings,
+    Scope,
+    backend_of,
+    resolve_program,
+)
 
 from .errors import InvalidJobSpec
 
@@ -34,11 +44,6 @@ _MINE = [s for s in SETTINGS.values() if s.scope is not Scope.DAEMON]
 _NAMES = [s.name for s in _MINE]
 _PATHS = [s.name for s in _MINE if s.path is not PathUse.NONE]
 _LISTS = [s.name for s in _MINE if s.kind in (Kind.INTS, Kind.STRS)]
-
-
-def resolve_program(value: str, cwd: str | None = None) -> str | None:
-    """The absolute path of an executable file named by ``value``, or None (``stratos_wire.settings``)."""
-    return declared.resolve_program(value, cwd)
 
 
 @dataclass(frozen=True)
