@@ -16,6 +16,7 @@ from stratos_wire import paths as _paths
 from stratos_wire import stratos_pb2 as pb
 from stratos_wire import stratos_pb2_grpc as pb_grpc
 from stratos_wire.errors import StratosError
+from stratos_wire.settings import SETTINGS, default
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
                      "comes, on the address that routes to its master, port kept across restarts")
     run.add_argument("--advertise", metavar="HOST[:PORT]",
                      help="the address executors are told to use (default: the listener's)")
-    run.add_argument("--executor-tls", choices=["auto", "on", "off"],
+    run.add_argument("--executor-tls", choices=SETTINGS["executor_tls"].choices,
                      help="TLS on executor listeners (default auto: on, with the daemon's own CA, "
                      "except on an explicit loopback --executor-listen); off needs saying")
     run.add_argument("--tls-cert", type=Path, metavar="PEM",
@@ -69,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--pilot-failures-before-lost", type=int, metavar="N",
                      help="Slurm pilot jobs of a job in a row that end without reaching the daemon, while "
                      "none serves it, before each waiting task is charged one retry (lost with the pilots' "
-                     "log when none are left; default 3)")
+                     f"log when none are left; default {default('pilot_failures_before_lost')})")
     run.add_argument("--mesos-failover-timeout", type=float, default=4 * 7 * 86400.0, metavar="SECONDS",
                      help="how long Mesos keeps a job's tasks running while the daemon is away (default 4 weeks)")
     run.add_argument("--executor-command", metavar="COMMAND",
@@ -99,7 +100,6 @@ def main(argv: list[str] | None = None) -> int:
 def _run(opts: argparse.Namespace, socket: Path) -> int:
     import uvloop
 
-    from stratosd.core.state import PILOT_FAILURES_BEFORE_LOST
     from stratosd.server import AlreadyRunning, DaemonConfig, serve
 
     logging.basicConfig(level=logging.DEBUG if opts.verbose else logging.INFO,
@@ -122,6 +122,9 @@ def _run(opts: argparse.Namespace, socket: Path) -> int:
     from stratosd import daemon_settings
 
     fromfile = daemon_settings.load()  # [stratosd] in the settings file; flags win
+    for key in daemon_settings.KEYS:  # flags follow the table's rules
+        if getattr(opts, key, None) is not None:
+            daemon_settings.from_flag(key, str(getattr(opts, key)))
 
     def pick(flag: str | None, key: str) -> str | None:
         return flag if flag is not None else fromfile.get(key) or None
@@ -132,14 +135,14 @@ def _run(opts: argparse.Namespace, socket: Path) -> int:
         advertise=pick(opts.advertise, "advertise"),
         executor_command=pick(opts.executor_command, "executor_command"),
         executor_listen=pick(opts.executor_listen, "executor_listen") or None,
-        executor_tls=pick(opts.executor_tls, "executor_tls") or "auto",
+        executor_tls=pick(opts.executor_tls, "executor_tls") or default("executor_tls"),
         tls_cert=opts.tls_cert, tls_key=opts.tls_key,
         executor_tls_ca=pick(opts.executor_tls_ca, "executor_tls_ca"), mesos_idle_teardown=opts.mesos_idle_teardown,
         mesos_failover_timeout=opts.mesos_failover_timeout, slurm_idle_release=opts.slurm_idle_release,
         slurm_poll=opts.slurm_poll,
         pilot_failures_before_lost=int(pick(None if opts.pilot_failures_before_lost is None
                                             else str(opts.pilot_failures_before_lost), "pilot_failures_before_lost")
-                                       or PILOT_FAILURES_BEFORE_LOST),
+                                       or default("pilot_failures_before_lost")),
     )
     try:
         uvloop.run(serve(config))

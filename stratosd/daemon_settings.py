@@ -1,7 +1,8 @@
 """The daemon's own settings: the ``[stratosd]`` table of the settings file.
 
 These belong to the daemon, not to a job (several scripts share one daemon), so
-``Processor(...)`` cannot set them; ``stratosd run`` flags win over the file.
+``Processor(...)`` cannot set them; ``stratosd run`` flags win over the file. They are
+declared with every other setting in ``stratos_wire.settings`` (``DaemonSettings``).
 """
 
 from __future__ import annotations
@@ -12,39 +13,22 @@ from pathlib import Path
 from typing import Any
 
 from stratos_wire import paths as _paths
+from stratos_wire import settings as declared
 from stratos_wire.errors import InvalidJobSpec
+from stratos_wire.settings import SETTINGS, Kind, Scope
 
-#: key -> (type words, check)
-KEYS: dict[str, str] = {
-    "executor_listen": "HOST:PORT the executor listener binds to (port 0: any, kept across restarts)",
-    "advertise": "HOST or HOST:PORT executors are told to use",
-    "executor_tls": '"auto", "on" or "off" (true/false too)',
-    "executor_command": "how a cluster node starts the executor",
-    "executor_tls_ca": "path on the nodes of the CA file for an operator's own certificate",
-    "pilot_failures_before_lost": "a whole number >= 1: Slurm pilot jobs of a job in a row that end without "
-                                  "reaching the daemon, while none serves it, before its waiting tasks are "
-                                  "charged one retry (lost when none are left)",
-}
+#: key -> the accepted form, as the messages name it.
+KEYS: dict[str, str] = {s.name: s.expect or declared.KIND_WORDS[s.kind]
+                        for s in SETTINGS.values() if s.scope is Scope.DAEMON}
 
 
 def _check(key: str, value: Any) -> str:
-    if key == "executor_tls":
-        if isinstance(value, bool):
-            return "on" if value else "off"
-        if isinstance(value, str) and value in ("auto", "on", "off"):
-            return value
-        raise ValueError
-    if key == "pilot_failures_before_lost":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError
-        return str(value)
-    if not isinstance(value, str):
-        raise ValueError
-    if key == "executor_listen" and value:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit():
-            raise ValueError
-    return value
+    """The value as text (what ``stratosd run`` flags give); raises ValueError when it is not one."""
+    setting = SETTINGS[key]
+    value = declared.from_toml(setting, value)
+    if declared.check({key: value}, [setting], wire=True):
+        raise ValueError(value)
+    return "" if value is None else str(value)
 
 
 def parse(data: dict[str, Any], source: str = "the settings file") -> dict[str, str]:
@@ -65,6 +49,20 @@ def parse(data: dict[str, Any], source: str = "the settings file") -> dict[str, 
     if problems:
         raise InvalidJobSpec(f"{source} [stratosd]: " + "; ".join(problems))
     return out
+
+
+def from_flag(key: str, text: str) -> str:
+    """A ``stratosd run`` flag's value, checked by the rules the ``[stratosd]`` table follows."""
+    setting = SETTINGS[key]
+    value: Any = text
+    if setting.kind is Kind.INT:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+    if value is None or declared.check({key: value}, [setting], wire=True):
+        raise InvalidJobSpec(f"--{key.replace('_', '-')} must be {KEYS[key]}, got {text!r}")
+    return text
 
 
 def load(path: Path | None = None) -> dict[str, str]:

@@ -20,11 +20,12 @@ import grpc
 
 from stratos_wire import paths as _paths
 from stratos_wire import stratos_pb2_grpc as pb_grpc
+from stratos_wire.settings import default
 from stratosd.backends.local import LocalBackend
 from stratosd.backends.mesos.backend import MesosBackend
 from stratosd.backends.pilots import PilotsBackend
 from stratosd.backends.slurm import SlurmBackend
-from stratosd.core.state import PILOT_FAILURES_BEFORE_LOST, SchedulerState
+from stratosd.core.state import SchedulerState
 from stratosd.doctor import Doctor
 from stratosd.enroll import Enrollment
 from stratosd.hub import Hub
@@ -53,7 +54,7 @@ class DaemonConfig:
     #: where executors on cluster nodes reach this daemon (HOST or HOST:PORT); default: the listener's.
     advertise: str | None = None
     #: "auto": TLS on every executor listener except an operator's explicit loopback one; "on"; "off".
-    executor_tls: str = "auto"
+    executor_tls: str = default("executor_tls")
     #: PEM files: with both, the TCP listeners (--listen, executor listeners) speak TLS with them.
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -66,7 +67,7 @@ class DaemonConfig:
     slurm_idle_release: float = 30.0
     slurm_poll: float = 2.0
     #: pilot jobs of a job in a row that end without registering (none serving it) per retry charged.
-    pilot_failures_before_lost: int = PILOT_FAILURES_BEFORE_LOST
+    pilot_failures_before_lost: int = default("pilot_failures_before_lost")
 
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal
 
-OutputMode = Literal["scheduler", "disk", "mesos", "none"]
+from stratos_wire.settings import Output
+
+OutputMode = Output
 
 #: stdout kept in memory before it is spilled to a file (scheduler mode).
 INLINE_STDOUT_LIMIT = 1 << 20

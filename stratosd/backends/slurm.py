@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from stratos_executor.spec import TaskSpec
 from stratos_wire.errors import BackendUnavailable, InvalidJobSpec
+from stratos_wire.settings import default
 from stratosd.backends.base import Emit
 from stratosd.backends.pilots import PilotsBackend
 from stratosd.core.actions import PoolGrant
@@ -49,8 +50,9 @@ log = logging.getLogger("stratosd.slurm")
 
 KIND = PoolKind.SLURM
 META_KEY = "slurm_pilots"
-DEFAULT_MAX_PILOTS = 4
-DEFAULT_IDLE_TIMEOUT = 60.0
+#: for journals written before the daemon stored these defaults (they held 0 for "not given").
+DEFAULT_MAX_PILOTS: int = default("max_pilots")
+DEFAULT_IDLE_TIMEOUT: float = default("pilot_idle_timeout")
 #: squeue states of a pilot that has not started yet (anything else listed is running or ending).
 QUEUED_STATES = frozenset({"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD",
                            "SUSPENDED", "RESIZING"})

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from stratos_wire.settings import Output, default
 from stratosd.core.locality import HostBytes, canonical_host
 from stratosd.core.types import PoolId, TaskEndReason
 
@@ -30,48 +31,50 @@ TERMINAL = frozenset({Status.FINISHED, Status.FAILED, Status.KILLED, Status.RELA
 #: the statuses whose stdout is a result (the task ended by exiting).
 EXITED = frozenset({Status.FINISHED, Status.FAILED})
 
-OutputMode = Literal["scheduler", "disk", "mesos", "none"]
+OutputMode = Output
 CallMode = Literal["batch", "stream"]
 
 
 @dataclass(frozen=True, slots=True)
 class JobSpec:
-    """A job's settings as the daemon uses them (validated)."""
+    """A job's settings as the daemon uses them (validated).
 
-    master: str = "local"
-    role: str = "*"
-    cpus: float = 1.0
-    mem: float = 256.0
-    disk: float = 256.0
-    monitor: str | None = None
-    relauncher: str | None = None
-    update_interval: float = 10.0
-    output: OutputMode = "scheduler"
-    log_directory: str = ""
-    task_timeout: float = 0.0
-    timeout_retries: int = 0
-    max_retries: int = 3
-    #: seconds a task with marked files waits for a host holding its data before it takes any.
-    locality_wait: float = 3.0
-    #: the namenode's WebHDFS URL or HdfsCLI alias ("": no locality), and the HDFS mount point.
-    hdfs: str = ""
-    hdfs_mount: str = "/dfs"
-    #: Slurm pilot jobs (see stratos.settings.Settings): 0 / "" take the backend's defaults.
-    slurm_account: str = ""
-    slurm_qos: str = ""
-    slurm_time_limit: str = ""
-    pilot_cpus: float = 0.0
-    pilot_mem: float = 0.0
-    max_pilots: int = 0
-    sbatch_options: str = ""
-    pilot_idle_timeout: float = 0.0
+    One field per job setting of ``stratos_wire.settings`` (named as there, except
+    threads_per_task -> cpus, mem_per_task -> mem, disk_per_task -> disk), with the declared
+    defaults: meaning, rules and units are documented there. The daemon fills every field
+    from the client's spec; a journal written before a setting existed loads with its default.
+    """
+
+    master: str = default("master")
+    role: str = default("role")
+    cpus: float = default("threads_per_task")
+    mem: float = default("mem_per_task")
+    disk: float = default("disk_per_task")
+    monitor: str | None = default("monitor")
+    relauncher: str | None = default("relauncher")
+    update_interval: float = default("update_interval")
+    output: OutputMode = default("output")
+    #: absolute (the client resolves it against the script's working directory).
+    log_directory: str = default("log_directory")
+    task_timeout: float = default("task_timeout")
+    timeout_retries: int = default("timeout_retries")
+    max_retries: int = default("max_retries")
+    locality_wait: float = default("locality_wait")
+    hdfs: str | None = default("hdfs")
+    hdfs_mount: str = default("hdfs_mount")
+    slurm_account: str = default("slurm_account")
+    slurm_qos: str = default("slurm_qos")
+    slurm_time_limit: str = default("slurm_time_limit")
+    pilot_cpus: float = default("pilot_cpus")
+    pilot_mem: float = default("pilot_mem")
+    max_pilots: int = default("max_pilots")
+    sbatch_options: str = default("sbatch_options")
+    pilot_idle_timeout: float = default("pilot_idle_timeout")
     #: the user set mem / disk: they are limits a task is stopped at, not only sizes for packing.
     mem_set: bool = False
     disk_set: bool = False
-    #: a task that exits non-zero or dies of a signal the user did not send runs again this many times...
-    retries: int = 0
-    #: ... only for these exit codes when not empty (a signal then is not retried).
-    retry_on_exit: tuple[int, ...] = ()
+    retries: int = default("retries")
+    retry_on_exit: tuple[int, ...] = default("retry_on_exit")
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
+from stratos_wire.settings import default
 from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core import lifecycle
@@ -27,7 +28,7 @@ IDLE_REFUSE_SECONDS = 120.0
 #: ... and this long when its pending tasks did not fit the offer.
 BUSY_REFUSE_SECONDS = 1.0
 #: pilot jobs of a pool in a row that end without registering before its pending tasks are charged.
-PILOT_FAILURES_BEFORE_LOST = 3
+PILOT_FAILURES_BEFORE_LOST: int = default("pilot_failures_before_lost")
 
 
 class HostBook:

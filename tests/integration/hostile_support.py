@@ -31,10 +31,10 @@ from hypothesis import strategies as st
 
 import stratos.errors as errors
 from stratos import Settings
-from stratos.errors import ERROR_METADATA_KEY, BackendUnavailable, StratosError
+from stratos.errors import ERROR_METADATA_KEY, BackendUnavailable, InvalidJobSpec, StratosError
+from stratos.settings import backend_of
 from stratos_wire import PROTOCOL_VERSION
 from stratos_wire import stratos_pb2 as pb
-from stratosd.convert import MESOS_MASTER
 from tests.daemon import Daemon
 from tests.rpc import ExecutorHubApi, StratosApi, hub_stub, stratos_stub
 
@@ -345,7 +345,10 @@ enum_value = st.one_of(st.sampled_from([0, 1, 2, 3]), st.integers(-(2**31), 2**3
 
 
 def _not_mesos(master: str) -> bool:
-    return MESOS_MASTER.match(master) is None
+    try:
+        return backend_of(master) != "mesos"
+    except InvalidJobSpec:
+        return True
 
 
 #: masters that never make the daemon contact a Mesos master or ZooKeeper.
