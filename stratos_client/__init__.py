@@ -23,6 +23,7 @@ from .errors import (
     StratosError,
     TaskAlreadyEnded,
     TaskNotFound,
+    UnknownDependency,
 )
 from .processor import Processor
 from .records import (
@@ -65,6 +66,7 @@ __all__ = [
     "TaskAlreadyEnded",
     "TaskDetails",
     "TaskNotFound",
+    "UnknownDependency",
     "TaskReport",
     "TaskResult",
     "TaskStory",

@@ -14,7 +14,8 @@ from stratos.errors import InsufficientResources, InvalidSubmission, JobIdInUse,
 from stratos_executor.spec import Relaunch, StopReason, TaskRecord
 from stratosd.core import actions as act
 from stratosd.core import events as ev
-from stratosd.core import placement, story
+from stratosd.core import after, follows, placement, story
+from stratosd.core.locality import HostBytes
 from stratosd.core.model import ATTEMPT_STDERR_CHARS, EXITED, TERMINAL, Attempt, Call, Job, JobSpec, Status, Task
 from stratosd.core.replies import JobCreated, JobRemoved, JobView, Killed, Submitted
 from stratosd.core.transitions import move
@@ -79,6 +80,7 @@ def not_ended_message(job: Job) -> str:
 def on_create_job(state: SchedulerState, e: ev.CreateJobRequested) -> None:
     name = e.name
     renamed = ""
+    after_key = after.resolve(state, name, e.spec)
     if not name:
         name = f"job-{state.next_key}"
         while name in state.jobs:
@@ -104,14 +106,17 @@ def on_create_job(state: SchedulerState, e: ev.CreateJobRequested) -> None:
     state.next_key += 1
     state.jobs[name] = job
     state.by_key[job.key] = job
+    after.hold(state, job, after_key)
     state.diff.job(job)
     state.reply(e, JobCreated(JobView.of(job), renamed))
 
 def on_submit(state: SchedulerState, e: ev.SubmitRequested) -> None:
     job = state.job(e.name)
     commands = [c for c in e.commands if c.strip()]
-    if not commands:
+    if not commands and e.follow is None:
         raise InvalidSubmission("the submission holds no command: nothing to run.")
+    if e.follow is not None and len(e.follow.files) != len(commands):
+        raise InvalidSubmission("a followed glob names one file per command.")
     warnings: list[str] = list(e.notes)
     job.warnings.extend(n for n in e.notes if n not in job.warnings)
     hosts = state.book.pools.get(job.pool, [])
@@ -131,11 +136,25 @@ def on_submit(state: SchedulerState, e: ev.SubmitRequested) -> None:
     call = Call(len(job.calls), e.mode, e.cwd, e.env)
     job.calls.append(call)
     state.diff.add(act.SaveCall(job.key, call, stimulus_id=state.stimulus))
-    first = len(job.tasks)
     locality = e.locality if e.locality is not None and len(e.locality) == len(commands) else None
+    first = add_tasks(state, job, call, commands, e.now, locality)
+    job.cancelled = False
+    if e.mode == "stream":
+        job.stream_opened = True
+    job.stream_closed = False
+    state.diff.job(job)
+    follow_id = -1 if e.follow is None else follows.start(state, job, call, e.follow, first).follow_id
+    after.fail_pending(state, job)  # a job whose awaited job failed runs nothing more
+    state.reply(e, Submitted(call.call_id, first, len(commands), warnings, follow_id))
+
+
+def add_tasks(state: SchedulerState, job: Job, call: Call, commands: list[str], now: float,
+              locality: list[tuple[int, HostBytes]] | None = None) -> int:
+    """New pending tasks of ``call``, one per command, queued to run; the first one's id."""
+    first = len(job.tasks)
     for number, command in enumerate(commands):
         task = Task(len(job.tasks), call.call_id, command)
-        task.queued = e.now
+        task.queued = now
         if locality is not None and locality[number][1]:
             task.marked, task.host_bytes = locality[number]
             placement.index(job, task)
@@ -143,18 +162,14 @@ def on_submit(state: SchedulerState, e: ev.SubmitRequested) -> None:
         call.roots.append(task.task_id)
         job.pending.append(task.task_id)
         state.diff.task(job, task)
-        state.stories.add(job.key, story.created(task.task_id, "submitted", state.event, state.stimulus, e.now))
-    call.unended = len(commands)
+        state.stories.add(job.key, story.created(task.task_id, "submitted", state.event, state.stimulus, now))
+    call.unended += len(commands)
     job.counts[Status.PENDING] += len(commands)
-    job.cancelled = False
-    if e.mode == "stream":
-        job.stream_opened = True
-    job.stream_closed = False
-    state.diff.job(job)
-    state.waiting.setdefault(job.pool, {})[job.key] = job
-    if job.pool.kind.cluster:
-        state.effects.append(act.ReviveOffers(job.pool, stimulus_id=state.stimulus))
-    state.reply(e, Submitted(call.call_id, first, len(commands), warnings))
+    if commands:
+        state.waiting.setdefault(job.pool, {})[job.key] = job
+        if job.pool.kind.cluster:
+            state.effects.append(act.ReviveOffers(job.pool, stimulus_id=state.stimulus))
+    return first
 
 def on_kill(state: SchedulerState, e: ev.KillRequested) -> None:
     job = state.job(e.name)
@@ -179,6 +194,8 @@ def on_cancel(state: SchedulerState, e: ev.CancelRequested) -> None:
         if not 0 <= e.call_id < len(job.calls):
             raise InvalidSubmission(f"job {job.name} has no submission call {e.call_id}.")
         targets = [t for t in job.tasks if t.call_id == e.call_id and t.status not in TERMINAL]
+    follows.stop(state, job, None, "the job was cancelled" if e.call_id is None else "its call was cancelled",
+                 call_id=e.call_id)
     state.reply(e, kill(state, job, targets))
 
 def on_retry(state: SchedulerState, e: ev.RetryRequested) -> None:
@@ -220,6 +237,7 @@ def on_retry(state: SchedulerState, e: ev.RetryRequested) -> None:
         job.pending.append(task.task_id)
     if targets:
         job.cancelled = False
+        after.retried(state, job)
         state.diff.job(job)
         state.waiting.setdefault(job.pool, {})[job.key] = job
         if job.pool.kind.cluster:
@@ -268,6 +286,13 @@ def on_remove(state: SchedulerState, e: ev.RemoveJobRequested) -> None:
         raise JobNotFound(f"job {e.name} was removed or renamed meanwhile: nothing was removed.")
     if job.unended:
         raise JobNotEnded(not_ended_message(job))
+    if job.following:
+        raise JobNotEnded(f"job {job.name} still follows a pattern: stop it (job.stream.stop_following(), "
+                          f"`stratosctl stop-following {job.name}`) or cancel the job, then remove it.")
+    # a removed job has ended: the jobs that run after it stop waiting, by its outcome
+    job.stream_closed = True
+    after.settle(state)
+    state.held.pop(job.key, None)
     del state.jobs[job.name]
     del state.by_key[job.key]
     state.waiting.get(job.pool, {}).pop(job.key, None)

@@ -242,7 +242,10 @@ def pick(state: SchedulerState, job: Job, host: str) -> Task | None:
 
     First a pending task whose data this host holds best; else the longest-waiting pending
     task, if it has no data to be near or has waited ``locality_wait`` for a host that has.
+    None while the job waits for the job it runs after (core/after.py).
     """
+    if job.held:
+        return None
     local = job.by_host.get(host)
     while local:
         task = job.tasks[local.popleft()]
@@ -286,7 +289,10 @@ def _first_not_shunning(state: SchedulerState, job: Job, host: str) -> Task | No
 
 
 def next_pending(job: Job) -> Task | None:
-    """The longest-waiting pending task (the queue is cleaned lazily of tasks killed meanwhile)."""
+    """The longest-waiting pending task (the queue is cleaned lazily of tasks killed meanwhile);
+    None while the job waits for the job it runs after."""
+    if job.held:
+        return None
     while job.pending:
         task = job.tasks[job.pending[0]]
         if task.status is Status.PENDING:

@@ -56,11 +56,11 @@ from typing import Any, TypeVar
 from stratos.errors import JobNotFound, StratosError, TaskNotFound
 from stratosd.core import actions as act
 from stratosd.core import events as ev
-from stratosd.core import lifecycle, placement, reports
+from stratosd.core import after, follows, lifecycle, placement, reports
 from stratosd.core.journal import JournalDiff
 from stratosd.core.lifecycle import limit_reason, not_ended_message, unenforced_notes
 from stratosd.core.locality import best_hosts, canonical_host
-from stratosd.core.model import TERMINAL, Host, Job, Status, Task
+from stratosd.core.model import TERMINAL, Follow, Host, Job, Status, Task
 from stratosd.core.placement import HostBook
 from stratosd.core.results import tree_ended
 from stratosd.core.story import RESTORE, StoryEntry, StoryLog, TaskStory
@@ -84,6 +84,8 @@ _HANDLERS: dict[type[ev.Event], Callable[[SchedulerState, Any], None]] = {
     ev.CloseStreamRequested: lifecycle.on_close_stream,
     ev.RemoveJobRequested: lifecycle.on_remove,
     ev.CloseJobRequested: lifecycle.on_close_job,
+    ev.StopFollowingRequested: follows.on_stop_following,
+    ev.FilesFound: follows.on_files_found,
     ev.TaskStarted: lifecycle.on_task_started,
     ev.TaskEnded: lifecycle.on_task_ended,
     ev.TaskLost: lifecycle.on_task_lost,
@@ -139,6 +141,8 @@ class SchedulerState:
         self.diff = JournalDiff()
         #: the daemon stops (DaemonStopping): nothing more is placed or launched.
         self.stopping = False
+        #: jobs whose tasks wait for the job they run after (``after=``), by key (core/after.py).
+        self.held: dict[int, Job] = {}
 
     @property
     def hosts(self) -> dict[str, Host]:
@@ -174,6 +178,7 @@ class SchedulerState:
                 handler(self, event)
             except StratosError as err:
                 self.effects.append(act.Reply(event.request_id, error=err, stimulus_id=self.stimulus))
+        after.settle(self)
         if not self.stopping:
             placement.schedule(self)
         by_key = self.by_key
@@ -222,11 +227,14 @@ class SchedulerState:
                     task.reason, task.end = "requeued after a daemon restart", TaskEndReason.REQUEUED_AFTER_RESTART
                     self.diff.task(job, task)
             self._rebuild(job)
+            if job.held:
+                self.held[job.key] = job
             for task in job.tasks:
                 if task.status in (Status.PENDING, Status.RUNNING):
                     self.note(job, task, f"restored from the journal: {task.status.value}")
             if adopt and job.unended:  # subscribe again: reconcile what runs, get offers for what waits
                 self.effects.append(act.ReviveOffers(job.pool, stimulus_id=self.stimulus))
+        after.settle(self)
         placement.schedule(self)
         if self.validating:
             validate(self)
@@ -316,6 +324,10 @@ class SchedulerState:
     def known_key(self, key: int) -> bool:
         """Whether ``key`` was given to a job (that may have been removed since)."""
         return key < self.next_key
+
+    def active_follows(self) -> list[tuple[Job, Follow]]:
+        """Every followed pattern still active, with its job (the watcher scans these)."""
+        return [(job, f) for job in self.by_key.values() for f in job.follows if f.active]
 
     def needs_tick(self) -> bool:
         """Whether tasks wait for data-local hosts (the runtime then sends Tick events)."""
