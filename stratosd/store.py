@@ -19,14 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from stratosd.core import actions as act
-from stratosd.core.model import Attempt, Call, Job, JobSpec, Status, Task
-from stratosd.core.types import TaskEndReason
+from stratosd.core.model import Attempt, Call, Follow, Job, JobSpec, Status, Task
+from stratosd.core.types import FollowState, Hold, TaskEndReason
 
 #: 2: the requests table (client request ids and their replies). A schema 1 journal is upgraded
 #: in place when opened: the new table is created empty.
-SCHEMA_VERSION = 2
+#: 3: after= and followed patterns: the jobs' after_key, hold and hold_reason columns (added with
+#: defaults: no after=), the follows and follow_files tables (created empty).
+SCHEMA_VERSION = 3
 #: schema versions this release opens (and upgrades to SCHEMA_VERSION).
-_READABLE = (1, 2)
+_READABLE = (1, 2, 3)
 #: seconds a request's reply is kept for a retry to find (a client retries for minutes at most).
 REQUEST_RETENTION = 7 * 86400.0
 #: free pages given back per incremental-vacuum step (1 MiB of 4 KiB pages).
@@ -63,6 +65,13 @@ CREATE TABLE IF NOT EXISTS cursors (
 CREATE TABLE IF NOT EXISTS task_inputs (
     job_key INTEGER NOT NULL, task_id INTEGER NOT NULL, file TEXT, params TEXT,
     PRIMARY KEY (job_key, task_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS follows (
+    job_key INTEGER NOT NULL, follow_id INTEGER NOT NULL, call_id INTEGER NOT NULL, patterns TEXT NOT NULL,
+    template TEXT NOT NULL, mount TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL,
+    PRIMARY KEY (job_key, follow_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS follow_files (
+    job_key INTEGER NOT NULL, follow_id INTEGER NOT NULL, file TEXT NOT NULL,
+    PRIMARY KEY (job_key, follow_id, file)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS requests (
     request_id TEXT PRIMARY KEY, method TEXT NOT NULL, reply BLOB NOT NULL, created REAL NOT NULL) WITHOUT ROWID;
 """
@@ -113,6 +122,12 @@ class Store:
         # Task.history (its ended attempts, JSON): "" in rows written before it.
         if "history" not in {row[1] for row in self.db.execute("PRAGMA table_info(tasks)")}:
             self.db.execute("ALTER TABLE tasks ADD COLUMN history TEXT NOT NULL DEFAULT ''")
+        # after=: the awaited job's key (NULL: none), where the job stands towards it, and why.
+        jobs = {row[1] for row in self.db.execute("PRAGMA table_info(jobs)")}
+        for column, kind in (("after_key", "INTEGER"), ("hold", "TEXT NOT NULL DEFAULT ''"),
+                             ("hold_reason", "TEXT NOT NULL DEFAULT ''")):
+            if column not in jobs:
+                self.db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self.db.close()
@@ -159,10 +174,13 @@ class Store:
                 elif isinstance(a, act.SaveJob):
                     j = a.job
                     db.execute(
-                        "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        f"INSERT OR REPLACE INTO jobs ({_JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (j.key, j.name, json.dumps(asdict(j.spec)), j.pool, j.created, j.finished_at,
-                         int(j.cancelled), int(j.stream_opened), int(j.stream_closed), j.token),
+                         int(j.cancelled), int(j.stream_opened), int(j.stream_closed), j.token, j.after_key,
+                         j.hold.value, j.hold_reason),
                     )
+                elif isinstance(a, act.SaveFollow):
+                    self._save_follow(a)
                 elif isinstance(a, act.SaveCall):
                     c = a.call
                     db.execute(
@@ -170,7 +188,8 @@ class Store:
                         (a.job_key, c.call_id, c.mode, c.cwd, json.dumps(c.env)),
                     )
                 elif isinstance(a, act.DeleteJob):
-                    for table in ("jobs", "calls", "tasks", "outcomes", "cursors", "job_meta", "task_inputs"):
+                    for table in ("jobs", "calls", "tasks", "outcomes", "cursors", "job_meta", "task_inputs",
+                                  "follows", "follow_files"):
                         column = "key" if table == "jobs" else "job_key"
                         db.execute(f"DELETE FROM {table} WHERE {column}=?", (a.job_key,))
             now = time.time()
@@ -193,6 +212,19 @@ class Store:
              rec.peak_rss_kb, rec.cpu_seconds, rec.monitor_output, json.dumps(rec.notes), rec.peak_rss_sum_kb,
              rec.disk_kb),
         )
+
+    def _save_follow(self, a: act.SaveFollow) -> None:
+        """A followed pattern, the files it made tasks of, and those tasks' inputs (their %f%)."""
+        f = a.follow
+        self.db.execute(
+            "INSERT OR REPLACE INTO follows VALUES (?,?,?,?,?,?,?,?)",
+            (a.job_key, f.follow_id, f.call_id, json.dumps(list(f.patterns)), f.template, f.mount, f.state.value,
+             f.reason),
+        )
+        self.db.executemany("INSERT OR IGNORE INTO follow_files VALUES (?,?,?)",
+                            [(a.job_key, f.follow_id, file) for _, file in a.files])
+        self.db.executemany("INSERT OR REPLACE INTO task_inputs VALUES (?,?,?,NULL)",
+                            [(a.job_key, task_id, file) for task_id, file in a.files])
 
     def save_inputs(self, job_key: int, first_task_id: int, files: Sequence[str] | None,
                     rows: Sequence[Sequence[str]] | None) -> None:
@@ -312,14 +344,15 @@ class Store:
 
     def load_jobs(self) -> Iterator[Job]:
         """Rebuild every job from the journal (derived counters are the core's to recompute)."""
-        for key, name, spec, pool, created, finished_at, cancelled, s_open, s_closed, token in self.db.execute(
-            "SELECT * FROM jobs ORDER BY key"
-        ).fetchall():
+        for (key, name, spec, pool, created, finished_at, cancelled, s_open, s_closed, token, after_key, hold,
+             hold_reason) in self.db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY key").fetchall():
             fields = json.loads(spec)
             fields["retry_on_exit"] = tuple(fields.get("retry_on_exit", ()))
             job = Job(key, name, JobSpec(**fields), pool, created, token)
             job.finished_at, job.cancelled = finished_at, bool(cancelled)
             job.stream_opened, job.stream_closed = bool(s_open), bool(s_closed)
+            job.after_key, job.hold, job.hold_reason = after_key, Hold(hold), hold_reason
+            job.follows = self._load_follows(key)
             for call_id, mode, cwd, env in self.db.execute(
                 "SELECT call_id, mode, cwd, env FROM calls WHERE job_key=? ORDER BY call_id", (key,)
             ):
@@ -331,6 +364,18 @@ class Store:
             ).fetchone()
             job.published = int(published)
             yield job
+
+    def _load_follows(self, job_key: int) -> list[Follow]:
+        follows = []
+        for follow_id, call_id, patterns, template, mount, state, reason in self.db.execute(
+            "SELECT follow_id, call_id, patterns, template, mount, state, reason FROM follows WHERE job_key=? "
+            "ORDER BY follow_id", (job_key,)
+        ):
+            seen = {str(file) for (file,) in self.db.execute(
+                "SELECT file FROM follow_files WHERE job_key=? AND follow_id=?", (job_key, follow_id))}
+            follows.append(Follow(follow_id, call_id, tuple(json.loads(patterns)), template, mount,
+                                  FollowState(state), seen, reason))
+        return follows
 
     def results(self, job_key: int, after: int, upto: int, page: int = 32) -> Iterator[list[tuple[Any, ...]]]:
         """Pages of (seq, task_id, stdout, stdout_path, truncated) for after < seq <= upto.
@@ -364,6 +409,8 @@ class Store:
         return out
 
 
+_JOB_COLUMNS = ("key, name, spec, pool, created, finished_at, cancelled, stream_opened, stream_closed, token, "
+                "after_key, hold, hold_reason")
 _TASK_COLUMNS = ("job_key, task_id, call_id, command, status, attempt, host, parent, children, kill_requested, "
                  "exit_code, signal, reason, started, ended, locality, reason_code, history")
 

@@ -9,7 +9,7 @@ import pytest
 
 from stratos_executor.spec import TaskRecord
 from stratosd.core import actions as act
-from stratosd.store import JournalVersionError, Store
+from stratosd.store import SCHEMA_VERSION, JournalVersionError, Store
 
 
 def _outcome(task_id: int, stdout: bytes) -> act.SaveOutcome:
@@ -33,13 +33,14 @@ def test_a_schema_1_journal_opens_and_gains_the_requests_table(tmp_path: Path) -
     store.db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
     store.close()
     store = Store(tmp_path / "journal.db")  # what a release before request ids wrote
-    assert store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("2",)
+    assert store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
+        str(SCHEMA_VERSION),)
     assert store.request_reply("r") is None
     store.apply([], [("r", "Kill", b"\x08\x03")])  # a reply is journaled even without other effects
     assert store.request_reply("r") == ("Kill", b"\x08\x03")
     store.close()
     db = sqlite3.connect(tmp_path / "journal.db")
-    db.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
+    db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
     db.commit()
     db.close()
     with pytest.raises(JournalVersionError):
@@ -104,4 +105,37 @@ def test_a_journal_without_the_history_column_opens_and_gains_it(tmp_path: Path)
     store.close()
     store = Store(tmp_path / "journal.db")
     assert "history" in {row[1] for row in store.db.execute("PRAGMA table_info(tasks)")}
+    store.close()
+
+
+def test_a_schema_2_journal_opens_and_gains_the_after_columns_and_follow_tables(tmp_path: Path) -> None:
+    from stratosd.core.model import Follow, Job, JobSpec, Task
+    from stratosd.core.types import FollowState, Hold
+
+    store = Store(tmp_path / "journal.db")
+    for column in ("after_key", "hold", "hold_reason"):
+        store.db.execute(f"ALTER TABLE jobs DROP COLUMN {column}")
+    store.db.execute("DROP TABLE follows")
+    store.db.execute("DROP TABLE follow_files")
+    store.db.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    store.db.execute("INSERT INTO jobs VALUES (1, 'old', '{}', 'local', 1.0, 0.0, 0, 0, 0, 't')")
+    store.close()
+    store = Store(tmp_path / "journal.db")  # what the release before after= wrote
+    assert store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("3",)
+    old = next(store.load_jobs())
+    assert (old.after_key, old.hold, old.follows, old.spec.after) == (None, Hold.NONE, [], "")
+    job = Job(2, "red", JobSpec(after="old"), "local", 1.0)
+    job.after_key, job.hold, job.hold_reason = 1, Hold.BLOCKED, "job old failed (1 failed)"
+    follow = Follow(0, 0, ("out/*",), "cat %f%", "", FollowState.FINAL_SCAN, {"out/a b"})
+    job.follows = [follow]
+    store.apply([act.SaveJob(job), act.SaveTasks(2, (Task(0, 0, "cat 'out/a b'"),)),
+                 act.SaveFollow(2, follow, ((0, "out/a b"),))])
+    loaded = list(store.load_jobs())[1]
+    assert (loaded.after_key, loaded.hold, loaded.hold_reason) == (1, Hold.BLOCKED, "job old failed (1 failed)")
+    assert loaded.spec.after == "old"
+    assert [(f.patterns, f.state, f.seen) for f in loaded.follows] == [(("out/*",), FollowState.FINAL_SCAN,
+                                                                         {"out/a b"})]
+    assert store.inputs(2, [0]) == {0: ("out/a b", None)}
+    store.apply([act.DeleteJob(2, "red")])
+    assert store.db.execute("SELECT count(*) FROM follow_files").fetchone() == (0,)
     store.close()
