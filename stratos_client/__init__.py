@@ -66,9 +66,9 @@ __all__ = [
     "TaskAlreadyEnded",
     "TaskDetails",
     "TaskNotFound",
-    "UnknownDependency",
     "TaskReport",
     "TaskResult",
     "TaskStory",
+    "UnknownDependency",
     "__version__",
 ]

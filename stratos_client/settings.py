@@ -48,6 +48,7 @@ _MASTER_HELP = (
 # What each setting holds, for typed conversion of TOML values and environment variables.
 _INT, _FLOAT, _STR, _OPT_STR = "int", "float", "str", "optional str"
 _PROGRESS = "auto or bool"
+_BOOL = "bool"
 _INTS = "list of int"
 _KINDS: dict[str, str] = {
     "master": _STR,
@@ -66,6 +67,8 @@ _KINDS: dict[str, str] = {
     "max_retries": _INT,
     "retries": _INT,
     "retry_on_exit": _INTS,
+    "after": _OPT_STR,
+    "run_after_failure": _BOOL,
     "hdfs": _OPT_STR,
     "hdfs_mount": _STR,
     "locality_wait": _FLOAT,
@@ -195,6 +198,10 @@ class Settings:
     retries: int = 0
     #: exit codes ``retries`` applies to (empty: every non-zero exit and every signal).
     retry_on_exit: tuple[int, ...] = ()
+    #: the id of a job this one runs after: its tasks wait until that job has ended (None: none).
+    after: str | None = None
+    #: run them even when that job failed or was cancelled (otherwise they end failed, unrun).
+    run_after_failure: bool = False
     #: the HDFS namenode's WebHDFS URL (http://namenode:9870) or an HdfsCLI alias; None: no locality.
     hdfs: str | None = None
     #: where HDFS is mounted on every node: /dfs/a/b is the HDFS path /a/b.
@@ -289,6 +296,8 @@ class Settings:
             max_retries=spec.max_retries,
             retries=spec.retries,
             retry_on_exit=tuple(spec.retry_on_exit),
+            after=spec.after or None,
+            run_after_failure=spec.run_after_failure,
             hdfs=spec.hdfs or None,
             hdfs_mount=spec.hdfs_mount or "/dfs",
             locality_wait=spec.locality_wait if spec.has_locality_wait else 3.0,
@@ -415,6 +424,10 @@ class Settings:
             problems.append('role must not be empty: use "*" for the default Mesos role')
         if not self.log_directory:
             problems.append('log_directory must not be empty: use "." for the working directory')
+        if self.after is not None and not is_safe_job_id(self.after):
+            problems.append(f"after={self.after!r} is not a job id: give the id of an existing job (`stratosctl jobs`)")
+        elif self.after is not None and self.after == self.job_id:
+            problems.append(f"after={self.after!r} is this job's own id: a job runs after another job")
         if self.job_id is not None and not is_safe_job_id(self.job_id):
             problems.append(
                 f"job_id {self.job_id!r} is not a safe name: use 1-128 letters, digits, '_', "
@@ -456,6 +469,8 @@ class Settings:
             max_retries=self.max_retries,
             retries=self.retries,
             retry_on_exit=list(self.retry_on_exit),
+            after=self.after or "",
+            run_after_failure=self.run_after_failure,
             hdfs=self.hdfs or "",
             hdfs_mount=self.hdfs_mount,
             has_locality_wait=True,
@@ -488,6 +503,7 @@ _KIND_WORDS = {
     _STR: "a string",
     _OPT_STR: "a string (or unset)",
     _PROGRESS: '"auto", true or false',
+    _BOOL: "true or false (in the environment: 1/0, true/false, yes/no, on/off)",
     _INTS: "a list of whole numbers (in the environment: separated by commas)",
 }
 
@@ -501,6 +517,8 @@ def _has_kind(value: object, kind: str) -> bool:
         return isinstance(value, str)
     if kind == _PROGRESS:
         return isinstance(value, bool) or value == "auto"
+    if kind == _BOOL:
+        return isinstance(value, bool)
     if kind == _INTS:
         return isinstance(value, list | tuple) and all(_has_kind(v, _INT) for v in value)
     return value is None or isinstance(value, str)
@@ -583,6 +601,11 @@ def _read_env(values: dict[str, Any], problems: list[str]) -> None:
                 values[name] = float(text)
             elif kind == _PROGRESS:
                 values[name] = _progress_word(text)
+            elif kind == _BOOL:
+                word = _progress_word(text)
+                if word == "auto":
+                    raise ValueError(text)
+                values[name] = word
             elif kind == _INTS:
                 values[name] = tuple(int(part) for part in text.split(",") if part.strip())
             else:

@@ -94,7 +94,8 @@ def spec_from_proto(m: pb.JobSpec) -> JobSpec:
         slurm_time_limit=m.slurm_time_limit, pilot_cpus=m.pilot_cpus, pilot_mem=m.pilot_mem,
         max_pilots=m.max_pilots, sbatch_options=m.sbatch_options, pilot_idle_timeout=m.pilot_idle_timeout,
         mem_set=m.mem_per_task_set, disk_set=m.disk_per_task_set, retries=m.retries,
-        retry_on_exit=tuple(m.retry_on_exit),
+        retry_on_exit=tuple(m.retry_on_exit), after=m.after,
+        run_after_failure=m.run_after_failure,
     )
 
 
@@ -108,7 +109,7 @@ def spec_to_proto(s: JobSpec) -> pb.JobSpec:
         slurm_qos=s.slurm_qos, slurm_time_limit=s.slurm_time_limit, pilot_cpus=s.pilot_cpus, pilot_mem=s.pilot_mem,
         max_pilots=s.max_pilots, sbatch_options=s.sbatch_options, pilot_idle_timeout=s.pilot_idle_timeout,
         mem_per_task_set=s.mem_set, disk_per_task_set=s.disk_set, retries=s.retries,
-        retry_on_exit=list(s.retry_on_exit),
+        retry_on_exit=list(s.retry_on_exit), after=s.after, run_after_failure=s.run_after_failure,
     )
 
 

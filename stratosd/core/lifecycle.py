@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, NamedTuple
 from stratos.errors import InsufficientResources, InvalidSubmission, JobIdInUse, JobNotEnded, JobNotFound, TaskNotFound
 from stratos_executor.spec import Relaunch, StopReason, TaskRecord
 from stratosd.core import actions as act
-from stratosd.core import events as ev
 from stratosd.core import after, follows, placement, story
+from stratosd.core import events as ev
 from stratosd.core.locality import HostBytes
 from stratosd.core.model import ATTEMPT_STDERR_CHARS, EXITED, TERMINAL, Attempt, Call, Job, JobSpec, Status, Task
 from stratosd.core.replies import JobCreated, JobRemoved, JobView, Killed, Submitted
@@ -67,7 +67,11 @@ def unenforced_notes(spec: JobSpec, rec: TaskRecord) -> list[str]:
 
 
 def not_ended_message(job: Job) -> str:
-    """Why a job with unended tasks cannot be removed, and what to do."""
+    """Why a job with unended tasks (or a followed pattern) cannot be removed, and what to do."""
+    if not job.unended and job.following:
+        return (f"job {job.name} still follows a pattern, so more tasks may come: stop it "
+                f"(`stratosctl stop-following {job.name}`, job.stream.stop_following()) or cancel the job "
+                f"(`stratosctl cancel {job.name}`), then remove it.")
     return (
         f"job {job.name} still has {job.unended} unended tasks: wait for them (`stratosctl wait {job.name}`) "
         f"or cancel the job (`stratosctl cancel {job.name}`), then remove it."
@@ -284,11 +288,8 @@ def on_remove(state: SchedulerState, e: ev.RemoveJobRequested) -> None:
     job = state.job(e.name)
     if e.key is not None and job.key != e.key:
         raise JobNotFound(f"job {e.name} was removed or renamed meanwhile: nothing was removed.")
-    if job.unended:
+    if job.unended or job.following:
         raise JobNotEnded(not_ended_message(job))
-    if job.following:
-        raise JobNotEnded(f"job {job.name} still follows a pattern: stop it (job.stream.stop_following(), "
-                          f"`stratosctl stop-following {job.name}`) or cancel the job, then remove it.")
     # a removed job has ended: the jobs that run after it stop waiting, by its outcome
     job.stream_closed = True
     after.settle(state)

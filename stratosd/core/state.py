@@ -55,8 +55,8 @@ from typing import Any, TypeVar
 
 from stratos.errors import JobNotFound, StratosError, TaskNotFound
 from stratosd.core import actions as act
-from stratosd.core import events as ev
 from stratosd.core import after, follows, lifecycle, placement, reports
+from stratosd.core import events as ev
 from stratosd.core.journal import JournalDiff
 from stratosd.core.lifecycle import limit_reason, not_ended_message, unenforced_notes
 from stratosd.core.locality import best_hosts, canonical_host

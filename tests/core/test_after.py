@@ -72,7 +72,7 @@ def test_when_the_awaited_job_failed_the_held_tasks_end_failed_unrun_naming_it()
     assert "job map failed (1 failed)" in task.reason and "retry red --failed" in task.reason
     assert not any(isinstance(a, act.PublishResults) for a in acts)  # it never ran: no stdout result
     # later submissions fail at once too; a retry is the user's choice to run them anyway
-    r, _ = submit(state, "red", ["r1"], mode="stream")
+    submit(state, "red", ["r1"], mode="stream")
     assert red.tasks[1].status is Status.FAILED
     acts = state.handle(ev.RetryRequested(next(_ids), "red", None, 4.0))
     assert len(launches(acts)) == 2
