@@ -323,8 +323,8 @@ class SlurmBackend:
         if job is None:
             self.pools.pop(state.pool, None)
             return
-        if not job.unended or time.monotonic() < state.retry_at:
-            return
+        if not job.unended or job.held or time.monotonic() < state.retry_at:
+            return  # nothing to run, or its tasks wait for the job it runs after (after=)
         cpus, mem, slots = pilot_size(job)
         count = pilots_to_submit(job.counts[Status.PENDING], job.counts[Status.RUNNING], slots,
                                  len(state.pilots), job.spec.max_pilots or DEFAULT_MAX_PILOTS)
