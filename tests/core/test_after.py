@@ -221,3 +221,30 @@ def test_each_unsuccessful_end_of_an_awaited_task_blocks(status: str) -> None:
 
 def test_job_spec_defaults_have_no_after() -> None:
     assert JobSpec().after == "" and JobSpec().run_after_failure is False
+
+
+def test_the_awaited_job_is_known_by_its_key_when_a_new_job_takes_its_name() -> None:
+    state = _state()
+    create(state, "map")
+    create(state, "red", after="map")
+    submit(state, "red", ["r0"], mode="stream")
+    submit(state, "map", ["m0"], mode="stream")
+    end(state, "map", 0)
+    assert create(state, "map").error is None  # the ended, still open run is renamed map.1
+    assert state.jobs["red"].held
+    _close(state, "map")  # the new "map" is another job
+    assert state.jobs["red"].held
+    acts = _close(state, "map.1")
+    assert len(launches(acts)) == 1 and state.jobs["red"].hold_reason == "job map.1 ended"
+
+
+def test_removing_the_awaited_job_ends_the_wait_by_its_outcome() -> None:
+    state = _state()
+    create(state, "map")
+    create(state, "red", after="map")
+    submit(state, "map", ["m0"], mode="stream")
+    submit(state, "red", ["r0"], mode="stream")
+    end(state, "map", 0, 2)
+    state.handle(ev.RemoveJobRequested(next(_ids), "map"))
+    assert "map" not in state.jobs
+    assert state.jobs["red"].hold is Hold.BLOCKED and state.jobs["red"].tasks[0].status is Status.FAILED

@@ -96,6 +96,12 @@ def test_stop_following_ends_the_follow_and_lets_wait_return(daemon: Daemon, tmp
         _follow_a_batch(job)
 
 
+def test_hdfs_urls_are_not_followed(daemon: Daemon) -> None:
+    job = Processor(job_id="remote")
+    with pytest.raises(InvalidSubmission, match="follow the mounted path"):
+        job.glob_stream("cat %f%", "hdfs:///data/*", follow=True)
+
+
 def _follow_a_batch(job: Processor) -> None:
     from stratos._proto import stratos_pb2 as pb
     from stratos._submit import submit
