@@ -48,7 +48,7 @@ def on_files_found(state: SchedulerState, e: ev.FilesFound) -> None:
     if not follow.active:
         return  # stopped meanwhile: what the scan found is not wanted
     new: dict[str, str] = {}
-    for file, command in zip(e.files, e.commands, strict=True):
+    for file, command in zip(e.files, e.commands, strict=False):  # the watcher sends them in pairs
         if file not in follow.seen and file not in new:
             new[file] = command
     first = len(job.tasks)
