@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
                      "(default 30; a closed or cancelled job's at once)")
     run.add_argument("--slurm-poll", type=float, default=2.0, metavar="SECONDS",
                      help="how often squeue is asked about pilot jobs (default 2)")
+    run.add_argument("--follow-interval", type=float, default=1.0, metavar="SECONDS",
+                     help="seconds between two scans of a pattern a job follows (glob_stream(..., follow=True)); "
+                          "at least 0.1 (default 1)")
     run.add_argument("--pilot-failures-before-lost", type=int, metavar="N",
                      help="Slurm pilot jobs of a job in a row that end without reaching the daemon, while "
                      "none serves it, before each waiting task is charged one retry (lost with the pilots' "
@@ -140,6 +143,7 @@ def _run(opts: argparse.Namespace, socket: Path) -> int:
         executor_tls_ca=pick(opts.executor_tls_ca, "executor_tls_ca"), mesos_idle_teardown=opts.mesos_idle_teardown,
         mesos_failover_timeout=opts.mesos_failover_timeout, slurm_idle_release=opts.slurm_idle_release,
         slurm_poll=opts.slurm_poll,
+        follow_interval=opts.follow_interval,
         pilot_failures_before_lost=int(pick(None if opts.pilot_failures_before_lost is None
                                             else str(opts.pilot_failures_before_lost), "pilot_failures_before_lost")
                                        or default("pilot_failures_before_lost")),

@@ -38,20 +38,39 @@ def fill_glob(template: str, paths: list[str], mount_prefix: str | None) -> list
     return [template.replace(FILE_PLACEHOLDER, marked(p, mount_prefix)) for p in paths]
 
 
-def expand_glob(template: str, patterns: list[str], cwd: str, mount_prefix: str | None = None,
-                found: dict[str, list[str]] | None = None, files: list[str] | None = None) -> list[str]:
-    """One command per matching file, per pattern, matches sorted; `**` recurses.
+def glob_files(pattern: str, cwd: str) -> list[str]:
+    """The regular files matching ``pattern`` (relative to ``cwd`` unless absolute), sorted, as matched."""
+    return sorted(m for m in glob.glob(pattern, root_dir=cwd, recursive=True) if os.path.isfile(os.path.join(cwd, m)))
 
-    ``found`` holds patterns already expanded elsewhere (`hdfs://` ones, through WebHDFS).
-    Matches on the HDFS mount are marked `<[ ]>`, so their tasks are placed near their data.
-    ``files``, when given, gets each command's file as matched (what ``glob.glob`` gives in the
-    user's script), in the order of the commands: the input a result record names.
-    """
+
+def command_for(template: str, match: str, cwd: str, mount_prefix: str | None) -> str:
+    """The command for one matched file: `%f%` is the path as matched, shell-quoted when needed; a
+    match on the HDFS mount is marked `<[ ]>` (by its absolute path), so its task is placed near its data."""
+    absolute = os.path.normpath(os.path.join(cwd, match))
+    word = marked(absolute, mount_prefix) if on_mount(absolute, mount_prefix) else shell_path(match)
+    return template.replace(FILE_PLACEHOLDER, word)
+
+
+def check_template(template: str) -> None:
     if FILE_PLACEHOLDER not in template:
         raise InvalidSubmission(
             f"the command {template!r} has no {FILE_PLACEHOLDER} placeholder for the file name: "
             f"write it where the file goes, e.g. 'wc -c {FILE_PLACEHOLDER}'."
         )
+
+
+def expand_glob(template: str, patterns: list[str], cwd: str, mount_prefix: str | None = None,
+                found: dict[str, list[str]] | None = None, files: list[str] | None = None,
+                allow_empty: bool = False) -> list[str]:
+    """One command per matching file, per pattern, matches sorted; `**` recurses.
+
+    ``found`` holds patterns already expanded elsewhere (`hdfs://` ones, through WebHDFS).
+    Matches on the HDFS mount are marked `<[ ]>`, so their tasks are placed near their data.
+    ``files``, when given, gets each command's file as matched (what ``glob.glob`` gives in the
+    user's script), in the order of the commands: the input a result record names. ``allow_empty``:
+    a pattern that matches nothing is no error (a followed pattern: files come later).
+    """
+    check_template(template)
     if not patterns:
         raise InvalidSubmission("no file pattern was given.")
     commands: list[str] = []
@@ -63,20 +82,14 @@ def expand_glob(template: str, patterns: list[str], cwd: str, mount_prefix: str 
             if files is not None:
                 files.extend(found[pattern])
             continue
-        matches = sorted(
-            m for m in glob.glob(pattern, root_dir=cwd, recursive=True)
-            if os.path.isfile(os.path.join(cwd, m))
-        )
-        if not matches:
+        matches = glob_files(pattern, cwd)
+        if not matches and not allow_empty:
             raise InvalidSubmission(
                 f"the pattern {pattern!r} matches no file (relative paths are taken from {cwd}). "
                 "Check the path, or list the directory to see what is there."
             )
         for match in matches:
-            # a match on the HDFS mount is marked (by its absolute path); others stay as matched
-            absolute = os.path.normpath(os.path.join(cwd, match))
-            word = marked(absolute, mount_prefix) if on_mount(absolute, mount_prefix) else shell_path(match)
-            commands.append(template.replace(FILE_PLACEHOLDER, word))
+            commands.append(command_for(template, match, cwd, mount_prefix))
             if files is not None:
                 files.append(match)
     return commands

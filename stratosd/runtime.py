@@ -496,7 +496,7 @@ class Runtime:
         """The jobs whose tasks have all ended, the last of them before ``cutoff``."""
         return [
             job.name for job in self.state.jobs.values()
-            if not job.unended and job.finished_at and job.finished_at < cutoff
+            if not job.unended and not job.following and job.finished_at and job.finished_at < cutoff
         ]
 
     async def remove_jobs(self, names: Iterable[str], *, delete_outputs: bool = False,
@@ -509,7 +509,7 @@ class Runtime:
         The core decides each removal; the files are deleted here, after it is journaled.
         """
         jobs = [self.state.job(name) for name in dict.fromkeys(names)]
-        busy = [job for job in jobs if job.unended]
+        busy = [job for job in jobs if job.unended or job.following]
         if busy:
             raise JobNotEnded(" ".join(not_ended_message(job) for job in busy[:5])
                               + (f" ({len(busy) - 5} more jobs too.)" if len(busy) > 5 else ""))

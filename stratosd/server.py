@@ -28,6 +28,7 @@ from stratosd.backends.slurm import SlurmBackend
 from stratosd.core.state import SchedulerState
 from stratosd.doctor import Doctor
 from stratosd.enroll import Enrollment
+from stratosd.follow import FOLLOW_INTERVAL, FollowWatcher
 from stratosd.hub import Hub
 from stratosd.listeners import ExecutorListeners, ListenerSettings, is_loopback
 from stratosd.runtime import Runtime
@@ -66,6 +67,8 @@ class DaemonConfig:
     executor_command: str | None = None
     slurm_idle_release: float = 30.0
     slurm_poll: float = 2.0
+    #: seconds between two scans of a followed pattern (glob_stream(..., follow=True)); at least 0.1.
+    follow_interval: float = FOLLOW_INTERVAL
     #: pilot jobs of a job in a row that end without registering (none serving it) per retry charged.
     pilot_failures_before_lost: int = default("pilot_failures_before_lost")
 
@@ -253,6 +256,7 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         loop.add_signal_handler(signum, stop.set)
     core_loop = asyncio.create_task(runtime.run())
     ticker = asyncio.create_task(runtime.tick())
+    watcher = asyncio.create_task(FollowWatcher(runtime, config.follow_interval).run())
     purger = asyncio.create_task(_purge_forever(runtime, config.retention))
     log.info("stratosd %d serving on %s", os.getpid(), config.socket)
     if ready:
@@ -269,6 +273,7 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     await listeners.stop()
     purger.cancel()
     ticker.cancel()
+    watcher.cancel()
     await runtime.close()
     core_loop.cancel()
     with contextlib.suppress(asyncio.CancelledError):

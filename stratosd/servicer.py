@@ -203,7 +203,40 @@ class Servicer(pb_grpc.StratosServicer):
             counts=convert.counts(job.counts), results_available=job.published - cursor, cursor=cursor,
             created=job.created, finished_at=job.finished_at, warnings=[*job.warnings, *notes],
             stream_opened=job.stream_opened, stream_closed=job.stream_closed,
+            after_job=self._after_name(job), hold=job.hold.value, hold_reason=self._hold_text(job),
+            follows=[pb.FollowInfo(follow_id=f.follow_id, patterns=f.patterns, state=f.state.value, files=len(f.seen),
+                                   reason=f.reason, call_id=f.call_id) for f in job.follows],
         )
+
+    def _after_name(self, job: Job) -> str:
+        """The current name of the job this one runs after (it may have been renamed or removed since)."""
+        if job.after_key is None:
+            return ""
+        awaited = self.state.by_key.get(job.after_key)
+        return awaited.name if awaited is not None else f"{job.spec.after} (removed)"
+
+    def _hold_text(self, job: Job) -> str:
+        """Why the job's tasks wait (what the awaited job still lacks), or why they were released or blocked."""
+        if not job.held or job.after_key is None:
+            return job.hold_reason
+        awaited = self.state.by_key.get(job.after_key)
+        if awaited is None:
+            return ""
+        name = awaited.name
+        if awaited.held:
+            return f"job {name} waits for the job it runs after"
+        if awaited.unended:
+            return f"{awaited.unended} tasks of job {name} have not ended"
+        if awaited.following:
+            return f"job {name} follows a pattern (stop_following() ends that)"
+        return (f"job {name} has no unended task but is still open: once everything is submitted to it, "
+                f"close it ({name}.close(), `stratosctl close {name}`) or wait() for it")
+
+    @_unary
+    async def StopFollowing(self, request: pb.StopFollowingRequest, context: Any) -> pb.StopFollowingReply:
+        follow_id = request.follow_id if request.has_follow else None
+        stopped = await self.runtime.request(ev.StopFollowingRequested(ev.UNSENT, request.job_id, follow_id))
+        return pb.StopFollowingReply(stopped=stopped)
 
     # -- submission ----------------------------------------------------------------------------
 
@@ -232,9 +265,18 @@ class Servicer(pb_grpc.StratosServicer):
         mount = job.spec.hdfs_mount if job.spec.hdfs else None
         notes: list[str] = []
         files: list[str] = []
+        follow: ev.FollowPlan | None = None
+        if header.follow and (header.kind != pb.GLOB or header.mode != pb.STREAM):
+            raise InvalidSubmission("follow=True follows glob patterns: use it with glob_stream().")
+        if header.follow and any(p.startswith("hdfs://") for p in items):
+            raise InvalidSubmission("follow=True scans patterns on this machine's file systems, not hdfs:// URLs: "
+                                    f"follow the mounted path instead (under {job.spec.hdfs_mount}).")
         if header.kind == pb.GLOB:
             found = await self._hdfs_globs(job, items)
-            commands = await asyncio.to_thread(expand.expand_glob, header.template, items, cwd, mount, found, files)
+            commands = await asyncio.to_thread(expand.expand_glob, header.template, items, cwd, mount, found, files,
+                                               header.follow)
+            if header.follow:
+                follow = ev.FollowPlan(tuple(items), header.template, mount or "", tuple(files))
         elif header.kind == pb.TEMPLATE:
             commands = expand.expand_template(header.template, rows)
         elif header.kind == pb.PLAIN:
@@ -247,11 +289,12 @@ class Servicer(pb_grpc.StratosServicer):
         env = dict(header.env)
         locality = await self._locality(job, commands, notes)
         req = ev.SubmitRequested(ev.UNSENT, header.job_id, mode, cwd, env, commands, time.time(), locality,
-                                 tuple(notes))
+                                 tuple(notes), follow)
 
         def encode(answer: Submitted) -> pb.SubmitReply:
             return pb.SubmitReply(call_id=answer.call_id, first_task_id=answer.first_task_id,
-                                  count=answer.task_count, warnings=answer.warnings)
+                                  count=answer.task_count, warnings=answer.warnings,
+                                  following=answer.follow_id >= 0, follow_id=max(0, answer.follow_id))
 
         reply = await self._once(header.request_id, "Submit", pb.SubmitReply, req, encode)
         self._save_inputs(job, reply, files, rows if header.kind == pb.TEMPLATE else [])
@@ -309,7 +352,8 @@ class Servicer(pb_grpc.StratosServicer):
         last = 0.0
         while True:
             watched = self.runtime.watch()
-            unended = call.unended if call is not None else job.unended
+            # a job that follows a pattern has not ended: files may still come
+            unended = call.unended if call is not None else job.unended or job.following
             now = time.monotonic()
             if not unended or (interval and now - last >= interval):
                 by_status = convert.call_counts(job, call) if call is not None else job.counts
@@ -365,7 +409,7 @@ class Servicer(pb_grpc.StratosServicer):
                 async for message in self._result_messages(job, after, upto, opened.details):
                     yield message
                 after = max(after, upto)
-                if not opened.follow or (not job.unended and after >= job.published):
+                if not opened.follow or (not job.unended and not job.following and after >= job.published):
                     yield pb.ResultsServerMessage(end=pb.ResultsEnd(upto_seq=after))
                     return
                 await self.runtime.changed(watched, timeout=1.0)

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from stratosd.core import actions as act
-from stratosd.core.model import Attempt, Call, Job, JobSpec, Status, Task
-from stratosd.core.types import TaskEndReason
+from stratosd.core.model import Attempt, Call, Follow, Job, JobSpec, Status, Task
+from stratosd.core.types import FollowState, Hold, TaskEndReason
 
 #: The journal's layout. Each release that changes it adds one step to ``_MIGRATIONS`` and bumps
 #: this; a journal written by any earlier release is upgraded in place when opened (tested from
@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
     key INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, spec TEXT NOT NULL, pool TEXT NOT NULL,
     created REAL NOT NULL, finished_at REAL NOT NULL, cancelled INTEGER NOT NULL,
-    stream_opened INTEGER NOT NULL, stream_closed INTEGER NOT NULL, token TEXT NOT NULL);
+    stream_opened INTEGER NOT NULL, stream_closed INTEGER NOT NULL, token TEXT NOT NULL,
+    after_key INTEGER, hold TEXT NOT NULL DEFAULT '', hold_reason TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS calls (
     job_key INTEGER NOT NULL, call_id INTEGER NOT NULL, mode TEXT NOT NULL, cwd TEXT NOT NULL,
     env TEXT NOT NULL, PRIMARY KEY (job_key, call_id)) WITHOUT ROWID;
@@ -64,6 +65,13 @@ CREATE TABLE IF NOT EXISTS cursors (
 CREATE TABLE IF NOT EXISTS task_inputs (
     job_key INTEGER NOT NULL, task_id INTEGER NOT NULL, file TEXT, params TEXT,
     PRIMARY KEY (job_key, task_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS follows (
+    job_key INTEGER NOT NULL, follow_id INTEGER NOT NULL, call_id INTEGER NOT NULL, patterns TEXT NOT NULL,
+    template TEXT NOT NULL, mount TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL,
+    PRIMARY KEY (job_key, follow_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS follow_files (
+    job_key INTEGER NOT NULL, follow_id INTEGER NOT NULL, file TEXT NOT NULL,
+    PRIMARY KEY (job_key, follow_id, file)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS requests (
     request_id TEXT PRIMARY KEY, method TEXT NOT NULL, reply BLOB NOT NULL, created REAL NOT NULL) WITHOUT ROWID;
 """
@@ -109,11 +117,19 @@ _MIGRATIONS: dict[int, _Migration] = {
             _Column("tasks", "history", "TEXT NOT NULL DEFAULT ''"),
         ),
     ),
-    # 2 -> 3: a remote executor's sandbox and host (output="mesos" files are there).
-    2: _Migration(columns=(
-        _Column("outcomes", "sandbox", "TEXT NOT NULL DEFAULT ''"),
-        _Column("outcomes", "host", "TEXT NOT NULL DEFAULT ''"),
-    )),
+    # 2 -> 3: a remote executor's sandbox and host (output="mesos" files are there); after=: the
+    # awaited job's key (NULL: none), where the job stands towards it and why; followed patterns
+    # and the files they made tasks of.
+    2: _Migration(
+        tables=("follows", "follow_files"),
+        columns=(
+            _Column("outcomes", "sandbox", "TEXT NOT NULL DEFAULT ''"),
+            _Column("outcomes", "host", "TEXT NOT NULL DEFAULT ''"),
+            _Column("jobs", "after_key", "INTEGER"),
+            _Column("jobs", "hold", "TEXT NOT NULL DEFAULT ''"),
+            _Column("jobs", "hold_reason", "TEXT NOT NULL DEFAULT ''"),
+        ),
+    ),
 }
 
 
@@ -217,10 +233,13 @@ class Store:
                 elif isinstance(a, act.SaveJob):
                     j = a.job
                     db.execute(
-                        "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        f"INSERT OR REPLACE INTO jobs ({_JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (j.key, j.name, json.dumps(asdict(j.spec)), j.pool, j.created, j.finished_at,
-                         int(j.cancelled), int(j.stream_opened), int(j.stream_closed), j.token),
+                         int(j.cancelled), int(j.stream_opened), int(j.stream_closed), j.token, j.after_key,
+                         j.hold.value, j.hold_reason),
                     )
+                elif isinstance(a, act.SaveFollow):
+                    self._save_follow(a)
                 elif isinstance(a, act.SaveCall):
                     c = a.call
                     db.execute(
@@ -228,7 +247,8 @@ class Store:
                         (a.job_key, c.call_id, c.mode, c.cwd, json.dumps(c.env)),
                     )
                 elif isinstance(a, act.DeleteJob):
-                    for table in ("jobs", "calls", "tasks", "outcomes", "cursors", "job_meta", "task_inputs"):
+                    for table in ("jobs", "calls", "tasks", "outcomes", "cursors", "job_meta", "task_inputs",
+                                  "follows", "follow_files"):
                         column = "key" if table == "jobs" else "job_key"
                         db.execute(f"DELETE FROM {table} WHERE {column}=?", (a.job_key,))
             now = time.time()
@@ -251,6 +271,19 @@ class Store:
              rec.peak_rss_kb, rec.cpu_seconds, rec.monitor_output, json.dumps(rec.notes), rec.peak_rss_sum_kb,
              rec.disk_kb, rec.sandbox, rec.host),
         )
+
+    def _save_follow(self, a: act.SaveFollow) -> None:
+        """A followed pattern, the files it made tasks of, and those tasks' inputs (their %f%)."""
+        f = a.follow
+        self.db.execute(
+            "INSERT OR REPLACE INTO follows VALUES (?,?,?,?,?,?,?,?)",
+            (a.job_key, f.follow_id, f.call_id, json.dumps(list(f.patterns)), f.template, f.mount, f.state.value,
+             f.reason),
+        )
+        self.db.executemany("INSERT OR IGNORE INTO follow_files VALUES (?,?,?)",
+                            [(a.job_key, f.follow_id, file) for _, file in a.files])
+        self.db.executemany("INSERT OR REPLACE INTO task_inputs VALUES (?,?,?,NULL)",
+                            [(a.job_key, task_id, file) for task_id, file in a.files])
 
     def save_inputs(self, job_key: int, first_task_id: int, files: Sequence[str] | None,
                     rows: Sequence[Sequence[str]] | None) -> None:
@@ -370,14 +403,15 @@ class Store:
 
     def load_jobs(self) -> Iterator[Job]:
         """Rebuild every job from the journal (derived counters are the core's to recompute)."""
-        for key, name, spec, pool, created, finished_at, cancelled, s_open, s_closed, token in self.db.execute(
-            "SELECT * FROM jobs ORDER BY key"
-        ).fetchall():
+        for (key, name, spec, pool, created, finished_at, cancelled, s_open, s_closed, token, after_key, hold,
+             hold_reason) in self.db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY key").fetchall():
             fields = json.loads(spec)
             fields["retry_on_exit"] = tuple(fields.get("retry_on_exit", ()))
             job = Job(key, name, JobSpec(**fields), pool, created, token)
             job.finished_at, job.cancelled = finished_at, bool(cancelled)
             job.stream_opened, job.stream_closed = bool(s_open), bool(s_closed)
+            job.after_key, job.hold, job.hold_reason = after_key, Hold(hold), hold_reason
+            job.follows = self._load_follows(key)
             for call_id, mode, cwd, env in self.db.execute(
                 "SELECT call_id, mode, cwd, env FROM calls WHERE job_key=? ORDER BY call_id", (key,)
             ):
@@ -389,6 +423,18 @@ class Store:
             ).fetchone()
             job.published = int(published)
             yield job
+
+    def _load_follows(self, job_key: int) -> list[Follow]:
+        follows = []
+        for follow_id, call_id, patterns, template, mount, state, reason in self.db.execute(
+            "SELECT follow_id, call_id, patterns, template, mount, state, reason FROM follows WHERE job_key=? "
+            "ORDER BY follow_id", (job_key,)
+        ):
+            seen = {str(file) for (file,) in self.db.execute(
+                "SELECT file FROM follow_files WHERE job_key=? AND follow_id=?", (job_key, follow_id))}
+            follows.append(Follow(follow_id, call_id, tuple(json.loads(patterns)), template, mount,
+                                  FollowState(state), seen, reason))
+        return follows
 
     def results(self, job_key: int, after: int, upto: int, page: int = 32) -> Iterator[list[tuple[Any, ...]]]:
         """Pages of (seq, task_id, stdout, stdout_path, truncated) for after < seq <= upto.
@@ -428,6 +474,8 @@ class Store:
         return out
 
 
+_JOB_COLUMNS = ("key, name, spec, pool, created, finished_at, cancelled, stream_opened, stream_closed, token, "
+                "after_key, hold, hold_reason")
 _TASK_COLUMNS = ("job_key, task_id, call_id, command, status, attempt, host, parent, children, kill_requested, "
                  "exit_code, signal, reason, started, ended, locality, reason_code, history")
 

@@ -41,6 +41,7 @@ class StratosApi(Protocol):
     GetStateUsage: grpc.UnaryUnaryMultiCallable[pb.StateUsageRequest, pb.StateUsage]
     Doctor: grpc.UnaryUnaryMultiCallable[pb.DoctorRequest, pb.DoctorReply]
     GetTaskStory: grpc.UnaryUnaryMultiCallable[pb.TaskRef, pb.TaskStory]
+    StopFollowing: grpc.UnaryUnaryMultiCallable[pb.StopFollowingRequest, pb.StopFollowingReply]
 
 
 class ExecutorHubApi(Protocol):

@@ -143,7 +143,8 @@ def wire_spec(setting: Setting, value: Any, cwd: Path, valid: bool) -> pb.JobSpe
     """The spec a client sends for ``value`` (a valid one with its paths resolved, as the client
     does), or None when the proto cannot carry it faithfully."""
     fractional = setting.kind is Kind.INT and isinstance(value, float)  # a double field carries it
-    if isinstance(value, bool) or not (declared.has_kind(value, setting.kind) or fractional):
+    if (isinstance(value, bool) and setting.kind is not Kind.BOOL) or not (
+            declared.has_kind(value, setting.kind) or fractional):
         return None
     if valid:
         return Settings().replace(**{setting.name: value}).to_proto(cwd=str(cwd))
@@ -304,6 +305,8 @@ def _read_default(cell: str) -> Any:
         return json.loads(text)
     if text.startswith("["):
         return tuple(json.loads(text))
+    if text in ("true", "false"):
+        return text == "true"
     return float(text) if re.search(r"[.eE]", text) else int(text)
 
 

@@ -65,3 +65,36 @@ def test_a_task_s_attempts_and_its_job_s_retry_settings_are_journaled(tmp_path: 
     loaded = next(store.load_jobs())
     assert loaded.spec == job.spec and loaded.tasks[0].history == task.history
     store.close()
+
+
+def test_a_schema_2_journal_opens_and_gains_the_after_columns_and_follow_tables(tmp_path: Path) -> None:
+    from stratosd.core.model import Follow, Job, JobSpec, Task
+    from stratosd.core.types import FollowState, Hold
+
+    store = Store(tmp_path / "journal.db")
+    for column in ("after_key", "hold", "hold_reason"):
+        store.db.execute(f"ALTER TABLE jobs DROP COLUMN {column}")
+    store.db.execute("DROP TABLE follows")
+    store.db.execute("DROP TABLE follow_files")
+    store.db.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    store.db.execute("INSERT INTO jobs VALUES (1, 'old', '{}', 'local', 1.0, 0.0, 0, 0, 0, 't')")
+    store.close()
+    store = Store(tmp_path / "journal.db")  # what the release before after= wrote
+    assert store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("3",)
+    old = next(store.load_jobs())
+    assert (old.after_key, old.hold, old.follows, old.spec.after) == (None, Hold.NONE, [], None)
+    job = Job(2, "red", JobSpec(after="old"), "local", 1.0)
+    job.after_key, job.hold, job.hold_reason = 1, Hold.BLOCKED, "job old failed (1 failed)"
+    follow = Follow(0, 0, ("out/*",), "cat %f%", "", FollowState.FINAL_SCAN, {"out/a b"})
+    job.follows = [follow]
+    store.apply([act.SaveJob(job), act.SaveTasks(2, (Task(0, 0, "cat 'out/a b'"),)),
+                 act.SaveFollow(2, follow, ((0, "out/a b"),))])
+    loaded = list(store.load_jobs())[1]
+    assert (loaded.after_key, loaded.hold, loaded.hold_reason) == (1, Hold.BLOCKED, "job old failed (1 failed)")
+    assert loaded.spec.after == "old"
+    assert [(f.patterns, f.state, f.seen) for f in loaded.follows] == [(("out/*",), FollowState.FINAL_SCAN,
+                                                                         {"out/a b"})]
+    assert store.inputs(2, [0]) == {0: ("out/a b", None)}
+    store.apply([act.DeleteJob(2, "red")])
+    assert store.db.execute("SELECT count(*) FROM follow_files").fetchone() == (0,)
+    store.close()

@@ -28,6 +28,7 @@ __all__ = [
     "StratosError",
     "TaskAlreadyEnded",
     "TaskNotFound",
+    "UnknownDependency",
 ]
 
 ERROR_METADATA_KEY = "stratos-error"
@@ -57,6 +58,10 @@ class InsufficientResources(InvalidSubmission):
 
 class JobNotFound(StratosError, LookupError):
     status = "NOT_FOUND"
+
+
+class UnknownDependency(JobNotFound):
+    """``after=`` names a job that does not exist: create that job first, or check its name."""
 
 
 class TaskNotFound(StratosError, LookupError):
@@ -130,7 +135,7 @@ _BY_NAME: dict[str, type[StratosError]] = {
     for cls in (
         StratosError, InvalidJobSpec, InvalidSubmission, InsufficientResources, JobNotFound,
         TaskNotFound, JobIdInUse, DaemonUnavailable, DaemonStopped, BackendUnavailable, JournalUnavailable,
-        ProtocolMismatch, PermissionDenied, JobNotEnded, TaskAlreadyEnded,
+        ProtocolMismatch, PermissionDenied, JobNotEnded, TaskAlreadyEnded, UnknownDependency,
     )
 }
 

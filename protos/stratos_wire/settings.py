@@ -84,6 +84,7 @@ class Kind(StrEnum):
     INTS = "list of int"
     STRS = "list of str"
     SWITCH = "auto or bool"
+    BOOL = "bool"
 
 
 #: how each kind is named in messages.
@@ -93,6 +94,7 @@ KIND_WORDS: dict[Kind, str] = {
     Kind.STR: "a string",
     Kind.OPTIONAL_STR: "a string (or unset)",
     Kind.SWITCH: '"auto", true or false',
+    Kind.BOOL: "true or false (in the environment: 1/0, true/false, yes/no, on/off)",
     Kind.INTS: "a list of whole numbers (in the environment: separated by commas)",
     Kind.STRS: "a list of strings (in the environment: separated by commas)",
 }
@@ -207,6 +209,11 @@ class ProcessorSettings:
         0, "how many times a task that exits non-zero or dies of a signal (not a kill) is run again", _RETRIES)
     retry_on_exit: tuple[int, ...] = declare(
         (), "the exit codes `retries` applies to (empty: every non-zero exit and every signal)", ExitCodes())
+    after: str | None = declare(
+        None, "the id of a job this one runs after: its tasks wait until that job has ended; unset: none",
+        SafeJobId())
+    run_after_failure: bool = declare(
+        False, "run them even when that job failed or was cancelled (otherwise they end failed, unrun)")
     hdfs: str | None = declare(
         None, "the HDFS namenode's WebHDFS URL (http://namenode:9870) or an HdfsCLI alias; unset: no locality")
     hdfs_mount: str = declare(
@@ -316,6 +323,8 @@ def _kind_of(hint: Any) -> tuple[Kind, tuple[str, ...]]:
     """A field's kind and choices, from its type annotation."""
     if hint in (int, float, str):
         return Kind(hint.__name__), ()
+    if hint is bool:
+        return Kind.BOOL, ()
     origin, args = get_origin(hint), get_args(hint)
     if origin is Literal:
         return Kind.STR, tuple(args)
@@ -376,6 +385,8 @@ def has_kind(value: object, kind: Kind) -> bool:
         return isinstance(value, str)
     if kind is Kind.SWITCH:
         return isinstance(value, bool) or value == "auto"
+    if kind is Kind.BOOL:
+        return isinstance(value, bool)
     if kind is Kind.INTS:
         return isinstance(value, list | tuple) and all(has_kind(v, Kind.INT) for v in value)
     if kind is Kind.STRS:
@@ -426,6 +437,11 @@ def from_env(setting: Setting, raw: str) -> Any:
         return float(text)
     if setting.kind is Kind.SWITCH:
         return _switch_word(text)
+    if setting.kind is Kind.BOOL:
+        word = _switch_word(text)
+        if word == "auto":
+            raise ValueError(text)
+        return word
     if setting.kind is Kind.INTS:
         return tuple(int(part) for part in text.split(",") if part.strip())
     if setting.kind is Kind.STRS:

@@ -313,7 +313,7 @@ class HelloReply(_message.Message):
     def __init__(self, protocol_version: _Optional[int] = ..., daemon_version: _Optional[str] = ..., pid: _Optional[int] = ..., state_dir: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("master", "role", "threads_per_task", "mem_per_task", "disk_per_task", "monitor", "relauncher", "update_interval", "output", "log_directory", "task_timeout", "timeout_retries", "max_retries", "hdfs", "hdfs_mount", "has_locality_wait", "locality_wait", "slurm_account", "slurm_qos", "slurm_time_limit", "pilot_cpus", "pilot_mem", "max_pilots", "sbatch_options", "pilot_idle_timeout", "mem_per_task_set", "disk_per_task_set", "retries", "retry_on_exit")
+    __slots__ = ("master", "role", "threads_per_task", "mem_per_task", "disk_per_task", "monitor", "relauncher", "update_interval", "output", "log_directory", "task_timeout", "timeout_retries", "max_retries", "hdfs", "hdfs_mount", "has_locality_wait", "locality_wait", "slurm_account", "slurm_qos", "slurm_time_limit", "pilot_cpus", "pilot_mem", "max_pilots", "sbatch_options", "pilot_idle_timeout", "mem_per_task_set", "disk_per_task_set", "retries", "retry_on_exit", "after", "run_after_failure")
     MASTER_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     THREADS_PER_TASK_FIELD_NUMBER: _ClassVar[int]
@@ -343,6 +343,8 @@ class JobSpec(_message.Message):
     DISK_PER_TASK_SET_FIELD_NUMBER: _ClassVar[int]
     RETRIES_FIELD_NUMBER: _ClassVar[int]
     RETRY_ON_EXIT_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    RUN_AFTER_FAILURE_FIELD_NUMBER: _ClassVar[int]
     master: str
     role: str
     threads_per_task: float
@@ -372,7 +374,9 @@ class JobSpec(_message.Message):
     disk_per_task_set: bool
     retries: int
     retry_on_exit: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, master: _Optional[str] = ..., role: _Optional[str] = ..., threads_per_task: _Optional[float] = ..., mem_per_task: _Optional[float] = ..., disk_per_task: _Optional[float] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., output: _Optional[str] = ..., log_directory: _Optional[str] = ..., task_timeout: _Optional[float] = ..., timeout_retries: _Optional[int] = ..., max_retries: _Optional[int] = ..., hdfs: _Optional[str] = ..., hdfs_mount: _Optional[str] = ..., has_locality_wait: _Optional[bool] = ..., locality_wait: _Optional[float] = ..., slurm_account: _Optional[str] = ..., slurm_qos: _Optional[str] = ..., slurm_time_limit: _Optional[str] = ..., pilot_cpus: _Optional[float] = ..., pilot_mem: _Optional[float] = ..., max_pilots: _Optional[int] = ..., sbatch_options: _Optional[str] = ..., pilot_idle_timeout: _Optional[float] = ..., mem_per_task_set: _Optional[bool] = ..., disk_per_task_set: _Optional[bool] = ..., retries: _Optional[int] = ..., retry_on_exit: _Optional[_Iterable[int]] = ...) -> None: ...
+    after: str
+    run_after_failure: bool
+    def __init__(self, master: _Optional[str] = ..., role: _Optional[str] = ..., threads_per_task: _Optional[float] = ..., mem_per_task: _Optional[float] = ..., disk_per_task: _Optional[float] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., output: _Optional[str] = ..., log_directory: _Optional[str] = ..., task_timeout: _Optional[float] = ..., timeout_retries: _Optional[int] = ..., max_retries: _Optional[int] = ..., hdfs: _Optional[str] = ..., hdfs_mount: _Optional[str] = ..., has_locality_wait: _Optional[bool] = ..., locality_wait: _Optional[float] = ..., slurm_account: _Optional[str] = ..., slurm_qos: _Optional[str] = ..., slurm_time_limit: _Optional[str] = ..., pilot_cpus: _Optional[float] = ..., pilot_mem: _Optional[float] = ..., max_pilots: _Optional[int] = ..., sbatch_options: _Optional[str] = ..., pilot_idle_timeout: _Optional[float] = ..., mem_per_task_set: _Optional[bool] = ..., disk_per_task_set: _Optional[bool] = ..., retries: _Optional[int] = ..., retry_on_exit: _Optional[_Iterable[int]] = ..., after: _Optional[str] = ..., run_after_failure: _Optional[bool] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
     __slots__ = ("job_id", "spec", "request_id")
@@ -421,7 +425,7 @@ class ListJobsReply(_message.Message):
     def __init__(self, jobs: _Optional[_Iterable[_Union[JobStatus, _Mapping]]] = ...) -> None: ...
 
 class SubmitHeader(_message.Message):
-    __slots__ = ("job_id", "kind", "mode", "template", "cwd", "env", "request_id")
+    __slots__ = ("job_id", "kind", "mode", "template", "cwd", "env", "request_id", "follow")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -436,6 +440,7 @@ class SubmitHeader(_message.Message):
     CWD_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     kind: SubmitKind
     mode: SubmitMode
@@ -443,7 +448,8 @@ class SubmitHeader(_message.Message):
     cwd: str
     env: _containers.ScalarMap[str, str]
     request_id: str
-    def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[_Union[SubmitKind, str]] = ..., mode: _Optional[_Union[SubmitMode, str]] = ..., template: _Optional[str] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    follow: bool
+    def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[_Union[SubmitKind, str]] = ..., mode: _Optional[_Union[SubmitMode, str]] = ..., template: _Optional[str] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ..., follow: _Optional[bool] = ...) -> None: ...
 
 class ParamRow(_message.Message):
     __slots__ = ("values",)
@@ -462,16 +468,52 @@ class SubmitChunk(_message.Message):
     def __init__(self, header: _Optional[_Union[SubmitHeader, _Mapping]] = ..., items: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[ParamRow, _Mapping]]] = ...) -> None: ...
 
 class SubmitReply(_message.Message):
-    __slots__ = ("call_id", "first_task_id", "count", "warnings")
+    __slots__ = ("call_id", "first_task_id", "count", "warnings", "following", "follow_id")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     FIRST_TASK_ID_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    FOLLOWING_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_ID_FIELD_NUMBER: _ClassVar[int]
     call_id: int
     first_task_id: int
     count: int
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, call_id: _Optional[int] = ..., first_task_id: _Optional[int] = ..., count: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    following: bool
+    follow_id: int
+    def __init__(self, call_id: _Optional[int] = ..., first_task_id: _Optional[int] = ..., count: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., following: _Optional[bool] = ..., follow_id: _Optional[int] = ...) -> None: ...
+
+class FollowInfo(_message.Message):
+    __slots__ = ("follow_id", "patterns", "state", "files", "reason", "call_id")
+    FOLLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    PATTERNS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    follow_id: int
+    patterns: _containers.RepeatedScalarFieldContainer[str]
+    state: str
+    files: int
+    reason: str
+    call_id: int
+    def __init__(self, follow_id: _Optional[int] = ..., patterns: _Optional[_Iterable[str]] = ..., state: _Optional[str] = ..., files: _Optional[int] = ..., reason: _Optional[str] = ..., call_id: _Optional[int] = ...) -> None: ...
+
+class StopFollowingRequest(_message.Message):
+    __slots__ = ("job_id", "has_follow", "follow_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    HAS_FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    has_follow: bool
+    follow_id: int
+    def __init__(self, job_id: _Optional[str] = ..., has_follow: _Optional[bool] = ..., follow_id: _Optional[int] = ...) -> None: ...
+
+class StopFollowingReply(_message.Message):
+    __slots__ = ("stopped",)
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
+    stopped: int
+    def __init__(self, stopped: _Optional[int] = ...) -> None: ...
 
 class WaitRequest(_message.Message):
     __slots__ = ("job_id", "has_call", "call_id", "progress_interval")
@@ -632,7 +674,7 @@ class ResultsServerMessage(_message.Message):
     def __init__(self, batch: _Optional[_Union[ResultBatch, _Mapping]] = ..., end: _Optional[_Union[ResultsEnd, _Mapping]] = ..., committed: _Optional[_Union[ResultsCommitted, _Mapping]] = ...) -> None: ...
 
 class JobStatus(_message.Message):
-    __slots__ = ("job_id", "state", "master", "total", "counts", "results_available", "cursor", "created", "finished_at", "warnings", "stream_opened", "stream_closed", "locality_tasks", "locality_tasks_local", "locality_bytes", "locality_bytes_local", "pilots_queued", "pilots_running")
+    __slots__ = ("job_id", "state", "master", "total", "counts", "results_available", "cursor", "created", "finished_at", "warnings", "stream_opened", "stream_closed", "locality_tasks", "locality_tasks_local", "locality_bytes", "locality_bytes_local", "pilots_queued", "pilots_running", "after_job", "hold", "hold_reason", "follows")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     MASTER_FIELD_NUMBER: _ClassVar[int]
@@ -651,6 +693,10 @@ class JobStatus(_message.Message):
     LOCALITY_BYTES_LOCAL_FIELD_NUMBER: _ClassVar[int]
     PILOTS_QUEUED_FIELD_NUMBER: _ClassVar[int]
     PILOTS_RUNNING_FIELD_NUMBER: _ClassVar[int]
+    AFTER_JOB_FIELD_NUMBER: _ClassVar[int]
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    HOLD_REASON_FIELD_NUMBER: _ClassVar[int]
+    FOLLOWS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: str
     master: str
@@ -669,7 +715,11 @@ class JobStatus(_message.Message):
     locality_bytes_local: int
     pilots_queued: int
     pilots_running: int
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., master: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Union[StatusCounts, _Mapping]] = ..., results_available: _Optional[int] = ..., cursor: _Optional[int] = ..., created: _Optional[float] = ..., finished_at: _Optional[float] = ..., warnings: _Optional[_Iterable[str]] = ..., stream_opened: _Optional[bool] = ..., stream_closed: _Optional[bool] = ..., locality_tasks: _Optional[int] = ..., locality_tasks_local: _Optional[int] = ..., locality_bytes: _Optional[int] = ..., locality_bytes_local: _Optional[int] = ..., pilots_queued: _Optional[int] = ..., pilots_running: _Optional[int] = ...) -> None: ...
+    after_job: str
+    hold: str
+    hold_reason: str
+    follows: _containers.RepeatedCompositeFieldContainer[FollowInfo]
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., master: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Union[StatusCounts, _Mapping]] = ..., results_available: _Optional[int] = ..., cursor: _Optional[int] = ..., created: _Optional[float] = ..., finished_at: _Optional[float] = ..., warnings: _Optional[_Iterable[str]] = ..., stream_opened: _Optional[bool] = ..., stream_closed: _Optional[bool] = ..., locality_tasks: _Optional[int] = ..., locality_tasks_local: _Optional[int] = ..., locality_bytes: _Optional[int] = ..., locality_bytes_local: _Optional[int] = ..., pilots_queued: _Optional[int] = ..., pilots_running: _Optional[int] = ..., after_job: _Optional[str] = ..., hold: _Optional[str] = ..., hold_reason: _Optional[str] = ..., follows: _Optional[_Iterable[_Union[FollowInfo, _Mapping]]] = ...) -> None: ...
 
 class ListTasksRequest(_message.Message):
     __slots__ = ("job_id", "state")

@@ -144,6 +144,11 @@ class StratosStub:
                 request_serializer=stratos__pb2.TaskRef.SerializeToString,
                 response_deserializer=stratos__pb2.TaskStory.FromString,
                 _registered_method=True)
+        self.StopFollowing = channel.unary_unary(
+                '/stratos.v1.Stratos/StopFollowing',
+                request_serializer=stratos__pb2.StopFollowingRequest.SerializeToString,
+                response_deserializer=stratos__pb2.StopFollowingReply.FromString,
+                _registered_method=True)
 
 
 class StratosServicer:
@@ -312,6 +317,13 @@ class StratosServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StopFollowing(self, request, context):
+        """Stop following a job's patterns (glob_stream(..., follow=True)); idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StratosServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -424,6 +436,11 @@ def add_StratosServicer_to_server(servicer, server):
                     servicer.GetTaskStory,
                     request_deserializer=stratos__pb2.TaskRef.FromString,
                     response_serializer=stratos__pb2.TaskStory.SerializeToString,
+            ),
+            'StopFollowing': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopFollowing,
+                    request_deserializer=stratos__pb2.StopFollowingRequest.FromString,
+                    response_serializer=stratos__pb2.StopFollowingReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1020,6 +1037,33 @@ class Stratos:
             '/stratos.v1.Stratos/GetTaskStory',
             stratos__pb2.TaskRef.SerializeToString,
             stratos__pb2.TaskStory.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopFollowing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stratos.v1.Stratos/StopFollowing',
+            stratos__pb2.StopFollowingRequest.SerializeToString,
+            stratos__pb2.StopFollowingReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,6 +24,7 @@ from .errors import (
     StratosError,
     TaskAlreadyEnded,
     TaskNotFound,
+    UnknownDependency,
 )
 from .processor import Processor
 from .records import (
@@ -69,5 +70,6 @@ __all__ = [
     "TaskReport",
     "TaskResult",
     "TaskStory",
+    "UnknownDependency",
     "__version__",
 ]

@@ -398,6 +398,14 @@ class Connection:
         reply: pb.KillReply = self._unary("Cancel", request, job_id)
         return reply.killed
 
+    def stop_following(self, job_id: str, follow_id: int | None = None) -> int:
+        """StopFollowing (idempotent: sent again as it is after a reconnect). Returns how many were stopped."""
+        request = pb.StopFollowingRequest(job_id=job_id)
+        if follow_id is not None:
+            request.has_follow, request.follow_id = True, follow_id
+        reply: pb.StopFollowingReply = self._unary("StopFollowing", request, job_id)
+        return reply.stopped
+
     def close_stream(self, job_id: str) -> pb.JobInfo:
         """CloseStream."""
         reply: pb.JobInfo = self._unary("CloseStream", pb.JobRef(job_id=job_id, request_id=_request_id()), job_id)

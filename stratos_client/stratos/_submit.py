@@ -213,6 +213,7 @@ def submit(
     template: str = "",
     items: Sequence[str] = (),
     rows: Sequence[Sequence[str]] = (),
+    follow: bool = False,
 ) -> pb.SubmitReply:
     """Send one submission with this process's working directory and environment.
 
@@ -224,6 +225,7 @@ def submit(
         template: the command with ``%f%`` (GLOB) or ``%c%`` (TEMPLATE) placeholders.
         items: commands or patterns.
         rows: parameter rows.
+        follow: GLOB and STREAM: the daemon keeps making tasks of new files under the patterns.
 
     Returns:
         The daemon's reply; its warnings have been logged to the "stratos" logger.
@@ -242,7 +244,7 @@ def submit(
             "the working directory no longer exists; cd somewhere else and submit again"
         ) from None
     header = pb.SubmitHeader(
-        job_id=job_id, kind=kind, mode=mode, template=template, cwd=cwd, env=dict(os.environ)
+        job_id=job_id, kind=kind, mode=mode, template=template, cwd=cwd, env=dict(os.environ), follow=follow
     )
     reply = conn.submit(make_chunks(header, items, rows))
     for warning in reply.warnings:

@@ -35,7 +35,17 @@ from ._connection import connect
 from ._progress import eta_text, progress_text
 from .errors import StratosError, TaskAlreadyEnded
 from .processor import Processor
-from .records import STATUS_WORDS, JobReport, Progress, StoryLine, TaskDetails, TaskReport, TaskResult, TaskStory
+from .records import (
+    STATUS_WORDS,
+    FollowReport,
+    JobReport,
+    Progress,
+    StoryLine,
+    TaskDetails,
+    TaskReport,
+    TaskResult,
+    TaskStory,
+)
 from .settings import Settings
 
 __all__ = ["main"]
@@ -375,8 +385,31 @@ def _status_pairs(report: JobReport, rates: _Rates | None = None) -> list[tuple[
         ("data-local bytes", None if report.locality_bytes is None else f"{report.locality_bytes:.1%}"),
         ("pilots", f"{report.pilots_running} running, {report.pilots_queued} queued"
          if report.pilots_queued or report.pilots_running else None),
+        ("runs after", _after_text(report)),
+        *((f"follows {f.follow_id}" if len(report.follows) > 1 else "follows", _follow_text(f))
+          for f in report.follows),
         ("warnings", report.warnings),
     ]
+
+
+def _after_text(report: JobReport) -> str | None:
+    """ "map: waiting (3 tasks of job map have not ended)": the job it runs after, and where it stands."""
+    if not report.after:
+        return None
+    how = {"waiting": "waiting", "released": "released", "blocked": "blocked: its tasks did not run"}
+    text = f"{report.after}: {how.get(report.hold, report.hold)}"
+    return f"{text} ({report.hold_reason})" if report.hold_reason else text
+
+
+def _follow_text(f: FollowReport) -> str:
+    """ "following out/* (12 files so far)", or how it ended."""
+    patterns = ", ".join(f.patterns)
+    files = f"{f.files} file{'s' if f.files != 1 else ''}"
+    if f.state == "following":
+        return f"following {patterns} ({files} so far)"
+    if f.state == "final-scan":
+        return f"{patterns}: one last scan ({files} so far)"
+    return f"{patterns}: ended, {files} ({f.reason})" if f.reason else f"{patterns}: ended, {files}"
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings, out: Output) -> int:
@@ -385,7 +418,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings, out: Output) -> int
     if args.watch and out.tty and not out.as_json:
         def view(rates: _Rates) -> tuple[RenderableType, bool]:
             now = job.status()
-            return render_fields(_status_pairs(now, rates)), not now.unfinished
+            return render_fields(_status_pairs(now, rates)), not now.unfinished and not now.following
 
         return _watch(out, view)
     if args.watch:  # piped or --json: the status once the job has ended
@@ -839,6 +872,12 @@ def cmd_close(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     return 0
 
 
+def cmd_stop_following(args: argparse.Namespace, settings: Settings, out: Output) -> int:
+    stopped = Processor.attach(args.job, settings).stop_following()
+    out.message(f"{args.job}: stopped following {stopped} pattern{'s' if stopped != 1 else ''}", stopped=stopped)
+    return 0
+
+
 def cmd_token(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     token = Processor.attach(args.job, settings).token()
     if out.as_json:
@@ -1009,6 +1048,9 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     gc.add_argument("--dry-run", action="store_true", help="say what would be removed; remove nothing")
     add("close", cmd_close, "close a finished job: a cluster backend gives its resources back now",
         "Mesos: the job's framework is torn down. Submitting again opens the job again."
+        ).add_argument("job", metavar="JOB")
+    add("stop-following", cmd_stop_following, "stop following a job's patterns (glob_stream(..., follow=True))",
+        "New files under them no longer become tasks; the tasks already made run on."
         ).add_argument("job", metavar="JOB")
     add("token", cmd_token, "print the job's executor token (for stratos-executor pilot --token-file)",
         "Anyone holding it can run tasks of this job: keep it as private as the job."

@@ -23,6 +23,7 @@ from stratos_wire.errors import (
     StratosError,
     TaskAlreadyEnded,
     TaskNotFound,
+    UnknownDependency,
     from_rpc_error,
 )
 
@@ -45,5 +46,6 @@ __all__ = [
     "StratosError",
     "TaskAlreadyEnded",
     "TaskNotFound",
+    "UnknownDependency",
     "from_rpc_error",
 ]

@@ -159,9 +159,15 @@ class Processor:
     :param job_id: the job's name; None lets the daemon choose a unique one.
     :param settings: a ``Settings`` to start from instead of ``Settings.load()``.
     :param more_settings: other settings (task_timeout, timeout_retries, max_retries,
-        retries, retry_on_exit, socket, state_dir).
+        retries, retry_on_exit, after, run_after_failure, socket, state_dir).
+        ``after="map"`` holds this job's tasks (pending, never started) until the job "map"
+        has ended: none of its tasks unended, none of its patterns followed, and closed
+        (its ``wait()`` returned, ``close()`` or ``cancel()`` was called). When "map" failed
+        (a task failed, was lost or killed) or was cancelled, this job's tasks end ``failed``
+        without running, the reason naming "map", unless ``run_after_failure=True``.
     :raises InvalidJobSpec: a setting is invalid.
     :raises JobIdInUse: a job with this id still has unended tasks (``Processor.attach``).
+    :raises UnknownDependency: ``after`` names no existing job.
     :raises DaemonUnavailable: stratosd is not running and could not be started.
     """
 
@@ -340,15 +346,40 @@ class Processor:
         """
         return self._batch(pb.GLOB, command, items=normalize_patterns(pattern))
 
-    def glob_stream(self, command: str, pattern: str | Iterable[str]) -> Stream:
+    def glob_stream(self, command: str, pattern: str | Iterable[str], follow: bool = False) -> Stream:
         """Like glob_batch, without waiting.
+
+        Args:
+            command: the command, with ``%f%`` where the file name goes.
+            pattern: a ``glob.glob`` pattern (or a list of them), as for glob_batch.
+            follow: keep going: the daemon scans the pattern (every second, ``stratosd run
+                --follow-interval``) and each file that appears under it becomes a task, exactly
+                once, across daemon restarts too. It stops when ``stop_following()`` is called
+                (``job.stream.stop_following()``, ``stratosctl stop-following JOB``), when the job
+                is cancelled, or, in a job made with ``after=``, once the job it runs after has
+                ended (after one last scan, so every file that job wrote is taken). A pattern that
+                matches nothing yet is no error. Until it stops, ``wait()`` does not return.
+                Files are taken as soon as they appear: a writer that is not in the ``after=``
+                job should write elsewhere and rename into the pattern (``mv`` is atomic).
 
         Returns:
             The job's stream object.
+
+        Raises:
+            InvalidSubmission: no file matches (without ``follow``), or the command has no ``%f%``.
         """
-        reply = submit(self._conn, self.job_id, pb.GLOB, pb.STREAM, command, normalize_patterns(pattern))
+        reply = submit(self._conn, self.job_id, pb.GLOB, pb.STREAM, command, normalize_patterns(pattern),
+                       follow=follow)
         self._note_call(reply.call_id)
         return self.stream
+
+    def stop_following(self) -> int:
+        """Stop following every pattern of the job (``job.stream.stop_following()``).
+
+        Returns:
+            How many followed patterns were stopped.
+        """
+        return self.stream.stop_following()
 
     def template_batch(self, command_template: str, params: Params) -> BatchSummary:
         """Run one command per row of ``params`` and wait for all of them.

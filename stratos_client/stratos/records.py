@@ -182,6 +182,24 @@ def _summary(counts: dict[str, int], job_id: str, call_id: int, failed: tuple[in
 
 
 @dataclass(frozen=True)
+class FollowReport:
+    """A pattern a job follows (``glob_stream(..., follow=True)``)."""
+
+    follow_id: int
+    patterns: tuple[str, ...]
+    #: following | final-scan (the job it runs after has ended: one last scan) | ended
+    state: str
+    #: files made tasks so far.
+    files: int
+    #: why it ended ("" while it follows).
+    reason: str
+
+    @classmethod
+    def from_proto(cls, msg: pb.FollowInfo) -> FollowReport:
+        return cls(msg.follow_id, tuple(msg.patterns), msg.state, msg.files, msg.reason)
+
+
+@dataclass(frozen=True)
 class JobReport:
     """A job's state and task counts (``stratosctl status``, ``Processor.status()``)."""
 
@@ -208,6 +226,13 @@ class JobReport:
     #: Slurm pilot jobs still queued in the cluster, and running.
     pilots_queued: int = 0
     pilots_running: int = 0
+    #: after=: the job it runs after ("" when none), where it stands (waiting, released, blocked)
+    #: and why (while waiting: what that job still lacks).
+    after: str = ""
+    hold: str = ""
+    hold_reason: str = ""
+    #: the patterns it follows or followed.
+    follows: tuple[FollowReport, ...] = ()
 
     @classmethod
     def from_proto(cls, msg: pb.JobStatus) -> JobReport:
@@ -229,12 +254,21 @@ class JobReport:
             locality_bytes=msg.locality_bytes_local / msg.locality_bytes if msg.locality_bytes else None,
             pilots_queued=msg.pilots_queued,
             pilots_running=msg.pilots_running,
+            after=msg.after_job,
+            hold=msg.hold,
+            hold_reason=msg.hold_reason,
+            follows=tuple(FollowReport.from_proto(f) for f in msg.follows),
         )
 
     @property
     def unfinished(self) -> int:
         """Tasks pending or running."""
         return self.counts["pending"] + self.counts["running"]
+
+    @property
+    def following(self) -> bool:
+        """Whether a pattern is still followed (more tasks may come)."""
+        return any(f.state != "ended" for f in self.follows)
 
 
 @dataclass(frozen=True)

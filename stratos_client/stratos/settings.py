@@ -166,6 +166,8 @@ class Settings(ProcessorSettings):
         problems += declared.type_problems(values, _MINE)
         if not problems:
             problems += declared.check(values, _MINE, wire=False)
+        if self.after is not None and self.after == self.job_id:  # the one rule across two settings
+            problems.append(f"after={self.after!r} is this job's own id: a job runs after another job")
         if problems:
             raise declared.invalid(problems)
         return self

@@ -107,6 +107,23 @@ class Stream:
         """
         return self._conn.kill(self.job_id, [])
 
+    def stop_following(self, follow_id: int | None = None) -> int:
+        """Stop following the job's patterns (``glob_stream(..., follow=True)``): files that
+        appear from now on no longer become tasks; the tasks already made run on, and ``wait()``
+        returns once they have ended.
+
+        Args:
+            follow_id: one followed pattern, by its id (``Processor.status().follows``);
+                None: every pattern the job follows.
+
+        Returns:
+            How many followed patterns were stopped (0 when none was followed any more).
+
+        Raises:
+            InvalidSubmission: the job has no followed pattern ``follow_id``.
+        """
+        return self._conn.stop_following(self.job_id, follow_id)
+
     def closed(self) -> bool:
         """Whether wait() has been called and no task was submitted since.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from stratos_executor.spec import TaskRecord
-from stratosd.core.model import Call, Job, JobSpec, Offer, Task
+from stratosd.core.model import Call, Follow, Job, JobSpec, Offer, Task
 from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolId
 
 
@@ -58,12 +58,22 @@ class PublishResults(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class SaveFollow(Action):
+    """A followed pattern's state, and the files newly made tasks: (task id, file), in the same
+    transaction as those tasks, so a file is never made a task twice."""
+
+    job_key: int
+    follow: Follow
+    files: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class DeleteJob(Action):
     job_key: int
     name: str
 
 
-JOURNAL_ACTIONS = (SaveJob, SaveCall, SaveTasks, SaveOutcome, PublishResults, DeleteJob)
+JOURNAL_ACTIONS = (SaveJob, SaveCall, SaveTasks, SaveOutcome, PublishResults, SaveFollow, DeleteJob)
 
 
 # -- effects ---------------------------------------------------------------------------

@@ -148,6 +148,18 @@ class CreateJobRequested(Request[JobCreated], Timed):
 
 
 @dataclass(frozen=True, slots=True)
+class FollowPlan:
+    """A glob_stream(..., follow=True): what to follow, and the files its first glob matched."""
+
+    patterns: tuple[str, ...]
+    template: str
+    #: the HDFS mount ("" without HDFS).
+    mount: str
+    #: the file of each command of the submission, in order (they are seen: never made tasks again).
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SubmitRequested(Request[Submitted], Timed):
     name: str
     mode: CallMode
@@ -159,6 +171,8 @@ class SubmitRequested(Request[Submitted], Timed):
     locality: list[tuple[int, HostBytes]] | None = None
     #: what the daemon noticed preparing it (the namenode was unreachable, ...): kept on the job.
     notes: tuple[str, ...] = ()
+    #: follow the patterns: files that appear later become tasks of this call too.
+    follow: FollowPlan | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +197,29 @@ class CancelRequested(Request[Killed]):
     name: str
     #: None: the whole job.
     call_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StopFollowingRequested(Request[int]):
+    """Stop following a job's patterns (``stop_following()``): answered with how many were stopped."""
+
+    name: str
+    #: None: every pattern the job follows.
+    follow_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FilesFound(Timed):
+    """A scan of a followed pattern found these files (the core makes tasks of those not seen yet)."""
+
+    job_key: int
+    follow_id: int
+    #: the files as matched, and each one's command, in order.
+    files: tuple[str, ...]
+    commands: tuple[str, ...]
+    #: the scan began after the follow was told to make its last one (FINAL_SCAN): it ends now.
+    final: bool
+    now: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,9 @@ from stratos_wire.errors import (
     TaskNotFound,
 )
 from stratosd.core import actions as act
+from stratosd.core import after, follows, placement, story
 from stratosd.core import events as ev
-from stratosd.core import placement, story
+from stratosd.core.locality import HostBytes
 from stratosd.core.model import ATTEMPT_STDERR_CHARS, EXITED, TERMINAL, Attempt, Call, Job, JobSpec, Status, Task
 from stratosd.core.replies import JobCreated, JobRemoved, JobView, Killed, Submitted
 from stratosd.core.transitions import move
@@ -73,7 +74,11 @@ def unenforced_notes(spec: JobSpec, rec: TaskRecord) -> list[str]:
 
 
 def not_ended_message(job: Job) -> str:
-    """Why a job with unended tasks cannot be removed, and what to do."""
+    """Why a job with unended tasks (or a followed pattern) cannot be removed, and what to do."""
+    if not job.unended and job.following:
+        return (f"job {job.name} still follows a pattern, so more tasks may come: stop it "
+                f"(`stratosctl stop-following {job.name}`, job.stream.stop_following()) or cancel the job "
+                f"(`stratosctl cancel {job.name}`), then remove it.")
     return (
         f"job {job.name} still has {job.unended} unended tasks: wait for them (`stratosctl wait {job.name}`) "
         f"or cancel the job (`stratosctl cancel {job.name}`), then remove it."
@@ -86,6 +91,7 @@ def not_ended_message(job: Job) -> str:
 def on_create_job(state: SchedulerState, e: ev.CreateJobRequested) -> None:
     name = e.name
     renamed = ""
+    after_key = after.resolve(state, name, e.spec)
     if not name:
         name = f"job-{state.next_key}"
         while name in state.jobs:
@@ -111,14 +117,17 @@ def on_create_job(state: SchedulerState, e: ev.CreateJobRequested) -> None:
     state.next_key += 1
     state.jobs[name] = job
     state.by_key[job.key] = job
+    after.hold(state, job, after_key)
     state.diff.job(job)
     state.reply(e, JobCreated(JobView.of(job), renamed))
 
 def on_submit(state: SchedulerState, e: ev.SubmitRequested) -> None:
     job = state.job(e.name)
     commands = [c for c in e.commands if c.strip()]
-    if not commands:
+    if not commands and e.follow is None:
         raise InvalidSubmission("the submission holds no command: nothing to run.")
+    if e.follow is not None and len(e.follow.files) != len(commands):
+        raise InvalidSubmission("a followed glob names one file per command.")
     warnings: list[str] = list(e.notes)
     job.warnings.extend(n for n in e.notes if n not in job.warnings)
     hosts = state.book.pools.get(job.pool, [])
@@ -138,11 +147,25 @@ def on_submit(state: SchedulerState, e: ev.SubmitRequested) -> None:
     call = Call(len(job.calls), e.mode, e.cwd, e.env)
     job.calls.append(call)
     state.diff.add(act.SaveCall(job.key, call, stimulus_id=state.stimulus))
-    first = len(job.tasks)
     locality = e.locality if e.locality is not None and len(e.locality) == len(commands) else None
+    first = add_tasks(state, job, call, commands, e.now, locality)
+    job.cancelled = False
+    if e.mode == "stream":
+        job.stream_opened = True
+    job.stream_closed = False
+    state.diff.job(job)
+    follow_id = -1 if e.follow is None else follows.start(state, job, call, e.follow, first).follow_id
+    after.fail_pending(state, job)  # a job whose awaited job failed runs nothing more
+    state.reply(e, Submitted(call.call_id, first, len(commands), warnings, follow_id))
+
+
+def add_tasks(state: SchedulerState, job: Job, call: Call, commands: list[str], now: float,
+              locality: list[tuple[int, HostBytes]] | None = None) -> int:
+    """New pending tasks of ``call``, one per command, queued to run; the first one's id."""
+    first = len(job.tasks)
     for number, command in enumerate(commands):
         task = Task(len(job.tasks), call.call_id, command)
-        task.queued = e.now
+        task.queued = now
         if locality is not None and locality[number][1]:
             task.marked, task.host_bytes = locality[number]
             placement.index(job, task)
@@ -150,18 +173,14 @@ def on_submit(state: SchedulerState, e: ev.SubmitRequested) -> None:
         call.roots.append(task.task_id)
         job.pending.append(task.task_id)
         state.diff.task(job, task)
-        state.stories.add(job.key, story.created(task.task_id, "submitted", state.event, state.stimulus, e.now))
-    call.unended = len(commands)
+        state.stories.add(job.key, story.created(task.task_id, "submitted", state.event, state.stimulus, now))
+    call.unended += len(commands)
     job.counts[Status.PENDING] += len(commands)
-    job.cancelled = False
-    if e.mode == "stream":
-        job.stream_opened = True
-    job.stream_closed = False
-    state.diff.job(job)
-    state.waiting.setdefault(job.pool, {})[job.key] = job
-    if job.pool.kind.cluster:
-        placement.revive(state, job)
-    state.reply(e, Submitted(call.call_id, first, len(commands), warnings))
+    if commands:
+        state.waiting.setdefault(job.pool, {})[job.key] = job
+        if job.pool.kind.cluster:
+            placement.revive(state, job)
+    return first
 
 def on_kill(state: SchedulerState, e: ev.KillRequested) -> None:
     job = state.job(e.name)
@@ -186,6 +205,8 @@ def on_cancel(state: SchedulerState, e: ev.CancelRequested) -> None:
         if not 0 <= e.call_id < len(job.calls):
             raise InvalidSubmission(f"job {job.name} has no submission call {e.call_id}.")
         targets = [t for t in job.tasks if t.call_id == e.call_id and t.status not in TERMINAL]
+    follows.stop(state, job, None, "the job was cancelled" if e.call_id is None else "its call was cancelled",
+                 call_id=e.call_id)
     state.reply(e, kill(state, job, targets))
     placement.stop_pilots_if_cancelled(state, job)
 
@@ -228,6 +249,7 @@ def on_retry(state: SchedulerState, e: ev.RetryRequested) -> None:
         job.pending.append(task.task_id)
     if targets:
         job.cancelled = False
+        after.retried(state, job)
         state.diff.job(job)
         state.waiting.setdefault(job.pool, {})[job.key] = job
         if job.pool.kind.cluster:
@@ -274,8 +296,12 @@ def on_remove(state: SchedulerState, e: ev.RemoveJobRequested) -> None:
     job = state.job(e.name)
     if e.key is not None and job.key != e.key:
         raise JobNotFound(f"job {e.name} was removed or renamed meanwhile: nothing was removed.")
-    if job.unended:
+    if job.unended or job.following:
         raise JobNotEnded(not_ended_message(job))
+    # a removed job has ended: the jobs that run after it stop waiting, by its outcome
+    job.stream_closed = True
+    after.settle(state)
+    state.held.pop(job.key, None)
     del state.jobs[job.name]
     del state.by_key[job.key]
     state.waiting.get(job.pool, {}).pop(job.key, None)

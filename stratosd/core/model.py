@@ -12,7 +12,7 @@ from typing import Literal
 
 from stratos_wire.settings import Output, default
 from stratosd.core.locality import HostBytes, canonical_host
-from stratosd.core.types import PoolId, TaskEndReason
+from stratosd.core.types import FollowState, Hold, PoolId, TaskEndReason
 
 
 class Status(StrEnum):
@@ -75,6 +75,10 @@ class JobSpec:
     disk_set: bool = False
     retries: int = default("retries")
     retry_on_exit: tuple[int, ...] = default("retry_on_exit")
+    #: the name of the job this one runs after (None: none): its tasks wait until that job has ended.
+    after: str | None = default("after")
+    #: run them even when that job failed or was cancelled (otherwise they end failed, unrun).
+    run_after_failure: bool = default("run_after_failure")
 
 
 @dataclass(slots=True)
@@ -91,6 +95,30 @@ class Call:
     roots: list[int] = field(default_factory=list)
     #: ... and the index of the first root whose results are not yet published.
     next_root: int = 0
+
+
+@dataclass(slots=True)
+class Follow:
+    """A pattern whose new files become tasks of one stream call (``glob_stream(..., follow=True)``).
+
+    ``seen`` holds every file already made a task: it is journaled with those tasks, in the same
+    transaction, so each file becomes a task exactly once, across daemon restarts too.
+    """
+
+    follow_id: int
+    call_id: int
+    patterns: tuple[str, ...]
+    template: str
+    #: the HDFS mount ("" without HDFS): files under it are marked `<[ ]>`, as a glob's are.
+    mount: str
+    state: FollowState = FollowState.FOLLOWING
+    seen: set[str] = field(default_factory=set)
+    #: why it ended ("stop_following() was called", "job map ended").
+    reason: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.state is not FollowState.ENDED
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +219,9 @@ class Job:
     """A Processor's job: its tasks, its calls and its result sequence."""
 
     __slots__ = (
-        "avoid", "by_host", "calls", "cancelled", "counts", "created", "finished_at", "key", "name", "offered",
-        "pending", "pool", "published", "spec", "stream_closed", "stream_opened", "tasks", "token", "warnings",
+        "after_key", "avoid", "by_host", "calls", "cancelled", "counts", "created", "finished_at", "follows", "hold",
+        "hold_reason", "key", "name", "offered", "pending", "pool", "published", "spec", "stream_closed",
+        "stream_opened", "tasks", "token", "warnings",
     )
 
     def __init__(self, key: int, name: str, spec: JobSpec, pool: str, created: float, token: str = "") -> None:
@@ -224,14 +253,31 @@ class Job:
         self.avoid: dict[str, str] = {}
         #: agents (ids, else canonical host names) that offered resources to this job -> their canonical host.
         self.offered: dict[str, str] = {}
+        #: the key of the job this one runs after (spec.after, resolved when created); None: none.
+        self.after_key: int | None = None
+        #: where it stands towards that job, and why it was released or blocked (core/after.py).
+        self.hold = Hold.NONE
+        self.hold_reason = ""
+        #: its followed patterns, by follow id.
+        self.follows: list[Follow] = []
 
     @property
     def unended(self) -> int:
         return self.counts[Status.PENDING] + self.counts[Status.RUNNING]
 
     @property
+    def held(self) -> bool:
+        """Its pending tasks wait for the job it runs after: none is placed."""
+        return self.hold is Hold.WAITING
+
+    @property
+    def following(self) -> bool:
+        """A pattern of it is still followed: more tasks may come without a submission."""
+        return any(f.active for f in self.follows)
+
+    @property
     def state(self) -> str:
-        if self.unended:
+        if self.unended or self.following:
             return "active"
         return "cancelled" if self.cancelled else "finished"
 

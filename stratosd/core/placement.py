@@ -170,7 +170,8 @@ def tell_demand(state: SchedulerState, keys: set[int]) -> None:
             continue
         if not job.pool.kind.cluster:
             continue
-        now = (job.counts[Status.PENDING], job.counts[Status.RUNNING])
+        # a job whose tasks wait for another (after=) asks for no pilots until it is released
+        now = (0 if job.held else job.counts[Status.PENDING], job.counts[Status.RUNNING])
         if state.demand.get(key) != now:
             state.demand[key] = now
             state.effects.append(act.PoolDemand(job.pool, *now, stimulus_id=state.stimulus))
@@ -324,7 +325,10 @@ def pick(state: SchedulerState, job: Job, host: str) -> Task | None:
 
     First a pending task whose data this host holds best; else the longest-waiting pending
     task, if it has no data to be near or has waited ``locality_wait`` for a host that has.
+    None while the job waits for the job it runs after (core/after.py).
     """
+    if job.held:
+        return None
     local = job.by_host.get(host)
     while local:
         task = job.tasks[local.popleft()]
@@ -368,7 +372,10 @@ def _first_not_shunning(state: SchedulerState, job: Job, host: str) -> Task | No
 
 
 def next_pending(job: Job) -> Task | None:
-    """The longest-waiting pending task (the queue is cleaned lazily of tasks killed meanwhile)."""
+    """The longest-waiting pending task (the queue is cleaned lazily of tasks killed meanwhile);
+    None while the job waits for the job it runs after."""
+    if job.held:
+        return None
     while job.pending:
         task = job.tasks[job.pending[0]]
         if task.status is Status.PENDING:

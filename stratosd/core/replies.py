@@ -49,6 +49,8 @@ class Submitted(NamedTuple):
     first_task_id: int
     task_count: int
     warnings: list[str]
+    #: the follow it started (glob_stream(..., follow=True)); -1: none.
+    follow_id: int = -1
 
 
 class JobRemoved(NamedTuple):

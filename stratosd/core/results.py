@@ -62,7 +62,8 @@ def tree_results(job: Job, root: int) -> list[int]:
     """The tasks of a relaunch tree that have a result record, in replacement order."""
     task = job.tasks[root]
     if job.spec.output == "scheduler" and task.status in EXITED:
-        return [root]  # its stdout replaces nothing: its children (none) add nothing either
+        # its stdout replaces nothing: its children (none) add nothing either
+        return [root] if has_record(job, task) else []
     own = [root] if has_record(job, task) else []
     return own + [r for c in task.children for r in tree_results(job, c)]
 
@@ -74,8 +75,8 @@ def has_record(job: Job, task: Task) -> bool:
     output elsewhere, so every task that ran gets a record (status, exit, where its files
     are) for ``get_results(details=True)``, delivered once per cursor like results.
     """
-    if job.spec.output == "scheduler":
-        return task.status in EXITED
+    if job.spec.output == "scheduler":  # a task failed before it ran (after=) has no stdout
+        return task.status in EXITED and task.attempt > 0
     return task.attempt > 0
 
 

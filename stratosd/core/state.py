@@ -55,12 +55,12 @@ from typing import Any, TypeVar
 
 from stratos_wire.errors import JobNotFound, StratosError, TaskNotFound
 from stratosd.core import actions as act
+from stratosd.core import after, follows, lifecycle, placement, reports
 from stratosd.core import events as ev
-from stratosd.core import lifecycle, placement, reports
 from stratosd.core.journal import JournalDiff
 from stratosd.core.lifecycle import limit_reason, not_ended_message, unenforced_notes
 from stratosd.core.locality import best_hosts, canonical_host
-from stratosd.core.model import TERMINAL, Host, Job, Status, Task
+from stratosd.core.model import TERMINAL, Follow, Host, Job, Status, Task
 from stratosd.core.placement import HostBook
 from stratosd.core.replies import JobView
 from stratosd.core.results import tree_ended
@@ -87,6 +87,8 @@ _HANDLERS: dict[type[ev.Event], Callable[[SchedulerState, Any], None]] = {
     ev.CloseStreamRequested: lifecycle.on_close_stream,
     ev.RemoveJobRequested: lifecycle.on_remove,
     ev.CloseJobRequested: lifecycle.on_close_job,
+    ev.StopFollowingRequested: follows.on_stop_following,
+    ev.FilesFound: follows.on_files_found,
     ev.TaskStarted: lifecycle.on_task_started,
     ev.TaskEnded: lifecycle.on_task_ended,
     ev.TaskLost: lifecycle.on_task_lost,
@@ -151,6 +153,8 @@ class SchedulerState:
         self.demand: dict[int, tuple[int, int]] = {}
         #: the daemon stops (DaemonStopping): nothing more is placed or launched.
         self.stopping = False
+        #: jobs whose tasks wait for the job they run after (``after=``), by key (core/after.py).
+        self.held: dict[int, Job] = {}
 
     @property
     def hosts(self) -> dict[str, Host]:
@@ -186,6 +190,7 @@ class SchedulerState:
                 handler(self, event)
             except StratosError as err:
                 self.effects.append(act.Reply(event.request_id, error=err, stimulus_id=self.stimulus))
+        after.settle(self)
         if not self.stopping:
             placement.schedule(self)
         placement.tell_demand(self, self.diff.job_keys())
@@ -240,6 +245,8 @@ class SchedulerState:
                     task.reason, task.end = "requeued after a daemon restart", TaskEndReason.REQUEUED_AFTER_RESTART
                     self.diff.task(job, task)
             self._rebuild(job)
+            if job.held:
+                self.held[job.key] = job
             for task in job.tasks:
                 if task.status in (Status.PENDING, Status.RUNNING):
                     self.note(job, task, f"restored from the journal: {task.status.value}")
@@ -249,6 +256,7 @@ class SchedulerState:
                 if running:
                     self.effects.append(act.AdoptAttempts(job.pool, running, stimulus_id=self.stimulus))
                 placement.revive(self, job)
+        after.settle(self)
         placement.schedule(self)
         placement.tell_demand(self, {key for key, job in self.by_key.items() if job.unended})
         if self.validating:
@@ -351,6 +359,10 @@ class SchedulerState:
     def known_key(self, key: int) -> bool:
         """Whether ``key`` was given to a job (that may have been removed since)."""
         return key < self.next_key
+
+    def active_follows(self) -> list[tuple[Job, Follow]]:
+        """Every followed pattern still active, with its job (the watcher scans these)."""
+        return [(job, f) for job in self.by_key.values() for f in job.follows if f.active]
 
     def needs_tick(self) -> bool:
         """Whether time matters now (the runtime then sends Tick events): tasks wait for data-local

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 #: start -> the statuses a task may move to from it (terminal statuses but failed have no entry).
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     # pending -> lost: no pilot of its pool ever started (PilotStartFailed), no retries left.
-    Status.PENDING: frozenset({Status.RUNNING, Status.KILLED, Status.LOST}),
+    # pending -> failed: the job it runs after (after=) failed or was cancelled; it never ran.
+    Status.PENDING: frozenset({Status.RUNNING, Status.KILLED, Status.LOST, Status.FAILED}),
     # failed -> pending: the user resubmits it (RetryRequested), a new attempt of the same task.
     Status.FAILED: frozenset({Status.PENDING}),
     Status.RUNNING: frozenset(

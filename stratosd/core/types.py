@@ -96,6 +96,8 @@ class TaskEndReason(StrEnum):
     REQUEUED_AFTER_RESTART = "requeued-after-restart"
     #: a failed task run again at the user's request (`stratosctl retry`, Processor.retry_failed).
     RESUBMITTED = "resubmitted"
+    #: never ran: the job it runs after (``after=``) failed or was cancelled.
+    AFTER_FAILED = "after-failed"
     #: journaled before codes were: only the text says why.
     LEGACY = "legacy"
 
@@ -107,3 +109,26 @@ class ExecutorStopCause(StrEnum):
     JOB_CANCELLED = "job-cancelled"
     #: nothing was heard from it for ``pilot_lost_after`` seconds: it is lost (its next call must register again).
     SILENT = "silent"
+
+
+class Hold(StrEnum):
+    """Where a job with ``after=`` stands towards the job it runs after (journaled: jobs.hold)."""
+
+    #: no ``after=``: its tasks run as they come.
+    NONE = ""
+    #: its tasks wait (pending, never placed) until the awaited job has ended.
+    WAITING = "waiting"
+    #: the awaited job ended well (or the user chose to run anyway): its tasks run.
+    RELEASED = "released"
+    #: the awaited job failed or was cancelled: its tasks end failed without running.
+    BLOCKED = "blocked"
+
+
+class FollowState(StrEnum):
+    """A followed pattern (``glob_stream(..., follow=True)``); journaled: follows.state."""
+
+    #: new files under the pattern become tasks, at every scan.
+    FOLLOWING = "following"
+    #: the awaited job has ended: one more scan, which starts after this was decided, then it ends.
+    FINAL_SCAN = "final-scan"
+    ENDED = "ended"

@@ -32,7 +32,24 @@ def test_defaults_are_the_documented_ones() -> None:
         None, None, 10.0, "scheduler", "stratos-logs")
     assert (s.job_id, s.task_timeout, s.timeout_retries, s.max_retries) == (None, 0.0, 0, 3)
     assert (s.socket, s.state_dir) == (None, None)
+    assert (s.after, s.run_after_failure) == (None, False)
     assert s.validate() is s
+
+
+def test_after_and_run_after_failure_travel_in_the_spec_and_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = Settings(after="map", run_after_failure=True).to_proto()
+    assert (spec.after, spec.run_after_failure) == ("map", True)
+    back = Settings.from_proto(spec)
+    assert (back.after, back.run_after_failure) == ("map", True)
+    with pytest.raises(InvalidJobSpec, match="after '../x' is not a safe name"):
+        Settings(after="../x").validate()
+    with pytest.raises(InvalidJobSpec, match="run_after_failure must be true or false"):
+        Settings(run_after_failure="yes").validate()  # type: ignore[arg-type]
+    monkeypatch.setenv("STRATOS_RUN_AFTER_FAILURE", "yes")
+    assert Settings.load().run_after_failure is True
+    monkeypatch.setenv("STRATOS_RUN_AFTER_FAILURE", "auto")
+    with pytest.raises(InvalidJobSpec, match="STRATOS_RUN_AFTER_FAILURE"):
+        Settings.load().validate()
 
 
 def test_toml_top_level_and_stratos_table(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ def test_submit_launches_as_many_as_fit_and_journals_first(state: SchedulerState
     add_host(state, cpus=2)
     create(state)
     r, actions = submit(state, "demo", ["a", "b", "c"])
-    assert r.value == (0, 0, 3, [])
+    assert r.value == (0, 0, 3, [], -1)  # -1: no followed pattern
     assert [(a.task_id, a.attempt) for a in launches(actions)] == [(0, 1), (1, 1)]
     kinds = [type(a) for a in actions]
     # every journal action precedes every effect

@@ -393,6 +393,7 @@ SPEC_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "relauncher": st.one_of(st.sampled_from(["", "/bin/true", "/etc/passwd", "/bin/true\0"]), hostile_text(60)),
     "hdfs": st.one_of(st.sampled_from(["", "http://127.0.0.1:9", "ftp://x", "x y", "\0"]), hostile_text(60)),
     "hdfs_mount": st.one_of(st.sampled_from(["", "/dfs", "dfs", "/dfs/../..", "/\0", "//"]), hostile_text(60)),
+    "after": st.one_of(st.sampled_from(["", "no-such-job", "\0", "../x", "x" * 300]), hostile_text(60)),
 }
 
 

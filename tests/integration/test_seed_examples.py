@@ -161,25 +161,39 @@ def test_plain_batch_and_stream(daemon: Daemon) -> None:
 
 
 def seed_map_reduce(tmp_path: Path, **opts: Any) -> None:
-    """Two jobs at once: mappers write counts, reducers read them."""
+    """The README's map/reduce example as written, with a temporary directory for /dfs: the reducer
+    job is started before any map result exists, follows the results directory, runs after the
+    map job and reduces every map result exactly once."""
     raw = tmp_path / "raw_data"
     raw.mkdir()
     for i in range(6):
         (raw / f"part{i}").write_text(" ".join(["w"] * (i + 1)) + "\n")
     results_dir = tmp_path / "map_results"
     results_dir.mkdir()
-    mapper = tmp_path / "mapper"
-    mapper.write_text('#!/bin/sh\nwc -w < "$1" > "$2/$(basename "$1").count"\n')
+    mapper = tmp_path / "mapper"  # slow enough that the reducer is started long before the maps end
+    mapper.write_text('#!/bin/sh\nsleep 0.5; wc -w < "$1" > "$2/$(basename "$1").count"\n')
     mapper.chmod(0o755)
-    map_job = Processor(job_id="map", **opts)
-    reduce_job = Processor(job_id="red", **opts)
-    map_job.glob_stream(f"{mapper} %f% {results_dir}", f"{raw}/*")
-    assert map_job.wait()
-    reduce_job.glob_stream("cat %f%", f"{results_dir}/*")
-    assert reduce_job.wait()
-    results = reduce_job.get_results()
-    assert sorted(int(r) for r in results) == [1, 2, 3, 4, 5, 6]
-    assert map_job.get_results() == [""] * 6  # the mappers print nothing; each exit is still a result
+    reducer = tmp_path / "reducer"
+    reducer.write_text('#!/bin/sh\necho "$(basename "$1") $(cat "$1")"\n')
+    reducer.chmod(0o755)
+    dfs = str(tmp_path)
+    # -- as in the README, /dfs being this test's directory --
+    map = Processor(job_id="map", **opts)
+    reduce = Processor(job_id="red", after="map", **opts)  # red's tasks wait until "map" has ended
+    map.glob_stream(f"{mapper} %f% {dfs}/map_results", f"{dfs}/raw_data/*")
+    reduce.glob_stream(f"{reducer} %f%", f"{dfs}/map_results/*", follow=True)  # each map result, once
+    assert map.status().unfinished > 0 and reduce.status().hold == "waiting"  # started before the maps end
+    map.wait()  # the map job has ended: red's tasks run, after one last scan of map_results
+    assert reduce.wait()  # True once every reducer has ended
+    results = reduce.get_results()
+    # -- end of the README's example --
+    assert sorted(results) == sorted(f"part{i}.count {i + 1}\n" for i in range(6))
+    assert map.get_results() == [""] * 6  # the mappers print nothing; each exit is still a result
+    report = reduce.status()
+    assert report.hold == "released" and report.hold_reason == "job map ended"
+    assert [(f.state, f.files) for f in report.follows] == [("ended", 6)]
+    last_map_end = max(t.started + t.duration for t in map.stream.tasks())
+    assert all(t.started >= last_map_end - 0.05 for t in reduce.stream.tasks())  # none ran before map ended
 
 
 def test_map_and_reduce_jobs_at_once(daemon: Daemon, tmp_path: Path) -> None:
