@@ -41,7 +41,7 @@ def test_after_and_run_after_failure_travel_in_the_spec_and_are_checked(monkeypa
     assert (spec.after, spec.run_after_failure) == ("map", True)
     back = Settings.from_proto(spec)
     assert (back.after, back.run_after_failure) == ("map", True)
-    with pytest.raises(InvalidJobSpec, match="after '../x' is not a safe name"):
+    with pytest.raises(InvalidJobSpec, match=r"after '\.\./x' is not a safe name"):
         Settings(after="../x").validate()
     with pytest.raises(InvalidJobSpec, match="run_after_failure must be true or false"):
         Settings(run_after_failure="yes").validate()  # type: ignore[arg-type]
