@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import itertools
 import logging
-import math
 import os
 import shutil
 import sqlite3
@@ -205,6 +204,8 @@ class Runtime:
         self._stopped = asyncio.Event()
         self._retry_delay = 0.05
         self._sandboxes = str(state_dir / paths.SANDBOXES)
+        # the core names each launch's sandbox under this state directory's
+        state.sandboxes = self._sandboxes
         self._locators: dict[tuple[str, str], BlockLocator] = {}
         #: this state directory's daemon identity, in every local task's STRATOS_TASK_KEY.
         self.instance = _instance_id(state_dir)
@@ -448,34 +449,12 @@ class Runtime:
             future.set_result(self._encoded.pop(request_id, value))
 
     def task_spec(self, a: act.LaunchTask) -> TaskSpec:
-        """What an executor needs to run one attempt."""
-        job = self.state.by_key[a.job_key]
-        task = job.tasks[a.task_id]
-        call = job.calls[task.call_id]
-        spec = job.spec
-        stdout_file = stderr_file = None
-        if spec.output == "disk":
-            stdout_file, stderr_file = self.output_files(job, task.task_id)
-        return TaskSpec(
-            job_id=job.name,
-            task_id=task.task_id,
-            attempt=a.attempt,
-            command=task.command,
-            cwd=call.cwd,
-            env={**call.env, survivors.KEY_VARIABLE: f"{self.instance}:{job.key}:{task.task_id}:{a.attempt}"}
-            if a.pool.kind is PoolKind.LOCAL else call.env,
-            threads=max(1, math.ceil(a.cpus)),
-            output=spec.output,
-            sandbox=paths.sandbox(self._sandboxes, a.job_key, task.task_id),  # a string, not pathlib
-            stdout_file=stdout_file,
-            stderr_file=stderr_file,
-            monitor=spec.monitor,
-            relauncher=spec.relauncher,
-            update_interval=spec.update_interval,
-            timeout=spec.task_timeout or None,
-            mem_limit=spec.mem if spec.mem_set else None,
-            disk_limit=spec.disk if spec.disk_set else None,
-        )
+        """The core's description of the attempt; a local one also carries the key by which a
+        restarted daemon finds its surviving processes."""
+        if a.pool.kind is not PoolKind.LOCAL:
+            return a.spec
+        key = f"{self.instance}:{a.job_key}:{a.task_id}:{a.attempt}"
+        return dataclasses.replace(a.spec, env={**a.spec.env, survivors.KEY_VARIABLE: key})
 
     def output_files(self, job: NamedJob, task_id: int) -> tuple[str, str]:
         """Where a task's stdout and stderr files are ("" when its mode keeps no such file):

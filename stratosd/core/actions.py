@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from stratos_executor.spec import TaskRecord
+from stratos_executor.spec import TaskRecord, TaskSpec
 from stratosd.core.model import Call, Follow, Job, JobSpec, Offer, Task
 from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolId
 
@@ -87,6 +87,9 @@ class LaunchTask(Action):
     host_id: str
     pool: PoolId
     cpus: float
+    #: everything the executor needs to run the attempt (command, cwd, environment, sandbox,
+    #: output routing, monitor, limits), built by the core (core/launch.py).
+    spec: TaskSpec = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

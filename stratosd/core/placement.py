@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from stratos_wire.settings import default
 from stratosd.core import actions as act
 from stratosd.core import events as ev
-from stratosd.core import lifecycle
+from stratosd.core import lifecycle, taskspec
 from stratosd.core.locality import best_hosts, canonical_host
 from stratosd.core.model import Host, Job, Status, Task
 from stratosd.core.transitions import move
@@ -394,7 +394,9 @@ def start(state: SchedulerState, job: Job, task: Task, host_id: str, cpus: float
     move(state, job, task, Status.RUNNING, detail="launched")
     state.launches += 1
     state.last_launch[job.key] = state.launches
-    return act.LaunchTask(job.key, task.task_id, task.attempt, host_id, job.pool, cpus, stimulus_id=state.stimulus)
+    spec = taskspec.build(state.sandboxes, job, task, task.attempt, cpus)
+    return act.LaunchTask(job.key, task.task_id, task.attempt, host_id, job.pool, cpus, spec,
+                          stimulus_id=state.stimulus)
 
 
 def launch(state: SchedulerState, job: Job, task: Task, host: Host, cpus: float) -> None:

@@ -55,7 +55,7 @@ from typing import Any, TypeVar
 
 from stratos_wire.errors import JobNotFound, StratosError, TaskNotFound
 from stratosd.core import actions as act
-from stratosd.core import after, follows, lifecycle, placement, reports
+from stratosd.core import after, follows, lifecycle, paths, placement, reports
 from stratosd.core import events as ev
 from stratosd.core.journal import JournalDiff
 from stratosd.core.lifecycle import limit_reason, not_ended_message, unenforced_notes
@@ -112,7 +112,10 @@ class SchedulerState:
 
     def __init__(self, *, story_length: int = 20_000, story_total: int = 500_000, validate: bool = False,
                  pilot_failures_before_lost: int = PILOT_FAILURES_BEFORE_LOST,
-                 pilot_lost_after: float = PILOT_LOST_AFTER) -> None:
+                 pilot_lost_after: float = PILOT_LOST_AFTER, sandboxes: str = paths.SANDBOXES) -> None:
+        #: the directory of the tasks' sandboxes (the daemon's state directory/sandboxes): a launch
+        #: names its attempt's sandbox under it.
+        self.sandboxes = sandboxes
         #: check every invariant after every step (tests; see core/validate.py).
         self.validating = validate
         #: a pool with no registered pilot whose pilot jobs fail this many times in a row charges each
