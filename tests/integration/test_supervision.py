@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stratos import Processor
-from tests.daemon import Daemon, processes_of
+from tests.daemon import Daemon, processes_of, wait_for
 
 MONITOR = """#!/bin/sh
 # The seed's monitor: $1 is the task's pid, $2 its new output in <stdout>..</stdout><stderr>..</stderr>.
@@ -142,7 +142,8 @@ def test_cancelling_a_job_leaves_no_process_behind(daemon: Daemon) -> None:
     job = Processor(job_id="cancelme")
     job.stream(["sleep 60 & sleep 60 & wait", "(sleep 60; echo x) | cat", "sleep 60"])
     _wait_running(job, 2)
-    assert len(processes_of("cancelme")) >= 4
+    # a task counts as running once its shell started; the shell forks its children after that
+    wait_for(lambda: len(processes_of("cancelme")) >= 4, "the two running tasks' processes")
     assert job.cancel() == 3
     assert job.wait()
     deadline = time.monotonic() + 10
