@@ -25,6 +25,7 @@ from stratosd.backends.local import LocalBackend
 from stratosd.backends.mesos.backend import MesosBackend
 from stratosd.backends.pilots import PilotsBackend
 from stratosd.backends.slurm import SlurmBackend
+from stratosd.core.events import ExecutorsReachable
 from stratosd.core.state import SchedulerState
 from stratosd.doctor import Doctor
 from stratosd.enroll import Enrollment
@@ -255,6 +256,7 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     core_loop = asyncio.create_task(runtime.run())
+    runtime.emit(ExecutorsReachable(time.time()))  # every listener is open: the adoption window starts
     ticker = asyncio.create_task(runtime.tick())
     watcher = asyncio.create_task(FollowWatcher(runtime, config.follow_interval).run())
     purger = asyncio.create_task(_purge_forever(runtime, config.retention))

@@ -100,6 +100,14 @@ class ExecutorHeard(Timed):
 
 
 @dataclass(frozen=True, slots=True)
+class ExecutorsReachable(Timed):
+    """The daemon serves executors again after a start (its listeners are open): pilots that kept
+    their tasks through a restart have ``pilot_lost_after`` seconds from now to come back."""
+
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
 class DaemonStopping(Timed):
     """The daemon stops: nothing more is launched; what its backends stop reports DAEMON_STOP ends."""
 

@@ -118,6 +118,13 @@ def on_executor_heard(state: SchedulerState, e: ev.ExecutorHeard) -> None:
         host.last_seen = e.now
 
 
+def on_executors_reachable(state: SchedulerState, e: ev.ExecutorsReachable) -> None:
+    """The adoption window opened at restore runs from when pilots can reach the daemon again, not
+    from when the journal was read (a slow start must not spend the returning pilots' time)."""
+    if state.adopt_until:
+        state.adopt_until = max(state.adopt_until, e.now + state.pilot_lost_after)
+
+
 def on_tick(state: SchedulerState, e: ev.Tick) -> None:
     """Pilot liveness, by the time events tell (the core has no clock): a pilot not heard from for
     ``pilot_lost_after`` seconds is lost with its tasks and told to stop (its backend forgets it, so

@@ -78,6 +78,7 @@ _HANDLERS: dict[type[ev.Event], Callable[[SchedulerState, Any], None]] = {
     ev.PilotJobEnded: placement.on_pilot_job_ended,
     ev.OffersReceived: placement.on_offers,
     ev.Tick: placement.on_tick,
+    ev.ExecutorsReachable: placement.on_executors_reachable,
     ev.ExecutorHeard: placement.on_executor_heard,
     ev.CreateJobRequested: lifecycle.on_create_job,
     ev.SubmitRequested: lifecycle.on_submit,

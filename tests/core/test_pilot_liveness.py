@@ -80,3 +80,26 @@ def test_a_journal_rebuild_keeps_when_pilots_were_last_heard() -> None:
     state.reset()
     state.restore(jobs)
     assert stops(state.handle(ev.Tick(520.0))) == [] and "p1" in state.hosts
+
+
+def test_the_adoption_window_runs_from_when_executors_can_reach_the_daemon_again() -> None:
+    """A daemon slow to open its listeners after reading the journal does not spend the returning
+    pilots' time: the window runs from ExecutorsReachable, never shorter than from the restore."""
+    state = SchedulerState(validate=True, pilot_lost_after=5.0)
+    pool = slurm_job(state, max_retries=1)
+    submit(state, "s", ["a"])
+    state.handle(ev.HostAdded("p1", pool, 1, 4096, "n1"))
+    key = state.jobs["s"].key
+    fresh = SchedulerState(validate=True, pilot_lost_after=5.0)
+    fresh.restore(list(state.jobs.values()), now=100.0)
+    fresh.handle(ev.ExecutorsReachable(109.0))  # listeners open 9 s after the journal was read
+    assert fresh.handle(ev.Tick(112.0)) == []  # 12 s after the restore, 3 s after they opened
+    assert fresh.jobs["s"].tasks[0].status is Status.RUNNING
+    fresh.handle(ev.HostAdded("p1", pool, 1, 4096, "n1", (AttemptRef(key, 0, 1),)), ev.ExecutorHeard("p1", 113.0))
+    fresh.handle(ev.Tick(114.5))
+    assert fresh.adopt_until == 0.0 and fresh.jobs["s"].tasks[0].status is Status.RUNNING  # adopted, not rerun
+    # an early ExecutorsReachable never shortens the window
+    other = SchedulerState(validate=True, pilot_lost_after=5.0)
+    other.restore(list(state.jobs.values()), now=100.0)
+    other.handle(ev.ExecutorsReachable(90.0))
+    assert other.adopt_until == 105.0
