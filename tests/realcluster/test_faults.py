@@ -113,8 +113,9 @@ def test_a_host_cut_off_mid_job_and_healed_later_gives_each_result_once(
     # long enough that the tasks on the cut host still run when it comes back
     job.stream(commands(runs, n, 25))
     victim = cluster.hosts[1]
-    cut = wait_for(lambda: running_on(job, victim) if all(started_on(runs, i) for i in running_on(job, victim))
-                   else None, f"tasks to run on {victim}")
+    # one look at the running tasks (two could differ: a task reported running between them would be
+    # taken without its file, i.e. before its command started, and the cut would find nothing to rerun)
+    cut = wait_for(lambda: started_there(job, runs, victim), f"tasks to run on {victim}")
     cluster.run("cut", victim)
     try:
         # the master marks the agent unreachable (~6 s): the core runs its tasks again elsewhere

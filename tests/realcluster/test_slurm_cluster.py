@@ -25,7 +25,7 @@ import pytest
 
 from stratos import Processor
 from tests.realcluster.harness import HeadDaemon, RealCluster
-from tests.realcluster.test_faults import every_result_once, running_on, started_on, wait_for
+from tests.realcluster.test_faults import every_result_once, started_on, started_there, wait_for
 from tests.realcluster.test_locality import write_files
 from tests.seed_cluster_cases import CASES
 
@@ -102,8 +102,7 @@ def test_a_node_cut_off_mid_job_its_pilots_tasks_run_elsewhere_each_result_once(
     # long enough that the tasks on the cut node still run when it comes back
     job.stream([f"echo $(hostname) >> {runs}/{i}; sleep 20; echo result {i}" for i in range(n)])
     victim = cluster.hosts[1]
-    cut = wait_for(lambda: running_on(job, victim) if all(started_on(runs, i) for i in running_on(job, victim))
-                   else None, f"tasks to run on {victim}", 120)
+    cut = wait_for(lambda: started_there(job, runs, victim), f"tasks to run on {victim}", 120)  # one look
     cluster.run("cut", victim)
     try:
         # no word from its pilot for 8 s (--pilot-lost-after): the core runs its tasks on the others
