@@ -48,10 +48,15 @@ def session_pids(sid: int, proc: str = "/proc") -> list[int]:
         if not name.isdigit():
             continue
         try:
-            with open(f"{proc}/{name}/stat", "rb") as f:
-                stat = f.read()
+            fd = os.open(f"{proc}/{name}/stat", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             continue  # gone meanwhile
+        try:
+            stat = os.read(fd, 4096)  # one line, well under a page
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
         if session_of(stat) == sid:
             found.append(int(name))
     return found
