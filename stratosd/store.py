@@ -223,12 +223,16 @@ class Store:
                 elif isinstance(a, act.PublishResults):
                     # A record-only result (output modes other than "scheduler") may belong to a task
                     # that has no outcome (lost): it gets an empty one, so its seq is never skipped.
+                    unsaved = [(a.job_key, task_id, seq) for task_id, seq in a.seqs
+                               if (a.job_key, task_id) not in saved]
+                    if not unsaved:
+                        continue  # the usual case: every result's seq went in with its outcome
                     db.executemany(
                         "INSERT INTO outcomes (job_key, task_id, seq, stdout, stdout_path, truncated, stderr_tail,"
                         " peak_rss_kb, cpu_seconds, monitor_output, notes)"
                         " VALUES (?,?,?,NULL,NULL,0,x'',0,0,'','[]') "
                         "ON CONFLICT (job_key, task_id) DO UPDATE SET seq=excluded.seq",
-                        [(a.job_key, task_id, seq) for task_id, seq in a.seqs if (a.job_key, task_id) not in saved],
+                        unsaved,
                     )
                 elif isinstance(a, act.SaveJob):
                     j = a.job
@@ -251,9 +255,10 @@ class Store:
                                   "follows", "follow_files"):
                         column = "key" if table == "jobs" else "job_key"
                         db.execute(f"DELETE FROM {table} WHERE {column}=?", (a.job_key,))
-            now = time.time()
-            db.executemany("INSERT OR REPLACE INTO requests VALUES (?,?,?,?)",
-                           [(rid, method, reply, now) for rid, method, reply in requests])
+            if requests:
+                now = time.time()
+                db.executemany("INSERT OR REPLACE INTO requests VALUES (?,?,?,?)",
+                               [(rid, method, reply, now) for rid, method, reply in requests])
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

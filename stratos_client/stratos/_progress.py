@@ -12,15 +12,13 @@ import importlib.util
 import sys
 import time
 from types import TracebackType
-from typing import Any, Literal
-
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.live import Live
-from rich.progress_bar import ProgressBar
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, Literal
 
 from .records import Progress
+
+if TYPE_CHECKING:  # rich is imported when a line is drawn: most scripts never draw one
+    from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.live import Live
 
 __all__ = ["PROGRESS_INTERVAL", "ProgressLine", "display_kind", "eta_text", "progress_text"]
 
@@ -110,6 +108,10 @@ class _Line:
         self.final_elapsed = 0.0
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
         progress = self.progress
         grid = Table.grid(padding=(0, 1))
         grid.add_column(max_width=LABEL_WIDTH, no_wrap=True, overflow="ellipsis")
@@ -153,6 +155,9 @@ class ProgressLine:
             tqdm = importlib.import_module("tqdm.auto").tqdm
             self._bar = tqdm(total=0, desc=self._line.label, unit="task", leave=True)
         elif self.on:
+            from rich.console import Console
+            from rich.live import Live
+
             console = Console(stderr=True, highlight=False, markup=False, emoji=False)
             self._live = Live(self._line, console=console, refresh_per_second=4, transient=False,
                               redirect_stdout=False, redirect_stderr=False)
