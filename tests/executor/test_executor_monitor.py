@@ -130,7 +130,7 @@ def test_monitor_input_is_cut_to_one_argument(tmp_path: Path) -> None:
 def test_stuck_monitor_is_killed_and_task_completes(tmp_path: Path) -> None:
     marker = "306.125"
     monitor = write_script(tmp_path / "m.sh", f"sleep {marker}\n")
-    record = run_task(make_spec(tmp_path, "sleep 0.7; echo done", monitor=monitor, update_interval=0.2))
+    record = run_task(make_spec(tmp_path, "sleep 1.5; echo done", monitor=monitor, update_interval=0.2))
     assert record.exit_code == 0 and record.reason == "" and record.stdout == b"done\n"
     assert len(record.notes) == 1 and "ran longer than update_interval" in record.notes[0]
     assert "times)" in record.notes[0]  # deduplicated
