@@ -13,6 +13,14 @@ from stratos.errors import DaemonUnavailable
 from tests.daemon import Daemon, processes_of, wait_for
 
 
+def _sleeping(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")[0].endswith(b"sleep")
+    except OSError:
+        return False
+
+
 def test_survivors_of_a_crash_are_killed_before_their_tasks_run_again(daemon: Daemon, tmp_path: Path) -> None:
     job = Processor(job_id="crashy")
     # the first run waits long enough to be killed however slow the restart; the second does not wait
@@ -20,6 +28,8 @@ def test_survivors_of_a_crash_are_killed_before_their_tasks_run_again(daemon: Da
                 f"echo end >> {tmp_path}/{i}; echo out{i}" for i in range(2)]
     job.stream(commands)
     wait_for(lambda: all((tmp_path / str(i)).exists() for i in range(2)), "both tasks to start")
+    # each shell forks `wc` and then `sleep 60`: look once both sleep, so the set is settled
+    wait_for(lambda: sum(_sleeping(pid) for pid in processes_of("crashy")) == 2, "both tasks to sleep")
     before = set(processes_of("crashy"))
     assert before
     daemon.kill9()
