@@ -18,6 +18,7 @@ import pytest
 import stratos._connection
 from stratos import Processor
 from stratos.errors import ProtocolMismatch
+from stratos_wire import PROTOCOL_VERSION
 from stratosd.store import SCHEMA_VERSION
 from tests.daemon import Daemon
 
@@ -55,8 +56,10 @@ def test_a_script_starts_the_daemon_and_it_outlives_the_script(tmp_path: Path) -
 
 def test_protocol_versions_are_compared_on_connect(daemon: Daemon, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stratos._connection, "PROTOCOL_VERSION", 999)
-    with pytest.raises(ProtocolMismatch, match="999"):
+    with pytest.raises(ProtocolMismatch, match="999") as caught:
         Processor(job_id="versions")
+    words = str(caught.value)  # both versions, and what to do
+    assert f"speaks {PROTOCOL_VERSION}" in words and "`stratosd stop`" in words, words
 
 
 def test_the_journal_carries_a_schema_version(daemon: Daemon) -> None:
