@@ -27,6 +27,7 @@ from stratos_wire import stratos_pb2_grpc as pb_grpc
 from stratos_wire.errors import JournalUnavailable
 from stratosd.backends.pilots import Pilot, PilotsBackend
 from stratosd.core.events import TaskEnded, TaskStarted
+from stratosd.core.model import pilot_hosted
 from stratosd.core.replies import JobView
 from stratosd.core.types import PoolKind
 from stratosd.doctor import Probes
@@ -122,7 +123,7 @@ class Hub(pb_grpc.ExecutorHubServicer):
 
     async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterReply:
         job = await self._job(request.job_id, context, request.executor_id)
-        if not job.pool.kind.pilot_hosts:
+        if not pilot_hosted(job.pool, job.spec):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 f"job {job.name} runs on {job.spec.master!r}, not on pilots")
         if not (math.isfinite(request.cpus) and math.isfinite(request.mem)) or request.cpus <= 0 \

@@ -411,6 +411,8 @@ class Runtime:
             elif isinstance(a, act.AcceptOffer):
                 launches = [(one.job_key, self.task_spec(one), one.cpus) for one in a.launches]
                 self.can.offers[a.pool.kind].accept(a.pool, a.offer, launches)
+            elif isinstance(a, act.LaunchExecutor):
+                self.can.offers[a.pool.kind].launch_executor(a.pool, a.offer, a.executor_id, a.cpus, a.mem, a.disk)
             elif isinstance(a, act.DeclineOffers):
                 self.can.offers[a.pool.kind].decline(a.pool, a.offer_ids, a.refuse_seconds)
             elif isinstance(a, act.SuppressOffers):

@@ -205,7 +205,7 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
         executor_address=executor_address, executor_command=config.executor_command,
         executor_tls_ca=config.executor_tls_ca,
         idle_teardown=config.mesos_idle_teardown, failover_timeout=config.mesos_failover_timeout,
-        listeners=listeners, enrollment=enrollment,
+        listeners=listeners, enrollment=enrollment, pilots=pilots,
     )
     runtime.add_backend(mesos)
     slurm = SlurmBackend(

@@ -35,11 +35,12 @@ def test_backends_are_sorted_by_what_they_can_do(tmp_path: Path) -> None:
         can.add(backend)
     local, pilot, slurm, mesos = PoolKind.LOCAL, PoolKind.PILOTS, PoolKind.SLURM, PoolKind.MESOS
     assert set(can.backends) == {local, pilot, slurm, mesos}
-    assert set(can.standing) == {local, pilot, slurm}  # hosts that stand: tasks go to a host id
+    assert set(can.standing) == {local, pilot, slurm, mesos}  # hosts that stand: tasks go to a host id
+    # (Mesos's: its coarse executors, which are the pilots backend's)
     assert set(can.trackers) == {local, pilot}  # (Slurm's pilots are the pilots backend's)
     assert set(can.offers) == {mesos}  # resources that come as offers
     assert set(can.clusters) == {pilot, slurm, mesos}  # a pool per job, opened and released
-    assert set(can.stoppers) == {pilot, slurm}
+    assert set(can.stoppers) == {pilot, slurm, mesos}
     assert set(can.suppliers) == {slurm}
     assert set(can.adopters) == {mesos}
     assert set(can.probes) == {slurm, mesos}

@@ -53,7 +53,7 @@ from .rules import (
 )
 
 __all__ = [
-    "SETTINGS", "AbsolutePath", "Backend", "DaemonSettings", "Each", "Kind", "Output", "PathUse",
+    "SETTINGS", "AbsolutePath", "Backend", "DaemonSettings", "Each", "Kind", "MesosMode", "Output", "PathUse",
     "ProcessorSettings", "SafeJobId", "Scope", "Setting", "TlsMode", "backend_of", "check", "collect", "declare",
     "default", "from_env", "from_toml", "from_wire", "invalid", "is_safe_job_id", "markdown_table",
     "resolve_program", "spec_settings", "to_wire", "type_problems",
@@ -61,6 +61,7 @@ __all__ = [
 
 Output = Literal["scheduler", "disk", "mesos", "none"]
 TlsMode = Literal["auto", "on", "off"]
+MesosMode = Literal["coarse", "fine"]
 
 
 class Scope(StrEnum):
@@ -222,6 +223,10 @@ class ProcessorSettings:
     locality_wait: float = declare(
         3.0, "seconds a task with `<[ ]>` files waits for a host holding its data before it takes any",
         Range(0, False, "0 or a number of seconds"), presence="has_locality_wait")
+    mesos_mode: MesosMode = declare(
+        "coarse", 'Mesos: "coarse" runs the job\'s tasks in one long-lived executor per agent, "fine" makes '
+        "each task its own Mesos task", OneOf(get_args(MesosMode), 'use "coarse" (fast, the default) or "fine" '
+        "(per-task Mesos accounting)"), unset_zero=True)
     slurm_account: str = declare(
         "", 'Slurm: the account pilot jobs are charged to ("": the user\'s default)', pilot_pool=True)
     slurm_qos: str = declare("", 'Slurm: the QoS of pilot jobs ("": the default)', pilot_pool=True)
@@ -241,7 +246,8 @@ class ProcessorSettings:
         "", 'Slurm: extra sbatch options, as shell words ("--constraint=ib --exclusive")', ShellWords(),
         pilot_pool=True)
     pilot_idle_timeout: float = declare(
-        60.0, "Slurm: seconds a pilot with nothing to run waits for more before it exits",
+        60.0, "Slurm pilots and Mesos coarse executors: seconds one with nothing to run waits for more before "
+        "it exits (giving its resources back)",
         Range(0, True, "a positive number of seconds"), unset_zero=True, pilot_pool=True)
     socket: str | None = declare(
         None, "the daemon's Unix socket; unset: $XDG_RUNTIME_DIR/stratos/stratosd.sock or /tmp/stratos-UID/",

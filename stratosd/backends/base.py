@@ -85,6 +85,11 @@ class Offers(ClusterPools, Protocol):
         """Launch (job key, spec, cpus) tasks on one offer."""
         ...
 
+    def launch_executor(self, pool: str, offer: Offer, executor_id: str, cpus: float, mem: float,
+                        disk: float) -> None:
+        """Start one long-lived executor (coarse mode) on the offer's agent, holding these resources."""
+        ...
+
     def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None: ...
 
     def suppress(self, pool: str) -> None:

@@ -146,6 +146,10 @@ class PilotsBackend:
     def live_attempts(self) -> dict[AttemptRef, str]:
         return {AttemptRef(*key): host for key, host in self._placed.items()}
 
+    def placed(self, job_key: int, task_id: int, attempt: int) -> bool:
+        """Whether a pilot runs (or is to start) this attempt."""
+        return (job_key, task_id, attempt) in self._placed
+
     def attempt_ended(self, job_key: int, task_id: int, attempt: int) -> None:
         self._placed.pop((job_key, task_id, attempt), None)
 

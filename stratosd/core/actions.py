@@ -112,6 +112,19 @@ class AcceptOffer(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class LaunchExecutor(Action):
+    """Coarse-grained Mesos: start one executor of the job on this offer's agent, holding these
+    resources; it registers with the hub (as ``executor_id``) and runs the tasks the core places on it."""
+
+    pool: PoolId
+    offer: Offer
+    executor_id: str
+    cpus: float
+    mem: float
+    disk: float
+
+
+@dataclass(frozen=True, slots=True)
 class DeclineOffers(Action):
     pool: PoolId
     offer_ids: tuple[str, ...]

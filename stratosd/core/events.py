@@ -295,3 +295,7 @@ class PilotStartFailed(Timed):
     #: what went wrong, in the cluster's or the pilot's words (its log's last lines).
     detail: str
     now: float
+    #: the executor's id when the backend named it (a Mesos coarse executor), else "".
+    executor_id: str = ""
+    #: the agent that cannot start the executor at all (missing program): the job avoids it.
+    unusable_agent: str = ""

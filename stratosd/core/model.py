@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-from stratos_wire.settings import Output, default
+from stratos_wire.settings import MesosMode, Output, default
 from stratosd.core.locality import HostBytes, canonical_host
-from stratosd.core.types import FollowState, Hold, PoolId, TaskEndReason
+from stratosd.core.types import FollowState, Hold, PoolId, PoolKind, TaskEndReason
 
 
 class Status(StrEnum):
@@ -70,6 +70,7 @@ class JobSpec:
     max_pilots: int = default("max_pilots")
     sbatch_options: str = default("sbatch_options")
     pilot_idle_timeout: float = default("pilot_idle_timeout")
+    mesos_mode: MesosMode = default("mesos_mode")
     #: the user set mem / disk: they are limits a task is stopped at, not only sizes for packing.
     mem_set: bool = False
     disk_set: bool = False
@@ -219,9 +220,30 @@ class Job:
     """A Processor's job: its tasks, its calls and its result sequence."""
 
     __slots__ = (
-        "after_key", "avoid", "by_host", "calls", "cancelled", "counts", "created", "finished_at", "follows", "hold",
-        "hold_reason", "key", "name", "offered", "pending", "pool", "published", "spec", "stream_closed",
-        "stream_opened", "tasks", "token", "warnings",
+        "after_key",
+        "avoid",
+        "by_host",
+        "calls",
+        "cancelled",
+        "counts",
+        "created",
+        "executors",
+        "finished_at",
+        "follows",
+        "hold",
+        "hold_reason",
+        "key",
+        "name",
+        "offered",
+        "pending",
+        "pool",
+        "published",
+        "spec",
+        "stream_closed",
+        "stream_opened",
+        "tasks",
+        "token",
+        "warnings",
     )
 
     def __init__(self, key: int, name: str, spec: JobSpec, pool: str, created: float, token: str = "") -> None:
@@ -260,6 +282,13 @@ class Job:
         self.hold_reason = ""
         #: its followed patterns, by follow id.
         self.follows: list[Follow] = []
+        #: coarse-grained Mesos: its executors, launched or returned after a restart, by executor id
+        #: (not journaled: returning ones register again).
+        self.executors: dict[str, CoarseExecutor] = {}
+
+    @property
+    def pilot_hosted(self) -> bool:
+        return pilot_hosted(self.pool, self.spec)
 
     @property
     def unended(self) -> int:
@@ -280,6 +309,26 @@ class Job:
         if self.unended or self.following:
             return "active"
         return "cancelled" if self.cancelled else "finished"
+
+
+def pilot_hosted(pool: PoolId, spec: JobSpec) -> bool:
+    """Whether the pool's hosts are executors that register with the hub and pull tasks: pilots,
+    Slurm's pilot jobs, and a coarse-grained Mesos job's executors (one per agent)."""
+    return pool.kind.pilot_hosts or (pool.kind is PoolKind.MESOS and spec.mesos_mode == "coarse")
+
+
+@dataclass(slots=True)
+class CoarseExecutor:
+    """A coarse-grained Mesos executor of a job: launched on an agent from an offer, it registers
+    with the hub like a pilot and runs up to ``slots`` of the job's tasks at once until its Mesos
+    task ends."""
+
+    executor_id: str
+    #: the agent it runs on ("" for one that returned after a restart: then ``hostname`` tells).
+    agent_id: str
+    hostname: str
+    slots: int
+    registered: bool = False
 
 
 @dataclass(frozen=True, slots=True)

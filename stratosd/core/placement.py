@@ -7,6 +7,7 @@ apart (``validate`` checks the same arithmetic).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,7 @@ from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core import lifecycle, taskspec
 from stratosd.core.locality import best_hosts, canonical_host
-from stratosd.core.model import Host, Job, Status, Task
+from stratosd.core.model import CoarseExecutor, Host, Job, Status, Task
 from stratosd.core.transitions import move
 from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolId, PoolKind
 
@@ -85,6 +86,13 @@ def on_host_added(state: SchedulerState, e: ev.HostAdded) -> None:
     book.hosts[e.host_id] = host
     book.pools.setdefault(host.pool, []).append(host)
     state.pilot_failures.pop(host.pool, None)  # a pilot reached the daemon: the pool works
+    owner = pool_owner(state, host.pool)
+    if owner is not None and owner.pilot_hosted and host.pool.kind is PoolKind.MESOS:
+        executor = owner.executors.get(e.host_id)
+        if executor is None:  # one that outlived a daemon restart: it stands for its host
+            slots = max(1, math.floor(e.cpus / max(owner.spec.cpus, EPS) + EPS))
+            executor = owner.executors[e.host_id] = CoarseExecutor(e.host_id, "", host.hostname, slots)
+        executor.registered = True
     for ref in e.holding:
         claim(state, host, AttemptRef(*ref))
     job = pool_owner(state, host.pool)
@@ -133,13 +141,13 @@ def on_tick(state: SchedulerState, e: ev.Tick) -> None:
     lost_after = state.pilot_lost_after
     if state.adopt_until and e.now > state.adopt_until:
         state.adopt_until = 0.0
-        for kind in (k for k in PoolKind if k.pilot_hosts):
+        for kind in (k for k in PoolKind if k.cluster):
             for job_key, task_id, _attempt in state.unclaimed(kind):
                 job = state.by_key[job_key]
                 lifecycle.lose(state, job, job.tasks[task_id], "its pilot did not come back after the daemon restarted",
                                e.now)
     for pool, hosts in state.book.pools.items():
-        if not pool.kind.pilot_hosts:
+        if not pool.kind.cluster:  # a cluster pool's standing hosts are executors that register
             continue
         for host in [h for h in hosts if e.now - h.last_seen > lost_after]:
             lose_host(state, host.host_id, f"no word from it for {lost_after:g} s", e.now)
@@ -148,8 +156,18 @@ def on_tick(state: SchedulerState, e: ev.Tick) -> None:
 
 
 def on_pilot_job_ended(state: SchedulerState, e: ev.PilotJobEnded) -> None:
-    """A pilot's cluster job ended: the pilot is gone with whatever it ran."""
+    """A pilot's cluster job (or a coarse Mesos executor's task) ended: it is gone with whatever it ran."""
+    host = state.book.hosts.get(e.host_id)
+    if host is not None:
+        forget_executor(state, host.pool, e.host_id)
     lose_host(state, e.host_id, e.detail, e.now)
+
+
+def forget_executor(state: SchedulerState, pool: PoolId, executor_id: str) -> None:
+    """A coarse executor's Mesos task ended: its agent may get a new one of the job."""
+    job = pool_owner(state, pool)
+    if job is not None:
+        job.executors.pop(executor_id, None)
 
 
 def lose_host(state: SchedulerState, host_id: str, why: str, now: float) -> None:
@@ -187,7 +205,7 @@ def tell_demand(state: SchedulerState, keys: set[int]) -> None:
 def stop_pilots_if_cancelled(state: SchedulerState, job: Job) -> None:
     """A cancelled job with no unended task needs its pilots no more: their hosts leave its pool
     and each pilot is told to stop (StopExecutor); a later submission asks for pilots anew."""
-    if not job.cancelled or job.unended or not job.pool.kind.pilot_hosts or job.pool.job_key != job.key:
+    if not job.cancelled or job.unended or not job.pilot_hosted or job.pool.job_key != job.key:
         return
     for host in list(state.book.pools.get(job.pool, ())):
         if host.running:  # (none: the pool is the job's own and it runs nothing)
@@ -204,6 +222,10 @@ def on_pilot_start_failed(state: SchedulerState, e: ev.PilotStartFailed) -> None
     lost with the reason. So a job whose pilots cannot start ends instead of waiting forever."""
     pool = PoolId(e.pool)
     job = pool_owner(state, pool)
+    if e.executor_id:
+        forget_executor(state, pool, e.executor_id)
+    if job is not None and e.unusable_agent:
+        avoid(state, job, e.node or e.unusable_agent, e.unusable_agent, f"the executor could not start on {e.node}")
     if job is None or state.book.pools.get(pool):
         state.pilot_failures.pop(pool, None)
         return
@@ -231,6 +253,9 @@ def on_offers(state: SchedulerState, e: ev.OffersReceived) -> None:
     """Pack each offer with the pool's pending tasks; decline what is left unused."""
     pool = PoolId(e.pool)
     job = pool_owner(state, pool)
+    if job is not None and job.pilot_hosted:
+        offer_executors(state, job, e)
+        return
     declined: list[str] = []
     for offer in e.offers:
         launches: list[act.LaunchTask] = []
@@ -265,6 +290,58 @@ def on_offers(state: SchedulerState, e: ev.OffersReceived) -> None:
         state.effects.append(act.DeclineOffers(pool, tuple(declined), refuse, stimulus_id=state.stimulus))
     if not busy:
         state.effects.append(act.SuppressOffers(pool, stimulus_id=state.stimulus))
+
+
+def offer_executors(state: SchedulerState, job: Job, e: ev.OffersReceived) -> None:
+    """Coarse-grained Mesos: an offer from an agent where the job has no executor, while its pending
+    tasks outnumber the free slots of its executors, becomes one executor holding room for that many
+    tasks (at most what the offer holds); the core then places tasks on it as on a pilot. Every
+    other offer is declined, and offers are suppressed once the executors can hold the pending work."""
+    spec, pool = job.spec, job.pool
+    uncovered = uncovered_tasks(state, job)
+    declined: list[str] = []
+    for offer in e.offers:
+        host_key = canonical_host(offer.hostname)
+        agent = offer.agent_id or host_key
+        slots = min(math.floor(offer.cpus / max(spec.cpus, EPS) + EPS),
+                    math.floor(offer.mem / max(spec.mem, EPS) + EPS),
+                    math.floor(offer.disk / spec.disk + EPS) if spec.disk > 0 else uncovered)
+        if slots >= 1:
+            job.offered[agent] = host_key  # an agent that could run one of its tasks
+        avoided = agent in job.avoid or host_key in job.avoid
+        taken = any(x.agent_id == offer.agent_id if x.agent_id else x.hostname == host_key
+                    for x in job.executors.values())
+        if uncovered <= 0 or slots < 1 or taken or (avoided and not no_usable_host(job)):
+            declined.append(offer.offer_id)
+            continue
+        slots = min(slots, uncovered)
+        state.executor_serial += 1  # with the time, unique across restarts too (Mesos task ids must be)
+        executor_id = f"stratos-{job.key}-executor-{int(state.now * 1000):x}-{state.executor_serial}"
+        job.executors[executor_id] = CoarseExecutor(executor_id, offer.agent_id, host_key, slots)
+        state.effects.append(act.LaunchExecutor(pool, offer, executor_id, slots * spec.cpus, slots * spec.mem,
+                                                slots * spec.disk, stimulus_id=state.stimulus))
+        uncovered -= slots
+    if declined:
+        refuse = BUSY_REFUSE_SECONDS if uncovered > 0 else IDLE_REFUSE_SECONDS
+        state.effects.append(act.DeclineOffers(pool, tuple(declined), refuse, stimulus_id=state.stimulus))
+    if uncovered <= 0:
+        state.effects.append(act.SuppressOffers(pool, stimulus_id=state.stimulus))
+
+
+def uncovered_tasks(state: SchedulerState, job: Job) -> int:
+    """Pending tasks of a coarse job beyond what its executors can start: free slots on those that
+    registered, every slot of those still starting."""
+    if job.held:
+        return 0
+    cover = 0
+    for executor in job.executors.values():
+        host = state.book.hosts.get(executor.executor_id)
+        if host is None:
+            cover += 0 if executor.registered else executor.slots
+        else:
+            cover += max(0, min(math.floor(host.free_cpus / max(job.spec.cpus, EPS) + EPS),
+                                math.floor(host.free_mem / max(job.spec.mem, EPS) + EPS)))
+    return job.counts[Status.PENDING] - cover
 
 
 def avoid(state: SchedulerState, job: Job, host: str, agent: str, reason: str) -> None:
@@ -391,14 +468,15 @@ def next_pending(job: Job) -> Task | None:
     return None
 
 
-def start(state: SchedulerState, job: Job, task: Task, host_id: str, cpus: float) -> act.LaunchTask:
+def start(state: SchedulerState, job: Job, task: Task, host_id: str, cpus: float,
+          detail: str = "launched") -> act.LaunchTask:
     """Mark a task running as a new attempt; the caller places it."""
     task.attempt += 1
     task.host = host_id
     task.kill_requested = False
     task.exit_code = task.signal = None
     task.started = task.ended = 0.0
-    move(state, job, task, Status.RUNNING, detail="launched")
+    move(state, job, task, Status.RUNNING, detail=detail)
     state.launches += 1
     state.last_launch[job.key] = state.launches
     spec = taskspec.build(state.sandboxes, job, task, task.attempt, cpus)
@@ -408,7 +486,11 @@ def start(state: SchedulerState, job: Job, task: Task, host_id: str, cpus: float
 
 def launch(state: SchedulerState, job: Job, task: Task, host: Host, cpus: float) -> None:
     """Start a task on a standing host."""
-    action = start(state, job, task, host.host_id, cpus)
+    executor = job.executors.get(host.host_id)
+    detail = "launched"
+    if executor is not None:  # a coarse Mesos executor: the story says which one, and on which agent
+        detail = f"launched on executor {executor.executor_id} (agent {executor.agent_id or host.hostname})"
+    action = start(state, job, task, host.host_id, cpus, detail)
     if host.hostname and host.hostname != host.host_id:
         task.host = host.hostname  # a pilot's host id is its executor id; users want the machine
     state.book.reserve(host, job, task.task_id, cpus)

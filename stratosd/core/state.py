@@ -145,6 +145,8 @@ class SchedulerState:
         #: job key -> serial number of its latest launch (fair-share tie breaker).
         self.last_launch: dict[int, int] = {}
         self.launches = 0
+        #: coarse Mesos executors launched since the daemon started (part of their ids).
+        self.executor_serial = 0
         #: the class name of the event being handled ("restore" while restoring): for the story.
         self.event = ""
         #: per job, the last ``story_length`` lines of its tasks' stories (see core/story.py).
@@ -257,7 +259,7 @@ class SchedulerState:
             if adopt and job.unended:  # subscribe again: reconcile what runs, get offers for what waits
                 running = tuple(AttemptRef(job.key, t.task_id, t.attempt) for t in job.tasks
                                 if t.status is Status.RUNNING)
-                if running:
+                if running and not job.pilot_hosted:  # a coarse job's executors register again, holding them
                     self.effects.append(act.AdoptAttempts(job.pool, running, stimulus_id=self.stimulus))
                 placement.revive(self, job)
         after.settle(self)
@@ -356,7 +358,7 @@ class SchedulerState:
         placed = self.book.placed
         return [
             AttemptRef(job.key, task.task_id, task.attempt)
-            for job in self.by_key.values() if job.pool.kind == kind and job.unended
+            for job in self.by_key.values() if job.pool.kind == kind and job.pilot_hosted and job.unended
             for task in job.tasks if task.status is Status.RUNNING and (job.key, task.task_id) not in placed
         ]
 
@@ -372,7 +374,7 @@ class SchedulerState:
         """Whether time matters now (the runtime then sends Tick events): tasks wait for data-local
         hosts, pilots stand (their silence is timed), or the adoption window after a restart is open."""
         return (bool(self.adopt_until)
-                or any(hosts for pool, hosts in self.book.pools.items() if pool.kind.pilot_hosts)
+                or any(hosts for pool, hosts in self.book.pools.items() if pool.kind.cluster)
                 or any(job.by_host for waiting in self.waiting.values() for job in waiting.values()))
 
     def story(self, name: str, task_id: int) -> TaskStory:

@@ -15,7 +15,7 @@ from tests.core.helpers import reply, value
 
 
 def mesos_job(state: SchedulerState, **spec: Any) -> PoolId:
-    r = reply(state.handle(ev.CreateJobRequested(1, "m", JobSpec(**spec), PoolKind.MESOS, 0.0, own_pool=True)))
+    r = reply(state.handle(ev.CreateJobRequested(1, "m", JobSpec(**{"mesos_mode": "fine", **spec}), PoolKind.MESOS, 0.0, own_pool=True)))
     return value(r, JobCreated).job.pool
 
 

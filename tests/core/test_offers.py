@@ -14,7 +14,7 @@ from tests.core.helpers import create, end, of, reply, submit, value
 
 
 def mesos_job(state: SchedulerState, name: str = "m", **spec: Any) -> PoolId:
-    r = reply(state.handle(ev.CreateJobRequested(1, name, JobSpec(**spec), PoolKind.MESOS, 1.0, own_pool=True)))
+    r = reply(state.handle(ev.CreateJobRequested(1, name, JobSpec(**{"mesos_mode": "fine", **spec}), PoolKind.MESOS, 1.0, own_pool=True)))
     return value(r, JobCreated).job.pool
 
 

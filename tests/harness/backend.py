@@ -218,6 +218,11 @@ class RecordingOfferBackend(RecordingBackend):
             self.actions.append(Launched(job_key, offer.agent_id, spec))
             self._start(job_key, offer.agent_id, spec)
 
+    def launch_executor(self, pool: str, offer: Offer, executor_id: str, cpus: float, mem: float,
+                        disk: float) -> None:
+        """Coarse mode: recorded only; the test registers the executor (HostAdded) when it wants it up."""
+        self.actions.append(OfferCall("executor", pool, (offer.offer_id, executor_id, cpus, mem, disk)))
+
     def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None:
         self.actions.append(OfferCall("decline", pool, (offer_ids, refuse_seconds)))
 

@@ -72,7 +72,7 @@ def test_a_lost_host_makes_its_tasks_run_again_elsewhere(tmp_path: Path) -> None
 def test_offers_are_recorded_and_accepted_launches_run(tmp_path: Path) -> None:
     h = Harness(tmp_path, offers=True)
     try:
-        name = h.create("offers", pool=PoolKind.MESOS, master="mesos.example:5050")
+        name = h.create("offers", pool=PoolKind.MESOS, master="mesos.example:5050", mesos_mode="fine")
         pool = PoolId.of(PoolKind.MESOS, h.job(name).key)
         h.submit(name, ["echo x"])
         assert [c.name for c in h.offers.offer_calls()] == ["revive"]

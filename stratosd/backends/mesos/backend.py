@@ -1,17 +1,23 @@
 """The Mesos backend: each job is its own framework, named by its job id, with its role.
 
-The core decides what to do with offers; this adapter only speaks Mesos. Each Mesos
-task runs `stratos-executor task`, which supervises the user's command on the agent
-and reports to the daemon's ExecutorHub with the job's token; Mesos's own status
-updates only tell the core about executors that died without a word (infrastructure
-failures). The framework id is journaled and `failover_timeout` is long, so a
-daemon restart re-subscribes to the same framework and adopts its running tasks.
+The core decides what to do with offers; this adapter only speaks Mesos. In coarse mode
+(the default) an accepted offer starts one long-lived executor on its agent: a Mesos task
+running `stratos-executor pilot`, which registers with the daemon's ExecutorHub like any
+pilot and runs the tasks the core places on it (backends/pilots.py carries the orders), so
+a task costs no Mesos round trip and no executor start. In fine mode each StratOS task is
+its own Mesos task running `stratos-executor task`. Either way Mesos's own status updates
+only tell the core about executors that died without a word (infrastructure failures).
+The framework id is journaled and `failover_timeout` is long, so a daemon restart
+re-subscribes to the same framework; fine tasks are adopted by reconciliation, coarse
+executors register again holding their tasks.
 
-Translates: OFFERS -> OffersReceived; UPDATE -> TaskRunningReported (non-terminal),
+Translates: OFFERS -> OffersReceived; a coarse executor's end -> PilotJobEnded (it had
+registered) or PilotStartFailed (it never did); UPDATE -> TaskRunningReported (non-terminal),
 TaskEnded(CLUSTER_LIMIT) (a limit kill, read by translate.end_cause) or TaskLost (any other
 end; an executor that could not start names its host); an offer gone -> TaskLost.
-Carries out: ReviveOffers (subscribe with the grant), AdoptAttempts, AcceptOffer,
-DeclineOffers, SuppressOffers, ReleasePool (TEARDOWN), KillTask.
+Carries out: ReviveOffers (subscribe with the grant), AdoptAttempts, AcceptOffer, LaunchExecutor,
+DeclineOffers, SuppressOffers, ReleasePool (TEARDOWN), KillTask, and through the pilots backend
+LaunchTask and StopExecutor for coarse executors.
 Decides: nothing about a task's fate.
 """
 
@@ -32,14 +38,23 @@ import aiohttp
 
 from stratos_executor.spec import TaskRecord, TaskSpec
 from stratos_wire.errors import BackendUnavailable
+from stratos_wire.settings import default
 from stratosd.backends.base import Emit
 from stratosd.backends.mesos import translate as tr
 from stratosd.backends.mesos.client import SchedulerConnection, resolve
-from stratosd.backends.pilots import assignment
+from stratosd.backends.pilots import PilotsBackend, assignment
 from stratosd.core.actions import PoolGrant
-from stratosd.core.events import Event, OffersReceived, TaskEnded, TaskLost, TaskRunningReported
+from stratosd.core.events import (
+    Event,
+    OffersReceived,
+    PilotJobEnded,
+    PilotStartFailed,
+    TaskEnded,
+    TaskLost,
+    TaskRunningReported,
+)
 from stratosd.core.model import Offer
-from stratosd.core.types import AttemptRef, PoolId, PoolKind
+from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolId, PoolKind
 from stratosd.enroll import Enrollment
 from stratosd.listeners import ExecutorListeners, mesos_endpoint
 
@@ -54,6 +69,8 @@ RELEASE_GRACE = 10.0
 DEFAULT_IDLE_TEARDOWN = 60.0
 #: four weeks, as the Mesos docs suggest for batch frameworks: a daemon restart never kills tasks.
 DEFAULT_FAILOVER_TIMEOUT = 4 * 7 * 86400.0
+#: a coarse executor with nothing to run exits after this long unless the job says otherwise.
+DEFAULT_IDLE_TIMEOUT: float = default("pilot_idle_timeout")
 
 
 class FrameworkIds(Protocol):
@@ -93,6 +110,8 @@ class Framework:
     heard: set[str] = field(default_factory=set)
     #: the job's name, token and settings (the core's latest ReviveOffers): what its tasks are launched with.
     grant: PoolGrant | None = None
+    #: coarse executors (their Mesos task ids) -> agent id, while Mesos runs them.
+    executors: dict[str, str] = field(default_factory=dict)
 
 
 class MesosBackend:
@@ -110,7 +129,10 @@ class MesosBackend:
         executor_tls_ca: str | None = None,
         listeners: ExecutorListeners | None = None,
         enrollment: Enrollment | None = None,
+        pilots: PilotsBackend | None = None,
     ) -> None:
+        #: coarse executors register with the hub as pilots; this backend carries their orders.
+        self.pilots = pilots if pilots is not None else PilotsBackend(emit)
         self.executor_tls_ca = executor_tls_ca
         #: executor listeners opened per master on demand; None: ``executor_address`` for all.
         self.listeners = listeners
@@ -223,6 +245,9 @@ class MesosBackend:
         log.debug("mesos update %s %s %s", update.task_id, update.state, update.uuid)
         if update.uuid:
             self._send(framework, tr.acknowledge(self._fid(framework), update))
+        if tr.executor_job_key(update.task_id) == framework.job_key:
+            self._on_executor_update(framework, update)
+            return
         ids = tr.parse_task_id(update.task_id)
         if ids is None or ids[0] != framework.job_key:
             return
@@ -256,6 +281,28 @@ class MesosBackend:
                 self._teardown(framework)  # closed, and now Mesos has seen every executor exit
         else:  # the core kills it if the job no longer wants this attempt
             self._emit(TaskRunningReported(ids[0], ids[1], ids[2], PoolId(framework.pool), update.agent_id))
+
+    def _on_executor_update(self, framework: Framework, update: tr.TaskUpdate) -> None:
+        """A coarse executor's Mesos task changed state: its end is its host's (and tasks') end."""
+        executor_id = update.task_id
+        if update.state not in tr.TERMINAL_STATES:
+            framework.executors[executor_id] = update.agent_id or framework.executors.get(executor_id, "")
+            return
+        framework.executors.pop(executor_id, None)
+        host = framework.hosts.pop(executor_id, "")
+        why = " ".join(p for p in (update.state, update.reason, update.message) if p)
+        if self.pilots.drop(executor_id):
+            self._emit(PilotJobEnded(executor_id, f"its Mesos executor {executor_id} ended ({why})", time.time()))
+        else:
+            missing = tr.executor_missing(update) if executor_id not in framework.heard else ""
+            detail = (f"cannot start the StratOS executor `{self.executor_command}` there: {missing}" if missing
+                      else f"its Mesos task ended before the executor reached the daemon ({why})")
+            self._emit(PilotStartFailed(framework.pool, host, detail, time.time(), executor_id=executor_id,
+                                        unusable_agent=update.agent_id if missing else ""))
+        framework.heard.discard(executor_id)
+        if framework.release_at is not None and not framework.live and not framework.executors \
+                and time.monotonic() >= framework.release_at:
+            self._teardown(framework)
 
     def _lost_reason(self, framework: Framework, update: tr.TaskUpdate, why: str) -> str:
         """Why a task was lost; when its executor never reached the daemon, where and what failed."""
@@ -329,26 +376,70 @@ class MesosBackend:
                          grant.spec.cpus, grant.spec.mem, grant.spec.disk,
                          sum(spec.attempt > 1 for _, spec, _ in launches), 1000 * (time.perf_counter() - held.received))
 
-    def _executor(self, grant: PoolGrant, spec: TaskSpec, mesos_task_id: str) -> tuple[str, dict[str, str]]:
-        """The Mesos task's command: our executor, which runs the user's command under supervision."""
+    def launch_executor(self, pool: str, offer: Offer, executor_id: str, cpus: float, mem: float,
+                        disk: float) -> None:
+        """Coarse mode: start one long-lived executor of the job on the offer's agent, holding these resources."""
+        framework = self.frameworks.get(pool)
+        held = framework.offers.pop(offer.offer_id, None) if framework else None
+        grant = framework.grant if framework is not None else None
+        if framework is None or held is None or grant is None:
+            self._emit(PilotStartFailed(pool, offer.hostname, "the offer is gone", time.time(),
+                                        executor_id=executor_id))
+            return
+        command, environment = self._pilot_command(grant, executor_id, cpus, mem, held.offer.hostname)
+        info = tr.task_info(mesos_task_id=executor_id, name=f"{grant.job_name} executor", offer=held.offer,
+                            cpus=cpus, mem=mem, disk=disk, command=command, environment=environment)
+        framework.executors[executor_id] = held.offer.agent_id
+        framework.hosts[executor_id] = held.offer.hostname
+        self._send(framework, tr.accept(self._fid(framework), [offer.offer_id], [info]))
+        offers_log.debug("job %s round %d offer %s (cpus=%g mem=%g disk=%g): accepted for executor %s of "
+                         "cpus=%g mem=%g disk=%g, %.3f ms after its OFFERS event", grant.job_name, held.round,
+                         offer.offer_id, held.offer.cpus, held.offer.mem, held.offer.disk, executor_id, cpus, mem,
+                         disk, 1000 * (time.perf_counter() - held.received))
+
+    def _connection(self, grant: PoolGrant) -> tuple[str, str | None, str]:
+        """Where executors reach the daemon for this job's master: address, CA path, CA certificate."""
         address, tls_ca, ca_pem = self.executor_address, self.executor_tls_ca, ""
         listener = self.listeners.for_master(grant.spec.master) if self.listeners is not None else None
         if listener is not None:
             address, tls_ca, ca_pem = listener.advertise, listener.ca_path or None, listener.ca_pem
+        return address, tls_ca, ca_pem
+
+    def _secrets(self, grant: PoolGrant, executor_id: str, env: dict[str, str], ca_pem: str) -> None:
+        """What lets an executor in: Mesos shows a task's environment in /master/state, so only a
+        one-time bootstrap bound to this executor goes there; it is traded for a credential over TLS."""
+        if ca_pem:
+            env["STRATOS_TLS_CA_PEM"] = ca_pem  # the daemon's CA certificate: public
+        if self.enrollment is not None:
+            env["STRATOS_BOOTSTRAP"] = self.enrollment.bootstrap(grant.token, executor_id)
+        else:
+            env["STRATOS_TOKEN"] = grant.token
+
+    def _pilot_command(self, grant: PoolGrant, executor_id: str, cpus: float, mem: float, hostname: str
+                       ) -> tuple[str, dict[str, str]]:
+        """A coarse executor's command: a pilot offering what the offer gave it; its tasks' sandboxes
+        (and their stdout and stderr files with output="mesos") go under its Mesos sandbox."""
+        address, tls_ca, ca_pem = self._connection(grant)
+        idle = grant.spec.pilot_idle_timeout or DEFAULT_IDLE_TIMEOUT
+        command = (f"{self.executor_command} pilot --connect {shlex.quote(address)} --job {shlex.quote(grant.job_name)}"
+                   f" --cpus {cpus:g} --mem {mem:g} --idle-timeout {idle:g} --host {shlex.quote(hostname)}"
+                   ' --work-dir "${MESOS_SANDBOX:-$PWD}/tasks"')
+        if tls_ca:
+            command += f" --tls-ca {shlex.quote(tls_ca)}"
+        env = {"STRATOS_EXECUTOR_ID": executor_id}
+        self._secrets(grant, executor_id, env, ca_pem)
+        return command, env
+
+    def _executor(self, grant: PoolGrant, spec: TaskSpec, mesos_task_id: str) -> tuple[str, dict[str, str]]:
+        """The Mesos task's command: our executor, which runs the user's command under supervision."""
+        address, tls_ca, ca_pem = self._connection(grant)
         command = (f"{self.executor_command} task --connect {shlex.quote(address)} "
                    f"--job {shlex.quote(grant.job_name)}")
         if tls_ca:
             command += f" --tls-ca {shlex.quote(tls_ca)}"
         encoded = base64.b64encode(assignment(spec).SerializeToString()).decode()
         env = {"STRATOS_ASSIGNMENT": encoded, "STRATOS_EXECUTOR_ID": mesos_task_id}
-        if ca_pem:
-            env["STRATOS_TLS_CA_PEM"] = ca_pem  # the daemon's CA certificate: public
-        if self.enrollment is not None:
-            # Mesos shows a task's environment in /master/state: only a one-time bootstrap, bound to
-            # this task, goes there; the executor trades it for its credential over the listener.
-            env["STRATOS_BOOTSTRAP"] = self.enrollment.bootstrap(grant.token, mesos_task_id)
-        else:
-            env["STRATOS_TOKEN"] = grant.token
+        self._secrets(grant, mesos_task_id, env, ca_pem)
         return command, env
 
     def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None:
@@ -406,6 +497,9 @@ class MesosBackend:
             return
         del self.frameworks[framework.pool]
         self._ids.set(framework.job_key, None)
+        for executor_id in list(framework.executors):  # TEARDOWN ends them: their hosts leave the pool
+            if self.pilots.drop(executor_id):
+                self._emit(PilotJobEnded(executor_id, "its job's Mesos framework was torn down", time.time()))
         framework.conn.stop_reconnecting()
 
         async def teardown() -> None:
@@ -434,7 +528,18 @@ class MesosBackend:
 
     # -- the Backend interface -----------------------------------------------------------------------
 
+    def launch(self, job_key: int, host_id: str, spec: TaskSpec) -> None:
+        """Coarse mode: the task goes to the executor the core placed it on, at its next fetch."""
+        self.pilots.launch(job_key, host_id, spec)
+
+    def stop_executor(self, host_id: str, cause: ExecutorStopCause) -> None:
+        """The core removed a coarse executor's host: it exits at its next call (its Mesos task ends)."""
+        self.pilots.stop_executor(host_id, cause)
+
     def kill(self, job_key: int, task_id: int, attempt: int, host_hint: str = "") -> None:
+        if self.pilots.placed(job_key, task_id, attempt):
+            self.pilots.kill(job_key, task_id, attempt)
+            return
         framework = self.frameworks.get(PoolId.of(KIND, job_key))
         if framework is not None:
             mesos_task_id = tr.task_id(job_key, task_id, attempt)

@@ -55,6 +55,14 @@ def task_id(job_key: int, task: int, attempt: int) -> str:
     return f"{TASK_PREFIX}.{job_key}.{task}.{attempt}"
 
 
+def executor_job_key(value: str) -> int | None:
+    """The job key of a coarse executor's id (``stratos-KEY-executor-...``, made by the core); None otherwise."""
+    parts = value.split("-")
+    if len(parts) >= 3 and parts[0] == TASK_PREFIX and parts[1].isdigit() and parts[2] == "executor":
+        return int(parts[1])
+    return None
+
+
 def parse_task_id(value: str) -> tuple[int, int, int] | None:
     """(job key, task id, attempt) of one of our task ids; None for anything else."""
     parts = value.split(".")
