@@ -14,8 +14,13 @@ from stratosd.core.types import PoolId, PoolKind
 from tests.core.helpers import reply, value
 
 
+def fine_spec(spec: dict[str, Any]) -> JobSpec:
+    """Offer packing is fine-grained mode's: one Mesos task per StratOS task."""
+    return JobSpec(**{"mesos_mode": "fine", **spec})
+
+
 def mesos_job(state: SchedulerState, **spec: Any) -> PoolId:
-    r = reply(state.handle(ev.CreateJobRequested(1, "m", JobSpec(**{"mesos_mode": "fine", **spec}), PoolKind.MESOS, 0.0, own_pool=True)))
+    r = reply(state.handle(ev.CreateJobRequested(1, "m", fine_spec(spec), PoolKind.MESOS, 0.0, own_pool=True)))
     return value(r, JobCreated).job.pool
 
 

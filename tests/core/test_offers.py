@@ -13,8 +13,13 @@ from stratosd.core.types import PoolId, PoolKind
 from tests.core.helpers import create, end, of, reply, submit, value
 
 
+def fine_spec(spec: dict[str, Any]) -> JobSpec:
+    """Offer packing is fine-grained mode's: one Mesos task per StratOS task."""
+    return JobSpec(**{"mesos_mode": "fine", **spec})
+
+
 def mesos_job(state: SchedulerState, name: str = "m", **spec: Any) -> PoolId:
-    r = reply(state.handle(ev.CreateJobRequested(1, name, JobSpec(**{"mesos_mode": "fine", **spec}), PoolKind.MESOS, 1.0, own_pool=True)))
+    r = reply(state.handle(ev.CreateJobRequested(1, name, fine_spec(spec), PoolKind.MESOS, 1.0, own_pool=True)))
     return value(r, JobCreated).job.pool
 
 

@@ -72,8 +72,8 @@ def test_a_pilot_whose_cluster_job_ended_loses_its_tasks_to_a_retry(state: Sched
 
 
 def test_restore_has_a_cluster_pools_running_attempts_adopted_before_it_is_revived(state: SchedulerState) -> None:
-    reply(state.handle(ev.CreateJobRequested(next(_ids), "m", JobSpec(master="m:5050", mesos_mode="fine"), PoolKind.MESOS, 1.0, True,
-                                             "t")))
+    reply(state.handle(ev.CreateJobRequested(next(_ids), "m", JobSpec(master="m:5050", mesos_mode="fine"),
+                                             PoolKind.MESOS, 1.0, True, "t")))
     pool = state.jobs["m"].pool
     submit(state, "m", ["a", "b", "c"])
     job = state.jobs["m"]
