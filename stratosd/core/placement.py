@@ -16,7 +16,7 @@ from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core import lifecycle, taskspec
 from stratosd.core.locality import best_hosts, canonical_host
-from stratosd.core.model import CoarseExecutor, Host, Job, Status, Task
+from stratosd.core.model import CoarseExecutor, Host, Job, Offer, Status, Task
 from stratosd.core.transitions import move
 from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolId, PoolKind
 
@@ -300,14 +300,18 @@ def offer_executors(state: SchedulerState, job: Job, e: ev.OffersReceived) -> No
     spec, pool = job.spec, job.pool
     uncovered = uncovered_tasks(state, job)
     declined: list[str] = []
+
+    def slots_in(offer: Offer) -> int:
+        return min(math.floor(offer.cpus / max(spec.cpus, EPS) + EPS), math.floor(offer.mem / max(spec.mem, EPS) + EPS),
+                   math.floor(offer.disk / spec.disk + EPS) if spec.disk > 0 else max(uncovered, 1))
+
+    for offer in e.offers:  # every agent that could run one of its tasks, before any is avoided
+        if slots_in(offer) >= 1:
+            job.offered[offer.agent_id or canonical_host(offer.hostname)] = canonical_host(offer.hostname)
     for offer in e.offers:
         host_key = canonical_host(offer.hostname)
         agent = offer.agent_id or host_key
-        slots = min(math.floor(offer.cpus / max(spec.cpus, EPS) + EPS),
-                    math.floor(offer.mem / max(spec.mem, EPS) + EPS),
-                    math.floor(offer.disk / spec.disk + EPS) if spec.disk > 0 else uncovered)
-        if slots >= 1:
-            job.offered[agent] = host_key  # an agent that could run one of its tasks
+        slots = slots_in(offer)
         avoided = agent in job.avoid or host_key in job.avoid
         taken = any(x.agent_id == offer.agent_id if x.agent_id else x.hostname == host_key
                     for x in job.executors.values())

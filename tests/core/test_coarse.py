@@ -1,0 +1,189 @@
+"""Coarse-grained Mesos (the default mode): offers become one executor per agent, tasks go to
+executors as to pilots, an executor's end is its tasks' infrastructure failure. No I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stratosd.core import actions as act
+from stratosd.core import events as ev
+from stratosd.core.model import JobSpec, Offer, Status
+from stratosd.core.replies import JobCreated
+from stratosd.core.state import SchedulerState
+from stratosd.core.types import AttemptRef, PoolId, PoolKind
+from tests.core.helpers import end, of, reply, submit, value
+
+
+def coarse_job(state: SchedulerState, name: str = "c", **spec: Any) -> PoolId:
+    spec.setdefault("cpus", 1)
+    spec.setdefault("mem", 100)
+    spec.setdefault("disk", 10)
+    r = reply(state.handle(ev.CreateJobRequested(1, name, JobSpec(**spec), PoolKind.MESOS, 1.0, own_pool=True)))
+    return value(r, JobCreated).job.pool
+
+
+def offer(oid: str, host: str = "agent1", cpus: float = 4, mem: float = 4096, disk: float = 10000) -> Offer:
+    return Offer(oid, f"A-{host}", host, cpus, mem, disk)
+
+
+def executors(actions: list[act.Action]) -> list[act.LaunchExecutor]:
+    return of(act.LaunchExecutor, actions)
+
+
+def register(state: SchedulerState, pool: PoolId, launch: act.LaunchExecutor, now: float = 5.0,
+             holding: tuple[AttemptRef, ...] = ()) -> list[act.Action]:
+    """The executor's pilot registers with the hub (what PilotsBackend.register emits)."""
+    return state.handle(ev.HostAdded(launch.executor_id, pool, launch.cpus, launch.mem, launch.offer.hostname,
+                                     holding), ev.ExecutorHeard(launch.executor_id, now))
+
+
+def test_the_default_mode_is_coarse() -> None:
+    assert JobSpec().mesos_mode == "coarse"
+
+
+def test_offers_become_one_executor_per_agent_sized_to_the_pending_work(state: SchedulerState) -> None:
+    pool = coarse_job(state)
+    submit(state, "c", [f"t{i}" for i in range(6)])
+    actions = state.handle(ev.OffersReceived(pool, (offer("o1", "agent1", cpus=4), offer("o2", "agent2", cpus=4),
+                                                    offer("o3", "agent3", cpus=4)), 3.0))
+    launched = executors(actions)
+    # 4 tasks fit agent1's offer, the other 2 agent2's; agent3 is not needed
+    assert [(e.offer.offer_id, e.cpus, e.mem, e.disk) for e in launched] == [("o1", 4, 400, 40), ("o2", 2, 200, 20)]
+    assert launched[0].executor_id != launched[1].executor_id
+    assert all(e.executor_id.startswith(f"stratos-{pool.job_key}-executor-") for e in launched)
+    assert of(act.DeclineOffers, actions) == [act.DeclineOffers(pool, ("o3",), SchedulerState.IDLE_REFUSE_SECONDS)]
+    assert of(act.SuppressOffers, actions) == [act.SuppressOffers(pool)]  # the executors hold the work
+    assert of(act.AcceptOffer, actions) == [] and of(act.LaunchTask, actions) == []  # tasks wait for them
+    assert all(t.status is Status.PENDING for t in state.jobs["c"].tasks)
+
+
+def test_an_agent_with_an_executor_of_the_job_gets_no_second_one(state: SchedulerState) -> None:
+    pool = coarse_job(state)
+    submit(state, "c", [f"t{i}" for i in range(8)])
+    (first,) = executors(state.handle(ev.OffersReceived(pool, (offer("o1", cpus=2),), 3.0)))
+    actions = state.handle(ev.OffersReceived(pool, (offer("o2", cpus=2),), 4.0))  # the same agent again
+    assert executors(actions) == []
+    assert of(act.DeclineOffers, actions) == [act.DeclineOffers(pool, ("o2",), SchedulerState.BUSY_REFUSE_SECONDS)]
+    # ... while another agent does get one
+    (second,) = executors(state.handle(ev.OffersReceived(pool, (offer("o3", "agent2", cpus=2),), 4.0)))
+    assert second.offer.agent_id == "A-agent2" and first.offer.agent_id == "A-agent1"
+
+
+def test_a_registered_executor_runs_the_tasks_and_the_story_names_it_and_its_agent(state: SchedulerState) -> None:
+    pool = coarse_job(state)
+    submit(state, "c", ["a", "b", "c"])
+    (launch,) = executors(state.handle(ev.OffersReceived(pool, (offer("o1", cpus=2),), 3.0)))
+    actions = register(state, pool, launch)
+    tasks = of(act.LaunchTask, actions)
+    assert [(t.task_id, t.host_id, t.pool) for t in tasks] == [(0, launch.executor_id, pool),
+                                                               (1, launch.executor_id, pool)]
+    job = state.jobs["c"]
+    assert job.tasks[0].host == "agent1"  # the machine, for users and locality
+    story = state.story("c", 0)
+    assert any(f"launched on executor {launch.executor_id} (agent A-agent1)" in line.detail for line in story.entries)
+    # a task ends: the free slot takes the third task, no new offer needed
+    actions = end(state, "c", 0)
+    assert [(t.task_id, t.host_id) for t in of(act.LaunchTask, actions)] == [(2, launch.executor_id)]
+
+
+def test_more_pending_work_than_the_executors_hold_asks_for_more(state: SchedulerState) -> None:
+    pool = coarse_job(state)
+    submit(state, "c", ["a"])
+    (launch,) = executors(state.handle(ev.OffersReceived(pool, (offer("o1", cpus=4),), 3.0)))
+    assert launch.cpus == 1  # sized to the one pending task
+    register(state, pool, launch)
+    actions = submit(state, "c", ["b", "c"])[1]
+    assert of(act.ReviveOffers, actions)  # two wait and the executor has no free slot
+    launched = executors(state.handle(ev.OffersReceived(pool, (offer("o2", "agent2", cpus=4),), 6.0)))
+    assert [e.cpus for e in launched] == [2]
+
+
+def test_an_executor_that_ends_loses_its_running_tasks_which_run_again_elsewhere(state: SchedulerState) -> None:
+    pool = coarse_job(state, max_retries=1)
+    submit(state, "c", ["a", "b"])
+    (launch,) = executors(state.handle(ev.OffersReceived(pool, (offer("o1", cpus=2),), 3.0)))
+    register(state, pool, launch)
+    job = state.jobs["c"]
+    assert [t.status for t in job.tasks] == [Status.RUNNING, Status.RUNNING]
+    actions = state.handle(ev.PilotJobEnded(launch.executor_id, "its Mesos executor ended (TASK_KILLED)", 8.0))
+    assert [t.status for t in job.tasks] == [Status.PENDING, Status.PENDING]  # infrastructure failures, retried
+    assert all("TASK_KILLED" in t.history[-1].reason for t in job.tasks)
+    assert of(act.ReviveOffers, actions)
+    assert launch.executor_id not in job.executors
+    # the same agent may get a new executor now
+    (again,) = executors(state.handle(ev.OffersReceived(pool, (offer("o2", cpus=2),), 9.0)))
+    assert again.offer.agent_id == "A-agent1"
+    register(state, pool, again, now=10.0)
+    state.handle(ev.PilotJobEnded(again.executor_id, "its Mesos executor ended (TASK_LOST)", 11.0))
+    assert [t.status for t in job.tasks] == [Status.LOST, Status.LOST]  # max_retries=1 spent
+
+
+def test_an_executor_that_never_started_frees_its_agent_and_a_missing_program_avoids_it(
+        state: SchedulerState) -> None:
+    pool = coarse_job(state)
+    submit(state, "c", ["a"])
+    (launch,) = executors(state.handle(ev.OffersReceived(pool, (offer("o1"),), 3.0)))
+    state.handle(ev.PilotStartFailed(pool, "agent1", "exited 127", 4.0, executor_id=launch.executor_id,
+                                     unusable_agent="A-agent1"))
+    job = state.jobs["c"]
+    assert job.executors == {} and "A-agent1" in job.avoid
+    actions = state.handle(ev.OffersReceived(pool, (offer("o2"), offer("o3", "agent2")), 5.0))
+    assert [e.offer.agent_id for e in executors(actions)] == ["A-agent2"]
+
+
+def test_after_a_restart_returning_executors_keep_their_tasks_and_unclaimed_ones_run_again(
+        state: SchedulerState) -> None:
+    pool = coarse_job(state)
+    submit(state, "c", ["a", "b", "c", "d"])
+    launched = executors(state.handle(ev.OffersReceived(pool, (offer("o1", cpus=2), offer("o2", "agent2", cpus=2)),
+                                                       3.0)))
+    for launch in launched:
+        register(state, pool, launch)
+    job = state.jobs["c"]
+    on_first = sorted(t.task_id for t in job.tasks if t.status is Status.RUNNING and t.host == "agent1")
+    fresh = SchedulerState(validate=True, pilot_lost_after=30.0)
+    for old in state.jobs.values():
+        old.executors.clear()  # as read from the journal (executors are not journaled)
+    actions = fresh.restore(list(state.jobs.values()), now=100.0)
+    assert of(act.AdoptAttempts, actions) == []  # executors register again holding their tasks
+    assert of(act.ReviveOffers, actions) == [act.ReviveOffers(pool)]
+    restored = fresh.jobs["c"]
+    assert all(t.status is Status.RUNNING for t in restored.tasks)
+    first = launched[0]
+    held = tuple(AttemptRef(restored.key, i, 1) for i in on_first)
+    fresh.handle(ev.HostAdded(first.executor_id, pool, first.cpus, first.mem, "agent1", held),
+                 ev.ExecutorHeard(first.executor_id, 125.0))
+    assert restored.executors[first.executor_id].registered
+    # agent2's executor never comes back: its tasks run again after the adoption window
+    fresh.handle(ev.Tick(131.0))
+    statuses = {t.task_id: t.status for t in restored.tasks}
+    assert all(statuses[i] is Status.RUNNING for i in on_first)
+    assert all(statuses[i] is Status.PENDING for i in statuses if i not in on_first)
+    assert all(t.attempt == 1 for t in restored.tasks if t.task_id in on_first)
+    # an offer from agent1 is declined (its returning executor stands for it), agent2's gets one
+    actions = fresh.handle(ev.OffersReceived(pool, (offer("o3", cpus=2), offer("o4", "agent2", cpus=2)), 132.0))
+    assert [e.offer.agent_id for e in executors(actions)] == ["A-agent2"]
+    state.hosts.clear()  # (the jobs are the fresh state's now)
+    state.pools.clear()
+
+
+def test_an_executor_on_the_data_host_gets_the_tasks_whose_blocks_are_there(state: SchedulerState) -> None:
+    from stratosd.core.locality import normalize
+
+    pool = coarse_job(state, locality_wait=60.0)
+    state.handle(ev.SubmitRequested(9, "c", "batch", "/", {}, ["a", "b"], 2.0,
+                                    [(10, normalize({"agent2": 10})), (10, normalize({"agent1": 10}))]))
+    launched = executors(state.handle(ev.OffersReceived(pool, (offer("o1", cpus=1), offer("o2", "agent2", cpus=1)),
+                                                       3.0)))
+    placed = {}
+    for launch in launched:
+        for task in of(act.LaunchTask, register(state, pool, launch)):
+            placed[task.task_id] = launch.offer.hostname
+    assert placed == {0: "agent2", 1: "agent1"}
+
+
+def test_fine_mode_still_packs_tasks_into_offers(state: SchedulerState) -> None:
+    pool = coarse_job(state, mesos_mode="fine")
+    submit(state, "c", ["a", "b"])
+    actions = state.handle(ev.OffersReceived(pool, (offer("o1", cpus=2),), 3.0))
+    assert executors(actions) == [] and [len(a.launches) for a in of(act.AcceptOffer, actions)] == [2]
