@@ -413,6 +413,11 @@ class Runtime:
                 self.can.offers[a.pool.kind].accept(a.pool, a.offer, launches)
             elif isinstance(a, act.LaunchExecutor):
                 self.can.offers[a.pool.kind].launch_executor(a.pool, a.offer, a.executor_id, a.cpus, a.mem, a.disk)
+            elif isinstance(a, act.GrowExecutor):
+                self.can.offers[a.pool.kind].grow_executor(a.pool, a.offer, a.executor_id, a.room_id, a.cpus, a.mem,
+                                                           a.disk)
+            elif isinstance(a, act.ShrinkExecutor):
+                self.can.offers[a.pool.kind].shrink_executor(a.pool, a.executor_id, a.room_id)
             elif isinstance(a, act.DeclineOffers):
                 self.can.offers[a.pool.kind].decline(a.pool, a.offer_ids, a.refuse_seconds)
             elif isinstance(a, act.SuppressOffers):

@@ -39,6 +39,7 @@ from stratos_wire import PROTOCOL_HEADER, PROTOCOL_VERSION
 from stratos_wire import stratos_pb2 as pb
 from stratos_wire import stratos_pb2_grpc as pb_grpc
 
+from . import mesos_link
 from ._wire import describe_end, ended_report, inline_stdout, sandbox_path, spec_from_assignment, stdout_pieces
 from .spec import StopReason, TaskRecord
 from .supervisor import TaskRunner
@@ -651,9 +652,18 @@ def run_pilot(config: PilotConfig) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, pilot.request_stop, signal.Signals(signum).name)
+        link = None
+        if mesos_link.launched_by_mesos(os.environ):  # a coarse Mesos executor: Mesos sees its rooms
+            def shutdown(why: str) -> None:  # from the link's thread
+                loop.call_soon_threadsafe(pilot.request_stop, why)
+
+            link = mesos_link.MesosExecutorLink(shutdown)
+            link.start()
         try:
             return await pilot.run()
         finally:
+            if link is not None:
+                await asyncio.to_thread(link.finish)
             for signum in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(signum)

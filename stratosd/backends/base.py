@@ -90,6 +90,15 @@ class Offers(ClusterPools, Protocol):
         """Start one long-lived executor (coarse mode) on the offer's agent, holding these resources."""
         ...
 
+    def grow_executor(self, pool: str, offer: Offer, executor_id: str, room_id: str, cpus: float, mem: float,
+                      disk: float) -> None:
+        """Add the offer's resources to a running executor on its agent, as its task ``room_id``."""
+        ...
+
+    def shrink_executor(self, pool: str, executor_id: str, room_id: str) -> None:
+        """Give back one room of an executor (its Mesos task ends)."""
+        ...
+
     def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None: ...
 
     def suppress(self, pool: str) -> None:

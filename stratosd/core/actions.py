@@ -125,6 +125,29 @@ class LaunchExecutor(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class GrowExecutor(Action):
+    """Coarse-grained Mesos: add this offer's resources to a running executor of the job on the
+    same agent, as one more Mesos task (``room_id``) of that executor."""
+
+    pool: PoolId
+    offer: Offer
+    executor_id: str
+    room_id: str
+    cpus: float
+    mem: float
+    disk: float
+
+
+@dataclass(frozen=True, slots=True)
+class ShrinkExecutor(Action):
+    """Coarse-grained Mesos: give back a room the executor no longer needs (kill its Mesos task)."""
+
+    pool: PoolId
+    executor_id: str
+    room_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeclineOffers(Action):
     pool: PoolId
     offer_ids: tuple[str, ...]

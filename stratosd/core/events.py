@@ -135,6 +135,17 @@ class PilotJobEnded(Timed):
 
 
 @dataclass(frozen=True, slots=True)
+class ExecutorRoomEnded(Timed):
+    """A room the core did not give back ended (Mesos refused or lost that task): the executor is that
+    much smaller. (Its first room ending is the executor's end: PilotJobEnded.)"""
+
+    pool: str
+    executor_id: str
+    room_id: str
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
 class OffersReceived(Timed):
     """A cluster manager offers these resources to the job that owns ``pool``."""
 

@@ -318,10 +318,22 @@ def pilot_hosted(pool: PoolId, spec: JobSpec) -> bool:
 
 
 @dataclass(slots=True)
+class Room:
+    """Resources a coarse executor holds as one Mesos task: its first (launched with it, its id
+    the executor's) or one it grew by (a later offer from its agent, shrunk again when unused)."""
+
+    cpus: float
+    mem: float
+    slots: int
+    #: since when it could have been given back without touching a running task (0: it could not).
+    unused_since: float = 0.0
+
+
+@dataclass(slots=True)
 class CoarseExecutor:
     """A coarse-grained Mesos executor of a job: launched on an agent from an offer, it registers
     with the hub like a pilot and runs up to ``slots`` of the job's tasks at once until its Mesos
-    task ends."""
+    task ends. It grows by rooms taken from later offers of its agent and shrinks by giving them back."""
 
     executor_id: str
     #: the agent it runs on ("" for one that returned after a restart: then ``hostname`` tells).
@@ -329,6 +341,11 @@ class CoarseExecutor:
     hostname: str
     slots: int
     registered: bool = False
+    #: its rooms by Mesos task id, the first under the executor's own id; none for one that returned
+    #: after a restart (its rooms are not known: it is neither grown nor shrunk, only left whole).
+    rooms: dict[str, Room] = field(default_factory=dict)
+    #: rooms launched so far (their ids' serial).
+    grown: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from stratosd.core import actions as act
 from stratosd.core import events as ev
 from stratosd.core import lifecycle, taskspec
 from stratosd.core.locality import best_hosts, canonical_host
-from stratosd.core.model import CoarseExecutor, Host, Job, Offer, Status, Task
+from stratosd.core.model import CoarseExecutor, Host, Job, Offer, Room, Status, Task
 from stratosd.core.transitions import move
 from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolId, PoolKind
 
@@ -55,6 +55,15 @@ class HostBook:
         host.free_mem -= job.spec.mem
         host.running.add((job.key, task_id))
         self.placed[(job.key, task_id)] = host.host_id
+
+    def resize(self, host_id: str, cpus: float, mem: float) -> None:
+        """The host grew (or shrank, negative) by this much; what runs there stays placed."""
+        host = self.hosts.get(host_id)
+        if host is not None:
+            host.cpus += cpus
+            host.free_cpus += cpus
+            host.mem += mem
+            host.free_mem += mem
 
     def remove(self, host_id: str) -> Host | None:
         """The host leaves its pool (its running tasks are the caller's to decide on)."""
@@ -146,6 +155,8 @@ def on_tick(state: SchedulerState, e: ev.Tick) -> None:
                 job = state.by_key[job_key]
                 lifecycle.lose(state, job, job.tasks[task_id], "its pilot did not come back after the daemon restarted",
                                e.now)
+    for job in [j for j in state.by_key.values() if j.executors]:
+        shrink_unused_rooms(state, job, e.now)
     for pool, hosts in state.book.pools.items():
         if not pool.kind.cluster:  # a cluster pool's standing hosts are executors that register
             continue
@@ -313,23 +324,78 @@ def offer_executors(state: SchedulerState, job: Job, e: ev.OffersReceived) -> No
         agent = offer.agent_id or host_key
         slots = slots_in(offer)
         avoided = agent in job.avoid or host_key in job.avoid
-        taken = any(x.agent_id == offer.agent_id if x.agent_id else x.hostname == host_key
-                    for x in job.executors.values())
-        if uncovered <= 0 or slots < 1 or taken or (avoided and not no_usable_host(job)):
+        there = next((x for x in job.executors.values()
+                      if (x.agent_id == offer.agent_id if x.agent_id else x.hostname == host_key)), None)
+        growable = there is not None and bool(there.rooms) and there.executor_id in state.book.hosts
+        if uncovered <= 0 or slots < 1 or (there is not None and not growable) \
+                or (avoided and not no_usable_host(job)):
             declined.append(offer.offer_id)
             continue
         slots = min(slots, uncovered)
+        uncovered -= slots
+        if there is not None:  # the agent's executor grows by one more room
+            grow(state, job, there, offer, slots)
+            continue
         state.executor_serial += 1  # with the time, unique across restarts too (Mesos task ids must be)
         executor_id = f"stratos-{job.key}-executor-{int(state.now * 1000):x}-{state.executor_serial}"
-        job.executors[executor_id] = CoarseExecutor(executor_id, offer.agent_id, host_key, slots)
+        executor = job.executors[executor_id] = CoarseExecutor(executor_id, offer.agent_id, host_key, slots)
+        executor.rooms[executor_id] = Room(slots * spec.cpus, slots * spec.mem, slots)
+        executor.grown = 1
         state.effects.append(act.LaunchExecutor(pool, offer, executor_id, slots * spec.cpus, slots * spec.mem,
                                                 slots * spec.disk, stimulus_id=state.stimulus))
-        uncovered -= slots
     if declined:
         refuse = BUSY_REFUSE_SECONDS if uncovered > 0 else IDLE_REFUSE_SECONDS
         state.effects.append(act.DeclineOffers(pool, tuple(declined), refuse, stimulus_id=state.stimulus))
     if uncovered <= 0:
         state.effects.append(act.SuppressOffers(pool, stimulus_id=state.stimulus))
+
+
+def grow(state: SchedulerState, job: Job, executor: CoarseExecutor, offer: Offer, slots: int) -> None:
+    """One more room for a running executor: its host can take that many more tasks at once now."""
+    spec = job.spec
+    executor.grown += 1
+    room_id = f"{executor.executor_id}-room-{executor.grown}"
+    room = executor.rooms[room_id] = Room(slots * spec.cpus, slots * spec.mem, slots)
+    executor.slots += slots
+    state.book.resize(executor.executor_id, room.cpus, room.mem)
+    state.effects.append(act.GrowExecutor(job.pool, offer, executor.executor_id, room_id, room.cpus, room.mem,
+                                          slots * spec.disk, stimulus_id=state.stimulus))
+
+
+def shrink_unused_rooms(state: SchedulerState, job: Job, now: float) -> None:
+    """Give back the rooms an executor grew by once they went unused for the job's idle time
+    (``pilot_idle_timeout``) while nothing waited: never one a running task needs (its host keeps
+    room for what runs), never the first (the executor leaves whole when idle, by itself)."""
+    idle = job.spec.pilot_idle_timeout
+    waiting = job.counts[Status.PENDING] > 0 and not job.held
+    for executor in job.executors.values():
+        host = state.book.hosts.get(executor.executor_id)
+        if host is None:
+            continue
+        for room_id in [r for r in reversed(executor.rooms) if r != executor.executor_id]:
+            room = executor.rooms[room_id]
+            if waiting or host.free_cpus + EPS < room.cpus or host.free_mem + EPS < room.mem:
+                room.unused_since = 0.0
+                continue
+            if not room.unused_since:
+                room.unused_since = now
+            elif now - room.unused_since >= idle:
+                del executor.rooms[room_id]
+                executor.slots -= room.slots
+                state.book.resize(executor.executor_id, -room.cpus, -room.mem)
+                state.effects.append(act.ShrinkExecutor(job.pool, executor.executor_id, room_id,
+                                                        stimulus_id=state.stimulus))
+
+
+def on_executor_room_ended(state: SchedulerState, e: ev.ExecutorRoomEnded) -> None:
+    """A room ended that the core did not give back: the executor holds that much less."""
+    job = pool_owner(state, PoolId(e.pool))
+    executor = job.executors.get(e.executor_id) if job is not None else None
+    room = executor.rooms.pop(e.room_id, None) if executor is not None else None
+    if executor is None or room is None:
+        return
+    executor.slots -= room.slots
+    state.book.resize(e.executor_id, -room.cpus, -room.mem)
 
 
 def uncovered_tasks(state: SchedulerState, job: Job) -> int:

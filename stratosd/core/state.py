@@ -77,6 +77,7 @@ _HANDLERS: dict[type[ev.Event], Callable[[SchedulerState, Any], None]] = {
     ev.HostRemoved: placement.on_host_removed,
     ev.PilotJobEnded: placement.on_pilot_job_ended,
     ev.OffersReceived: placement.on_offers,
+    ev.ExecutorRoomEnded: placement.on_executor_room_ended,
     ev.Tick: placement.on_tick,
     ev.ExecutorsReachable: placement.on_executors_reachable,
     ev.ExecutorHeard: placement.on_executor_heard,

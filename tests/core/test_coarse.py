@@ -187,3 +187,79 @@ def test_fine_mode_still_packs_tasks_into_offers(state: SchedulerState) -> None:
     submit(state, "c", ["a", "b"])
     actions = state.handle(ev.OffersReceived(pool, (offer("o1", cpus=2),), 3.0))
     assert executors(actions) == [] and [len(a.launches) for a in of(act.AcceptOffer, actions)] == [2]
+
+
+def test_an_executor_grows_by_a_later_offer_from_its_agent_and_shrinks_when_that_room_goes_unused(
+        state: SchedulerState) -> None:
+    pool = coarse_job(state, pilot_idle_timeout=10.0)
+    submit(state, "c", ["a"])
+    (launch,) = executors(state.handle(ev.OffersReceived(pool, (offer("o1", cpus=4),), 3.0)))
+    register(state, pool, launch)
+    executor_id = launch.executor_id
+    host = state.hosts[executor_id]
+    assert (host.cpus, host.free_cpus) == (1, 0)
+    submit(state, "c", ["b", "c", "d"])
+    # the agent offers what is left: the executor grows by a room of three tasks, which run at once
+    actions = state.handle(ev.OffersReceived(pool, (offer("o2", cpus=3),), 6.0))
+    (grown,) = of(act.GrowExecutor, actions)
+    assert (grown.executor_id, grown.room_id, grown.cpus, grown.mem, grown.disk) == (
+        executor_id, f"{executor_id}-room-2", 3, 300, 30)
+    assert executors(actions) == []
+    assert [(t.task_id, t.host_id) for t in of(act.LaunchTask, actions)] == [
+        (1, executor_id), (2, executor_id), (3, executor_id)]
+    assert (host.cpus, host.free_cpus) == (4, 0)
+    # two tasks end: the room is not yet free (tasks still use it), nothing is given back
+    end(state, "c", 1)
+    end(state, "c", 2)
+    assert of(act.ShrinkExecutor, state.handle(ev.Tick(7.0), ev.Tick(30.0))) == []
+    end(state, "c", 3)  # now three cores are free and nothing waits: the room is unused from here
+    assert of(act.ShrinkExecutor, state.handle(ev.Tick(31.0))) == []
+    assert of(act.ShrinkExecutor, state.handle(ev.ExecutorHeard(executor_id, 39.0), ev.Tick(40.0))) == []
+    actions = state.handle(ev.ExecutorHeard(executor_id, 41.0), ev.Tick(41.5))
+    assert of(act.ShrinkExecutor, actions) == [act.ShrinkExecutor(pool, executor_id, f"{executor_id}-room-2")]
+    assert (host.cpus, host.free_cpus) == (1, 0)  # task a still runs in the first room, never given back
+    assert state.jobs["c"].tasks[0].status is Status.RUNNING
+
+
+def test_work_arriving_resets_a_rooms_idle_time(state: SchedulerState) -> None:
+    pool = coarse_job(state, pilot_idle_timeout=10.0)
+    submit(state, "c", ["a"])
+    (launch,) = executors(state.handle(ev.OffersReceived(pool, (offer("o1", cpus=1),), 3.0)))
+    register(state, pool, launch)
+    submit(state, "c", ["b"])
+    (grown,) = of(act.GrowExecutor, state.handle(ev.OffersReceived(pool, (offer("o2", cpus=1),), 4.0)))
+    end(state, "c", 1)
+    state.handle(ev.ExecutorHeard(launch.executor_id, 5.0), ev.Tick(5.0))  # unused from 5 s
+    submit(state, "c", ["c"])  # ... until this task takes it
+    state.handle(ev.ExecutorHeard(launch.executor_id, 12.0), ev.Tick(12.0))
+    end(state, "c", 2)
+    state.handle(ev.ExecutorHeard(launch.executor_id, 14.0), ev.Tick(14.0))  # unused again from 14 s
+    assert of(act.ShrinkExecutor, state.handle(ev.ExecutorHeard(launch.executor_id, 20.0), ev.Tick(20.0))) == []
+    actions = state.handle(ev.ExecutorHeard(launch.executor_id, 24.5), ev.Tick(24.5))
+    assert of(act.ShrinkExecutor, actions) == [act.ShrinkExecutor(pool, launch.executor_id, grown.room_id)]
+
+
+def test_a_room_mesos_did_not_keep_makes_the_executor_smaller(state: SchedulerState) -> None:
+    pool = coarse_job(state)
+    submit(state, "c", ["a"])
+    (launch,) = executors(state.handle(ev.OffersReceived(pool, (offer("o1", cpus=1),), 3.0)))
+    register(state, pool, launch)
+    submit(state, "c", ["b", "c"])
+    (grown,) = of(act.GrowExecutor, state.handle(ev.OffersReceived(pool, (offer("o2", cpus=2),), 4.0)))
+    end(state, "c", 1)
+    end(state, "c", 2)
+    state.handle(ev.ExecutorRoomEnded(pool, launch.executor_id, grown.room_id, 5.0))
+    host = state.hosts[launch.executor_id]
+    assert (host.cpus, host.free_cpus) == (1, 0)
+    assert state.jobs["c"].executors[launch.executor_id].slots == 1
+
+
+def test_an_executor_that_returned_after_a_restart_is_not_grown(state: SchedulerState) -> None:
+    pool = coarse_job(state)
+    submit(state, "c", ["a", "b"])
+    # an executor this daemon did not launch registers (its ExecutorInfo is not known here)
+    state.handle(ev.HostAdded("stratos-1-executor-old", pool, 1, 100, "agent1"), ev.ExecutorHeard(
+        "stratos-1-executor-old", 3.0))
+    actions = state.handle(ev.OffersReceived(pool, (offer("o1", cpus=3),), 3.5))
+    assert of(act.GrowExecutor, actions) == [] and executors(actions) == []
+    assert of(act.DeclineOffers, actions)

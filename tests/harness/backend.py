@@ -223,6 +223,13 @@ class RecordingOfferBackend(RecordingBackend):
         """Coarse mode: recorded only; the test registers the executor (HostAdded) when it wants it up."""
         self.actions.append(OfferCall("executor", pool, (offer.offer_id, executor_id, cpus, mem, disk)))
 
+    def grow_executor(self, pool: str, offer: Offer, executor_id: str, room_id: str, cpus: float, mem: float,
+                      disk: float) -> None:
+        self.actions.append(OfferCall("grow", pool, (offer.offer_id, executor_id, room_id, cpus, mem, disk)))
+
+    def shrink_executor(self, pool: str, executor_id: str, room_id: str) -> None:
+        self.actions.append(OfferCall("shrink", pool, (executor_id, room_id)))
+
     def decline(self, pool: str, offer_ids: tuple[str, ...], refuse_seconds: float) -> None:
         self.actions.append(OfferCall("decline", pool, (offer_ids, refuse_seconds)))
 

@@ -73,6 +73,13 @@ def cluster(mount: Path) -> Iterator[tuple[Emulator, Namenode]]:
 daemon = daemon_fixture("--mesos-idle-teardown", "1")
 
 
+@pytest.fixture(autouse=True)
+def fine_grained(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulator's agents run command tasks only (no custom executors): these tests are of
+    fine-grained mode; coarse mode is tested on the real master (tests/realmesos)."""
+    monkeypatch.setenv("STRATOS_MESOS_MODE", "fine")
+
+
 def best_hosts(placements: dict[str, Any], paths: list[str]) -> set[str]:
     held: dict[str, int] = {}
     for path in paths:

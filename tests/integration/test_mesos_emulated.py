@@ -61,6 +61,13 @@ class Emulator:
 daemon = daemon_fixture("--mesos-idle-teardown", "1")
 
 
+@pytest.fixture(autouse=True)
+def fine_grained(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulator's agents run command tasks only (no custom executors): these tests are of
+    fine-grained mode; coarse mode is tested on the real master (tests/realmesos)."""
+    monkeypatch.setenv("STRATOS_MESOS_MODE", "fine")
+
+
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
     e = Emulator(agents=4)

@@ -46,6 +46,7 @@ from stratosd.backends.pilots import PilotsBackend, assignment
 from stratosd.core.actions import PoolGrant
 from stratosd.core.events import (
     Event,
+    ExecutorRoomEnded,
     OffersReceived,
     PilotJobEnded,
     PilotStartFailed,
@@ -112,6 +113,10 @@ class Framework:
     grant: PoolGrant | None = None
     #: coarse executors (their Mesos task ids) -> agent id, while Mesos runs them.
     executors: dict[str, str] = field(default_factory=dict)
+    #: a coarse executor's ExecutorInfo, which every room it grows by must repeat exactly.
+    executor_infos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: rooms (Mesos task ids) the core gave back: their end is expected.
+    shrinking: set[str] = field(default_factory=set)
 
 
 class MesosBackend:
@@ -246,7 +251,10 @@ class MesosBackend:
         if update.uuid:
             self._send(framework, tr.acknowledge(self._fid(framework), update))
         if tr.executor_job_key(update.task_id) == framework.job_key:
-            self._on_executor_update(framework, update)
+            if tr.executor_of(update.task_id) != update.task_id:
+                self._on_room_update(framework, update)
+            else:
+                self._on_executor_update(framework, update)
             return
         ids = tr.parse_task_id(update.task_id)
         if ids is None or ids[0] != framework.job_key:
@@ -289,6 +297,7 @@ class MesosBackend:
             framework.executors[executor_id] = update.agent_id or framework.executors.get(executor_id, "")
             return
         framework.executors.pop(executor_id, None)
+        framework.executor_infos.pop(executor_id, None)
         host = framework.hosts.pop(executor_id, "")
         why = " ".join(p for p in (update.state, update.reason, update.message) if p)
         if self.pilots.drop(executor_id):
@@ -303,6 +312,19 @@ class MesosBackend:
         if framework.release_at is not None and not framework.live and not framework.executors \
                 and time.monotonic() >= framework.release_at:
             self._teardown(framework)
+
+    def _on_room_update(self, framework: Framework, update: tr.TaskUpdate) -> None:
+        """A room an executor grew by ended: expected when the core gave it back; otherwise (Mesos
+        refused or lost it) the core learns the executor is smaller, unless the executor itself ended."""
+        if update.state not in tr.TERMINAL_STATES:
+            return
+        executor_id = tr.executor_of(update.task_id)
+        if update.task_id in framework.shrinking:
+            framework.shrinking.discard(update.task_id)
+        elif executor_id in framework.executors:
+            log.warning("mesos: room %s of executor %s ended (%s %s)", update.task_id, executor_id, update.state,
+                        update.message)
+            self._emit(ExecutorRoomEnded(framework.pool, executor_id, update.task_id, time.time()))
 
     def _lost_reason(self, framework: Framework, update: tr.TaskUpdate, why: str) -> str:
         """Why a task was lost; when its executor never reached the daemon, where and what failed."""
@@ -387,8 +409,11 @@ class MesosBackend:
                                         executor_id=executor_id))
             return
         command, environment = self._pilot_command(grant, executor_id, cpus, mem, held.offer.hostname)
+        executor = tr.executor_info(executor_id=executor_id, framework_id=self._fid(framework),
+                                    name=f"{grant.job_name} executor", command=command, environment=environment)
         info = tr.task_info(mesos_task_id=executor_id, name=f"{grant.job_name} executor", offer=held.offer,
-                            cpus=cpus, mem=mem, disk=disk, command=command, environment=environment)
+                            cpus=cpus, mem=mem, disk=disk, executor=executor)
+        framework.executor_infos[executor_id] = executor
         framework.executors[executor_id] = held.offer.agent_id
         framework.hosts[executor_id] = held.offer.hostname
         self._send(framework, tr.accept(self._fid(framework), [offer.offer_id], [info]))
@@ -396,6 +421,28 @@ class MesosBackend:
                          "cpus=%g mem=%g disk=%g, %.3f ms after its OFFERS event", grant.job_name, held.round,
                          offer.offer_id, held.offer.cpus, held.offer.mem, held.offer.disk, executor_id, cpus, mem,
                          disk, 1000 * (time.perf_counter() - held.received))
+
+    def grow_executor(self, pool: str, offer: Offer, executor_id: str, room_id: str, cpus: float, mem: float,
+                      disk: float) -> None:
+        """One more room for a running executor: a task launched with its very ExecutorInfo goes to it."""
+        framework = self.frameworks.get(pool)
+        held = framework.offers.pop(offer.offer_id, None) if framework else None
+        executor = framework.executor_infos.get(executor_id) if framework else None
+        if framework is None or held is None or executor is None or framework.grant is None:
+            self._emit(ExecutorRoomEnded(pool, executor_id, room_id, time.time()))
+            return
+        info = tr.task_info(mesos_task_id=room_id, name=f"{framework.grant.job_name} executor", offer=held.offer,
+                            cpus=cpus, mem=mem, disk=disk, executor=executor)
+        self._send(framework, tr.accept(self._fid(framework), [offer.offer_id], [info]))
+        offers_log.debug("job %s offer %s: executor %s grows by cpus=%g mem=%g disk=%g (%s)",
+                         framework.grant.job_name, offer.offer_id, executor_id, cpus, mem, disk, room_id)
+
+    def shrink_executor(self, pool: str, executor_id: str, room_id: str) -> None:
+        """Give a room back: its task is killed; the executor and what it runs stay."""
+        framework = self.frameworks.get(pool)
+        if framework is not None:
+            framework.shrinking.add(room_id)
+            self._send(framework, tr.kill(self._fid(framework), room_id, framework.executors.get(executor_id)))
 
     def _connection(self, grant: PoolGrant) -> tuple[str, str | None, str]:
         """Where executors reach the daemon for this job's master: address, CA path, CA certificate."""

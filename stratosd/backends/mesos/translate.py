@@ -55,6 +55,13 @@ def task_id(job_key: int, task: int, attempt: int) -> str:
     return f"{TASK_PREFIX}.{job_key}.{task}.{attempt}"
 
 
+def executor_of(mesos_task_id: str) -> str:
+    """The coarse executor a room's task id belongs to (``<executor id>-room-N``); its first room's
+    task id is the executor's own."""
+    head, sep, tail = mesos_task_id.rpartition("-room-")
+    return head if sep and tail.isdigit() else mesos_task_id
+
+
 def executor_job_key(value: str) -> int | None:
     """The job key of a coarse executor's id (``stratos-KEY-executor-...``, made by the core); None otherwise."""
     parts = value.split("-")
@@ -99,8 +106,26 @@ def _call(framework_id: str, kind: str, body: dict[str, Any] | None = None) -> d
     return call
 
 
+def command_info(command: str, environment: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "shell": True,
+        "value": command,
+        "environment": {"variables": [{"name": k, "value": v} for k, v in sorted(environment.items())]},
+    }
+
+
+def executor_info(*, executor_id: str, framework_id: str, name: str, command: str,
+                  environment: Mapping[str, str]) -> dict[str, Any]:
+    """A custom executor (coarse mode): every task launched with this same ExecutorInfo on an agent
+    goes to the one executor process there, whose container grows by the task's resources."""
+    return {"type": "CUSTOM", "executor_id": {"value": executor_id}, "framework_id": {"value": framework_id},
+            "name": name, "command": command_info(command, environment)}
+
+
 def task_info(*, mesos_task_id: str, name: str, offer: MesosOffer, cpus: float, mem: float, disk: float,
-              command: str, environment: Mapping[str, str]) -> dict[str, Any]:
+              command: str = "", environment: Mapping[str, str] | None = None,
+              executor: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A TaskInfo run by Mesos's command executor (``command``) or by our own ``executor``."""
     def scalar(resource: str, value: float) -> dict[str, Any]:
         return {"name": resource, "type": "SCALAR", "scalar": {"value": value},
                 "role": offer.roles.get(resource, "*")}
@@ -108,17 +133,17 @@ def task_info(*, mesos_task_id: str, name: str, offer: MesosOffer, cpus: float, 
     resources = [scalar("cpus", cpus), scalar("mem", mem)]
     if disk > 0 and offer.disk >= disk:
         resources.append(scalar("disk", disk))
-    return {
+    info: dict[str, Any] = {
         "name": name,
         "task_id": {"value": mesos_task_id},
         "agent_id": {"value": offer.agent_id},
         "resources": resources,
-        "command": {
-            "shell": True,
-            "value": command,
-            "environment": {"variables": [{"name": k, "value": v} for k, v in sorted(environment.items())]},
-        },
     }
+    if executor is not None:
+        info["executor"] = executor
+    else:
+        info["command"] = command_info(command, environment or {})
+    return info
 
 
 def accept(framework_id: str, offer_ids: list[str], task_infos: list[dict[str, Any]],
