@@ -132,6 +132,9 @@ class PilotJobEnded(Timed):
     #: what the cluster said ("its Slurm job 42 ended (COMPLETED)").
     detail: str
     now: float
+    #: its pool when the backend knows it: a coarse executor that already left its pool (the core
+    #: stopped it) is still forgotten there, so its agent may get a new one.
+    pool: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -169,8 +169,8 @@ def on_tick(state: SchedulerState, e: ev.Tick) -> None:
 def on_pilot_job_ended(state: SchedulerState, e: ev.PilotJobEnded) -> None:
     """A pilot's cluster job (or a coarse Mesos executor's task) ended: it is gone with whatever it ran."""
     host = state.book.hosts.get(e.host_id)
-    if host is not None:
-        forget_executor(state, host.pool, e.host_id)
+    if host is not None or e.pool:
+        forget_executor(state, host.pool if host is not None else PoolId(e.pool), e.host_id)
     lose_host(state, e.host_id, e.detail, e.now)
 
 

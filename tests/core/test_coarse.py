@@ -263,3 +263,20 @@ def test_an_executor_that_returned_after_a_restart_is_not_grown(state: Scheduler
     actions = state.handle(ev.OffersReceived(pool, (offer("o1", cpus=3),), 3.5))
     assert of(act.GrowExecutor, actions) == [] and executors(actions) == []
     assert of(act.DeclineOffers, actions)
+
+
+def test_an_executor_the_core_stopped_is_forgotten_when_its_mesos_task_ends(state: SchedulerState) -> None:
+    pool = coarse_job(state)
+    submit(state, "c", ["a"])
+    (launch,) = executors(state.handle(ev.OffersReceived(pool, (offer("o1", cpus=1),), 3.0)))
+    register(state, pool, launch)
+    # silent: the core counts it lost (its task runs again) and removes its host
+    state.handle(ev.Tick(100.0))
+    job = state.jobs["c"]
+    assert launch.executor_id not in state.hosts and job.tasks[0].status is Status.PENDING
+    assert launch.executor_id in job.executors  # Mesos may still run it: the agent stays taken
+    assert executors(state.handle(ev.OffersReceived(pool, (offer("o2", cpus=1),), 101.0))) == []
+    state.handle(ev.PilotJobEnded(launch.executor_id, "its Mesos executor ended (TASK_LOST)", 102.0, pool))
+    assert job.executors == {}
+    (again,) = executors(state.handle(ev.OffersReceived(pool, (offer("o3", cpus=1),), 103.0)))
+    assert again.offer.agent_id == "A-agent1"

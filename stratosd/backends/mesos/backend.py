@@ -300,8 +300,11 @@ class MesosBackend:
         framework.executor_infos.pop(executor_id, None)
         host = framework.hosts.pop(executor_id, "")
         why = " ".join(p for p in (update.state, update.reason, update.message) if p)
-        if self.pilots.drop(executor_id):
-            self._emit(PilotJobEnded(executor_id, f"its Mesos executor {executor_id} ended ({why})", time.time()))
+        registered = executor_id in self.pilots.ever_registered
+        self.pilots.drop(executor_id)
+        if registered:  # (one the core already stopped is forgotten too: its agent may get a new one)
+            self._emit(PilotJobEnded(executor_id, f"its Mesos executor {executor_id} ended ({why})", time.time(),
+                                     framework.pool))
         else:
             missing = tr.executor_missing(update) if executor_id not in framework.heard else ""
             detail = (f"cannot start the StratOS executor `{self.executor_command}` there: {missing}" if missing
@@ -545,8 +548,10 @@ class MesosBackend:
         del self.frameworks[framework.pool]
         self._ids.set(framework.job_key, None)
         for executor_id in list(framework.executors):  # TEARDOWN ends them: their hosts leave the pool
-            if self.pilots.drop(executor_id):
-                self._emit(PilotJobEnded(executor_id, "its job's Mesos framework was torn down", time.time()))
+            if executor_id in self.pilots.ever_registered:
+                self.pilots.drop(executor_id)
+                self._emit(PilotJobEnded(executor_id, "its job's Mesos framework was torn down", time.time(),
+                                         framework.pool))
         framework.conn.stop_reconnecting()
 
         async def teardown() -> None:
