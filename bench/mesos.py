@@ -19,12 +19,16 @@ Rounds (--rounds) alternate local and coarse, so noise from elsewhere hits both 
 
 From the master itself: its allocation interval (GET /flags) and, per job, its framework's
 SUPPRESS and REVIVE calls and the offers it was sent, declined and accepted
-(/metrics/snapshot's `master/frameworks/<job>/<id>/...` counters, read just before the job's
-framework is torn down), plus the master-wide `master/messages_suppress_offers` and
-`master/messages_revive_offers` over the whole run. From the master's state: how many executors
-(Mesos tasks) each coarse job launched and on how many agents. From the daemon's debug log
-(`stratosd run -v`, logger `stratosd.mesos.offers`): the time from an OFFERS event to its
-answer (ACCEPT or DECLINE handed to the connection).
+(/metrics/snapshot's `master/frameworks/<job>/<id>/...` counters, read when the job's batch
+ended and again just before its TEARDOWN), plus the master-wide `master/messages_suppress_offers`
+and `master/messages_revive_offers` over the whole run. From the master's state: how many
+executors (Mesos tasks) each coarse job launched and on how many agents; then a second
+submission of 20 tasks to the same job must run on those executors (no new Mesos task).
+From the daemon's debug log (`stratosd run -v`, logger `stratosd.mesos.offers`): the time
+from an OFFERS event to its answer (ACCEPT or DECLINE handed to the connection). CPU per
+task: the daemon's own; beside it the local daemon's task processes, the coarse job's
+executors with their tasks (read from /proc before the TEARDOWN), or for fine mode the
+master process with its agents and all they started (read once they exited).
 
 Each phase has a time limit (SIGALRM): a hang ends the bench, not the machine's day.
 About 3-5 minutes with the defaults on a 2-CPU machine.
@@ -108,8 +112,10 @@ class Run:
     #: before its TEARDOWN; fine: the master process with its agents and everything they started
     #: (helper programs, executors, tasks), read once the job's Mesos tasks have ended.
     cluster_cpu: list[float] = field(default_factory=list)
-    #: per job: the master's counters for its framework, executors launched, agents used.
+    #: per job: the master's counters for its framework when its (first) batch ended and just
+    #: before its TEARDOWN; Mesos tasks launched and agents used.
     framework: list[dict[str, float]] = field(default_factory=list)
+    framework_end: list[dict[str, float]] = field(default_factory=list)
     executors: list[tuple[int, int]] = field(default_factory=list)
     answer_ms: list[float] = field(default_factory=list)
     #: Mesos: a second submission to the same job once the first ended: (seconds, Mesos tasks before, after).
@@ -226,6 +232,7 @@ def run_round(run: Run, daemon: Daemon, job_id: str, master: Master | None, mode
                 results = job.get_results()
                 run.again.append((time.perf_counter() - started, before, master.executors(job_id)[0]))
             check(f"{run.label}, second submission", job_id, dict(counts), results, AGAIN)
+        run.framework_end.append(master.framework_counters(job_id))
         with time_limit(60, f"closing {job_id}"):
             job.close()  # TEARDOWN now: the next job's framework gets the whole cluster
         wait_free(master, 60)
@@ -257,6 +264,7 @@ def first_result(run: Run, daemon: Daemon, master: Master, job_id: str, limit: f
     check("warm", job_id, {"finished": len(results)}, results, 1)
     run.walls.append(took)
     run.framework.append(master.framework_counters(job_id))
+    run.framework_end.append(run.framework[-1])
     run.executors.append(master.executors(job_id))
     run.answer_ms += offer_answers(daemon, job_id)
     with time_limit(60, f"closing {job_id}"):
@@ -264,19 +272,25 @@ def first_result(run: Run, daemon: Daemon, master: Master, job_id: str, limit: f
     wait_free(master, 60)
 
 
+def summed(counters: list[dict[str, float]]) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for one in counters:
+        for key, value in one.items():
+            total[key] = total.get(key, 0.0) + value
+    return total
+
+
 def framework_line(run: Run) -> str:
     """The master's counters summed over the run's jobs."""
-    total: dict[str, float] = {}
-    for counters in run.framework:
-        for key, value in counters.items():
-            total[key] = total.get(key, 0.0) + value
+    during, total = summed(run.framework), summed(run.framework_end)
     executors = ", ".join(f"{n} on {a} agent(s)" for n, a in run.executors)
     again = "".join(f"; a second submission of {AGAIN} tasks to the job took {w:.2f} s, its Mesos tasks "
                     f"{a} -> {b}" for w, a, b in run.again[:1])
     answers = (f"; offer answered {statistics.median(run.answer_ms):.2f} ms (median) after its OFFERS event"
                if run.answer_ms else "")
-    return (f"{run.label}: per job, Mesos tasks {executors}; the master counted SUPPRESS "
-            f"{total.get('calls/suppress', 0):g}, REVIVE {total.get('calls/revive', 0):g}, offers sent "
+    return (f"{run.label}: per job, Mesos tasks {executors}; the master counted, until the batch ended, SUPPRESS "
+            f"{during.get('calls/suppress', 0):g} and REVIVE {during.get('calls/revive', 0):g}; until TEARDOWN, "
+            f"SUPPRESS {total.get('calls/suppress', 0):g}, REVIVE {total.get('calls/revive', 0):g}, offers sent "
             f"{total.get('offers/sent', 0):g}, declined {total.get('offers/declined', 0):g}, accepted "
             f"{total.get('offers/accepted', 0):g} over {len(run.framework)} job(s){answers}{again}")
 
@@ -328,6 +342,8 @@ def main() -> int:
             daemon.cleanup()
         if master is not None:
             master.mesos.stop()
+    load = os.getloadavg()
+    print(f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     ratio = coarse.rate / local_run.rate
     warm_median = statistics.median(warm.walls)
     print()
