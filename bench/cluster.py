@@ -1,35 +1,43 @@
-"""One job over files in HDFS on the real 3-host cluster (tests/realcluster), beside the local backend.
+"""Mesos on the real 3-host cluster (tests/realcluster), coarse and fine mode, beside the local backend.
 
-    python bench/cluster.py [--tasks 330] [--file-kb 256] [--rounds 1]      # as root
+    python bench/cluster.py [--tasks 2000] [--fine-tasks 150] [--files 90] [--rounds 1]     # as root
 
 Brings the cluster up (`cluster.sh up 3`: Mesos 1.11 master and 3 agents of cpus:2, HDFS 2.7.3
 NameNode and 3 DataNodes, each host a network namespace) and down at the end; with RC_REUSE=1 it
 uses one already up (same RC_STATE_DIR / RC_NS_PREFIX) and leaves it. A `stratosd` runs in the
 head namespace (executor listener on the head's address), with `--cpus 6`: its local backend has
-the cluster's 6 slots.
+the cluster's 6 slots. The machine's load is printed first and last.
 
-Data: TASKS files of FILE_KB each, a third written into HDFS from each host with replication 1
-(the writer's DataNode holds the only replica), mirrored in a directory that stands for the HDFS
-mount (`hdfs_mount`; nothing mounts HDFS here, the hosts share one file system).
-
-Job: `glob_batch("wc -c < %f%", ...)` over them (each file marked `<[ ]>`), 1 core and 64 MB per
-task, results checked against the file sizes. Printed per backend: wall time from the batch call
-to the last result, tasks/s, and from `stratosctl status` (JobReport) the fraction of data-local
-tasks and of locally read bytes (the marked bytes on the host the task ran on), with those bytes.
-Rounds alternate Mesos and local. The machine's load is printed first.
+Runs, each one job of 1 core and 64 MB per task, wall time from the submitting call to the last
+result, and each under a time limit (SIGALRM):
+  throughput  bench/mesos.py's job: `batch` of TASKS `echo i`, then `get_results()`, checked
+              complete and in submission order; coarse Mesos (the default: one executor per agent)
+              beside the local backend, rounds alternating; the ratio local/coarse of tasks/s;
+  fine        the same job, FINE_TASKS of them, with mesos_mode="fine" (a Mesos task, an executor
+              start and three Python start-ups per task: far slower, so fewer tasks);
+  locality    `glob_batch("wc -c < %f%")` over FILES files of FILE_KB, a third written into HDFS
+              from each host with replication 1 (the writer's DataNode holds the only replica),
+              mirrored in a directory standing for the HDFS mount; coarse mode; results checked
+              against the file sizes; from `stratosctl status` (JobReport) the fraction of
+              data-local tasks and of locally read bytes. Also on the local backend (wall time only).
+Between runs every framework is torn down and the agents are free again.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,6 +46,27 @@ from stratos import Processor  # noqa: E402
 from tests.realcluster.harness import SCRIPT, HeadDaemon, RealCluster, own_namespaces  # noqa: E402
 
 MEM_PER_TASK = 64
+SLOTS = 6  # 3 agents x cpus:2, 1 core per task
+#: seconds per task allowed to a run (plus a minute): a run that hangs ends the bench, not the day.
+LIMIT_PER_TASK = {"coarse": 0.5, "local": 0.5, "fine": 3.0, "locality": 2.0}
+
+
+class RunTimeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int, what: str) -> Iterator[None]:
+    def expired(signum: int, frame: FrameType | None) -> None:
+        raise RunTimeout(f"{what} took longer than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def up(env: dict[str, str]) -> tuple[RealCluster, bool]:
@@ -72,37 +101,75 @@ def write_data(cluster: RealCluster, mount: Path, hdfs_dir: str, count: int, kb:
     return sizes
 
 
-def run_job(label: str, job_id: str, sizes: dict[str, int], pattern: str, **settings: object) -> dict[str, float]:
-    job = Processor(job_id=job_id, threads_per_task=1, mem_per_task=MEM_PER_TASK, **settings)  # type: ignore[arg-type]
-    started = time.perf_counter()
-    counts = job.glob_batch("wc -c < %f%", pattern)
-    results = job.get_results(details=True)
-    wall = time.perf_counter() - started
+def settings(kind: str, cluster: RealCluster) -> dict[str, object]:
+    if kind == "local":
+        return {"master": "local"}
+    return {"master": cluster.master, "mesos_mode": "fine" if kind == "fine" else "coarse"}
+
+
+def run_echo(kind: str, job_id: str, tasks: int, cluster: RealCluster) -> dict[str, float]:
+    """bench/mesos.py's job: TASKS `echo i`, results complete and in submission order."""
+    commands = [f"echo {i}" for i in range(tasks)]
+    with time_limit(int(60 + LIMIT_PER_TASK[kind] * tasks), f"{kind}, {tasks} tasks"):
+        job = Processor(job_id=job_id, threads_per_task=1, mem_per_task=MEM_PER_TASK,
+                        **settings(kind, cluster))  # type: ignore[arg-type]
+        started = time.perf_counter()
+        counts = job.batch(commands)
+        results = job.get_results()
+        wall = time.perf_counter() - started
+    if counts.get("finished") != tasks or results != [f"{i}\n" for i in range(tasks)]:
+        raise SystemExit(f"FAIL: {kind}: {job_id} gave wrong results: counts {counts}, {len(results)} results")
+    hosts = {t.host for t in job.stream.tasks()}
+    job.close()
+    return {"wall": wall, "tasks": tasks, "hosts": len(hosts)}
+
+
+def run_locality(kind: str, job_id: str, sizes: dict[str, int], pattern: str, cluster: RealCluster,
+                 mount: Path) -> dict[str, float]:
+    with time_limit(int(60 + LIMIT_PER_TASK["locality"] * len(sizes)), f"locality ({kind}), {len(sizes)} files"):
+        job = Processor(job_id=job_id, threads_per_task=1, mem_per_task=MEM_PER_TASK, hdfs=cluster.webhdfs,
+                        hdfs_mount=str(mount), **settings(kind, cluster))  # type: ignore[arg-type]
+        started = time.perf_counter()
+        counts = job.glob_batch("wc -c < %f%", pattern)
+        results = job.get_results(details=True)
+        wall = time.perf_counter() - started
     if counts.get("finished") != len(sizes) or len(results) != len(sizes):
-        raise SystemExit(f"FAIL: {label}: counts {counts}, {len(results)} results for {len(sizes)} files")
-    hosts: dict[str, int] = {}
+        raise SystemExit(f"FAIL: locality ({kind}): counts {counts}, {len(results)} results for {len(sizes)} files")
     for r in results:
         path = r.command.split("<[", 1)[1].split("]>", 1)[0] if "<[" in r.command else r.command.split()[-1]
         if int(r.stdout) != sizes[path]:
-            raise SystemExit(f"FAIL: {label}: task {r.task_id} ({path}) printed {r.stdout!r}, size {sizes[path]}")
-        hosts[r.host] = hosts.get(r.host, 0) + 1
+            raise SystemExit(f"FAIL: locality ({kind}): task {r.task_id} ({path}) printed {r.stdout!r}, "
+                             f"size {sizes[path]}")
     status = job.status()
     job.close()
-    total = sum(sizes.values())
-    return {"wall": wall, "tasks_s": len(sizes) / wall,
-            "local_tasks": status.locality_tasks if status.locality_tasks is not None else float("nan"),
-            "local_bytes": status.locality_bytes if status.locality_bytes is not None else float("nan"),
-            "bytes": float(total), "hosts": float(len(hosts))}
+    nan = float("nan")
+    return {"wall": wall, "tasks": len(sizes),
+            "local_tasks": status.locality_tasks if status.locality_tasks is not None else nan,
+            "local_bytes": status.locality_bytes if status.locality_bytes is not None else nan,
+            "bytes": float(sum(sizes.values()))}
+
+
+def free(cluster: RealCluster, kind: str) -> None:
+    """After a Mesos run: its framework gone and every agent free, so the next run gets whole offers."""
+    if kind != "local":
+        cluster.teardown_frameworks()
+
+
+def fraction(value: float) -> str:
+    return f"{value:.2f}" if value == value else "-"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", type=int, default=330, help="files, one task each (default 330)")
+    parser.add_argument("--tasks", type=int, default=2000, help="`echo i` tasks, coarse and local (default 2000)")
+    parser.add_argument("--fine-tasks", type=int, default=150, help="`echo i` tasks in fine mode (default 150)")
+    parser.add_argument("--files", type=int, default=90, help="files of the locality job (default 90)")
     parser.add_argument("--file-kb", type=int, default=256, help="size of each file, KiB (default 256)")
-    parser.add_argument("--rounds", type=int, default=1, help="rounds of each backend (default 1)")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of coarse and local (default 1)")
     opts = parser.parse_args()
-    if opts.tasks < 300:
-        parser.error("--tasks: at least 300")
+    if not (1 <= opts.tasks <= 20000 and 1 <= opts.fine_tasks <= 2000 and 3 <= opts.files <= 2000
+            and 1 <= opts.rounds <= 5):
+        parser.error("bounds: --tasks 1..20000, --fine-tasks 1..2000, --files 3..2000, --rounds 1..5")
     load = os.getloadavg()
     print(f"load average (1, 5, 15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} cores", flush=True)
     if os.geteuid() != 0:
@@ -113,45 +180,66 @@ def main() -> int:
     cluster, started = up(env)
     print(f"cluster: {' '.join(cluster.hosts)} (+ head nn), Mesos {cluster.master}, WebHDFS {cluster.webhdfs}; "
           f"{'up in' if started else 'reused after'} {time.monotonic() - began:.0f} s", flush=True)
-    daemon = HeadDaemon(cluster, "--mesos-idle-teardown", "2", cpus=6)
-    rows: dict[str, list[dict[str, float]]] = {"mesos": [], "local": []}
+    daemon = HeadDaemon(cluster, "--mesos-idle-teardown", "2", cpus=SLOTS)
+    rows: dict[str, list[dict[str, float]]] = {"coarse": [], "local": [], "fine": [], "locality": [],
+                                               "locality-local": []}
     try:
+        cluster.teardown_frameworks()
         with tempfile.TemporaryDirectory(prefix="stratos-bench-cluster-") as tmp:
-            mount = Path(tmp) / "dfs"
-            t0 = time.monotonic()
-            sizes = write_data(cluster, mount, "/bench", opts.tasks, opts.file_kb)
-            print(f"data: {len(sizes)} files, {sum(sizes.values()) / 2**20:.1f} MiB, a third from each host "
-                  f"(replication 1), written in {time.monotonic() - t0:.0f} s", flush=True)
             daemon.start()
             os.environ.update(daemon.env)
-            pattern = f"{mount}/bench/*.dat"
             for r in range(opts.rounds):
-                rows["mesos"].append(run_job("mesos", f"bench-cluster-{r}", sizes, pattern, master=cluster.master,
-                                             hdfs=cluster.webhdfs, hdfs_mount=str(mount)))
-                print(f"round {r + 1} mesos: {rows['mesos'][-1]['wall']:.2f} s", flush=True)
-                rows["local"].append(run_job("local", f"bench-local-{r}", sizes, pattern, master="local",
-                                             hdfs=cluster.webhdfs, hdfs_mount=str(mount)))
-                print(f"round {r + 1} local: {rows['local'][-1]['wall']:.2f} s", flush=True)
+                for kind in ("coarse", "local"):
+                    rows[kind].append(run_echo(kind, f"bench-{kind}-{r}", opts.tasks, cluster))
+                    free(cluster, kind)
+                    print(f"round {r + 1} {kind}: {opts.tasks} tasks in {rows[kind][-1]['wall']:.2f} s "
+                          f"on {rows[kind][-1]['hosts']:.0f} host(s)", flush=True)
+            rows["fine"].append(run_echo("fine", "bench-fine", opts.fine_tasks, cluster))
+            free(cluster, "fine")
+            print(f"fine: {opts.fine_tasks} tasks in {rows['fine'][-1]['wall']:.2f} s", flush=True)
+            mount = Path(tmp) / "dfs"
+            t0 = time.monotonic()
+            sizes = write_data(cluster, mount, "/bench", opts.files, opts.file_kb)
+            print(f"data: {len(sizes)} files, {sum(sizes.values()) / 2**20:.1f} MiB, a third from each host "
+                  f"(replication 1), written in {time.monotonic() - t0:.0f} s", flush=True)
+            pattern = f"{mount}/bench/*.dat"
+            rows["locality"].append(run_locality("coarse", "bench-locality", sizes, pattern, cluster, mount))
+            free(cluster, "coarse")
+            rows["locality-local"].append(run_locality("local", "bench-locality-local", sizes, pattern, cluster,
+                                                       mount))
+            print(f"locality: coarse {rows['locality'][-1]['wall']:.2f} s, local "
+                  f"{rows['locality-local'][-1]['wall']:.2f} s", flush=True)
+    except RunTimeout as exc:
+        print(f"FAIL: {exc}")
+        return 1
     finally:
         daemon.cleanup()
+        with contextlib.suppress(Exception):
+            cluster.teardown_frameworks()
         if started:
             subprocess.run([str(SCRIPT), "down"], capture_output=True, env=env, timeout=120)
             left = own_namespaces(env.get("RC_NS_PREFIX", "st-"))
             if left:
                 print(f"FAIL: namespaces left after down: {left}")
     print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    print(f"\n{'backend':28s} {'tasks':>6s} {'wall s':>7s} {'tasks/s':>8s} {'data-local':>11s} "
-          f"{'bytes read locally':>22s}")
-    for name, label in (("mesos", "Mesos, 3 hosts x 2 cpus"), ("local", "local backend, 6 slots")):
+
+    def rate(name: str) -> tuple[float, float]:
         wall = statistics.median(row["wall"] for row in rows[name])
-        last = rows[name][-1]
-        frac = last["local_bytes"]
-        local_bytes = f"{frac:.2f} ({frac * last['bytes'] / 2**20:.1f} MiB)" if frac == frac else "-"
-        tasks_frac = f"{last['local_tasks']:.2f}" if last["local_tasks"] == last["local_tasks"] else "-"
-        print(f"{label:28s} {opts.tasks:6d} {wall:7.2f} {opts.tasks / wall:8.1f} {tasks_frac:>11s} "
-              f"{local_bytes:>22s}")
-    print("\n(data-local: stratosctl status's fractions of placed marked tasks on a best host, and of their "
-          "marked bytes on the host that ran them; the local backend's single host holds no replica)")
+        return wall, rows[name][-1]["tasks"] / wall
+
+    print(f"\n{'run':44s} {'tasks':>6s} {'wall s':>7s} {'tasks/s':>8s}")
+    for name, label in (("coarse", "Mesos coarse, 3 hosts x 2 cpus"), ("local", f"local backend, {SLOTS} slots"),
+                        ("fine", "Mesos fine, 3 hosts x 2 cpus")):
+        wall, per_s = rate(name)
+        print(f"{label:44s} {rows[name][-1]['tasks']:6.0f} {wall:7.2f} {per_s:8.1f}")
+    print(f"ratio local/coarse tasks/s: {rate('local')[1] / rate('coarse')[1]:.2f}; "
+          f"coarse/fine: {rate('coarse')[1] / rate('fine')[1]:.1f}")
+    last = rows["locality"][-1]
+    print(f"\nlocality job (glob_batch `wc -c`, {last['tasks']:.0f} files of {opts.file_kb} KiB, replication 1):")
+    print(f"  Mesos coarse: {last['wall']:.2f} s, {last['tasks'] / last['wall']:.1f} tasks/s, data-local tasks "
+          f"{fraction(last['local_tasks'])}, bytes read locally {fraction(last['local_bytes'])}")
+    loc = rows["locality-local"][-1]
+    print(f"  local backend: {loc['wall']:.2f} s, {loc['tasks'] / loc['wall']:.1f} tasks/s (its host holds no replica)")
     return 0
 
 

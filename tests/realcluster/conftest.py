@@ -16,7 +16,8 @@ realcluster = realcluster_fixture(hosts=3, scope="session", MESOS_AGENT_PING_TIM
 
 @pytest.fixture
 def head_daemon(realcluster: RealCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[HeadDaemon]:
-    """A fresh stratosd in the head namespace; this process's client is pointed at its socket."""
+    """A fresh stratosd in the head namespace; this process's client is pointed at its socket.
+    Afterwards the frameworks it left on the master are torn down (RealCluster.teardown_frameworks)."""
     d = HeadDaemon(realcluster, "--mesos-idle-teardown", "2").start()
     for key, value in d.env.items():
         monkeypatch.setenv(key, value)
@@ -24,6 +25,7 @@ def head_daemon(realcluster: RealCluster, monkeypatch: pytest.MonkeyPatch) -> It
         yield d
     finally:
         d.cleanup()
+        realcluster.teardown_frameworks()  # what it left holds agents (coarse executors) otherwise
 
 
 @pytest.fixture

@@ -86,6 +86,34 @@ class RealCluster:
         state: dict[str, Any] = self.http(f"http://{self.master}/master/state")
         return state
 
+    def agents(self) -> list[dict[str, Any]]:
+        """The master's agents (`/master/slaves`), with their hostnames and used resources."""
+        agents: list[dict[str, Any]] = self.http(f"http://{self.master}/master/slaves")["slaves"]
+        return agents
+
+    def teardown_frameworks(self, timeout: float = 60) -> list[str]:
+        """Tear down every framework the master still holds (operator `/master/teardown`) and wait
+        until no agent has anything allocated; the names of those torn down.
+
+        A stopped daemon leaves its jobs' frameworks registered (failover, so that a restart adopts
+        what runs) and, in coarse mode, their executors running until they give up on the daemon
+        (`stratos_executor pilot --retry-for`, 300 s), holding their agents' cpus: the next test's
+        daemon would get no usable offers meanwhile. Each test starts from a free cluster."""
+        names = []
+        for framework in self.master_state()["frameworks"]:
+            self.exec("nn", "curl", "-sf", "--max-time", "10", "-X", "POST", "-d", f"frameworkId={framework['id']}",
+                      f"http://{self.master}/master/teardown", timeout=30)
+            names.append(str(framework["name"]))
+        deadline = time.monotonic() + timeout
+        while True:
+            busy = {a["hostname"]: a["used_resources"].get("cpus", 0) for a in self.agents()
+                    if a["used_resources"].get("cpus", 0) > 0}
+            if not busy:
+                return names
+            if time.monotonic() > deadline:
+                raise ClusterError(f"agents still busy {timeout} s after tearing down {names}: {busy}")
+            time.sleep(0.5)
+
     def live_datanodes(self) -> dict[str, dict[str, Any]]:
         """The NameNode's live DataNodes: `host:xferPort` (as the NameNode names them) -> their JMX record."""
         beans = self.http(f"{self.webhdfs}/jmx?qry=Hadoop:service=NameNode,name=NameNodeInfo")["beans"]

@@ -33,9 +33,10 @@ SEED_JOBS = ("demo-stream", "demo-object", "tmpl-strings", "tmpl-lists", "plain"
 
 
 @pytest.fixture
-def head_auto(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[AutoStarted]:
+def head_auto(realcluster: RealCluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[AutoStarted]:
     """A fresh socket and state directory for a daemon the client on the head starts itself.
-    This process's own client may use that daemon but never starts one (STRATOS_NO_AUTOSTART)."""
+    This process's own client may use that daemon but never starts one (STRATOS_NO_AUTOSTART).
+    Afterwards the frameworks it left on the master are torn down (RealCluster.teardown_frameworks)."""
     root = Path(tempfile.mkdtemp(prefix="sta-", dir="/tmp"))  # short: a Unix socket path
     daemon = AutoStarted(root)
     monkeypatch.setenv("STRATOS_SOCKET", str(daemon.socket))
@@ -51,6 +52,7 @@ def head_auto(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[AutoS
                     conn.close()
                     _connection._CACHE.pop(key, None)
         daemon.stop()  # by the PID in its state directory (same PID namespace)
+        realcluster.teardown_frameworks()
 
 
 def on_head(cluster: RealCluster, daemon: AutoStarted, *cmd: str, timeout: float = 240,

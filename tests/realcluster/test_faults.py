@@ -3,6 +3,10 @@
 once and none is lost. Every task appends "<attempt host>" to a file of its own when it starts, so
 the tests see where each ran; results come from the daemon alone.
 
+Jobs run in the default (coarse) Mesos mode: one executor per agent, a pilot that runs the job's
+tasks. The agent kill also runs in fine mode (one Mesos task per task); killing one task's own
+executor is a fine-mode fault (test_coarse.py kills a coarse executor).
+
 The session's cluster runs with MESOS_AGENT_PING_TIMEOUT=2secs and MESOS_MAX_AGENT_PING_TIMEOUTS=3
 (conftest.py): a silent agent is unreachable for the master after ~6 s instead of 75 s.
 """
@@ -88,10 +92,12 @@ def agents_restored(realcluster: RealCluster) -> Iterator[RealCluster]:
         all_agents_back(realcluster)
 
 
+@pytest.mark.parametrize("mode", ["coarse", "fine"])
 def test_an_agent_killed_mid_job_its_tasks_run_again_elsewhere_each_result_once(
-        agents_restored: RealCluster, head_daemon: HeadDaemon, tmp_path: Path) -> None:
+        agents_restored: RealCluster, head_daemon: HeadDaemon, tmp_path: Path, mode: str) -> None:
     cluster, runs, n = agents_restored, tmp_path / "runs", 9
-    job = Processor(master=cluster.master, job_id="rc-kill-agent", mem_per_task=64, threads_per_task=1)
+    job = Processor(master=cluster.master, job_id="rc-kill-agent", mem_per_task=64, threads_per_task=1,
+                    mesos_mode=mode)
     job.stream(commands(runs, n, 8))
     victim = cluster.hosts[0]
     doomed = wait_for(lambda: started_there(job, runs, victim), f"tasks to run on {victim}")
@@ -156,7 +162,7 @@ def test_daemon_kill9_mid_job_on_the_cluster_adopts_the_tasks_none_runs_twice(
 
 
 def mesos_task_id(cluster: RealCluster, job_id: str, task_id: int) -> tuple[str, str] | None:
-    """(framework id, Mesos task id) of a running task of a job, as the real master lists them. Task
+    """(framework id, Mesos task id) of a running task of a fine-mode job, as the real master lists them. Task
     ids repeat across the tests' daemons (each starts at job key 1): only the pair is unique."""
     for framework in cluster.master_state()["frameworks"]:
         if framework["name"] == job_id and framework["active"]:
@@ -190,7 +196,8 @@ def executor_pid(cluster: RealCluster, host: str, mesos_task: tuple[str, str]) -
 def test_an_executor_killed_on_its_host_its_task_runs_again_once(
         realcluster: RealCluster, head_daemon: HeadDaemon, tmp_path: Path) -> None:
     runs, n = tmp_path / "runs", 4
-    job = Processor(master=realcluster.master, job_id="rc-kill-exec", mem_per_task=64, threads_per_task=1)
+    job = Processor(master=realcluster.master, job_id="rc-kill-exec", mem_per_task=64, threads_per_task=1,
+                    mesos_mode="fine")  # one Mesos task, named JOB:TASK, per task
     job.stream(commands(runs, n, 8))
     t = wait_for(lambda: next((t for t in job.stream.tasks("running") if started_on(runs, t.task_id)), None),
                  "a task to run")
