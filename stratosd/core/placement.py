@@ -236,7 +236,7 @@ def on_pilot_start_failed(state: SchedulerState, e: ev.PilotStartFailed) -> None
     if e.executor_id:
         forget_executor(state, pool, e.executor_id)
     if job is not None and e.unusable_agent:
-        avoid(state, job, e.node or e.unusable_agent, e.unusable_agent, f"the executor could not start on {e.node}")
+        avoid(state, job, e.node or e.unusable_agent, e.unusable_agent, e.detail)
     if job is None or state.book.pools.get(pool):
         state.pilot_failures.pop(pool, None)
         return
@@ -539,10 +539,11 @@ def next_pending(job: Job) -> Task | None:
 
 
 def start(state: SchedulerState, job: Job, task: Task, host_id: str, cpus: float,
-          detail: str = "launched") -> act.LaunchTask:
-    """Mark a task running as a new attempt; the caller places it."""
+          detail: str = "launched", hostname: str = "") -> act.LaunchTask:
+    """Mark a task running as a new attempt; the caller places it. ``hostname``: the machine, when
+    the host id is an executor's (what users are shown, and what the story line names)."""
     task.attempt += 1
-    task.host = host_id
+    task.host = hostname or host_id
     task.kill_requested = False
     task.exit_code = task.signal = None
     task.started = task.ended = 0.0
@@ -560,8 +561,7 @@ def launch(state: SchedulerState, job: Job, task: Task, host: Host, cpus: float)
     detail = "launched"
     if executor is not None:  # a coarse Mesos executor: the story says which one, and on which agent
         detail = f"launched on executor {executor.executor_id} (agent {executor.agent_id or host.hostname})"
-    action = start(state, job, task, host.host_id, cpus, detail)
-    if host.hostname and host.hostname != host.host_id:
-        task.host = host.hostname  # a pilot's host id is its executor id; users want the machine
+    # a pilot's host id is its executor id; users want the machine
+    action = start(state, job, task, host.host_id, cpus, detail, host.hostname)
     state.book.reserve(host, job, task.task_id, cpus)
     state.effects.append(action)

@@ -80,7 +80,9 @@ def test_a_registered_executor_runs_the_tasks_and_the_story_names_it_and_its_age
     job = state.jobs["c"]
     assert job.tasks[0].host == "agent1"  # the machine, for users and locality
     story = state.story("c", 0)
-    assert any(f"launched on executor {launch.executor_id} (agent A-agent1)" in line.detail for line in story.entries)
+    (launched,) = [line for line in story.entries if line.finish is Status.RUNNING]
+    assert launched.detail == f"launched on executor {launch.executor_id} (agent A-agent1)"
+    assert launched.host == "agent1"  # the machine, as on every other line of the story
     # a task ends: the free slot takes the third task, no new offer needed
     actions = end(state, "c", 0)
     assert [(t.task_id, t.host_id) for t in of(act.LaunchTask, actions)] == [(2, launch.executor_id)]
@@ -123,10 +125,12 @@ def test_an_executor_that_never_started_frees_its_agent_and_a_missing_program_av
     pool = coarse_job(state)
     submit(state, "c", ["a"])
     (launch,) = executors(state.handle(ev.OffersReceived(pool, (offer("o1"),), 3.0)))
-    state.handle(ev.PilotStartFailed(pool, "agent1", "exited 127", 4.0, executor_id=launch.executor_id,
-                                     unusable_agent="A-agent1"))
+    state.handle(ev.PilotStartFailed(pool, "agent1", "host agent1: cannot start the StratOS executor: exit 127",
+                                     4.0, executor_id=launch.executor_id, unusable_agent="A-agent1"))
     job = state.jobs["c"]
     assert job.executors == {} and "A-agent1" in job.avoid
+    assert job.warnings == ["host agent1: cannot start the StratOS executor: exit 127; no more tasks of this job "
+                            "go to agent1"]  # the backend's words, naming the host and what failed
     actions = state.handle(ev.OffersReceived(pool, (offer("o2"), offer("o3", "agent2")), 5.0))
     assert [e.offer.agent_id for e in executors(actions)] == ["A-agent2"]
 

@@ -296,10 +296,11 @@ class MesosBackend:
         if update.state not in tr.TERMINAL_STATES:
             framework.executors[executor_id] = update.agent_id or framework.executors.get(executor_id, "")
             return
+        why = " ".join(p for p in (update.state, update.reason, update.message) if p)
+        reason = self._lost_reason(framework, update, why)  # (names the host and the command)
         framework.executors.pop(executor_id, None)
         framework.executor_infos.pop(executor_id, None)
         host = framework.hosts.pop(executor_id, "")
-        why = " ".join(p for p in (update.state, update.reason, update.message) if p)
         registered = executor_id in self.pilots.ever_registered
         self.pilots.drop(executor_id)
         if registered:  # (one the core already stopped is forgotten too: its agent may get a new one)
@@ -307,9 +308,7 @@ class MesosBackend:
                                      framework.pool))
         else:
             missing = tr.executor_missing(update) if executor_id not in framework.heard else ""
-            detail = (f"cannot start the StratOS executor `{self.executor_command}` there: {missing}" if missing
-                      else f"its Mesos task ended before the executor reached the daemon ({why})")
-            self._emit(PilotStartFailed(framework.pool, host, detail, time.time(), executor_id=executor_id,
+            self._emit(PilotStartFailed(framework.pool, host, reason, time.time(), executor_id=executor_id,
                                         unusable_agent=update.agent_id if missing else ""))
         framework.heard.discard(executor_id)
         if framework.release_at is not None and not framework.live and not framework.executors \
