@@ -307,10 +307,16 @@ def offer_executors(state: SchedulerState, job: Job, e: ev.OffersReceived) -> No
     """Coarse-grained Mesos: an offer from an agent where the job has no executor, while its pending
     tasks outnumber the free slots of its executors, becomes one executor holding room for that many
     tasks (at most what the offer holds); the core then places tasks on it as on a pilot. Every
-    other offer is declined, and offers are suppressed once the executors can hold the pending work."""
+    other offer is declined, and offers are suppressed once the executors can hold the pending work.
+
+    Data locality: pending tasks whose data an agent's host holds best wait for that host (delay
+    scheduling), so they ask for an executor (or more room) there even when executors elsewhere have
+    free slots; offers stay unsuppressed while such a host has no executor of the job.
+    """
     spec, pool = job.spec, job.pool
     uncovered = uncovered_tasks(state, job)
     declined: list[str] = []
+    local = local_waiting(job)
 
     def slots_in(offer: Offer) -> int:
         return min(math.floor(offer.cpus / max(spec.cpus, EPS) + EPS), math.floor(offer.mem / max(spec.mem, EPS) + EPS),
@@ -327,12 +333,14 @@ def offer_executors(state: SchedulerState, job: Job, e: ev.OffersReceived) -> No
         there = next((x for x in job.executors.values()
                       if (x.agent_id == offer.agent_id if x.agent_id else x.hostname == host_key)), None)
         growable = there is not None and bool(there.rooms) and there.executor_id in state.book.hosts
-        if uncovered <= 0 or slots < 1 or (there is not None and not growable) \
+        want = max(uncovered, local.get(host_key, 0) - (free_slots(state, job, there) if there else 0))
+        if want <= 0 or slots < 1 or (there is not None and not growable) \
                 or (avoided and not no_usable_host(job)):
             declined.append(offer.offer_id)
             continue
-        slots = min(slots, uncovered)
-        uncovered -= slots
+        slots = min(slots, want)
+        uncovered -= min(slots, max(uncovered, 0))
+        local.pop(host_key, None)
         if there is not None:  # the agent's executor grows by one more room
             grow(state, job, there, offer, slots)
             continue
@@ -343,11 +351,31 @@ def offer_executors(state: SchedulerState, job: Job, e: ev.OffersReceived) -> No
         executor.grown = 1
         state.effects.append(act.LaunchExecutor(pool, offer, executor_id, slots * spec.cpus, slots * spec.mem,
                                                 slots * spec.disk, stimulus_id=state.stimulus))
+    standing = {x.hostname for x in job.executors.values()}
+    starved = any(n > 0 and host not in standing for host, n in local.items())
     if declined:
-        refuse = BUSY_REFUSE_SECONDS if uncovered > 0 else IDLE_REFUSE_SECONDS
+        refuse = BUSY_REFUSE_SECONDS if uncovered > 0 or starved else IDLE_REFUSE_SECONDS
         state.effects.append(act.DeclineOffers(pool, tuple(declined), refuse, stimulus_id=state.stimulus))
-    if uncovered <= 0:
+    if uncovered <= 0 and not starved:
         state.effects.append(act.SuppressOffers(pool, stimulus_id=state.stimulus))
+
+
+def local_waiting(job: Job) -> dict[str, int]:
+    """Canonical host -> the job's pending tasks whose data it holds best (none while the job is held)."""
+    if job.held:
+        return {}
+    counts = {host: sum(1 for t in queue if job.tasks[t].status is Status.PENDING)
+              for host, queue in job.by_host.items()}
+    return {host: n for host, n in counts.items() if n}
+
+
+def free_slots(state: SchedulerState, job: Job, executor: CoarseExecutor) -> int:
+    """Tasks of the job the executor can start now (all its slots while it has not registered yet)."""
+    host = state.book.hosts.get(executor.executor_id)
+    if host is None:
+        return 0 if executor.registered else executor.slots
+    return max(0, min(math.floor(host.free_cpus / max(job.spec.cpus, EPS) + EPS),
+                      math.floor(host.free_mem / max(job.spec.mem, EPS) + EPS)))
 
 
 def grow(state: SchedulerState, job: Job, executor: CoarseExecutor, offer: Offer, slots: int) -> None:
@@ -403,15 +431,7 @@ def uncovered_tasks(state: SchedulerState, job: Job) -> int:
     registered, every slot of those still starting."""
     if job.held:
         return 0
-    cover = 0
-    for executor in job.executors.values():
-        host = state.book.hosts.get(executor.executor_id)
-        if host is None:
-            cover += 0 if executor.registered else executor.slots
-        else:
-            cover += max(0, min(math.floor(host.free_cpus / max(job.spec.cpus, EPS) + EPS),
-                                math.floor(host.free_mem / max(job.spec.mem, EPS) + EPS)))
-    return job.counts[Status.PENDING] - cover
+    return job.counts[Status.PENDING] - sum(free_slots(state, job, x) for x in job.executors.values())
 
 
 def avoid(state: SchedulerState, job: Job, host: str, agent: str, reason: str) -> None:

@@ -284,3 +284,24 @@ def test_an_executor_the_core_stopped_is_forgotten_when_its_mesos_task_ends(stat
     assert job.executors == {}
     (again,) = executors(state.handle(ev.OffersReceived(pool, (offer("o3", cpus=1),), 103.0)))
     assert again.offer.agent_id == "A-agent1"
+
+
+def test_tasks_waiting_for_their_data_host_get_an_executor_there_though_others_have_room(
+        state: SchedulerState) -> None:
+    from stratosd.core.locality import normalize
+
+    pool = coarse_job(state, locality_wait=600.0)
+    state.handle(ev.SubmitRequested(9, "c", "batch", "/", {}, ["a", "b", "c"], 2.0,
+                                    [(10, normalize({"agent1": 10})), (10, normalize({"agent1": 10})),
+                                     (10, normalize({"agent2": 10}))]))
+    # agent1 offers first and takes room for all three (nothing else stands yet) ...
+    (first,) = executors(state.handle(ev.OffersReceived(pool, (offer("o1", cpus=4),), 3.0)))
+    assert first.cpus == 3
+    placed = {t.task_id for t in of(act.LaunchTask, register(state, pool, first))}
+    assert placed == {0, 1}  # c waits for agent2, where its data is, though agent1 has a free slot
+    # ... so offers are not suppressed, and agent2's offer gets an executor for c
+    actions = state.handle(ev.OffersReceived(pool, (offer("o2", "agent2", cpus=4),), 4.0))
+    (second,) = executors(actions)
+    assert second.offer.agent_id == "A-agent2" and second.cpus == 1
+    assert [t.task_id for t in of(act.LaunchTask, register(state, pool, second))] == [2]
+    assert state.jobs["c"].tasks[2].host == "agent2"
