@@ -311,5 +311,6 @@ class PilotStartFailed(Timed):
     now: float
     #: the executor's id when the backend named it (a Mesos coarse executor), else "".
     executor_id: str = ""
-    #: the agent that cannot start the executor at all (missing program): the job avoids it.
+    #: the agent where a coarse executor ended before it ever reached the daemon: the job avoids it
+    #: (unless every agent that offers is avoided: then it is tried again).
     unusable_agent: str = ""

@@ -56,7 +56,6 @@ def hidden_host(realcluster: RealCluster) -> Iterator[str]:
 
 def test_a_host_without_stratos_is_named_and_the_tasks_run_elsewhere(
         realcluster: RealCluster, hidden_host: str, head_daemon: HeadDaemon) -> None:
-    # fine mode: in coarse mode the job's warning drops what the executor lacks (issue 17 report)
     job = Processor(master=realcluster.master, job_id="rc-hidden", mem_per_task=64, threads_per_task=1,
                     mesos_mode="fine")
     counts = job.batch([f"echo task {i}; hostname" for i in range(12)])
@@ -78,3 +77,20 @@ def test_a_host_without_stratos_is_named_and_the_tasks_run_elsewhere(
         assert d.task.status == "finished" and d.task.host != hidden_host and d.task.attempts >= 2
     job.close()
 
+
+def test_coarse_a_host_without_stratos_gets_no_task_and_the_job_names_it(
+        realcluster: RealCluster, hidden_host: str, head_daemon: HeadDaemon) -> None:
+    """Coarse mode: the executor on that host never reaches the daemon, so no task is ever placed
+    there (none is charged a retry); the job's warning names the host and the executor command."""
+    job = Processor(master=realcluster.master, job_id="rc-hidden-coarse", mem_per_task=64, threads_per_task=1)
+    counts = job.batch([f"echo task {i}; hostname" for i in range(12)])
+    assert counts["finished"] == 12, counts
+    results = sorted(job.get_results(details=True), key=lambda r: r.task_id)
+    assert [r.stdout.split("\n")[0] for r in results] == [f"task {i}" for i in range(12)]
+    for r in results:
+        assert r.host != hidden_host and r.stdout.split("\n")[1] == r.host, r
+    assert all(job.stream.task(t.task_id).task.attempts == 1 for t in job.stream.tasks())
+    warnings = [w for w in job.status().warnings if hidden_host in w]
+    assert len(warnings) == 1, job.status().warnings
+    assert f"host {hidden_host}" in warnings[0] and sys.executable in warnings[0], warnings[0]
+    job.close()

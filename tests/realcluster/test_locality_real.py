@@ -76,8 +76,7 @@ def test_a_file_spread_over_hosts_runs_on_the_host_with_the_largest_share(
         hosts = [b[0] for b in block_hosts(realcluster, f"/spread/{path.name}")]
         assert max(set(hosts), key=hosts.count) == best, (path.name, hosts)
     job = Processor(master=realcluster.master, hdfs=realcluster.webhdfs, hdfs_mount=str(mount),
-                    job_id="rc-spread", mem_per_task=64, threads_per_task=1, locality_wait=30,
-                    mesos_mode="fine")  # coarse: executors sized ignoring where tasks want to run (issue 17 report)
+                    job_id="rc-spread", mem_per_task=64, threads_per_task=1, locality_wait=30)
     assert job.glob_batch("wc -c < %f%", f"{mount}/spread/*")["finished"] == 3
     for r in job.get_results(details=True):
         path = next(p for p in files if str(p) in r.command)
@@ -91,8 +90,6 @@ def test_a_file_spread_over_hosts_runs_on_the_host_with_the_largest_share(
 
 def test_delay_scheduling_waits_for_the_busy_best_host_then_runs_elsewhere(
         realcluster: RealCluster, head_daemon: HeadDaemon, tmp_path: Path) -> None:
-    # fine mode: in coarse mode the patient job's executors on the other hosts cover its pending
-    # tasks, offers are suppressed, and the best host never gets one of its executors (issue 17 report)
     best = realcluster.hosts[0]
     mount = tmp_path / "dfs"
     fresh(realcluster, "/busy", "/blocker")
@@ -101,7 +98,7 @@ def test_delay_scheduling_waits_for_the_busy_best_host_then_runs_elsewhere(
     blocker_file = write(realcluster, mount, "/blocker", "b", [(best, 500)])
     blocker = Processor(master=realcluster.master, hdfs=realcluster.webhdfs, hdfs_mount=str(mount),
                         job_id="rc-blocker", mem_per_task=64, threads_per_task=1, locality_wait=600,
-                        mesos_mode="fine")
+                        mesos_mode="fine")  # (fine: its two tasks hold exactly the best host's two cpus)
     gate = tmp_path / "release-blocker"
     blocker.stream([f"cat <[{blocker_file}]> >/dev/null; while [ ! -e {gate} ]; do sleep 0.2; done; hostname"] * 2)
     deadline = time.monotonic() + 60
@@ -111,8 +108,7 @@ def test_delay_scheduling_waits_for_the_busy_best_host_then_runs_elsewhere(
     try:
         wait = 2.0
         job = Processor(master=realcluster.master, hdfs=realcluster.webhdfs, hdfs_mount=str(mount),
-                        job_id="rc-delay", mem_per_task=64, threads_per_task=1, locality_wait=wait,
-                        mesos_mode="fine")
+                        job_id="rc-delay", mem_per_task=64, threads_per_task=1, locality_wait=wait)
         submitted = time.time()
         assert job.glob_batch("cat %f% | wc -c", f"{mount}/busy/*")["finished"] == 4
         for r in job.get_results(details=True):
@@ -122,8 +118,7 @@ def test_delay_scheduling_waits_for_the_busy_best_host_then_runs_elsewhere(
         assert report["locality_tasks"] == 0.0, report
         # a job that may wait longer than the best host stays busy runs there once it is free
         patient = Processor(master=realcluster.master, hdfs=realcluster.webhdfs, hdfs_mount=str(mount),
-                            job_id="rc-patient", mem_per_task=64, threads_per_task=1, locality_wait=600,
-                        mesos_mode="fine")
+                            job_id="rc-patient", mem_per_task=64, threads_per_task=1, locality_wait=600)
         patient.glob_stream("cat %f% | wc -c", f"{mount}/busy/*")
         time.sleep(wait + 3)
         assert patient.stream.count_running_tasks() == 0 and patient.stream.count_unfinished_tasks() == 4

@@ -307,9 +307,9 @@ class MesosBackend:
             self._emit(PilotJobEnded(executor_id, f"its Mesos executor {executor_id} ended ({why})", time.time(),
                                      framework.pool))
         else:
-            missing = tr.executor_missing(update) if executor_id not in framework.heard else ""
+            # an executor that never reached the daemon: the job's tasks avoid its agent while others offer
             self._emit(PilotStartFailed(framework.pool, host, reason, time.time(), executor_id=executor_id,
-                                        unusable_agent=update.agent_id if missing else ""))
+                                        unusable_agent=update.agent_id))
         framework.heard.discard(executor_id)
         if framework.release_at is not None and not framework.live and not framework.executors \
                 and time.monotonic() >= framework.release_at:
