@@ -57,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
 
 _PILOT_EPILOG = """\
 exit codes:
-  0  stopped: the daemon said stop, SIGTERM/SIGINT, or idle for --idle-timeout
+  0  stopped: the daemon said stop, SIGTERM/SIGINT, or idle for --idle-timeout (also while
+     the daemon is unreachable: an idle pilot does not hold its host for --retry-for)
   1  unexpected error (also: a second SIGTERM/SIGINT before the reports were delivered)
   2  usage: no token, bad address or option
   3  the daemon was unreachable for longer than --retry-for; the tasks were killed

@@ -278,7 +278,7 @@ class Pilot:
     def _fail(self, exc: PilotExit) -> None:
         if self._failure is None:
             self._failure = exc
-            log.error("%s", exc.message)
+            log.log(logging.INFO if exc.code == EXIT_OK else logging.ERROR, "%s", exc.message)
         self._halt.set()
         self._failed.set()
 
@@ -565,6 +565,12 @@ class Pilot:
 
     # -- calls --------------------------------------------------------------------------------
 
+    def _idle_for(self, now: float) -> float:
+        """Seconds since the pilot last had work; 0 while a task runs or a report is undelivered."""
+        busy = any(a.running or (a.report_task is not None and not a.report_task.done())
+                   for a in self._attempts.values())
+        return 0.0 if busy else now - self._last_activity
+
     async def _call(self, method: str, request: Any, *, timeout: float,
                     metadata: tuple[tuple[str, str], ...] | None = None) -> Any:
         """One RPC, retried with backoff while the daemon is unreachable; PilotExit when it cannot succeed."""
@@ -596,6 +602,11 @@ class Pilot:
             if method not in ("Register", "Enroll"):
                 self._need_register = True
             left = self._outage_since + cfg.retry_for - now
+            if method != "Report" and self._idle_for(now) >= cfg.idle_timeout > 0:
+                # nothing runs and nothing is left to report: an idle pilot gives its host back rather
+                # than hold it while it waits for a daemon that may never return (it would exit idle anyway)
+                raise PilotExit(EXIT_OK, f"idle for {cfg.idle_timeout:g} s and the daemon at {cfg.target} is "
+                                f"unreachable ({problem}): exiting")
             if left <= 0:
                 raise PilotExit(
                     EXIT_UNREACHABLE,

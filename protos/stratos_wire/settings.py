@@ -227,6 +227,9 @@ class ProcessorSettings:
         "coarse", 'Mesos: "coarse" runs the job\'s tasks in one long-lived executor per agent, "fine" makes '
         "each task its own Mesos task", OneOf(get_args(MesosMode), 'use "coarse" (fast, the default) or "fine" '
         "(per-task Mesos accounting)"), unset_zero=True)
+    mesos_idle_timeout: float = declare(
+        5.0, "Mesos coarse executors: seconds one keeps a room (or, when it runs nothing, itself) with nothing "
+        "of the job to run before giving it back", Range(0, True, "a positive number of seconds"), unset_zero=True)
     slurm_account: str = declare(
         "", 'Slurm: the account pilot jobs are charged to ("": the user\'s default)', pilot_pool=True)
     slurm_qos: str = declare("", 'Slurm: the QoS of pilot jobs ("": the default)', pilot_pool=True)
@@ -246,8 +249,7 @@ class ProcessorSettings:
         "", 'Slurm: extra sbatch options, as shell words ("--constraint=ib --exclusive")', ShellWords(),
         pilot_pool=True)
     pilot_idle_timeout: float = declare(
-        60.0, "Slurm pilots and Mesos coarse executors: seconds one with nothing to run waits for more before "
-        "it exits (giving its resources back)",
+        60.0, "Slurm: seconds a pilot with nothing to run waits for more before it exits",
         Range(0, True, "a positive number of seconds"), unset_zero=True, pilot_pool=True)
     socket: str | None = declare(
         None, "the daemon's Unix socket; unset: $XDG_RUNTIME_DIR/stratos/stratosd.sock or /tmp/stratos-UID/",

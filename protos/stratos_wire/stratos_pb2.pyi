@@ -313,7 +313,7 @@ class HelloReply(_message.Message):
     def __init__(self, protocol_version: _Optional[int] = ..., daemon_version: _Optional[str] = ..., pid: _Optional[int] = ..., state_dir: _Optional[str] = ..., backends: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("master", "role", "threads_per_task", "mem_per_task", "disk_per_task", "monitor", "relauncher", "update_interval", "output", "log_directory", "task_timeout", "timeout_retries", "max_retries", "hdfs", "hdfs_mount", "has_locality_wait", "locality_wait", "slurm_account", "slurm_qos", "slurm_time_limit", "pilot_cpus", "pilot_mem", "max_pilots", "sbatch_options", "pilot_idle_timeout", "mem_per_task_set", "disk_per_task_set", "retries", "retry_on_exit", "after", "run_after_failure", "mesos_mode")
+    __slots__ = ("master", "role", "threads_per_task", "mem_per_task", "disk_per_task", "monitor", "relauncher", "update_interval", "output", "log_directory", "task_timeout", "timeout_retries", "max_retries", "hdfs", "hdfs_mount", "has_locality_wait", "locality_wait", "slurm_account", "slurm_qos", "slurm_time_limit", "pilot_cpus", "pilot_mem", "max_pilots", "sbatch_options", "pilot_idle_timeout", "mem_per_task_set", "disk_per_task_set", "retries", "retry_on_exit", "after", "run_after_failure", "mesos_mode", "mesos_idle_timeout")
     MASTER_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     THREADS_PER_TASK_FIELD_NUMBER: _ClassVar[int]
@@ -346,6 +346,7 @@ class JobSpec(_message.Message):
     AFTER_FIELD_NUMBER: _ClassVar[int]
     RUN_AFTER_FAILURE_FIELD_NUMBER: _ClassVar[int]
     MESOS_MODE_FIELD_NUMBER: _ClassVar[int]
+    MESOS_IDLE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     master: str
     role: str
     threads_per_task: float
@@ -378,7 +379,8 @@ class JobSpec(_message.Message):
     after: str
     run_after_failure: bool
     mesos_mode: str
-    def __init__(self, master: _Optional[str] = ..., role: _Optional[str] = ..., threads_per_task: _Optional[float] = ..., mem_per_task: _Optional[float] = ..., disk_per_task: _Optional[float] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., output: _Optional[str] = ..., log_directory: _Optional[str] = ..., task_timeout: _Optional[float] = ..., timeout_retries: _Optional[int] = ..., max_retries: _Optional[int] = ..., hdfs: _Optional[str] = ..., hdfs_mount: _Optional[str] = ..., has_locality_wait: _Optional[bool] = ..., locality_wait: _Optional[float] = ..., slurm_account: _Optional[str] = ..., slurm_qos: _Optional[str] = ..., slurm_time_limit: _Optional[str] = ..., pilot_cpus: _Optional[float] = ..., pilot_mem: _Optional[float] = ..., max_pilots: _Optional[int] = ..., sbatch_options: _Optional[str] = ..., pilot_idle_timeout: _Optional[float] = ..., mem_per_task_set: _Optional[bool] = ..., disk_per_task_set: _Optional[bool] = ..., retries: _Optional[int] = ..., retry_on_exit: _Optional[_Iterable[int]] = ..., after: _Optional[str] = ..., run_after_failure: _Optional[bool] = ..., mesos_mode: _Optional[str] = ...) -> None: ...
+    mesos_idle_timeout: float
+    def __init__(self, master: _Optional[str] = ..., role: _Optional[str] = ..., threads_per_task: _Optional[float] = ..., mem_per_task: _Optional[float] = ..., disk_per_task: _Optional[float] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., output: _Optional[str] = ..., log_directory: _Optional[str] = ..., task_timeout: _Optional[float] = ..., timeout_retries: _Optional[int] = ..., max_retries: _Optional[int] = ..., hdfs: _Optional[str] = ..., hdfs_mount: _Optional[str] = ..., has_locality_wait: _Optional[bool] = ..., locality_wait: _Optional[float] = ..., slurm_account: _Optional[str] = ..., slurm_qos: _Optional[str] = ..., slurm_time_limit: _Optional[str] = ..., pilot_cpus: _Optional[float] = ..., pilot_mem: _Optional[float] = ..., max_pilots: _Optional[int] = ..., sbatch_options: _Optional[str] = ..., pilot_idle_timeout: _Optional[float] = ..., mem_per_task_set: _Optional[bool] = ..., disk_per_task_set: _Optional[bool] = ..., retries: _Optional[int] = ..., retry_on_exit: _Optional[_Iterable[int]] = ..., after: _Optional[str] = ..., run_after_failure: _Optional[bool] = ..., mesos_mode: _Optional[str] = ..., mesos_idle_timeout: _Optional[float] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
     __slots__ = ("job_id", "spec", "request_id")

@@ -71,6 +71,7 @@ class JobSpec:
     sbatch_options: str = default("sbatch_options")
     pilot_idle_timeout: float = default("pilot_idle_timeout")
     mesos_mode: MesosMode = default("mesos_mode")
+    mesos_idle_timeout: float = default("mesos_idle_timeout")
     #: the user set mem / disk: they are limits a task is stopped at, not only sizes for packing.
     mem_set: bool = False
     disk_set: bool = False

@@ -392,9 +392,9 @@ def grow(state: SchedulerState, job: Job, executor: CoarseExecutor, offer: Offer
 
 def shrink_unused_rooms(state: SchedulerState, job: Job, now: float) -> None:
     """Give back the rooms an executor grew by once they went unused for the job's idle time
-    (``pilot_idle_timeout``) while nothing waited: never one a running task needs (its host keeps
+    (``mesos_idle_timeout``) while nothing waited: never one a running task needs (its host keeps
     room for what runs), never the first (the executor leaves whole when idle, by itself)."""
-    idle = job.spec.pilot_idle_timeout
+    idle = job.spec.mesos_idle_timeout
     waiting = job.counts[Status.PENDING] > 0 and not job.held
     for executor in job.executors.values():
         host = state.book.hosts.get(executor.executor_id)

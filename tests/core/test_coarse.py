@@ -195,7 +195,7 @@ def test_fine_mode_still_packs_tasks_into_offers(state: SchedulerState) -> None:
 
 def test_an_executor_grows_by_a_later_offer_from_its_agent_and_shrinks_when_that_room_goes_unused(
         state: SchedulerState) -> None:
-    pool = coarse_job(state, pilot_idle_timeout=10.0)
+    pool = coarse_job(state, mesos_idle_timeout=10.0)
     submit(state, "c", ["a"])
     (launch,) = executors(state.handle(ev.OffersReceived(pool, (offer("o1", cpus=4),), 3.0)))
     register(state, pool, launch)
@@ -226,7 +226,7 @@ def test_an_executor_grows_by_a_later_offer_from_its_agent_and_shrinks_when_that
 
 
 def test_work_arriving_resets_a_rooms_idle_time(state: SchedulerState) -> None:
-    pool = coarse_job(state, pilot_idle_timeout=10.0)
+    pool = coarse_job(state, mesos_idle_timeout=10.0)
     submit(state, "c", ["a"])
     (launch,) = executors(state.handle(ev.OffersReceived(pool, (offer("o1", cpus=1),), 3.0)))
     register(state, pool, launch)

@@ -520,6 +520,32 @@ def test_an_unreachable_daemon_gives_up_after_retry_for(tmp_path: Path) -> None:
     run(main)
 
 
+def test_an_idle_pilot_that_lost_its_daemon_exits_after_its_idle_time_not_retry_for(tmp_path: Path) -> None:
+    """It would exit idle anyway: holding its host (a coarse Mesos executor holds the agent's cpus)
+    for --retry-for while the daemon is gone starves everyone else."""
+    async def main() -> None:
+        job = new_job()
+        hub = FakeHub(job)
+        server, target = await start_server(hub, "127.0.0.1:0")
+        pilot = PilotProcess(tmp_path, job)
+        try:
+            await pilot.start(target, "--retry-for", "120", "--idle-timeout", "2")
+            await until(lambda: hub.fetches, "a fetch", pilot=pilot)
+            hub.send(tasks=[task(1, "echo hi", tmp_path)])
+            await until(lambda: hub.reports(1) and any(r.HasField("ended") for r in hub.reports(1)),
+                        "the task's end report", pilot=pilot)
+            await server.stop(0)
+            began = time.monotonic()
+            assert await pilot.exit_code() == 0
+            assert time.monotonic() - began < 10  # its idle time, not the 120 s of --retry-for
+            assert "unreachable" in pilot.log() and "exiting" in pilot.log()
+        finally:
+            await pilot.cleanup()
+            await server.stop(0)
+
+    run(main)
+
+
 def test_losing_the_daemon_mid_run_kills_the_tasks_and_exits_3(tmp_path: Path) -> None:
     async def main() -> None:
         job = new_job()

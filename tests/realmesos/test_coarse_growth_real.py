@@ -31,7 +31,7 @@ def test_an_executor_grows_with_its_agents_offers_and_gives_the_room_back_when_u
         daemon: Daemon, real_mesos: RealMesos) -> None:
     name = "grow-mesos"
     job = Processor(master=real_mesos.url.removeprefix("http://"), job_id=name, mem_per_task=64,
-                    disk_per_task=16, pilot_idle_timeout=3)
+                    disk_per_task=16, mesos_idle_timeout=3)
     s = job.stream(["sleep 60"])
     wait_for(lambda: s.get_status(0) == "running" and s.task(0).started > 0, "the first task to start", 60)
     first = wait_for(lambda: [t for t in (framework(real_mesos, name) or {}).get("tasks", [])
@@ -53,7 +53,7 @@ def test_an_executor_grows_with_its_agents_offers_and_gives_the_room_back_when_u
         per_agent.setdefault(t["slave_id"], set()).add(t["executor_id"])
     assert all(len(ids) == 1 for ids in per_agent.values())  # one executor per agent
     wait_for(lambda: all(s.get_status(i) == "finished" for i in range(1, 13)), "the short tasks", 120)
-    # nothing waits, the second room is unused: after pilot_idle_timeout it is given back (killed),
+    # nothing waits, the second room is unused: after mesos_idle_timeout it is given back (killed),
     # while the first room keeps running the long task
     given_back = wait_for(lambda: [t for t in executor_tasks(real_mesos, name, executor_id)
                                    if t["id"] != executor_id and t["state"] == "TASK_KILLED"],

@@ -71,7 +71,7 @@ DEFAULT_IDLE_TEARDOWN = 60.0
 #: four weeks, as the Mesos docs suggest for batch frameworks: a daemon restart never kills tasks.
 DEFAULT_FAILOVER_TIMEOUT = 4 * 7 * 86400.0
 #: a coarse executor with nothing to run exits after this long unless the job says otherwise.
-DEFAULT_IDLE_TIMEOUT: float = default("pilot_idle_timeout")
+DEFAULT_IDLE_TIMEOUT: float = default("mesos_idle_timeout")
 
 
 class FrameworkIds(Protocol):
@@ -469,7 +469,7 @@ class MesosBackend:
         """A coarse executor's command: a pilot offering what the offer gave it; its tasks' sandboxes
         (and their stdout and stderr files with output="mesos") go under its Mesos sandbox."""
         address, tls_ca, ca_pem = self._connection(grant)
-        idle = grant.spec.pilot_idle_timeout or DEFAULT_IDLE_TIMEOUT
+        idle = grant.spec.mesos_idle_timeout or DEFAULT_IDLE_TIMEOUT
         command = (f"{self.executor_command} pilot --connect {shlex.quote(address)} --job {shlex.quote(grant.job_name)}"
                    f" --cpus {cpus:g} --mem {mem:g} --idle-timeout {idle:g} --host {shlex.quote(hostname)}"
                    ' --work-dir "${MESOS_SANDBOX:-$PWD}/tasks"')
