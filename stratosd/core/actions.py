@@ -167,12 +167,16 @@ class AdoptAttempts(Action):
 
 @dataclass(frozen=True, slots=True)
 class PoolDemand(Action):
-    """How many of the pool's tasks wait and run now: a backend that supplies hosts (Slurm pilots)
-    sizes its supply from it. Sent at the end of a step when the numbers changed."""
+    """How many of the pool's tasks wait and run now (a shared pool: of all its jobs together): a
+    backend that supplies hosts (Slurm pilots) sizes its supply from it. Sent at the end of a step
+    when the numbers changed."""
 
     pool: PoolId
     pending: int
     running: int
+    #: the most pilots the pool may have: the largest max_pilots of its jobs with unended tasks
+    #: (0: none said; the backend keeps its own). Pending tasks' data hosts would join here.
+    max_pilots: int = 0
 
 
 @dataclass(frozen=True, slots=True)
