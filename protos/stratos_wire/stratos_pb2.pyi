@@ -706,7 +706,7 @@ class ResultsServerMessage(_message.Message):
     def __init__(self, batch: _Optional[_Union[ResultBatch, _Mapping]] = ..., end: _Optional[_Union[ResultsEnd, _Mapping]] = ..., committed: _Optional[_Union[ResultsCommitted, _Mapping]] = ...) -> None: ...
 
 class JobStatus(_message.Message):
-    __slots__ = ("job_id", "state", "master", "total", "counts", "results_available", "cursor", "created", "finished_at", "warnings", "stream_opened", "stream_closed", "locality_tasks", "locality_tasks_local", "locality_bytes", "locality_bytes_local", "pilots_queued", "pilots_running", "after_job", "hold", "hold_reason", "follows")
+    __slots__ = ("job_id", "state", "master", "total", "counts", "results_available", "cursor", "created", "finished_at", "warnings", "stream_opened", "stream_closed", "locality_tasks", "locality_tasks_local", "locality_bytes", "locality_bytes_local", "pilots_queued", "pilots_running", "after_job", "hold", "hold_reason", "follows", "pool")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     MASTER_FIELD_NUMBER: _ClassVar[int]
@@ -729,6 +729,7 @@ class JobStatus(_message.Message):
     HOLD_FIELD_NUMBER: _ClassVar[int]
     HOLD_REASON_FIELD_NUMBER: _ClassVar[int]
     FOLLOWS_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: str
     master: str
@@ -751,7 +752,8 @@ class JobStatus(_message.Message):
     hold: str
     hold_reason: str
     follows: _containers.RepeatedCompositeFieldContainer[FollowInfo]
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., master: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Union[StatusCounts, _Mapping]] = ..., results_available: _Optional[int] = ..., cursor: _Optional[int] = ..., created: _Optional[float] = ..., finished_at: _Optional[float] = ..., warnings: _Optional[_Iterable[str]] = ..., stream_opened: _Optional[bool] = ..., stream_closed: _Optional[bool] = ..., locality_tasks: _Optional[int] = ..., locality_tasks_local: _Optional[int] = ..., locality_bytes: _Optional[int] = ..., locality_bytes_local: _Optional[int] = ..., pilots_queued: _Optional[int] = ..., pilots_running: _Optional[int] = ..., after_job: _Optional[str] = ..., hold: _Optional[str] = ..., hold_reason: _Optional[str] = ..., follows: _Optional[_Iterable[_Union[FollowInfo, _Mapping]]] = ...) -> None: ...
+    pool: str
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., master: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Union[StatusCounts, _Mapping]] = ..., results_available: _Optional[int] = ..., cursor: _Optional[int] = ..., created: _Optional[float] = ..., finished_at: _Optional[float] = ..., warnings: _Optional[_Iterable[str]] = ..., stream_opened: _Optional[bool] = ..., stream_closed: _Optional[bool] = ..., locality_tasks: _Optional[int] = ..., locality_tasks_local: _Optional[int] = ..., locality_bytes: _Optional[int] = ..., locality_bytes_local: _Optional[int] = ..., pilots_queued: _Optional[int] = ..., pilots_running: _Optional[int] = ..., after_job: _Optional[str] = ..., hold: _Optional[str] = ..., hold_reason: _Optional[str] = ..., follows: _Optional[_Iterable[_Union[FollowInfo, _Mapping]]] = ..., pool: _Optional[str] = ...) -> None: ...
 
 class ListTasksRequest(_message.Message):
     __slots__ = ("job_id", "state")

@@ -140,10 +140,12 @@ class PoolGrant:
     job_name: str
     token: str
     spec: JobSpec
+    #: the job's key (a shared pool's backend reports its pilots in each of its jobs' status).
+    job_key: int = 0
 
     @classmethod
     def of(cls, job: Job) -> PoolGrant:
-        return cls(job.name, job.token, job.spec)
+        return cls(job.name, job.token, job.spec, job.key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -354,6 +354,11 @@ class SchedulerState:
         job = self.jobs.get(name)
         return JobView.of(job) if job is not None else None
 
+    def view_key(self, key: int) -> JobView | None:
+        """A snapshot of the job with this journal key (None if there is none): a pool pilot names jobs by key."""
+        job = self.by_key.get(key)
+        return JobView.of(job) if job is not None else None
+
     def task_count(self, job_key: int) -> int:
         """How many tasks the job has (0 when it is gone)."""
         job = self.by_key.get(job_key)
