@@ -82,6 +82,11 @@ def pilots_to_submit(pending: int, running: int, slots_per_pilot: int, pilots: i
     return max(0, wanted - pilots)
 
 
+def pool_label(pool: str) -> str:
+    """A shared pool's pilot jobs are named ``stratos-<label>`` and log to ``<label>-pilot-<id>.log``."""
+    return "pool-" + re.sub(r"[^A-Za-z0-9_.=-]", "_", PoolId(pool).name)  # squeue --name splits at commas
+
+
 def safety_idle_timeout(spec: JobSpec, idle_release: float) -> float:
     """A shared pool's pilot's own --idle-timeout: only a safety net for a daemon that no longer tells
     it to stop (the core stops idle pilots after ``idle_release``); well above it."""
@@ -119,7 +124,7 @@ class PilotPool:
     def label(self) -> str:
         """What names its pilot jobs and their log files: the job's name, or the shared pool's."""
         if self.job_key is None:
-            return "pool-" + re.sub(r"[^A-Za-z0-9_.=,-]", "_", PoolId(self.pool).name)
+            return pool_label(self.pool)
         return self.grant.job_name if self.grant is not None else ""
 
 
@@ -362,8 +367,12 @@ class SlurmBackend:
         log.warning("pool %s: %s", state.pool, state.problem)
 
     async def _supply(self, state: PilotPool) -> None:
-        """Submit pilot jobs for the core's last demand (a removed job's pool was released already)."""
+        """Submit pilot jobs for the core's last demand (a removed job's pool was released already);
+        a shared pool with nothing waiting scancels its pilot jobs still queued in Slurm (a running
+        pilot is the core's to stop once it has been idle)."""
         grant = state.grant
+        if state.job_key is None and not state.pending:
+            await self._cancel_queued(state)
         if grant is None or not (state.pending + state.running) or time.monotonic() < state.retry_at:
             return
         cpus, mem, slots = pilot_size(grant.spec)
@@ -433,6 +442,20 @@ class SlurmBackend:
         self._save(state)
         log.info("%s: pilot job %s submitted (%d cores, %d MB)", label, slurm_id, cpus, mem)
         return True
+
+    async def _cancel_queued(self, state: PilotPool) -> None:
+        ids = [slurm_id for slurm_id, now in state.pilots.items()
+               if now in QUEUED_STATES and f"slurm-{slurm_id}" not in self.pilots.ever_registered]
+        if not ids:
+            return
+        code, _, err = await _run(["scancel", *ids])
+        if code != 0:
+            log.warning("scancel %s failed: %s", " ".join(ids), err.strip())
+            return
+        for slurm_id in ids:
+            state.pilots.pop(slurm_id, None)
+        self._save(state)
+        log.info("pool %s: nothing waits any more: cancelled queued pilot jobs %s", state.pool, " ".join(ids))
 
     async def _cancel_all(self, state: PilotPool) -> None:
         self.pools.pop(state.pool, None)
