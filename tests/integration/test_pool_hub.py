@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from stratos import Processor
 from stratos_wire import stratos_pb2 as pb
-from tests.daemon import Daemon, daemon_fixture
+from tests.daemon import Daemon, daemon_fixture, wait_for
 from tests.integration.ctl_helpers import run_ctl
 from tests.rpc import hub_stub, stratos_stub
 
@@ -123,3 +125,37 @@ def test_stratosctl_prints_and_writes_the_pool_credential(pool_daemon: Daemon, t
     run = run_ctl(pool_daemon, "pilot-credential", "mesos:5")
     assert run.returncode != 0 and "not a pilot pool" in run.stderr
     assert "pilot-credential" in run_ctl(pool_daemon, "--help").stdout
+
+
+def test_a_real_pool_pilot_runs_two_jobs_and_one_jobs_cancel_leaves_the_other_running(
+        pool_daemon: Daemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cred = tmp_path / "cred"
+    assert run_ctl(pool_daemon, "pilot-credential", "pilots", "-o", str(cred)).returncode == 0
+    work = tmp_path / "work"
+    pilot = subprocess.Popen(
+        [sys.executable, "-m", "stratos_executor", "pilot", "--connect", f"unix:{pool_daemon.socket}",
+         "--pool", POOL, "--token-file", str(cred), "--work-dir", str(work), "--cpus", "3", "--mem", "3000",
+         "--idle-timeout", "0"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "pilot.log", "wb"))  # noqa: SIM115
+    try:
+        jobs = {}
+        for who in ("x", "y"):
+            (tmp_path / who).mkdir()
+            monkeypatch.chdir(tmp_path / who)
+            monkeypatch.setenv("WHO", who)
+            jobs[who] = Processor(job_id=f"real-{who}", master="pilots")
+            # a submission carries its environment and working directory
+            jobs[who].stream(['sleep 1; echo "$WHO $(pwd) $STRATOS_JOB_ID ${STRATOS_TOKEN:-none}"'] * 3
+                             if who == "x" else ["sleep 60"])
+        wait_for(lambda: jobs["y"].status().counts["running"] == 1, "y's task running on the pool pilot")
+        jobs["y"].cancel()
+        assert jobs["x"].wait()
+        assert jobs["x"].get_results() == [f"x {tmp_path / 'x'} real-x none\n"] * 3
+        assert jobs["y"].status().counts["killed"] == 1
+        assert pilot.poll() is None  # the cancel stopped y's task, not the pilot
+        assert {t.attempts for t in jobs["x"].stream.tasks()} == {1}
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in work.iterdir()}
+        assert modes == {"real-x": 0o700, "real-y": 0o700}  # each job's sandboxes: private to the user
+    finally:
+        pilot.terminate()
+        pilot.wait(timeout=30)
