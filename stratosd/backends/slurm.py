@@ -274,11 +274,25 @@ class SlurmBackend:
         self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
     async def close(self) -> None:
-        # Pilots keep running across a daemon restart: they reconnect, and the journal names them.
+        # Pilots running tasks keep running across a daemon restart: they reconnect, and the journal
+        # names them. Shared pools' pilots that run nothing are scancelled: nobody would stop them.
         if self._watcher is not None:
             self._watcher.cancel()
         for task in list(self._background):
             task.cancel()
+        busy = set(self.pilots.live_attempts().values())
+        for state in [s for s in self.pools.values() if s.job_key is None]:
+            idle = [slurm_id for slurm_id in state.pilots if f"slurm-{slurm_id}" not in busy]
+            if not idle:
+                continue
+            code, _, err = await _run(["scancel", *idle])
+            if code != 0:
+                log.warning("scancel %s failed: %s", " ".join(idle), err.strip())
+                continue
+            for slurm_id in idle:
+                del state.pilots[slurm_id]
+            self._save(state)
+            log.info("pool %s: the daemon stops: cancelled its idle pilot jobs %s", state.pool, " ".join(idle))
 
     async def _watch(self) -> None:
         while True:

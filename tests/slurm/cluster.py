@@ -114,6 +114,6 @@ def scancel_orphans() -> None:
     out = slurm("squeue", "-h", "-O", "JobID:20,Name:80,STDOUT:500")
     for line in out.splitlines():
         parts = line.split(None, 2)
-        if (len(parts) == 3 and parts[1].startswith("stratos-") and parts[2].startswith("/tmp/st-")
+        if (len(parts) == 3 and parts[1].startswith("stratos-") and parts[2].startswith("/tmp/st")
                 and not Path(parts[2].strip()).parent.exists()):
             slurm("scancel", parts[0])

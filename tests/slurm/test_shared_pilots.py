@@ -3,13 +3,14 @@
 Two jobs with their own settings and environments run on the same pilot, each task seeing its own
 job's; no credential is readable by a task through /proc; a job's cancel leaves the other running on
 the same pilot; `kill -9` of the daemon leaves the pilots' tasks of both jobs where they run, and none
-runs twice (side effects counted). A pilot's node cut off is not tested here: one node cannot be cut
-off from itself (tests/realcluster covers lost nodes of the 3-node cluster in a box).
+runs twice (side effects counted). One node cannot be cut off from itself: a pilot's process stopped
+(SIGSTOP) stands for a node cut off (the daemon hears nothing from it; its task runs on).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 from stratos import Processor
 from stratosd.enroll import Enrollment
 from tests.daemon import Daemon, daemon_fixture, wait_for
-from tests.slurm.cluster import pilots_under, scancel_orphans
+from tests.slurm.cluster import pilots_under, scancel_orphans, slurm
 
 pytestmark = pytest.mark.slurm
 
@@ -132,3 +133,39 @@ def test_a_daemon_killed_with_shared_pilots_running_keeps_both_jobs_tasks_where_
     assert set(pilots_under(daemon.state_dir)) <= before  # no new pilot was needed
     log = "".join(p.read_text() for p in (daemon.state_dir / "slurm-logs").iterdir())
     assert "registered again" in log and os.path.isdir(daemon.state_dir)
+
+
+def _pilot_pid(slurm_id: str) -> int:
+    """The pid of the pilot process of a Slurm pilot job (on this one node)."""
+    for line in slurm("scontrol", "listpids", slurm_id).splitlines()[1:]:
+        pid = line.split()[0]
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"stratos_executor" in argv and b"pilot" in argv:
+            return int(pid)
+    raise AssertionError(f"no pilot process in Slurm job {slurm_id}")
+
+
+def test_a_pilot_cut_off_is_lost_its_task_runs_on_another_and_its_late_word_is_refused(
+        daemon: Daemon, slurm_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One node cannot be cut off from itself: the pilot's process is stopped instead (SIGSTOP), so the
+    # daemon hears nothing from it, as from a node cut off; its task process runs on meanwhile.
+    job = _job("slurm", "cut", tmp_path / "cut", "cut", monkeypatch, pilot_cpus=1, max_pilots=2, max_retries=3)
+    job.stream([PILOT + f'sleep 6; echo "{i} $pilot"' for i in range(2)])
+    wait_for(lambda: job.status().counts["running"] == 2, "a task on each of two pilots", timeout=90)
+    victim = sorted(pilots_under(daemon.state_dir))[0]
+    pid = _pilot_pid(victim)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        assert job.wait()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    results = sorted(job.get_results())
+    assert [r.split()[0] for r in results] == ["0", "1"]  # each result once
+    assert f"slurm-{victim}" not in {r.split()[1] for r in results}  # the cut-off pilot's word never counted
+    retried = [t for t in job.stream.tasks() if t.attempts == 2]
+    assert len(retried) == 1 and "no word from it" in job.stream.task(retried[0].task_id).reason
+    time.sleep(3)  # the pilot comes back, registers again holding a stale attempt: nothing changes
+    assert sorted(job.get_results()) == [] and job.status().counts["finished"] == 2
