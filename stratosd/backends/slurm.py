@@ -390,7 +390,11 @@ class SlurmBackend:
         if grant is None or not (state.pending + state.running) or time.monotonic() < state.retry_at:
             return
         cpus, mem, slots = pilot_size(grant.spec)
-        count = pilots_to_submit(state.pending, state.running, slots, len(state.pilots),
+        # a pilot the core counted lost (silent: its node cut off, say) serves nothing though Slurm
+        # still runs it: it does not count against the pool's max_pilots (if it comes back, it registers)
+        serving = sum(1 for slurm_id in state.pilots if f"slurm-{slurm_id}" in self.pilots.pilots
+                      or f"slurm-{slurm_id}" not in self.pilots.ever_registered)
+        count = pilots_to_submit(state.pending, state.running, slots, serving,
                                  state.max_pilots or grant.spec.max_pilots or DEFAULT_MAX_PILOTS)
         for _ in range(count):
             if not await self._submit(state, grant, cpus, mem):
