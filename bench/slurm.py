@@ -1,6 +1,7 @@
-"""StratOS's Slurm pilots beside a plain Slurm job array of the same tasks, in one run.
+"""StratOS's Slurm pilots: jobs back to back on the daemon's shared pilots, and 200 tasks beside a
+plain Slurm job array of the same tasks, in one run.
 
-    python bench/slurm.py [--rounds 3] [--array-rounds 3] [--tasks 200] [--partition debug]
+    python bench/slurm.py [--jobs 6] [--rounds 3] [--array-rounds 3] [--tasks 200] [--partition debug]
 
 Needs a running Slurm whose client commands work here (on one machine:
 `deploy/slurm/local-cluster.sh start`) with the high-throughput scheduler settings
@@ -8,13 +9,23 @@ Needs a running Slurm whose client commands work here (on one machine:
 they are checked first (`scontrol show config`) and printed; without them the array would
 be measured at Slurm's slow defaults, so the run FAILs at once.
 
+Back to back (issue 18; first): a stratosd with the default idle release (30 s) runs --jobs NEW jobs
+of 20 `echo i` one after the other, each with master="slurm://PARTITION", pilot_cpus=2, max_pilots=1:
+they share one pool, so the first pays for its pilot (sbatch, queue, start-up) and every later one
+runs on the pilot the earlier left idle. Each job is timed from `Processor(...)` to its last result
+(all 20 checked in order), and from `Processor(...)` to its first task running (the task's own
+start time). Then, with the pilot idle, one more job of one task: `Processor(...)` to its first
+task running. `PASS/FAIL: later jobs ...` (target: each later job < 1 s) and `PASS/FAIL: first
+task on an idle pilot ...` (target < 0.5 s). The same jobs on the local backend are printed beside.
+
 The same 200 tasks, `echo i`, 1 core each, both ways (rounds interleaved):
   pilots  a real stratosd (started here, warmed with a local job) runs a NEW job each round
           with master="slurm://PARTITION", pilot_cpus=2, max_pilots=1 (one pilot fills the
           2-core test node): from `Processor(...)` through `batch(...)` and `get_results()`,
           all 200 outputs checked in order. The pilot's sbatch, its wait in Slurm's queue
-          and its start-up are inside the time. The job is closed (pilot scancelled) and the
-          pilot has left squeue before the next round. Each round prints where its time went:
+          and its start-up are inside the time: this daemon stops an idle pilot after 1 s
+          (--slurm-idle-release 1), and the pilot has left squeue before the next round.
+          Each round prints where its time went:
           job + sbatch (daemon log), Slurm queue + launch (until the pilot's process started:
           /proc, when the node is this host), pilot start-up + register (pilot log), first
           task, the tasks (their own start and end times), results.
@@ -54,9 +65,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from stratos import Processor  # noqa: E402
+from stratosd.backends.slurm import pool_label  # noqa: E402
 from tests.daemon import Daemon  # noqa: E402
 
 TARGET = 20.0
+#: back to back: each later job's Processor(...) to last result, and a first task on an idle pilot.
+LATER_JOB_TARGET = 1.0
+IDLE_FIRST_TASK_TARGET = 0.5
+SMALL_JOB = 20
 #: the scheduler settings the array is measured with: name -> (required value, "==" or ">=").
 REQUIRED = {"batch_sched_delay": (0, "=="), "sched_min_interval": (0, "=="), "default_queue_depth": (1000, ">=")}
 POLL = 0.2
@@ -178,17 +194,23 @@ def process_started(pid: int, slurm_id: str) -> float | None:
     return time.time() - (time.clock_gettime(time.CLOCK_BOOTTIME) - since_boot)
 
 
+def pilot_name(job: Processor) -> str:
+    """The Slurm job name of the pilots of the job's (shared) pool."""
+    return f"stratos-{pool_label(job.status().pool)}"
+
+
 def pilots_round(daemon: Daemon, partition: str, tasks: int, job_id: str, pilot_cpus: int, max_pilots: int,
                  cleanup: Cleanup) -> tuple[float, Breakdown | None]:
-    cleanup.names.add(f"stratos-{job_id}")
     expected = [f"{i}\n" for i in range(tasks)]
     t0 = time.time()
     started = time.perf_counter()
     job = Processor(master=f"slurm://{partition}", job_id=job_id, threads_per_task=1, pilot_cpus=pilot_cpus,
-                    max_pilots=max_pilots, pilot_idle_timeout=60)
+                    max_pilots=max_pilots)
     job.batch([f"echo {i}" for i in range(tasks)])
     results = job.get_results()
     elapsed = time.perf_counter() - started
+    name = pilot_name(job)
+    cleanup.names.add(name)
     if results != expected:
         wrong = [i for i, text in enumerate(expected) if i >= len(results) or results[i] != text]
         raise Failed(f"pilots round {job_id}: {len(results)} results, {len(wrong)} wrong, first at {wrong[:1]}")
@@ -197,17 +219,18 @@ def pilots_round(daemon: Daemon, partition: str, tasks: int, job_id: str, pilot_
     except (OSError, ValueError, StopIteration) as exc:
         print(f"  (no breakdown for {job_id}: {exc!r})")
         breakdown = None
-    job.close()  # the daemon scancels the pilot at once
-    cleanup.wait_gone(f"stratos-{job_id}")
+    job.close()
+    cleanup.wait_gone(name)  # the daemon stops its idle pilot after 1 s
     return elapsed, breakdown
 
 
 def profile(daemon: Daemon, job: Processor, job_id: str, t0: float, total: float, tasks: int) -> Breakdown:
-    marker = f"job {job_id}: pilot job "
+    label = pool_label(job.status().pool)
+    marker = f"{label}: pilot job "
     daemon_log = (daemon.root / "daemon.log").read_text().splitlines()
-    submitted = [line for line in daemon_log if marker in line and "submitted" in line]
+    submitted = [line for line in daemon_log if marker in line and "submitted" in line and log_time(line) >= t0 - 1]
     slurm_id = submitted[0].split(marker)[1].split()[0]
-    pilot_log = (daemon.state_dir / "slurm-logs" / f"{job_id}-pilot-{slurm_id}.log").read_text().splitlines()
+    pilot_log = (daemon.state_dir / "slurm-logs" / f"{label}-pilot-{slurm_id}.log").read_text().splitlines()
     stamped = [line for line in pilot_log if line[:2].isdigit()]
     registered = next(line for line in stamped if " registered " in line)
     pid = int(registered.split(" pilot[", 1)[1].split("]", 1)[0])
@@ -217,6 +240,67 @@ def profile(daemon: Daemon, job: Processor, job_id: str, t0: float, total: float
         submitted=log_time(submitted[0]) - t0, process=None if process is None else process - t0,
         registered=log_time(registered) - t0, first_start=min(d.started for d in details) - t0,
         last_end=max(d.ended for d in details) - t0, total=total)
+
+
+@dataclass
+class BackToBack:
+    """Jobs of SMALL_JOB tasks one after the other: each one's wall time and time to its first task."""
+
+    walls: list[float] = field(default_factory=list)
+    firsts: list[float] = field(default_factory=list)
+    idle_first: float = 0.0
+
+
+def small_job(master: str, job_id: str, tasks: int, **settings: object) -> tuple[float, float]:
+    """(Processor(...) to the last result, Processor(...) to the first task started), outputs checked."""
+    t0 = time.time()
+    started = time.perf_counter()
+    job = Processor(master=master, job_id=job_id, threads_per_task=1, **settings)  # type: ignore[arg-type]
+    job.batch([f"echo {i}" for i in range(tasks)])
+    results = job.get_results()
+    elapsed = time.perf_counter() - started
+    if results != [f"{i}\n" for i in range(tasks)]:
+        raise Failed(f"job {job_id}: {len(results)} results, not the {tasks} expected")
+    first = min(job.stream.task(i).started for i in range(tasks)) - t0
+    job.close()
+    return elapsed, first
+
+
+def back_to_back(partition: str, jobs: int, tag: str, cleanup: Cleanup) -> tuple[BackToBack, BackToBack]:
+    """``jobs`` jobs back to back on shared Slurm pilots (a daemon with the default idle release), then
+    one job on the idle pilot; and the same jobs on the local backend."""
+    slurm_run, local_run = BackToBack(), BackToBack()
+    daemon = Daemon("--slurm-poll", "0.5")
+    saved = dict(os.environ)
+    try:
+        daemon.start()
+        os.environ.update(daemon.env)
+        warm = Processor(job_id=f"b2b-warm-{tag}", threads_per_task=1)  # imports, journal, connection
+        warm.batch(["true"])
+        warm.get_results()
+        warm.close()
+        for i in range(jobs):
+            wall, first = small_job("local", f"b2b-local-{tag}-{i}", SMALL_JOB)
+            local_run.walls.append(wall)
+            local_run.firsts.append(first)
+        master = f"slurm://{partition}"
+        for i in range(jobs):
+            wall, first = small_job(master, f"b2b-{tag}-{i}", SMALL_JOB, pilot_cpus=2, max_pilots=1)
+            slurm_run.walls.append(wall)
+            slurm_run.firsts.append(first)
+            print(f"back-to-back job {i + 1}: {wall:6.3f} s to the last result, first task running after "
+                  f"{first:6.3f} s (local: {local_run.walls[i]:.3f} s, {local_run.firsts[i]:.3f} s)", flush=True)
+        time.sleep(1.0)  # the pilot idles (the daemon stops it only after 30 s)
+        _, slurm_run.idle_first = small_job(master, f"b2b-idle-{tag}", 1, pilot_cpus=2, max_pilots=1)
+        probe = Processor.attach(f"b2b-idle-{tag}")
+        cleanup.names.add(pilot_name(probe))
+        print(f"a job submitted while the pilot idles: first task running after {slurm_run.idle_first:.3f} s",
+              flush=True)
+    finally:
+        daemon.cleanup()  # pilots outlive their daemon: scancelled by name at the end of the run
+        os.environ.clear()
+        os.environ.update(saved)
+    return slurm_run, local_run
 
 
 def array_round(partition: str, tasks: int, name: str, out_dir: Path, cleanup: Cleanup) -> tuple[float, str]:
@@ -284,6 +368,7 @@ def main() -> int:
     parser.add_argument("--partition", default="debug")
     parser.add_argument("--pilot-cpus", type=int, default=2)
     parser.add_argument("--max-pilots", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=6, help="jobs of 20 tasks back to back (default 6; 0: skip)")
     opts = parser.parse_args()
     signal.signal(signal.SIGTERM, on_sigterm)
 
@@ -306,6 +391,33 @@ def main() -> int:
     tag = f"{os.getpid()}"
     cleanup = Cleanup()
     times: dict[str, list[float]] = {"pilots": [], "array": []}
+    verdicts: list[bool] = []
+    if opts.jobs:
+        try:
+            shared, local = back_to_back(opts.partition, opts.jobs, tag, cleanup)
+        except (Failed, RuntimeError, subprocess.SubprocessError) as exc:
+            print(f"FAIL: back to back: {exc}")
+            cleanup.all()
+            return 1
+        except KeyboardInterrupt:
+            cleanup.all()
+            print("FAIL: interrupted")
+            return 130
+        cleanup.all()
+        later = shared.walls[1:]
+        print(f"back to back: {opts.jobs} jobs of {SMALL_JOB} tasks in {sum(shared.walls):.2f} s on Slurm "
+              f"(first {shared.walls[0]:.2f} s), {sum(local.walls):.2f} s on the local backend")
+        if later:
+            ok = max(later) < LATER_JOB_TARGET
+            verdicts.append(ok)
+            print(f"{'PASS' if ok else 'FAIL'}: later jobs on shared pilots: max {max(later):.3f} s, median "
+                  f"{statistics.median(later):.3f} s from Processor(...) to the last result "
+                  f"(target < {LATER_JOB_TARGET:g} s each)")
+        ok = shared.idle_first < IDLE_FIRST_TASK_TARGET
+        verdicts.append(ok)
+        print(f"{'PASS' if ok else 'FAIL'}: first task on an idle pilot: {shared.idle_first:.3f} s from "
+              f"Processor(...) (target < {IDLE_FIRST_TASK_TARGET:g} s); later jobs' first tasks: max "
+              f"{max(shared.firsts[1:] or [0.0]):.3f} s", flush=True)
     daemon = Daemon("--slurm-poll", "0.5", "--slurm-idle-release", "1")
     try:
         daemon.start()
@@ -353,7 +465,7 @@ def main() -> int:
     speedup = medians["array"] / medians["pilots"]
     passed = speedup >= TARGET
     print(f"{'PASS' if passed else 'FAIL'}: pilots/array speedup = {speedup:.1f}x (target >= {TARGET:g}x)")
-    return 0 if passed else 1
+    return 0 if passed and all(verdicts) else 1
 
 
 if __name__ == "__main__":

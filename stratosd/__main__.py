@@ -63,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="tear down a finished job's Mesos framework after this long without new work "
                      "(default 60; Processor.close() or `stratosctl close` does it at once)")
     run.add_argument("--slurm-idle-release", type=float, default=30.0, metavar="SECONDS",
-                     help="scancel a finished job's Slurm pilots after this long without new work "
-                     "(default 30; a closed or cancelled job's at once)")
+                     help="stop a Slurm pilot after this long with nothing to run while its pool has "
+                     "nothing waiting: the one idle timer of the daemon's shared pilots (default 30)")
     run.add_argument("--slurm-poll", type=float, default=2.0, metavar="SECONDS",
                      help="how often squeue is asked about pilot jobs (default 2)")
     run.add_argument("--follow-interval", type=float, default=1.0, metavar="SECONDS",

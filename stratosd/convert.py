@@ -18,7 +18,8 @@ from stratosd.core.types import PoolKind
 if TYPE_CHECKING:
     from stratosd.runtime import Removal
 
-_POOLS = {"local": (PoolKind.LOCAL, False), "pilots": (PoolKind.PILOTS, True), "slurm": (PoolKind.SLURM, True),
+#: Slurm and user-started pilots: the core puts the job in the shared pool its settings select (core/pools.py).
+_POOLS = {"local": (PoolKind.LOCAL, False), "pilots": (PoolKind.PILOTS, False), "slurm": (PoolKind.SLURM, False),
           "mesos": (PoolKind.MESOS, True)}
 
 

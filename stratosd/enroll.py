@@ -13,6 +13,11 @@ Both are HMACs under a daemon key kept in ``<state dir>/executor-key`` (0600), s
 survive a daemon restart without being stored: a credential is
 ``HMAC(key, "credential", job token, executor id)``. Spent bootstraps are remembered in
 memory (and for a restart, in ``<state dir>/spent-bootstraps``, one nonce a line).
+
+A shared pilot pool's pilots hold a **pool credential** instead, made the same way from the
+pool's id in place of a job token (``pool_secret``): a Slurm pilot's is bound to its executor id
+(it trades a bootstrap for it), a user's (`stratosctl pilot-credential`) to none, so any number
+of hand-started pilots can use it. Either is good for the executor calls of that pool's jobs only.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ BOUND, ANY = "b", "a"
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def pool_secret(pool: str) -> str:
+    """What stands for a job token in a pool's credentials and bootstraps (a job token is never this)."""
+    return "pool\0" + pool
 
 
 class Enrollment:
@@ -55,6 +65,17 @@ class Enrollment:
 
     def credential(self, job_token: str, executor_id: str) -> str:
         return "c." + self._mac("credential", job_token, executor_id)
+
+    def pool_credential(self, pool: str, executor_id: str = "") -> str:
+        """A pool pilot's credential: bound to ``executor_id``, or ("") good for any pilot of the pool."""
+        return self.credential(pool_secret(pool), executor_id)
+
+    def valid_pool_credential(self, pool: str, executor_id: str, offered: str) -> bool:
+        if not pool or not executor_id:
+            return False
+        secret = pool_secret(pool)
+        return any(hmac.compare_digest(offered.encode(), self.credential(secret, who).encode())
+                   for who in (executor_id, ""))
 
     def valid_credential(self, job_token: str, executor_id: str, offered: str) -> bool:
         return bool(executor_id) and hmac.compare_digest(offered.encode(),

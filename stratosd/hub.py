@@ -1,6 +1,7 @@
 """The ExecutorHub servicer: executors outside the daemon register, fetch orders, report.
 
-Every call carries the job's token; a token acts on its own job only. Reports are
+Every call carries the job's token (a token acts on its own job only), or a pool pilot's
+credential (``pool`` set: it acts on the executor calls of that pool's jobs only). Reports are
 answered only after the journal holds what they said, so an executor that got its
 answer can forget the report, and one that did not simply sends it again.
 
@@ -29,9 +30,9 @@ from stratosd.backends.pilots import Pilot, PilotsBackend
 from stratosd.core.events import TaskEnded, TaskStarted
 from stratosd.core.model import pilot_hosted
 from stratosd.core.replies import JobView
-from stratosd.core.types import PoolKind
+from stratosd.core.types import AttemptRef, PoolId, PoolKind
 from stratosd.doctor import Probes
-from stratosd.enroll import Enrollment
+from stratosd.enroll import Enrollment, pool_secret
 from stratosd.runtime import Runtime
 
 
@@ -82,6 +83,38 @@ class Hub(pb_grpc.ExecutorHubServicer):
                                 f"job {job_id} runs on this host's own executor, not on remote ones")
         return job
 
+    async def _pool(self, pool: str, executor_id: str, context: Any) -> PoolId:
+        """A pool pilot's call: its credential must be the pool's (for this executor, or any)."""
+        await self._same_protocol(context)
+        offered = str(dict(context.invocation_metadata() or ()).get("authorization", ""))
+        try:
+            pool_id: PoolId | None = PoolId(pool)
+        except ValueError:
+            pool_id = None
+        allowed = (pool_id is not None and pool_id.name != "" and pool_id.kind.pilot_hosts
+                   and self.enrollment is not None and offered.startswith("Bearer c.")
+                   and self.enrollment.valid_pool_credential(pool, executor_id, offered.removeprefix("Bearer ")))
+        if not allowed or pool_id is None:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"no pilot pool {pool!r} for this credential")
+        assert pool_id is not None
+        return pool_id
+
+    async def _pool_job(self, request: pb.ReportRequest, context: Any) -> JobView:
+        """The job a pool pilot reports for: one of its pool's, by key (the same refusal for any other)."""
+        pool = await self._pool(request.pool, request.executor_id, context)
+        job = self.runtime.state.view_key(request.job_key)
+        if job is None or job.pool != pool:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                f"no job {request.job_id or request.job_key!r} in pool {pool!r} for this credential")
+        assert job is not None
+        pilot = self.backend.pilot(request.executor_id)
+        if pilot is None or pilot.pool != pool or pilot.job_key is not None:
+            await context.abort(grpc.StatusCode.ABORTED,
+                                f"executor {request.executor_id!r} is not registered for pool {pool}: register again")
+        assert pilot is not None
+        self.backend.heard(pilot)
+        return job
+
     async def _pilot(self, job: JobView, executor_id: str, context: Any) -> Pilot:
         pilot = self.backend.pilot(executor_id)
         if pilot is None or pilot.job_key != job.key:
@@ -101,6 +134,16 @@ class Hub(pb_grpc.ExecutorHubServicer):
     async def Enroll(self, request: pb.EnrollRequest, context: Any) -> pb.EnrollReply:
         await self._same_protocol(context)
         offered = str(dict(context.invocation_metadata() or ()).get("authorization", ""))
+        if request.pool:  # a Slurm pool pilot trades its bootstrap for a pool credential of its own
+            credential = None
+            if self.enrollment is not None and offered.startswith("Bootstrap "):
+                credential = self.enrollment.redeem(pool_secret(request.pool), request.executor_id,
+                                                    offered.removeprefix("Bootstrap "))
+            if credential is None:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                    f"no pilot pool {request.pool!r} for this bootstrap secret, or it was spent "
+                                    "already (each is good for one pilot start)")
+            return pb.EnrollReply(credential=credential)
         job = self.runtime.state.view(request.job_id)
         credential = None
         if job is not None and self.enrollment is not None and offered.startswith("Bootstrap "):
@@ -122,6 +165,14 @@ class Hub(pb_grpc.ExecutorHubServicer):
         return pb.ProbeReply()
 
     async def Register(self, request: pb.RegisterRequest, context: Any) -> pb.RegisterReply:
+        if request.pool:
+            pool = await self._pool(request.pool, request.executor_id, context)
+            if not (math.isfinite(request.cpus) and math.isfinite(request.mem)) or request.cpus <= 0 \
+                    or request.mem <= 0 or not request.executor_id:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "an executor needs an id, cpus > 0 and mem > 0")
+            held = tuple(AttemptRef(ref.job_key, ref.task_id, ref.attempt) for ref in request.holding)
+            self.backend.register_pool(pool, request.executor_id, request.host, request.cpus, request.mem, held)
+            return pb.RegisterReply(fetch_wait=self.backend.fetch_wait, lost_after=self.backend.lost_after)
         job = await self._job(request.job_id, context, request.executor_id)
         if not pilot_hosted(job.pool, job.spec):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
@@ -131,12 +182,21 @@ class Hub(pb_grpc.ExecutorHubServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "an executor needs an id, cpus > 0 and mem > 0")
         holding = tuple((ref.task_id, ref.attempt) for ref in request.holding)
         self.backend.register(job.key, job.pool, request.executor_id, request.host, request.cpus, request.mem,
-                              holding)
+                              holding, shared=job.pool.shared)
         return pb.RegisterReply(fetch_wait=self.backend.fetch_wait, lost_after=self.backend.lost_after)
 
     async def Fetch(self, request: pb.FetchRequest, context: Any) -> pb.FetchReply:
-        job = await self._job(request.job_id, context, request.executor_id)
-        pilot = await self._pilot(job, request.executor_id, context)
+        if request.pool:
+            pool = await self._pool(request.pool, request.executor_id, context)
+            found = self.backend.pilot(request.executor_id)
+            if found is None or found.pool != pool or found.job_key is not None:
+                await context.abort(grpc.StatusCode.ABORTED, f"executor {request.executor_id!r} is not "
+                                                             f"registered for pool {pool}: register again")
+            assert found is not None
+            pilot = found
+        else:
+            job = await self._job(request.job_id, context, request.executor_id)
+            pilot = await self._pilot(job, request.executor_id, context)
         wait = request.wait if math.isfinite(request.wait) else 0.0
         tasks, kills, stop = await self.backend.fetch(pilot, wait)  # stop: the core's StopExecutor
         return pb.FetchReply(tasks=tasks, kills=kills, stop=stop)
@@ -149,8 +209,11 @@ class Hub(pb_grpc.ExecutorHubServicer):
             raise  # pragma: no cover - abort raises
 
     async def _report(self, request: pb.ReportRequest, context: Any) -> pb.ReportReply:
-        job = await self._job(request.job_id, context, request.executor_id)
-        await self._reporter(job, request.executor_id, context)
+        if request.pool:
+            job = await self._pool_job(request, context)
+        else:
+            job = await self._job(request.job_id, context, request.executor_id)
+            await self._reporter(job, request.executor_id, context)
         task_id, attempt = request.task_id, request.attempt
         if not 0 <= task_id < self.runtime.state.task_count(job.key):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"job {job.name} has no task {task_id}")

@@ -185,7 +185,8 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     finally:
         os.umask(old_umask)
     runtime = Runtime(SchedulerState(pilot_failures_before_lost=config.pilot_failures_before_lost,
-                                     pilot_lost_after=config.pilot_lost_after), store,
+                                     pilot_lost_after=config.pilot_lost_after,
+                                     pilot_idle_release=config.slurm_idle_release), store,
                       config.state_dir)
     runtime.retention = config.retention
     runtime.add_backend(LocalBackend(runtime.emit, cpus=config.cpus, mem=config.mem))
@@ -225,7 +226,7 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     async def request_stop() -> None:
         stop.set()
 
-    servicer = Servicer(runtime, on_shutdown=request_stop, doctor=doctor)
+    servicer = Servicer(runtime, on_shutdown=request_stop, doctor=doctor, enrollment=enrollment)
     servers = []
     await listeners.restore()  # executors still running after a restart call the same ports
     if config.executor_listen:

@@ -32,9 +32,11 @@ from stratosd import convert, expand
 from stratosd.core import events as ev
 from stratosd.core.locality import HostBytes, normalize
 from stratosd.core.model import CallMode, Job, Status
+from stratosd.core.pools import USER_PILOTS
 from stratosd.core.replies import JobView, Killed, Retried, Submitted
-from stratosd.core.types import PoolKind, TaskEndReason
+from stratosd.core.types import PoolId, PoolKind, TaskEndReason
 from stratosd.doctor import Doctor
+from stratosd.enroll import Enrollment
 from stratosd.locality.hdfs import LocalityUnavailable
 from stratosd.runtime import Recorded, Runtime
 
@@ -92,9 +94,11 @@ def _streaming(method: F) -> F:
 
 class Servicer(pb_grpc.StratosServicer):
     def __init__(self, runtime: Runtime, *, on_shutdown: Callable[[], Awaitable[None]],
-                 doctor: Doctor | None = None) -> None:
+                 doctor: Doctor | None = None, enrollment: Enrollment | None = None) -> None:
         #: stratosctl doctor's probes (None: a daemon without cluster backends, in tests).
         self.doctor = doctor
+        #: makes pool credentials (stratosctl pilot-credential); None: none are given.
+        self.enrollment = enrollment
         self.runtime = runtime
         self.state = runtime.state
         self.store = runtime.store
@@ -178,6 +182,23 @@ class Servicer(pb_grpc.StratosServicer):
         return pb.JobToken(job_id=job.name, token=job.token)
 
     @_unary
+    async def GetPoolCredential(self, request: pb.PoolCredentialRequest, context: Any) -> pb.PoolCredential:
+        pool = request.pool.strip()
+        if pool == "pilots":
+            pool = USER_PILOTS
+        try:
+            pool_id: PoolId | None = PoolId(pool)
+        except ValueError:
+            pool_id = None
+        if pool_id is None or not pool_id.name or not pool_id.kind.pilot_hosts:
+            raise InvalidJobSpec(
+                f"{request.pool!r} is not a pilot pool: give \"pilots\" (jobs with master=\"pilots\") or a pool id "
+                "as `stratosctl status JOB` shows it (\"slurm/default,1c,256M\").")
+        if self.enrollment is None:
+            raise BackendUnavailable("this daemon gives no pool credentials (it has no executor key)")
+        return pb.PoolCredential(pool=pool_id, credential=self.enrollment.pool_credential(pool_id))
+
+    @_unary
     async def GetJob(self, request: pb.JobRef, context: Any) -> pb.JobInfo:
         return convert.job_info(JobView.of(self.state.job(request.job_id)))
 
@@ -196,7 +217,7 @@ class Servicer(pb_grpc.StratosServicer):
         queued, running = report.pilot_counts(job.key) if report is not None else (0, 0)
         notes = report.job_notes(job.key) if report is not None else []
         return pb.JobStatus(
-            pilots_queued=queued, pilots_running=running,
+            pilots_queued=queued, pilots_running=running, pool=job.pool,
             locality_tasks=placed, locality_tasks_local=local, locality_bytes=marked,
             locality_bytes_local=local_bytes,
             job_id=job.name, state=job.state, master=job.spec.master, total=len(job.tasks),

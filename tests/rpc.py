@@ -37,6 +37,7 @@ class StratosApi(Protocol):
     Remove: grpc.UnaryUnaryMultiCallable[pb.JobRef, pb.RemoveReply]
     Shutdown: grpc.UnaryUnaryMultiCallable[pb.ShutdownRequest, pb.ShutdownReply]
     GetJobToken: grpc.UnaryUnaryMultiCallable[pb.JobRef, pb.JobToken]
+    GetPoolCredential: grpc.UnaryUnaryMultiCallable[pb.PoolCredentialRequest, pb.PoolCredential]
     RemoveJobs: grpc.UnaryUnaryMultiCallable[pb.RemoveJobsRequest, pb.RemoveJobsReply]
     GetStateUsage: grpc.UnaryUnaryMultiCallable[pb.StateUsageRequest, pb.StateUsage]
     Doctor: grpc.UnaryUnaryMultiCallable[pb.DoctorRequest, pb.DoctorReply]

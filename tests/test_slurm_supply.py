@@ -130,3 +130,55 @@ def test_a_registered_pilot_whose_slurm_job_ended_is_reported_to_the_core(
     ended = told[1]
     assert isinstance(ended, PilotJobEnded) and ended.host_id == "slurm-77"
     assert ended.detail == "its Slurm job 77 ended (gone)"
+
+
+def test_a_shared_pool_submits_pool_pilots_for_its_summed_demand_and_never_counts_a_lost_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shared pool's pilots run `--pool POOL` with a one-time bootstrap (no job token), are sized by the
+    core's demand for the whole pool and its max_pilots, scancel the queued ones once nothing waits, and
+    a pilot the core counted lost leaves room for another."""
+    from stratosd.backends import slurm
+    from stratosd.backends.pilots import PilotsBackend
+    from stratosd.core.actions import PoolGrant
+    from stratosd.core.types import ExecutorStopCause
+    from stratosd.enroll import Enrollment
+
+    calls: list[tuple[list[str], dict[str, str]]] = []
+    ids = iter(range(101, 200))
+
+    async def fake_run(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+        calls.append((argv, env or {}))
+        return 0, f"{next(ids)};cluster\n", ""
+
+    monkeypatch.setattr(slurm, "_run", fake_run)
+    pool = "slurm/debug,1c,100M"
+
+    async def scenario() -> None:
+        pilots = PilotsBackend(lambda e: None)
+        backend = slurm.SlurmBackend(pilots, meta=NoMeta(), executor_address="h:1", log_dir=tmp_path,
+                                     enrollment=Enrollment(tmp_path), idle_release=30.0)
+        backend.revive(pool, PoolGrant("j", "tok", JobSpec(master="slurm://debug", cpus=1, mem=100, max_pilots=1), 7))
+        state = backend.pools[pool]
+        backend.demand(pool, 3, 0, 2)  # the pool allows 2 (the largest of its jobs'), not the grant's 1
+        await backend._supply(state)
+        assert len(calls) == 2
+        argv, env = calls[0]
+        wrap = argv[-1]
+        assert f"--pool {pool}" in wrap and "--job" not in wrap and "--idle-timeout 300" in wrap
+        assert "STRATOS_TOKEN" not in env and env["STRATOS_BOOTSTRAP"].startswith("a.")
+        assert "--job-name=stratos-pool-debug_1c_100M" in argv
+        assert backend.pilot_counts(7) == (2, 0)  # a job of the pool sees the pool's pilots
+        # one registers, then falls silent: the core stops it (lost); Slurm still lists it running
+        pilots.register_pool(pool, "slurm-101", "n1", 1, 100)
+        state.pilots["101"] = "RUNNING"
+        pilots.stop_executor("slurm-101", ExecutorStopCause.SILENT)
+        calls.clear()
+        await backend._supply(state)
+        assert len(calls) == 1 and calls[0][0][0] == "sbatch"  # room for one more: the lost one serves nothing
+        backend.demand(pool, 0, 0, 2)  # nothing waits: the pilot jobs still queued go
+        calls.clear()
+        await backend._supply(state)
+        assert calls and calls[0][0][0] == "scancel" and sorted(calls[0][0][1:]) == ["102", "103"]
+        assert sorted(state.pilots) == ["101"]
+
+    asyncio.run(scenario())

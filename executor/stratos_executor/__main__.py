@@ -83,9 +83,11 @@ def _non_negative(text: str) -> float:
 
 def _add_pilot(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pilot = sub.add_parser(
-        "pilot", help="run one job's tasks on this host for a stratosd elsewhere",
-        description="Offer this host's cores and memory to one job of a stratosd, run the tasks it\n"
-        "assigns under supervision and report them back, until the daemon says stop, a\n"
+        "pilot", help="run one job's (or one pilot pool's) tasks on this host for a stratosd elsewhere",
+        description="Offer this host's cores and memory to one job of a stratosd (--job, with the job's\n"
+        "token), or to every job of a pilot pool (--pool, with the pool's credential from\n"
+        "`stratosctl pilot-credential POOL`), run the tasks it assigns under supervision\n"
+        "and report them back, until the daemon says stop, a\n"
         "SIGTERM/SIGINT (the running tasks are killed and reported as \"executor-stopped\",\n"
         "so the daemon runs them elsewhere), or --idle-timeout. Logs one line per event\n"
         "to stderr. Its executor id is $STRATOS_EXECUTOR_ID if set (the Slurm backend sets\n"
@@ -94,9 +96,14 @@ def _add_pilot(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     pilot.add_argument("--connect", required=True, metavar="ADDR",
                        help="the daemon's executor listener: HOST:PORT or unix:/path")
-    pilot.add_argument("--job", required=True, metavar="JOB", help="the job whose tasks to run")
+    whose = pilot.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--job", metavar="JOB", help="the job whose tasks to run")
+    whose.add_argument("--pool", metavar="POOL",
+                       help='the pilot pool whose jobs\' tasks to run ("pilots/default": jobs with master="pilots"; '
+                       "`stratosctl status JOB` names a job's pool)")
     pilot.add_argument("--token-file", metavar="F",
-                       help="file holding the job's token (default: $STRATOS_TOKEN)")
+                       help="file holding the job's token, or with --pool the pool's credential "
+                       "(default: $STRATOS_TOKEN)")
     pilot.add_argument("--cpus", type=_positive, metavar="N",
                        help="cores to offer (default: $SLURM_CPUS_ON_NODE or $SLURM_CPUS_PER_TASK, else all)")
     pilot.add_argument("--mem", type=_positive, metavar="MB",
@@ -161,7 +168,8 @@ def _pilot(opts: argparse.Namespace) -> int:
         return exc.code
     cpus, mem = remote.default_resources()
     config = remote.PilotConfig(
-        target=target, job_id=opts.job, token=token, cpus=opts.cpus or cpus, mem=opts.mem or mem,
+        target=target, job_id=opts.job or "", pool=opts.pool or "", token=token, cpus=opts.cpus or cpus,
+        mem=opts.mem or mem,
         host=opts.host or remote.default_host(), idle_timeout=opts.idle_timeout, retry_for=opts.retry_for,
         work_dir=opts.work_dir, tls_ca=opts.tls_ca, executor_id=os.environ.get("STRATOS_EXECUTOR_ID", ""),
         tls_ca_pem=os.environ.get("STRATOS_TLS_CA_PEM", ""), bootstrap=bootstrap,

@@ -1,4 +1,5 @@
-"""The remote side of the executor: a pilot that runs one job's tasks for ``stratosd``.
+"""The remote side of the executor: a pilot that runs tasks for ``stratosd``: one job's (``--job``,
+with the job's token), or any job's of a shared pool (``--pool``, with the pool's credential).
 
 ``stratos-executor pilot`` registers this host's resources with the daemon's
 ``ExecutorHub`` service, long-polls it (``Fetch``) for task assignments, kills
@@ -6,7 +7,11 @@ and stop, runs each assignment under :class:`TaskRunner`, and reports what
 happened (``Report``: started, stdout pieces, ended). The daemon owns all state;
 the pilot keeps only what runs now and the reports not yet delivered.
 
-Every RPC carries the job's token and is retried with exponential backoff while
+A pool pilot's assignments, kills, held attempts and reports each name their job (its key),
+and each job's attempts get their sandboxes under WORK_DIR/<job>/ (0700): one pilot runs
+tasks of several jobs, each with its own job's settings, environment, cwd and output routing.
+
+Every RPC carries the job's token (or the pool's credential) and is retried with exponential backoff while
 the daemon is unreachable, up to ``retry_for`` seconds; a retried report reuses
 its ``report_id``, so the daemon applies it once.
 
@@ -127,6 +132,8 @@ class PilotConfig:
     #: a one-time secret ($STRATOS_BOOTSTRAP) traded for this executor's own credential (Enroll)
     #: before any other call; ``token`` is then unused.
     bootstrap: str = ""
+    #: a shared pool's id: run any of its jobs' tasks (``job_id`` is then ""; ``token`` the pool's credential).
+    pool: str = ""
 
     def __post_init__(self) -> None:
         if not self.executor_id:
@@ -193,7 +200,7 @@ def read_token(token_file: str | None, env: Mapping[str, str] | None = None) -> 
         raise PilotExit(
             EXIT_USAGE,
             "no token: pass --token-file FILE or set STRATOS_TOKEN (the job's token: `stratosctl token JOB`"
-            " or Processor.token())",
+            " or Processor.token(); with --pool, the pool's credential: `stratosctl pilot-credential POOL`)",
         )
     return token
 
@@ -210,17 +217,20 @@ class _Attempt:
     started: asyncio.Future[tuple[int, float]]
     run_task: asyncio.Task[TaskRecord] | None = None
     report_task: asyncio.Task[None] | None = None
+    #: its job: the key the daemon names it by (0 when it did not say), and its name.
+    job_key: int = 0
+    job_id: str = ""
 
     @property
-    def key(self) -> tuple[int, int]:
-        return self.task_id, self.attempt
+    def key(self) -> tuple[int, int, int]:
+        return self.job_key, self.task_id, self.attempt
 
     @property
     def running(self) -> bool:
         return self.run_task is not None and not self.run_task.done()
 
     def __str__(self) -> str:
-        return f"task {self.task_id} attempt {self.attempt}"
+        return f"job {self.job_id} task {self.task_id} attempt {self.attempt}"
 
 
 class Pilot:
@@ -235,9 +245,9 @@ class Pilot:
         self._metadata = (("authorization", f"Bearer {config.token}"),)
         self._enrolled = False
         self._stub: Any = None
-        self._attempts: dict[tuple[int, int], _Attempt] = {}
+        self._attempts: dict[tuple[int, int, int], _Attempt] = {}
         #: every attempt ever assigned here: an assignment seen again is not run twice.
-        self._seen: set[tuple[int, int]] = set()
+        self._seen: set[tuple[int, int, int]] = set()
         self._report_numbers = itertools.count(1)
         self._work_dir = config.work_dir or ""
         self._fetch_wait = DEFAULT_FETCH_WAIT
@@ -338,7 +348,8 @@ class Pilot:
     async def _enrolled_then(self, work: Any) -> str:
         """Trade the bootstrap for this executor's credential first, when started with one."""
         if self.config.bootstrap and not self._enrolled:
-            request = pb.EnrollRequest(job_id=self.config.job_id, executor_id=self.config.executor_id)
+            request = pb.EnrollRequest(job_id=self.config.job_id, executor_id=self.config.executor_id,
+                                       pool=self.config.pool)
             reply = await self._call("Enroll", request, timeout=RPC_TIMEOUT,
                                      metadata=(("authorization", f"Bootstrap {self.config.bootstrap}"),))
             self._metadata = (("authorization", f"Bearer {reply.credential}"),)
@@ -394,17 +405,19 @@ class Pilot:
 
     async def _register(self) -> None:
         cfg = self.config
-        holding = [pb.AttemptRef(task_id=task_id, attempt=attempt) for task_id, attempt in self._attempts]
+        holding = [pb.AttemptRef(task_id=task_id, attempt=attempt, job_key=job_key)
+                   for job_key, task_id, attempt in self._attempts]
         request = pb.RegisterRequest(
             job_id=cfg.job_id, executor_id=cfg.executor_id, host=cfg.host, cpus=cfg.cpus, mem=cfg.mem,
-            holding=holding,
+            holding=holding, pool=cfg.pool,
         )
         self._need_register = False
         reply = await self._call("Register", request, timeout=RPC_TIMEOUT)
         self._fetch_wait = reply.fetch_wait if reply.fetch_wait > 0 else DEFAULT_FETCH_WAIT
         log.info(
-            "registered%s with %s for job %s as %s (cpus %g, mem %g MB); fetch wait %g s, lost after %g s",
-            " again" if self._registrations else "", cfg.target, cfg.job_id, cfg.executor_id, cfg.cpus, cfg.mem,
+            "registered%s with %s for %s as %s (cpus %g, mem %g MB); fetch wait %g s, lost after %g s",
+            " again" if self._registrations else "", cfg.target,
+            f"pool {cfg.pool}" if cfg.pool else f"job {cfg.job_id}", cfg.executor_id, cfg.cpus, cfg.mem,
             reply.fetch_wait, reply.lost_after,
         )
         self._registrations += 1
@@ -422,13 +435,13 @@ class Pilot:
                     log.info("idle for %g s: exiting", cfg.idle_timeout)
                     return "idle"
                 wait = min(wait, idle_left)
-            request = pb.FetchRequest(job_id=cfg.job_id, executor_id=cfg.executor_id, wait=wait)
+            request = pb.FetchRequest(job_id=cfg.job_id, executor_id=cfg.executor_id, wait=wait, pool=cfg.pool)
             reply = await self._call("Fetch", request, timeout=wait + RPC_TIMEOUT)
             # no await from here to the end of the loop body: a reply is handled whole or not at all
             for assignment in reply.tasks:
                 self._start(assignment)
             for ref in reply.kills:
-                found = self._attempts.get((ref.task_id, ref.attempt))
+                found = self._attempts.get((ref.job_key, ref.task_id, ref.attempt))
                 if found is not None and found.running:
                     log.info("killing %s (the daemon asked)", found)
                     found.runner.kill(KILLED)
@@ -438,14 +451,16 @@ class Pilot:
                 return "stop"
 
     def _start(self, assignment: pb.TaskAssignment) -> None:
-        key = (assignment.task_id, assignment.attempt)
+        key = (assignment.job_key, assignment.task_id, assignment.attempt)
+        job_id = assignment.job_id or self.config.job_id
         if key in self._seen:
-            log.warning("task %d attempt %d was assigned again; ignored", *key)
+            log.warning("job %s task %d attempt %d was assigned again; ignored", job_id, *key[1:])
             return
         self._seen.add(key)
         self._last_activity = time.monotonic()
-        sandbox = sandbox_path(self._work_dir, self.config.job_id, *key)
-        spec = spec_from_assignment(self.config.job_id, assignment, sandbox)
+        sandbox = sandbox_path(self._work_dir, job_id, *key[1:])
+        private_dir(os.path.dirname(sandbox))  # another job's tasks on this pilot cannot list or read it
+        spec = spec_from_assignment(job_id, assignment, sandbox)
         loop = asyncio.get_running_loop()
         started: asyncio.Future[tuple[int, float]] = loop.create_future()
 
@@ -455,7 +470,8 @@ class Pilot:
 
         attempt = _Attempt(
             task_id=spec.task_id, attempt=spec.attempt, sandbox=sandbox, output=spec.output,
-            runner=TaskRunner(spec, on_started=on_started), started=started,
+            runner=TaskRunner(spec, on_started=on_started), started=started, job_key=assignment.job_key,
+            job_id=job_id,
         )
         self._attempts[key] = attempt
         attempt.run_task = loop.create_task(attempt.runner.run())
@@ -557,9 +573,10 @@ class Pilot:
     ) -> None:
         cfg = self.config
         request = pb.ReportRequest(
-            job_id=cfg.job_id, executor_id=cfg.executor_id,
+            job_id=attempt.job_id or cfg.job_id, executor_id=cfg.executor_id,
             report_id=f"{cfg.executor_id}-{next(self._report_numbers)}",  # kept by every retry below
             task_id=attempt.task_id, attempt=attempt.attempt, started=started, output=output, ended=ended,
+            pool=cfg.pool, job_key=attempt.job_key,
         )
         await self._call("Report", request, timeout=RPC_TIMEOUT)
 
@@ -636,7 +653,8 @@ class OneTaskExecutor(Pilot):
 
     async def _fetch_loop(self) -> str:
         self._start(self._assignment)
-        attempt = self._attempts.get((self._assignment.task_id, self._assignment.attempt))
+        a = self._assignment
+        attempt = self._attempts.get((a.job_key, a.task_id, a.attempt))
         if attempt is not None and attempt.report_task is not None:
             await asyncio.wait([attempt.report_task])
         return "done"
@@ -680,6 +698,12 @@ def run_pilot(config: PilotConfig) -> int:
                     loop.remove_signal_handler(signum)
 
     return asyncio.run(main())
+
+
+def private_dir(path: str) -> None:
+    """Make ``path`` (and its parents) if missing; ``path`` itself is the user's alone (0700)."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
 
 
 def default_host() -> str:

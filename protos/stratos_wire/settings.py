@@ -152,7 +152,8 @@ def declare(default: Any, doc: str, *rules: Rule, scope: Scope = Scope.JOB, core
             field is ``<core>_set``.
         path: how the client reads it as a path.
         in_spec: a job setting sent outside the ``JobSpec`` (the job id travels in the request).
-        pilot_pool: describes a Slurm job's pilot pool; a later issue moves these to the daemon.
+        pilot_pool: selects the Slurm pool a job's tasks run in (jobs that differ in it get different
+            pools of daemon-owned pilots; max_pilots: the pool allows the largest of its jobs').
         booleans: TOML true/false stand for these two choices.
         expect: the accepted form in the daemon's ``[stratosd]`` messages.
     """
@@ -243,14 +244,16 @@ class ProcessorSettings:
         0.0, "Slurm: memory (MB) of each pilot job; 0: what its tasks need",
         Range(0, False, "0 (the task's size) or a positive number"), pilot_pool=True)
     max_pilots: int = declare(
-        4, "Slurm: at most this many pilot jobs at once (queued or running)", Range(1, False, "1 or more"),
+        4, "Slurm: at most this many pilot jobs at once (queued or running) in the job's pool (the pool "
+        "allows the largest of its active jobs')", Range(1, False, "1 or more"),
         unset_zero=True, pilot_pool=True)
     sbatch_options: str = declare(
         "", 'Slurm: extra sbatch options, as shell words ("--constraint=ib --exclusive")', ShellWords(),
         pilot_pool=True)
     pilot_idle_timeout: float = declare(
-        60.0, "Slurm: seconds a pilot with nothing to run waits for more before it exits",
-        Range(0, True, "a positive number of seconds"), unset_zero=True, pilot_pool=True)
+        60.0, "Slurm: the least time a pilot with nothing to run waits before it exits by itself (the daemon "
+        "stops idle pilots sooner: its slurm idle release)", Range(0, True, "a positive number of seconds"),
+        unset_zero=True)
     socket: str | None = declare(
         None, "the daemon's Unix socket; unset: $XDG_RUNTIME_DIR/stratos/stratosd.sock or /tmp/stratos-UID/",
         scope=Scope.CLIENT, path=PathUse.LOCAL)

@@ -84,12 +84,28 @@ class DoctorReply(_message.Message):
     def __init__(self, master: _Optional[str] = ..., reached: _Optional[str] = ..., executor_command: _Optional[str] = ..., listener: _Optional[str] = ..., daemon_version: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[NodeCheck, _Mapping]]] = ...) -> None: ...
 
 class EnrollRequest(_message.Message):
-    __slots__ = ("job_id", "executor_id")
+    __slots__ = ("job_id", "executor_id", "pool")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     executor_id: str
-    def __init__(self, job_id: _Optional[str] = ..., executor_id: _Optional[str] = ...) -> None: ...
+    pool: str
+    def __init__(self, job_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., pool: _Optional[str] = ...) -> None: ...
+
+class PoolCredentialRequest(_message.Message):
+    __slots__ = ("pool",)
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    pool: str
+    def __init__(self, pool: _Optional[str] = ...) -> None: ...
+
+class PoolCredential(_message.Message):
+    __slots__ = ("pool", "credential")
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    pool: str
+    credential: str
+    def __init__(self, pool: _Optional[str] = ..., credential: _Optional[str] = ...) -> None: ...
 
 class EnrollReply(_message.Message):
     __slots__ = ("credential",)
@@ -106,20 +122,22 @@ class JobToken(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
-    __slots__ = ("job_id", "executor_id", "host", "cpus", "mem", "holding")
+    __slots__ = ("job_id", "executor_id", "host", "cpus", "mem", "holding", "pool")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     CPUS_FIELD_NUMBER: _ClassVar[int]
     MEM_FIELD_NUMBER: _ClassVar[int]
     HOLDING_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     executor_id: str
     host: str
     cpus: float
     mem: float
     holding: _containers.RepeatedCompositeFieldContainer[AttemptRef]
-    def __init__(self, job_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., host: _Optional[str] = ..., cpus: _Optional[float] = ..., mem: _Optional[float] = ..., holding: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ...) -> None: ...
+    pool: str
+    def __init__(self, job_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., host: _Optional[str] = ..., cpus: _Optional[float] = ..., mem: _Optional[float] = ..., holding: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., pool: _Optional[str] = ...) -> None: ...
 
 class RegisterReply(_message.Message):
     __slots__ = ("fetch_wait", "lost_after")
@@ -130,17 +148,19 @@ class RegisterReply(_message.Message):
     def __init__(self, fetch_wait: _Optional[float] = ..., lost_after: _Optional[float] = ...) -> None: ...
 
 class FetchRequest(_message.Message):
-    __slots__ = ("job_id", "executor_id", "wait")
+    __slots__ = ("job_id", "executor_id", "wait", "pool")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
     WAIT_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     executor_id: str
     wait: float
-    def __init__(self, job_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., wait: _Optional[float] = ...) -> None: ...
+    pool: str
+    def __init__(self, job_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., wait: _Optional[float] = ..., pool: _Optional[str] = ...) -> None: ...
 
 class TaskAssignment(_message.Message):
-    __slots__ = ("task_id", "attempt", "command", "cwd", "env", "threads", "output", "stdout_file", "stderr_file", "monitor", "relauncher", "update_interval", "timeout", "mem_limit", "disk_limit")
+    __slots__ = ("task_id", "attempt", "command", "cwd", "env", "threads", "output", "stdout_file", "stderr_file", "monitor", "relauncher", "update_interval", "timeout", "mem_limit", "disk_limit", "job_key", "job_id")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -163,6 +183,8 @@ class TaskAssignment(_message.Message):
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     MEM_LIMIT_FIELD_NUMBER: _ClassVar[int]
     DISK_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    JOB_KEY_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
     task_id: int
     attempt: int
     command: str
@@ -178,15 +200,19 @@ class TaskAssignment(_message.Message):
     timeout: float
     mem_limit: float
     disk_limit: float
-    def __init__(self, task_id: _Optional[int] = ..., attempt: _Optional[int] = ..., command: _Optional[str] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., threads: _Optional[int] = ..., output: _Optional[str] = ..., stdout_file: _Optional[str] = ..., stderr_file: _Optional[str] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., timeout: _Optional[float] = ..., mem_limit: _Optional[float] = ..., disk_limit: _Optional[float] = ...) -> None: ...
+    job_key: int
+    job_id: str
+    def __init__(self, task_id: _Optional[int] = ..., attempt: _Optional[int] = ..., command: _Optional[str] = ..., cwd: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., threads: _Optional[int] = ..., output: _Optional[str] = ..., stdout_file: _Optional[str] = ..., stderr_file: _Optional[str] = ..., monitor: _Optional[str] = ..., relauncher: _Optional[str] = ..., update_interval: _Optional[float] = ..., timeout: _Optional[float] = ..., mem_limit: _Optional[float] = ..., disk_limit: _Optional[float] = ..., job_key: _Optional[int] = ..., job_id: _Optional[str] = ...) -> None: ...
 
 class AttemptRef(_message.Message):
-    __slots__ = ("task_id", "attempt")
+    __slots__ = ("task_id", "attempt", "job_key")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    JOB_KEY_FIELD_NUMBER: _ClassVar[int]
     task_id: int
     attempt: int
-    def __init__(self, task_id: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
+    job_key: int
+    def __init__(self, task_id: _Optional[int] = ..., attempt: _Optional[int] = ..., job_key: _Optional[int] = ...) -> None: ...
 
 class FetchReply(_message.Message):
     __slots__ = ("tasks", "kills", "stop")
@@ -267,7 +293,7 @@ class TaskEndedReport(_message.Message):
     def __init__(self, has_exit_code: _Optional[bool] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., reason: _Optional[str] = ..., started: _Optional[float] = ..., ended: _Optional[float] = ..., stdout_inline: _Optional[bool] = ..., stdout: _Optional[bytes] = ..., stdout_size: _Optional[int] = ..., stdout_truncated: _Optional[bool] = ..., stderr_tail: _Optional[bytes] = ..., peak_rss_kb: _Optional[int] = ..., cpu_seconds: _Optional[float] = ..., monitor_output: _Optional[str] = ..., notes: _Optional[_Iterable[str]] = ..., replacements: _Optional[_Iterable[str]] = ..., pid: _Optional[int] = ..., peak_rss_sum_kb: _Optional[int] = ..., disk_kb: _Optional[int] = ..., limit_kb: _Optional[int] = ..., relaunch: _Optional[str] = ..., relaunch_error: _Optional[str] = ..., sandbox: _Optional[str] = ..., host: _Optional[str] = ...) -> None: ...
 
 class ReportRequest(_message.Message):
-    __slots__ = ("job_id", "executor_id", "report_id", "task_id", "attempt", "started", "output", "ended")
+    __slots__ = ("job_id", "executor_id", "report_id", "task_id", "attempt", "started", "output", "ended", "pool", "job_key")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
     REPORT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -276,6 +302,8 @@ class ReportRequest(_message.Message):
     STARTED_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     ENDED_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    JOB_KEY_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     executor_id: str
     report_id: str
@@ -284,7 +312,9 @@ class ReportRequest(_message.Message):
     started: TaskStartedReport
     output: TaskOutputReport
     ended: TaskEndedReport
-    def __init__(self, job_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., report_id: _Optional[str] = ..., task_id: _Optional[int] = ..., attempt: _Optional[int] = ..., started: _Optional[_Union[TaskStartedReport, _Mapping]] = ..., output: _Optional[_Union[TaskOutputReport, _Mapping]] = ..., ended: _Optional[_Union[TaskEndedReport, _Mapping]] = ...) -> None: ...
+    pool: str
+    job_key: int
+    def __init__(self, job_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., report_id: _Optional[str] = ..., task_id: _Optional[int] = ..., attempt: _Optional[int] = ..., started: _Optional[_Union[TaskStartedReport, _Mapping]] = ..., output: _Optional[_Union[TaskOutputReport, _Mapping]] = ..., ended: _Optional[_Union[TaskEndedReport, _Mapping]] = ..., pool: _Optional[str] = ..., job_key: _Optional[int] = ...) -> None: ...
 
 class ReportReply(_message.Message):
     __slots__ = ()
@@ -678,7 +708,7 @@ class ResultsServerMessage(_message.Message):
     def __init__(self, batch: _Optional[_Union[ResultBatch, _Mapping]] = ..., end: _Optional[_Union[ResultsEnd, _Mapping]] = ..., committed: _Optional[_Union[ResultsCommitted, _Mapping]] = ...) -> None: ...
 
 class JobStatus(_message.Message):
-    __slots__ = ("job_id", "state", "master", "total", "counts", "results_available", "cursor", "created", "finished_at", "warnings", "stream_opened", "stream_closed", "locality_tasks", "locality_tasks_local", "locality_bytes", "locality_bytes_local", "pilots_queued", "pilots_running", "after_job", "hold", "hold_reason", "follows")
+    __slots__ = ("job_id", "state", "master", "total", "counts", "results_available", "cursor", "created", "finished_at", "warnings", "stream_opened", "stream_closed", "locality_tasks", "locality_tasks_local", "locality_bytes", "locality_bytes_local", "pilots_queued", "pilots_running", "after_job", "hold", "hold_reason", "follows", "pool")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     MASTER_FIELD_NUMBER: _ClassVar[int]
@@ -701,6 +731,7 @@ class JobStatus(_message.Message):
     HOLD_FIELD_NUMBER: _ClassVar[int]
     HOLD_REASON_FIELD_NUMBER: _ClassVar[int]
     FOLLOWS_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: str
     master: str
@@ -723,7 +754,8 @@ class JobStatus(_message.Message):
     hold: str
     hold_reason: str
     follows: _containers.RepeatedCompositeFieldContainer[FollowInfo]
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., master: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Union[StatusCounts, _Mapping]] = ..., results_available: _Optional[int] = ..., cursor: _Optional[int] = ..., created: _Optional[float] = ..., finished_at: _Optional[float] = ..., warnings: _Optional[_Iterable[str]] = ..., stream_opened: _Optional[bool] = ..., stream_closed: _Optional[bool] = ..., locality_tasks: _Optional[int] = ..., locality_tasks_local: _Optional[int] = ..., locality_bytes: _Optional[int] = ..., locality_bytes_local: _Optional[int] = ..., pilots_queued: _Optional[int] = ..., pilots_running: _Optional[int] = ..., after_job: _Optional[str] = ..., hold: _Optional[str] = ..., hold_reason: _Optional[str] = ..., follows: _Optional[_Iterable[_Union[FollowInfo, _Mapping]]] = ...) -> None: ...
+    pool: str
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[str] = ..., master: _Optional[str] = ..., total: _Optional[int] = ..., counts: _Optional[_Union[StatusCounts, _Mapping]] = ..., results_available: _Optional[int] = ..., cursor: _Optional[int] = ..., created: _Optional[float] = ..., finished_at: _Optional[float] = ..., warnings: _Optional[_Iterable[str]] = ..., stream_opened: _Optional[bool] = ..., stream_closed: _Optional[bool] = ..., locality_tasks: _Optional[int] = ..., locality_tasks_local: _Optional[int] = ..., locality_bytes: _Optional[int] = ..., locality_bytes_local: _Optional[int] = ..., pilots_queued: _Optional[int] = ..., pilots_running: _Optional[int] = ..., after_job: _Optional[str] = ..., hold: _Optional[str] = ..., hold_reason: _Optional[str] = ..., follows: _Optional[_Iterable[_Union[FollowInfo, _Mapping]]] = ..., pool: _Optional[str] = ...) -> None: ...
 
 class ListTasksRequest(_message.Message):
     __slots__ = ("job_id", "state")

@@ -124,6 +124,11 @@ class StratosStub:
                 request_serializer=stratos__pb2.JobRef.SerializeToString,
                 response_deserializer=stratos__pb2.JobToken.FromString,
                 _registered_method=True)
+        self.GetPoolCredential = channel.unary_unary(
+                '/stratos.v1.Stratos/GetPoolCredential',
+                request_serializer=stratos__pb2.PoolCredentialRequest.SerializeToString,
+                response_deserializer=stratos__pb2.PoolCredential.FromString,
+                _registered_method=True)
         self.RemoveJobs = channel.unary_unary(
                 '/stratos.v1.Stratos/RemoveJobs',
                 request_serializer=stratos__pb2.RemoveJobsRequest.SerializeToString,
@@ -283,6 +288,14 @@ class StratosServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPoolCredential(self, request, context):
+        """A shared pilot pool's credential (for `stratos-executor pilot --pool`): good for the executor
+        calls of that pool's jobs only; owner only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RemoveJobs(self, request, context):
         """Removes finished jobs (named, finished before a time, or past the retention) with
         their records, results, sandboxes and spilled stdout; the user's output files only
@@ -416,6 +429,11 @@ def add_StratosServicer_to_server(servicer, server):
                     servicer.GetJobToken,
                     request_deserializer=stratos__pb2.JobRef.FromString,
                     response_serializer=stratos__pb2.JobToken.SerializeToString,
+            ),
+            'GetPoolCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPoolCredential,
+                    request_deserializer=stratos__pb2.PoolCredentialRequest.FromString,
+                    response_serializer=stratos__pb2.PoolCredential.SerializeToString,
             ),
             'RemoveJobs': grpc.unary_unary_rpc_method_handler(
                     servicer.RemoveJobs,
@@ -929,6 +947,33 @@ class Stratos:
             '/stratos.v1.Stratos/GetJobToken',
             stratos__pb2.JobRef.SerializeToString,
             stratos__pb2.JobToken.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPoolCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/stratos.v1.Stratos/GetPoolCredential',
+            stratos__pb2.PoolCredentialRequest.SerializeToString,
+            stratos__pb2.PoolCredential.FromString,
             options,
             channel_credentials,
             insecure,

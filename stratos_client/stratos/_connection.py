@@ -433,6 +433,11 @@ class Connection:
                                             timeout=timeout + 90)
         return reply
 
+    def pool_credential(self, pool: str) -> tuple[str, str]:
+        """(the pool's id, the credential its hand-started pilots present)."""
+        reply: pb.PoolCredential = self._unary("GetPoolCredential", pb.PoolCredentialRequest(pool=pool))
+        return reply.pool, reply.credential
+
     def job_token(self, job_id: str) -> str:
         """The secret a job's pilots present."""
         reply: pb.JobToken = self._unary("GetJobToken", pb.JobRef(job_id=job_id), job_id)

@@ -383,6 +383,7 @@ def _status_pairs(report: JobReport, rates: _Rates | None = None) -> list[tuple[
         ("finished at", Stamp(report.finished_at) if report.finished_at else None),
         ("data-local tasks", None if report.locality_tasks is None else f"{report.locality_tasks:.1%}"),
         ("data-local bytes", None if report.locality_bytes is None else f"{report.locality_bytes:.1%}"),
+        ("pool", report.pool if "/" in report.pool else None),
         ("pilots", f"{report.pilots_running} running, {report.pilots_queued} queued"
          if report.pilots_queued or report.pilots_running else None),
         ("runs after", _after_text(report)),
@@ -887,6 +888,22 @@ def cmd_token(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     return 0
 
 
+def cmd_pilot_credential(args: argparse.Namespace, settings: Settings, out: Output) -> int:
+    conn = connect(settings.socket, settings.state_dir, autostart=True)
+    pool, credential = conn.pool_credential(args.pool)
+    if args.output:
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(credential + "\n")
+    if out.as_json:
+        out.json({"pool": pool, "credential": credential, "file": args.output or ""})
+    elif args.output:
+        print(f"wrote the credential of pool {pool} to {args.output} (0600)")
+    else:
+        print(credential)
+    return 0
+
+
 def cmd_wait(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     job = Processor.attach(args.job, settings)
     if out.as_json:
@@ -1055,6 +1072,13 @@ def build_parser(json_errors: bool = False) -> argparse.ArgumentParser:
     add("token", cmd_token, "print the job's executor token (for stratos-executor pilot --token-file)",
         "Anyone holding it can run tasks of this job: keep it as private as the job."
         ).add_argument("job", metavar="JOB")
+    credential = add(
+        "pilot-credential", cmd_pilot_credential,
+        "print a pilot pool's credential (for stratos-executor pilot --pool POOL --token-file F)",
+        "Pilots holding it run tasks of every job of that pool, and nothing else: keep it as private as those "
+        'jobs. POOL is "pilots" (jobs with master="pilots") or a pool id as `stratosctl status JOB` shows it.')
+    credential.add_argument("pool", metavar="POOL")
+    credential.add_argument("-o", "--output", metavar="FILE", help="write it to FILE (mode 0600) instead")
     add("wait", cmd_wait, "wait until every task of a job has ended",
         "Exit status: 0 when no task failed or was lost, 2 otherwise."
         ).add_argument("job", metavar="JOB")

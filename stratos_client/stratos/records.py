@@ -233,6 +233,8 @@ class JobReport:
     hold_reason: str = ""
     #: the patterns it follows or followed.
     follows: tuple[FollowReport, ...] = ()
+    #: the pool its tasks run in (a shared pilot pool's id names what its pilots ask the cluster for).
+    pool: str = ""
 
     @classmethod
     def from_proto(cls, msg: pb.JobStatus) -> JobReport:
@@ -258,6 +260,7 @@ class JobReport:
             hold=msg.hold,
             hold_reason=msg.hold_reason,
             follows=tuple(FollowReport.from_proto(f) for f in msg.follows),
+            pool=msg.pool,
         )
 
     @property

@@ -1,7 +1,9 @@
 """Pilots: executors started outside the daemon (`stratos-executor pilot`) that pull tasks.
 
-A pilot registers a host and its resources for one job; to the core it is a host like
-the local machine or a Mesos agent. Orders (tasks to start, attempts to kill) wait in
+A pilot registers a host and its resources for one job (with the job's token), or for a
+shared pool (with the pool's credential: it then runs any of the pool's jobs' tasks, each
+assignment and report naming its job); to the core it is a host like the local machine or
+a Mesos agent. Orders (tasks to start, attempts to kill) wait in
 the pilot's queue until its next Fetch. Each call is reported to the core as ExecutorHeard
 (at most a few a second per pilot); the core decides when a silent pilot is lost and says
 so with StopExecutor. The Slurm backend builds on this by submitting pilots.
@@ -32,8 +34,10 @@ KIND = PoolKind.PILOTS
 @dataclass
 class Pilot:
     executor_id: str
-    job_key: int
+    #: the job it registered for; None: a pool pilot (any job of ``pool``).
+    job_key: int | None
     host: str
+    pool: str = ""
     #: when the core was last told it was heard from (time.time()): ExecutorHeard is coalesced.
     told: float = 0.0
     tasks: list[pb.TaskAssignment] = field(default_factory=list)
@@ -43,8 +47,9 @@ class Pilot:
     stop: bool = False
 
 
-def assignment(spec: TaskSpec) -> pb.TaskAssignment:
+def assignment(spec: TaskSpec, job_key: int = 0) -> pb.TaskAssignment:
     return pb.TaskAssignment(
+        job_key=job_key, job_id=spec.job_id,
         task_id=spec.task_id, attempt=spec.attempt, command=spec.command, cwd=spec.cwd, env=dict(spec.env),
         threads=spec.threads, output=spec.output, stdout_file=spec.stdout_file or "",
         stderr_file=spec.stderr_file or "", monitor=spec.monitor or "", relauncher=spec.relauncher or "",
@@ -82,18 +87,29 @@ class PilotsBackend:
     # -- pilots ------------------------------------------------------------------------------
 
     def register(self, job_key: int, pool: str, executor_id: str, host: str, cpus: float, mem: float,
-                 holding: tuple[tuple[int, int], ...] = ()) -> None:
-        """A pilot (re)registers; ``holding``: (task id, attempt) it still runs or has yet to report."""
-        pilot = self.pilots.get(executor_id)
+                 holding: tuple[tuple[int, int], ...] = (), *, shared: bool = False) -> None:
+        """A pilot of one job (re)registers; ``holding``: (task id, attempt) it still runs or has yet to
+        report. ``shared``: the job's pool is shared, so the pilot's host takes this job's tasks only."""
+        self._register(Pilot(executor_id, job_key, host, pool), cpus, mem,
+                       tuple(AttemptRef(job_key, task_id, attempt) for task_id, attempt in holding),
+                       job_key if shared else None)
+
+    def register_pool(self, pool: str, executor_id: str, host: str, cpus: float, mem: float,
+                      holding: tuple[AttemptRef, ...] = ()) -> None:
+        """A pool pilot (re)registers: it runs any of the pool's jobs' tasks; ``holding`` names each one's job."""
+        self._register(Pilot(executor_id, None, host, pool), cpus, mem, holding, None)
+
+    def _register(self, new: Pilot, cpus: float, mem: float, holding: tuple[AttemptRef, ...],
+                  only_job: int | None) -> None:
+        pilot = self.pilots.get(new.executor_id)
         if pilot is not None:
             self.heard(pilot)
             return
-        pilot = self.pilots[executor_id] = Pilot(executor_id, job_key, host)
-        self.ever_registered.add(executor_id)
-        for task_id, attempt in holding:  # kills of attempts the core no longer wants find their pilot
-            self._placed[(job_key, task_id, attempt)] = executor_id
-        self._emit(HostAdded(executor_id, pool, cpus, mem, host,
-                             tuple(AttemptRef(job_key, task_id, attempt) for task_id, attempt in holding)))
+        pilot = self.pilots[new.executor_id] = new
+        self.ever_registered.add(new.executor_id)
+        for ref in holding:  # kills of attempts the core no longer wants find their pilot
+            self._placed[(ref.job_key, ref.task_id, ref.attempt)] = new.executor_id
+        self._emit(HostAdded(new.executor_id, new.pool, cpus, mem, new.host, holding, job_key=only_job))
         self.heard(pilot)
 
     def heard(self, pilot: Pilot) -> None:
@@ -161,14 +177,14 @@ class PilotsBackend:
             self._emit(TaskLost(job_key, spec.task_id, spec.attempt, f"pilot {host_id} is gone", time.time()))
             return
         self._placed[(job_key, spec.task_id, spec.attempt)] = host_id
-        pilot.tasks.append(assignment(spec))
+        pilot.tasks.append(assignment(spec, job_key))
         pilot.wake.set()
 
     def kill(self, job_key: int, task_id: int, attempt: int, host_hint: str = "") -> None:
         host_id = self._placed.get((job_key, task_id, attempt))
         pilot = self.pilots.get(host_id) if host_id else None
         if pilot is not None:
-            pilot.kills.append(pb.AttemptRef(task_id=task_id, attempt=attempt))
+            pilot.kills.append(pb.AttemptRef(task_id=task_id, attempt=attempt, job_key=job_key))
             pilot.wake.set()
 
     # Plain pilots are started by hand: there is nothing to ask a cluster for, or to give back.
@@ -180,6 +196,9 @@ class PilotsBackend:
 
     def jobs_pilots(self, job_key: int) -> list[Pilot]:
         return [p for p in self.pilots.values() if p.job_key == job_key]
+
+    def pools_pilots(self, pool: str) -> list[Pilot]:
+        return [p for p in self.pilots.values() if p.pool == pool]
 
     async def close(self) -> None:
         """Pilots keep running across a daemon restart: they retry until it is back."""

@@ -1,12 +1,16 @@
-"""Slurm: pilot jobs submitted with sbatch run a job's tasks (its pool's hosts are pilots).
+"""Slurm: pilot jobs submitted with sbatch run the tasks of every job of a shared pool.
 
-The core places tasks on pilots as on any host (backends/pilots.py carries the orders).
-This adapter only keeps each job's pool supplied: it submits pilot jobs while tasks wait
-(up to the core's demand and max_pilots), watches them in squeue, tells the core when a
-pilot's Slurm job ended (it decides what becomes of its tasks), and scancels the job's pilots
-when the job is done.
-Pilot job ids are journaled (job_meta), so a restarted daemon still knows, and can cancel,
-the pilots that reconnect to it on their own.
+Pilots belong to the daemon: every job whose settings ask Slurm for the same pilots (partition,
+account, QoS, cores, memory, time limit, extra sbatch options: core/pools.py) shares one pool,
+and the core places any of its jobs' tasks on any of its pilots (backends/pilots.py carries the
+orders). This adapter only keeps each pool supplied: it submits pilot jobs while tasks wait (up
+to the core's demand for the pool and its max_pilots), watches them in squeue, and tells the core
+when a pilot's Slurm job ended (it decides what becomes of its tasks). The core, not this adapter,
+stops a pilot that stayed idle (StopExecutor IDLE): the pilot exits and its Slurm job ends.
+A pool pilot carries only a one-time bootstrap through Slurm, traded for a pool credential.
+Pilot job ids are journaled (a shared pool's in job_meta under key 0, a job's own pool's under
+the job), so a restarted daemon still knows the pilots that reconnect to it on their own.
+(Jobs journaled before pools were shared keep their own pool, released when they are done.)
 
 Translates: squeue's word on a registered pilot's job ending -> PilotJobEnded; a pilot job
 that ended before its pilot registered -> PilotStartFailed (with Slurm's record and log tail).
@@ -42,14 +46,18 @@ from stratosd.backends.pilots import PilotsBackend
 from stratosd.core.actions import PoolGrant
 from stratosd.core.events import Event, PilotJobEnded, PilotStartFailed
 from stratosd.core.model import JobSpec
+from stratosd.core.pools import partition_of as partition_of
+from stratosd.core.pools import pilot_size as pilot_size
 from stratosd.core.types import ExecutorStopCause, PoolId, PoolKind
-from stratosd.enroll import Enrollment
+from stratosd.enroll import Enrollment, pool_secret
 from stratosd.listeners import ExecutorListeners, slurm_controller
 
 log = logging.getLogger("stratosd.slurm")
 
 KIND = PoolKind.SLURM
 META_KEY = "slurm_pilots"
+#: the job_meta row (job key 0: no job has it) holding every shared pool's pilot job ids.
+POOLS_META_KEY, DAEMON_META = "slurm_pools", 0
 #: for journals written before the daemon stored these defaults (they held 0 for "not given").
 DEFAULT_MAX_PILOTS: int = default("max_pilots")
 DEFAULT_IDLE_TIMEOUT: float = default("pilot_idle_timeout")
@@ -74,17 +82,15 @@ def pilots_to_submit(pending: int, running: int, slots_per_pilot: int, pilots: i
     return max(0, wanted - pilots)
 
 
-def partition_of(master: str) -> str:
-    """"slurm://debug" -> "debug"; "slurm" -> "" (the cluster's default partition)."""
-    return master[len("slurm://"):] if master.startswith("slurm://") else ""
+def pool_label(pool: str) -> str:
+    """A shared pool's pilot jobs are named ``stratos-<label>`` and log to ``<label>-pilot-<id>.log``."""
+    return "pool-" + re.sub(r"[^A-Za-z0-9_.=-]", "_", PoolId(pool).name)  # squeue --name splits at commas
 
 
-def pilot_size(spec: JobSpec) -> tuple[int, int, int]:
-    """A pilot's cores, memory (MB) and the tasks it runs at once, from the job's settings."""
-    cpus = max(1, math.ceil(spec.pilot_cpus or spec.cpus))
-    slots = max(1, math.floor(cpus / max(spec.cpus, 1e-9) + 1e-9))
-    mem = math.ceil(spec.pilot_mem or spec.mem * slots)
-    return cpus, mem, slots
+def safety_idle_timeout(spec: JobSpec, idle_release: float) -> float:
+    """A shared pool's pilot's own --idle-timeout: only a safety net for a daemon that no longer tells
+    it to stop (the core stops idle pilots after ``idle_release``); well above it."""
+    return max(spec.pilot_idle_timeout, 4 * idle_release, 300.0)
 
 
 class Meta(Protocol):
@@ -95,9 +101,10 @@ class Meta(Protocol):
 
 @dataclass
 class PilotPool:
-    """One job's pilot jobs: Slurm job id -> its last squeue state."""
+    """One pool's pilot jobs: Slurm job id -> its last squeue state."""
 
-    job_key: int
+    #: the job whose own pool it is (journals from before pools were shared); None: a shared pool.
+    job_key: int | None
     pool: str
     pilots: dict[str, str] = field(default_factory=dict)
     release_at: float | None = None
@@ -108,9 +115,17 @@ class PilotPool:
     failed_starts: int = 0
     #: the job's name, token and settings, from the core's last ReviveOffers (None: not revived yet).
     grant: PoolGrant | None = None
-    #: the core's last PoolDemand: the pool's tasks waiting and running.
+    #: the core's last PoolDemand: the pool's tasks waiting and running, and its most pilots (0: the grant's).
     pending: int = 0
     running: int = 0
+    max_pilots: int = 0
+
+    @property
+    def label(self) -> str:
+        """What names its pilot jobs and their log files: the job's name, or the shared pool's."""
+        if self.job_key is None:
+            return pool_label(self.pool)
+        return self.grant.job_name if self.grant is not None else ""
 
 
 class SlurmBackend:
@@ -146,7 +161,14 @@ class SlurmBackend:
         self.idle_release = idle_release
         self.poll_interval = poll_interval
         self.pools: dict[str, PilotPool] = {}
+        #: job key -> the pool its grant named (a job's status shows its pool's pilots).
+        self._job_pools: dict[int, str] = {}
         self._wake = asyncio.Event()
+        saved = meta.meta(DAEMON_META, POOLS_META_KEY)  # a restarted daemon's shared pools' pilots
+        for pool, ids in (json.loads(saved) if saved else {}).items():
+            state = self._pool(pool)
+            if state is not None:
+                state.pilots.update(dict.fromkeys(ids, ""))
         self._watcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
 
@@ -162,14 +184,19 @@ class SlurmBackend:
             return
         if grant is not None:
             state.grant = grant
+            if grant.job_key:
+                self._job_pools[grant.job_key] = pool
         state.release_at = None
         self._wake.set()
 
-    def demand(self, pool: str, pending: int, running: int) -> None:
-        """The core's count of the pool's waiting and running tasks: the next supply round sizes from it."""
+    def demand(self, pool: str, pending: int, running: int, max_pilots: int = 0) -> None:
+        """The core's count of the pool's waiting and running tasks (of all its jobs): the next supply
+        round sizes from it."""
         state = self.pools.get(pool)
         if state is not None:
-            state.pending, state.running = pending, running
+            state.pending, state.running, state.max_pilots = pending, running, max_pilots
+            if pending:
+                self._wake.set()  # a job submitted while the pool has no room: ask Slurm now
 
     def release(self, pool: str, now: bool = False) -> None:
         """The job has nothing left to run: scancel its pilots, after ``idle_release`` unless more
@@ -198,18 +225,22 @@ class SlurmBackend:
 
     # -- what the servicer shows -----------------------------------------------------------------
 
+    def _job_pool(self, job_key: int) -> PilotPool | None:
+        own = self.pools.get(PoolId.of(KIND, job_key))
+        return own if own is not None else self.pools.get(self._job_pools.get(job_key, ""))
+
     def pilot_counts(self, job_key: int) -> tuple[int, int]:
-        """(queued in Slurm, running) pilot jobs of a job."""
-        state = self.pools.get(PoolId.of(KIND, job_key))
+        """(queued in Slurm, running) pilot jobs of a job's pool (a shared pool's serve all its jobs)."""
+        state = self._job_pool(job_key)
         if state is None:
             return 0, 0
-        registered = {p.executor_id for p in self.pilots.jobs_pilots(job_key)}
+        registered = {p.executor_id for p in self.pilots.pools_pilots(state.pool)}
         queued = sum(1 for slurm_id, s in state.pilots.items()
                      if s in QUEUED_STATES and f"slurm-{slurm_id}" not in registered)  # squeue may lag
         return queued, len(state.pilots) - queued
 
     def job_notes(self, job_key: int) -> list[str]:
-        state = self.pools.get(PoolId.of(KIND, job_key))
+        state = self._job_pool(job_key)
         return [state.problem] if state is not None and state.problem else []
 
     async def probe(self, master: str) -> None:
@@ -243,11 +274,25 @@ class SlurmBackend:
         self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
     async def close(self) -> None:
-        # Pilots keep running across a daemon restart: they reconnect, and the journal names them.
+        # Pilots running tasks keep running across a daemon restart: they reconnect, and the journal
+        # names them. Shared pools' pilots that run nothing are scancelled: nobody would stop them.
         if self._watcher is not None:
             self._watcher.cancel()
         for task in list(self._background):
             task.cancel()
+        busy = set(self.pilots.live_attempts().values())
+        for state in [s for s in self.pools.values() if s.job_key is None]:
+            idle = [slurm_id for slurm_id in state.pilots if f"slurm-{slurm_id}" not in busy]
+            if not idle:
+                continue
+            code, _, err = await _run(["scancel", *idle])
+            if code != 0:
+                log.warning("scancel %s failed: %s", " ".join(idle), err.strip())
+                continue
+            for slurm_id in idle:
+                del state.pilots[slurm_id]
+            self._save(state)
+            log.info("pool %s: the daemon stops: cancelled its idle pilot jobs %s", state.pool, " ".join(idle))
 
     async def _watch(self) -> None:
         while True:
@@ -310,7 +355,7 @@ class SlurmBackend:
         fields = dict(re.findall(r"(NodeList|ExitCode|StdOut|JobState|Reason)=(\S+)", out)) if code == 0 else {}
         node = fields.get("NodeList", "")
         node = "" if node in ("(null)", "None") else node
-        name = state.grant.job_name if state.grant is not None else ""
+        name = state.label
         path = fields.get("StdOut") or (str(self.log_dir / f"{name}-pilot-{slurm_id}.log") if name else "")
         tail = log_tail(Path(path)) if path else ""
         words = [f"Slurm job {slurm_id}"]
@@ -333,16 +378,24 @@ class SlurmBackend:
             f"{state.failed_starts} pilot jobs in a row ended without reaching the daemon (the last: Slurm job "
             f"{slurm_id}, log in {self.log_dir}); is the executor command right and the executor listener "
             f"{self.executor_address} reachable from the nodes? Next try in {pause:.0f} s")
-        log.warning("job key %d: %s", state.job_key, state.problem)
+        log.warning("pool %s: %s", state.pool, state.problem)
 
     async def _supply(self, state: PilotPool) -> None:
-        """Submit pilot jobs for the core's last demand (a removed job's pool was released already)."""
+        """Submit pilot jobs for the core's last demand (a removed job's pool was released already);
+        a shared pool with nothing waiting scancels its pilot jobs still queued in Slurm (a running
+        pilot is the core's to stop once it has been idle)."""
         grant = state.grant
+        if state.job_key is None and not state.pending:
+            await self._cancel_queued(state)
         if grant is None or not (state.pending + state.running) or time.monotonic() < state.retry_at:
             return
         cpus, mem, slots = pilot_size(grant.spec)
-        count = pilots_to_submit(state.pending, state.running, slots, len(state.pilots),
-                                 grant.spec.max_pilots or DEFAULT_MAX_PILOTS)
+        # a pilot the core counted lost (silent: its node cut off, say) serves nothing though Slurm
+        # still runs it: it does not count against the pool's max_pilots (if it comes back, it registers)
+        serving = sum(1 for slurm_id in state.pilots if f"slurm-{slurm_id}" in self.pilots.pilots
+                      or f"slurm-{slurm_id}" not in self.pilots.ever_registered)
+        count = pilots_to_submit(state.pending, state.running, slots, serving,
+                                 state.max_pilots or grant.spec.max_pilots or DEFAULT_MAX_PILOTS)
         for _ in range(count):
             if not await self._submit(state, grant, cpus, mem):
                 state.retry_at = time.monotonic() + 10 * self.poll_interval
@@ -350,19 +403,28 @@ class SlurmBackend:
 
     async def _submit(self, state: PilotPool, grant: PoolGrant, cpus: int, mem: int) -> bool:
         spec = grant.spec
+        shared = state.job_key is None
+        if shared and self.enrollment is None:
+            state.problem = "pilots of a shared pool need the daemon's executor key (enrollment): none here"
+            return False
         self.log_dir.mkdir(parents=True, exist_ok=True)
         address, tls_ca, ca_pem = self.executor_address, self.executor_tls_ca, ""
         listener = self.listeners.for_master(spec.master) if self.listeners is not None else None
         if listener is not None:
             address, tls_ca, ca_pem = listener.advertise, listener.ca_path or None, listener.ca_pem
-        pilot = [
-            *shlex.split(self.executor_command), "pilot", "--connect", address, "--job", grant.job_name,
-            "--idle-timeout", f"{spec.pilot_idle_timeout or DEFAULT_IDLE_TIMEOUT:g}",
-        ]
+        if shared:  # the core stops idle pilots; the pilot's own timeout is only a safety net
+            whose = ["--pool", state.pool]
+            idle = safety_idle_timeout(spec, self.idle_release)
+        else:
+            whose = ["--job", grant.job_name]
+            idle = spec.pilot_idle_timeout or DEFAULT_IDLE_TIMEOUT
+        pilot = [*shlex.split(self.executor_command), "pilot", "--connect", address, *whose, "--idle-timeout",
+                 f"{idle:g}"]
+        label = state.label
         if tls_ca:
             pilot += ["--tls-ca", tls_ca]
-        argv = ["sbatch", "--parsable", f"--job-name=stratos-{grant.job_name}", f"--cpus-per-task={cpus}",
-                f"--mem={mem}", "--nodes=1", "--ntasks=1", f"--output={self.log_dir}/{grant.job_name}-pilot-%j.log"]
+        argv = ["sbatch", "--parsable", f"--job-name=stratos-{label}", f"--cpus-per-task={cpus}",
+                f"--mem={mem}", "--nodes=1", "--ntasks=1", f"--output={self.log_dir}/{label}-pilot-%j.log"]
         partition = partition_of(spec.master)
         if partition:
             argv.append(f"--partition={partition}")
@@ -379,7 +441,8 @@ class SlurmBackend:
         if self.enrollment is not None:
             # Slurm keeps a job's environment (state files, `sacct --env-vars`): only a one-time
             # bootstrap goes there, which the pilot trades for its own credential over TLS.
-            env["STRATOS_BOOTSTRAP"] = self.enrollment.bootstrap(grant.token)
+            secret = pool_secret(state.pool) if shared else grant.token
+            env["STRATOS_BOOTSTRAP"] = self.enrollment.bootstrap(secret)
         else:
             env["STRATOS_TOKEN"] = grant.token  # never on a command line
         try:
@@ -388,15 +451,29 @@ class SlurmBackend:
             code, out, err = 127, "", "sbatch is not installed here"
         if code != 0:
             state.problem = f"Slurm refused a pilot job (sbatch: {err.strip() or code}); retrying"
-            log.warning("job %s: %s", grant.job_name, state.problem)
+            log.warning("%s: %s", label, state.problem)
             return False
         slurm_id = out.strip().split(";")[0]
         if state.failed_starts < FAILED_STARTS_BEFORE_BACKOFF:
             state.problem = ""
         state.pilots[slurm_id] = "PENDING"
         self._save(state)
-        log.info("job %s: pilot job %s submitted (%d cores, %d MB)", grant.job_name, slurm_id, cpus, mem)
+        log.info("%s: pilot job %s submitted (%d cores, %d MB)", label, slurm_id, cpus, mem)
         return True
+
+    async def _cancel_queued(self, state: PilotPool) -> None:
+        ids = [slurm_id for slurm_id, now in state.pilots.items()
+               if now in QUEUED_STATES and f"slurm-{slurm_id}" not in self.pilots.ever_registered]
+        if not ids:
+            return
+        code, _, err = await _run(["scancel", *ids])
+        if code != 0:
+            log.warning("scancel %s failed: %s", " ".join(ids), err.strip())
+            return
+        for slurm_id in ids:
+            state.pilots.pop(slurm_id, None)
+        self._save(state)
+        log.info("pool %s: nothing waits any more: cancelled queued pilot jobs %s", state.pool, " ".join(ids))
 
     async def _cancel_all(self, state: PilotPool) -> None:
         self.pools.pop(state.pool, None)
@@ -405,25 +482,34 @@ class SlurmBackend:
             code, _, err = await _run(["scancel", *ids])
             if code != 0:
                 log.warning("scancel %s failed: %s", " ".join(ids), err.strip())
-            log.info("job key %d: cancelled pilot jobs %s", state.job_key, " ".join(ids))
-        self._meta.set_meta(state.job_key, META_KEY, None)
+            log.info("pool %s: cancelled pilot jobs %s", state.pool, " ".join(ids))
+        self._save(state)
 
     # -- bookkeeping ----------------------------------------------------------------------------
 
     def _pool(self, pool: str) -> PilotPool | None:
         state = self.pools.get(pool)
         if state is None:
-            key = PoolId(pool).job_key
-            if key is None:
+            try:
+                pool_id = PoolId(pool)
+            except ValueError:
                 return None
-            state = self.pools[pool] = PilotPool(key, pool)
-            saved = self._meta.meta(state.job_key, META_KEY)  # a restarted daemon's pilots
-            if saved:
-                state.pilots = dict.fromkeys(json.loads(saved), "")
+            if pool_id.kind is not KIND:
+                return None
+            state = self.pools[pool] = PilotPool(pool_id.job_key, pool)
+            if state.job_key is not None:
+                saved = self._meta.meta(state.job_key, META_KEY)  # a restarted daemon's pilots
+                if saved:
+                    state.pilots = dict.fromkeys(json.loads(saved), "")
         return state
 
     def _save(self, state: PilotPool) -> None:
-        self._meta.set_meta(state.job_key, META_KEY, json.dumps(sorted(state.pilots)) if state.pilots else None)
+        if state.job_key is not None:
+            self._meta.set_meta(state.job_key, META_KEY,
+                                json.dumps(sorted(state.pilots)) if state.pilots and state.pool in self.pools else None)
+            return
+        shared = {pool: sorted(s.pilots) for pool, s in sorted(self.pools.items()) if s.job_key is None and s.pilots}
+        self._meta.set_meta(DAEMON_META, POOLS_META_KEY, json.dumps(shared) if shared else None)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -163,10 +163,12 @@ class PoolGrant:
     job_name: str
     token: str
     spec: JobSpec
+    #: the job's key (a shared pool's backend reports its pilots in each of its jobs' status).
+    job_key: int = 0
 
     @classmethod
     def of(cls, job: Job) -> PoolGrant:
-        return cls(job.name, job.token, job.spec)
+        return cls(job.name, job.token, job.spec, job.key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,12 +192,16 @@ class AdoptAttempts(Action):
 
 @dataclass(frozen=True, slots=True)
 class PoolDemand(Action):
-    """How many of the pool's tasks wait and run now: a backend that supplies hosts (Slurm pilots)
-    sizes its supply from it. Sent at the end of a step when the numbers changed."""
+    """How many of the pool's tasks wait and run now (a shared pool: of all its jobs together): a
+    backend that supplies hosts (Slurm pilots) sizes its supply from it. Sent at the end of a step
+    when the numbers changed."""
 
     pool: PoolId
     pending: int
     running: int
+    #: the most pilots the pool may have: the largest max_pilots of its jobs with unended tasks
+    #: (0: none said; the backend keeps its own). Pending tasks' data hosts would join here.
+    max_pilots: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,8 @@ class HostAdded(Event):
     hostname: str = ""
     #: the attempts the host already runs: an executor registering again.
     holding: tuple[AttemptRef, ...] = ()
+    #: a pilot registered with one job's token: in a shared pool it runs that job's tasks only (None: any job's).
+    job_key: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +164,8 @@ class CreateJobRequested(Request[JobCreated], Timed):
     #: "" lets the core choose a unique name.
     name: str
     spec: JobSpec
-    #: the backend; LOCAL is shared by all jobs, other kinds give the job a pool of its own (own_pool).
+    #: the backend. LOCAL is shared by all jobs; Slurm and user-started pilots put the job in the
+    #: shared pool its settings select (core/pools.py); own_pool gives it a pool of its own (Mesos).
     pool: PoolKind
     now: float
     own_pool: bool = False

@@ -20,7 +20,7 @@ from stratos_wire.errors import (
     TaskNotFound,
 )
 from stratosd.core import actions as act
-from stratosd.core import after, follows, placement, story
+from stratosd.core import after, follows, placement, pools, story
 from stratosd.core import events as ev
 from stratosd.core.locality import HostBytes
 from stratosd.core.model import ATTEMPT_STDERR_CHARS, EXITED, TERMINAL, Attempt, Call, Job, JobSpec, Status, Task
@@ -112,11 +112,13 @@ def on_create_job(state: SchedulerState, e: ev.CreateJobRequested) -> None:
         old.name = renamed
         state.jobs[renamed] = old
         state.diff.job(old)
-    pool = PoolId.of(e.pool, state.next_key) if e.own_pool else PoolId.of(e.pool)
+    pool = PoolId.of(e.pool, state.next_key) if e.own_pool else (pools.pool_of(e.pool, e.spec)
+                                                                   or PoolId.of(e.pool))
     job = Job(state.next_key, name, e.spec, pool, e.now, e.token)
     state.next_key += 1
     state.jobs[name] = job
     state.by_key[job.key] = job
+    state.members.setdefault(pool, set()).add(job.key)
     after.hold(state, job, after_key)
     state.diff.job(job)
     state.reply(e, JobCreated(JobView.of(job), renamed))
@@ -288,7 +290,7 @@ def on_close_job(state: SchedulerState, e: ev.CloseJobRequested) -> None:
         )
     job.stream_closed = True
     state.diff.job(job)
-    if job.pool.kind.cluster:
+    if job.pool.kind.cluster and job.pool.job_key == job.key:  # a shared pool's pilots serve the other jobs
         state.effects.append(act.ReleasePool(job.pool, now=True, stimulus_id=state.stimulus))
     state.reply(e, JobView.of(job))
 
@@ -305,7 +307,12 @@ def on_remove(state: SchedulerState, e: ev.RemoveJobRequested) -> None:
     del state.jobs[job.name]
     del state.by_key[job.key]
     state.waiting.get(job.pool, {}).pop(job.key, None)
-    if job.pool.kind.cluster:
+    members = state.members.get(job.pool)
+    if members is not None:
+        members.discard(job.key)
+        if not members:
+            del state.members[job.pool]
+    if job.pool.kind.cluster and job.pool.job_key == job.key:  # a shared pool's pilots serve the other jobs
         state.effects.append(act.ReleasePool(job.pool, now=True, stimulus_id=state.stimulus))
     state.diff.forget(job.key)
     state.stories.forget(job.key)

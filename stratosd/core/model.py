@@ -376,3 +376,7 @@ class Host:
     running: set[tuple[int, int]] = field(default_factory=set)
     #: when its executor was last heard from (ExecutorHeard); a pilot silent for too long is lost.
     last_seen: float = 0.0
+    #: a pilot that registered with one job's token in a shared pool runs that job's tasks only.
+    only_job: int | None = None
+    #: since when it runs nothing (0: it runs something, or no Tick has seen it idle yet).
+    idle_since: float = 0.0

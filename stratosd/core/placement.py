@@ -53,6 +53,7 @@ class HostBook:
         """Place a running task on ``host``."""
         host.free_cpus -= cpus
         host.free_mem -= job.spec.mem
+        host.idle_since = 0.0
         host.running.add((job.key, task_id))
         self.placed[(job.key, task_id)] = host.host_id
 
@@ -91,7 +92,7 @@ def on_host_added(state: SchedulerState, e: ev.HostAdded) -> None:
     if e.host_id in book.hosts:
         return
     host = Host(e.host_id, PoolId(e.pool), e.cpus, e.mem, canonical_host(e.hostname or e.host_id),
-                free_cpus=e.cpus, free_mem=e.mem, last_seen=state.now)
+                free_cpus=e.cpus, free_mem=e.mem, last_seen=state.now, only_job=e.job_key)
     book.hosts[e.host_id] = host
     book.pools.setdefault(host.pool, []).append(host)
     state.pilot_failures.pop(host.pool, None)  # a pilot reached the daemon: the pool works
@@ -115,7 +116,8 @@ def claim(state: SchedulerState, host: Host, ref: AttemptRef) -> None:
     job = state.by_key.get(job_key)
     task = job.tasks[task_id] if job is not None and 0 <= task_id < len(job.tasks) else None
     if (job is None or task is None or job.pool != host.pool or task.attempt != attempt
-            or task.status is not Status.RUNNING or (job_key, task_id) in state.book.placed):
+            or task.status is not Status.RUNNING or (job_key, task_id) in state.book.placed
+            or host.only_job not in (None, job_key)):
         state.effects.append(act.KillTask(job_key, task_id, attempt, host.pool, stimulus_id=state.stimulus))
         if task is not None and job is not None:
             state.note(job, task, f"attempt {attempt} held by returning executor {host.host_id}: stopped (stale)")
@@ -164,6 +166,43 @@ def on_tick(state: SchedulerState, e: ev.Tick) -> None:
             lose_host(state, host.host_id, f"no word from it for {lost_after:g} s", e.now)
             state.effects.append(act.StopExecutor(pool, host.host_id, ExecutorStopCause.SILENT,
                                                   stimulus_id=state.stimulus))
+    for pool, hosts in list(state.book.pools.items()):
+        if daemon_owned(pool):
+            stop_idle_pilots(state, pool, hosts, e.now)
+
+
+def daemon_owned(pool: PoolId) -> bool:
+    """A shared pool whose pilots the daemon starts (Slurm): it also stops them when idle.
+    User-started pilots leave by their own --idle-timeout; a job's own pool is released whole."""
+    return pool.kind is PoolKind.SLURM and pool.shared
+
+
+def stop_idle_pilots(state: SchedulerState, pool: PoolId, hosts: list[Host], now: float) -> None:
+    """The one idle timer of daemon-owned pilots: a pilot that has run nothing for ``pilot_idle_release``
+    seconds while no job of its pool had a task waiting leaves the pool and is told to stop
+    (StopExecutor IDLE). Never one with a task running: a running task keeps its pilot busy.
+    Measured at Ticks (about a second apart), so a stop comes up to one Tick late."""
+    waiting = pool_pending(state, pool) > 0
+    for host in hosts:
+        if host.running:
+            host.idle_since = 0.0
+        elif waiting or not host.idle_since:  # idle time counts while the pool has nothing waiting
+            host.idle_since = now
+    if waiting:
+        return
+    for host in [h for h in hosts if not h.running and h.idle_since and now - h.idle_since >= state.pilot_idle_release]:
+        state.book.remove(host.host_id)
+        state.effects.append(act.StopExecutor(pool, host.host_id, ExecutorStopCause.IDLE, stimulus_id=state.stimulus))
+
+
+def pool_jobs(state: SchedulerState, pool: PoolId) -> list[Job]:
+    """The jobs whose tasks run in ``pool``, by key."""
+    return [state.by_key[key] for key in sorted(state.members.get(pool, ())) if key in state.by_key]
+
+
+def pool_pending(state: SchedulerState, pool: PoolId) -> int:
+    """Tasks of the pool's jobs that wait to be placed (not those held by after=)."""
+    return sum(0 if job.held else job.counts[Status.PENDING] for job in pool_jobs(state, pool))
 
 
 def on_pilot_job_ended(state: SchedulerState, e: ev.PilotJobEnded) -> None:
@@ -192,25 +231,40 @@ def lose_host(state: SchedulerState, host_id: str, why: str, now: float) -> None
 
 
 def revive(state: SchedulerState, job: Job) -> None:
-    """The job's own pool has work: ask its backend for hosts (the grant says for whom)."""
+    """The job's pool has work: ask its backend for hosts (the grant says for whom; for a shared
+    pool, the job's settings say what its pilots look like: the same for every job of the pool)."""
     state.effects.append(act.ReviveOffers(job.pool, act.PoolGrant.of(job), stimulus_id=state.stimulus))
 
 
 def tell_demand(state: SchedulerState, keys: set[int]) -> None:
-    """PoolDemand for each of these jobs' own cluster pools whose pending/running numbers changed
-    since last told (a removed job's entry is dropped: its pool is released)."""
-    for key in sorted(keys):
+    """PoolDemand for the cluster pools of these jobs whose numbers changed since last told: a
+    shared pool's sum over all its jobs (one supply for them all), up to the largest ``max_pilots``
+    of its jobs with unended tasks. A job's own pool that is gone is dropped (it is released)."""
+    pools: set[PoolId] = set()
+    for key in keys:
         job = state.by_key.get(key)
-        if job is None or job.pool.job_key != key:
-            state.demand.pop(key, None)
+        if job is not None:
+            pools.add(job.pool)
+        else:  # removed: which pool it was in is not known here any more; recount the shared ones
+            pools.update(p for p in state.demand if p.shared)
+            pools.update(p for p in state.demand if p.job_key == key)
+    for pool in sorted(pools):
+        if not pool.kind.cluster:
             continue
-        if not job.pool.kind.cluster:
+        jobs = pool_jobs(state, pool)
+        if not jobs and not pool.shared:
+            state.demand.pop(pool, None)
             continue
         # a job whose tasks wait for another (after=) asks for no pilots until it is released
-        now = (0 if job.held else job.counts[Status.PENDING], job.counts[Status.RUNNING])
-        if state.demand.get(key) != now:
-            state.demand[key] = now
-            state.effects.append(act.PoolDemand(job.pool, *now, stimulus_id=state.stimulus))
+        pending = sum(0 if job.held else job.counts[Status.PENDING] for job in jobs)
+        running = sum(job.counts[Status.RUNNING] for job in jobs)
+        max_pilots = max((job.spec.max_pilots for job in jobs if job.unended), default=0)
+        now = (pending, running, max_pilots)
+        if state.demand.get(pool) != now:
+            state.demand[pool] = now
+            state.effects.append(act.PoolDemand(pool, pending, running, max_pilots, stimulus_id=state.stimulus))
+        if not jobs:
+            state.demand.pop(pool, None)
 
 
 def stop_pilots_if_cancelled(state: SchedulerState, job: Job) -> None:
@@ -237,7 +291,9 @@ def on_pilot_start_failed(state: SchedulerState, e: ev.PilotStartFailed) -> None
         forget_executor(state, pool, e.executor_id)
     if job is not None and e.unusable_agent:
         avoid(state, job, e.node or e.unusable_agent, e.unusable_agent, e.detail)
-    if job is None or state.book.pools.get(pool):
+    # a shared pool's failures charge every job of it with tasks waiting
+    jobs = [job] if job is not None else [j for j in pool_jobs(state, pool) if j.counts[Status.PENDING]]
+    if not jobs or state.book.pools.get(pool):
         state.pilot_failures.pop(pool, None)
         return
     failures = state.pilot_failures.setdefault(pool, [])
@@ -245,7 +301,8 @@ def on_pilot_start_failed(state: SchedulerState, e: ev.PilotStartFailed) -> None
     if len(failures) < state.pilot_failures_before_lost:
         return
     del state.pilot_failures[pool]
-    lifecycle.charge_pending(state, job, pilot_failure_reason(failures), e.now)
+    for one in jobs:
+        lifecycle.charge_pending(state, one, pilot_failure_reason(failures), e.now)
 
 
 def pilot_failure_reason(failures: list[tuple[str, str]]) -> str:
@@ -478,7 +535,8 @@ def schedule(state: SchedulerState) -> None:
                     continue
                 cpus = min(job.spec.cpus, max(h.cpus for h in hosts))
                 for host in hosts:
-                    if host.free_cpus + EPS >= cpus and host.free_mem + EPS >= job.spec.mem:
+                    if (host.free_cpus + EPS >= cpus and host.free_mem + EPS >= job.spec.mem
+                            and host.only_job in (None, key)):
                         task = pick(state, job, host.hostname)
                         if task is not None:
                             launch(state, job, task, host, cpus)

@@ -25,7 +25,7 @@ def ended(state: SchedulerState, job: Job, task: Task, now: float) -> None:
     if not job.unended:
         job.finished_at = now
         state.diff.job(job)
-        if job.pool.kind.cluster:
+        if job.pool.kind.cluster and job.pool.job_key == job.key:  # a shared pool's idle pilots: on_tick
             state.effects.append(act.ReleasePool(job.pool, stimulus_id=state.stimulus))
         placement.stop_pilots_if_cancelled(state, job)
     if call.mode == "stream":

@@ -29,8 +29,9 @@ Rules:
 3. Results get sequence numbers here. Stream calls publish a result when its task
    ends; batch calls publish in submission order (a relaunched task's replacements
    take its place), so a client cursor is one integer per consumer.
-4. Hosts are grouped in pools (the local machine; one per Mesos framework or Slurm
-   job). A job only ever runs on its own pool's hosts.
+4. Hosts are grouped in pools (the local machine; one per Mesos framework; named pools
+   shared by every job whose settings select them: Slurm pilots, user-started pilots).
+   A job only ever runs on its pool's hosts; jobs of a shared pool share them fairly.
 
 Layout (one mutator, composed of plain functions, dask's WorkerState without the size):
 
@@ -103,6 +104,8 @@ _HANDLERS: dict[type[ev.Event], Callable[[SchedulerState, Any], None]] = {
 PILOT_FAILURES_BEFORE_LOST = placement.PILOT_FAILURES_BEFORE_LOST
 #: seconds without a word from a pilot before it counts as lost.
 PILOT_LOST_AFTER = 30.0
+#: seconds a daemon-owned (Slurm) pilot of a shared pool runs nothing, its pool nothing pending, before it is stopped.
+PILOT_IDLE_RELEASE = 30.0
 
 
 class SchedulerState:
@@ -114,7 +117,8 @@ class SchedulerState:
 
     def __init__(self, *, story_length: int = 20_000, story_total: int = 500_000, validate: bool = False,
                  pilot_failures_before_lost: int = PILOT_FAILURES_BEFORE_LOST,
-                 pilot_lost_after: float = PILOT_LOST_AFTER, sandboxes: str = paths.SANDBOXES) -> None:
+                 pilot_lost_after: float = PILOT_LOST_AFTER, sandboxes: str = paths.SANDBOXES,
+                 pilot_idle_release: float = PILOT_IDLE_RELEASE) -> None:
         #: the directory of the tasks' sandboxes (the daemon's state directory/sandboxes): a launch
         #: names its attempt's sandbox under it.
         self.sandboxes = sandboxes
@@ -127,6 +131,9 @@ class SchedulerState:
         #: running tasks no returning pilot holds are lost this long after the restore (adopt_until).
         self.pilot_lost_after = pilot_lost_after
         self.adopt_until = 0.0
+        #: a Slurm pilot of a shared pool that ran nothing for this long, while its pool had nothing
+        #: pending, is told to stop (StopExecutor IDLE): the one idle timer of daemon-owned pilots.
+        self.pilot_idle_release = pilot_idle_release
         #: pool -> (node, detail) of its pilot jobs that failed since one last registered.
         self.pilot_failures: dict[PoolId, list[tuple[str, str]]] = {}
         #: jobs by their current name, and by their journal key.
@@ -156,8 +163,10 @@ class SchedulerState:
         self.effects: list[act.Action] = []
         #: the step's journal actions.
         self.diff = JournalDiff()
-        #: job key -> the (pending, running) its own cluster pool's backend was last told (PoolDemand).
-        self.demand: dict[int, tuple[int, int]] = {}
+        #: cluster pool -> the (pending, running, max_pilots) its backend was last told (PoolDemand).
+        self.demand: dict[PoolId, tuple[int, int, int]] = {}
+        #: pool -> the keys of the jobs in it (a shared pool's demand sums them).
+        self.members: dict[PoolId, set[int]] = {}
         #: the daemon stops (DaemonStopping): nothing more is placed or launched.
         self.stopping = False
         #: jobs whose tasks wait for the job they run after (``after=``), by key (core/after.py).
@@ -241,6 +250,7 @@ class SchedulerState:
         for job in jobs:
             self.jobs[job.name] = job
             self.by_key[job.key] = job
+            self.members.setdefault(job.pool, set()).add(job.key)
             self.next_key = max(self.next_key, job.key + 1)
             adopt = job.pool.kind.cluster
             for task in job.tasks:
@@ -278,14 +288,15 @@ class SchedulerState:
 
         In place, so every adapter holding this object sees the rebuilt state.
         """
-        hosts = [(h.host_id, h.pool, h.cpus, h.mem, h.hostname, h.last_seen) for h in self.hosts.values()]
+        hosts = [(h.host_id, h.pool, h.cpus, h.mem, h.hostname, h.last_seen, h.only_job) for h in self.hosts.values()]
         stories, stopping, adopt_until = self.stories, self.stopping, self.adopt_until
         self.__init__(validate=self.validating,  # type: ignore[misc]
                       pilot_failures_before_lost=self.pilot_failures_before_lost,
-                      pilot_lost_after=self.pilot_lost_after)
+                      pilot_lost_after=self.pilot_lost_after, sandboxes=self.sandboxes,
+                      pilot_idle_release=self.pilot_idle_release)
         self.stories, self.stopping, self.adopt_until = stories, stopping, adopt_until
-        for host_id, pool, cpus, mem, hostname, last_seen in hosts:
-            placement.on_host_added(self, ev.HostAdded(host_id, pool, cpus, mem, hostname))
+        for host_id, pool, cpus, mem, hostname, last_seen, only_job in hosts:
+            placement.on_host_added(self, ev.HostAdded(host_id, pool, cpus, mem, hostname, job_key=only_job))
             self.hosts[host_id].last_seen = last_seen  # a rebuild is no word from anyone
 
     def _rebuild(self, job: Job) -> None:
@@ -342,6 +353,11 @@ class SchedulerState:
     def view(self, name: str) -> JobView | None:
         """A snapshot of the job named ``name`` (None if there is none), for adapters that must not hold a Job."""
         job = self.jobs.get(name)
+        return JobView.of(job) if job is not None else None
+
+    def view_key(self, key: int) -> JobView | None:
+        """A snapshot of the job with this journal key (None if there is none): a pool pilot names jobs by key."""
+        job = self.by_key.get(key)
         return JobView.of(job) if job is not None else None
 
     def task_count(self, job_key: int) -> int:

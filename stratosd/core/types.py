@@ -31,7 +31,9 @@ class PoolKind(StrEnum):
 
 
 class PoolId(str):
-    """A pool's id: ``"local"`` (shared by all jobs), or ``"<kind>:<job key>"`` (one job's own pool).
+    """A pool's id: ``"local"`` (shared by all jobs), ``"<kind>:<job key>"`` (one job's own pool), or
+    ``"<kind>/<name>"`` (a named pool shared by every job whose settings select it: Slurm pilots of one
+    partition, account, QoS and shape; user-started pilots).
 
     A ``str`` on purpose: the journal column, dict keys and log lines keep the wire form.
     """
@@ -39,17 +41,37 @@ class PoolId(str):
     kind: PoolKind
     #: the job that owns the pool; None for a shared pool.
     job_key: int | None
+    #: a named shared pool's name ("" for the others).
+    name: str
 
     def __new__(cls, value: str) -> PoolId:
         if isinstance(value, PoolId):
             return value
+        head, slash, name = value.partition("/")
+        if slash:  # checked first: a name may hold ':' (a Slurm time limit)
+            if not name:
+                raise ValueError(f"pool id {value!r}: a shared pool needs a name after '/'")
+            self = super().__new__(cls, value)
+            self.kind, self.job_key, self.name = PoolKind(head), None, name
+            return self
         kind, sep, key = value.partition(":")
         if sep and not key.isdigit():
             raise ValueError(f"pool id {value!r}: the part after ':' must be a job key")
         self = super().__new__(cls, value)
         self.kind = PoolKind(kind)
         self.job_key = int(key) if sep else None
+        self.name = ""
         return self
+
+    @property
+    def shared(self) -> bool:
+        """Every job that names it runs in it (the local machine, a named pool)."""
+        return self.job_key is None
+
+    @classmethod
+    def named(cls, kind: PoolKind | str, name: str) -> PoolId:
+        """The named shared pool ``name`` of ``kind``."""
+        return cls(f"{PoolKind(kind).value}/{name}")
 
     @classmethod
     def of(cls, kind: PoolKind | str, job_key: int | None = None) -> PoolId:
@@ -103,12 +125,14 @@ class TaskEndReason(StrEnum):
 
 
 class ExecutorStopCause(StrEnum):
-    """Why the core tells a standing executor (a pilot) to stop: it runs nothing of its job any more."""
+    """Why the core tells a standing executor (a pilot) to stop: it runs nothing any more."""
 
     #: its job was cancelled and has no unended task.
     JOB_CANCELLED = "job-cancelled"
     #: nothing was heard from it for ``pilot_lost_after`` seconds: it is lost (its next call must register again).
     SILENT = "silent"
+    #: a daemon-owned pilot ran nothing for the pool's idle time while its pool had nothing pending.
+    IDLE = "idle"
 
 
 class Hold(StrEnum):

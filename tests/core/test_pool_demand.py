@@ -30,7 +30,7 @@ def test_demand_is_told_when_the_pools_numbers_change_and_only_then(state: Sched
     _, actions = submit(state, "s", ["a", "b", "c"])
     assert demands(actions) == [(pool, 3, 0)]
     revive = [a for a in actions if isinstance(a, act.ReviveOffers)]
-    assert revive[0].grant == act.PoolGrant("s", "tok", state.jobs["s"].spec)
+    assert revive[0].grant == act.PoolGrant("s", "tok", state.jobs["s"].spec, state.jobs["s"].key)
     assert demands(state.handle(ev.HostAdded("p1", pool, 2, 4096, "n1"))) == [(pool, 1, 2)]
     assert demands(state.handle(ev.Tick(3.0))) == []  # nothing moved
     assert demands(state.handle(ev.TaskStarted(state.jobs["s"].key, 0, 1, 42, 3.0))) == []  # still running

@@ -88,3 +88,32 @@ def wait_node_up(node: str, timeout: float = 30) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"node {node} not up after {timeout} s: {state!r}")
         time.sleep(0.2)
+
+
+def pool_pilots(pool: str) -> dict[str, str]:
+    """Slurm job id -> state of a shared pool's pilot jobs still in squeue (any daemon's)."""
+    from stratosd.backends.slurm import pool_label
+
+    out = slurm("squeue", "-h", "-o", "%i %T", "--name", f"stratos-{pool_label(pool)}")
+    return dict(line.split() for line in out.splitlines())
+
+
+def pilots_under(root: Path) -> dict[str, str]:
+    """Slurm job id -> state of the pilot jobs whose output file lies under ``root`` (one test daemon's)."""
+    out = slurm("squeue", "-h", "-O", "JobID:20,State:20,STDOUT:500")
+    found = {}
+    for line in out.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) == 3 and parts[2].strip().startswith(f"{root}/"):
+            found[parts[0]] = parts[1]
+    return found
+
+
+def scancel_orphans() -> None:
+    """scancel pilot jobs of test daemons that are gone (their output directory was removed)."""
+    out = slurm("squeue", "-h", "-O", "JobID:20,Name:80,STDOUT:500")
+    for line in out.splitlines():
+        parts = line.split(None, 2)
+        if (len(parts) == 3 and parts[1].startswith("stratos-") and parts[2].startswith("/tmp/st")
+                and not Path(parts[2].strip()).parent.exists()):
+            slurm("scancel", parts[0])

@@ -14,7 +14,7 @@ from stratosd.enroll import Enrollment
 from stratosd.listeners import route_address, slurm_controller
 from tests.autostarted import AutoStarted, autostarted
 from tests.integration.test_seed_examples import GSNAP, SNAPSHOTS, expected_gsnap
-from tests.slurm.cluster import slurm
+from tests.slurm.cluster import pilots_under, slurm
 
 pytestmark = pytest.mark.slurm
 
@@ -24,10 +24,13 @@ STATE_SAVE = Path("/var/tmp/stratos-slurm/state")
 
 @pytest.fixture
 def auto(monkeypatch: pytest.MonkeyPatch, slurm_cluster: str) -> Iterator[AutoStarted]:
-    yield from autostarted(monkeypatch)
-    for name in ("stratos-demo-slurm", "stratos-slurm-secret"):  # this file's pilots only
-        for slurm_id in slurm("squeue", "-h", "-o", "%i", "--name", name).split():
-            slurm("scancel", slurm_id)
+    started = autostarted(monkeypatch)
+    daemon = next(started)
+    yield daemon
+    for _ in started:  # stops the daemon
+        pass
+    for slurm_id in pilots_under(daemon.state_dir):  # this daemon's pilots only
+        slurm("scancel", slurm_id)
 
 
 def test_the_seed_example_on_slurm_starts_the_daemon_and_a_tls_listener(auto: AutoStarted,
@@ -50,7 +53,7 @@ def test_no_job_credential_in_slurms_records(auto: AutoStarted, slurm_cluster: s
     deadline = time.monotonic() + 60
     while s.count_running_tasks() < 1 and time.monotonic() < deadline:
         time.sleep(0.1)
-    ids = slurm("squeue", "-h", "-o", "%i", "--name", "stratos-slurm-secret").split()
+    ids = list(pilots_under(auto.state_dir))
     assert ids, "no pilot job in squeue"
     records = [slurm("scontrol", "show", "job", "-dd", i) for i in ids]
     cmdlines = []
@@ -68,7 +71,9 @@ def test_no_job_credential_in_slurms_records(auto: AutoStarted, slurm_cluster: s
         records += [slurm("sacct", "-j", i, "--long", "-P") for i in ids]
     assert job.wait() and job.get_results() == ["done\n"]
     enrollment = Enrollment(auto.state_dir)
-    secrets_ = [token, *(enrollment.credential(token, f"slurm-{i}") for i in ids)]
+    pool = job.status().pool
+    secrets_ = [token, enrollment.pool_credential(pool), *(enrollment.credential(token, f"slurm-{i}") for i in ids),
+                *(enrollment.pool_credential(pool, f"slurm-{i}") for i in ids)]
     assert any("STRATOS_BOOTSTRAP" in text for text in stored)  # what Slurm keeps: a spent bootstrap
     for secret in secrets_:
         for text in records + stored + cmdlines:

@@ -7,14 +7,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from stratos import Processor
 from stratos.errors import InvalidJobSpec
+from stratosd.backends.slurm import pool_label
 from tests.daemon import Daemon, daemon_fixture, wait_for
 from tests.integration.test_seed_examples import GSNAP, SNAPSHOTS, expected_gsnap
-from tests.slurm.cluster import slurm
+from tests.slurm.cluster import pilots_under, pool_pilots, scancel_orphans, slurm
 
 pytestmark = pytest.mark.slurm
 
@@ -26,17 +28,13 @@ daemon = daemon_fixture("--slurm-poll", "0.5", "--slurm-idle-release", "1", "--p
 def no_pilots_left(slurm_cluster: str) -> Iterator[None]:
     """Set up before the daemon, so it runs after the daemon has stopped: scancel what is left."""
     yield
-    names = {f"stratos-{job}" for job in ("seed-local", "seed-slurm", "scancel", "crash", "queued", "plain")}
-    for line in slurm("squeue", "-h", "-o", "%i %j").splitlines():
-        slurm_id, name = line.split()
-        if name in names:  # only the pilots of this test's jobs
-            slurm("scancel", slurm_id)
+    scancel_orphans()  # only the pilots of test daemons that are gone
 
 
 def pilots_of(job_id: str) -> dict[str, str]:
-    """Slurm job id -> state of the job's pilots still in squeue."""
-    out = slurm("squeue", "-h", "-o", "%i %T", "--name", f"stratos-{job_id}")
-    return dict(line.split() for line in out.splitlines())
+    """Slurm job id -> state of the pilots of the job's (shared) pool still in squeue, of this test's daemon."""
+    mine = pilots_under(Path(os.environ["STRATOS_STATE_DIR"]))
+    return {k: v for k, v in pool_pilots(Processor.attach(job_id).status().pool).items() if k in mine}
 
 
 def test_the_seed_examples_give_the_local_backends_results(daemon: Daemon, slurm_cluster: str) -> None:
@@ -65,7 +63,8 @@ def test_an_unknown_partition_is_refused_before_the_job_exists(daemon: Daemon) -
         Processor(master="slurm://nowhere", job_id="nowhere")
 
 
-def test_queued_pilots_show_in_status_and_a_cancelled_job_scancels_them(daemon: Daemon, slurm_cluster: str) -> None:
+def test_queued_pilots_show_in_status_and_a_cancelled_jobs_queued_pilots_are_scancelled(
+        daemon: Daemon, slurm_cluster: str) -> None:
     # --begin keeps the pilot queued in Slurm for a minute
     job = Processor(master="slurm", job_id="queued", sbatch_options="--begin=now+60", max_pilots=1)
     job.stream(["echo never"])
@@ -76,7 +75,7 @@ def test_queued_pilots_show_in_status_and_a_cancelled_job_scancels_them(daemon: 
     ctl = subprocess.run([sys.executable, "-m", "stratos.ctl", "status", "queued"], capture_output=True, text=True,
                          env=dict(os.environ, **daemon.env), check=True)
     assert "0 running, 1 queued" in ctl.stdout
-    job.cancel()
+    job.cancel()  # its pool has nothing waiting any more: the pilot job still queued goes
     wait_for(lambda: not pilots_of("queued"), "the pilot scancelled", timeout=15)
 
 
@@ -85,8 +84,8 @@ def test_pilots_end_when_the_job_is_done(daemon: Daemon, slurm_cluster: str) -> 
                     pilot_idle_timeout=300)
     job.batch([f"echo {i}" for i in range(8)])
     assert job.get_results() == [f"{i}\n" for i in range(8)]
-    # the pilots would idle for 300 s: the daemon scancels them once the job has been done for 1 s
-    wait_for(lambda: not pilots_of("plain"), "the finished job's pilots scancelled", timeout=20)
+    # the pilots' own idle timeout is a safety net: the daemon stops them once they have idled for 1 s
+    wait_for(lambda: not pilots_of("plain"), "the idle pilots stopped", timeout=20)
 
 
 def test_a_scancelled_pilots_tasks_run_again_and_every_result_comes_once(daemon: Daemon, slurm_cluster: str) -> None:
@@ -124,7 +123,8 @@ def test_a_daemon_killed_mid_job_gets_its_pilots_back_and_every_result_once(
     assert all(t.status == "finished" for t in tasks)
     assert all(t.attempts == 1 for t in tasks), "the pilot kept its tasks: none ran twice"
     assert pilot in pilots_of("crash") or not pilots_of("crash")  # the same pilot, never a second one
-    assert "registered again" in (daemon.root / "state" / "slurm-logs" / f"crash-pilot-{pilot}.log").read_text()
+    label = pool_label(job.status().pool)
+    assert "registered again" in (daemon.root / "state" / "slurm-logs" / f"{label}-pilot-{pilot}.log").read_text()
 
 
 def test_pilots_that_cannot_reach_the_daemon_are_not_resubmitted_forever(slurm_cluster: str,
@@ -132,8 +132,10 @@ def test_pilots_that_cannot_reach_the_daemon_are_not_resubmitted_forever(slurm_c
     d = Daemon("--slurm-poll", "0.3", "--executor-command", "/bin/false").start()
     for key, value in d.env.items():
         monkeypatch.setenv(key, value)
+    pool = ""
     try:
         job = Processor(master="slurm", job_id="broken", max_pilots=1)
+        pool = job.status().pool
         job.stream(["echo never"])
         report = wait_for(lambda: (r := job.status()).warnings and r, "a warning about the pilots", timeout=60)
         assert "ended without reaching the daemon" in report.warnings[0]
@@ -142,6 +144,8 @@ def test_pilots_that_cannot_reach_the_daemon_are_not_resubmitted_forever(slurm_c
         assert d.log().count(" submitted (") == submitted
         assert 3 <= submitted <= 4
     finally:
+        mine = pilots_under(d.state_dir)
         d.cleanup()
-        for slurm_id in pilots_of("broken"):
-            slurm("scancel", slurm_id)
+        for slurm_id in pool_pilots(pool) if pool else {}:
+            if slurm_id in mine:
+                slurm("scancel", slurm_id)

@@ -9,19 +9,19 @@ import pytest
 
 from tests.autostarted import AutoStarted, autostarted
 from tests.seed_cluster_cases import CASES
-from tests.slurm.cluster import slurm
+from tests.slurm.cluster import pilots_under, slurm
 
 pytestmark = pytest.mark.slurm
 
-JOB_NAMES = ("demo-stream", "demo-object", "tmpl-strings", "tmpl-lists", "plain", "map", "red")
-
-
 @pytest.fixture
 def auto(monkeypatch: pytest.MonkeyPatch, slurm_cluster: str) -> Iterator[AutoStarted]:
-    yield from autostarted(monkeypatch)
-    for name in JOB_NAMES:  # this file's pilots only
-        for slurm_id in slurm("squeue", "-h", "-o", "%i", "--name", f"stratos-{name}").split():
-            slurm("scancel", slurm_id)
+    started = autostarted(monkeypatch)
+    daemon = next(started)
+    yield daemon
+    for _ in started:  # stops the daemon (which scancels its idle pilots)
+        pass
+    for slurm_id in pilots_under(daemon.state_dir):  # this daemon's pilots only
+        slurm("scancel", slurm_id)
 
 
 @pytest.mark.timeout(240)
