@@ -1,7 +1,8 @@
 """What the coarse-grained Mesos tests read from the real master, its agents and /proc.
 
 A job's executors are the Mesos tasks of its framework (named "<job> executor"); each runs
-`stratos_executor pilot` with STRATOS_EXECUTOR_ID set to its Mesos task id.
+`stratos_executor pilot` with STRATOS_EXECUTOR_ID set to its Mesos task id. `Proxy` is a TCP
+relay between the daemon and the master whose connections a test can cut.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import selectors
+import socket
+import threading
 import urllib.parse
 import urllib.request
 from typing import Any
@@ -39,11 +43,10 @@ def running_executors(real_mesos: RealMesos, name: str) -> list[dict[str, Any]]:
                                                                         "TASK_RUNNING")]
 
 
-def teardown(real_mesos: RealMesos, names: set[str]) -> None:
-    """Tear down the live frameworks of these jobs (the master's /teardown endpoint), so no
-    executor of this test holds an agent's resources for the next one."""
+def teardown_new(real_mesos: RealMesos, before: set[str]) -> None:
+    """Tear down the live frameworks not among ``before`` (the master's /teardown endpoint)."""
     for framework in real_mesos.state()["frameworks"]:
-        if framework["name"] in names:
+        if framework["id"] not in before:
             body = urllib.parse.urlencode({"frameworkId": framework["id"]}).encode()
             with contextlib.suppress(OSError):
                 urllib.request.urlopen(real_mesos.url + "/master/teardown", data=body, timeout=10).close()
@@ -104,3 +107,94 @@ def pilot_pids(executor_id: str) -> list[int]:
         if needle in environ and b"stratos_executor" in argv and b"pilot" in argv:
             found.append(int(entry))
     return found
+
+
+class Proxy:
+    """A TCP relay from a loopback port to the master; `cut()` closes every connection it carries
+    (the daemon's subscription stream among them) while it keeps accepting new ones."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target = ("127.0.0.1", target_port)
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._server.getsockname()[1]
+        self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.cuts = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _run(self) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(self._server, selectors.EVENT_READ)
+        peers: dict[socket.socket, socket.socket] = {}
+        while not self._stop.is_set():
+            with self._lock:
+                for a, b in self._pairs:
+                    if a not in peers:
+                        peers[a], peers[b] = b, a
+                        sel.register(a, selectors.EVENT_READ)
+                        sel.register(b, selectors.EVENT_READ)
+                for closed in [s for s in peers if s.fileno() < 0]:
+                    with contextlib.suppress(KeyError, ValueError):
+                        sel.unregister(closed)
+                    peers.pop(closed, None)
+            for key, _ in sel.select(timeout=0.1):
+                sock = key.fileobj
+                if not isinstance(sock, socket.socket):
+                    continue
+                if sock is self._server:
+                    client, _ = self._server.accept()
+                    try:
+                        upstream = socket.create_connection(self.target, timeout=5)
+                    except OSError:
+                        client.close()
+                        continue
+                    with self._lock:
+                        self._pairs.append((client, upstream))
+                    continue
+                other = peers.get(sock)
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    data = b""
+                if not data or other is None:
+                    self._close_pair(sock, other, sel, peers)
+                    continue
+                with contextlib.suppress(OSError):
+                    other.sendall(data)
+        sel.close()
+
+    def _close_pair(self, a: socket.socket, b: socket.socket | None, sel: selectors.BaseSelector,
+                    peers: dict[socket.socket, socket.socket]) -> None:
+        for sock in (a, b):
+            if sock is None:
+                continue
+            with contextlib.suppress(KeyError, ValueError):
+                sel.unregister(sock)
+            peers.pop(sock, None)
+            sock.close()
+        with self._lock:
+            self._pairs = [p for p in self._pairs if a not in p]
+
+    def cut(self) -> int:
+        """Close every connection carried so far; returns how many."""
+        with self._lock:
+            pairs, self._pairs = self._pairs, []
+        for a, b in pairs:
+            for sock in (a, b):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+        self.cuts += 1
+        return len(pairs)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.cut()
+        self._server.close()
