@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import selectors
 import socket
 import threading
 import urllib.parse
@@ -90,10 +89,11 @@ def read_sandbox_file(real_mesos: RealMesos, agent_id: str, path: str) -> str:
 
 
 def pilot_pids(executor_id: str) -> list[int]:
-    """The `stratos_executor pilot` processes of this executor: by their environment
-    (STRATOS_EXECUTOR_ID) and command line, so nothing else is ever signalled."""
+    """The `stratos_executor pilot` process of this executor: by its environment (STRATOS_EXECUTOR_ID)
+    and command line, so nothing else is ever signalled; a child it forked (same command line, until
+    it execs) is left out."""
     needle = f"STRATOS_EXECUTOR_ID={executor_id}".encode()
-    found = []
+    found: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -102,99 +102,74 @@ def pilot_pids(executor_id: str) -> list[int]:
                 environ = f.read().split(b"\0")
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 argv = f.read().split(b"\0")
-        except OSError:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                parent = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
         if needle in environ and b"stratos_executor" in argv and b"pilot" in argv:
-            found.append(int(entry))
-    return found
+            found[int(entry)] = parent
+    return sorted(pid for pid, parent in found.items() if parent not in found)
 
 
 class Proxy:
-    """A TCP relay from a loopback port to the master; `cut()` closes every connection it carries
-    (the daemon's subscription stream among them) while it keeps accepting new ones."""
+    """A TCP relay from a loopback port to the master; `cut()` breaks every connection it carries
+    (the daemon's subscription stream among them) while it keeps accepting new ones. One thread
+    per direction of each connection: each closes the socket it reads once its peer is done."""
 
     def __init__(self, target_port: int) -> None:
         self.target = ("127.0.0.1", target_port)
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._server.getsockname()[1]
-        self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._conns: list[socket.socket] = []
         self.cuts = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._accept, daemon=True).start()
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def _run(self) -> None:
-        sel = selectors.DefaultSelector()
-        sel.register(self._server, selectors.EVENT_READ)
-        peers: dict[socket.socket, socket.socket] = {}
-        while not self._stop.is_set():
-            with self._lock:
-                for a, b in self._pairs:
-                    if a not in peers:
-                        peers[a], peers[b] = b, a
-                        sel.register(a, selectors.EVENT_READ)
-                        sel.register(b, selectors.EVENT_READ)
-                for closed in [s for s in peers if s.fileno() < 0]:
-                    with contextlib.suppress(KeyError, ValueError):
-                        sel.unregister(closed)
-                    peers.pop(closed, None)
-            for key, _ in sel.select(timeout=0.1):
-                sock = key.fileobj
-                if not isinstance(sock, socket.socket):
-                    continue
-                if sock is self._server:
-                    client, _ = self._server.accept()
-                    try:
-                        upstream = socket.create_connection(self.target, timeout=5)
-                    except OSError:
-                        client.close()
-                        continue
-                    with self._lock:
-                        self._pairs.append((client, upstream))
-                    continue
-                other = peers.get(sock)
-                try:
-                    data = sock.recv(65536)
-                except OSError:
-                    data = b""
-                if not data or other is None:
-                    self._close_pair(sock, other, sel, peers)
-                    continue
-                with contextlib.suppress(OSError):
-                    other.sendall(data)
-        sel.close()
-
-    def _close_pair(self, a: socket.socket, b: socket.socket | None, sel: selectors.BaseSelector,
-                    peers: dict[socket.socket, socket.socket]) -> None:
-        for sock in (a, b):
-            if sock is None:
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:  # closed
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
                 continue
-            with contextlib.suppress(KeyError, ValueError):
-                sel.unregister(sock)
-            peers.pop(sock, None)
-            sock.close()
-        with self._lock:
-            self._pairs = [p for p in self._pairs if a not in p]
+            with self._lock:
+                self._conns += [client, upstream]
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        src.close()
 
     def cut(self) -> int:
-        """Close every connection carried so far; returns how many."""
+        """Break every connection carried so far; returns how many."""
         with self._lock:
-            pairs, self._pairs = self._pairs, []
-        for a, b in pairs:
-            for sock in (a, b):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
+            conns, self._conns = self._conns, []
+        for sock in conns:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         self.cuts += 1
-        return len(pairs)
+        return len(conns) // 2
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.cut()
+        with contextlib.suppress(OSError):
+            self._server.shutdown(socket.SHUT_RDWR)  # wakes the accept() under way
         self._server.close()
+        self.cut()
