@@ -289,6 +289,8 @@ def on_pilot_start_failed(state: SchedulerState, e: ev.PilotStartFailed) -> None
     job = pool_owner(state, pool)
     if e.executor_id:
         forget_executor(state, pool, e.executor_id)
+        if job is not None and uncovered_tasks(state, job) > 0:
+            revive(state, job)  # its offers were suppressed while this executor was to hold the work
     if job is not None and e.unusable_agent:
         avoid(state, job, e.node or e.unusable_agent, e.unusable_agent, e.detail)
     # a shared pool's failures charge every job of it with tasks waiting

@@ -91,7 +91,8 @@ def test_the_port_stays_across_a_daemon_restart(auto: AutoStarted, real_mesos: R
 
 def test_no_job_credential_in_mesos_state_sandboxes_or_command_lines(auto: AutoStarted,
                                                                       real_mesos: RealMesos) -> None:
-    job = Processor(master=master(real_mesos), job_id="secret-check", mem_per_task=128)
+    # fine mode: one Mesos task (and bootstrap) per task; test_coarse_real.py checks coarse executors
+    job = Processor(master=master(real_mesos), job_id="secret-check", mem_per_task=128, mesos_mode="fine")
     token = job.token()
     s = job.stream(["sleep 3; echo done"] * 3)
     deadline = time.monotonic() + 60
@@ -158,8 +159,9 @@ def _agents(real_mesos: RealMesos) -> list[dict[str, Any]]:
     return list(real_mesos.state()["slaves"])
 
 
+@pytest.mark.parametrize("mode", ["fine", "coarse"])
 def test_a_node_that_cannot_start_the_executor_fails_fast_and_its_tasks_run_elsewhere(
-        monkeypatch: pytest.MonkeyPatch, real_mesos: RealMesos) -> None:
+        mode: str, monkeypatch: pytest.MonkeyPatch, real_mesos: RealMesos) -> None:
     bad = _agents(real_mesos)[0]["id"]
     # one agent's executor program is missing (the real agents share this host: the sandbox path
     # names the agent); the others start StratOS's executor as usual
@@ -168,27 +170,42 @@ def test_a_node_that_cannot_start_the_executor_fails_fast_and_its_tasks_run_else
     command = f"sh -c {shlex.quote(script)} stratos-executor"
     config = f"[stratosd]\nexecutor_command = {json.dumps(command)}\n"
     for _ in autostarted(monkeypatch, config):
-        job = Processor(master=master(real_mesos), job_id="bad-node", mem_per_task=128, max_retries=3)
+        job = Processor(master=master(real_mesos), job_id="bad-node", mem_per_task=128, max_retries=3,
+                        mesos_mode=mode)
         began = time.monotonic()
         counts = job.batch([f"echo {i}" for i in range(12)])  # 12 slots on 3 agents: every agent gets tasks
         assert counts["finished"] == 12, counts
         assert time.monotonic() - began < 120
-        # the bad agent's tasks were lost at once and ran again on the others
-        assert any(job.stream.task(i).task.attempts > 1 for i in range(12))
         assert sorted(job.get_results()) == sorted(f"{i}\n" for i in range(12))
+        state = real_mesos.state()
+        mesos_tasks = [t for f in state["frameworks"] + state.get("completed_frameworks", [])
+                       if f["name"] == "bad-node" for t in f.get("tasks", []) + f.get("completed_tasks", [])]
+        assert any(t["slave_id"] == bad and t["state"] == "TASK_FAILED" for t in mesos_tasks)  # it was tried
+        if mode == "fine":  # the bad agent's tasks were lost at once and ran again on the others
+            assert any(job.stream.task(i).task.attempts > 1 for i in range(12))
+        else:  # its executor never started: no task went there, the others' executors ran them all
+            stories = [line.detail for i in range(12) for line in job.stream.story(i)]
+            ran_on = [d for d in stories if d.startswith("launched on executor")]
+            assert len(ran_on) >= 12 and not any(f"(agent {bad})" in d for d in ran_on), ran_on
 
 
+@pytest.mark.parametrize("mode", ["fine", "coarse"])
 def test_a_cluster_without_stratos_gives_lost_tasks_naming_host_and_program(
-        monkeypatch: pytest.MonkeyPatch, real_mesos: RealMesos) -> None:
+        mode: str, monkeypatch: pytest.MonkeyPatch, real_mesos: RealMesos) -> None:
     config = '[stratosd]\nexecutor_command = "/nonexistent/stratos-executor"\n'
     for _ in autostarted(monkeypatch, config):
-        job = Processor(master=master(real_mesos), job_id="no-stratos", mem_per_task=128, max_retries=1)
+        job = Processor(master=master(real_mesos), job_id="no-stratos", mem_per_task=128, max_retries=1,
+                        mesos_mode=mode)
         began = time.monotonic()
         counts = job.batch(["echo never"])
         assert counts.get("lost") == 1, counts
         assert time.monotonic() - began < 60
         reason = job.stream.task(0).reason
-        assert "the executor could not start on host" in reason, reason
-        assert "/nonexistent/stratos-executor" in reason and "exit 127" in reason, reason
+        if mode == "fine":
+            assert "the executor could not start on host" in reason, reason
+            assert "/nonexistent/stratos-executor" in reason and "exit 127" in reason, reason
+        else:  # each executor's start failed; after a few in a row the pending task is charged
+            assert "before their executor reached the daemon" in reason and "on localhost" in reason, reason
+            assert "/nonexistent/stratos-executor" in reason and "exit status 127" in reason, reason
         assert "no retries left" in reason
         assert os.environ.get("STRATOS_CONFIG")
