@@ -208,9 +208,13 @@ def pool_pending(state: SchedulerState, pool: PoolId) -> int:
 def on_pilot_job_ended(state: SchedulerState, e: ev.PilotJobEnded) -> None:
     """A pilot's cluster job (or a coarse Mesos executor's task) ended: it is gone with whatever it ran."""
     host = state.book.hosts.get(e.host_id)
-    if host is not None or e.pool:
-        forget_executor(state, host.pool if host is not None else PoolId(e.pool), e.host_id)
+    pool = host.pool if host is not None else PoolId(e.pool) if e.pool else None
+    if pool is not None:
+        forget_executor(state, pool, e.host_id)
     lose_host(state, e.host_id, e.detail, e.now)
+    job = pool_owner(state, pool) if pool is not None else None
+    if job is not None and job.pool.kind is PoolKind.MESOS and job.pilot_hosted and uncovered_tasks(state, job) > 0:
+        revive(state, job)  # (suppressed while this executor held the work)
 
 
 def forget_executor(state: SchedulerState, pool: PoolId, executor_id: str) -> None:
@@ -304,15 +308,17 @@ def on_pilot_start_failed(state: SchedulerState, e: ev.PilotStartFailed) -> None
         return
     del state.pilot_failures[pool]
     for one in jobs:
-        lifecycle.charge_pending(state, one, pilot_failure_reason(failures), e.now)
+        lifecycle.charge_pending(state, one, pilot_failure_reason(failures, pool.kind), e.now)
 
 
-def pilot_failure_reason(failures: list[tuple[str, str]]) -> str:
-    """Why pending tasks are charged: how many pilot jobs failed, on which nodes, and the last one's words."""
+def pilot_failure_reason(failures: list[tuple[str, str]], kind: PoolKind = PoolKind.SLURM) -> str:
+    """Why pending tasks are charged: how many pilot jobs (Mesos: executors) failed, on which nodes,
+    and the last one's words."""
     nodes = sorted({node for node, _ in failures if node})
     where = f" on {', '.join(nodes)}" if nodes else ""
     detail = next((d for _, d in reversed(failures) if d), "")
-    return (f"{len(failures)} pilot jobs in a row ended{where} before their executor reached the daemon"
+    what = ("Mesos executors", "reaching") if kind is PoolKind.MESOS else ("pilot jobs", "their executor reached")
+    return (f"{len(failures)} {what[0]} in a row ended{where} before {what[1]} the daemon"
             + (f": {detail}" if detail else ""))
 
 
@@ -479,10 +485,12 @@ def on_executor_room_ended(state: SchedulerState, e: ev.ExecutorRoomEnded) -> No
     job = pool_owner(state, PoolId(e.pool))
     executor = job.executors.get(e.executor_id) if job is not None else None
     room = executor.rooms.pop(e.room_id, None) if executor is not None else None
-    if executor is None or room is None:
+    if executor is None or room is None or job is None:
         return
     executor.slots -= room.slots
     state.book.resize(e.executor_id, -room.cpus, -room.mem)
+    if uncovered_tasks(state, job) > 0:
+        revive(state, job)
 
 
 def uncovered_tasks(state: SchedulerState, job: Job) -> int:

@@ -305,3 +305,26 @@ def test_tasks_waiting_for_their_data_host_get_an_executor_there_though_others_h
     assert second.offer.agent_id == "A-agent2" and second.cpus == 1
     assert [t.task_id for t in of(act.LaunchTask, register(state, pool, second))] == [2]
     assert state.jobs["c"].tasks[2].host == "agent2"
+
+
+def test_an_executor_that_ends_while_offers_are_suppressed_revives_them_for_its_tasks(state: SchedulerState) -> None:
+    pool = coarse_job(state)
+    submit(state, "c", ["a", "b", "c"])
+    (launch,) = executors(state.handle(ev.OffersReceived(pool, (offer("o1", cpus=2),), 3.0)))
+    assert of(act.SuppressOffers, state.handle(ev.OffersReceived(pool, (offer("o2", "agent2", cpus=1),), 3.5)))
+    register(state, pool, launch)  # a and b run; c is covered by agent2's executor ... which never comes
+    actions = state.handle(ev.PilotJobEnded(launch.executor_id, "its Mesos executor ended (TASK_FAILED)", 6.0,
+                                            pool))
+    assert of(act.ReviveOffers, actions)
+
+
+def test_a_jobs_mesos_executors_failing_to_start_charge_its_tasks_in_mesos_words(state: SchedulerState) -> None:
+    pool = coarse_job(state, max_retries=0)
+    submit(state, "c", ["a"])
+    for n in range(3):
+        (launch,) = executors(state.handle(ev.OffersReceived(pool, (offer(f"o{n}", f"agent{n}"),), 3.0 + n)))
+        state.handle(ev.PilotStartFailed(pool, f"agent{n}", "exit 1", 3.5 + n, executor_id=launch.executor_id))
+    task = state.jobs["c"].tasks[0]
+    assert task.status is Status.LOST
+    assert task.reason.startswith("3 Mesos executors in a row ended on agent0, agent1, agent2 before reaching "
+                                  "the daemon: exit 1"), task.reason

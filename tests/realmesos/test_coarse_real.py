@@ -129,7 +129,7 @@ def test_output_mesos_leaves_each_tasks_files_in_the_executors_sandbox(
 
 
 def test_an_idle_executor_exits_and_gives_its_resources_back(lingering: Daemon, real_mesos: RealMesos) -> None:
-    job = Processor(master=master(real_mesos), job_id="co-idle", mem_per_task=64, pilot_idle_timeout=2)
+    job = Processor(master=master(real_mesos), job_id="co-idle", mem_per_task=64, mesos_idle_timeout=2)
     s = job.stream(["echo one", "echo two"])
     wait_for(lambda: s.count_unfinished_tasks() == 0, "the first tasks to finish", timeout=60)
     first = {t["id"] for t in executor_tasks(real_mesos, "co-idle")}
