@@ -91,6 +91,8 @@ def on_host_added(state: SchedulerState, e: ev.HostAdded) -> None:
     book = state.book
     if e.host_id in book.hosts:
         return
+    if refused_executor(state, e):
+        return
     host = Host(e.host_id, PoolId(e.pool), e.cpus, e.mem, canonical_host(e.hostname or e.host_id),
                 free_cpus=e.cpus, free_mem=e.mem, last_seen=state.now, only_job=e.job_key)
     book.hosts[e.host_id] = host
@@ -99,7 +101,7 @@ def on_host_added(state: SchedulerState, e: ev.HostAdded) -> None:
     owner = pool_owner(state, host.pool)
     if owner is not None and owner.pilot_hosted and host.pool.kind is PoolKind.MESOS:
         executor = owner.executors.get(e.host_id)
-        if executor is None:  # one that outlived a daemon restart: it stands for its host
+        if executor is None:  # one that outlived a daemon restart (refused_executor): it stands for its host
             slots = max(1, math.floor(e.cpus / max(owner.spec.cpus, EPS) + EPS))
             executor = owner.executors[e.host_id] = CoarseExecutor(e.host_id, "", host.hostname, slots)
         executor.registered = True
@@ -108,6 +110,23 @@ def on_host_added(state: SchedulerState, e: ev.HostAdded) -> None:
     job = pool_owner(state, host.pool)
     if job is not None:
         stop_pilots_if_cancelled(state, job)  # a pilot of a cancelled job registering (again)
+
+
+def refused_executor(state: SchedulerState, e: ev.HostAdded) -> bool:
+    """A coarse Mesos executor the job does not count as its own may register only in the adoption
+    window after a restart (it outlived the daemon). Any other time it is one whose Mesos task was
+    reported ended, or that was lost, before it (re)registered: its tasks ran elsewhere, and
+    standing it up again would put a second executor on its agent. It is told to stop."""
+    pool = PoolId(e.pool)
+    owner = pool_owner(state, pool)
+    if owner is None or pool.kind is not PoolKind.MESOS or not owner.pilot_hosted:
+        return False
+    if e.host_id in owner.executors or state.adopt_until:
+        return False
+    state.effects.append(act.StopExecutor(pool, e.host_id, ExecutorStopCause.GONE, stimulus_id=state.stimulus))
+    for job_key, task_id, attempt in e.holding:
+        state.effects.append(act.KillTask(job_key, task_id, attempt, pool, stimulus_id=state.stimulus))
+    return True
 
 
 def claim(state: SchedulerState, host: Host, ref: AttemptRef) -> None:
@@ -229,6 +248,8 @@ def lose_host(state: SchedulerState, host_id: str, why: str, now: float) -> None
     host = state.book.remove(host_id)
     if host is None:
         return
+    if host.pool.kind is PoolKind.MESOS:
+        forget_executor(state, host.pool, host_id)  # its agent may get a new one (it may not come back)
     for job_key, task_id in sorted(host.running):
         job = state.by_key[job_key]
         lifecycle.lose(state, job, job.tasks[task_id], f"host {host_id} left: {why}", now)

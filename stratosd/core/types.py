@@ -133,6 +133,9 @@ class ExecutorStopCause(StrEnum):
     SILENT = "silent"
     #: a daemon-owned pilot ran nothing for the pool's idle time while its pool had nothing pending.
     IDLE = "idle"
+    #: a coarse Mesos executor the job no longer counts as its own (Mesos reported it ended, or it was
+    #: lost) registered outside the adoption window after a restart: its tasks were run elsewhere.
+    GONE = "gone"
 
 
 class Hold(StrEnum):

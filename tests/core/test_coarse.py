@@ -10,7 +10,7 @@ from stratosd.core import events as ev
 from stratosd.core.model import JobSpec, Offer, Status
 from stratosd.core.replies import JobCreated
 from stratosd.core.state import SchedulerState
-from stratosd.core.types import AttemptRef, PoolId, PoolKind
+from stratosd.core.types import AttemptRef, ExecutorStopCause, PoolId, PoolKind
 from tests.core.helpers import end, of, reply, submit, value
 
 
@@ -261,29 +261,50 @@ def test_a_room_mesos_did_not_keep_makes_the_executor_smaller(state: SchedulerSt
 def test_an_executor_that_returned_after_a_restart_is_not_grown(state: SchedulerState) -> None:
     pool = coarse_job(state)
     submit(state, "c", ["a", "b"])
+    fresh = SchedulerState(validate=True)
+    fresh.restore(list(state.jobs.values()), now=3.0)  # the adoption window is open
     # an executor this daemon did not launch registers (its ExecutorInfo is not known here)
-    state.handle(ev.HostAdded("stratos-1-executor-old", pool, 1, 100, "agent1"), ev.ExecutorHeard(
-        "stratos-1-executor-old", 3.0))
-    actions = state.handle(ev.OffersReceived(pool, (offer("o1", cpus=3),), 3.5))
+    fresh.handle(ev.HostAdded("stratos-1-executor-old", pool, 1, 100, "agent1"),
+                 ev.ExecutorHeard("stratos-1-executor-old", 3.0))
+    assert "stratos-1-executor-old" in fresh.hosts
+    actions = fresh.handle(ev.OffersReceived(pool, (offer("o1", cpus=3),), 3.5))
     assert of(act.GrowExecutor, actions) == [] and executors(actions) == []
     assert of(act.DeclineOffers, actions)
 
 
-def test_an_executor_the_core_stopped_is_forgotten_when_its_mesos_task_ends(state: SchedulerState) -> None:
+def test_a_lost_executor_frees_its_agent_and_refuses_to_stand_again_if_it_comes_back(state: SchedulerState) -> None:
     pool = coarse_job(state)
     submit(state, "c", ["a"])
     (launch,) = executors(state.handle(ev.OffersReceived(pool, (offer("o1", cpus=1),), 3.0)))
     register(state, pool, launch)
-    # silent: the core counts it lost (its task runs again) and removes its host
+    # silent: the core counts it lost (its task runs again), removes its host and forgets it
     state.handle(ev.Tick(100.0))
     job = state.jobs["c"]
     assert launch.executor_id not in state.hosts and job.tasks[0].status is Status.PENDING
-    assert launch.executor_id in job.executors  # Mesos may still run it: the agent stays taken
-    assert executors(state.handle(ev.OffersReceived(pool, (offer("o2", cpus=1),), 101.0))) == []
-    state.handle(ev.PilotJobEnded(launch.executor_id, "its Mesos executor ended (TASK_LOST)", 102.0, pool))
     assert job.executors == {}
-    (again,) = executors(state.handle(ev.OffersReceived(pool, (offer("o3", cpus=1),), 103.0)))
-    assert again.offer.agent_id == "A-agent1"
+    (again,) = executors(state.handle(ev.OffersReceived(pool, (offer("o2", cpus=1),), 101.0)))
+    assert again.offer.agent_id == "A-agent1"  # its agent gets a new executor
+    # the old one calls again: it is told to stop, and what it still holds is killed
+    ref = AttemptRef(job.key, 0, 1)
+    actions = register(state, pool, launch, now=102.0, holding=(ref,))
+    assert of(act.StopExecutor, actions) == [act.StopExecutor(pool, launch.executor_id, ExecutorStopCause.GONE)]
+    assert of(act.KillTask, actions) == [act.KillTask(job.key, 0, 1, pool)]
+    assert launch.executor_id not in state.hosts and of(act.LaunchTask, actions) == []
+    state.handle(ev.PilotJobEnded(launch.executor_id, "its Mesos executor ended (TASK_LOST)", 103.0, pool))
+    assert list(job.executors) == [again.executor_id]
+
+
+def test_an_executor_mesos_reported_lost_before_it_registered_is_not_stood_up(state: SchedulerState) -> None:
+    pool = coarse_job(state)
+    submit(state, "c", ["a"])
+    (launch,) = executors(state.handle(ev.OffersReceived(pool, (offer("o1", cpus=1),), 3.0)))
+    state.handle(ev.PilotStartFailed(pool, "agent1", "Mesos: TASK_LOST (agent marked gone)", 4.0,
+                                     executor_id=launch.executor_id, unusable_agent="A-agent1"))
+    actions = register(state, pool, launch, now=4.5)  # its pilot had not reached the daemon yet
+    assert of(act.StopExecutor, actions) == [act.StopExecutor(pool, launch.executor_id, ExecutorStopCause.GONE)]
+    assert state.jobs["c"].tasks[0].status is Status.PENDING and of(act.LaunchTask, actions) == []
+    (again,) = executors(state.handle(ev.OffersReceived(pool, (offer("o2", "agent2", cpus=1),), 5.0)))
+    assert [t.host_id for t in of(act.LaunchTask, register(state, pool, again, now=6.0))] == [again.executor_id]
 
 
 def test_tasks_waiting_for_their_data_host_get_an_executor_there_though_others_have_room(

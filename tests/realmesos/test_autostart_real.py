@@ -205,7 +205,7 @@ def test_a_cluster_without_stratos_gives_lost_tasks_naming_host_and_program(
             assert "the executor could not start on host" in reason, reason
             assert "/nonexistent/stratos-executor" in reason and "exit 127" in reason, reason
         else:  # each executor's start failed; after a few in a row the pending task is charged
-            assert "before their executor reached the daemon" in reason and "on localhost" in reason, reason
+            assert "Mesos executors in a row ended on localhost before reaching the daemon" in reason, reason
             assert "/nonexistent/stratos-executor" in reason and "exit status 127" in reason, reason
         assert "no retries left" in reason
         assert os.environ.get("STRATOS_CONFIG")
