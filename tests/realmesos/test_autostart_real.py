@@ -206,6 +206,9 @@ def test_a_cluster_without_stratos_gives_lost_tasks_naming_host_and_program(
             assert "/nonexistent/stratos-executor" in reason and "exit 127" in reason, reason
         else:  # each executor's start failed; after a few in a row the pending task is charged
             assert "Mesos executors in a row ended on localhost before reaching the daemon" in reason, reason
-            assert "/nonexistent/stratos-executor" in reason and "exit status 127" in reason, reason
+            # a custom executor that cannot start is "Executor terminated" to Mesos: the reason names the
+            # host, the agent and the command that failed
+            assert "could not start on host localhost (agent " in reason, reason
+            assert "/nonexistent/stratos-executor" in reason and "Executor terminated" in reason, reason
         assert "no retries left" in reason
         assert os.environ.get("STRATOS_CONFIG")
