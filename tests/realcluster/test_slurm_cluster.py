@@ -69,7 +69,7 @@ def test_seed_example_on_slurm_pilots_across_the_cluster(
 
 
 def test_a_jobs_pilots_run_on_every_node(realcluster_slurm: RealCluster, slurm_head_daemon: HeadDaemon) -> None:
-    """Whole-node pilots (2 cores each, 3 at most): Slurm gives each its own node."""
+    """Whole-node pilots (2 cores each, 3 at most) of the job's pool: Slurm gives each its own node."""
     job = Processor(master=slurm_master(realcluster_slurm), job_id="rc-slurm-spread", threads_per_task=1,
                     pilot_cpus=2, max_pilots=3)
     counts = job.batch([f"sleep 2; echo {i} $(hostname)" for i in range(12)])
@@ -213,3 +213,100 @@ def test_a_pilot_asked_of_a_busy_data_node_is_replaced_by_one_elsewhere_after_th
     assert took >= 5.0, took  # the pilot on any node came after the node wait
     assert cluster.slurm("squeue", "-h", "-j", blocker, "-o", "%T").strip() == "RUNNING"  # the other job untouched
     job.close()
+
+
+# -- shared pools across nodes (issue 18, items 1 and 2, on the 3-node Slurm) ----------------------------------
+
+#: prints the executor id of the pilot running the task: the nearest ancestor whose environment names one
+#: (tasks do not inherit the pilot's environment; hosts share one pid space here).
+PILOT = ('pilot=none; p=$$; while [ "$p" -gt 1 ]; do '
+         'e=$(tr "\\0" "\\n" < /proc/$p/environ 2>/dev/null | grep "^STRATOS_EXECUTOR_ID="); '
+         'if [ -n "$e" ]; then pilot=${e#*=}; break; fi; p=$(cut -d" " -f4 /proc/$p/stat); done; ')
+
+
+def shared_job(cluster: RealCluster, name: str, where: Path, who: str, monkeypatch: pytest.MonkeyPatch,
+               **settings: Any) -> Processor:
+    """A job created from ``where`` with WHO=``who`` in the environment, on whole-node pilots (2 cores)."""
+    where.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(where)
+    monkeypatch.setenv("WHO", who)
+    return Processor(master=slurm_master(cluster), job_id=name, pilot_cpus=2, **settings)
+
+
+@pytest.mark.timeout(300)
+def test_two_jobs_with_their_own_settings_and_environments_share_the_pools_pilots_across_nodes(
+        realcluster_slurm: RealCluster, slurm_head_daemon: HeadDaemon, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = realcluster_slurm
+    probe = PILOT + 'sleep 1; echo "$WHO $(pwd) $pilot $(hostname)"'
+    a = shared_job(cluster, "rc-share-a", tmp_path / "a", "a", monkeypatch, max_pilots=2)
+    a.stream([probe] * 6 + ["sleep 4; echo slow-a"])
+    # b differs in a setting that is the job's own, not the pool's: its tasks time out after 2 s
+    b = shared_job(cluster, "rc-share-b", tmp_path / "b", "b", monkeypatch, max_pilots=2, task_timeout=2,
+                   timeout_retries=0)
+    b.stream([probe] * 6 + ["sleep 4; echo slow-b"])
+    assert a.status().pool == b.status().pool and a.status().pool.startswith("slurm/")
+    assert a.wait() and b.wait()
+    lines = {name: [r.split() for r in job.get_results() if r.startswith(f"{name} ")]
+             for name, job in (("a", a), ("b", b))}
+    for name, rows in lines.items():
+        assert len(rows) == 6 and all(r[:2] == [name, str(tmp_path / name)] for r in rows), rows
+        assert all(r[2].startswith("slurm-") and r[3] in cluster.hosts for r in rows), rows
+    pilots_a, pilots_b = {r[2] for r in lines["a"]}, {r[2] for r in lines["b"]}
+    assert pilots_a & pilots_b, (pilots_a, pilots_b)  # one pilot ran tasks of both jobs
+    assert len({r[3] for rows in lines.values() for r in rows}) == 2  # the pool's two pilots: two nodes
+    assert a.stream.task(6).task.status == "finished"  # a's slow task ran on: no timeout for a
+    assert b.stream.task(6).task.status == "failed" and "timeout" in b.stream.task(6).reason  # b's own timeout
+    a.close()
+    b.close()
+
+
+@pytest.mark.timeout(300)
+def test_cancelling_one_job_leaves_the_other_running_on_the_shared_pilots(
+        realcluster_slurm: RealCluster, slurm_head_daemon: HeadDaemon, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = realcluster_slurm
+    a = shared_job(cluster, "rc-cancel-a", tmp_path / "a", "a", monkeypatch, max_pilots=2)
+    b = shared_job(cluster, "rc-cancel-b", tmp_path / "b", "b", monkeypatch, max_pilots=2)
+    a.stream([PILOT + f'sleep 3; echo "a{i} $pilot"' for i in range(6)])
+    b.stream(["sleep 120"] * 4)
+    wait_for(lambda: b.status().counts["running"] >= 1 and a.status().counts["running"] >= 1,
+             "both jobs running on the pool's pilots", 120)
+    b.cancel()
+    assert a.wait()
+    results = a.get_results()
+    assert sorted(r.split()[0] for r in results) == [f"a{i}" for i in range(6)]
+    assert all(t.attempts == 1 for t in a.stream.tasks())  # nothing of a was stopped by b's cancel
+    assert b.status().counts["killed"] == 4
+    a.close()
+
+
+@pytest.mark.timeout(300)
+def test_a_daemon_killed_with_shared_pilots_running_on_several_nodes_keeps_every_task_where_it_runs(
+        realcluster_slurm: RealCluster, slurm_head_daemon: HeadDaemon, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster, daemon = realcluster_slurm, slurm_head_daemon
+    side = tmp_path / "side"
+    side.mkdir()
+    command = (f'echo run >> {side}/"$STRATOS_JOB_ID-$STRATOS_TASK_ID"; sleep 6; '
+               'echo "$WHO $STRATOS_TASK_ID $(hostname)"')
+    jobs = {}
+    for name in ("rc-kill-a", "rc-kill-b"):  # each submitted with its own WHO
+        jobs[name] = shared_job(cluster, name, tmp_path / name, name, monkeypatch, max_pilots=3)
+        jobs[name].stream([command] * 3)
+    wait_for(lambda: sum(j.status().counts["running"] for j in jobs.values()) >= 4,
+             "tasks of both jobs running on the pool's pilots", 120)
+    daemon.kill9()
+    time.sleep(1)
+    daemon.start()
+    hosts: set[str] = set()
+    for name in jobs:
+        job = Processor.attach(name)
+        assert job.wait()
+        results = [r.split() for r in job.get_results()]
+        assert sorted((r[0], r[1]) for r in results) == [(name, str(i)) for i in range(3)], results
+        hosts |= {r[2] for r in results}
+        assert all(t.attempts == 1 for t in job.stream.tasks()), "a task ran again after the restart"
+    runs = {p.name: p.read_text().count("run") for p in side.iterdir()}
+    assert runs == {f"{name}-{i}": 1 for name in jobs for i in range(3)}  # each side effect exactly once
+    assert len(hosts) >= 2 and hosts <= set(cluster.hosts), hosts
