@@ -182,7 +182,8 @@ def slurm_daemon_short_node_wait(realcluster_slurm: RealCluster, monkeypatch: py
 
 @pytest.mark.timeout(300)
 def test_a_pilot_asked_of_a_busy_data_node_is_replaced_by_one_elsewhere_after_the_node_wait(
-        slurm_nodes_restored: RealCluster, slurm_daemon_short_node_wait: HeadDaemon, tmp_path: Path) -> None:
+        slurm_nodes_restored: RealCluster, slurm_daemon_short_node_wait: HeadDaemon, tmp_path: Path,
+        request: pytest.FixtureRequest) -> None:
     """Another Slurm job holds the node where the data is: the pilot asked of it stays queued, is
     scancelled after the node wait (5 s), and one Slurm places on a free node runs the tasks."""
     cluster, daemon = slurm_nodes_restored, slurm_daemon_short_node_wait
@@ -211,6 +212,8 @@ def test_a_pilot_asked_of_a_busy_data_node_is_replaced_by_one_elsewhere_after_th
     log = daemon.log()
     assert f"on node {busy})" in log and f"asked of node {busy} did not start within 5 s: cancelled" in log, log[-3000:]
     assert took >= 5.0, took  # the pilot on any node came after the node wait
+    report(request, f"a pilot asked of busy {busy}: replaced after the 5 s node wait; 4 tasks on "
+                    f"{' '.join(sorted(hosts))} in {took:.1f} s")
     assert cluster.slurm("squeue", "-h", "-j", blocker, "-o", "%T").strip() == "RUNNING"  # the other job untouched
     job.close()
 
