@@ -198,7 +198,8 @@ def test_a_pilot_asked_of_a_busy_data_node_is_replaced_by_one_elsewhere_after_th
         files.append(path)
     cluster.put(busy, files, "/busy-in", replication=1)
     blocker = cluster.slurm("sbatch", "--parsable", "-p", cluster.env["RC_SLURM_PARTITION"], f"--nodelist={busy}",
-                            "--exclusive", "--job-name=rc-blocker", "--wrap", "sleep 600").strip().split(";")[0]
+                            "--exclusive", "--job-name=rc-blocker", "--output=/dev/null", "--wrap",
+                            "sleep 600").strip().split(";")[0]
     wait_for(lambda: cluster.slurm("squeue", "-h", "-j", blocker, "-o", "%T").strip() == "RUNNING",
              f"the blocking job {blocker} to run on {busy}", 60)
     job = Processor(master=slurm_master(cluster), hdfs=cluster.webhdfs, hdfs_mount=str(mount), job_id="rc-slurm-busy",
