@@ -1,6 +1,7 @@
 """Mesos on the real 3-host cluster (tests/realcluster), coarse and fine mode, beside the local backend.
 
     python bench/cluster.py [--tasks 2000] [--fine-tasks 150] [--files 90] [--rounds 1]     # as root
+    python bench/cluster.py --slurm-locality [--rounds 3]                                  # as root
 
 Brings the cluster up (`cluster.sh up 3`: Mesos 1.11 master and 3 agents of cpus:2, HDFS 2.7.3
 NameNode and 3 DataNodes, each host a network namespace) and down at the end; with RC_REUSE=1 it
@@ -21,6 +22,16 @@ result, and each under a time limit (SIGALRM):
               against the file sizes; from `stratosctl status` (JobReport) the fraction of
               data-local tasks and of locally read bytes. Also on the local backend (wall time only).
 Between runs every framework is torn down and the agents are free again.
+
+--slurm-locality (issue 18, item 3) runs only this, on the cluster's Slurm 22.05 (`up 3 --slurm`: one
+2-core node per host, each also a DataNode): 12 files, 4 written into HDFS from each host in turn
+(replication 1), and per round a NEW job `glob_batch("sleep 1; sha1sum < %f%")` over them with
+master="slurm://rc", pilot_cpus=2 (whole-node pilots), max_pilots=3, default locality_wait (3 s).
+The daemon asks Slurm for pilots on the nodes holding the pending tasks' data (sbatch --nodelist);
+it stops idle pilots after 1 s (--slurm-idle-release 1) and each round starts once none is left in
+squeue, so every round pays for its pilots. Per round: wall time from glob_batch to its last result,
+data-local tasks (`stratosctl status` locality_tasks, and counted from the results), and the nodes
+the pilots were asked of (daemon log). `PASS/FAIL: data-local tasks >= 0.9 in every round`.
 """
 
 from __future__ import annotations
@@ -69,15 +80,16 @@ def time_limit(seconds: int, what: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def up(env: dict[str, str]) -> tuple[RealCluster, bool]:
+def up(env: dict[str, str], slurm: bool = False) -> tuple[RealCluster, bool]:
     """The cluster (brought up here unless RC_REUSE=1 finds one); True when this run must bring it down."""
     prefix = env.get("RC_NS_PREFIX", "st-")
     started = False
     if not (env.get("RC_REUSE") == "1" and own_namespaces(prefix)):
-        done = subprocess.run([str(SCRIPT), "up", "3"], capture_output=True, text=True, env=env, timeout=600,
+        args = ["up", "3", *(["--slurm"] if slurm else [])]
+        done = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=600,
                               stdin=subprocess.DEVNULL)
         if done.returncode != 0:
-            raise SystemExit(f"FAIL: cluster.sh up 3: exit {done.returncode}\n{done.stderr[-3000:]}")
+            raise SystemExit(f"FAIL: cluster.sh {' '.join(args)}: exit {done.returncode}\n{done.stderr[-3000:]}")
         started = True
     info = json.loads(subprocess.run([str(SCRIPT), "env", "--json"], capture_output=True, text=True, check=True,
                                      env=env, timeout=30).stdout)
@@ -159,14 +171,106 @@ def fraction(value: float) -> str:
     return f"{value:.2f}" if value == value else "-"
 
 
+#: the Slurm locality run: files per host, seconds any one round may take, and the target.
+SLURM_FILES_PER_HOST, SLURM_ROUND_LIMIT, SLURM_LOCAL_TARGET = 4, 180, 0.9
+
+
+def slurm_pilots_gone(cluster: RealCluster, timeout: float = 90) -> None:
+    """Wait until no pilot job is left in the partition's queue (the daemon stops idle ones)."""
+    deadline = time.monotonic() + timeout
+    while cluster.slurm("squeue", "-h", "-p", cluster.env["RC_SLURM_PARTITION"], "-o", "%i").strip():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"FAIL: pilot jobs still in squeue after {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def slurm_locality(rounds: int) -> int:
+    """Issue 18, item 3: pilots asked of the data's nodes; the data-local fraction per round."""
+    env = {**os.environ, "PY3": sys.executable}
+    began = time.monotonic()
+    cluster, started = up(env, slurm=True)
+    if "RC_SLURM_CONF" not in cluster.env:
+        print("FAIL: the cluster runs no Slurm (RC_REUSE=1: bring it up with `cluster.sh up 3 --slurm`)")
+        return 1
+    print(f"cluster: {' '.join(cluster.hosts)} (+ head nn), Slurm partition {cluster.env['RC_SLURM_PARTITION']}; "
+          f"{'up in' if started else 'reused after'} {time.monotonic() - began:.0f} s", flush=True)
+    daemon = HeadDaemon(cluster, "--slurm-idle-release", "1", "--slurm-poll", "0.5",
+                        env={"SLURM_CONF": cluster.slurm_conf})
+    rows: list[tuple[float, float, int, str]] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="stratos-bench-slurm-") as tmp:
+            daemon.start()
+            os.environ.update(daemon.env)
+            mount = Path(tmp) / "dfs"
+            local_dir = mount / "slurm-bench"
+            local_dir.mkdir(parents=True)
+            writer: dict[str, str] = {}
+            for host in cluster.hosts:
+                mine = []
+                for i in range(SLURM_FILES_PER_HOST):
+                    path = local_dir / f"{host}-{i}.txt"
+                    path.write_text(f"{host} {i}\n" * (100 + i))
+                    mine.append(path)
+                    writer[str(path)] = host
+                cluster.put(host, mine, "/slurm-bench", replication=1)
+            for r in range(rounds):
+                slurm_pilots_gone(cluster)
+                log_path = daemon.root / "daemon.log"
+                log_before = log_path.stat().st_size
+                with time_limit(SLURM_ROUND_LIMIT, f"Slurm locality round {r + 1}"):
+                    job = Processor(master=f"slurm://{cluster.env['RC_SLURM_PARTITION']}", job_id=f"bench-sl-{r}",
+                                    hdfs=cluster.webhdfs, hdfs_mount=str(mount), threads_per_task=1,
+                                    mem_per_task=MEM_PER_TASK, pilot_cpus=2, max_pilots=3)
+                    t0 = time.perf_counter()
+                    counts = job.glob_batch("sleep 1; sha1sum < %f%", f"{local_dir}/*.txt")
+                    results = job.get_results(details=True)
+                    wall = time.perf_counter() - t0
+                if counts.get("finished") != len(writer) or len(results) != len(writer):
+                    raise SystemExit(f"FAIL: Slurm locality round {r + 1}: counts {counts}, {len(results)} results")
+                local = sum(1 for res in results
+                            if res.host == writer[res.command.split("<[", 1)[1].split("]>", 1)[0]])
+                status = job.status()
+                job.close()
+                log = log_path.read_bytes()[log_before:].decode(errors="replace")  # this round's lines
+                asked = sorted({h for h in cluster.hosts if f"on node {h})" in log})
+                fraction_local = status.locality_tasks if status.locality_tasks is not None else float("nan")
+                rows.append((wall, fraction_local, local, " ".join(asked) or "-"))
+                print(f"round {r + 1}: {len(results)} tasks in {wall:.2f} s, data-local {local}/{len(results)} "
+                      f"(locality_tasks {fraction(fraction_local)}), pilots asked of: {rows[-1][3]}", flush=True)
+    except RunTimeout as exc:
+        print(f"FAIL: {exc}")
+        return 1
+    finally:
+        daemon.cleanup()
+        with contextlib.suppress(Exception):
+            cluster.slurm("scancel", "--full", "-p", cluster.env["RC_SLURM_PARTITION"])
+        if started:
+            subprocess.run([str(SCRIPT), "down"], capture_output=True, env=env, timeout=120)
+            left = own_namespaces(env.get("RC_NS_PREFIX", "st-"))
+            if left:
+                print(f"FAIL: namespaces left after down: {left}")
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    worst = min(row[1] for row in rows)
+    print(f"median wall {statistics.median(row[0] for row in rows):.2f} s; data-local tasks per round: "
+          f"{', '.join(fraction(row[1]) for row in rows)}")
+    ok = worst >= SLURM_LOCAL_TARGET
+    print(f"{'PASS' if ok else 'FAIL'}: data-local tasks >= {SLURM_LOCAL_TARGET} in every round (worst {worst:.2f})")
+    return 0 if ok else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=2000, help="`echo i` tasks, coarse and local (default 2000)")
     parser.add_argument("--fine-tasks", type=int, default=150, help="`echo i` tasks in fine mode (default 150)")
     parser.add_argument("--files", type=int, default=90, help="files of the locality job (default 90)")
     parser.add_argument("--file-kb", type=int, default=256, help="size of each file, KiB (default 256)")
-    parser.add_argument("--rounds", type=int, default=1, help="rounds of coarse and local (default 1)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of coarse and local (default 1), or of --slurm-locality (default 3)")
+    parser.add_argument("--slurm-locality", action="store_true",
+                        help="only the Slurm locality run (pilots asked of the data's nodes), on `up 3 --slurm`")
     opts = parser.parse_args()
+    if opts.rounds is None:
+        opts.rounds = 3 if opts.slurm_locality else 1
     if not (1 <= opts.tasks <= 20000 and 1 <= opts.fine_tasks <= 2000 and 3 <= opts.files <= 2000
             and 1 <= opts.rounds <= 5):
         parser.error("bounds: --tasks 1..20000, --fine-tasks 1..2000, --files 3..2000, --rounds 1..5")
@@ -175,6 +279,8 @@ def main() -> int:
     if os.geteuid() != 0:
         print("FAIL: needs root (cluster.sh creates network namespaces)")
         return 1
+    if opts.slurm_locality:
+        return slurm_locality(opts.rounds)
     env = {**os.environ, "PY3": sys.executable}
     began = time.monotonic()
     cluster, started = up(env)

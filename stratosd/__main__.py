@@ -74,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="Slurm pilot jobs of a job in a row that end without reaching the daemon, while "
                      "none serves it, before each waiting task is charged one retry (lost with the pilots' "
                      f"log when none are left; default {default('pilot_failures_before_lost')})")
+    run.add_argument("--slurm-node-wait", type=float, metavar="SECONDS",
+                     help="how long a Slurm pilot asked of the node holding pending tasks' data may stay queued "
+                     "before one on any node replaces it (the jobs' locality_wait when longer; "
+                     f"default {default('slurm_node_wait'):g})")
     run.add_argument("--mesos-failover-timeout", type=float, default=4 * 7 * 86400.0, metavar="SECONDS",
                      help="how long Mesos keeps a job's tasks running while the daemon is away (default 4 weeks)")
     run.add_argument("--executor-command", metavar="COMMAND",
@@ -143,6 +147,8 @@ def _run(opts: argparse.Namespace, socket: Path) -> int:
         executor_tls_ca=pick(opts.executor_tls_ca, "executor_tls_ca"), mesos_idle_teardown=opts.mesos_idle_teardown,
         mesos_failover_timeout=opts.mesos_failover_timeout, slurm_idle_release=opts.slurm_idle_release,
         slurm_poll=opts.slurm_poll,
+        slurm_node_wait=float(pick(None if opts.slurm_node_wait is None else str(opts.slurm_node_wait),
+                                   "slurm_node_wait") or default("slurm_node_wait")),
         follow_interval=opts.follow_interval,
         pilot_failures_before_lost=int(pick(None if opts.pilot_failures_before_lost is None
                                             else str(opts.pilot_failures_before_lost), "pilot_failures_before_lost")

@@ -55,9 +55,9 @@ def from_flag(key: str, text: str) -> str:
     """A ``stratosd run`` flag's value, checked by the rules the ``[stratosd]`` table follows."""
     setting = SETTINGS[key]
     value: Any = text
-    if setting.kind is Kind.INT:
+    if setting.kind in (Kind.INT, Kind.FLOAT):
         try:
-            value = int(text)
+            value = int(text) if setting.kind is Kind.INT else float(text)
         except ValueError:
             value = None
     if value is None or declared.check({key: value}, [setting], wire=True):

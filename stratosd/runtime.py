@@ -433,7 +433,7 @@ class Runtime:
             elif isinstance(a, act.PoolDemand):
                 supplier = self.can.suppliers.get(a.pool.kind)
                 if supplier is not None:  # others have no supply to size (Mesos offers come by themselves)
-                    supplier.demand(a.pool, a.pending, a.running, a.max_pilots)
+                    supplier.demand(a.pool, a.pending, a.running, a.max_pilots, a.hosts, a.locality_wait)
             elif isinstance(a, act.StopExecutor):
                 self.can.stoppers[a.pool.kind].stop_executor(a.host_id, a.cause)
             elif isinstance(a, act.KillTask):

@@ -68,6 +68,8 @@ class DaemonConfig:
     executor_command: str | None = None
     slurm_idle_release: float = 30.0
     slurm_poll: float = 2.0
+    #: how long a pilot asked of a data node (--nodelist) may stay queued before one on any node replaces it.
+    slurm_node_wait: float = default("slurm_node_wait")
     #: seconds between two scans of a followed pattern (glob_stream(..., follow=True)); at least 0.1.
     follow_interval: float = FOLLOW_INTERVAL
     #: pilot jobs of a job in a row that end without registering (none serving it) per retry charged.
@@ -212,7 +214,7 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     slurm = SlurmBackend(
         pilots, meta=store, executor_address=executor_address, log_dir=config.state_dir / "slurm-logs",
         executor_command=config.executor_command, executor_tls_ca=config.executor_tls_ca,
-        idle_release=config.slurm_idle_release, poll_interval=config.slurm_poll,
+        idle_release=config.slurm_idle_release, poll_interval=config.slurm_poll, node_wait=config.slurm_node_wait,
         listeners=listeners, enrollment=enrollment, emit=runtime.emit,
     )
     runtime.add_backend(slurm)

@@ -182,3 +182,122 @@ def test_a_shared_pool_submits_pool_pilots_for_its_summed_demand_and_never_count
         assert sorted(state.pilots) == ["101"]
 
     asyncio.run(scenario())
+
+
+SCONTROL_NODES = (
+    "NodeName=n01 Arch=x86_64 CoresPerSocket=1 CPUAlloc=0 CPUTot=2 NodeAddr=10.1.0.11 "
+    "NodeHostName=node01.cluster.example Version=22.05 OS=Linux 6.1.0 #1 SMP RealMemory=1024 "
+    "State=IDLE Partitions=batch,debug CfgTRES=cpu=2,mem=1G,billing=2\n"
+    "NodeName=n02 Arch=x86_64 NodeAddr=10.1.0.12 NodeHostName=node02 State=MIXED Partitions=batch\n"
+    "NodeName=gpu1 NodeAddr=gpu1 NodeHostName=gpu1 State=IDLE Partitions=gpu\n"
+)
+
+
+def test_hosts_are_mapped_to_slurm_node_names_by_name_host_name_and_address() -> None:
+    from stratosd.backends.slurm import node_names
+
+    every = node_names(SCONTROL_NODES)
+    assert every["node01"] == every["10.1.0.11"] == every["n01"] == "n01"  # HDFS may name it any of these
+    assert every["node02"] == "n02" and every["gpu1"] == "gpu1"
+    debug = node_names(SCONTROL_NODES, "debug")
+    assert set(debug.values()) == {"n01"}  # --nodelist outside the job's partition is refused: left out
+    assert node_names("", "debug") == {} and node_names("garbage without fields\n") == {}
+
+
+def test_pilots_are_asked_of_the_largest_shares_known_nodes_not_taken_each_once() -> None:
+    from stratosd.backends.slurm import nodes_to_ask
+
+    nodes = {"h1": "n1", "h2": "n2", "h3": "n3", "10.0.0.2": "n2"}
+    wanted = (("h2", 9), ("hdfs-only", 7), ("10.0.0.2", 5), ("h1", 4), ("h3", 1))
+    assert nodes_to_ask(wanted, nodes, set(), 5) == ["n2", "n1", "n3"]  # the rest of the 5: anywhere
+    assert nodes_to_ask(wanted, nodes, {"n2"}, 5) == ["n1", "n3"]
+    assert nodes_to_ask(wanted, nodes, set(), 1) == ["n2"]
+    assert nodes_to_ask((), nodes, set(), 3) == [] and nodes_to_ask(wanted, {}, set(), 3) == []
+
+
+def test_pilots_go_to_the_data_nodes_and_fall_back_to_any_node_after_the_node_wait(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sbatch --nodelist=NODE for the nodes holding the largest pending shares (mapped through scontrol),
+    one per node (none where a pilot of the pool stands); one still queued after the node wait is
+    scancelled and replaced by a pilot on any node, and its node is not asked for again meanwhile; a
+    node Slurm refuses: any node at once."""
+    from stratosd.backends import slurm
+    from stratosd.backends.pilots import PilotsBackend
+    from stratosd.core.actions import PoolGrant
+    from stratosd.enroll import Enrollment
+
+    calls: list[list[str]] = []
+    ids = iter(range(201, 300))
+    refuse = {"--nodelist=n03"}
+
+    async def fake_run(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+        calls.append(argv)
+        if argv[:3] == ["scontrol", "show", "nodes"]:
+            return 0, SCONTROL_NODES.replace("gpu1", "n03").replace("Partitions=gpu", "Partitions=batch"), ""
+        if argv[0] == "sbatch" and refuse & set(argv):
+            return 1, "", "sbatch: error: Required node not available (down, drained or reserved)"
+        return 0, f"{next(ids)};cluster\n" if argv[0] == "sbatch" else "", ""
+
+    def nodelists(argv_list: list[list[str]]) -> list[str]:
+        return [next((a for a in argv if a.startswith("--nodelist=")), "any") for argv in argv_list
+                if argv[0] == "sbatch"]
+
+    monkeypatch.setattr(slurm, "_run", fake_run)
+    pool = "slurm/batch,2c,512M"
+
+    async def scenario() -> None:
+        pilots = PilotsBackend(lambda e: None)
+        backend = slurm.SlurmBackend(pilots, meta=NoMeta(), executor_address="h:1", log_dir=tmp_path,
+                                     enrollment=Enrollment(tmp_path), node_wait=0.3)
+        backend.revive(pool, PoolGrant("j", "tok", JobSpec(master="slurm://batch", cpus=1, mem=256, pilot_cpus=2), 7))
+        state = backend.pools[pool]
+        # 7 tasks: 4 on node01 (by its host name), 2 on 10.1.0.12 (n02's address), 1 on a host Slurm lacks
+        backend.demand(pool, 7, 0, 3, (("node01", 4), ("10.1.0.12", 2), ("hdfs-only", 1)), 0.1)
+        await backend._supply(state)
+        assert nodelists(calls) == ["--nodelist=n01", "--nodelist=n02", "any"]  # 3 pilots (max), 2 placed
+        assert [a for a in calls if a[0] == "scontrol"] == [["scontrol", "show", "nodes", "-o"]]
+        assert calls[1][-1].startswith("--wrap=") and "--nodelist=n01" in calls[1]
+        assert {node for node, _ in state.pinned.values()} == {"n01", "n02"}
+        # n01's pilot starts and registers; n02's stays queued (its node busy)
+        state.pilots["201"] = "RUNNING"
+        pilots.register_pool(pool, "slurm-201", "node01", 2, 512)
+        backend.demand(pool, 5, 2, 3, (("10.1.0.12", 2), ("node01", 2), ("hdfs-only", 1)), 0.1)  # n01's busy
+        calls.clear()
+        await backend._supply(state)
+        assert calls == []  # within the node wait: nothing more
+        await asyncio.sleep(0.35)
+        await backend._supply(state)
+        assert calls[0] == ["scancel", "202"] and nodelists(calls) == ["any"]
+        assert "202" not in state.pilots and list(state.unavailable) == ["n02"] and state.pinned == {}
+        # n02's tasks still want it, but it is not asked for again within the wait
+        backend.demand(pool, 5, 2, 4, (("10.1.0.12", 2),), 0.1)
+        calls.clear()
+        await backend._supply(state)
+        assert nodelists(calls) == ["any"]
+        # after it, n02 may be asked again; a node Slurm refuses is replaced at once by any node
+        await asyncio.sleep(0.35)
+        assert len(state.pilots) == 4  # 201 (registered), 203 (any node), 204 (202's replacement), 205
+        backend.demand(pool, 9, 2, 7, (("node01", 3), ("10.1.0.12", 2), ("n03", 1)), 0.1)
+        calls.clear()
+        await backend._supply(state)  # 2 more: none asked of n01, where a pilot of the pool stands
+        assert nodelists(calls) == ["--nodelist=n02", "--nodelist=n03", "any"]
+        assert "n03" in state.unavailable and {node for node, _ in state.pinned.values()} == {"n02"}
+
+    asyncio.run(scenario())
+
+
+def test_the_jobs_longer_locality_wait_stretches_the_node_wait(tmp_path: Path) -> None:
+    from stratosd.backends import slurm
+    from stratosd.backends.pilots import PilotsBackend
+
+    backend = slurm.SlurmBackend(PilotsBackend(lambda e: None), meta=NoMeta(), executor_address="h:1",
+                                 log_dir=tmp_path, node_wait=20.0)
+    state = slurm.PilotPool(None, "slurm/x,1c,1M")
+    state.locality_wait = 3.0
+    assert backend._node_wait(state) == 20.0
+    state.locality_wait = 90.0
+    assert backend._node_wait(state) == 90.0
+    assert daemon_settings.parse({"stratosd": {"slurm_node_wait": 5}}) == {"slurm_node_wait": "5.0"}
+    assert daemon_settings.from_flag("slurm_node_wait", "2.5") == "2.5"
+    with pytest.raises(InvalidJobSpec, match="slurm_node_wait must be"):
+        daemon_settings.parse({"stratosd": {"slurm_node_wait": -1}})

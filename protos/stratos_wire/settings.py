@@ -294,6 +294,12 @@ class DaemonSettings:
         "before each waiting task is charged one retry", Range(1, False, "1 or more"), scope=Scope.DAEMON,
         expect="a whole number >= 1: Slurm pilot jobs of a job in a row that end without reaching the daemon, "
                "while none serves it, before its waiting tasks are charged one retry (lost when none are left)")
+    slurm_node_wait: float = declare(
+        20.0, "Slurm: seconds a pilot asked of the node holding pending tasks' data (sbatch --nodelist) may stay "
+        "queued before one on any node replaces it (the jobs' locality_wait when longer)",
+        Range(0, False, "0 or a number of seconds"), scope=Scope.DAEMON,
+        expect="a number of seconds >= 0: how long a Slurm pilot asked of a data node may stay queued before one "
+               "on any node replaces it")
 
 
 @dataclass(frozen=True)

@@ -120,8 +120,10 @@ class PoolSupplier(Protocol):
     """A backend that supplies a pool's hosts itself (Slurm submits pilot jobs): it sizes the
     supply from the core's PoolDemand."""
 
-    def demand(self, pool: str, pending: int, running: int, max_pilots: int = 0) -> None:
-        """The pool's tasks now waiting and running, and the most pilots it may have (0: not said)."""
+    def demand(self, pool: str, pending: int, running: int, max_pilots: int = 0,
+               hosts: tuple[tuple[str, int], ...] = (), locality_wait: float = 0.0) -> None:
+        """The pool's tasks now waiting and running, the most pilots it may have (0: not said), and
+        where the pending tasks' data is (canonical host, tasks; largest first) with how long they wait for it."""
         ...
 
 

@@ -8,6 +8,13 @@ to the core's demand for the pool and its max_pilots), watches them in squeue, a
 when a pilot's Slurm job ended (it decides what becomes of its tasks). The core, not this adapter,
 stops a pilot that stayed idle (StopExecutor IDLE): the pilot exits and its Slurm job ends.
 A pool pilot carries only a one-time bootstrap through Slurm, traded for a pool credential.
+
+Pilots where the data is: the core's demand names the hosts holding the largest shares of the
+pool's pending tasks' data (without those where a pilot of the pool has room). New pilots are
+asked of those nodes first (``sbatch --nodelist=NODE``, the host mapped to its Slurm node name
+through ``scontrol show nodes``), one queued at a time per node; a pilot still queued after
+``slurm_node_wait`` (or the jobs' longer ``locality_wait``) is scancelled and replaced by one
+Slurm may place anywhere, and that node is not asked for again for as long.
 Pilot job ids are journaled (a shared pool's in job_meta under key 0, a job's own pool's under
 the job), so a restarted daemon still knows the pilots that reconnect to it on their own.
 (Jobs journaled before pools were shared keep their own pool, released when they are done.)
@@ -45,6 +52,7 @@ from stratosd.backends.base import Emit
 from stratosd.backends.pilots import PilotsBackend
 from stratosd.core.actions import PoolGrant
 from stratosd.core.events import Event, PilotJobEnded, PilotStartFailed
+from stratosd.core.locality import canonical_host
 from stratosd.core.model import JobSpec
 from stratosd.core.pools import partition_of as partition_of
 from stratosd.core.pools import pilot_size as pilot_size
@@ -69,6 +77,10 @@ FAILED_STARTS_BEFORE_BACKOFF = 3
 FIRST_BACKOFF, MAX_BACKOFF = 30.0, 300.0
 #: how long one sbatch/squeue/scancel call may take.
 COMMAND_TIMEOUT = 30.0
+#: how long a pilot asked of a data node may stay queued before one on any node replaces it.
+DEFAULT_NODE_WAIT: float = default("slurm_node_wait")
+#: how long the map of host names to Slurm node names is trusted before scontrol is asked again.
+NODE_MAP_TTL = 60.0
 
 
 def pilots_to_submit(pending: int, running: int, slots_per_pilot: int, pilots: int, max_pilots: int) -> int:
@@ -80,6 +92,39 @@ def pilots_to_submit(pending: int, running: int, slots_per_pilot: int, pilots: i
         return 0
     wanted = min(max_pilots, math.ceil((pending + running) / max(1, slots_per_pilot)))
     return max(0, wanted - pilots)
+
+
+def node_names(scontrol_out: str, partition: str = "") -> dict[str, str]:
+    """``scontrol show nodes -o`` -> canonical host -> Slurm node name, by each node's NodeName,
+    NodeHostName and NodeAddr (HDFS names a DataNode by host name or address, Slurm by its own
+    names, which may differ); only nodes of ``partition`` when one is given (--nodelist with a node
+    outside the job's partition is refused)."""
+    names: dict[str, str] = {}
+    for line in scontrol_out.splitlines():
+        fields = dict(re.findall(r"(\w+)=(\S*)", line))
+        node = fields.get("NodeName", "")
+        if not node or (partition and partition not in fields.get("Partitions", "").split(",")):
+            continue
+        for key in ("NodeAddr", "NodeHostName", "NodeName"):  # the node's own name wins a clash
+            value = fields.get(key, "")
+            if value and value != "(null)":
+                names[canonical_host(value)] = node
+    return names
+
+
+def nodes_to_ask(wanted: tuple[tuple[str, int], ...], nodes: dict[str, str], taken: set[str], count: int
+                 ) -> list[str]:
+    """The Slurm nodes the next ``count`` pilots are asked of, largest pending share first: wanted
+    hosts Slurm knows, not ``taken`` (a pilot queued there already, or not to be had lately), each once.
+    The rest of the ``count`` pilots go wherever Slurm puts them."""
+    chosen: list[str] = []
+    for host, _ in wanted:
+        node = nodes.get(host)
+        if node is not None and node not in taken and node not in chosen:
+            chosen.append(node)
+            if len(chosen) >= count:
+                break
+    return chosen
 
 
 def pool_label(pool: str) -> str:
@@ -119,6 +164,13 @@ class PilotPool:
     pending: int = 0
     running: int = 0
     max_pilots: int = 0
+    #: ... where its pending tasks' data is (canonical host, tasks), and how long they wait for it.
+    wanted: tuple[tuple[str, int], ...] = ()
+    locality_wait: float = 0.0
+    #: pilot jobs asked of one node (--nodelist) that have not registered yet: Slurm job id -> (node, when).
+    pinned: dict[str, tuple[str, float]] = field(default_factory=dict)
+    #: nodes a pilot could not be had on lately -> until when (time.monotonic()) none is asked of them.
+    unavailable: dict[str, float] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -142,6 +194,7 @@ class SlurmBackend:
         executor_tls_ca: str | None = None,
         idle_release: float = 30.0,
         poll_interval: float = 2.0,
+        node_wait: float = DEFAULT_NODE_WAIT,
         listeners: ExecutorListeners | None = None,
         enrollment: Enrollment | None = None,
         emit: Emit | None = None,
@@ -160,6 +213,10 @@ class SlurmBackend:
         self.log_dir = log_dir
         self.idle_release = idle_release
         self.poll_interval = poll_interval
+        #: how long a pilot asked of a data node may stay queued (slurm_node_wait).
+        self.node_wait = node_wait
+        #: partition -> (canonical host -> Slurm node name, when read): scontrol show nodes, cached.
+        self._nodes: dict[str, tuple[dict[str, str], float]] = {}
         self.pools: dict[str, PilotPool] = {}
         #: job key -> the pool its grant named (a job's status shows its pool's pilots).
         self._job_pools: dict[int, str] = {}
@@ -189,12 +246,14 @@ class SlurmBackend:
         state.release_at = None
         self._wake.set()
 
-    def demand(self, pool: str, pending: int, running: int, max_pilots: int = 0) -> None:
-        """The core's count of the pool's waiting and running tasks (of all its jobs): the next supply
-        round sizes from it."""
+    def demand(self, pool: str, pending: int, running: int, max_pilots: int = 0,
+               hosts: tuple[tuple[str, int], ...] = (), locality_wait: float = 0.0) -> None:
+        """The core's count of the pool's waiting and running tasks (of all its jobs), and the hosts
+        their data is on: the next supply round sizes and places from it."""
         state = self.pools.get(pool)
         if state is not None:
             state.pending, state.running, state.max_pilots = pending, running, max_pilots
+            state.wanted, state.locality_wait = hosts, locality_wait
             if pending:
                 self._wake.set()  # a job submitted while the pool has no room: ask Slurm now
 
@@ -390,18 +449,86 @@ class SlurmBackend:
         if grant is None or not (state.pending + state.running) or time.monotonic() < state.retry_at:
             return
         cpus, mem, slots = pilot_size(grant.spec)
+        await self._give_up_on_nodes(state)
         # a pilot the core counted lost (silent: its node cut off, say) serves nothing though Slurm
         # still runs it: it does not count against the pool's max_pilots (if it comes back, it registers)
         serving = sum(1 for slurm_id in state.pilots if f"slurm-{slurm_id}" in self.pilots.pilots
                       or f"slurm-{slurm_id}" not in self.pilots.ever_registered)
         count = pilots_to_submit(state.pending, state.running, slots, serving,
                                  state.max_pilots or grant.spec.max_pilots or DEFAULT_MAX_PILOTS)
-        for _ in range(count):
+        nodes = await self._nodes_for(state, count)
+        for n in range(count):
+            node = nodes[n] if n < len(nodes) else ""
+            if node and await self._submit(state, grant, cpus, mem, node):
+                continue
+            if node:  # Slurm refused that node for these pilots: any node, and not that one again for a while
+                state.unavailable[node] = time.monotonic() + self._node_wait(state)
             if not await self._submit(state, grant, cpus, mem):
                 state.retry_at = time.monotonic() + 10 * self.poll_interval
                 return
 
-    async def _submit(self, state: PilotPool, grant: PoolGrant, cpus: int, mem: int) -> bool:
+    def _node_wait(self, state: PilotPool) -> float:
+        """How long a pilot asked of one node may stay queued: the daemon's slurm_node_wait, or the
+        pool's tasks' locality_wait when longer (they would wait that long for such a host anyway)."""
+        return max(self.node_wait, state.locality_wait)
+
+    async def _nodes_for(self, state: PilotPool, count: int) -> list[str]:
+        """The nodes the next ``count`` pilots are asked of (the rest: anywhere)."""
+        now = time.monotonic()
+        for node in [n for n, until in state.unavailable.items() if until <= now]:
+            del state.unavailable[node]
+        if not state.wanted or count <= 0:
+            return []
+        partition = partition_of(state.grant.spec.master) if state.grant is not None else ""
+        nodes = await self._node_map(partition)
+        # one pilot per node is asked for: not where one is queued, nor where a pilot of the pool stands
+        # (its tasks run one after the other there; more pilots go where Slurm has room)
+        standing = {nodes.get(canonical_host(p.host)) for p in self.pilots.pools_pilots(state.pool)}
+        taken = set(state.unavailable) | {node for node, _ in state.pinned.values()} | {n for n in standing if n}
+        return nodes_to_ask(state.wanted, nodes, taken, count)
+
+    async def _node_map(self, partition: str) -> dict[str, str]:
+        """Canonical host -> Slurm node name (of ``partition``), from scontrol, cached NODE_MAP_TTL seconds;
+        empty when scontrol fails (pilots then go wherever Slurm puts them)."""
+        known = self._nodes.get(partition)
+        if known is not None and time.monotonic() - known[1] < NODE_MAP_TTL:
+            return known[0]
+        try:
+            code, out, err = await _run(["scontrol", "show", "nodes", "-o"])
+        except FileNotFoundError:
+            code, out, err = 127, "", "scontrol is not installed here"
+        if code != 0:
+            log.warning("scontrol show nodes failed (%s): pilots are not asked of the nodes holding the data",
+                        err.strip() or code)
+        names = node_names(out, partition) if code == 0 else {}
+        self._nodes[partition] = (names, time.monotonic())
+        return names
+
+    async def _give_up_on_nodes(self, state: PilotPool) -> None:
+        """A pilot asked of one node and still queued after the node wait is scancelled (its node busy,
+        drained or down): this round submits one Slurm may place anywhere instead."""
+        now, wait = time.monotonic(), self._node_wait(state)
+        late: list[str] = []
+        for slurm_id, (_node, since) in list(state.pinned.items()):
+            if slurm_id not in state.pilots or f"slurm-{slurm_id}" in self.pilots.ever_registered:
+                del state.pinned[slurm_id]  # it started (or ended): the node was had
+            elif state.pilots[slurm_id] in QUEUED_STATES and now - since >= wait:
+                late.append(slurm_id)
+        if not late:
+            return
+        code, _, err = await _run(["scancel", *late])
+        if code != 0:
+            log.warning("scancel %s failed: %s", " ".join(late), err.strip())
+            return
+        for slurm_id in late:
+            node, _ = state.pinned.pop(slurm_id)
+            state.pilots.pop(slurm_id, None)
+            state.unavailable[node] = now + wait
+            log.info("pool %s: pilot job %s asked of node %s did not start within %g s: cancelled; the next "
+                     "pilot goes to any node", state.pool, slurm_id, node, wait)
+        self._save(state)
+
+    async def _submit(self, state: PilotPool, grant: PoolGrant, cpus: int, mem: int, node: str = "") -> bool:
         spec = grant.spec
         shared = state.job_key is None
         if shared and self.enrollment is None:
@@ -433,6 +560,8 @@ class SlurmBackend:
             if value:
                 argv.append(f"{option}={value}")
         argv += shlex.split(spec.sbatch_options)
+        if node:  # where the pending tasks' data is (after the user's options: this one wins)
+            argv.append(f"--nodelist={node}")
         # the executor id names the Slurm job, so squeue's word on it reaches the right pilot
         argv.append("--wrap=STRATOS_EXECUTOR_ID=slurm-$SLURM_JOB_ID exec " + shlex.join(pilot))
         env = {k: v for k, v in os.environ.items() if k not in ("STRATOS_TOKEN", "STRATOS_BOOTSTRAP")}
@@ -449,16 +578,23 @@ class SlurmBackend:
             code, out, err = await _run(argv, env)
         except FileNotFoundError:
             code, out, err = 127, "", "sbatch is not installed here"
+        if code != 0 and node:
+            log.warning("%s: Slurm refused a pilot job on node %s (sbatch: %s); asking for any node",
+                        label, node, err.strip() or code)
+            return False
         if code != 0:
             state.problem = f"Slurm refused a pilot job (sbatch: {err.strip() or code}); retrying"
             log.warning("%s: %s", label, state.problem)
             return False
         slurm_id = out.strip().split(";")[0]
+        if node:
+            state.pinned[slurm_id] = (node, time.monotonic())
         if state.failed_starts < FAILED_STARTS_BEFORE_BACKOFF:
             state.problem = ""
         state.pilots[slurm_id] = "PENDING"
         self._save(state)
-        log.info("%s: pilot job %s submitted (%d cores, %d MB)", label, slurm_id, cpus, mem)
+        log.info("%s: pilot job %s submitted (%d cores, %d MB%s)", label, slurm_id, cpus, mem,
+                 f", on node {node}" if node else "")
         return True
 
     async def _cancel_queued(self, state: PilotPool) -> None:

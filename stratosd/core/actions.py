@@ -200,8 +200,15 @@ class PoolDemand(Action):
     pending: int
     running: int
     #: the most pilots the pool may have: the largest max_pilots of its jobs with unended tasks
-    #: (0: none said; the backend keeps its own). Pending tasks' data hosts would join here.
+    #: (0: none said; the backend keeps its own).
     max_pilots: int = 0
+    #: where the pending tasks' data is (Slurm pools): (canonical host, pending tasks whose data it
+    #: holds best), largest share first, only hosts where no pilot of the pool has room for one of
+    #: them; new pilots are asked of these nodes first (placement.wanted_hosts).
+    hosts: tuple[tuple[str, int], ...] = ()
+    #: the longest locality_wait of the jobs with such tasks: how long they wait for such a host
+    #: (the backend waits at least this long for a node it asked for before it takes any).
+    locality_wait: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -234,6 +234,7 @@ class Job:
         "hold",
         "hold_reason",
         "key",
+        "local_pending",
         "name",
         "offered",
         "pending",
@@ -265,6 +266,9 @@ class Job:
         self.pending: deque[int] = deque()
         #: canonical host -> pending tasks whose data it holds best (lazily cleaned, like `pending`).
         self.by_host: dict[str, deque[int]] = {}
+        #: canonical host -> how many pending tasks' data it holds best (exact: kept by placement.index
+        #: and transitions.move; what a Slurm pool's demand asks pilots near).
+        self.local_pending: dict[str, int] = {}
         self.counts: dict[Status, int] = dict.fromkeys(Status, 0)
         #: results published so far; the last result's sequence number.
         self.published = 0

@@ -284,12 +284,43 @@ def tell_demand(state: SchedulerState, keys: set[int]) -> None:
         pending = sum(0 if job.held else job.counts[Status.PENDING] for job in jobs)
         running = sum(job.counts[Status.RUNNING] for job in jobs)
         max_pilots = max((job.spec.max_pilots for job in jobs if job.unended), default=0)
-        now = (pending, running, max_pilots)
+        hosts, wait = wanted_hosts(state, pool, jobs) if pool.kind is PoolKind.SLURM and pending else ((), 0.0)
+        now = (pending, running, max_pilots, hosts, wait)
         if state.demand.get(pool) != now:
             state.demand[pool] = now
-            state.effects.append(act.PoolDemand(pool, pending, running, max_pilots, stimulus_id=state.stimulus))
+            state.effects.append(act.PoolDemand(pool, pending, running, max_pilots, hosts, wait,
+                                                stimulus_id=state.stimulus))
         if not jobs:
             state.demand.pop(pool, None)
+
+
+#: at most this many hosts in a pool's demand (the largest shares): pilots are few, sbatch calls cost.
+WANTED_HOSTS = 32
+
+
+def wanted_hosts(state: SchedulerState, pool: PoolId, jobs: list[Job]) -> tuple[tuple[tuple[str, int], ...], float]:
+    """Where a Slurm pool's pending tasks want pilots: (canonical host, pending tasks whose data it
+    holds best), summed over the pool's jobs that are not held, largest share first (ties by name),
+    leaving out hosts where a pilot of the pool has room for such a task (delay scheduling places
+    them there at the next step; a new pilot would stand idle); and the longest ``locality_wait`` of
+    the jobs with such tasks. Counts are exact (Job.local_pending), so this is cheap per step."""
+    counts: dict[str, int] = {}
+    cpus, mem, wait = math.inf, math.inf, 0.0
+    for job in jobs:
+        if job.held or not job.local_pending:
+            continue
+        for host, n in job.local_pending.items():
+            counts[host] = counts.get(host, 0) + n
+        cpus, mem = min(cpus, job.spec.cpus), min(mem, job.spec.mem)
+        wait = max(wait, job.spec.locality_wait)
+    if not counts:
+        return (), 0.0
+    for standing in state.book.pools.get(pool, ()):
+        if (standing.hostname in counts and standing.free_cpus + EPS >= min(cpus, standing.cpus)
+                and standing.free_mem + EPS >= mem):
+            del counts[standing.hostname]
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:WANTED_HOSTS]
+    return tuple(ranked), wait if ranked else 0.0
 
 
 def stop_pilots_if_cancelled(state: SchedulerState, job: Job) -> None:
@@ -448,11 +479,7 @@ def offer_executors(state: SchedulerState, job: Job, e: ev.OffersReceived) -> No
 
 def local_waiting(job: Job) -> dict[str, int]:
     """Canonical host -> the job's pending tasks whose data it holds best (none while the job is held)."""
-    if job.held:
-        return {}
-    counts = {host: sum(1 for t in queue if job.tasks[t].status is Status.PENDING)
-              for host, queue in job.by_host.items()}
-    return {host: n for host, n in counts.items() if n}
+    return {} if job.held else dict(job.local_pending)
 
 
 def free_slots(state: SchedulerState, job: Job, executor: CoarseExecutor) -> int:
@@ -578,9 +605,10 @@ def schedule(state: SchedulerState) -> None:
 
 
 def index(job: Job, task: Task) -> None:
-    """Queue a pending task under the hosts that hold its data best."""
+    """Queue a pending task under the hosts that hold its data best (and count it there)."""
     for host in best_hosts(task.host_bytes):
         job.by_host.setdefault(host, deque()).append(task.task_id)
+        job.local_pending[host] = job.local_pending.get(host, 0) + 1
 
 
 def pick(state: SchedulerState, job: Job, host: str) -> Task | None:

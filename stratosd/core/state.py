@@ -163,8 +163,9 @@ class SchedulerState:
         self.effects: list[act.Action] = []
         #: the step's journal actions.
         self.diff = JournalDiff()
-        #: cluster pool -> the (pending, running, max_pilots) its backend was last told (PoolDemand).
-        self.demand: dict[PoolId, tuple[int, int, int]] = {}
+        #: cluster pool -> the (pending, running, max_pilots, hosts, locality_wait) its backend was last told
+        #: (PoolDemand).
+        self.demand: dict[PoolId, tuple[int, int, int, tuple[tuple[str, int], ...], float]] = {}
         #: pool -> the keys of the jobs in it (a shared pool's demand sums them).
         self.members: dict[PoolId, set[int]] = {}
         #: the daemon stops (DaemonStopping): nothing more is placed or launched.
@@ -307,6 +308,7 @@ class SchedulerState:
             call.roots = []
         job.pending = deque()
         job.by_host = {}
+        job.local_pending = {}
         for task in job.tasks:
             job.counts[task.status] += 1
             call = job.calls[task.call_id]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stratosd.core import results
+from stratosd.core.locality import best_hosts
 from stratosd.core.model import TERMINAL, Job, Status, Task
 from stratosd.core.story import StoryEntry
 
@@ -48,6 +49,13 @@ def move(state: SchedulerState, job: Job, task: Task, new: Status, now: float = 
     if new not in TRANSITIONS.get(old, ()):
         raise InvalidTransition(job.name, task.task_id, old, new)
     task.status = new
+    if old is Status.PENDING and task.host_bytes:  # it no longer waits near its data (index() counts it in)
+        for host in best_hosts(task.host_bytes):
+            left = job.local_pending.get(host, 0) - 1
+            if left > 0:
+                job.local_pending[host] = left
+            else:
+                job.local_pending.pop(host, None)
     job.counts[old] -= 1
     job.counts[new] += 1
     state.diff.task(job, task)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stratosd.core.locality import best_hosts
 from stratosd.core.model import TERMINAL, Status
 from stratosd.core.types import TaskEndReason
 
@@ -27,6 +28,11 @@ def validate(state: SchedulerState) -> None:
         assert counts == job.counts, (job.name, counts, job.counts)
         pending = {t.task_id for t in job.tasks if t.status is Status.PENDING}
         assert pending <= set(job.pending), (job.name, "pending task missing from the queue")
+        local: dict[str, int] = {}
+        for task_id in pending:
+            for where in best_hosts(job.tasks[task_id].host_bytes):
+                local[where] = local.get(where, 0) + 1
+        assert local == job.local_pending, (job.name, "pending tasks per data host", local, job.local_pending)
         for call in job.calls:
             unended = sum(1 for t in job.tasks if t.call_id == call.call_id and t.status not in TERMINAL)
             assert unended == call.unended, (job.name, call.call_id, unended, call.unended)
