@@ -53,6 +53,17 @@ def test_seed_batch_example_gives_the_local_backends_results(daemon: Daemon, rea
     assert len({t["slave_id"] for t in executors}) == len(executors)
 
 
+def test_coarse_executors_exit_when_the_framework_is_torn_down(daemon: Daemon, real_mesos: RealMesos) -> None:
+    """Executors that would idle for ten minutes still end with their job's framework (TEARDOWN)."""
+    job = Processor(master=master(real_mesos), job_id="teardown-mesos", mem_per_task=64, mesos_idle_timeout=600)
+    assert job.batch([f"echo {i}" for i in range(8)])["finished"] == 8
+    live, done = wait_for(lambda: (lambda f: f if f[1] else None)(frameworks(real_mesos, "teardown-mesos")),
+                          "the framework to be torn down (--mesos-idle-teardown 1)")
+    assert live == []
+    executors = done[0].get("completed_tasks", [])
+    assert executors and {t["state"] for t in executors} == {"TASK_KILLED"}, executors  # ended by the TEARDOWN
+
+
 def test_stream_templates_and_disk_output_through_mesos(daemon: Daemon, real_mesos: RealMesos,
                                                         tmp_path: Path) -> None:
     job = Processor(master=master(real_mesos), job_id="stream-mesos", mem_per_task=128, output="disk",
