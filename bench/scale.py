@@ -40,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,7 +72,8 @@ FLAT_SIZES = {"W1": (2000, 20000, 100_000), "glob": (1000, 20000)}
 FLAT_FLOOR = 0.9
 #: rounds per size: the smaller sizes are short, so more of them steady the median.
 FLAT_ROUNDS = {2000: 5, 1000: 5, 20000: 3}
-#: the longest one flat run may take (a 100,000-task W1 takes about 100 s on a quiet machine).
+#: the longest one flat run may take (a 100,000-task W1 takes about 100 s on a quiet machine):
+#: past it the job is cancelled.
 FLAT_LIMIT_S = 900.0
 
 
@@ -362,17 +364,23 @@ def flat_once(workload: str, size: int, files: Path) -> tuple[float, float, floa
         cpu0, client0 = cpu_seconds(pid), time.process_time()
         start = time.perf_counter()
         job = Processor(threads_per_task=1)
-        if workload == "W1":
-            job.batch([f"echo {i}" for i in range(size)])
-        else:
-            job.glob_batch("wc -c %f%", f"{files}/*")
+        # the bound: past it the job is cancelled, so the batch call returns and the check below fails
+        timer = threading.Timer(FLAT_LIMIT_S, job.cancel)
+        timer.start()
+        try:
+            if workload == "W1":
+                job.batch([f"echo {i}" for i in range(size)])
+            else:
+                job.glob_batch("wc -c %f%", f"{files}/*")
+        finally:
+            timer.cancel()
         got = job.get_results()
         wall = time.perf_counter() - start
         cpu, client_cpu = cpu_seconds(pid) - cpu0, time.process_time() - client0
-        if len(got) != size:
-            raise RuntimeError(f"{workload}: {len(got)} results of {size}")
         if wall > FLAT_LIMIT_S:
             raise RuntimeError(f"{workload} at {size} took {wall:.0f} s, past the {FLAT_LIMIT_S:g} s bound")
+        if len(got) != size:
+            raise RuntimeError(f"{workload}: {len(got)} results of {size}")
         return wall, cpu, client_cpu
     finally:
         daemon.cleanup()
