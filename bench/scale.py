@@ -15,6 +15,13 @@ directory, with the journal on; timed figures are the median of --rounds runs (w
            (utime+stime over a 5 s window)
   warm     a running daemon starts the first task (`date +%s.%N > FILE`) of a new script's new
            job < 50 ms after that script calls `Processor(...)` (its own new connection)
+  flat     cost as the job grows (issue 20, target 3): W1 (`echo i` through batch(), 2 slots)
+           at 2,000, 20,000 and 100,000 tasks and glob_batch("wc -c %f%") over 1,000 and
+           20,000 files, each size on a fresh warm daemon (medians of 5 small, 3 middle and 1
+           large run, the larger runs in the middle of the smaller ones): tasks/s of the largest
+           size >= 90% of the smallest's, and the daemon's own CPU per task (utime+stime, which a
+           busy machine disturbs less than wall time) at most 1/0.9 of the smallest's. Not in
+           the default --only (about 15 minutes); --flat-sizes "W1=2000,20000;glob=1000" overrides.
   cold     no daemon running: a new Python process running `Processor(...).stream(...)`
            auto-starts one (fresh STRATOS_SOCKET/STRATOS_STATE_DIR) and its first task starts
            < 1.5 s after the process was spawned; the daemon is stopped by its PID afterwards
@@ -24,6 +31,7 @@ Prints each figure with PASS/FAIL; exits 1 on any FAIL.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import os
 import shutil
@@ -32,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +67,14 @@ COLD_LIMIT_S = 1.5
 WAIT_LIMIT_S = 600.0
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+#: flat: job sizes per workload, the floor on tasks/s against the smallest size, rounds per size.
+FLAT_SIZES = {"W1": (2000, 20000, 100_000), "glob": (1000, 20000)}
+FLAT_FLOOR = 0.9
+#: rounds per size: the smaller sizes are short, so more of them steady the median.
+FLAT_ROUNDS = {2000: 5, 1000: 5, 20000: 3}
+#: the longest one flat run may take (a 100,000-task W1 takes about 100 s on a quiet machine):
+#: past it the job is cancelled.
+FLAT_LIMIT_S = 900.0
 
 
 class Report:
@@ -338,14 +355,102 @@ def cold(report: Report, rounds: int) -> None:
                  + f"; {statistics.median(from_call):.3f} s after its Processor() call")
 
 
+def flat_once(workload: str, size: int, files: Path) -> tuple[float, float, float]:
+    """One job of ``size`` tasks on a fresh daemon: (wall s, daemon CPU s, this client's CPU s)."""
+    daemon = Daemon(cpus=2).start()
+    try:
+        pid = use(daemon)
+        Processor(job_id="warm-up", threads_per_task=1).batch([f"echo {i}" for i in range(200)])
+        cpu0, client0 = cpu_seconds(pid), time.process_time()
+        start = time.perf_counter()
+        job = Processor(threads_per_task=1)
+        # the bound: past it the job is cancelled, so the batch call returns and the check below fails
+        timer = threading.Timer(FLAT_LIMIT_S, job.cancel)
+        timer.start()
+        try:
+            if workload == "W1":
+                job.batch([f"echo {i}" for i in range(size)])
+            else:
+                job.glob_batch("wc -c %f%", f"{files}/*")
+        finally:
+            timer.cancel()
+        got = job.get_results()
+        wall = time.perf_counter() - start
+        cpu, client_cpu = cpu_seconds(pid) - cpu0, time.process_time() - client0
+        if wall > FLAT_LIMIT_S:
+            raise RuntimeError(f"{workload} at {size} took {wall:.0f} s, past the {FLAT_LIMIT_S:g} s bound")
+        if len(got) != size:
+            raise RuntimeError(f"{workload}: {len(got)} results of {size}")
+        return wall, cpu, client_cpu
+    finally:
+        daemon.cleanup()
+
+
+def flat_schedule(counts: tuple[int, ...]) -> list[int]:
+    """The order of the runs: each size's rounds in the middle of the smaller sizes' rounds, so a
+    change in the machine's load during the long runs reaches the small runs that bracket them."""
+    rounds = {size: FLAT_ROUNDS.get(size, 1) for size in counts}
+    total = max(rounds.values())
+    order = []
+    for i in range(total):
+        for size in counts:
+            first = (total - rounds[size]) // 2
+            if first <= i < first + rounds[size]:
+                order.append(size)
+    return order
+
+
+def flat(report: Report, sizes: dict[str, tuple[int, ...]], tmp: Path) -> None:
+    """Tasks/s and CPU per task at each size; the largest size against the smallest."""
+    for workload, counts in sizes.items():
+        runs: dict[int, list[tuple[float, float, float]]] = {size: [] for size in counts}
+        for size in counts:
+            files = tmp / f"flat-{size}"
+            if workload == "glob":
+                files.mkdir(exist_ok=True)
+                for i in range(size):
+                    (files / f"f{i:06d}").write_text("x" * (i % 97 + 1))
+        for size in flat_schedule(counts):
+            runs[size].append(flat_once(workload, size, tmp / f"flat-{size}"))
+            print(f"  ({workload} {size} tasks: {runs[size][-1][0]:.1f} s, load {os.getloadavg()[0]:.1f})", flush=True)
+        figures: dict[int, tuple[float, float, float]] = {}
+        for size in counts:
+            wall, cpu, client_cpu = (statistics.median(r[k] for r in runs[size]) for k in range(3))
+            figures[size] = (size / wall, 1000 * cpu / size, 1000 * client_cpu / size)
+            print(f"  {workload} {size:7d} tasks: {size / wall:7.0f} tasks/s, "
+                  f"daemon {figures[size][1]:.3f} ms CPU/task, client {figures[size][2]:.3f} ms CPU/task "
+                  f"(median of {len(runs[size])}; walls " + ", ".join(f"{r[0]:.1f}" for r in runs[size]) + " s)",
+                  flush=True)
+        if workload == "glob":
+            for size in counts:
+                with contextlib.suppress(OSError):
+                    shutil.rmtree(tmp / f"flat-{size}")
+        small, large = min(figures), max(figures)
+        rate = figures[large][0] / figures[small][0]
+        report.check(f"flat {workload} tasks/s", -rate, -FLAT_FLOOR,
+                     f"{workload} at {large} tasks ran {rate:.0%} of the tasks/s at {small}, "
+                     f"target >= {FLAT_FLOOR:.0%}")
+        grown = figures[large][1] / figures[small][1]
+        report.check(f"flat {workload} CPU/task", grown, 1 / FLAT_FLOOR,
+                     f"{workload} at {large} tasks cost the daemon {grown:.2f}x the CPU per task at {small}, "
+                     f"target <= {1 / FLAT_FLOOR:.2f}x")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--only", default="submit,results,memory,idle,warm,cold",
-                        help="comma-separated figures to measure")
+                        help="comma-separated figures to measure (flat too, which is not in the default)")
+    parser.add_argument("--flat", action="store_true", help="only the flat figures (--only flat)")
+    parser.add_argument("--flat-sizes", default="", metavar="W1=2000,20000,100000;glob=1000,20000",
+                        help="the flat figures' job sizes per workload")
     opts = parser.parse_args()
-    wanted = set(opts.only.split(","))
+    wanted = {"flat"} if opts.flat else set(opts.only.split(","))
+    sizes = dict(FLAT_SIZES)
+    for part in filter(None, opts.flat_sizes.split(";")):
+        name, _, counts = part.partition("=")
+        sizes[name] = tuple(int(c) for c in counts.split(","))
     report = Report()
     # Timings on a busy host mean little: say how busy this one was.
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
@@ -362,6 +467,8 @@ def main() -> int:
             warm(report, opts.rounds, Path(tmp))
         if "cold" in wanted:
             cold(report, opts.rounds)
+        if "flat" in wanted:
+            flat(report, sizes, Path(tmp))
     if report.failed:
         print(f"FAILED: {', '.join(report.failed)}")
         return 1

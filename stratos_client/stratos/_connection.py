@@ -20,14 +20,12 @@ import contextlib
 import enum
 import fcntl
 import os
-import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -37,6 +35,9 @@ from stratos_wire import stratos_pb2 as pb
 from stratos_wire import stratos_pb2_grpc as pb_grpc
 
 from .errors import ERROR_METADATA_KEY, DaemonStopped, DaemonUnavailable, ProtocolMismatch, from_rpc_error
+
+if TYPE_CHECKING:
+    import subprocess
 
 __all__ = ["Connection", "ConnectionLost", "connect", "daemon_command"]
 
@@ -151,7 +152,7 @@ def _lost(err: grpc.RpcError) -> bool:
 
 def _request_id() -> str:
     """A fresh client request id: the daemon applies a request at most once per id."""
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # as unique as uuid4, without importing uuid (and platform)
 
 
 def _autostart_disabled() -> bool:
@@ -631,6 +632,8 @@ def _start_daemon(socket: Path, state: Path) -> None:
     A lock file next to the socket makes concurrent scripts start one daemon: the
     others wait for the lock and then find the daemon answering.
     """
+    import subprocess  # only to start a daemon: a script whose daemon runs never loads it
+
     _paths.ensure_private_dir(socket.parent)
     _paths.ensure_private_dir(state)
     log = _paths.daemon_log_path(state)

@@ -21,7 +21,6 @@ from stratos_wire import stratos_pb2 as pb
 
 from . import _results
 from ._connection import Connection, connect
-from ._html import job_html
 from ._submit import Commands, Params, normalize_params, normalize_patterns, split_commands, submit
 from ._waiting import wait_until_done
 from .errors import HandleDetached, JobIdInUse, MissingDependency, StratosError
@@ -264,6 +263,8 @@ class Processor:
 
     def _repr_html_(self) -> str:
         """Jupyter's view: job id, backend, counts by state and a progress bar (as Dask's ``Client``)."""
+        from ._html import job_html  # only in a notebook
+
         try:
             return job_html("Processor", self._conn.get_status(self.job_id))
         except StratosError as err:

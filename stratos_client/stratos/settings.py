@@ -12,9 +12,7 @@ The settings themselves (names, types, defaults, rules, documentation) are decla
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,6 +207,8 @@ def _absolute(name: str, value: str, base: Path) -> str:
 
 
 def _unknown_message(name: str, what: str) -> str:
+    import difflib  # only for a mistake's message
+
     close = difflib.get_close_matches(name, _NAMES, n=1)
     hint = f"did you mean {close[0]!r}?" if close else f"valid names: {', '.join(_NAMES)}"
     return f"{name!r} {what}; {hint}"
@@ -229,6 +229,8 @@ def _config_file(path: str | os.PathLike[str] | None) -> Path | None:
 
 
 def _read_toml(file: Path, values: dict[str, Any], problems: list[str]) -> None:
+    import tomllib  # only when a settings file exists: most scripts have none
+
     try:
         with file.open("rb") as handle:
             data = tomllib.load(handle)

@@ -12,7 +12,6 @@ from typing import Literal
 from stratos_wire import stratos_pb2 as pb
 
 from ._connection import Connection
-from ._html import job_html
 from ._submit import Commands, split_commands, submit
 from ._waiting import say_tasks_keep_running, wait_until_done
 from .records import Progress, TaskDetails, TaskReport, TaskStory
@@ -44,6 +43,8 @@ class Stream:
 
     def _repr_html_(self) -> str:
         """Jupyter's view: the job, its counts by state and a progress bar."""
+        from ._html import job_html  # only in a notebook
+
         return job_html("Stream", self._conn.get_status(self.job_id))
 
     def __call__(self, commands: Commands) -> Stream:

@@ -177,6 +177,7 @@ def add_tasks(state: SchedulerState, job: Job, call: Call, commands: list[str], 
         state.diff.task(job, task)
         state.stories.add(job.key, story.created(task.task_id, "submitted", state.event, state.stimulus, now))
     call.unended += len(commands)
+    call.counts[Status.PENDING] += len(commands)
     job.counts[Status.PENDING] += len(commands)
     if commands:
         state.waiting.setdefault(job.pool, {})[job.key] = job
@@ -502,6 +503,7 @@ def add_replacements(state: SchedulerState, job: Job, task: Task, commands: list
         job.tasks.append(child)
         job.pending.append(child.task_id)
         job.counts[Status.PENDING] += 1
+        call.counts[Status.PENDING] += 1
         call.unended += 1
         children.append(child.task_id)
         state.diff.task(job, child)

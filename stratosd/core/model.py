@@ -93,6 +93,9 @@ class Call:
     env: dict[str, str]
     #: tasks of this call and their replacements that have not ended.
     unended: int = 0
+    #: those tasks by status: a call's progress without a scan of the job's tasks (``Wait`` sends
+    #: it several times a second for a progress line, whatever the job's size).
+    counts: dict[Status, int] = field(default_factory=lambda: dict.fromkeys(Status, 0))
     #: batch calls publish results in submission order: the call's own tasks, in order...
     roots: list[int] = field(default_factory=list)
     #: ... and the index of the first root whose results are not yet published.

@@ -305,6 +305,7 @@ class SchedulerState:
         job.counts = dict.fromkeys(Status, 0)
         for call in job.calls:
             call.unended = 0
+            call.counts = dict.fromkeys(Status, 0)
             call.roots = []
         job.pending = deque()
         job.by_host = {}
@@ -312,6 +313,7 @@ class SchedulerState:
         for task in job.tasks:
             job.counts[task.status] += 1
             call = job.calls[task.call_id]
+            call.counts[task.status] += 1
             if task.status not in TERMINAL:
                 call.unended += 1
             if task.parent is None:

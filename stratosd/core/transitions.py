@@ -58,6 +58,9 @@ def move(state: SchedulerState, job: Job, task: Task, new: Status, now: float = 
                 job.local_pending.pop(host, None)
     job.counts[old] -= 1
     job.counts[new] += 1
+    by_call = job.calls[task.call_id].counts
+    by_call[old] -= 1
+    by_call[new] += 1
     state.diff.task(job, task)
     state.stories.add(job.key, StoryEntry(task.task_id, task.attempt, old, new, task.end,
                                           task.reason if detail is None else detail, state.event, state.stimulus,

@@ -36,6 +36,11 @@ def validate(state: SchedulerState) -> None:
         for call in job.calls:
             unended = sum(1 for t in job.tasks if t.call_id == call.call_id and t.status not in TERMINAL)
             assert unended == call.unended, (job.name, call.call_id, unended, call.unended)
+            by_status = dict.fromkeys(Status, 0)
+            for t in job.tasks:
+                if t.call_id == call.call_id:
+                    by_status[t.status] += 1
+            assert by_status == call.counts, (job.name, call.call_id, by_status, call.counts)
         assert job.published >= 0
     for host in state.hosts.values():
         used_cpus = used_mem = 0.0
