@@ -58,13 +58,13 @@ def test_one_pilot_runs_two_jobs_tasks_fairly_and_each_launch_carries_its_own_jo
         state: SchedulerState) -> None:
     pool = slurm_job(state, "a")
     slurm_job(state, "b")
-    state.handle(ev.SubmitRequested(next(_ids), "a", "batch", "/work/a", {"WHO": "a"}, ["a0", "a1", "a2"], 2.0))
-    state.handle(ev.SubmitRequested(next(_ids), "b", "batch", "/work/b", {"WHO": "b"}, ["b0", "b1", "b2"], 2.0))
+    state.handle(ev.SubmitRequested(next(_ids), "a", "batch", "/data/a", {"WHO": "a"}, ["a0", "a1", "a2"], 2.0))
+    state.handle(ev.SubmitRequested(next(_ids), "b", "batch", "/data/b", {"WHO": "b"}, ["b0", "b1", "b2"], 2.0))
     actions = state.handle(ev.HostAdded("slurm-1", pool, 2, 4096, "n1"))
     assert placed(actions, state) == [("a", 0), ("b", 0)]  # one of each, not a's two first
     by_job = {a.job_key: a.spec for a in launches(actions)}
-    assert by_job[state.jobs["a"].key].cwd == "/work/a" and by_job[state.jobs["a"].key].env["WHO"] == "a"
-    assert by_job[state.jobs["b"].key].cwd == "/work/b" and by_job[state.jobs["b"].key].env["WHO"] == "b"
+    assert by_job[state.jobs["a"].key].cwd == "/data/a" and by_job[state.jobs["a"].key].env["WHO"] == "a"
+    assert by_job[state.jobs["b"].key].cwd == "/data/b" and by_job[state.jobs["b"].key].env["WHO"] == "b"
     assert placed(end(state, "a", 0), state) == [("a", 1)]  # a's slot freed: b runs one, a runs one
     assert placed(end(state, "b", 0), state) == [("b", 1)]
 
