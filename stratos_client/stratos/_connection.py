@@ -217,6 +217,10 @@ class Connection:
         channel = _new_channel(socket)
         try:
             hello = _first_hello(channel, socket)
+            if hello is None and (not autostart or _autostart_disabled()) and socket.exists():
+                # a daemon too loaded to accept at once refuses like an absent one: look again briefly
+                channel.close()
+                channel, hello = _look_again(socket)
             if hello is None:
                 if not autostart or _autostart_disabled():
                     raise DaemonUnavailable(
@@ -583,6 +587,23 @@ def _first_hello(channel: grpc.Channel, socket: Path) -> pb.HelloReply | None:
                 f"stratosd at {socket} is running but has not answered for {HELLO_TIMEOUT + BUSY_TIMEOUT:g} s "
                 "(busy or stuck): try again, or see its log (`stratosd status`)")
     return reply if isinstance(reply, pb.HelloReply) else None
+
+
+#: more looks, REFUSED_PAUSE seconds apart, at a socket that exists but refused the first Hello.
+REFUSED_LOOKS = 5
+REFUSED_PAUSE = 0.2
+
+
+def _look_again(socket: Path) -> tuple[grpc.Channel, pb.HelloReply | None]:
+    """A fresh channel and its Hello for a socket that refused one (None after REFUSED_LOOKS)."""
+    for _ in range(REFUSED_LOOKS):
+        time.sleep(REFUSED_PAUSE)
+        channel = _new_channel(socket)
+        hello = _probe(channel, HELLO_TIMEOUT)
+        if hello is not None:
+            return channel, hello
+        channel.close()
+    return _new_channel(socket), None
 
 
 def _probe(channel: grpc.Channel, timeout: float, wait: bool = False) -> pb.HelloReply | None:

@@ -78,3 +78,44 @@ def test_a_daemon_that_never_answers_is_reported_as_running_but_silent(
 def test_nothing_at_the_socket_is_not_running(socket_dir: Path) -> None:
     with pytest.raises(DaemonUnavailable, match="stratosd is not running at"):
         _connection.Connection.open(socket_dir / "s.sock", socket_dir, autostart=False)
+
+
+def test_a_socket_that_refuses_the_first_hello_then_answers_is_a_running_daemon(socket_dir: Path) -> None:
+    """A daemon too loaded to accept at once refuses like an absent one: a socket that exists is
+    looked at again briefly before the client says nothing runs there."""
+    import socket as sockets
+    import threading
+
+    path = socket_dir / "s.sock"
+    refusing = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+    refusing.bind(str(path))  # the file exists, nothing listens: connect() is refused
+    servers: list[grpc.Server] = []
+
+    def start_listening() -> None:
+        time.sleep(0.3)
+        refusing.close()
+        path.unlink()
+        servers.append(_serve(SlowHello(delay=0.0, slow_calls=0), path))
+
+    later = threading.Thread(target=start_listening)
+    later.start()
+    try:
+        conn = _connection.Connection.open(path, socket_dir, autostart=False)
+        assert conn.hello.daemon_version == VERSION
+        conn.close()
+    finally:
+        later.join()
+        for server in servers:
+            server.stop(None)
+
+
+def test_a_socket_that_keeps_refusing_is_not_running(socket_dir: Path) -> None:
+    import socket as sockets
+
+    path = socket_dir / "s.sock"
+    with sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM) as refusing:
+        refusing.bind(str(path))
+        began = time.monotonic()
+        with pytest.raises(DaemonUnavailable, match="stratosd is not running at"):
+            _connection.Connection.open(path, socket_dir, autostart=False)
+        assert time.monotonic() - began < 10
