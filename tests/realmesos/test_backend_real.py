@@ -5,12 +5,12 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from stratos import Processor
 from tests.daemon import Daemon, daemon_fixture, wait_for
+from tests.realmesos.coarse import frameworks, master
 from tests.realmesos.harness import RealMesos
 
 pytestmark = pytest.mark.mesos
@@ -23,15 +23,6 @@ SNAPSHOTS = ROOT / "examples" / "data" / "snapshots"
 daemon = daemon_fixture("--mesos-idle-teardown", "1")
 
 
-def master(real_mesos: RealMesos) -> str:
-    return real_mesos.url.removeprefix("http://")
-
-
-def frameworks(real_mesos: RealMesos, name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    state = real_mesos.state()
-    live = [f for f in state["frameworks"] if f["name"] == name]
-    done = [f for f in state.get("completed_frameworks", []) if f["name"] == name]
-    return live, done
 
 
 
