@@ -176,8 +176,10 @@ def on_tick(state: SchedulerState, e: ev.Tick) -> None:
                 job = state.by_key[job_key]
                 lifecycle.lose(state, job, job.tasks[task_id], "its pilot did not come back after the daemon restarted",
                                e.now)
-    for job in [j for j in state.by_key.values() if j.executors]:
-        shrink_unused_rooms(state, job, e.now)
+    for pool, hosts in state.book.pools.items():  # only pools with standing coarse executors can shrink
+        owner = pool_owner(state, pool) if hosts and pool.kind is PoolKind.MESOS else None
+        if owner is not None:
+            shrink_unused_rooms(state, owner, e.now)
     for pool, hosts in state.book.pools.items():
         if not pool.kind.cluster:  # a cluster pool's standing hosts are executors that register
             continue
