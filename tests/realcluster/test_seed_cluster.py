@@ -78,7 +78,9 @@ def test_map_and_reduce_jobs_on_the_cluster_give_the_local_results(
     raw.mkdir()
     for i in range(9):
         (raw / f"doc{i}.txt").write_text(" ".join(f"w{j}" for j in range(3 * i + 1)) + "\n")
-    mapper = script(tmp_path / "mapper", '#!/bin/sh\nwc -w < "$1" > "$2/$(basename "$1").count"; hostname\n')
+    # each map task sleeps a little, so the job's work outlasts one executor's 2 slots: instant tasks
+    # may all run on the first agent's executor before another agent's offer comes (coarse mode)
+    mapper = script(tmp_path / "mapper", '#!/bin/sh\nsleep 1; wc -w < "$1" > "$2/$(basename "$1").count"; hostname\n')
     outs = {}
     for where in ("cluster", "local"):
         results_dir = tmp_path / f"map-{where}"
