@@ -1,11 +1,13 @@
 """StratOS's local backend beside the ways people run many commands today, in one run.
 
-    python bench/peers.py [--rounds 5] [--skip-setup] [--workloads W1,W2,W3,W4,W4L] [--peers ...]
+    python bench/peers.py [--rounds 5] [--skip-setup] [--workloads W1,W2,W2S,W3,W3E,W4,W4L] [--peers ...]
 
 Workloads (each result includes submitting and getting every output back in order):
   W1   2,000 tasks `echo i`, outputs collected, 2 slots
   W2   200 tasks `sleep 0.05`, 8 slots (the daemon advertises 8 cores)
   W3   20 CPU-bound tasks (a shell loop), 2 slots
+  W2S  W2 at 2 slots, and W3E 20 tasks of about 224 ms CPU at 2 slots: with W2, the three
+       workloads of parallel efficiency, N x the task's bare serial time / (slots x wall)
   W4   `wc -c` over 1,000 small files, 2 slots (StratOS: glob_batch, and batch of the same commands)
   W4L  the same over 20,000 files (xargs and StratOS only: the slow peers would take most of an hour)
 Peers: xargs -P, GNU Parallel (installed by the set-up from Debian), a Python thread pool
@@ -52,6 +54,12 @@ from stratos import Processor  # noqa: E402
 from tests.daemon import Daemon  # noqa: E402
 
 CPU_TASK = "i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done; echo $i"
+#: about 224 ms of CPU on the project's machine (issue 20, target 4).
+EFFICIENCY_CPU_TASK = "i=0; while [ $i -lt 190000 ]; do i=$((i+1)); done; echo $i"
+#: workloads whose parallel efficiency is compared with xargs' (issue 20, target 4), and how far
+#: below xargs' StratOS's may be.
+EFFICIENCY_WORKLOADS = ("W2", "W2S", "W3E")
+EFFICIENCY_MARGIN = 0.03
 #: files per workload that reads files.
 FILES = {"W4": 1000, "W4L": 20000}
 #: the peers that run the large glob (the others would take most of an hour at 20,000 tasks).
@@ -91,6 +99,10 @@ def commands(workload: str, files: Path) -> tuple[list[str], int]:
         return [f"echo {i}" for i in range(2000)], 2
     if workload == "W2":
         return ["sleep 0.05"] * 200, 8
+    if workload == "W2S":
+        return ["sleep 0.05"] * 200, 2
+    if workload == "W3E":
+        return [EFFICIENCY_CPU_TASK] * 20, 2
     if workload == "W3":
         return [CPU_TASK] * 20, 2
     return [f"wc -c {p}" for p in sorted(files.iterdir())], 2
@@ -262,9 +274,35 @@ def _measured(workload: str, row: str) -> bool:
     return row != "st-batch" or workload == "W4"
 
 
+def bare_seconds(command: str, runs: int = 5) -> float:
+    """The task's own time: the median of ``runs`` serial runs of ``sh -c command``, nothing beside it."""
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(["sh", "-c", command], stdout=subprocess.DEVNULL, check=True)
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+#: workload -> (bare serial seconds of one task, tasks, slots), for parallel efficiency.
+BARE: dict[str, tuple[float, int, int]] = {}
+
+
+def efficiency(workload: str, wall: float) -> float:
+    bare, tasks, slots = BARE[workload]
+    return tasks * bare / (slots * wall)
+
+
 def check(table: dict[tuple[str, str], float]) -> bool:
     """Print one PASS/FAIL line per target whose rows were measured."""
     ok = True
+    for workload in EFFICIENCY_WORKLOADS:  # issue 20, target 4
+        if workload in BARE and (workload, "stratos") in table and (workload, "xargs") in table:
+            ours, theirs = (efficiency(workload, table[(workload, row)]) for row in ("stratos", "xargs"))
+            passed = ours >= theirs - EFFICIENCY_MARGIN
+            ok &= passed
+            print(f"{'PASS' if passed else 'FAIL'}: {workload} parallel efficiency {ours:.3f}, xargs {theirs:.3f}"
+                  f" (target: within {EFFICIENCY_MARGIN} of xargs')")
     for workload, row, limit, peer in TARGETS:
         if (workload, row) not in table or (workload, peer) not in table:
             continue
@@ -288,7 +326,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-setup", action="store_true")
-    parser.add_argument("--workloads", default="W1,W2,W3,W4,W4L")
+    parser.add_argument("--workloads", default="W1,W2,W2S,W3,W3E,W4,W4L")
     parser.add_argument("--peers", default="stratos,st-whole,st-batch,xargs,parallel,threads,dask,hq,ray",
                         help="rows to run (stratos is always run)")
     parser.add_argument("--progress-pair", action="store_true",
@@ -310,6 +348,8 @@ def main() -> int:
             for workload in opts.workloads.split(","):
                 files = trees.get(workload, Path("/"))
                 cmds, slots = commands(workload, files)
+                if workload in EFFICIENCY_WORKLOADS:
+                    BARE[workload] = (bare_seconds(cmds[0]), len(cmds), slots)
                 peers: dict[str, Callable[[], object]] = {
                     "stratos": lambda: run_stratos(cmds, slots, workload, files),  # noqa: B023
                     "st-whole": lambda: stratos_whole(daemons[slots], len(cmds)),  # noqa: B023
@@ -339,6 +379,8 @@ def main() -> int:
                     ratio = f"x{t / base:5.2f} of xargs" if base else ""
                     cpu = (f"  (the script's own CPU: {1000 * statistics.median(WHOLE_CPU):.0f} ms, median)"
                            if name == "st-whole" and WHOLE_CPU else "")
+                    if workload in BARE:
+                        cpu += f"  efficiency {efficiency(workload, t):.3f}"
                     print(f"{workload:4s} {name:9s} {t:7.3f} s {len(cmds) / t:9.0f} tasks/s  {ratio}{cpu}", flush=True)
         finally:
             warm.close()
