@@ -26,7 +26,7 @@ from stratos_wire import PROTOCOL_HEADER, PROTOCOL_VERSION, VERSION
 from stratos_wire import stratos_pb2 as pb
 from stratos_wire import stratos_pb2_grpc as pb_grpc
 from stratos_wire.errors import JournalUnavailable
-from stratosd.backends.pilots import Pilot, PilotsBackend
+from stratosd.backends.pilots import Pilot, PilotRetired, PilotsBackend
 from stratosd.core.events import TaskEnded, TaskStarted
 from stratosd.core.model import pilot_hosted
 from stratosd.core.replies import JobView
@@ -171,7 +171,10 @@ class Hub(pb_grpc.ExecutorHubServicer):
                     or request.mem <= 0 or not request.executor_id:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "an executor needs an id, cpus > 0 and mem > 0")
             held = tuple(AttemptRef(ref.job_key, ref.task_id, ref.attempt) for ref in request.holding)
-            self.backend.register_pool(pool, request.executor_id, request.host, request.cpus, request.mem, held)
+            try:
+                self.backend.register_pool(pool, request.executor_id, request.host, request.cpus, request.mem, held)
+            except PilotRetired as refused:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(refused))
             return pb.RegisterReply(fetch_wait=self.backend.fetch_wait, lost_after=self.backend.lost_after)
         job = await self._job(request.job_id, context, request.executor_id)
         if not pilot_hosted(job.pool, job.spec):
@@ -181,8 +184,11 @@ class Hub(pb_grpc.ExecutorHubServicer):
                 or request.mem <= 0 or not request.executor_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "an executor needs an id, cpus > 0 and mem > 0")
         holding = tuple((ref.task_id, ref.attempt) for ref in request.holding)
-        self.backend.register(job.key, job.pool, request.executor_id, request.host, request.cpus, request.mem,
-                              holding, shared=job.pool.shared)
+        try:
+            self.backend.register(job.key, job.pool, request.executor_id, request.host, request.cpus, request.mem,
+                                  holding, shared=job.pool.shared)
+        except PilotRetired as refused:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(refused))
         return pb.RegisterReply(fetch_wait=self.backend.fetch_wait, lost_after=self.backend.lost_after)
 
     async def Fetch(self, request: pb.FetchRequest, context: Any) -> pb.FetchReply:

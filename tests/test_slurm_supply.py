@@ -184,6 +184,43 @@ def test_a_shared_pool_submits_pool_pilots_for_its_summed_demand_and_never_count
     asyncio.run(scenario())
 
 
+def test_a_pilot_the_core_counted_lost_has_its_slurm_job_scancelled_an_idle_one_stops_by_itself(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lost pilot would hold (and be charged for) its allocation until its time limit."""
+    from stratosd.backends import slurm
+    from stratosd.backends.pilots import PilotRetired, PilotsBackend
+    from stratosd.core.types import ExecutorStopCause
+
+    calls: list[list[str]] = []
+
+    async def fake_run(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+        calls.append(argv)
+        return 0, "", ""
+
+    monkeypatch.setattr(slurm, "_run", fake_run)
+
+    async def scenario() -> None:
+        pilots = PilotsBackend(lambda e: None)
+        backend = slurm.SlurmBackend(pilots, meta=NoMeta(), executor_address="h:1", log_dir=tmp_path)
+        backend.revive("slurm:5")
+        backend.pools["slurm:5"].pilots.update({"77": "RUNNING", "78": "RUNNING"})
+        pilots.register(5, "slurm:5", "slurm-77", "n1", 1, 100)
+        pilots.register(5, "slurm:5", "slurm-78", "n2", 1, 100)
+        backend.stop_executor("slurm-78", ExecutorStopCause.IDLE)  # told to stop: it exits, its job ends
+        backend.stop_executor("slurm-77", ExecutorStopCause.SILENT)
+        backend.stop_executor("slurm-99", ExecutorStopCause.SILENT)  # not a pilot job of any pool: nothing
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert calls == [["scancel", "77"]]
+        assert pilots.pilot("slurm-77") is None
+        # woken by the cancel (SIGCONT), it may call before it dies: refused, it would take tasks it cannot finish
+        with pytest.raises(PilotRetired, match="Slurm job 77 is cancelled"):
+            pilots.register(5, "slurm:5", "slurm-77", "n1", 1, 100)
+        pilots.register(5, "slurm:5", "slurm-78", "n2", 1, 100)  # an idle-stopped one is not refused
+
+    asyncio.run(scenario())
+
+
 SCONTROL_NODES = (
     "NodeName=n01 Arch=x86_64 CoresPerSocket=1 CPUAlloc=0 CPUTot=2 NodeAddr=10.1.0.11 "
     "NodeHostName=node01.cluster.example Version=22.05 OS=Linux 6.1.0 #1 SMP RealMemory=1024 "

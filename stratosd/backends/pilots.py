@@ -58,6 +58,10 @@ def assignment(spec: TaskSpec, job_key: int = 0) -> pb.TaskAssignment:
     )
 
 
+class PilotRetired(Exception):
+    """A pilot that may not register again (its cluster job is being cancelled); says why."""
+
+
 class PilotsBackend:
     pool = KIND
 
@@ -75,6 +79,8 @@ class PilotsBackend:
         #: every executor id that registered since the daemon started (a pilot job that ended
         #: without one never reached the daemon).
         self.ever_registered: set[str] = set()
+        #: executor id -> why it may not register again (see :meth:`retire`).
+        self.retired: dict[str, str] = {}
 
     @property
     def emit(self) -> Emit:
@@ -99,8 +105,17 @@ class PilotsBackend:
         """A pool pilot (re)registers: it runs any of the pool's jobs' tasks; ``holding`` names each one's job."""
         self._register(Pilot(executor_id, None, host, pool), cpus, mem, holding, None)
 
+    def retire(self, executor_id: str, why: str) -> None:
+        """The pilot's cluster job is being cancelled: it is forgotten, and refused should it call
+        again meanwhile (woken by the cancel's SIGCONT, it would take tasks it cannot finish)."""
+        self.retired[executor_id] = why
+        self._drop(executor_id)
+
     def _register(self, new: Pilot, cpus: float, mem: float, holding: tuple[AttemptRef, ...],
                   only_job: int | None) -> None:
+        """Raises PilotRetired for a pilot whose cluster job is being cancelled."""
+        if new.executor_id in self.retired:
+            raise PilotRetired(f"executor {new.executor_id!r} may not register again: {self.retired[new.executor_id]}")
         pilot = self.pilots.get(new.executor_id)
         if pilot is not None:
             self.heard(pilot)

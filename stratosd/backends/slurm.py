@@ -22,8 +22,9 @@ the job), so a restarted daemon still knows the pilots that reconnect to it on t
 Translates: squeue's word on a registered pilot's job ending -> PilotJobEnded; a pilot job
 that ended before its pilot registered -> PilotStartFailed (with Slurm's record and log tail).
 Carries out: ReviveOffers (keeps the grant), PoolDemand (sizes the supply: how many sbatch
-calls, with backoff), ReleasePool (scancel), and through the pilots backend LaunchTask,
-KillTask, StopExecutor.
+calls, with backoff), ReleasePool (scancel), StopExecutor (through the pilots backend; a pilot
+the core counted lost also has its Slurm job scancelled), and through the pilots backend
+LaunchTask and KillTask.
 Decides: nothing about a task's fate.
 """
 
@@ -281,6 +282,27 @@ class SlurmBackend:
 
     def stop_executor(self, host_id: str, cause: ExecutorStopCause) -> None:
         self.pilots.stop_executor(host_id, cause)
+        if cause is ExecutorStopCause.SILENT:
+            self._cancel_lost(host_id)
+
+    def _cancel_lost(self, host_id: str) -> None:
+        """A pilot the core counted lost serves nothing more (its tasks run elsewhere), yet its Slurm
+        job would hold its allocation, and be charged for it, until its time limit: it is scancelled.
+        A node cut off gets the cancel from slurmctld once it is back; the pilot's late word is
+        refused either way (it is no longer registered)."""
+        slurm_id = host_id.removeprefix("slurm-")
+        if slurm_id == host_id or not any(slurm_id in state.pilots for state in self.pools.values()):
+            return
+        self.pilots.retire(host_id, f"it was counted lost and its Slurm job {slurm_id} is cancelled")
+
+        async def cancel() -> None:
+            code, _, err = await _run(["scancel", slurm_id])
+            if code != 0:
+                log.warning("scancel %s (a lost pilot) failed: %s", slurm_id, err.strip())
+            else:
+                log.info("pilot %s was lost: its Slurm job %s is cancelled", host_id, slurm_id)
+
+        self._spawn(cancel())
 
     # -- what the servicer shows -----------------------------------------------------------------
 
@@ -451,7 +473,7 @@ class SlurmBackend:
         cpus, mem, slots = pilot_size(grant.spec)
         await self._give_up_on_nodes(state)
         # a pilot the core counted lost (silent: its node cut off, say) serves nothing though Slurm
-        # still runs it: it does not count against the pool's max_pilots (if it comes back, it registers)
+        # may still list it until its scancel takes effect: it does not count against max_pilots
         serving = sum(1 for slurm_id in state.pilots if f"slurm-{slurm_id}" in self.pilots.pilots
                       or f"slurm-{slurm_id}" not in self.pilots.ever_registered)
         count = pilots_to_submit(state.pending, state.running, slots, serving,

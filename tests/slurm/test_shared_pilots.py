@@ -9,6 +9,7 @@ runs twice (side effects counted). One node cannot be cut off from itself: a pil
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -20,7 +21,7 @@ import pytest
 from stratos import Processor
 from stratosd.enroll import Enrollment
 from tests.daemon import Daemon, daemon_fixture, wait_for
-from tests.slurm.cluster import pilots_under, scancel_orphans, slurm
+from tests.slurm.cluster import pilots_under, scancel_orphans, slurm, wait_gone_from_queue
 
 pytestmark = pytest.mark.slurm
 
@@ -160,12 +161,15 @@ def test_a_pilot_cut_off_is_lost_its_task_runs_on_another_and_its_late_word_is_r
     os.kill(pid, signal.SIGSTOP)
     try:
         assert job.wait()
+        # counted lost, its Slurm job is scancelled: it would hold its allocation until its time limit
+        wait_gone_from_queue(victim, timeout=90)
     finally:
-        os.kill(pid, signal.SIGCONT)
+        with contextlib.suppress(ProcessLookupError):  # Slurm ended it
+            os.kill(pid, signal.SIGCONT)
     results = sorted(job.get_results())
     assert [r.split()[0] for r in results] == ["0", "1"]  # each result once
     assert f"slurm-{victim}" not in {r.split()[1] for r in results}  # the cut-off pilot's word never counted
     retried = [t for t in job.stream.tasks() if t.attempts == 2]
     assert len(retried) == 1 and "no word from it" in job.stream.task(retried[0].task_id).reason
-    time.sleep(3)  # the pilot comes back, registers again holding a stale attempt: nothing changes
+    time.sleep(3)  # whatever the pilot said on its way out (SIGCONT, SIGTERM from Slurm): nothing changes
     assert sorted(job.get_results()) == [] and job.status().counts["finished"] == 2
