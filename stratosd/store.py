@@ -9,6 +9,7 @@ the clients' own state, not the scheduler's.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -18,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from stratos_wire.errors import StratosError
 from stratosd.core import actions as act
 from stratosd.core.model import Attempt, Call, Follow, Job, JobSpec, Status, Task
 from stratosd.core.types import FollowState, Hold, TaskEndReason
@@ -77,8 +79,28 @@ CREATE TABLE IF NOT EXISTS requests (
 """
 
 
-class JournalVersionError(RuntimeError):
-    pass
+class JournalVersionError(StratosError, RuntimeError):
+    """The journal was written by another build of stratosd: the message says what to do
+    (``stratosd run`` prints it and exits 1)."""
+
+    status = "FAILED_PRECONDITION"
+
+
+def _columns(db: sqlite3.Connection) -> dict[str, set[str]]:
+    """Table -> its column names."""
+    tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    return {table: {row[1] for row in db.execute(f"PRAGMA table_info({table})")} for table in tables}
+
+
+@functools.cache
+def _expected_columns() -> dict[str, frozenset[str]]:
+    """The tables and columns of a journal at SCHEMA_VERSION (as a new one is made)."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(_SCHEMA)
+        return {table: frozenset(columns) for table, columns in _columns(db).items()}
+    finally:
+        db.close()
 
 
 class _Column(NamedTuple):
@@ -168,6 +190,7 @@ class Store:
                 "use the stratosd release that wrote it, or move the state directory aside."
             )
         if version == SCHEMA_VERSION:
+            self._check_layout(version)
             return
         db.execute("BEGIN")
         try:
@@ -178,6 +201,19 @@ class Store:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def _check_layout(self, version: int) -> None:
+        """A journal that says it is at this schema must have its tables and columns: one written
+        by an unreleased build may say so without them, and would fail later on a raw SQL error."""
+        have = _columns(self.db)
+        missing = [f"{table}.{column}" for table, columns in _expected_columns().items()
+                   for column in sorted(columns - have.get(table, set()))]
+        if missing:
+            raise JournalVersionError(
+                f"{self.path} says journal schema {version} but lacks {', '.join(missing[:5])}"
+                f"{' and more' if len(missing) > 5 else ''}: it was written by another build of stratosd. "
+                "Use the build that wrote it, or move the state directory aside."
+            )
 
     def _migrate(self, migration: _Migration) -> None:
         for table in migration.tables:

@@ -17,6 +17,8 @@ by the release before it here, and its name to ``RELEASES``.
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,6 +80,20 @@ def test_a_journal_of_a_newer_schema_is_refused_with_what_to_do(tmp_path: Path) 
         Store(tmp_path / "j.sqlite")
 
 
+def test_a_journal_at_this_schema_lacking_a_column_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    """Written by an unreleased build: it says this schema, yet lacks what the schema has."""
+    Store(tmp_path / "j.sqlite").close()
+    db = sqlite3.connect(tmp_path / "j.sqlite")
+    db.execute("ALTER TABLE tasks DROP COLUMN reason_code")
+    db.commit()
+    db.close()
+    with pytest.raises(JournalVersionError, match=f"says journal schema {SCHEMA_VERSION} but lacks "
+                                                  r"tasks.reason_code: .*move the state directory aside"):
+        Store(tmp_path / "j.sqlite")
+    Store(tmp_path / "fresh.sqlite").close()  # a whole one opens again
+    Store(tmp_path / "fresh.sqlite").close()
+
+
 @pytest.mark.parametrize("release", RELEASES)
 def test_a_job_an_earlier_release_stopped_mid_run_finishes_after_the_upgrade(
         release: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,3 +115,20 @@ def test_a_job_an_earlier_release_stopped_mid_run_finishes_after_the_upgrade(
         job.detach()
     finally:
         daemon.cleanup()
+
+
+def test_stratosd_run_on_a_journal_of_another_build_says_what_to_do_in_one_line(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    tmp_path.chmod(0o700)
+    Store(state / "journal.sqlite").close()
+    db = sqlite3.connect(state / "journal.sqlite")
+    db.execute("ALTER TABLE tasks DROP COLUMN reason_code")
+    db.commit()
+    db.close()
+    done = subprocess.run([sys.executable, "-m", "stratosd", "run", "--state-dir", str(state),
+                           "--socket", str(tmp_path / "s.sock")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("stratosd: ") and "lacks tasks.reason_code" in last and "move the state directory" in last
+    assert "Traceback" not in done.stderr
