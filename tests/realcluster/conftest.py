@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.realcluster.harness import SLURM_FIXTURE, HeadDaemon, RealCluster, realcluster_fixture
+from tests.realcluster.harness import SLURM_FIXTURE, HeadDaemon, RealCluster, realcluster_fixture, slurm_daemon
 
 #: a silent agent is unreachable for the master after ~6 s (2 s x 3) instead of 75 s (test_faults.py)
 realcluster = realcluster_fixture(hosts=3, scope="session", MESOS_AGENT_PING_TIMEOUT="2secs",
@@ -44,13 +44,5 @@ def realcluster_slurm(realcluster: RealCluster) -> Iterator[RealCluster]:
 
 @pytest.fixture
 def slurm_head_daemon(realcluster_slurm: RealCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[HeadDaemon]:
-    """A fresh stratosd in the head namespace that submits pilots to the cluster's Slurm (SLURM_CONF);
-    a pilot silent for 8 s (more than its 5 s long poll) is lost: its tasks run again elsewhere."""
-    d = HeadDaemon(realcluster_slurm, "--pilot-lost-after", "8",
-                   env={"SLURM_CONF": realcluster_slurm.slurm_conf}).start()
-    for key, value in d.env.items():
-        monkeypatch.setenv(key, value)
-    try:
-        yield d
-    finally:
-        d.cleanup()
+    """A stratosd on the head for the cluster's Slurm (see slurm_daemon)."""
+    yield from slurm_daemon(realcluster_slurm, monkeypatch)

@@ -276,3 +276,16 @@ class HeadDaemon(Daemon):
                 return self
             time.sleep(0.05)
         raise RuntimeError(f"stratosd (head namespace) did not start: {self.log()}")
+
+
+def slurm_daemon(cluster: RealCluster, monkeypatch: pytest.MonkeyPatch, *args: str) -> Iterator[HeadDaemon]:
+    """A fresh stratosd in the head namespace that submits pilots to the cluster's Slurm (SLURM_CONF),
+    with ``args``; a pilot silent for 8 s (more than its 5 s long poll) is lost: its tasks run again
+    elsewhere. This process's client is pointed at it."""
+    d = HeadDaemon(cluster, "--pilot-lost-after", "8", *args, env={"SLURM_CONF": cluster.slurm_conf}).start()
+    for key, value in d.env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield d
+    finally:
+        d.cleanup()

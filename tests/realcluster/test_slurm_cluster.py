@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from stratos import Processor
-from tests.realcluster.harness import HeadDaemon, RealCluster
+from tests.realcluster.harness import HeadDaemon, RealCluster, slurm_daemon
 from tests.realcluster.test_faults import every_result_once, started_on, started_there, wait_for
 from tests.realcluster.test_locality import write_files
 from tests.seed_cluster_cases import CASES
@@ -169,15 +169,8 @@ def test_pilots_are_asked_of_the_nodes_holding_the_data_and_tasks_run_data_local
 @pytest.fixture
 def slurm_daemon_short_node_wait(realcluster_slurm: RealCluster, monkeypatch: pytest.MonkeyPatch
                                  ) -> Iterator[HeadDaemon]:
-    """A stratosd in the head namespace that gives a pilot asked of one node 5 s in Slurm's queue."""
-    d = HeadDaemon(realcluster_slurm, "--pilot-lost-after", "8", "--slurm-node-wait", "5",
-                   env={"SLURM_CONF": realcluster_slurm.slurm_conf}).start()
-    for key, value in d.env.items():
-        monkeypatch.setenv(key, value)
-    try:
-        yield d
-    finally:
-        d.cleanup()
+    """A stratosd on the head that gives a pilot asked of one node 5 s in Slurm's queue."""
+    yield from slurm_daemon(realcluster_slurm, monkeypatch, "--slurm-node-wait", "5")
 
 
 @pytest.mark.timeout(300)
