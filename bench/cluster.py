@@ -184,6 +184,14 @@ def slurm_pilots_gone(cluster: RealCluster, timeout: float = 90) -> None:
         time.sleep(0.5)
 
 
+def down(env: dict[str, str]) -> None:
+    """Take down the cluster this run brought up; every namespace it made must be gone."""
+    subprocess.run([str(SCRIPT), "down"], capture_output=True, env=env, timeout=120)
+    left = own_namespaces(env.get("RC_NS_PREFIX", "st-"))
+    if left:
+        raise SystemExit(f"FAIL: namespaces left after down: {left}")
+
+
 def slurm_locality(rounds: int) -> int:
     """Issue 18, item 3: pilots asked of the data's nodes; the data-local fraction per round."""
     env = {**os.environ, "PY3": sys.executable}
@@ -245,10 +253,7 @@ def slurm_locality(rounds: int) -> int:
         with contextlib.suppress(Exception):
             cluster.slurm("scancel", "--full", "-p", cluster.env["RC_SLURM_PARTITION"])
         if started:
-            subprocess.run([str(SCRIPT), "down"], capture_output=True, env=env, timeout=120)
-            left = own_namespaces(env.get("RC_NS_PREFIX", "st-"))
-            if left:
-                print(f"FAIL: namespaces left after down: {left}")
+            down(env)
     print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     worst = min(row[1] for row in rows)
     print(f"median wall {statistics.median(row[0] for row in rows):.2f} s; data-local tasks per round: "
@@ -323,10 +328,7 @@ def main() -> int:
         with contextlib.suppress(Exception):
             cluster.teardown_frameworks()
         if started:
-            subprocess.run([str(SCRIPT), "down"], capture_output=True, env=env, timeout=120)
-            left = own_namespaces(env.get("RC_NS_PREFIX", "st-"))
-            if left:
-                print(f"FAIL: namespaces left after down: {left}")
+            down(env)
     print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
     def rate(name: str) -> tuple[float, float]:
