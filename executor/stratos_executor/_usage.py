@@ -37,6 +37,25 @@ def executor_peak_kb(proc: str = "/proc") -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
+_peak_seen_kb = 0
+
+
+def inherited_bound_kb(child_maxrss_kb: int) -> int:
+    """The most of ``child_maxrss_kb`` (an ended child's ``ru_maxrss``) that may be this process's
+    own image, inherited at the spawn (see :func:`executor_peak_kb`).
+
+    This process's high-water mark only grows, so it is read again only when the child's figure
+    is above the last one read: most tasks' figure is the inherited one, and the read (a /proc
+    file) is then saved. Read at the child's end, not its spawn, the bound is the same unless this
+    process grew meanwhile; then a child whose own peak lay between the two is given its sampled
+    peak instead of the exact one.
+    """
+    global _peak_seen_kb
+    if child_maxrss_kb > _peak_seen_kb:
+        _peak_seen_kb = executor_peak_kb()
+    return _peak_seen_kb
+
+
 def session_pids(sid: int, proc: str = "/proc") -> list[int]:
     """Every live process whose session is ``sid`` (a task runs in a session of its own)."""
     found = []

@@ -19,7 +19,7 @@ from ._notes import Notes
 from ._proc import Process
 from ._routing import TaskOutputs
 from ._spawn import exec_simple_command, spawn, strip_markers, task_environment
-from ._usage import TreeMemory, disk_kb, executor_peak_kb, session_pids
+from ._usage import TreeMemory, disk_kb, inherited_bound_kb, session_pids
 from .monitor import NEW_OUTPUT_WINDOW, monitor_loop, relaunch_commands
 from .spec import Relaunch, StopReason, TaskRecord, TaskSpec
 
@@ -57,7 +57,6 @@ class TaskRunner:
         self._monitor: asyncio.Task[None] | None = None
         self._relaunch_input: str | None = None
         self._memory = TreeMemory()
-        self._inherited_kb = 0
         self._cgroup: MemoryCgroup | None = None
         self._sample_timer: asyncio.TimerHandle | None = None
         self._sample_delay = SAMPLE_FIRST
@@ -117,14 +116,14 @@ class TaskRunner:
             outputs.close_pipes()
             self._remove_cgroup()
             return self._spawn_failed(f"could not start the task: {exc}")
-        # posix_spawn returned after the exec: the child's ru_maxrss now holds at most this much of ours
-        self._inherited_kb = executor_peak_kb()
         record.started = time.time()
         record.pid = pid
         outputs.after_spawn()
         self._outputs = outputs
         self._finished = finished = loop.create_future()
         self._process = process = Process(loop, pid, outputs.pipes, on_exit=self._on_exit, on_done=self._on_done)
+        # its sandbox is new: the first disk measurement is due after DISK_INTERVAL (and at its end)
+        self._next_disk = time.monotonic() + DISK_INTERVAL
         self._sample()
         if spec.timeout is not None:
             self._timeout_timer = loop.call_later(max(0.0, spec.timeout), self._stop, StopReason.TIMEOUT)
@@ -278,7 +277,7 @@ class TaskRunner:
         if process.rusage is not None:
             maxrss = process.rusage.ru_maxrss
             record.cpu_seconds = process.rusage.ru_utime + process.rusage.ru_stime
-        record.peak_rss_kb, record.peak_rss_sum_kb = self._memory.finish(maxrss, self._inherited_kb)
+        record.peak_rss_kb, record.peak_rss_sum_kb = self._memory.finish(maxrss, inherited_bound_kb(maxrss))
         group = self._cgroup
         if group is not None:
             if group.oom_kills() > 0 and record.stop in (StopReason.NONE, StopReason.MEMORY_LIMIT):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from stratos_executor._notes import Notes
 from stratos_executor._output import FileCursor, NewOutput, StdoutStore, TailBuffer, file_tail
 from stratos_executor._spawn import THREAD_VARIABLES, exec_simple_command, strip_markers, task_environment
@@ -238,3 +240,27 @@ def test_notes_deduplicate() -> None:
     notes.add("monitor failed: y", kind="m")
     notes.add("monitor failed: z", kind="m")
     assert lines == ["a (2 times)", "monitor failed: z (3 times)"]
+
+
+def test_the_inherited_bound_is_read_again_only_when_a_childs_figure_is_above_the_last_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spawned child's ru_maxrss starts at this process's high-water mark, which only grows: the
+    /proc read is saved for every child whose figure is not above the last value read."""
+    from stratos_executor import _usage
+
+    peaks = iter([60_000, 90_000])
+    reads: list[int] = []
+
+    def peak() -> int:
+        reads.append(1)
+        return next(peaks)
+
+    monkeypatch.setattr(_usage, "executor_peak_kb", peak)
+    monkeypatch.setattr(_usage, "_peak_seen_kb", 0)
+    assert _usage.inherited_bound_kb(60_000) == 60_000 and len(reads) == 1  # the first: read
+    assert _usage.inherited_bound_kb(60_000) == 60_000 and len(reads) == 1  # inherited: no read
+    assert _usage.inherited_bound_kb(1_000) == 60_000 and len(reads) == 1
+    assert _usage.inherited_bound_kb(90_000) == 90_000 and len(reads) == 2  # this process grew: read
+    peaks = iter([90_000])
+    # a child above it (its own peak, which the caller then keeps): read again, still this process's
+    assert _usage.inherited_bound_kb(250_000) == 90_000 and len(reads) == 3
