@@ -11,7 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import pytest
@@ -80,18 +80,26 @@ class Daemon:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+D = TypeVar("D", bound=Daemon)
+
+
+def pointed_at(d: D, monkeypatch: pytest.MonkeyPatch) -> Iterator[D]:
+    """Start ``d`` and point the client in this process at it while the caller runs; stop it after."""
+    d.start()
+    for key, value in d.env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield d
+    finally:
+        d.cleanup()
+
+
 def daemon_fixture(*args: str, name: str = "daemon") -> Any:
     """A pytest fixture: a fresh daemon started with ``args``, the client in this process pointed at it."""
 
     @pytest.fixture(name=name)
     def fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
-        d = Daemon(*args).start()
-        for key, value in d.env.items():
-            monkeypatch.setenv(key, value)
-        try:
-            yield d
-        finally:
-            d.cleanup()
+        yield from pointed_at(Daemon(*args), monkeypatch)
 
     return fixture
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.daemon import pointed_at
 from tests.realcluster.harness import SLURM_FIXTURE, HeadDaemon, RealCluster, realcluster_fixture, slurm_daemon
 
 #: a silent agent is unreachable for the master after ~6 s (2 s x 3) instead of 75 s (test_faults.py)
@@ -18,13 +19,9 @@ realcluster = realcluster_fixture(hosts=3, scope="session", MESOS_AGENT_PING_TIM
 def head_daemon(realcluster: RealCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[HeadDaemon]:
     """A fresh stratosd in the head namespace; this process's client is pointed at its socket.
     Afterwards the frameworks it left on the master are torn down (RealCluster.teardown_frameworks)."""
-    d = HeadDaemon(realcluster, "--mesos-idle-teardown", "2").start()
-    for key, value in d.env.items():
-        monkeypatch.setenv(key, value)
     try:
-        yield d
+        yield from pointed_at(HeadDaemon(realcluster, "--mesos-idle-teardown", "2"), monkeypatch)
     finally:
-        d.cleanup()
         realcluster.teardown_frameworks()  # what it left holds agents (coarse executors) otherwise
 
 

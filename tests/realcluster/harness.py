@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.daemon import Daemon
+from tests.daemon import Daemon, pointed_at
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "cluster.sh"
@@ -282,10 +282,5 @@ def slurm_daemon(cluster: RealCluster, monkeypatch: pytest.MonkeyPatch, *args: s
     """A fresh stratosd in the head namespace that submits pilots to the cluster's Slurm (SLURM_CONF),
     with ``args``; a pilot silent for 8 s (more than its 5 s long poll) is lost: its tasks run again
     elsewhere. This process's client is pointed at it."""
-    d = HeadDaemon(cluster, "--pilot-lost-after", "8", *args, env={"SLURM_CONF": cluster.slurm_conf}).start()
-    for key, value in d.env.items():
-        monkeypatch.setenv(key, value)
-    try:
-        yield d
-    finally:
-        d.cleanup()
+    yield from pointed_at(HeadDaemon(cluster, "--pilot-lost-after", "8", *args,
+                                     env={"SLURM_CONF": cluster.slurm_conf}), monkeypatch)
