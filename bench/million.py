@@ -428,7 +428,8 @@ def report_phase(report: Report, p: Phase, slots: int) -> None:
     worst_ctl = max(p.ctl, default=math.inf)
     report.check(f"{tag} stratosctl status", worst_ctl < CTL_LIMIT_S and not p.ctl_errors,
                  f"`stratosctl status` as a command, {len(p.ctl)} runs: max {ms(worst_ctl)}, "
-                 f"median {ms(statistics.median(p.ctl)) if p.ctl else '-'}, target < {ms(CTL_LIMIT_S)}"
+                 f"median {ms(statistics.median(p.ctl)) if p.ctl else '-'}, target < {ms(CTL_LIMIT_S)} "
+                 f"(queued, while running, after: {', '.join(f'{t * 1000:.0f}' for t in p.ctl)} ms)"
                  + (f"; {len(p.ctl_errors)} failed: {p.ctl_errors[0]}" if p.ctl_errors else ""))
 
 
