@@ -35,5 +35,7 @@ def test_seed_example_templates_plain_commands_and_a_stream_give_the_local_resul
     assert got == expected
     assert len(got) == 27
     hosts = {t.host for t in job.stream.tasks()}
-    assert hosts <= set(realcluster.hosts) and len(hosts) >= 2, hosts  # spread over the agents
+    # on the agents (these tasks take milliseconds: one coarse executor may run them all before
+    # another agent's offer comes; spreading is shown with longer tasks in test_coarse.py)
+    assert hosts and hosts <= set(realcluster.hosts), hosts
     job.close()
