@@ -649,6 +649,8 @@ class Processor:
             JobNotFound: the job no longer exists.
             StratosError: the result stream broke; nothing was consumed, call again.
         """
+        if not details and not all:
+            return _results.consume_stdout(self._conn, self.job_id, consumer or "")  # no TaskResult built
         if all:
             results = list(_results.read(self._conn, self.job_id, 0, False, details=details))
         else:

@@ -67,3 +67,29 @@ def test_a_result_in_one_record_equals_the_same_result_joined_from_pieces() -> N
     (joined,) = ResultAssembler().feed([_rec(5, b"", more=True), record])
     assert whole == joined
     assert (whole.stdout, whole.exit_code, whole.signal) == ("caf\u00e9 \ufffd", 2, None)
+
+
+def test_stdout_only_gives_what_the_full_results_give() -> None:
+    batches = [
+        [_rec(1, b"a\n"), _rec(2, b"caf\xc3")],
+        [_rec(3, b"first ", more=True)],  # a result in pieces, across batches
+        [_rec(3, b"second"), _rec(4, b"\xa9\xff")],
+        [],
+        [_rec(5, b"x", more=True), _rec(5, b"y"), _rec(6, b"z")],
+    ]
+    full, stdout_only = ResultAssembler(), ResultAssembler()
+    expected, got, last = [], [], 0
+    for batch in batches:
+        expected += [r.stdout for r in full.feed(batch)]
+        texts, last = stdout_only.feed_stdout(batch, last)
+        got += texts
+    assert got == expected == ["a\n", "caf\ufffd", "first second", "\ufffd\ufffd", "xy", "z"]
+    assert last == 6 and not stdout_only.incomplete
+
+
+def test_stdout_only_skips_the_results_already_held() -> None:
+    # a resumed stream starts again at the daemon's cursor: what was held is not returned twice
+    assembler = ResultAssembler()
+    assert assembler.feed_stdout([_rec(1, b"1"), _rec(2, b"2"), _rec(3, b"3")], 2) == (["3"], 3)
+    assert assembler.feed_stdout([_rec(1, b"1"), _rec(2, b"2")], 2) == ([], 2)
+    assert assembler.feed_stdout([_rec(3, b"3", more=True), _rec(3, b"!"), _rec(4, b"4")], 2) == (["3!", "4"], 4)
