@@ -21,7 +21,7 @@ from ._connection import MAX_ATTEMPTS, Connection, ConnectionLost
 from .errors import StratosError
 from .records import TaskResult
 
-__all__ = ["ResultAssembler", "consume", "consume_stdout", "read"]
+__all__ = ["ResultAssembler", "consume", "consume_stdout", "read", "read_stdout"]
 
 _Requests = queue.Queue[pb.ResultsClientMessage | None]
 
@@ -279,19 +279,51 @@ def read(
         conn.recover(job_id, generation)
 
 
+def read_stdout(conn: Connection, job_id: str) -> list[str]:
+    """Every result's stdout so far, in sequence order, without moving any cursor:
+    ``get_results(all=True)``, with no TaskResult built.
+
+    Raises:
+        JobNotFound: the job does not exist.
+    """
+    texts: list[str] = []
+    last = 0
+    for attempt in range(MAX_ATTEMPTS):
+        generation = conn.generation
+        assembler = ResultAssembler()
+        try:
+            for records in _read_batches(conn, job_id, last + 1, False, False):
+                got, last = assembler.feed_stdout(records, last)
+                texts += got
+            return texts
+        except ConnectionLost:
+            if attempt == MAX_ATTEMPTS - 1:
+                raise
+        conn.recover(job_id, generation)
+    return texts
+
+
 def _read_once(conn: Connection, job_id: str, from_seq: int, follow: bool, details: bool) -> Iterator[TaskResult]:
+    assembler = ResultAssembler()
+    for records in _read_batches(conn, job_id, from_seq, follow, details):
+        yield from assembler.feed(records)
+
+
+def _read_batches(
+    conn: Connection, job_id: str, from_seq: int, follow: bool, details: bool
+) -> Iterator[Sequence[pb.ResultRecord]]:
+    """One Results stream that moves no cursor: the records of each batch as it arrives."""
     pending: _Requests = queue.Queue()
     pending.put(pb.ResultsClientMessage(
         open=pb.ResultsOpen(
             job_id=job_id, consume=False, from_seq=from_seq, details=details, follow=follow
         )
     ))
-    assembler = ResultAssembler()
     responses = conn.results(_requests(pending), job_id)
     try:
         for message in responses:
             if message.HasField("batch"):
-                yield from assembler.feed(message.batch.records)
+                yield message.batch.records
             elif message.HasField("end") and not follow:
                 pending.put(None)
     finally:
