@@ -42,6 +42,8 @@ from stratosd.runtime import Recorded, Runtime
 
 #: bytes of stdout per ResultBatch message (gRPC's default limit is 4 MiB).
 RESULT_MESSAGE_BYTES = 1 << 20
+#: a record's bytes besides its stdout, as counted towards RESULT_MESSAGE_BYTES (details: plus its size).
+RECORD_OVERHEAD = 64
 TASK_PAGE = 1000
 FAILED_IDS_SHOWN = 1000
 #: RemoveJobs replies kept for retries.
@@ -455,22 +457,42 @@ class Servicer(pb_grpc.StratosServicer):
     async def _result_messages(
         self, job: Job, after: int, upto: int, details: bool
     ) -> AsyncIterator[pb.ResultsServerMessage]:
+        """The results after < seq <= upto in messages of about RESULT_MESSAGE_BYTES at most.
+
+        A message is sent before a record that would take it past that size, so only a lone
+        record (one piece of at most that size, and its details) can exceed it. The usual record,
+        a whole small stdout without details, is filled field by field: a few hundred
+        thousand of them a second is the target of a read-back.
+        """
         batch = pb.ResultBatch()
+        add = batch.records.add
         size = 0
         for page in self.store.results(job.key, after, upto):
             inputs = self._inputs(job, [row[1] for row in page]) if details else {}
             for seq, task_id, stdout, stdout_path, truncated in page:
+                if not details and stdout is not None and len(stdout) <= RESULT_MESSAGE_BYTES:
+                    # what _stdout_pieces gives for it: one piece, no more
+                    if size + len(stdout) + RECORD_OVERHEAD > RESULT_MESSAGE_BYTES and size:
+                        yield pb.ResultsServerMessage(batch=batch)
+                        batch, size = pb.ResultBatch(), 0
+                        add = batch.records.add
+                    record = add()
+                    record.seq, record.task_id, record.stdout = seq, task_id, stdout
+                    size += len(stdout) + RECORD_OVERHEAD
+                    continue
                 for index, (piece, more) in enumerate(_stdout_pieces(stdout, stdout_path)):
-                    record = batch.records.add(seq=seq, task_id=task_id, stdout=piece, more=more)
+                    if size + len(piece) + RECORD_OVERHEAD > RESULT_MESSAGE_BYTES and size:
+                        yield pb.ResultsServerMessage(batch=batch)
+                        batch, size = pb.ResultBatch(), 0
+                        add = batch.records.add
+                    record = add(seq=seq, task_id=task_id, stdout=piece, more=more)
+                    size += len(piece) + RECORD_OVERHEAD
                     if index == 0 and details:
                         self._fill_details(record, job, task_id, bool(truncated), stdout_path or "")
                         file, params = inputs.get(task_id, (None, None))
                         record.input_file = file or ""
                         record.input_params.extend(params or ())
-                    size += len(piece) + 64
-                    if size >= RESULT_MESSAGE_BYTES:
-                        yield pb.ResultsServerMessage(batch=batch)
-                        batch, size = pb.ResultBatch(), 0
+                        size += record.ByteSize() - len(piece)
             await asyncio.sleep(0)
         if batch.records:
             yield pb.ResultsServerMessage(batch=batch)

@@ -32,6 +32,9 @@ SCHEMA_VERSION = 3
 REQUEST_RETENTION = 7 * 86400.0
 #: free pages given back per incremental-vacuum step (1 MiB of 4 KiB pages).
 RECLAIM_PAGES = 256
+#: a page of Store.results ends at this many rows or this much inline stdout, whichever first.
+RESULT_PAGE_ROWS = 4096
+RESULT_PAGE_BYTES = 4 << 20
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -477,21 +480,34 @@ class Store:
                                   FollowState(state), seen, reason))
         return follows
 
-    def results(self, job_key: int, after: int, upto: int, page: int = 32) -> Iterator[list[tuple[Any, ...]]]:
+    def results(
+        self, job_key: int, after: int, upto: int, rows: int = RESULT_PAGE_ROWS, size: int = RESULT_PAGE_BYTES
+    ) -> Iterator[list[tuple[Any, ...]]]:
         """Pages of (seq, task_id, stdout, stdout_path, truncated) for after < seq <= upto.
 
-        Small pages: inline stdout may be up to 1 MiB a row, and a page is held whole.
+        A page is held whole, and inline stdout may be up to 1 MiB a row: it ends at ``rows`` rows
+        or once its stdout reaches ``size`` bytes, whichever comes first (so at most ``size`` plus
+        one row). Many rows a query, as each query costs as much as tens of small rows.
         """
         while after < upto:
-            rows = self.db.execute(
+            cursor = self.db.execute(
                 "SELECT seq, task_id, stdout, stdout_path, truncated FROM outcomes "
                 "WHERE job_key=? AND seq>? AND seq<=? ORDER BY seq LIMIT ?",
-                (job_key, after, upto, page),
-            ).fetchall()
-            if not rows:
+                (job_key, after, upto, rows),
+            )
+            page: list[tuple[Any, ...]] = []
+            held = 0
+            for row in cursor:
+                page.append(row)
+                if row[2] is not None:
+                    held += len(row[2])
+                    if held >= size:
+                        break
+            cursor.close()  # the rest of a page cut by size is read again by the next query
+            if not page:
                 return
-            yield rows
-            after = rows[-1][0]
+            yield page
+            after = page[-1][0]
 
     def ran_in(self, job_key: int, task_id: int) -> tuple[str, str]:
         """(sandbox, host) of the task's recorded attempt when a remote executor ran it; ("", "") otherwise."""

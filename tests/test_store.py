@@ -98,3 +98,21 @@ def test_a_schema_2_journal_opens_and_gains_the_after_columns_and_follow_tables(
     store.apply([act.DeleteJob(2, "red")])
     assert store.db.execute("SELECT count(*) FROM follow_files").fetchone() == (0,)
     store.close()
+
+
+def test_result_pages_end_at_their_row_count_or_their_bytes_and_together_hold_every_result_once(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "journal.db")
+    sizes = [1, 1, 600, 1, 1, 1, 1, 1, 500, 500, 1, 1]  # bytes of each task's stdout
+    store.apply([_outcome(i, bytes([65 + i]) * n) for i, n in enumerate(sizes)]
+                + [act.PublishResults(1, tuple((i, i + 1) for i in range(len(sizes))))])
+    pages = list(store.results(1, 0, len(sizes), rows=4, size=1000))
+    # tasks 0-3 (4 rows, 603 bytes); 4-7 (4 rows); 8-9: 500 + 500 reaches 1000 bytes; then 10-11
+    assert [[row[0] for row in page] for page in pages] == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10], [11, 12]]
+    assert [row for page in pages for row in page] == [
+        (i + 1, i, bytes([65 + i]) * n, None, 0) for i, n in enumerate(sizes)]
+    # a row larger than the byte bound alone is a page of its own, and nothing past upto comes
+    assert [[row[0] for row in page] for page in store.results(1, 2, 10, rows=100, size=500)] == [
+        [3], [4, 5, 6, 7, 8, 9], [10]]
+    store.close()

@@ -13,7 +13,7 @@ the acknowledgement.
 from __future__ import annotations
 
 import queue
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from stratos_wire import stratos_pb2 as pb
 
@@ -21,7 +21,7 @@ from ._connection import MAX_ATTEMPTS, Connection, ConnectionLost
 from .errors import StratosError
 from .records import TaskResult
 
-__all__ = ["ResultAssembler", "consume", "read"]
+__all__ = ["ResultAssembler", "consume", "consume_stdout", "read", "read_stdout"]
 
 _Requests = queue.Queue[pb.ResultsClientMessage | None]
 
@@ -56,6 +56,26 @@ class ResultAssembler:
                 done.append(_merge(self._pieces))
                 self._pieces = []
         return done
+
+    def feed_stdout(self, records: Sequence[pb.ResultRecord], after: int = 0) -> tuple[list[str], int]:
+        """As ``feed``, but only each result's stdout, and only of results past sequence ``after``.
+
+        What ``get_results()`` returns: no TaskResult is built, which for small results was
+        most of the client's time.
+
+        Args:
+            records: the records of one ResultBatch, in sequence order (as the daemon sends them).
+            after: results up to this sequence number are already held (a resumed stream).
+
+        Returns:
+            The stdout of the results past ``after`` whose last piece was among ``records``, and
+            the sequence number of the last of them (``after`` if none).
+        """
+        if not self._pieces and records and records[0].seq > after and not any(r.more for r in records):
+            # the usual case: whole results, all new
+            return [r.stdout.decode("utf-8", errors="replace") for r in records], records[-1].seq
+        done = [r for r in self.feed(records) if r.seq > after]
+        return [r.stdout for r in done], done[-1].seq if done else after
 
 
 def _whole(record: pb.ResultRecord) -> TaskResult:
@@ -114,6 +134,27 @@ def _requests(pending: _Requests) -> Iterator[pb.ResultsClientMessage]:
         yield message
 
 
+class _Held:
+    """What one consume call holds so far, across the streams it opens: results, or only their
+    stdout, and the sequence number of the last (each result is held once)."""
+
+    def __init__(self, details: bool, stdout_only: bool) -> None:
+        self.details, self.stdout_only = details, stdout_only
+        self.results: list[TaskResult] = []
+        self.texts: list[str] = []
+        self.seq = 0
+
+    def take(self, assembler: ResultAssembler, records: Sequence[pb.ResultRecord]) -> None:
+        if self.stdout_only:
+            texts, self.seq = assembler.feed_stdout(records, self.seq)
+            self.texts += texts
+            return
+        results = [r for r in assembler.feed(records) if r.seq > self.seq]
+        if results:
+            self.results += results
+            self.seq = results[-1].seq
+
+
 def consume(
     conn: Connection, job_id: str, consumer: str = "", details: bool = False
 ) -> list[TaskResult]:
@@ -132,12 +173,25 @@ def consume(
         StratosError: the daemon broke the protocol or the stream (nothing was consumed).
         JobNotFound: the job does not exist.
     """
-    results: list[TaskResult] = []
+    return _consume(conn, job_id, consumer, _Held(details, stdout_only=False)).results
+
+
+def consume_stdout(conn: Connection, job_id: str, consumer: str = "") -> list[str]:
+    """As ``consume`` without details, but only each result's stdout: ``get_results()``.
+
+    Raises:
+        StratosError: the daemon broke the protocol or the stream (nothing was consumed).
+        JobNotFound: the job does not exist.
+    """
+    return _consume(conn, job_id, consumer, _Held(False, stdout_only=True)).texts
+
+
+def _consume(conn: Connection, job_id: str, consumer: str, held: _Held) -> _Held:
     for attempt in range(MAX_ATTEMPTS):
         generation = conn.generation
         try:
-            if _consume_once(conn, job_id, consumer, details, results):
-                return results
+            if _consume_once(conn, job_id, consumer, held):
+                return held
         except ConnectionLost:
             if attempt == MAX_ATTEMPTS - 1:
                 raise
@@ -148,18 +202,15 @@ def consume(
     )
 
 
-def _consume_once(
-    conn: Connection, job_id: str, consumer: str, details: bool, results: list[TaskResult]
-) -> bool:
-    """One Results stream: appends to ``results`` those past the last one held.
+def _consume_once(conn: Connection, job_id: str, consumer: str, held: _Held) -> bool:
+    """One Results stream: adds to ``held`` the results past the last one it holds.
 
     Returns:
         Whether the daemon committed the cursor (False: it closed the stream without).
     """
-    have = results[-1].seq if results else 0
     pending: _Requests = queue.Queue()
     pending.put(pb.ResultsClientMessage(
-        open=pb.ResultsOpen(job_id=job_id, consumer=consumer, consume=True, details=details)
+        open=pb.ResultsOpen(job_id=job_id, consumer=consumer, consume=True, details=held.details)
     ))
     assembler = ResultAssembler()
     committed = False
@@ -169,7 +220,7 @@ def _consume_once(
             if message.HasField("batch"):
                 if committed:
                     raise StratosError("stratosd sent results after committing the cursor")
-                results += [r for r in assembler.feed(message.batch.records) if r.seq > have]
+                held.take(assembler, message.batch.records)
             elif message.HasField("end"):
                 if assembler.incomplete:
                     raise StratosError(
@@ -228,19 +279,51 @@ def read(
         conn.recover(job_id, generation)
 
 
+def read_stdout(conn: Connection, job_id: str) -> list[str]:
+    """Every result's stdout so far, in sequence order, without moving any cursor:
+    ``get_results(all=True)``, with no TaskResult built.
+
+    Raises:
+        JobNotFound: the job does not exist.
+    """
+    texts: list[str] = []
+    last = 0
+    for attempt in range(MAX_ATTEMPTS):
+        generation = conn.generation
+        assembler = ResultAssembler()
+        try:
+            for records in _read_batches(conn, job_id, last + 1, False, False):
+                got, last = assembler.feed_stdout(records, last)
+                texts += got
+            return texts
+        except ConnectionLost:
+            if attempt == MAX_ATTEMPTS - 1:
+                raise
+        conn.recover(job_id, generation)
+    return texts
+
+
 def _read_once(conn: Connection, job_id: str, from_seq: int, follow: bool, details: bool) -> Iterator[TaskResult]:
+    assembler = ResultAssembler()
+    for records in _read_batches(conn, job_id, from_seq, follow, details):
+        yield from assembler.feed(records)
+
+
+def _read_batches(
+    conn: Connection, job_id: str, from_seq: int, follow: bool, details: bool
+) -> Iterator[Sequence[pb.ResultRecord]]:
+    """One Results stream that moves no cursor: the records of each batch as it arrives."""
     pending: _Requests = queue.Queue()
     pending.put(pb.ResultsClientMessage(
         open=pb.ResultsOpen(
             job_id=job_id, consume=False, from_seq=from_seq, details=details, follow=follow
         )
     ))
-    assembler = ResultAssembler()
     responses = conn.results(_requests(pending), job_id)
     try:
         for message in responses:
             if message.HasField("batch"):
-                yield from assembler.feed(message.batch.records)
+                yield message.batch.records
             elif message.HasField("end") and not follow:
                 pending.put(None)
     finally:

@@ -649,6 +649,10 @@ class Processor:
             JobNotFound: the job no longer exists.
             StratosError: the result stream broke; nothing was consumed, call again.
         """
+        if not details:  # only stdout: no TaskResult is built
+            if all:
+                return _results.read_stdout(self._conn, self.job_id)
+            return _results.consume_stdout(self._conn, self.job_id, consumer or "")
         if all:
             results = list(_results.read(self._conn, self.job_id, 0, False, details=details))
         else:

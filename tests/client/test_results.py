@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, cast
 
-from stratos._results import ResultAssembler
+import pytest
+
+from stratos._connection import Connection, ConnectionLost
+from stratos._results import ResultAssembler, consume, consume_stdout, read_stdout
 from stratos.records import TaskResult
 from stratos_wire import stratos_pb2 as pb
 
@@ -67,3 +71,72 @@ def test_a_result_in_one_record_equals_the_same_result_joined_from_pieces() -> N
     (joined,) = ResultAssembler().feed([_rec(5, b"", more=True), record])
     assert whole == joined
     assert (whole.stdout, whole.exit_code, whole.signal) == ("caf\u00e9 \ufffd", 2, None)
+
+
+def test_stdout_only_gives_what_the_full_results_give() -> None:
+    batches = [
+        [_rec(1, b"a\n"), _rec(2, b"caf\xc3")],
+        [_rec(3, b"first ", more=True)],  # a result in pieces, across batches
+        [_rec(3, b"second"), _rec(4, b"\xa9\xff")],
+        [],
+        [_rec(5, b"x", more=True), _rec(5, b"y"), _rec(6, b"z")],
+    ]
+    full, stdout_only = ResultAssembler(), ResultAssembler()
+    expected, got, last = [], [], 0
+    for batch in batches:
+        expected += [r.stdout for r in full.feed(batch)]
+        texts, last = stdout_only.feed_stdout(batch, last)
+        got += texts
+    assert got == expected == ["a\n", "caf\ufffd", "first second", "\ufffd\ufffd", "xy", "z"]
+    assert last == 6 and not stdout_only.incomplete
+
+
+def test_stdout_only_skips_the_results_already_held() -> None:
+    # a resumed stream starts again at the daemon's cursor: what was held is not returned twice
+    assembler = ResultAssembler()
+    assert assembler.feed_stdout([_rec(1, b"1"), _rec(2, b"2"), _rec(3, b"3")], 2) == (["3"], 3)
+    assert assembler.feed_stdout([_rec(1, b"1"), _rec(2, b"2")], 2) == ([], 2)
+    assert assembler.feed_stdout([_rec(3, b"3", more=True), _rec(3, b"!"), _rec(4, b"4")], 2) == (["3!", "4"], 4)
+
+
+class _LosingConnection:
+    """A daemon lost in the middle of its first Results stream, which had not committed the
+    cursor: the second stream sends every result again, from the start."""
+
+    def __init__(self, batches: list[list[pb.ResultRecord]], lose_after: int) -> None:
+        self.batches, self.lose_after = batches, lose_after
+        self.generation, self.opened = 0, 0
+
+    def results(
+        self, requests: Iterator[pb.ResultsClientMessage], job_id: str = ""
+    ) -> Iterator[pb.ResultsServerMessage]:
+        self.opened += 1
+        first = self.opened == 1
+        for index, records in enumerate(self.batches):
+            if first and index == self.lose_after:
+                raise ConnectionLost("lost")
+            yield pb.ResultsServerMessage(batch=pb.ResultBatch(records=records))
+        last = self.batches[-1][-1].seq
+        yield pb.ResultsServerMessage(end=pb.ResultsEnd(upto_seq=last))
+        yield pb.ResultsServerMessage(committed=pb.ResultsCommitted(cursor=last))
+
+    def recover(self, job_id: str, generation: int) -> None:
+        self.generation += 1
+
+
+@pytest.mark.parametrize("lose_after", [1, 2, 3])
+def test_a_stream_lost_midway_gives_each_result_once_with_or_without_details(lose_after: int) -> None:
+    batches = [
+        [_rec(1, b"1"), _rec(2, b"2")],
+        [_rec(3, b"3"), _rec(4, b"four ", more=True)],  # lost here (lose_after=2): 4 is incomplete
+        [_rec(4, b"pieces"), _rec(5, b"5")],
+        [_rec(6, b"6")],
+    ]
+    expected = ["1", "2", "3", "four pieces", "5", "6"]
+    conn = _LosingConnection(batches, lose_after)
+    assert consume_stdout(cast(Connection, conn), "job") == expected
+    assert conn.opened == 2
+    conn = _LosingConnection(batches, lose_after)
+    assert [r.stdout for r in consume(cast(Connection, conn), "job")] == expected
+    conn = _LosingConnection(batches, lose_after)
+    assert read_stdout(cast(Connection, conn), "job") == expected

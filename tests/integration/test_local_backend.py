@@ -109,6 +109,31 @@ def test_results_larger_than_a_grpc_message_come_back_whole(daemon: Daemon) -> N
     assert len(results) == 2 and results[0] == "x" * 10_000_000 and results[1] == "small\n"
 
 
+def test_large_results_among_small_ones_come_back_in_order_once_across_pages_and_messages(daemon: Daemon) -> None:
+    # inline results of 900,000 bytes: five fill a page of the journal's read (4 MiB) and each
+    # nearly a gRPC message (1 MiB); one of 3,000,000 bytes is spilled to a file and sent in pieces
+    def command(i: int) -> str:
+        if i == 150:
+            return "head -c 3000000 /dev/zero | tr '\\0' s"
+        return f"head -c 900000 /dev/zero | tr '\\0' {chr(97 + i % 26)}" if i % 20 == 7 else f"echo {i}"
+
+    def output(i: int) -> str:
+        if i == 150:
+            return "s" * 3_000_000
+        return chr(97 + i % 26) * 900_000 if i % 20 == 7 else f"{i}\n"
+
+    job = Processor(job_id="mixed")
+    job.batch([command(i) for i in range(300)])
+    expected = [output(i) for i in range(300)]
+    assert job.get_results() == expected  # a batch's results come in submission order
+    assert job.get_results() == []
+    detailed = job.get_results("audit", details=True)
+    assert [r.stdout for r in detailed] == expected and [r.task_id for r in detailed] == list(range(300))
+    assert [r.seq for r in detailed] == list(range(1, 301))
+    assert detailed[150].stdout_path and not detailed[0].stdout_path
+    assert job.get_results(all=True) == expected
+
+
 def test_undecodable_bytes_are_replaced(daemon: Daemon) -> None:
     job = Processor(job_id="bytes")
     job.batch(["printf 'a\\377b\\n'"])
