@@ -35,6 +35,7 @@ from stratosd.core.events import UNSENT, AttemptFact, DaemonStopping, Event, Rem
 from stratosd.core.model import JobSpec
 from stratosd.core.state import SchedulerState, not_ended_message
 from stratosd.core.types import AttemptRef, PoolKind
+from stratosd.heap import Heap
 from stratosd.locality.hdfs import BlockLocator, LocalityConfigError
 from stratosd.store import Store
 
@@ -211,6 +212,10 @@ class Runtime:
         self.instance = _instance_id(state_dir)
         #: finished jobs older than this (seconds) are removed (stratosd run --retention-days).
         self.retention = 7 * 86400.0
+        #: freezes what is alive after many task rows were journaled, so that garbage collections
+        #: stay short (stratosd/heap.py); None (in-process tests): never. The daemon sets one.
+        self.heap: Heap | None = None
+        self._freeze_due = False
 
     def locator(self, namenode: str, mount_prefix: str) -> BlockLocator:
         """One WebHDFS block locator (with its cache) per namenode and mount."""
@@ -344,22 +349,37 @@ class Runtime:
         self._queue.clear()
         waiters, self._commit_waiters = self._commit_waiters, []
         if events:
-            actions = self.state.handle(*events)
-            records = self._records(actions)
-            try:
-                self.store.apply(actions, records)
-            except (sqlite3.Error, OSError) as err:
+            with self.heap.step() if self.heap is not None else contextlib.nullcontext():
+                actions = self.state.handle(*events)
+                records = self._records(actions)
+                try:
+                    self.store.apply(actions, records)
+                except (sqlite3.Error, OSError) as err:
+                    failed: Exception | None = err
+                else:
+                    failed = None
+            if failed is not None:
                 for a in actions:
                     if isinstance(a, act.Reply):
                         self._encoded.pop(a.request_id, None)
-                self._journal_failed(actions, events, waiters, err)
+                self._journal_failed(actions, events, waiters, failed)
                 return
             if records and self._fault:
                 self._inject_fault(records)
             self._commit_and_run(actions, committed=True)
+            if self.heap is not None and not self._freeze_due and self.heap.journaled(
+                    sum(len(a.tasks) for a in actions if isinstance(a, act.SaveTasks))):
+                # after the callbacks this step scheduled (its replies), not before them
+                self._freeze_due = True
+                asyncio.get_running_loop().call_soon(self._freeze)
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+
+    def _freeze(self) -> None:
+        self._freeze_due = False
+        if self.heap is not None:
+            self.heap.freeze()
 
     def _journal_failed(self, actions: list[act.Action], events: list[Event],
                         waiters: list[asyncio.Future[None]], err: Exception) -> None:

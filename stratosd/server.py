@@ -30,6 +30,7 @@ from stratosd.core.state import SchedulerState
 from stratosd.doctor import Doctor
 from stratosd.enroll import Enrollment
 from stratosd.follow import FOLLOW_INTERVAL, FollowWatcher
+from stratosd.heap import Heap
 from stratosd.hub import Hub
 from stratosd.listeners import ExecutorListeners, ListenerSettings, is_loopback
 from stratosd.runtime import Runtime
@@ -263,6 +264,10 @@ async def serve(config: DaemonConfig, ready: Callable[[], None] | None = None) -
     ticker = asyncio.create_task(runtime.tick())
     watcher = asyncio.create_task(FollowWatcher(runtime, config.follow_interval).run())
     purger = asyncio.create_task(_purge_forever(runtime, config.retention))
+    # what is alive now (modules, gRPC, the jobs restored from the journal) stays out of every
+    # later collection; from now on, so does what lives on after each large batch of task rows
+    runtime.heap = Heap()
+    runtime.heap.freeze()
     log.info("stratosd %d serving on %s", os.getpid(), config.socket)
     if ready:
         ready()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 import math
 import os
@@ -384,17 +385,19 @@ class Servicer(pb_grpc.StratosServicer):
                     done=not unended, total=sum(by_status.values()), counts=convert.counts(by_status)
                 )
                 if not unended:
-                    failed = [
+                    # the first few ids only, and no walk over the tasks when the counts say there are none
+                    failed = list(itertools.islice((
                         t.task_id for t in job.tasks
                         if t.status is Status.FAILED and (call is None or t.call_id == call.call_id)
-                    ]
-                    reply.failed_task_ids.extend(failed[:FAILED_IDS_SHOWN])
-                    reply.failures.extend(self._failure(job, i) for i in failed[:FAILED_IDS_SHOWN])
-                    reply.unreplaced_task_ids.extend([
-                        t.task_id for t in job.tasks
-                        if t.status is Status.RELAUNCHED and not t.children
-                        and (call is None or t.call_id == call.call_id)
-                    ][:FAILED_IDS_SHOWN])
+                    ), FAILED_IDS_SHOWN)) if by_status[Status.FAILED] else []
+                    reply.failed_task_ids.extend(failed)
+                    reply.failures.extend(self._failure(job, i) for i in failed)
+                    if by_status[Status.RELAUNCHED]:
+                        reply.unreplaced_task_ids.extend(itertools.islice((
+                            t.task_id for t in job.tasks
+                            if t.status is Status.RELAUNCHED and not t.children
+                            and (call is None or t.call_id == call.call_id)
+                        ), FAILED_IDS_SHOWN))
                     yield reply
                     return
                 last = now

@@ -37,6 +37,17 @@ def best_hosts(host_bytes: Sequence[tuple[str, int]]) -> tuple[str, ...]:
     return tuple(host for host, size in host_bytes if size == top)
 
 
+def placed_figures(host: str, host_bytes: Sequence[tuple[str, int]], marked: int) -> tuple[int, int, int, int]:
+    """What one task placed on ``host`` adds to its job's locality report: (1, 1 when ``host`` is
+    one of its best hosts else 0, its marked bytes, the bytes of them ``host`` holds); zeros for a
+    task without marked data or never placed (``host`` "")."""
+    if not host_bytes or not host:
+        return 0, 0, 0, 0
+    where = canonical_host(host)
+    held = next((size for name, size in host_bytes if name == where), 0)
+    return 1, int(where in best_hosts(host_bytes)), marked, held
+
+
 def normalize(host_bytes: dict[str, int]) -> HostBytes:
     """Canonical names, bytes added up per canonical host, most bytes first (ties by name);
     hosts holding none of the bytes are left out."""

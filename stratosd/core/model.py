@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Literal
 
 from stratos_wire.settings import MesosMode, Output, default
-from stratosd.core.locality import HostBytes, canonical_host
+from stratosd.core.locality import HostBytes, canonical_host, placed_figures
 from stratosd.core.types import FollowState, Hold, PoolId, PoolKind, TaskEndReason
 
 
@@ -220,6 +220,34 @@ class Task:
         return f"<Task {self.task_id} {self.status.value} attempt={self.attempt}>"
 
 
+class LocalityTally:
+    """A job's locality report, kept as its tasks are placed: tasks with marked data that were
+    placed, of them on a best host, their marked bytes, and the bytes of them their host holds.
+
+    Each task counts with its latest placement (``task.host``), so the figures change only where
+    a task's host does (``placement.set_host``) and ``Status`` answers without a scan of the job's
+    tasks (35 ms at 1,000,000 tasks, on every call).
+    """
+
+    __slots__ = ("local", "local_bytes", "marked", "placed")
+
+    def __init__(self) -> None:
+        self.placed = self.local = self.marked = self.local_bytes = 0
+
+    def count(self, task: Task, sign: int = 1) -> None:
+        """Add (``sign`` 1) or take back (-1) what ``task``, where it is placed now, adds to the figures."""
+        if not task.host_bytes or not task.host:
+            return
+        placed, local, marked, held = placed_figures(task.host, task.host_bytes, task.marked)
+        self.placed += sign * placed
+        self.local += sign * local
+        self.marked += sign * marked
+        self.local_bytes += sign * held
+
+    def figures(self) -> tuple[int, int, int, int]:
+        return self.placed, self.local, self.marked, self.local_bytes
+
+
 class Job:
     """A Processor's job: its tasks, its calls and its result sequence."""
 
@@ -238,6 +266,7 @@ class Job:
         "hold_reason",
         "key",
         "local_pending",
+        "locality",
         "name",
         "offered",
         "pending",
@@ -273,6 +302,8 @@ class Job:
         #: and transitions.move; what a Slurm pool's demand asks pilots near).
         self.local_pending: dict[str, int] = {}
         self.counts: dict[Status, int] = dict.fromkeys(Status, 0)
+        #: the locality report of its placed tasks with marked data (kept by placement.set_host).
+        self.locality = LocalityTally()
         #: results published so far; the last result's sequence number.
         self.published = 0
         self.stream_opened = False

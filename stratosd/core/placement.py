@@ -677,12 +677,20 @@ def next_pending(job: Job) -> Task | None:
     return None
 
 
+def set_host(job: Job, task: Task, host: str) -> None:
+    """Place ``task`` on ``host`` (the one writer of ``task.host`` in the core): the job's locality
+    figures trade the task's former placement for this one."""
+    job.locality.count(task, -1)
+    task.host = host
+    job.locality.count(task, 1)
+
+
 def start(state: SchedulerState, job: Job, task: Task, host_id: str, cpus: float,
           detail: str = "launched", hostname: str = "") -> act.LaunchTask:
     """Mark a task running as a new attempt; the caller places it. ``hostname``: the machine, when
     the host id is an executor's (what users are shown, and what the story line names)."""
     task.attempt += 1
-    task.host = hostname or host_id
+    set_host(job, task, hostname or host_id)
     task.kill_requested = False
     task.exit_code = task.signal = None
     task.started = task.ended = 0.0

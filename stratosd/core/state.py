@@ -60,8 +60,7 @@ from stratosd.core import after, follows, lifecycle, paths, placement, reports
 from stratosd.core import events as ev
 from stratosd.core.journal import JournalDiff
 from stratosd.core.lifecycle import limit_reason, not_ended_message, unenforced_notes
-from stratosd.core.locality import best_hosts, canonical_host
-from stratosd.core.model import TERMINAL, Follow, Host, Job, Status, Task
+from stratosd.core.model import TERMINAL, Follow, Host, Job, LocalityTally, Status, Task
 from stratosd.core.placement import HostBook
 from stratosd.core.replies import JobView
 from stratosd.core.results import tree_ended
@@ -310,7 +309,9 @@ class SchedulerState:
         job.pending = deque()
         job.by_host = {}
         job.local_pending = {}
+        job.locality = LocalityTally()
         for task in job.tasks:
+            job.locality.count(task)
             job.counts[task.status] += 1
             call = job.calls[task.call_id]
             call.counts[task.status] += 1
@@ -341,18 +342,9 @@ class SchedulerState:
 
     @staticmethod
     def locality_report(job: Job) -> tuple[int, int, int, int]:
-        """(tasks with marked data that were placed, of them on a best host, marked bytes, bytes local)."""
-        placed = local = marked = local_bytes = 0
-        for task in job.tasks:
-            if not task.host_bytes or not task.host:
-                continue
-            where = canonical_host(task.host)
-            placed += 1
-            marked += task.marked
-            if where in best_hosts(task.host_bytes):
-                local += 1
-            local_bytes += next((size for host, size in task.host_bytes if host == where), 0)
-        return placed, local, marked, local_bytes
+        """(tasks with marked data that were placed, of them on a best host, marked bytes, bytes local):
+        kept as tasks are placed (``Job.locality``), no scan of the job's tasks."""
+        return job.locality.figures()
 
     def view(self, name: str) -> JobView | None:
         """A snapshot of the job named ``name`` (None if there is none), for adapters that must not hold a Job."""

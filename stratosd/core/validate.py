@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stratosd.core.locality import best_hosts
-from stratosd.core.model import TERMINAL, Status
+from stratosd.core.model import TERMINAL, LocalityTally, Status
 from stratosd.core.types import TaskEndReason
 
 if TYPE_CHECKING:
@@ -33,6 +33,11 @@ def validate(state: SchedulerState) -> None:
             for where in best_hosts(job.tasks[task_id].host_bytes):
                 local[where] = local.get(where, 0) + 1
         assert local == job.local_pending, (job.name, "pending tasks per data host", local, job.local_pending)
+        tally = LocalityTally()
+        for task in job.tasks:
+            tally.count(task)
+        assert tally.figures() == job.locality.figures(), (job.name, "locality report", tally.figures(),
+                                                           job.locality.figures())
         for call in job.calls:
             unended = sum(1 for t in job.tasks if t.call_id == call.call_id and t.status not in TERMINAL)
             assert unended == call.unended, (job.name, call.call_id, unended, call.unended)
