@@ -179,6 +179,10 @@ EOF
 <property><name>dfs.heartbeat.interval</name><value>1</value></property>
 <property><name>dfs.namenode.heartbeat.recheck-interval</name><value>${RC_DFS_RECHECK_MS:-5000}</value></property>
 <property><name>dfs.namenode.safemode.extension</name><value>0</value></property>
+<!-- the first replica goes to the writer's own DataNode even while it serves other transfers:
+     with considerLoad a node above twice the cluster's average load is passed over, which on
+     three nodes is one busy transfer, and tests write from each host to place data there -->
+<property><name>dfs.namenode.replication.considerLoad</name><value>false</value></property>
 $extra
 </configuration>
 EOF

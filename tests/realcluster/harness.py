@@ -284,3 +284,9 @@ def slurm_daemon(cluster: RealCluster, monkeypatch: pytest.MonkeyPatch, *args: s
     elsewhere. This process's client is pointed at it."""
     yield from pointed_at(HeadDaemon(cluster, "--pilot-lost-after", "8", *args,
                                      env={"SLURM_CONF": cluster.slurm_conf}), monkeypatch)
+
+
+def block_hosts(cluster: RealCluster, hdfs_path: str) -> list[list[str]]:
+    """The DataNode names holding each block, as the NameNode says (WebHDFS GET_BLOCK_LOCATIONS)."""
+    located = cluster.http(f"{cluster.webhdfs}/webhdfs/v1{hdfs_path}?op=GET_BLOCK_LOCATIONS")
+    return [[loc["hostName"] for loc in b["locations"]] for b in located["LocatedBlocks"]["locatedBlocks"]]

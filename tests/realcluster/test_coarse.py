@@ -167,19 +167,19 @@ def test_a_coarse_executor_killed_on_its_host_its_tasks_run_again_on_another_eac
 def test_glob_batch_in_coarse_mode_is_data_local(realcluster: RealCluster, head_daemon: HeadDaemon,
                                                  tmp_path: Path) -> None:
     mount = tmp_path / "dfs"
-    writer = write_files(realcluster, mount, "/coarse-in", per_host=4)
+    holder = write_files(realcluster, mount, "/coarse-in", per_host=4)
     job = Processor(master=realcluster.master, hdfs=realcluster.webhdfs, hdfs_mount=str(mount),
                     job_id="rc-coarse-locality", mem_per_task=64, threads_per_task=1, mesos_mode="coarse")
     counts = job.glob_batch("wc -l < %f%; hostname", f"{mount}/coarse-in/*.txt")
-    assert counts["finished"] == len(writer) == 12, counts
+    assert counts["finished"] == len(holder) == 12, counts
     local, names = 0, agent_names(realcluster)
     for r in job.get_results(details=True):
-        path = next(p for p in writer if f"<[{p}]>" in r.command)
+        path = next(p for p in holder if f"<[{p}]>" in r.command)
         lines, ran_on = r.stdout.split()
         assert int(lines) == len(path.read_text().splitlines()) and ran_on == r.host, (r.task_id, r.stdout)
         assert names[launches(job, r.task_id)[-1][2]] == r.host  # placed on an executor on that host's agent
-        local += r.host == writer[path]
+        local += r.host == holder[path]
     status = job.status()
     assert status.locality_tasks is not None and status.locality_tasks >= 0.9, status
-    assert local >= 0.9 * len(writer), (local, len(writer))  # the tasks' own `hostname` agrees
+    assert local >= 0.9 * len(holder), (local, len(holder))  # the tasks' own `hostname` agrees
     job.close()

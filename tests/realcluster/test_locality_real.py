@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from stratos import Processor
-from tests.realcluster.harness import HeadDaemon, RealCluster
+from tests.realcluster.harness import HeadDaemon, RealCluster, block_hosts
 
 pytestmark = pytest.mark.cluster
 MiB = 1 << 20
@@ -54,12 +54,6 @@ def write(cluster: RealCluster, mount: Path, hdfs_dir: str, name: str, parts: li
 def fresh(cluster: RealCluster, *hdfs_dirs: str) -> None:
     """Remove what an earlier run left in HDFS_DIRS."""
     cluster.dfs(cluster.hosts[0], "-rm", "-r", "-f", "-skipTrash", *hdfs_dirs)
-
-
-def block_hosts(cluster: RealCluster, hdfs_path: str) -> list[list[str]]:
-    """The DataNode names holding each block, as the NameNode says (WebHDFS GET_BLOCK_LOCATIONS)."""
-    located = cluster.http(f"{cluster.webhdfs}/webhdfs/v1{hdfs_path}?op=GET_BLOCK_LOCATIONS")
-    return [[loc["hostName"] for loc in b["locations"]] for b in located["LocatedBlocks"]["locatedBlocks"]]
 
 
 def test_a_file_spread_over_hosts_runs_on_the_host_with_the_largest_share(

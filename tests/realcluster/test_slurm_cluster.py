@@ -124,15 +124,15 @@ def test_a_node_cut_off_mid_job_its_pilots_tasks_run_elsewhere_each_result_once(
     job.close()
 
 
-def glob_local(cluster: RealCluster, job: Processor, writer: dict[Path, str], job_id: str
+def glob_local(cluster: RealCluster, job: Processor, holder: dict[Path, str], job_id: str
                ) -> tuple[int, dict[str, Any]]:
     """A finished glob_batch's tasks run on their file's only replica, and `stratosctl status` of it."""
     results = job.get_results(details=True)
     local = 0
     for r in results:
-        path = next(p for p in writer if str(p) in r.command)
+        path = next(p for p in holder if str(p) in r.command)
         assert f"<[{path}]>" in r.command and r.host in cluster.hosts
-        local += r.host == writer[path]
+        local += r.host == holder[path]
     ctl = subprocess.run([str(Path(sys.executable).parent / "stratosctl"), "status", job_id, "--json"],
                          capture_output=True, text=True, timeout=60, env=os.environ, check=True)
     status: dict[str, Any] = json.loads(ctl.stdout)
@@ -148,14 +148,14 @@ def test_pilots_are_asked_of_the_nodes_holding_the_data_and_tasks_run_data_local
     on their data's node (before: 0.33-0.83, Slurm placing pilots where it liked)."""
     assert realcluster_slurm.idle_slurm_nodes() == set(realcluster_slurm.hosts)  # its nodes are free
     mount = tmp_path / "dfs"
-    writer = write_files(realcluster_slurm, mount, "/slurm-in", per_host=4)
+    holder = write_files(realcluster_slurm, mount, "/slurm-in", per_host=4)
     job = Processor(master=slurm_master(realcluster_slurm), hdfs=realcluster_slurm.webhdfs, hdfs_mount=str(mount),
                     job_id="rc-slurm-local", threads_per_task=1, pilot_cpus=2, max_pilots=3)
     began = time.monotonic()
     counts = job.glob_batch("sleep 1; sha1sum < %f%", f"{mount}/slurm-in/*.txt")
     took = time.monotonic() - began
-    assert counts["finished"] == len(writer) == 12, counts
-    local, status = glob_local(realcluster_slurm, job, writer, "rc-slurm-local")
+    assert counts["finished"] == len(holder) == 12, counts
+    local, status = glob_local(realcluster_slurm, job, holder, "rc-slurm-local")
     log = slurm_head_daemon.log()
     asked = {host for host in realcluster_slurm.hosts if f"on node {host})" in log}
     report(request, f"Slurm pilots asked of the data's nodes ({' '.join(sorted(asked))}): data-local {local}/12 "
