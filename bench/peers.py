@@ -13,7 +13,10 @@ Workloads (each result includes submitting and getting every output back in orde
 Peers: xargs -P, GNU Parallel (installed by the set-up from Debian), a Python thread pool
 with subprocess.run, Dask distributed, HyperQueue (PyPI `hyperqueue`: its LocalCluster runs
 a real HQ server and worker in this process) and Ray (both installed by the set-up from
-PyPI). Dask, HyperQueue and Ray are started once and stay warm, as a StratOS daemon does.
+PyPI). Dask, HyperQueue and Ray are started once and stay warm, as a StratOS daemon does;
+the rows without such a cluster are measured first, then each framework's alone, its cluster
+started for its rows and stopped after them (a warm Dask's idle workers alone took a third of
+a core, which the other rows would have paid for).
 
 StratOS rows: `stratos` is from after `import stratos` to the last result in Python, with the
 daemon already running ("inner"); `st-whole` (W1) is a whole `python -c` script (interpreter,
@@ -65,6 +68,8 @@ FILES = {"W4": 1000, "W4L": 20000}
 #: the peers that run the large glob (the others would take most of an hour at 20,000 tasks).
 LARGE_PEERS = ("stratos", "st-batch", "xargs")
 FRAMEWORKS = ("parallel", "dask", "hq", "ray")
+#: the frameworks whose clusters stay warm between jobs: each runs its rows alone (see main).
+WARM = ("dask", "hq", "ray")
 #: (workload, row, limit, peer): the row's median within ``limit`` times the peer's.
 TARGETS = [
     ("W1", "stratos", 1.2, "xargs"),  # issue 20, target 2 (inner)
@@ -322,6 +327,48 @@ def check(table: dict[tuple[str, str], float]) -> bool:
     return ok
 
 
+def measure(workload: str, names: list[str], trees: dict[str, Path], daemons: dict[int, Daemon], warm: Warm,
+            rounds: int, table: dict[tuple[str, str], float]) -> None:
+    """One workload's rows among ``names``, in interleaved rounds; medians into ``table``, printed."""
+    files = trees.get(workload, Path("/"))
+    cmds, slots = commands(workload, files)
+    if workload in EFFICIENCY_WORKLOADS and workload not in BARE:
+        BARE[workload] = (bare_seconds(cmds[0]), len(cmds), slots)
+    run_stratos, run_batch = stratos(daemons), stratos(daemons, glob=False)
+    peers: dict[str, Callable[[], object]] = {
+        "stratos": lambda: run_stratos(cmds, slots, workload, files),
+        "st-whole": lambda: stratos_whole(daemons[slots], len(cmds)),
+        "st-batch": lambda: run_batch(cmds, slots, workload, files),
+        "xargs": lambda: xargs(cmds, slots),
+        "parallel": lambda: gnu_parallel(cmds, slots),
+        "threads": lambda: thread_pool(cmds, slots),
+        "dask": lambda: warm.dask(cmds, slots),
+        "hq": lambda: warm.hq(cmds, slots),
+        "ray": lambda: warm.ray(cmds, slots),
+    }
+    peers = {n: fn for n, fn in peers.items() if n in names and _measured(workload, n)}
+    for name in WARM:  # warm-up: a framework's start is not its per-job cost
+        if name in peers:
+            getattr(warm, name)(["true"], slots)
+    times: dict[str, list[float]] = {name: [] for name in peers}
+    for _ in range(rounds):  # interleaved rounds: noise hits every peer alike
+        for name, fn in peers.items():
+            started = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - started)
+    for name, samples in times.items():
+        table[(workload, name)] = statistics.median(samples)
+    base = table.get((workload, "xargs"))
+    for name in peers:
+        t = table[(workload, name)]
+        ratio = f"x{t / base:5.2f} of xargs" if base else ""
+        cpu = (f"  (the script's own CPU: {1000 * statistics.median(WHOLE_CPU):.0f} ms, median)"
+               if name == "st-whole" and WHOLE_CPU else "")
+        if workload in BARE:
+            cpu += f"  efficiency {efficiency(workload, t):.3f}"
+        print(f"{workload:4s} {name:9s} {t:7.3f} s {len(cmds) / t:9.0f} tasks/s  {ratio}{cpu}", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
@@ -340,50 +387,22 @@ def main() -> int:
         setup()
     chosen = set(opts.peers.split(",")) | {"stratos"}
     daemons = {slots: Daemon(cpus=slots).start() for slots in (2, 8)}
-    run_stratos, run_batch = stratos(daemons), stratos(daemons, glob=False)
     table: dict[tuple[str, str], float] = {}
+    # the rows without a warm cluster first, then each warm framework alone, started for its own
+    # rows and stopped after them: a warm Dask's idle workers alone took a third of a core here,
+    # which the other rows would pay for
+    order = ["stratos", "st-whole", "st-batch", "xargs", "parallel", "threads"]
+    phases = [[n for n in order if n in chosen], *[[n] for n in WARM if n in chosen]]
     with tempfile.TemporaryDirectory(prefix="stratos-peers-") as tmp, file_trees(Path(tmp)) as trees:
-        warm = Warm(Path(tmp))
         try:
-            for workload in opts.workloads.split(","):
-                files = trees.get(workload, Path("/"))
-                cmds, slots = commands(workload, files)
-                if workload in EFFICIENCY_WORKLOADS:
-                    BARE[workload] = (bare_seconds(cmds[0]), len(cmds), slots)
-                peers: dict[str, Callable[[], object]] = {
-                    "stratos": lambda: run_stratos(cmds, slots, workload, files),  # noqa: B023
-                    "st-whole": lambda: stratos_whole(daemons[slots], len(cmds)),  # noqa: B023
-                    "st-batch": lambda: run_batch(cmds, slots, workload, files),  # noqa: B023
-                    "xargs": lambda: xargs(cmds, slots),  # noqa: B023
-                    "parallel": lambda: gnu_parallel(cmds, slots),  # noqa: B023
-                    "threads": lambda: thread_pool(cmds, slots),  # noqa: B023
-                    "dask": lambda: warm.dask(cmds, slots),  # noqa: B023
-                    "hq": lambda: warm.hq(cmds, slots),  # noqa: B023
-                    "ray": lambda: warm.ray(cmds, slots),  # noqa: B023
-                }
-                peers = {n: fn for n, fn in peers.items() if n in chosen and _measured(workload, n)}
-                for name in FRAMEWORKS:  # warm-up: a framework's start is not its per-job cost
-                    if name in ("dask", "hq", "ray") and name in peers:
-                        getattr(warm, name)(["true"], slots)
-                times: dict[str, list[float]] = {name: [] for name in peers}
-                for _ in range(opts.rounds):  # interleaved rounds: noise hits every peer alike
-                    for name, fn in peers.items():
-                        started = time.perf_counter()
-                        fn()
-                        times[name].append(time.perf_counter() - started)
-                for name, samples in times.items():
-                    table[(workload, name)] = statistics.median(samples)
-                base = table[(workload, "xargs")] if "xargs" in peers else None
-                for name in peers:
-                    t = table[(workload, name)]
-                    ratio = f"x{t / base:5.2f} of xargs" if base else ""
-                    cpu = (f"  (the script's own CPU: {1000 * statistics.median(WHOLE_CPU):.0f} ms, median)"
-                           if name == "st-whole" and WHOLE_CPU else "")
-                    if workload in BARE:
-                        cpu += f"  efficiency {efficiency(workload, t):.3f}"
-                    print(f"{workload:4s} {name:9s} {t:7.3f} s {len(cmds) / t:9.0f} tasks/s  {ratio}{cpu}", flush=True)
+            for phase in phases:
+                warm = Warm(Path(tmp))
+                try:
+                    for workload in opts.workloads.split(","):
+                        measure(workload, phase, trees, daemons, warm, opts.rounds, table)
+                finally:
+                    warm.close()
         finally:
-            warm.close()
             for daemon in daemons.values():
                 daemon.cleanup()
     print("load average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
