@@ -63,6 +63,9 @@ from stratos._connection import Connection  # noqa: E402
 from stratos_wire import stratos_pb2 as pb  # noqa: E402
 from tests.daemon import Daemon  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from scale import cpu_seconds, wait_until  # noqa: E402
+
 SUBMIT_LIMIT_S = 10.0
 QUEUED_RSS_LIMIT = 1.5e9
 RUNNING_RSS_LIMIT = 2.0e9
@@ -77,7 +80,6 @@ RSS_INTERVAL_S = 0.1
 CTL_INTERVAL_S = 10.0
 #: the longest any single wait other than the run itself may take.
 WAIT_LIMIT_S = 600.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 SAMPLER = """
 import sys, time
@@ -113,20 +115,6 @@ def proc_status(pid: int) -> dict[str, int]:
             if line.startswith(("VmRSS:", "VmHWM:")):
                 out[line.split(":")[0]] = int(line.split()[1]) * 1024
     return out
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
-
-
-def wait_until(probe: Callable[[], object], what: str, limit: float = WAIT_LIMIT_S) -> None:
-    deadline = time.monotonic() + limit
-    while not probe():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def mb(n: float) -> str:
