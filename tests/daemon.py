@@ -11,7 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import grpc
 import pytest
@@ -115,16 +115,38 @@ def wait_for(probe: Callable[[], Any], what: str, timeout: float = 30) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+class Proc(NamedTuple):
+    """A process found by its environment: what the tests tell processes apart by."""
+
+    pid: int
+    argv: list[bytes]
+    #: its state letter ("Z": a zombie) and its parent's pid, from /proc/PID/stat.
+    state: bytes
+    parent: int
+
+
+def processes_with(variable: str) -> list[Proc]:
+    """Every process whose environment holds ``variable`` ("NAME=value"), so that a test signals
+    or counts only what it started; one that ends while it is read is left out."""
+    needle = variable.encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle not in f.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            found.append(Proc(int(entry), argv, fields[0], int(fields[1])))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
 def processes_of(job_id: str) -> list[int]:
     """PIDs whose environment says they belong to this job's tasks (the executor sets STRATOS_JOB_ID)."""
-    found = []
-    needle = f"STRATOS_JOB_ID={job_id}".encode()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    if needle in f.read().split(b"\0"):
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
+    return [p.pid for p in processes_with(f"STRATOS_JOB_ID={job_id}")]

@@ -28,6 +28,7 @@ from stratos_executor import remote
 from stratos_wire import PROTOCOL_HEADER, PROTOCOL_VERSION
 from stratos_wire import stratos_pb2 as pb
 from stratos_wire import stratos_pb2_grpc as pb_grpc
+from tests.daemon import processes_with
 from tests.rpc import add_hub_servicer
 
 T = TypeVar("T")
@@ -157,21 +158,7 @@ def task(task_id: int, command: str, tmp_path: Path, **fields: Any) -> pb.TaskAs
 
 def task_pids(job_id: str) -> list[int]:
     """Live processes whose environment has STRATOS_JOB_ID=<job_id> (a task of that job, or its child)."""
-    needle = f"STRATOS_JOB_ID={job_id}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                environ = f.read().split(b"\0")
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                state = f.read().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if needle in environ and state != b"Z":
-            found.append(int(entry))
-    return found
+    return [p.pid for p in processes_with(f"STRATOS_JOB_ID={job_id}") if p.state != b"Z"]
 
 
 class PilotProcess:

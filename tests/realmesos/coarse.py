@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import threading
 import urllib.parse
 import urllib.request
 from typing import Any
 
+from tests.daemon import processes_with
 from tests.realmesos.harness import RealMesos
 
 
@@ -92,22 +92,8 @@ def pilot_pids(executor_id: str) -> list[int]:
     """The `stratos_executor pilot` process of this executor: by its environment (STRATOS_EXECUTOR_ID)
     and command line, so nothing else is ever signalled; a child it forked (same command line, until
     it execs) is left out."""
-    needle = f"STRATOS_EXECUTOR_ID={executor_id}".encode()
-    found: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                environ = f.read().split(b"\0")
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                parent = int(f.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if needle in environ and b"stratos_executor" in argv and b"pilot" in argv:
-            found[int(entry)] = parent
+    found = {p.pid: p.parent for p in processes_with(f"STRATOS_EXECUTOR_ID={executor_id}")
+             if b"stratos_executor" in p.argv and b"pilot" in p.argv}
     return sorted(pid for pid, parent in found.items() if parent not in found)
 
 
