@@ -296,10 +296,7 @@ class SlurmBackend:
         self.pilots.retire(host_id, f"it was counted lost and its Slurm job {slurm_id} is cancelled")
 
         async def cancel() -> None:
-            code, _, err = await _run(["scancel", slurm_id])
-            if code != 0:
-                log.warning("scancel %s (a lost pilot) failed: %s", slurm_id, err.strip())
-            else:
+            if await _scancel([slurm_id]):
                 log.info("pilot %s was lost: its Slurm job %s is cancelled", host_id, slurm_id)
 
         self._spawn(cancel())
@@ -366,9 +363,7 @@ class SlurmBackend:
             idle = [slurm_id for slurm_id in state.pilots if f"slurm-{slurm_id}" not in busy]
             if not idle:
                 continue
-            code, _, err = await _run(["scancel", *idle])
-            if code != 0:
-                log.warning("scancel %s failed: %s", " ".join(idle), err.strip())
+            if not await _scancel(idle):
                 continue
             for slurm_id in idle:
                 del state.pilots[slurm_id]
@@ -538,9 +533,7 @@ class SlurmBackend:
                 late.append(slurm_id)
         if not late:
             return
-        code, _, err = await _run(["scancel", *late])
-        if code != 0:
-            log.warning("scancel %s failed: %s", " ".join(late), err.strip())
+        if not await _scancel(late):
             return
         for slurm_id in late:
             node, _ = state.pinned.pop(slurm_id)
@@ -624,9 +617,7 @@ class SlurmBackend:
                if now in QUEUED_STATES and f"slurm-{slurm_id}" not in self.pilots.ever_registered]
         if not ids:
             return
-        code, _, err = await _run(["scancel", *ids])
-        if code != 0:
-            log.warning("scancel %s failed: %s", " ".join(ids), err.strip())
+        if not await _scancel(ids):
             return
         for slurm_id in ids:
             state.pilots.pop(slurm_id, None)
@@ -637,9 +628,7 @@ class SlurmBackend:
         self.pools.pop(state.pool, None)
         ids = list(state.pilots)
         if ids:
-            code, _, err = await _run(["scancel", *ids])
-            if code != 0:
-                log.warning("scancel %s failed: %s", " ".join(ids), err.strip())
+            await _scancel(ids)
             log.info("pool %s: cancelled pilot jobs %s", state.pool, " ".join(ids))
         self._save(state)
 
@@ -691,6 +680,14 @@ def log_tail(path: Path, lines: int = 3, limit: int = 400) -> str:
 def _states(squeue_out: str) -> dict[str, str]:
     """squeue -o "%i %T" lines -> {job id: state}."""
     return {parts[0]: parts[1] for parts in (line.split() for line in squeue_out.splitlines()) if len(parts) == 2}
+
+
+async def _scancel(ids: list[str]) -> bool:
+    """Cancel these Slurm jobs; whether Slurm took it (a refusal is logged)."""
+    code, _, err = await _run(["scancel", *ids])
+    if code != 0:
+        log.warning("scancel %s failed: %s", " ".join(ids), err.strip())
+    return code == 0
 
 
 async def _run(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
