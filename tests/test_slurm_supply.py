@@ -255,12 +255,14 @@ def test_pilots_are_asked_of_the_largest_shares_known_nodes_not_taken_each_once(
 def test_pilots_go_to_the_data_nodes_and_fall_back_to_any_node_after_the_node_wait(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """sbatch --nodelist=NODE for the nodes holding the largest pending shares (mapped through scontrol),
-    one per node (none where a pilot of the pool stands); one still queued after the node wait is
-    scancelled and replaced by a pilot on any node, and its node is not asked for again meanwhile; a
-    node Slurm refuses: any node at once."""
+    one per node (none where a pilot of the pool stands), the core told where they are coming until
+    they register or are given up; one still queued after the node wait is scancelled and replaced by
+    a pilot on any node, and its node is not asked for again meanwhile; a node Slurm refuses: any node
+    at once."""
     from stratosd.backends import slurm
     from stratosd.backends.pilots import PilotsBackend
     from stratosd.core.actions import PoolGrant
+    from stratosd.core.events import Event, PilotsComing
     from stratosd.enroll import Enrollment
 
     calls: list[list[str]] = []
@@ -282,8 +284,14 @@ def test_pilots_go_to_the_data_nodes_and_fall_back_to_any_node_after_the_node_wa
     monkeypatch.setattr(slurm, "_run", fake_run)
     pool = "slurm/batch,2c,512M"
 
+    coming: list[frozenset[str]] = []
+
+    def told(event: Event) -> None:
+        if isinstance(event, PilotsComing):
+            coming.append(event.hosts)
+
     async def scenario() -> None:
-        pilots = PilotsBackend(lambda e: None)
+        pilots = PilotsBackend(told)
         backend = slurm.SlurmBackend(pilots, meta=NoMeta(), executor_address="h:1", log_dir=tmp_path,
                                      enrollment=Enrollment(tmp_path), node_wait=0.3)
         backend.revive(pool, PoolGrant("j", "tok", JobSpec(master="slurm://batch", cpus=1, mem=256, pilot_cpus=2), 7))
@@ -295,9 +303,16 @@ def test_pilots_go_to_the_data_nodes_and_fall_back_to_any_node_after_the_node_wa
         assert [a for a in calls if a[0] == "scontrol"] == [["scontrol", "show", "nodes", "-o"]]
         assert calls[1][-1].startswith("--wrap=") and "--nodelist=n01" in calls[1]
         assert {node for node, _ in state.pinned.values()} == {"n01", "n02"}
+        # the core is told where those pilots are coming (each node by its every canonical name), once
+        backend._tell_coming(state)
+        backend._tell_coming(state)
+        assert coming == [frozenset({"n01", "node01", "10.1.0.11",
+                                     "n02", "node02", "10.1.0.12"})]
         # n01's pilot starts and registers; n02's stays queued (its node busy)
         state.pilots["201"] = "RUNNING"
         pilots.register_pool(pool, "slurm-201", "node01", 2, 512)
+        backend._tell_coming(state)
+        assert coming[-1] == frozenset({"n02", "node02", "10.1.0.12"})
         backend.demand(pool, 5, 2, 3, (("10.1.0.12", 2), ("node01", 2), ("hdfs-only", 1)), 0.1)  # n01's busy
         calls.clear()
         await backend._supply(state)
@@ -306,6 +321,8 @@ def test_pilots_go_to_the_data_nodes_and_fall_back_to_any_node_after_the_node_wa
         await backend._supply(state)
         assert calls[0] == ["scancel", "202"] and nodelists(calls) == ["any"]
         assert "202" not in state.pilots and list(state.unavailable) == ["n02"] and state.pinned == {}
+        backend._tell_coming(state)
+        assert coming[-1] == frozenset()  # n02's tasks no longer wait for a pilot there
         # n02's tasks still want it, but it is not asked for again within the wait
         backend.demand(pool, 5, 2, 4, (("10.1.0.12", 2),), 0.1)
         calls.clear()

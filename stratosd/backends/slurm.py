@@ -14,13 +14,16 @@ pool's pending tasks' data (without those where a pilot of the pool has room). N
 asked of those nodes first (``sbatch --nodelist=NODE``, the host mapped to its Slurm node name
 through ``scontrol show nodes``), one queued at a time per node; a pilot still queued after
 ``slurm_node_wait`` (or the jobs' longer ``locality_wait``) is scancelled and replaced by one
-Slurm may place anywhere, and that node is not asked for again for as long.
+Slurm may place anywhere, and that node is not asked for again for as long. The core is told
+where such pilots are on their way (PilotsComing): their node's tasks wait for them rather than
+run elsewhere when their locality_wait is up during the pilot's start (seconds under load).
 Pilot job ids are journaled (a shared pool's in job_meta under key 0, a job's own pool's under
 the job), so a restarted daemon still knows the pilots that reconnect to it on their own.
 (Jobs journaled before pools were shared keep their own pool, released when they are done.)
 
 Translates: squeue's word on a registered pilot's job ending -> PilotJobEnded; a pilot job
-that ended before its pilot registered -> PilotStartFailed (with Slurm's record and log tail).
+that ended before its pilot registered -> PilotStartFailed (with Slurm's record and log tail);
+the hosts of pilots asked of a node and not registered yet -> PilotsComing.
 Carries out: ReviveOffers (keeps the grant), PoolDemand (sizes the supply: how many sbatch
 calls, with backoff), ReleasePool (scancel), StopExecutor (through the pilots backend; a pilot
 the core counted lost also has its Slurm job scancelled), and through the pilots backend
@@ -52,7 +55,7 @@ from stratos_wire.settings import default
 from stratosd.backends.base import Emit
 from stratosd.backends.pilots import PilotsBackend
 from stratosd.core.actions import PoolGrant
-from stratosd.core.events import Event, PilotJobEnded, PilotStartFailed
+from stratosd.core.events import Event, PilotJobEnded, PilotsComing, PilotStartFailed
 from stratosd.core.locality import canonical_host
 from stratosd.core.model import JobSpec
 from stratosd.core.pools import partition_of as partition_of
@@ -172,6 +175,8 @@ class PilotPool:
     pinned: dict[str, tuple[str, float]] = field(default_factory=dict)
     #: nodes a pilot could not be had on lately -> until when (time.monotonic()) none is asked of them.
     unavailable: dict[str, float] = field(default_factory=dict)
+    #: the hosts of ``pinned`` the core was last told of (PilotsComing).
+    told_coming: frozenset[str] = frozenset()
 
     @property
     def label(self) -> str:
@@ -379,6 +384,7 @@ class SlurmBackend:
                 await self._poll()
                 for state in list(self.pools.values()):
                     await self._supply(state)
+                    self._tell_coming(state)
             except Exception:  # a bad answer from Slurm must not stop the watching
                 log.exception("watching Slurm pilots failed")
 
@@ -525,12 +531,9 @@ class SlurmBackend:
         """A pilot asked of one node and still queued after the node wait is scancelled (its node busy,
         drained or down): this round submits one Slurm may place anywhere instead."""
         now, wait = time.monotonic(), self._node_wait(state)
-        late: list[str] = []
-        for slurm_id, (_node, since) in list(state.pinned.items()):
-            if slurm_id not in state.pilots or f"slurm-{slurm_id}" in self.pilots.ever_registered:
-                del state.pinned[slurm_id]  # it started (or ended): the node was had
-            elif state.pilots[slurm_id] in QUEUED_STATES and now - since >= wait:
-                late.append(slurm_id)
+        self._forget_arrived(state)
+        late = [slurm_id for slurm_id, (_node, since) in state.pinned.items()
+                if state.pilots[slurm_id] in QUEUED_STATES and now - since >= wait]
         if not late:
             return
         if not await _scancel(late):
@@ -542,6 +545,25 @@ class SlurmBackend:
             log.info("pool %s: pilot job %s asked of node %s did not start within %g s: cancelled; the next "
                      "pilot goes to any node", state.pool, slurm_id, node, wait)
         self._save(state)
+
+    def _forget_arrived(self, state: PilotPool) -> None:
+        """Pilots asked of a node that registered (the node was had) or ended are pinned no more."""
+        for slurm_id in list(state.pinned):
+            if slurm_id not in state.pilots or f"slurm-{slurm_id}" in self.pilots.ever_registered:
+                del state.pinned[slurm_id]
+
+    def _tell_coming(self, state: PilotPool) -> None:
+        """Tell the core where the pool's pilots asked of a node are on their way (PilotsComing), when
+        that changed: the tasks whose data is there wait for them, not only their locality_wait (a
+        pilot takes seconds to start; the node wait bounds how long one may stay queued)."""
+        self._forget_arrived(state)
+        asked = {node for node, _ in state.pinned.values()}
+        partition = partition_of(state.grant.spec.master) if state.grant is not None else ""
+        known = self._nodes.get(partition)
+        hosts = frozenset(host for host, node in (known[0] if known else {}).items() if node in asked)
+        if hosts != state.told_coming:
+            state.told_coming = hosts
+            self._emit(PilotsComing(state.pool, hosts))
 
     async def _submit(self, state: PilotPool, grant: PoolGrant, cpus: int, mem: int, node: str = "") -> bool:
         spec = grant.spec

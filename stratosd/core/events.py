@@ -140,6 +140,17 @@ class PilotJobEnded(Timed):
 
 
 @dataclass(frozen=True, slots=True)
+class PilotsComing(Event):
+    """The hosts a pilot of ``pool`` was asked of (Slurm's --nodelist) that has not registered yet
+    (the whole set, replacing the last): tasks whose data is there wait for it past their
+    locality_wait, as the backend bounds a queued pilot's wait by its node wait."""
+
+    pool: str
+    #: canonical host names (each Slurm node by its name, host name and address).
+    hosts: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class ExecutorRoomEnded(Timed):
     """A room the core did not give back ended (Mesos refused or lost that task): the executor is that
     much smaller. (Its first room ending is the executor's end: PilotJobEnded.)"""

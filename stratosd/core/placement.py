@@ -338,6 +338,14 @@ def stop_pilots_if_cancelled(state: SchedulerState, job: Job) -> None:
                                               stimulus_id=state.stimulus))
 
 
+def on_pilots_coming(state: SchedulerState, e: ev.PilotsComing) -> None:
+    """Where the pool's pilots asked of a node are on their way now (see ``awaits_pilot``)."""
+    if e.hosts:
+        state.coming[PoolId(e.pool)] = e.hosts
+    else:
+        state.coming.pop(PoolId(e.pool), None)
+
+
 def on_pilot_start_failed(state: SchedulerState, e: ev.PilotStartFailed) -> None:
     """A pilot job ended without registering. While the pool has pilots, its tasks run on them;
     with none, every ``pilot_failures_before_lost`` failures in a row charge each pending task
@@ -632,9 +640,17 @@ def pick(state: SchedulerState, job: Job, host: str) -> Task | None:
         return None
     if head.history and shuns(state, job, head, host):
         return _first_not_shunning(state, job, host)
-    if not head.host_bytes or state.now - head.queued >= job.spec.locality_wait:
+    if not head.host_bytes or (state.now - head.queued >= job.spec.locality_wait
+                               and not awaits_pilot(state, job, head)):
         return head
     return None
+
+
+def awaits_pilot(state: SchedulerState, job: Job, task: Task) -> bool:
+    """Whether a pilot asked of a host holding ``task``'s data best is on its way (PilotsComing):
+    the task waits for it past its locality_wait (its backend gives up on a pilot that stays queued)."""
+    coming = state.coming.get(job.pool)
+    return coming is not None and any(host in coming for host in best_hosts(task.host_bytes))
 
 
 #: pending tasks looked at past one that shuns a host, for one that does not (bounds a pick).

@@ -97,6 +97,7 @@ _HANDLERS: dict[type[ev.Event], Callable[[SchedulerState, Any], None]] = {
     ev.TaskRunningReported: reports.on_running_reported,
     ev.DaemonStopping: reports.on_daemon_stopping,
     ev.PilotStartFailed: placement.on_pilot_start_failed,
+    ev.PilotsComing: placement.on_pilots_coming,
 }
 
 #: pilot jobs of a pool in a row that end without registering before its pending tasks are charged.
@@ -135,6 +136,8 @@ class SchedulerState:
         self.pilot_idle_release = pilot_idle_release
         #: pool -> (node, detail) of its pilot jobs that failed since one last registered.
         self.pilot_failures: dict[PoolId, list[tuple[str, str]]] = {}
+        #: pool -> the hosts a pilot of it is on its way to (PilotsComing): their tasks wait for it.
+        self.coming: dict[PoolId, frozenset[str]] = {}
         #: jobs by their current name, and by their journal key.
         self.jobs: dict[str, Job] = {}
         self.by_key: dict[int, Job] = {}

@@ -132,3 +132,26 @@ def test_on_a_shared_pool_each_pilot_takes_the_tasks_whose_data_is_on_its_node(s
                 placed.update({(names[a.job_key], a.task_id): hosts[a.host_id] for a in launches(actions)})
         state.handle(ev.Tick(float(now)))
     assert placed == wants
+
+
+def test_tasks_wait_past_their_locality_wait_for_a_pilot_on_its_way_to_their_data(state: SchedulerState) -> None:
+    """A pilot asked of h1 that has not registered yet (PilotsComing): h1's tasks wait for it rather than
+    run on h2's idle pilot once their locality_wait is up; when it is no longer coming (its backend gave
+    up on the node), they run on h2."""
+    pool = slurm_job(state, "a", locality_wait=3.0)
+    marked(state, "a", [{"h1": 10}, {"h1": 10}, {"h2": 10}])
+    state.handle(ev.PilotsComing(pool, frozenset({"h1", "10.0.0.1"})))
+    actions = state.handle(ev.HostAdded("slurm-2", pool, 2, 4096, "h2"))
+    assert [(a.host_id, a.task_id) for a in launches(actions)] == [("slurm-2", 2)]
+    end(state, "a", 2)
+    assert launches(state.handle(ev.Tick(30.0))) == []  # waited 28 s, past locality_wait: h1's pilot is coming
+    actions = state.handle(ev.PilotsComing(pool, frozenset()))
+    assert [(a.host_id, a.task_id) for a in launches(actions)] == [("slurm-2", 0), ("slurm-2", 1)]
+
+
+def test_a_pilot_coming_elsewhere_does_not_hold_tasks_back(state: SchedulerState) -> None:
+    pool = slurm_job(state, "a", locality_wait=3.0)
+    marked(state, "a", [{"h1": 10}])
+    state.handle(ev.PilotsComing(pool, frozenset({"h3"})))
+    state.handle(ev.HostAdded("slurm-2", pool, 1, 4096, "h2"))
+    assert [(a.host_id, a.task_id) for a in launches(state.handle(ev.Tick(6.0)))] == [("slurm-2", 0)]
