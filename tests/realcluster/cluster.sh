@@ -199,8 +199,12 @@ EOF
 # hjava HOST HEAP CLASS ARGS...: J=(java command line for a Hadoop class with HOST's configuration)
 hjava() {
   local h=$1 heap=$2; shift 2
+  mkdir -p "$S/tmp"
+  # jetty.home: the web server's scratch goes under "$jetty.home/work" when such a folder exists
+  # (unset: the working directory's, which for daemons started in / is /work on some machines);
+  # else under java.io.tmpdir. Both in the state directory, removed with it.
   J=(java "-Xmx$heap" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.net.preferIPv4Stack=true
-     "-Dhadoop.log.dir=$S/log" "-Dhadoop.home.dir=$C/hadoop" -Dhadoop.id.str=root
+     "-Djetty.home=$S" "-Djava.io.tmpdir=$S/tmp" "-Dhadoop.log.dir=$S/log" "-Dhadoop.home.dir=$C/hadoop" -Dhadoop.id.str=root
      -cp "$S/hdfs/conf/$h:$C/hadoop/webroot:$C/hadoop/jars/*" "$@")
 }
 slurm_conf() {
