@@ -19,7 +19,7 @@ from ._notes import Notes
 from ._proc import Process
 from ._routing import TaskOutputs
 from ._spawn import exec_simple_command, spawn, strip_markers, task_environment
-from ._usage import TreeMemory, disk_kb, inherited_bound_kb, session_pids
+from ._usage import TreeMemory, disk_kb, inherited_bound_kb, session_pids, tree_pids
 from .monitor import NEW_OUTPUT_WINDOW, monitor_loop, relaunch_commands
 from .spec import Relaunch, StopReason, TaskRecord, TaskSpec
 
@@ -185,9 +185,12 @@ class TaskRunner:
         if process is None or process.exited or self._loop is None:
             return
         spec = self.spec
-        # The first look, right after the spawn, reads the direct child alone: a scan of /proc for
-        # the session costs milliseconds, which every short task would pay.
-        self._memory.sample(session_pids(process.pid) if self._sampled else [process.pid])
+        # The first look, right after the spawn, reads the direct child alone; later ones its tree
+        # (the children lists: a few reads); once the samples are SAMPLE_MAX apart, the whole session
+        # (a scan of every process's stat, a millisecond or more, which every task of a few hundred
+        # milliseconds would pay three times over), which also finds descendants whose parent exited.
+        self._memory.sample(session_pids(process.pid) if self._sample_delay >= SAMPLE_MAX
+                            else tree_pids(process.pid) if self._sampled else [process.pid])
         self._sampled = True
         if self._cgroup is not None and self._cgroup.oom_kills() > 0:
             self._over_limit(StopReason.MEMORY_LIMIT, max(self._cgroup.peak_kb(), self._memory.current_sum_kb))

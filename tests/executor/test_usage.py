@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from stratos_executor._cgroup import _mounts, _own_cgroups
 from stratos_executor._usage import TreeMemory, memory_kb, session_of
@@ -53,3 +54,38 @@ def test_the_executors_bound_is_its_own_image_not_what_it_inherited_at_exec() ->
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert 0 < int(out.stdout) < 200 * 1024, out.stdout
+
+
+def test_a_tasks_tree_is_read_from_the_children_lists_and_its_session_finds_orphans_too(tmp_path: Path) -> None:
+    """tree_pids follows /proc/PID/task/TID/children (threads included); a process whose parent
+    exited leaves the tree but not the session, which the supervisor scans once samples are far
+    apart (see TaskRunner._sample)."""
+    import os
+    import time
+
+    from stratos_executor._usage import HAS_CHILDREN_LISTS, session_pids, tree_pids
+
+    assert HAS_CHILDREN_LISTS  # this project's kernels list them; without, tree_pids is the session scan
+    ready = tmp_path / "orphan"
+    # a child, and a grandchild started from a thread of a Python child; an orphan whose parent exits
+    script = ("import subprocess, threading, sys\n"
+              "t = threading.Thread(target=lambda: subprocess.Popen(['sleep', '30']))\n"
+              "t.start(); t.join(); sys.stdin.read()\n")
+    proc = subprocess.Popen(["setsid", "sh", "-c",
+                             f"(sleep 30 & echo $! > {ready}) ; {sys.executable} -c \"$0\"", script],
+                            stdin=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            tree = tree_pids(proc.pid)
+            if len(tree) >= 3 and ready.exists() and ready.read_text().strip():
+                break
+            time.sleep(0.05)
+        orphan = int(ready.read_text())
+        tree, session = tree_pids(proc.pid), session_pids(proc.pid)
+        assert len(tree) == 3 and tree[0] == proc.pid, tree  # sh, python, the thread's sleep
+        assert orphan not in tree and set(session) == {*tree, orphan}, (tree, session, orphan)
+        assert tree_pids(2**22 + 1) == []  # no such process
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait()
