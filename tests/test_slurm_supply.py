@@ -313,6 +313,14 @@ def test_pilots_go_to_the_data_nodes_and_fall_back_to_any_node_after_the_node_wa
         pilots.register_pool(pool, "slurm-201", "node01", 2, 512)
         backend._tell_coming(state)
         assert coming[-1] == frozenset({"n02", "node02", "10.1.0.12"})
+        # had Slurm started n02's and its pilot not registered within the node wait: not waited for
+        since = state.pinned["202"][1]
+        state.pilots["202"], state.pinned["202"] = "RUNNING", ("n02", since - 1.0)
+        backend._tell_coming(state)
+        assert coming[-1] == frozenset()
+        state.pilots["202"], state.pinned["202"] = "PENDING", ("n02", since)
+        backend._tell_coming(state)
+        assert coming[-1] == frozenset({"n02", "node02", "10.1.0.12"})
         backend.demand(pool, 5, 2, 3, (("10.1.0.12", 2), ("node01", 2), ("hdfs-only", 1)), 0.1)  # n01's busy
         calls.clear()
         await backend._supply(state)

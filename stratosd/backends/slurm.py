@@ -555,9 +555,11 @@ class SlurmBackend:
     def _tell_coming(self, state: PilotPool) -> None:
         """Tell the core where the pool's pilots asked of a node are on their way (PilotsComing), when
         that changed: the tasks whose data is there wait for them, not only their locality_wait (a
-        pilot takes seconds to start; the node wait bounds how long one may stay queued)."""
+        pilot takes seconds to start), for at most the node wait."""
         self._forget_arrived(state)
-        asked = {node for node, _ in state.pinned.values()}
+        # one started by Slurm that never registers is not waited for past the node wait either
+        now, wait = time.monotonic(), self._node_wait(state)
+        asked = {node for node, since in state.pinned.values() if now - since < wait}
         partition = partition_of(state.grant.spec.master) if state.grant is not None else ""
         known = self._nodes.get(partition)
         hosts = frozenset(host for host, node in (known[0] if known else {}).items() if node in asked)
