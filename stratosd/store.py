@@ -251,10 +251,7 @@ class Store:
         try:
             for a in journal:
                 if isinstance(a, act.SaveTasks):
-                    db.executemany(
-                        f"INSERT OR REPLACE INTO tasks ({_TASK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        [_task_row(a.job_key, t) for t in a.tasks],
-                    )
+                    self._save_tasks(a.job_key, a.tasks)
                 elif isinstance(a, act.SaveOutcome):
                     key = (a.job_key, a.task_id)
                     self._save_outcome(a, seqs.get(key))
@@ -302,6 +299,22 @@ class Store:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def _save_tasks(self, job_key: int, tasks: Sequence[Task]) -> None:
+        """Task rows; a task as submitted (pending, never started, nothing but its command and
+        locality) binds only those: a large submission's rows are most of its journal commit."""
+        fresh = [t for t in tasks if _is_fresh(t)]
+        if fresh:
+            self.db.executemany(
+                f"INSERT OR REPLACE INTO tasks ({_TASK_COLUMNS}) VALUES (?,?,?,?,{_FRESH_TASK_VALUES})",
+                [(job_key, t.task_id, t.call_id, t.command, json.dumps([t.marked, t.host_bytes]) if t.host_bytes
+                  else "") for t in fresh],
+            )
+        if len(fresh) < len(tasks):
+            self.db.executemany(
+                f"INSERT OR REPLACE INTO tasks ({_TASK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [_task_row(job_key, t) for t in tasks if not _is_fresh(t)],
+            )
 
     def _save_outcome(self, a: act.SaveOutcome, seq: int | None) -> None:
         rec = a.record
@@ -535,6 +548,17 @@ _JOB_COLUMNS = ("key, name, spec, pool, created, finished_at, cancelled, stream_
                 "after_key, hold, hold_reason")
 _TASK_COLUMNS = ("job_key, task_id, call_id, command, status, attempt, host, parent, children, kill_requested, "
                  "exit_code, signal, reason, started, ended, locality, reason_code, history")
+
+
+#: the columns after (job_key, task_id, call_id, command) of a task as submitted, and its locality.
+_FRESH_TASK_VALUES = f"'{Status.PENDING.value}',0,'',NULL,'',0,NULL,NULL,'',0,0,?,'{TaskEndReason.NONE.value}',''"
+
+
+def _is_fresh(t: Task) -> bool:
+    """Whether ``t`` is as submitted: its row is _FRESH_TASK_VALUES but for its command and locality."""
+    return (t.status is Status.PENDING and not t.attempt and not t.host and t.parent is None and not t.children
+            and not t.kill_requested and t.exit_code is None and t.signal is None and not t.reason
+            and not t.started and not t.ended and t.end is TaskEndReason.NONE and not t.history)
 
 
 def _task_row(job_key: int, t: Task) -> tuple[Any, ...]:

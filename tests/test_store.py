@@ -116,3 +116,23 @@ def test_result_pages_end_at_their_row_count_or_their_bytes_and_together_hold_ev
     assert [[row[0] for row in page] for page in store.results(1, 2, 10, rows=100, size=500)] == [
         [3], [4, 5, 6, 7, 8, 9], [10]]
     store.close()
+
+
+def test_a_task_as_submitted_is_journaled_with_the_row_every_task_gets(tmp_path: Path) -> None:
+    """Fresh tasks bind only their command and locality (the rest written as constants); their rows
+    are the ones the general path writes, and a task past submission still gets its own."""
+    from stratosd.core.model import Job, JobSpec, Task
+    from stratosd.core.types import TaskEndReason
+    from stratosd.store import _TASK_COLUMNS, _is_fresh, _task_row
+
+    store = Store(tmp_path / "journal.db")
+    job = Job(1, "demo", JobSpec(), "local", 1.0)
+    fresh = [Task(0, 2, "echo 'it''s' \"a b\" [x] ü"), Task(1, 2, "wc <[/dfs/a]>")]
+    fresh[1].host_bytes, fresh[1].marked = (("h1", 10), ("h2", 4)), 10
+    ran = Task(2, 2, "false")
+    ran.attempt, ran.host, ran.exit_code, ran.reason, ran.end = 1, "h1", 1, "exit code 1", TaskEndReason.EXITED
+    assert [_is_fresh(t) for t in (*fresh, ran)] == [True, True, False]
+    store.apply([act.SaveJob(job), act.SaveTasks(1, (*fresh, ran))])
+    rows = store.db.execute(f"SELECT {_TASK_COLUMNS} FROM tasks ORDER BY task_id").fetchall()
+    assert rows == [_task_row(1, t) for t in (*fresh, ran)]
+    store.close()
