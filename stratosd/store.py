@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import os
 import sqlite3
@@ -347,16 +348,17 @@ class Store:
         """What the placeholders of a submission's tasks stood for (task ``first_task_id`` on):
         each glob task's file, or each template task's values. Written after the tasks are
         committed; a journal written before this table existed just has no inputs."""
-        data: list[tuple[int, int, str | None, str | None]]
         if files:
-            data = [(job_key, first_task_id + i, f, None) for i, f in enumerate(files)]
+            sql = "INSERT OR REPLACE INTO task_inputs VALUES (?,?,?,NULL)"
+            data: Iterable[tuple[int, int, str]] = zip(itertools.repeat(job_key), itertools.count(first_task_id), files)
         elif rows:
-            data = [(job_key, first_task_id + i, None, json.dumps(list(r))) for i, r in enumerate(rows)]
+            sql = "INSERT OR REPLACE INTO task_inputs VALUES (?,?,NULL,?)"
+            data = zip(itertools.repeat(job_key), itertools.count(first_task_id), (json.dumps(list(r)) for r in rows))
         else:
             return
         self.db.execute("BEGIN")
         try:
-            self.db.executemany("INSERT OR REPLACE INTO task_inputs VALUES (?,?,?,?)", data)
+            self.db.executemany(sql, data)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
