@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import re
@@ -39,13 +40,36 @@ def fill_glob(template: str, paths: list[str], mount_prefix: str | None) -> list
 
 
 def glob_files(pattern: str, cwd: str) -> list[str]:
-    """The regular files matching ``pattern`` (relative to ``cwd`` unless absolute), sorted, as matched."""
-    return sorted(m for m in glob.glob(pattern, root_dir=cwd, recursive=True) if os.path.isfile(os.path.join(cwd, m)))
+    """The regular files matching ``pattern`` (relative to ``cwd`` unless absolute), sorted, as matched.
+
+    The usual pattern, wildcards in its last part and no ``**`` (`run*/snap_*.hdf5`), reads each
+    matching directory once with os.scandir, which gives each name's type with it: no ``stat`` per
+    match, which was a tenth of a 100,000-file submission. Names are matched as ``glob`` matches
+    them (fnmatch; hidden names only by a pattern that starts with a dot); other patterns go
+    through ``glob`` itself.
+    """
+    head, tail = os.path.split(pattern)
+    if "**" in pattern or not glob.has_magic(tail):
+        return sorted(m for m in glob.glob(pattern, root_dir=cwd, recursive=True)
+                      if os.path.isfile(os.path.join(cwd, m)))
+    matches = re.compile(fnmatch.translate(tail)).match
+    hidden = tail.startswith(".")
+    found: list[str] = []
+    for directory in glob.glob(head, root_dir=cwd) if glob.has_magic(head) else [head]:
+        try:
+            with os.scandir(os.path.join(cwd, directory)) as entries:
+                found.extend(os.path.join(directory, e.name) for e in entries
+                             if (hidden or e.name[0] != ".") and matches(e.name) and e.is_file())
+        except OSError:  # not a directory, gone, or not readable: no match there, as with glob
+            continue
+    return sorted(found)
 
 
 def command_for(template: str, match: str, cwd: str, mount_prefix: str | None) -> str:
     """The command for one matched file: `%f%` is the path as matched, shell-quoted when needed; a
     match on the HDFS mount is marked `<[ ]>` (by its absolute path), so its task is placed near its data."""
+    if not mount_prefix:
+        return template.replace(FILE_PLACEHOLDER, shell_path(match))
     absolute = os.path.normpath(os.path.join(cwd, match))
     word = marked(absolute, mount_prefix) if on_mount(absolute, mount_prefix) else shell_path(match)
     return template.replace(FILE_PLACEHOLDER, word)
