@@ -363,3 +363,21 @@ def test_the_jobs_longer_locality_wait_stretches_the_node_wait(tmp_path: Path) -
     assert daemon_settings.from_flag("slurm_node_wait", "2.5") == "2.5"
     with pytest.raises(InvalidJobSpec, match="slurm_node_wait must be"):
         daemon_settings.parse({"stratosd": {"slurm_node_wait": -1}})
+
+
+def test_a_new_pool_object_tells_the_core_where_pilots_are_coming_even_when_nowhere(tmp_path: Path) -> None:
+    """After a release (or a restart) the backend's pool starts afresh: its first word replaces
+    whatever the core last heard for that pool, so no task waits for a pilot nobody asked for."""
+    from stratosd.backends import slurm
+    from stratosd.backends.pilots import PilotsBackend
+    from stratosd.core.events import Event, PilotsComing
+    from stratosd.enroll import Enrollment
+
+    told: list[Event] = []
+    backend = slurm.SlurmBackend(PilotsBackend(told.append), meta=NoMeta(), executor_address="h:1",
+                                 log_dir=tmp_path, enrollment=Enrollment(tmp_path))
+    state = backend._pool("slurm/batch,2c,512M")
+    assert state is not None
+    backend._tell_coming(state)
+    backend._tell_coming(state)
+    assert told == [PilotsComing("slurm/batch,2c,512M", frozenset())]

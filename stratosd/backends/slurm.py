@@ -175,8 +175,9 @@ class PilotPool:
     pinned: dict[str, tuple[str, float]] = field(default_factory=dict)
     #: nodes a pilot could not be had on lately -> until when (time.monotonic()) none is asked of them.
     unavailable: dict[str, float] = field(default_factory=dict)
-    #: the hosts of ``pinned`` the core was last told of (PilotsComing).
-    told_coming: frozenset[str] = frozenset()
+    #: the hosts of ``pinned`` the core was last told of (PilotsComing); None: not told yet (a new
+    #: pool object, after a release or a restart: the core may still hold an older word).
+    told_coming: frozenset[str] | None = None
 
     @property
     def label(self) -> str:

@@ -281,6 +281,7 @@ def tell_demand(state: SchedulerState, keys: set[int]) -> None:
         jobs = pool_jobs(state, pool)
         if not jobs and not pool.shared:
             state.demand.pop(pool, None)
+            state.coming.pop(pool, None)
             continue
         # a job whose tasks wait for another (after=) asks for no pilots until it is released
         pending = sum(0 if job.held else job.counts[Status.PENDING] for job in jobs)
@@ -294,6 +295,7 @@ def tell_demand(state: SchedulerState, keys: set[int]) -> None:
                                                 stimulus_id=state.stimulus))
         if not jobs:
             state.demand.pop(pool, None)
+            state.coming.pop(pool, None)
 
 
 #: at most this many hosts in a pool's demand (the largest shares): pilots are few, sbatch calls cost.

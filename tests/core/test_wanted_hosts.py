@@ -155,3 +155,13 @@ def test_a_pilot_coming_elsewhere_does_not_hold_tasks_back(state: SchedulerState
     state.handle(ev.PilotsComing(pool, frozenset({"h3"})))
     state.handle(ev.HostAdded("slurm-2", pool, 1, 4096, "h2"))
     assert [(a.host_id, a.task_id) for a in launches(state.handle(ev.Tick(6.0)))] == [("slurm-2", 0)]
+
+
+def test_a_pool_left_by_its_last_job_forgets_where_pilots_were_coming(state: SchedulerState) -> None:
+    pool = slurm_job(state, "a", locality_wait=3.0)
+    marked(state, "a", [{"h1": 10}])
+    state.handle(ev.PilotsComing(pool, frozenset({"h1"})))
+    reply(state.handle(ev.CancelRequested(next(_ids), "a", None)))
+    assert pool in state.coming  # the job is still there
+    reply(state.handle(ev.RemoveJobRequested(next(_ids), "a")))
+    assert pool not in state.coming
