@@ -304,17 +304,20 @@ class Store:
     def _save_tasks(self, job_key: int, tasks: Sequence[Task]) -> None:
         """Task rows; a task as submitted (pending, never started, nothing but its command and
         locality) binds only those: a large submission's rows are most of its journal commit."""
-        fresh = [t for t in tasks if _is_fresh(t)]
+        fresh: list[Task] = []
+        other: list[Task] = []
+        for t in tasks:
+            (fresh if _is_fresh(t) else other).append(t)
         if fresh:
             self.db.executemany(
                 f"INSERT OR REPLACE INTO tasks ({_TASK_COLUMNS}) VALUES (?,?,?,?,{_FRESH_TASK_VALUES})",
                 [(job_key, t.task_id, t.call_id, t.command, json.dumps([t.marked, t.host_bytes]) if t.host_bytes
                   else "") for t in fresh],
             )
-        if len(fresh) < len(tasks):
+        if other:
             self.db.executemany(
                 f"INSERT OR REPLACE INTO tasks ({_TASK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [_task_row(job_key, t) for t in tasks if not _is_fresh(t)],
+                [_task_row(job_key, t) for t in other],
             )
 
     def _save_outcome(self, a: act.SaveOutcome, seq: int | None) -> None:

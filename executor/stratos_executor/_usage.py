@@ -81,6 +81,10 @@ def session_pids(sid: int, proc: str = "/proc") -> list[int]:
     return found
 
 
+#: whether this kernel lists each thread's children (CONFIG_PROC_CHILDREN).
+HAS_CHILDREN_LISTS = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
 def tree_pids(root: int, proc: str = "/proc") -> list[int]:
     """``root`` and its live descendants, by the kernel's lists of each thread's children
     (``/proc/PID/task/TID/children``): a few reads for a task's few processes, where a session
@@ -110,10 +114,6 @@ def tree_pids(root: int, proc: str = "/proc") -> list[int]:
             finally:
                 os.close(fd)
     return found
-
-
-#: whether this kernel lists each thread's children (CONFIG_PROC_CHILDREN).
-HAS_CHILDREN_LISTS = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
 
 
 def session_of(stat: bytes) -> int | None:

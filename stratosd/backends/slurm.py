@@ -180,6 +180,11 @@ class PilotPool:
     told_coming: frozenset[str] | None = None
 
     @property
+    def partition(self) -> str:
+        """The Slurm partition its pilots are asked of ("" before the core's first ReviveOffers)."""
+        return partition_of(self.grant.spec.master) if self.grant is not None else ""
+
+    @property
     def label(self) -> str:
         """What names its pilot jobs and their log files: the job's name, or the shared pool's."""
         if self.job_key is None:
@@ -503,8 +508,7 @@ class SlurmBackend:
             del state.unavailable[node]
         if not state.wanted or count <= 0:
             return []
-        partition = partition_of(state.grant.spec.master) if state.grant is not None else ""
-        nodes = await self._node_map(partition)
+        nodes = await self._node_map(state.partition)
         # one pilot per node is asked for: not where one is queued, nor where a pilot of the pool stands
         # (its tasks run one after the other there; more pilots go where Slurm has room)
         standing = {nodes.get(canonical_host(p.host)) for p in self.pilots.pools_pilots(state.pool)}
@@ -561,8 +565,7 @@ class SlurmBackend:
         # one started by Slurm that never registers is not waited for past the node wait either
         now, wait = time.monotonic(), self._node_wait(state)
         asked = {node for node, since in state.pinned.values() if now - since < wait}
-        partition = partition_of(state.grant.spec.master) if state.grant is not None else ""
-        known = self._nodes.get(partition)
+        known = self._nodes.get(state.partition)
         hosts = frozenset(host for host, node in (known[0] if known else {}).items() if node in asked)
         if hosts != state.told_coming:
             state.told_coming = hosts

@@ -279,23 +279,25 @@ def tell_demand(state: SchedulerState, keys: set[int]) -> None:
         if not pool.kind.cluster:
             continue
         jobs = pool_jobs(state, pool)
-        if not jobs and not pool.shared:
-            state.demand.pop(pool, None)
-            state.coming.pop(pool, None)
-            continue
-        # a job whose tasks wait for another (after=) asks for no pilots until it is released
-        pending = sum(0 if job.held else job.counts[Status.PENDING] for job in jobs)
-        running = sum(job.counts[Status.RUNNING] for job in jobs)
-        max_pilots = max((job.spec.max_pilots for job in jobs if job.unended), default=0)
-        hosts, wait = wanted_hosts(state, pool, jobs) if pool.kind is PoolKind.SLURM and pending else ((), 0.0)
-        now = (pending, running, max_pilots, hosts, wait)
-        if state.demand.get(pool) != now:
-            state.demand[pool] = now
-            state.effects.append(act.PoolDemand(pool, pending, running, max_pilots, hosts, wait,
-                                                stimulus_id=state.stimulus))
+        if jobs or pool.shared:  # a shared pool's backend is told when its last job has gone
+            tell_pool_demand(state, pool, jobs)
         if not jobs:
             state.demand.pop(pool, None)
             state.coming.pop(pool, None)
+
+
+def tell_pool_demand(state: SchedulerState, pool: PoolId, jobs: list[Job]) -> None:
+    """PoolDemand for ``pool``'s jobs, when it differs from what its backend was last told."""
+    # a job whose tasks wait for another (after=) asks for no pilots until it is released
+    pending = sum(0 if job.held else job.counts[Status.PENDING] for job in jobs)
+    running = sum(job.counts[Status.RUNNING] for job in jobs)
+    max_pilots = max((job.spec.max_pilots for job in jobs if job.unended), default=0)
+    hosts, wait = wanted_hosts(state, pool, jobs) if pool.kind is PoolKind.SLURM and pending else ((), 0.0)
+    now = (pending, running, max_pilots, hosts, wait)
+    if state.demand.get(pool) != now:
+        state.demand[pool] = now
+        state.effects.append(act.PoolDemand(pool, pending, running, max_pilots, hosts, wait,
+                                            stimulus_id=state.stimulus))
 
 
 #: at most this many hosts in a pool's demand (the largest shares): pilots are few, sbatch calls cost.
