@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import itertools
 import logging
@@ -49,6 +50,12 @@ TASK_PAGE = 1000
 FAILED_IDS_SHOWN = 1000
 #: RemoveJobs replies kept for retries.
 RECENT_REMOVALS = 100
+#: tasks per part of a large submission: one core step and commit of this many takes about 20 ms here.
+SUBMIT_PART = 5_000
+#: seconds the daemon serves other calls between two parts. A gRPC call needs a few turns of the
+#: event loop (its arrival, its request, its answer): with parts back to back each turn waited for
+#: a part, and a Status call took three parts' time.
+PART_GAP = 0.003
 
 logger = logging.getLogger("stratosd.servicer")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -95,6 +102,76 @@ def _streaming(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Prepared:
+    """A submission's commands, with each one's file (glob) or values (template), blank ones dropped."""
+
+    commands: list[str]
+    files: list[str]
+    rows: list[list[str]]
+
+
+def _prepare(header: pb.SubmitHeader, cwd: str, items: list[str], rows: list[list[str]], mount: str | None,
+             found: dict[str, list[str]]) -> Prepared:
+    """Expand and check a submission's commands (a glob is listed here)."""
+    if any("\0" in item for item in items):
+        raise InvalidSubmission("the working directory or a pattern contains a NUL byte.")
+    files: list[str] = []
+    if header.kind == pb.GLOB:
+        commands = expand.expand_glob(header.template, items, cwd, mount, found, files, header.follow)
+    elif header.kind == pb.TEMPLATE:
+        commands = expand.expand_template(header.template, rows)
+    elif header.kind == pb.PLAIN:
+        commands, rows = items, []
+    else:
+        raise InvalidSubmission("the submission's kind must be PLAIN, GLOB or TEMPLATE.")
+    if header.kind != pb.TEMPLATE:
+        rows = []
+    if any("\0" in c for c in commands):
+        raise InvalidSubmission("a command contains a NUL byte, which no shell command can hold.")
+    if not all(map(str.strip, commands)):  # a blank command is no task: its file or values go with it
+        kept = [i for i, c in enumerate(commands) if c.strip()]
+        commands = [commands[i] for i in kept]
+        files = [files[i] for i in kept] if files else files
+        rows = [rows[i] for i in kept] if rows else rows
+    return Prepared(commands, files, rows)
+
+
+def _part_reply(answer: Submitted) -> pb.SubmitReply:
+    return pb.SubmitReply(call_id=answer.call_id, first_task_id=answer.first_task_id, count=answer.task_count,
+                          warnings=answer.warnings, following=answer.follow_id >= 0,
+                          follow_id=max(0, answer.follow_id))
+
+
+def _whole_reply(parts: list[pb.SubmitReply]) -> pb.SubmitReply:
+    """The reply to a submission applied in ``parts``: its tasks' ids as one run, or as ranges."""
+    runs: list[list[int]] = []
+    for part in parts:
+        if runs and runs[-1][0] + runs[-1][1] == part.first_task_id:
+            runs[-1][1] += part.count
+        elif part.count or not runs:
+            runs.append([part.first_task_id, part.count])
+    first = parts[0]
+    reply = pb.SubmitReply(call_id=first.call_id, first_task_id=runs[0][0], count=sum(p.count for p in parts),
+                           warnings=first.warnings, following=first.following, follow_id=first.follow_id)
+    if len(runs) > 1:
+        reply.ranges.extend(pb.TaskRange(first=f, count=c) for f, c in runs)
+    return reply
+
+
+def _last_part(whole: pb.SubmitReply, count: int) -> pb.SubmitReply:
+    """The last part's own reply, from the whole submission's: its tasks end the last run of ids."""
+    end = (whole.ranges[-1].first + whole.ranges[-1].count) if whole.ranges else whole.first_task_id + whole.count
+    return pb.SubmitReply(call_id=whole.call_id, first_task_id=end - count, count=count)
+
+
+def _recorder(done: tuple[pb.SubmitReply, ...], last: bool) -> Callable[[Submitted], pb.SubmitReply]:
+    """How a part's answer is recorded: a part's own reply, or (the last) the whole submission's."""
+    if not last:
+        return _part_reply
+    return lambda answer: _whole_reply([*done, _part_reply(answer)])
+
+
 class Servicer(pb_grpc.StratosServicer):
     def __init__(self, runtime: Runtime, *, on_shutdown: Callable[[], Awaitable[None]],
                  doctor: Doctor | None = None, enrollment: Enrollment | None = None) -> None:
@@ -111,6 +188,8 @@ class Servicer(pb_grpc.StratosServicer):
         self._in_flight: dict[str, asyncio.Future[bytes]] = {}
         #: replies of recent RemoveJobs calls by client request id (oldest first), for their retries.
         self._removals: dict[str, pb.RemoveJobsReply] = {}
+        #: submissions being applied (held: a client that left does not stop them).
+        self._applying: set[asyncio.Future[pb.SubmitReply]] = set()
 
     async def _once(self, request_id: str, method: str, reply_type: type[M], req: ev.Request[R],
                     encode: Callable[[R], M]) -> M:
@@ -281,47 +360,61 @@ class Servicer(pb_grpc.StratosServicer):
         if header.request_id and (stored := self.store.request_reply(header.request_id)) is not None:
             return pb.SubmitReply.FromString(stored[1])  # a retry of an applied submission: its reply
         cwd = header.cwd or "/"
-        if "\0" in cwd or any("\0" in item for item in items):
+        if "\0" in cwd:
             raise InvalidSubmission("the working directory or a pattern contains a NUL byte.")
         if not os.path.isabs(cwd):
             raise InvalidSubmission(f"the working directory {cwd!r} must be absolute.")
         job = self.state.job(header.job_id)
         mount = job.spec.hdfs_mount if job.spec.hdfs else None
         notes: list[str] = []
-        files: list[str] = []
         follow: ev.FollowPlan | None = None
         if header.follow and (header.kind != pb.GLOB or header.mode != pb.STREAM):
             raise InvalidSubmission("follow=True follows glob patterns: use it with glob_stream().")
         if header.follow and any(p.startswith("hdfs://") for p in items):
             raise InvalidSubmission("follow=True scans patterns on this machine's file systems, not hdfs:// URLs: "
                                     f"follow the mounted path instead (under {job.spec.hdfs_mount}).")
-        if header.kind == pb.GLOB:
-            found = await self._hdfs_globs(job, items)
-            commands = await asyncio.to_thread(expand.expand_glob, header.template, items, cwd, mount, found, files,
-                                               header.follow)
-            if header.follow:
-                follow = ev.FollowPlan(tuple(items), header.template, mount or "", tuple(files))
-        elif header.kind == pb.TEMPLATE:
-            commands = expand.expand_template(header.template, rows)
-        elif header.kind == pb.PLAIN:
-            commands = items
-        else:
-            raise InvalidSubmission("the submission's kind must be PLAIN, GLOB or TEMPLATE.")
-        if any("\0" in c for c in commands):
-            raise InvalidSubmission("a command contains a NUL byte, which no shell command can hold.")
+        found = await self._hdfs_globs(job, items) if header.kind == pb.GLOB else {}
+        # In a thread: a million commands take seconds to expand and check, and RPCs go on meanwhile.
+        work = await asyncio.to_thread(_prepare, header, cwd, items, rows, mount, found)
+        if header.follow:
+            follow = ev.FollowPlan(tuple(items), header.template, mount or "", tuple(work.files))
         mode: CallMode = "stream" if header.mode == pb.STREAM else "batch"
-        env = dict(header.env)
-        locality = await self._locality(job, commands, notes)
-        req = ev.SubmitRequested(ev.UNSENT, header.job_id, mode, cwd, env, commands, time.time(), locality,
-                                 tuple(notes), follow)
+        locality = await self._locality(job, work.commands, notes)
+        req = ev.SubmitRequested(ev.UNSENT, header.job_id, mode, cwd, dict(header.env), work.commands, time.time(),
+                                 locality, tuple(notes), follow)
+        # Shielded: once the commands are here the submission is applied whole, even when the
+        # client goes away between two of its parts.
+        applying = asyncio.ensure_future(self._apply(job, header.request_id, req, work))
+        self._applying.add(applying)
+        applying.add_done_callback(self._applying.discard)
+        return await asyncio.shield(applying)
 
-        def encode(answer: Submitted) -> pb.SubmitReply:
-            return pb.SubmitReply(call_id=answer.call_id, first_task_id=answer.first_task_id,
-                                  count=answer.task_count, warnings=answer.warnings,
-                                  following=answer.follow_id >= 0, follow_id=max(0, answer.follow_id))
+    async def _apply(self, job: Job, request_id: str, req: ev.SubmitRequested, work: Prepared) -> pb.SubmitReply:
+        """Apply a submission in parts of SUBMIT_PART tasks, each its own core step and commit, so
+        the daemon answers other calls between them (a million tasks take seconds to journal).
 
-        reply = await self._once(header.request_id, "Submit", pb.SubmitReply, req, encode)
-        self._save_inputs(job, reply, files, rows if header.kind == pb.TEMPLATE else [])
+        Each part is applied at most once: with a client request id, part k is recorded under
+        ``ID#k`` and the last one under ``ID`` itself with the whole submission's reply, so a retry
+        after a crash mid-way adds only the parts still missing. A followed glob is one part.
+        """
+        size = len(req.commands) if req.follow is not None else SUBMIT_PART
+        starts = range(0, max(1, len(req.commands)), max(1, size))
+        parts: list[pb.SubmitReply] = []
+        for number, start in enumerate(starts):
+            if number:
+                await asyncio.sleep(PART_GAP)
+            stop = start + size
+            last = number == len(starts) - 1
+            part = req if len(starts) == 1 else dataclasses.replace(
+                req, commands=req.commands[start:stop], now=time.time(),
+                locality=None if req.locality is None else req.locality[start:stop],
+                notes=req.notes if number == 0 else (), call_id=parts[0].call_id if parts else None)
+            reply = await self._once(
+                request_id if last or not request_id else f"{request_id}#{number}", "Submit", pb.SubmitReply, part,
+                _recorder(tuple(parts), last))
+            own = _last_part(reply, len(part.commands)) if last else reply
+            parts.append(own)
+            self._save_inputs(job, own, work.files[start:stop], work.rows[start:stop])
         return reply
 
     def _save_inputs(self, job: Job, reply: pb.SubmitReply, files: list[str], rows: list[list[str]]) -> None:

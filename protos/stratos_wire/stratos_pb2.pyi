@@ -502,20 +502,30 @@ class SubmitChunk(_message.Message):
     def __init__(self, header: _Optional[_Union[SubmitHeader, _Mapping]] = ..., items: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[ParamRow, _Mapping]]] = ...) -> None: ...
 
 class SubmitReply(_message.Message):
-    __slots__ = ("call_id", "first_task_id", "count", "warnings", "following", "follow_id")
+    __slots__ = ("call_id", "first_task_id", "count", "warnings", "following", "follow_id", "ranges")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     FIRST_TASK_ID_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     FOLLOWING_FIELD_NUMBER: _ClassVar[int]
     FOLLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    RANGES_FIELD_NUMBER: _ClassVar[int]
     call_id: int
     first_task_id: int
     count: int
     warnings: _containers.RepeatedScalarFieldContainer[str]
     following: bool
     follow_id: int
-    def __init__(self, call_id: _Optional[int] = ..., first_task_id: _Optional[int] = ..., count: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., following: _Optional[bool] = ..., follow_id: _Optional[int] = ...) -> None: ...
+    ranges: _containers.RepeatedCompositeFieldContainer[TaskRange]
+    def __init__(self, call_id: _Optional[int] = ..., first_task_id: _Optional[int] = ..., count: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ..., following: _Optional[bool] = ..., follow_id: _Optional[int] = ..., ranges: _Optional[_Iterable[_Union[TaskRange, _Mapping]]] = ...) -> None: ...
+
+class TaskRange(_message.Message):
+    __slots__ = ("first", "count")
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    first: int
+    count: int
+    def __init__(self, first: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
 
 class FollowInfo(_message.Message):
     __slots__ = ("follow_id", "patterns", "state", "files", "reason", "call_id")

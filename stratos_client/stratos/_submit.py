@@ -205,6 +205,14 @@ def make_chunks(
         yield pb.SubmitChunk(rows=[pb.ParamRow(values=row) for row in row_part])
 
 
+def task_ids(reply: pb.SubmitReply) -> Sequence[int]:
+    """The ids of a submission's tasks, in submission order: one run of ids, or (a large
+    submission that another call's tasks joined while it was applied) the runs ``ranges`` lists."""
+    if not reply.ranges:
+        return range(reply.first_task_id, reply.first_task_id + reply.count)
+    return [i for run in reply.ranges for i in range(run.first, run.first + run.count)]
+
+
 def submit(
     conn: Connection,
     job_id: str,

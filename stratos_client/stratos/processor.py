@@ -12,7 +12,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
@@ -21,7 +21,7 @@ from stratos_wire import stratos_pb2 as pb
 
 from . import _results
 from ._connection import Connection, connect
-from ._submit import Commands, Params, normalize_params, normalize_patterns, split_commands, submit
+from ._submit import Commands, Params, normalize_params, normalize_patterns, split_commands, submit, task_ids
 from ._waiting import wait_until_done
 from .errors import HandleDetached, JobIdInUse, MissingDependency, StratosError
 from .records import STATUS_WORDS, BatchSummary, FailedTask, JobReport, Progress, TaskResult, TaskStory
@@ -130,12 +130,12 @@ def batch_problems(progress: Progress, unquoted: AbstractSet[int] = frozenset())
     return problems
 
 
-def _unquoted_rows(template: str, rows: list[list[str]], first_task_id: int) -> set[int]:
-    """Ids of the tasks (rows in order from ``first_task_id``) whose ``%c%`` values hold characters
+def _unquoted_rows(template: str, rows: list[list[str]], ids: Sequence[int]) -> set[int]:
+    """Ids of the tasks (``ids``: the rows' tasks, in order) whose ``%c%`` values hold characters
     the shell interprets: the tasks a "No such file" or exit 127 may come from word splitting."""
     kinds = _PLACEHOLDER.findall(template)
     return {
-        first_task_id + number for number, row in enumerate(rows)
+        task_id for task_id, row in zip(ids, rows, strict=False)
         if any(kind == "%c%" and not _SHELL_SAFE.fullmatch(value) for kind, value in zip(kinds, row, strict=False))
     }
 
@@ -452,7 +452,7 @@ class Processor:
         summary = BatchSummary(progress.counts, job_id=self.job_id, call_id=reply.call_id,
                                failed_ids=self._failed_ids(reply.call_id, progress),
                                elapsed=time.monotonic() - started)
-        unquoted = _unquoted_rows(template, rows or [], reply.first_task_id) if kind == pb.TEMPLATE else set()
+        unquoted = _unquoted_rows(template, rows or [], task_ids(reply)) if kind == pb.TEMPLATE else set()
         problems = batch_problems(progress, unquoted)
         # One record: the counts, time and rate, then what went wrong (failed ids, at most ten).
         if problems:

@@ -6,13 +6,13 @@ A thin handle (job id + connection): every method is one RPC, so several scripts
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from stratos_wire import stratos_pb2 as pb
 
 from ._connection import Connection
-from ._submit import Commands, split_commands, submit
+from ._submit import Commands, split_commands, submit, task_ids
 from ._waiting import say_tasks_keep_running, wait_until_done
 from .records import Progress, TaskDetails, TaskReport, TaskStory
 
@@ -64,7 +64,7 @@ class Stream:
         self.add(commands)
         return self
 
-    def add(self, commands: Commands) -> range:
+    def add(self, commands: Commands) -> Sequence[int]:
         """Add tasks to the job without waiting for them.
 
         Args:
@@ -72,7 +72,8 @@ class Stream:
                 list of commands (semicolons inside a command are kept).
 
         Returns:
-            The ids of the new tasks.
+            The ids of the new tasks, in order (a range, unless another submission's tasks took
+            ids between two parts of a large one).
 
         Raises:
             InvalidSubmission: there is no command, or one is not a string.
@@ -83,7 +84,7 @@ class Stream:
         )
         if self._calls is not None:
             self._calls.append(reply.call_id)
-        return range(reply.first_task_id, reply.first_task_id + reply.count)
+        return task_ids(reply)
 
     def kill(self, task_id: int, *more: int) -> int:
         """Stop tasks; a killed task is not run again.

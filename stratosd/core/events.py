@@ -209,6 +209,9 @@ class SubmitRequested(Request[Submitted], Timed):
     notes: tuple[str, ...] = ()
     #: follow the patterns: files that appear later become tasks of this call too.
     follow: FollowPlan | None = None
+    #: a later part of a submission too large for one step: its tasks join this call, which the
+    #: first part made (None: the submission, or its first part, makes a new call).
+    call_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

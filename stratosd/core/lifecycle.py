@@ -125,6 +125,9 @@ def on_create_job(state: SchedulerState, e: ev.CreateJobRequested) -> None:
 
 def on_submit(state: SchedulerState, e: ev.SubmitRequested) -> None:
     job = state.job(e.name)
+    if e.call_id is not None:
+        _on_submit_part(state, job, e)
+        return
     commands = [c for c in e.commands if c.strip()]
     if not commands and e.follow is None:
         raise InvalidSubmission("the submission holds no command: nothing to run.")
@@ -159,6 +162,27 @@ def on_submit(state: SchedulerState, e: ev.SubmitRequested) -> None:
     follow_id = -1 if e.follow is None else follows.start(state, job, call, e.follow, first).follow_id
     after.fail_pending(state, job)  # a job whose awaited job failed runs nothing more
     state.reply(e, Submitted(call.call_id, first, len(commands), warnings, follow_id))
+
+
+def _on_submit_part(state: SchedulerState, job: Job, e: ev.SubmitRequested) -> None:
+    """A later part of a large submission: its tasks join the call its first part made.
+
+    The parts are separate steps so the daemon answers other calls between them; the tasks of
+    the parts already added are queued (and may run) meanwhile. A cancel of the call or job that
+    came between the parts reaches the rest too: those tasks are added killed, so each command
+    of the submission still has a task and a record.
+    """
+    assert e.call_id is not None
+    if not 0 <= e.call_id < len(job.calls) or e.follow is not None:
+        raise InvalidSubmission(f"job {job.name} has no submission call {e.call_id} to add tasks to.")
+    call = job.calls[e.call_id]
+    commands = [c for c in e.commands if c.strip()]
+    locality = e.locality if e.locality is not None and len(e.locality) == len(commands) else None
+    first = add_tasks(state, job, call, commands, e.now, locality)
+    if call.cancelled:
+        kill(state, job, job.tasks[first:])
+    after.fail_pending(state, job)
+    state.reply(e, Submitted(call.call_id, first, len(commands), []))
 
 
 def add_tasks(state: SchedulerState, job: Job, call: Call, commands: list[str], now: float,
@@ -204,10 +228,13 @@ def on_cancel(state: SchedulerState, e: ev.CancelRequested) -> None:
         targets = [t for t in job.tasks if t.status not in TERMINAL]
         job.cancelled = True
         state.diff.job(job)
+        for call in job.calls:
+            call.cancelled = True
     else:
         if not 0 <= e.call_id < len(job.calls):
             raise InvalidSubmission(f"job {job.name} has no submission call {e.call_id}.")
         targets = [t for t in job.tasks if t.call_id == e.call_id and t.status not in TERMINAL]
+        job.calls[e.call_id].cancelled = True
     follows.stop(state, job, None, "the job was cancelled" if e.call_id is None else "its call was cancelled",
                  call_id=e.call_id)
     state.reply(e, kill(state, job, targets))

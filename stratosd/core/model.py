@@ -100,6 +100,9 @@ class Call:
     roots: list[int] = field(default_factory=list)
     #: ... and the index of the first root whose results are not yet published.
     next_root: int = 0
+    #: a cancel reached the call (or its job): parts of its submission still to come add their
+    #: tasks killed, so a cancel during a large submission stops all of it.
+    cancelled: bool = False
 
 
 @dataclass(slots=True)

@@ -25,6 +25,7 @@ import pytest
 from stratos import DaemonStopped, DaemonUnavailable, Processor, Settings, _connection
 from stratos._submit import submit
 from stratos_wire import stratos_pb2 as pb
+from stratosd.servicer import SUBMIT_PART
 from tests.daemon import Daemon, wait_for
 from tests.integration.ctl_helpers import REPO, STRATOSCTL
 from tests.rpc import stratos_stub
@@ -248,6 +249,24 @@ def test_submit_retried_after_a_crash_between_commit_and_reply_creates_its_tasks
     assert job.wait()
     assert sorted(job.get_results()) == ["a\n", "b\n"]
     assert [t.command for t in job.stream.tasks()] == ["echo a", "echo b"]
+
+
+def test_a_large_submission_cut_by_a_crash_between_its_parts_is_completed_by_the_retry(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon applies a large submission in parts; it dies after the first part's commit. The
+    client's retry (to the daemon it restarts) adds only the missing parts: every command once."""
+    faulty = _faulty_daemon(home, "submit-after-commit", monkeypatch)
+    Processor(job_id="open")  # the big job runs after it, so its tasks wait: none starts
+    job = Processor(job_id="big", after="open")
+    commands = [f"echo {i}" for i in range(2 * SUBMIT_PART + 7)]
+    reply = submit(job._conn, "big", pb.PLAIN, pb.STREAM, items=commands)
+    assert faulty.proc is not None and faulty.proc.wait(30) == 137  # it died after the first part
+    home.pid()
+    assert (reply.call_id, reply.first_task_id, reply.count, list(reply.ranges)) == (0, 0, len(commands), [])
+    assert job.status().total == len(commands)
+    assert [t.command for t in job.stream.tasks()] == commands
+    assert {t.call_id for t in job.stream.tasks()} == {0}
 
 
 def test_create_job_retried_after_a_crash_between_commit_and_reply_creates_one_job(
