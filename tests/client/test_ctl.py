@@ -185,6 +185,10 @@ def test_add_kill_cancel_rm(job: FakeStratos, capsys: pytest.CaptureFixture[str]
     job.submit_reply = pb.SubmitReply(first_task_id=11, count=2)
     assert _run(capsys, "add", "demo", "echo a; echo b", "echo c")[1] == "added 2 tasks (11-12)\n"
     assert job.submissions[-1].items == ["echo a; echo b", "echo c"]
+    job.submit_reply = pb.SubmitReply(first_task_id=11, count=3, ranges=[pb.TaskRange(first=11, count=2),
+                                                                          pb.TaskRange(first=14, count=1)])
+    assert _run(capsys, "add", "demo", "echo a; echo b", "echo c")[1] == "added 3 tasks (11-14, with gaps)\n"
+    assert json.loads(_run(capsys, "--json", "add", "demo", "x")[1])["task_ids"] == [11, 12, 14]
     job.task_detail = pb.TaskDetail(summary=pb.TaskSummary(status="running"))
     assert _run(capsys, "kill", "demo", "3", "4")[1] == "killed 2 tasks\n"
     assert _run(capsys, "kill", "demo")[1] == "killed 5 tasks\n"
