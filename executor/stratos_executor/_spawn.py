@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import signal
+import threading
 from collections.abc import Mapping, Sequence
 
 from .spec import TaskSpec
@@ -69,6 +70,28 @@ def exec_simple_command(command: str) -> str:
     return "exec " + text
 
 
+#: a word the shell passes on as it is: no quote, expansion, glob, tilde, comment or operator in it.
+_LITERAL_WORD = re.compile(r"[A-Za-z0-9_./+,:@%=-]+")
+
+
+def direct_argv(command: str) -> list[str] | None:
+    """The argv of a command that runs one program with literal words (`wc -c run1/snap_002.hdf5`);
+    None for anything the shell must interpret. The program is looked up in the task's ``PATH``
+    (:func:`spawn`); a task whose environment has none keeps the shell's default path.
+
+    Such a command runs without a shell: the same process the shell would start, one exec
+    instead of two (a shell's start cost more than ``wc -c`` itself). Conservative as
+    :func:`exec_simple_command`, and stricter: every word is literal, so splitting at blanks
+    is exactly the shell's splitting.
+    """
+    words = command.split()
+    if not words or "\n" in command or any(not _LITERAL_WORD.fullmatch(w) for w in words):
+        return None
+    if words[0] in _SHELL_WORDS or "=" in words[0] or not _PROGRAM_WORD.fullmatch(words[0]):
+        return None
+    return words
+
+
 def task_environment(spec: TaskSpec) -> dict[str, str]:
     """The task's environment: ``spec.env``, thread limits, and the ``STRATOS_*`` identifiers."""
     env = dict(spec.env)
@@ -117,42 +140,80 @@ def spawn(
     process is close-on-exec (Python and the libraries it loads open them so; what the
     process inherited is marked at the first spawn). Signals Python ignores (SIGPIPE,
     SIGXFSZ) are reset to their defaults, as ``subprocess`` does. posix_spawn cannot
-    change directory in Python, so a shell does: ``sh -c SCRIPT`` gets ``cd`` prepended,
-    anything else is started through ``sh``. A missing ``cwd`` or program raises
-    FileNotFoundError, as with ``subprocess``; should the directory vanish in between, the
-    child exits with 127 and the shell's message. The caller must reap the pid (``_proc.Process``).
+    change directory in Python: ``sh -c SCRIPT`` gets ``cd`` prepended (its ``PWD`` is then
+    ``cwd``), anything else is started from ``cwd`` with ``PWD`` set to it (:func:`_start_in`).
+    A missing ``cwd`` or program raises FileNotFoundError, as with ``subprocess``; should the
+    directory vanish in between, the child exits with 127 and the shell's message (a shell
+    script) or the spawn raises (a program). The caller must reap the pid (``_proc.Process``).
     """
     global _descriptors_private
     if not _descriptors_private:
         _make_descriptors_private()
         _descriptors_private = True
     argv = list(argv)
-    if cwd:
+    actions = _actions(stdout, stderr)
+    with _DIRECTORY:  # no spawn inherits another thread's passing directory (_start_in)
+        if not cwd:
+            return _start(argv, env, actions)
         if not os.path.isdir(cwd):  # as exec would say it, before any process starts
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), cwd)
+        if not (len(argv) == 3 and argv[1] == "-c" and argv[0] in _SHELLS):
+            return _start_in(cwd, argv, {**env, "PWD": cwd}, actions)
         # cd sets OLDPWD: give it back the value the environment had (or none), as a plain start would
         oldpwd = env.get("OLDPWD")
         restore = f"OLDPWD={shlex.quote(oldpwd)}" if oldpwd is not None else "unset OLDPWD"
         here = f"cd -- {shlex.quote(cwd)} || exit 127; {restore}"
-        if len(argv) == 3 and argv[1] == "-c" and argv[0] in _SHELLS:
-            argv = [argv[0], "-c", f"{here}\n{argv[2]}"]
-        else:
-            if "/" in argv[0] and not os.access(argv[0], os.X_OK):
-                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
-            argv = ["/bin/sh", "-c", f'{here}\nexec "$@"', "sh", *argv]
-    actions = [
+        return _start([argv[0], "-c", f"{here}\n{argv[2]}"], env, actions)
+
+
+def _actions(stdout: int, stderr: int) -> list[tuple[int, int, int]]:
+    return [
         (os.POSIX_SPAWN_DUP2, devnull(), 0),
         (os.POSIX_SPAWN_DUP2, stdout, 1),
         (os.POSIX_SPAWN_DUP2, stderr, 2),
     ]
+
+
+def _start(argv: list[str], env: Mapping[str, str], actions: list[tuple[int, int, int]]) -> int:
     start = os.posix_spawn if "/" in argv[0] else os.posix_spawnp
     return start(argv[0], argv, env, file_actions=actions, setsid=True, setsigdef=_DEFAULT_SIGNALS, setsigmask=())
+
+
+def _start_in(cwd: str, argv: list[str], env: Mapping[str, str], actions: list[tuple[int, int, int]]) -> int:
+    """Start a program (not a shell script) in ``cwd``: this process changes directory for the
+    spawn and back, as posix_spawn in Python cannot give the child a directory and a shell to do
+    it costs a second exec. For that moment the process's directory is ``cwd``: nothing in
+    StratOS resolves a relative path (every path it uses is absolute, or joined to a directory
+    it was given)."""
+    here = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.chdir(cwd)
+        try:
+            program = argv[0] if "/" in argv[0] else _search(argv[0], env)
+            return os.posix_spawn(program, argv, env, file_actions=actions, setsid=True, setsigdef=_DEFAULT_SIGNALS,
+                                  setsigmask=())
+        finally:
+            os.fchdir(here)
+    finally:
+        os.close(here)
+
+
+def _search(name: str, env: Mapping[str, str]) -> str:
+    """The program ``name`` as the shell finds it: in the child's ``PATH`` (the environment it is
+    given, not this process's), relative entries from the current directory."""
+    for directory in os.get_exec_path(env):
+        path = os.path.join(directory, name)
+        if os.access(path, os.X_OK) and not os.path.isdir(path):
+            return path
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
 
 
 _SHELLS = frozenset({"/bin/sh", "sh"})
 #: signals the Python runtime ignores, which a started program must find at their defaults.
 _DEFAULT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name))
 _descriptors_private = False
+#: held while a spawn runs: one in another thread must not start in _start_in's passing directory.
+_DIRECTORY = threading.Lock()
 
 
 def _make_descriptors_private() -> None:

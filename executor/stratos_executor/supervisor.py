@@ -18,7 +18,7 @@ from ._cgroup import CgroupUnavailable, MemoryCgroup
 from ._notes import Notes
 from ._proc import Process
 from ._routing import TaskOutputs
-from ._spawn import exec_simple_command, spawn, strip_markers, task_environment
+from ._spawn import direct_argv, exec_simple_command, spawn, strip_markers, task_environment
 from ._usage import TreeMemory, disk_kb, inherited_bound_kb, session_pids, tree_pids
 from .monitor import NEW_OUTPUT_WINDOW, monitor_loop, relaunch_commands
 from .spec import Relaunch, StopReason, TaskRecord, TaskSpec
@@ -100,17 +100,9 @@ class TaskRunner:
         except (OSError, ValueError) as exc:
             return self._spawn_failed(f"could not set up the task's output: {exc}")
         env = task_environment(spec)
-        script = exec_simple_command(strip_markers(spec.command))
-        if spec.mem_limit is not None:
-            script = self._limit_memory(spec.mem_limit) + script
+        command = strip_markers(spec.command)
         try:
-            pid = spawn(
-                [SHELL, "-c", script],
-                cwd=spec.cwd,
-                env=env,
-                stdout=outputs.child_stdout,
-                stderr=outputs.child_stderr,
-            )
+            pid = self._start(command, env, outputs)
         except (OSError, ValueError) as exc:
             outputs.close()
             outputs.close_pipes()
@@ -328,6 +320,23 @@ class TaskRunner:
                     self._record.set_reason(f"disk full: no space left under {directory}")
                 self._notes.add(f"the disk holding {directory} is full: the task's output there is incomplete")
                 return
+
+    def _start(self, command: str, env: dict[str, str], outputs: TaskOutputs) -> int:
+        """Start the command: a program with literal words directly, anything else through the shell.
+        A direct start that fails (no such program, not executable, a script without ``#!``)
+        falls back to the shell, whose message and exit status (127, 126) the task then has."""
+        spec = self.spec
+        argv = direct_argv(command) if spec.mem_limit is None and "PATH" in env else None
+        if argv is not None:
+            try:
+                return spawn(argv, cwd=spec.cwd, env=env, stdout=outputs.child_stdout, stderr=outputs.child_stderr)
+            except OSError:
+                pass
+        script = exec_simple_command(command)
+        if spec.mem_limit is not None:
+            script = self._limit_memory(spec.mem_limit) + script
+        return spawn([SHELL, "-c", script], cwd=spec.cwd, env=env, stdout=outputs.child_stdout,
+                     stderr=outputs.child_stderr)
 
     def _spawn_failed(self, message: str) -> TaskRecord:
         record = self._record

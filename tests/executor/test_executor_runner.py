@@ -451,3 +451,40 @@ def test_a_missing_working_directory_fails_the_start(tmp_path: Path) -> None:
     record = run_task(make_spec(tmp_path, "echo never", cwd=str(tmp_path / "gone")))
     assert record.exit_code is None and record.pid == 0 and record.reason == "spawn-failed"
     assert any("could not start the task" in note and "gone" in note for note in record.notes), record.notes
+
+
+def test_a_program_with_literal_words_starts_without_a_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One exec instead of the shell's two: the program is found in the task's own PATH (here a
+    directory this process's PATH lacks, given relative to the task's directory), runs in the
+    task's directory with PWD set to it, as it would under the shell."""
+    from stratos_executor import _spawn, supervisor
+
+    started: list[list[str]] = []
+    real = _spawn.spawn
+
+    def recording(argv: list[str], **kwargs: object) -> int:
+        started.append(list(argv))
+        return real(argv, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(supervisor, "spawn", recording)
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "where").write_text("#!/bin/sh\necho \"$PWD|$(pwd)|$*\"\n")
+    (tools / "where").chmod(0o755)
+    work = tmp_path / "work dir"
+    work.mkdir()
+    env = {"PATH": f"../tools:{os.environ['PATH']}", "PWD": "/elsewhere"}
+    record = run_task(make_spec(tmp_path, "where a,b --n=1", cwd=str(work), env=env))
+    assert record.stdout == f"{work}|{work}|a,b --n=1\n".encode() and record.exit_code == 0
+    assert started == [["where", "a,b", "--n=1"]]
+
+
+def test_a_direct_start_that_fails_falls_back_to_the_shell(tmp_path: Path) -> None:
+    """No such program: the shell's message and 127, as before. A script without #!: the shell runs it."""
+    record = run_task(make_spec(tmp_path, "no-such-program-here x"))
+    assert record.exit_code == 127 and b"not found" in record.stderr_tail
+    bare = tmp_path / "bare"
+    bare.write_text("echo ran by the shell\n")
+    bare.chmod(0o755)
+    record = run_task(make_spec(tmp_path, "./bare"))
+    assert (record.exit_code, record.stdout) == (0, b"ran by the shell\n")

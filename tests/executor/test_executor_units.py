@@ -9,7 +9,7 @@ import pytest
 
 from stratos_executor._notes import Notes
 from stratos_executor._output import FileCursor, NewOutput, StdoutStore, TailBuffer, file_tail
-from stratos_executor._spawn import THREAD_VARIABLES, exec_simple_command, strip_markers, task_environment
+from stratos_executor._spawn import THREAD_VARIABLES, direct_argv, exec_simple_command, strip_markers, task_environment
 from stratos_executor.monitor import (
     MAX_ARG_STRLEN,
     build_task_output,
@@ -55,6 +55,21 @@ def test_exec_simple_command() -> None:
         "-x",
     ):
         assert exec_simple_command(unchanged) == unchanged, unchanged
+
+
+def test_direct_argv_takes_only_a_program_with_literal_words() -> None:
+    assert direct_argv("wc -c run1/snap_002.hdf5") == ["wc", "-c", "run1/snap_002.hdf5"]
+    assert direct_argv("  ./fit --n=3 a,b x:y @f 50% +1\t") == ["./fit", "--n=3", "a,b", "x:y", "@f", "50%", "+1"]
+    for shell in (
+        "echo 5",  # a builtin stays in the shell
+        "exit 3", "cd /tmp", "true", "[ -f x ]",
+        "X=1 prog",  # an assignment
+        "prog 'a b'", 'prog "a"', "prog a\\ b",  # quotes and backslashes
+        "prog $HOME", "prog ~/x", "prog *.txt", "prog a?", "prog [ab]",  # expansions and globs
+        "prog #comment", "prog a;b", "prog >out", "prog a|b", "prog &", "prog (x)",
+        "prog a\nprog b", "", "   ", "-x", "=x",
+    ):
+        assert direct_argv(shell) is None, shell
 
 
 def test_task_environment(tmp_path: Path) -> None:
