@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from stratos_wire.errors import StratosError
+from stratosd.checkpoint import Checkpointer
 from stratosd.core import actions as act
 from stratosd.core.model import Attempt, Call, Follow, Job, JobSpec, Status, Task
 from stratosd.core.types import FollowState, Hold, TaskEndReason
@@ -170,12 +171,14 @@ class Store:
         self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(f"PRAGMA synchronous={synchronous}")
-        # Checkpoint the WAL every ~64 MB instead of every 4 MB: checkpoints run inside a commit,
-        # and commits sit on the path between one task's end and the next one's launch.
-        self.db.execute("PRAGMA wal_autocheckpoint=16384")
+        # The WAL is checkpointed by a thread of its own (stratosd/checkpoint.py), not inside a
+        # commit: commits run on the event loop, between one task's end and the next one's launch.
+        # The automatic checkpoint stays, at a log of ~256 MB, should that thread fall behind.
+        self.db.execute("PRAGMA wal_autocheckpoint=65536")
         self.db.execute("PRAGMA foreign_keys=OFF")
         self._open_schema()
         self.db.execute("DELETE FROM requests WHERE created < ?", (time.time() - REQUEST_RETENTION,))
+        self.checkpoints = Checkpointer(path)
 
     def _open_schema(self) -> None:
         """Create a new journal at SCHEMA_VERSION, or upgrade an older one step by step, in one
@@ -229,6 +232,7 @@ class Store:
                 self.db.execute(f"ALTER TABLE {column.table} ADD COLUMN {column.name} {column.declaration}")
 
     def close(self) -> None:
+        self.checkpoints.close()
         self.db.close()
 
     # -- writes -------------------------------------------------------------------------------
@@ -300,6 +304,7 @@ class Store:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self.checkpoints.committed()
 
     def _save_tasks(self, job_key: int, tasks: Sequence[Task]) -> None:
         """Task rows; a task as submitted (pending, never started, nothing but its command and

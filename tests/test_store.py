@@ -136,3 +136,26 @@ def test_a_task_as_submitted_is_journaled_with_the_row_every_task_gets(tmp_path:
     rows = store.db.execute(f"SELECT {_TASK_COLUMNS} FROM tasks ORDER BY task_id").fetchall()
     assert rows == [_task_row(1, t) for t in (*fresh, ran)]
     store.close()
+
+
+def test_the_wal_is_checkpointed_by_its_thread_after_commits_not_inside_them(tmp_path: Path) -> None:
+    """A commit does not copy the log into the journal (that took over 100 ms on a large job, on
+    the event loop): it notes itself, and the checkpoint thread copies within its interval."""
+    import time
+
+    store = Store(tmp_path / "j.sqlite")
+    try:
+        assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone() == (65536,)
+        before = store.checkpoints.runs
+        journal = (tmp_path / "j.sqlite").stat()
+        store.apply([_outcome(task_id, b"x" * 5000) for task_id in range(1, 200)])
+        assert (tmp_path / "j.sqlite").stat().st_mtime_ns == journal.st_mtime_ns  # the commit is in the log only
+        deadline = time.monotonic() + 10
+        while store.checkpoints.runs == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.checkpoints.runs == before + 1 and store.checkpoints.failures == 0
+        busy, logged, copied = store.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert busy == 0 and logged > 0 and copied == logged
+    finally:
+        store.close()
+    assert not store.checkpoints._thread.is_alive()
