@@ -55,14 +55,20 @@ def glob_files(pattern: str, cwd: str) -> list[str]:
     matches = re.compile(fnmatch.translate(tail)).match
     hidden = tail.startswith(".")
     found: list[str] = []
-    for directory in glob.glob(head, root_dir=cwd) if glob.has_magic(head) else [head]:
+    # Sorted a directory at a time, not all matches at once: one sort of a million paths holds
+    # the GIL (this runs in a thread) for about 0.24 s here, and the daemon answers nothing. The
+    # directories all lie at the same depth, so ordering them by "DIR/" and each one's names
+    # gives exactly the order of sorting every path.
+    directories = glob.glob(head, root_dir=cwd) if glob.has_magic(head) else [head]
+    for directory in sorted(directories, key=lambda d: os.path.join(d, "")):
         try:
             with os.scandir(os.path.join(cwd, directory)) as entries:
-                found.extend(os.path.join(directory, e.name) for e in entries
-                             if (hidden or e.name[0] != ".") and matches(e.name) and e.is_file())
+                names = sorted(e.name for e in entries
+                               if (hidden or e.name[0] != ".") and matches(e.name) and e.is_file())
         except OSError:  # not a directory, gone, or not readable: no match there, as with glob
             continue
-    return sorted(found)
+        found.extend(os.path.join(directory, name) for name in names)
+    return found
 
 
 def command_for(template: str, match: str, cwd: str, mount_prefix: str | None) -> str:

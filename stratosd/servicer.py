@@ -129,7 +129,7 @@ def _prepare(header: pb.SubmitHeader, cwd: str, items: list[str], rows: list[lis
         rows = []
     if any("\0" in c for c in commands):
         raise InvalidSubmission("a command contains a NUL byte, which no shell command can hold.")
-    if not all(map(str.strip, commands)):  # a blank command is no task: its file or values go with it
+    if not all(c.strip() for c in commands):  # a blank command is no task: its file or values go with it
         kept = [i for i, c in enumerate(commands) if c.strip()]
         commands = [commands[i] for i in kept]
         files = [files[i] for i in kept] if files else files

@@ -19,7 +19,8 @@ def by_glob_and_stat(pattern: str, cwd: str) -> list[str]:
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    for d in ("run 1", "run[2]", "rün3", ".hidden", "run4"):
+    # "run", "run 1" and "run-a": ' ' and '-' sort before '/', so "run/..." paths come after the others
+    for d in ("run 1", "run[2]", "rün3", ".hidden", "run4", "run", "run-a"):
         (tmp_path / "data" / d).mkdir(parents=True)
         for f in ("snap_000.dat", "snap 001.dat", "snap'002\".dat", ".snap_003.dat", "snap_[4].dat", "notes.txt"):
             (tmp_path / "data" / d / f).write_text(f)
@@ -51,8 +52,10 @@ def test_the_fast_path_finds_files_only_and_skips_hidden_names(tree: Path) -> No
     found = glob_files("data/r*/snap*.dat", str(tree))
     assert "data/run 1/snap 001.dat" in found and "data/rün3/snap'002\".dat" in found
     assert not any(".snap" in f or "snap_dir" in f or ".hidden" in f for f in found)
-    # four in each of run 1, run[2], rün3, run4 (not its directory) and runlink (run4 again), one in run6
-    assert len(found) == 5 * 4 + 1
+    # four in each of run 1, run[2], rün3, run4 (not its directory), runlink (run4 again), run and
+    # run-a, one in run6
+    assert len(found) == 7 * 4 + 1
+    assert found == sorted(found)
 
 
 def test_a_command_quotes_its_file_and_marks_it_only_on_the_mount() -> None:
