@@ -43,8 +43,8 @@ log = logging.getLogger("stratosd")
 #: task rows journaled (a submitted task: one; a task that runs: about two, its start and its end)
 #: after which the runtime freezes what is alive. A running job's rows bring more objects than a
 #: queued one's (attempts, records, story lines): the collection before a freeze took 66-72 ms
-#: after 50,000 rows of a running job, about 25 ms after 20,000. A 1,000,000-task job is frozen
-#: about 100 times.
+#: after 50,000 rows of a running job, 5-61 ms after 20,000 (bench/README.md). A 1,000,000-task
+#: job is frozen about 100 times.
 FREEZE_AFTER = 20_000
 
 
