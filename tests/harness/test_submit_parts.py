@@ -75,3 +75,21 @@ def test_a_cancel_between_parts_kills_the_rest_as_it_comes(harness: Harness) -> 
     reply = harness._run(cancel_midway())
     assert reply.count == 7
     assert [t.status for t in harness.job(job).tasks] == [Status.KILLED] * 7
+
+
+def test_a_client_that_goes_away_between_parts_leaves_the_submission_applied_whole(harness: Harness) -> None:
+    job = harness.create("big")
+
+    async def leave_midway() -> int:
+        big = asyncio.ensure_future(harness.servicer.Submit(_chunks(job, [f"y{i}" for i in range(8)]), _Context()))
+        while not harness.job(job).tasks:
+            await asyncio.sleep(0.001)
+        big.cancel()  # what gRPC does to the handler when the client's call is gone
+        for _ in range(200):  # the rest comes in PART_GAP steps (bounded: 2 s)
+            if len(harness.job(job).tasks) == 8:
+                break
+            await asyncio.sleep(0.01)
+        return len(harness.job(job).tasks)
+
+    assert harness._run(leave_midway()) == 8
+    assert [t.command for t in harness.job(job).tasks] == [f"y{i}" for i in range(8)]
