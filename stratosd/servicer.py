@@ -122,7 +122,7 @@ def _prepare(header: pb.SubmitHeader, cwd: str, items: list[str], rows: list[lis
     elif header.kind == pb.TEMPLATE:
         commands = expand.expand_template(header.template, rows)
     elif header.kind == pb.PLAIN:
-        commands, rows = items, []
+        commands = items
     else:
         raise InvalidSubmission("the submission's kind must be PLAIN, GLOB or TEMPLATE.")
     if header.kind != pb.TEMPLATE:

@@ -174,9 +174,12 @@ def _actions(stdout: int, stderr: int) -> list[tuple[int, int, int]]:
     ]
 
 
-def _start(argv: list[str], env: Mapping[str, str], actions: list[tuple[int, int, int]]) -> int:
-    start = os.posix_spawn if "/" in argv[0] else os.posix_spawnp
-    return start(argv[0], argv, env, file_actions=actions, setsid=True, setsigdef=_DEFAULT_SIGNALS, setsigmask=())
+def _start(argv: list[str], env: Mapping[str, str], actions: list[tuple[int, int, int]],
+           program: str | None = None) -> int:
+    """posix_spawn ``program`` (default ``argv[0]``; without a "/" it is looked up in this process's PATH)."""
+    program = program or argv[0]
+    start = os.posix_spawn if "/" in program else os.posix_spawnp
+    return start(program, argv, env, file_actions=actions, setsid=True, setsigdef=_DEFAULT_SIGNALS, setsigmask=())
 
 
 def _start_in(cwd: str, argv: list[str], env: Mapping[str, str], actions: list[tuple[int, int, int]]) -> int:
@@ -189,9 +192,7 @@ def _start_in(cwd: str, argv: list[str], env: Mapping[str, str], actions: list[t
     try:
         os.chdir(cwd)
         try:
-            program = argv[0] if "/" in argv[0] else _search(argv[0], env)
-            return os.posix_spawn(program, argv, env, file_actions=actions, setsid=True, setsigdef=_DEFAULT_SIGNALS,
-                                  setsigmask=())
+            return _start(argv, env, actions, argv[0] if "/" in argv[0] else _search(argv[0], env))
         finally:
             os.fchdir(here)
     finally:
@@ -202,7 +203,7 @@ def _search(name: str, env: Mapping[str, str]) -> str:
     """The program ``name`` as the shell finds it: in the child's ``PATH`` (the environment it is
     given, not this process's), relative entries from the current directory."""
     for directory in os.get_exec_path(env):
-        path = os.path.join(directory, name)
+        path = os.path.join(directory or os.curdir, name)  # always with a "/": never searched again
         if os.access(path, os.X_OK) and not os.path.isdir(path):
             return path
     raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)

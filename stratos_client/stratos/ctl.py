@@ -640,9 +640,10 @@ def cmd_add(args: argparse.Namespace, settings: Settings, out: Output) -> int:
     if commands == ["-"]:
         commands = sys.stdin.read().splitlines()
     ids = Processor.attach(args.job, settings).stream.add(commands)
-    runs = f"{ids[0]}" if len(ids) == 1 else f"{ids[0]}-{ids[-1]}"
     if isinstance(ids, list):  # not one run: another submission's tasks took ids between its parts
         runs = f"{ids[0]}-{ids[-1]}, with gaps"
+    else:
+        runs = f"{ids[0]}" if len(ids) == 1 else f"{ids[0]}-{ids[-1]}"
     out.message(f"added {_tasks(len(ids))} ({runs})" if ids else "added no task",
                 task_ids=list(ids))
     return 0

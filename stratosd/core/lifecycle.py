@@ -128,7 +128,7 @@ def on_submit(state: SchedulerState, e: ev.SubmitRequested) -> None:
     if e.call_id is not None:
         _on_submit_part(state, job, e)
         return
-    commands = [c for c in e.commands if c.strip()]
+    commands, locality = _tasks_of(e)
     if not commands and e.follow is None:
         raise InvalidSubmission("the submission holds no command: nothing to run.")
     if e.follow is not None and len(e.follow.files) != len(commands):
@@ -152,7 +152,6 @@ def on_submit(state: SchedulerState, e: ev.SubmitRequested) -> None:
     call = Call(len(job.calls), e.mode, e.cwd, e.env)
     job.calls.append(call)
     state.diff.add(act.SaveCall(job.key, call, stimulus_id=state.stimulus))
-    locality = e.locality if e.locality is not None and len(e.locality) == len(commands) else None
     first = add_tasks(state, job, call, commands, e.now, locality)
     job.cancelled = False
     if e.mode == "stream":
@@ -162,6 +161,14 @@ def on_submit(state: SchedulerState, e: ev.SubmitRequested) -> None:
     follow_id = -1 if e.follow is None else follows.start(state, job, call, e.follow, first).follow_id
     after.fail_pending(state, job)  # a job whose awaited job failed runs nothing more
     state.reply(e, Submitted(call.call_id, first, len(commands), warnings, follow_id))
+
+
+def _tasks_of(e: ev.SubmitRequested) -> tuple[list[str], list[tuple[int, HostBytes]] | None]:
+    """The submission's commands that make tasks (not the blank ones), and their locality when it
+    was given for exactly those."""
+    commands = [c for c in e.commands if c.strip()]
+    locality = e.locality if e.locality is not None and len(e.locality) == len(commands) else None
+    return commands, locality
 
 
 def _on_submit_part(state: SchedulerState, job: Job, e: ev.SubmitRequested) -> None:
@@ -176,8 +183,7 @@ def _on_submit_part(state: SchedulerState, job: Job, e: ev.SubmitRequested) -> N
     if not 0 <= e.call_id < len(job.calls) or e.follow is not None:
         raise InvalidSubmission(f"job {job.name} has no submission call {e.call_id} to add tasks to.")
     call = job.calls[e.call_id]
-    commands = [c for c in e.commands if c.strip()]
-    locality = e.locality if e.locality is not None and len(e.locality) == len(commands) else None
+    commands, locality = _tasks_of(e)
     first = add_tasks(state, job, call, commands, e.now, locality)
     if call.cancelled:
         kill(state, job, job.tasks[first:])
