@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -83,3 +84,4 @@ def autostarted(monkeypatch: pytest.MonkeyPatch, config: str = "") -> Iterator[A
                     conn.close()
                     _connection._CACHE.pop(key, None)
         daemon.stop()
+        shutil.rmtree(root, ignore_errors=True)

@@ -97,6 +97,7 @@ def on_host_added(state: SchedulerState, e: ev.HostAdded) -> None:
                 free_cpus=e.cpus, free_mem=e.mem, last_seen=state.now, only_job=e.job_key)
     book.hosts[e.host_id] = host
     book.pools.setdefault(host.pool, []).append(host)
+    state.arrived.setdefault(host.pool, {})[host.hostname] = state.now
     state.pilot_failures.pop(host.pool, None)  # a pilot reached the daemon: the pool works
     owner = pool_owner(state, host.pool)
     if owner is not None and owner.pilot_hosted and host.pool.kind is PoolKind.MESOS:
@@ -629,7 +630,7 @@ def pick(state: SchedulerState, job: Job, host: str) -> Task | None:
     """Delay scheduling: the task to run on ``host`` now, or None to leave the host to others.
 
     First a pending task whose data this host holds best; else the longest-waiting pending
-    task, if it has no data to be near or has waited ``locality_wait`` for a host that has.
+    task, if it has no data to be near or no longer waits for a host that has (``waits_for_data``).
     None while the job waits for the job it runs after (core/after.py).
     """
     if job.held:
@@ -644,10 +645,21 @@ def pick(state: SchedulerState, job: Job, host: str) -> Task | None:
         return None
     if head.history and shuns(state, job, head, host):
         return _first_not_shunning(state, job, host)
-    if not head.host_bytes or (state.now - head.queued >= job.spec.locality_wait
-                               and not awaits_pilot(state, job, head)):
+    if not head.host_bytes or not waits_for_data(state, job, head):
         return head
     return None
+
+
+def waits_for_data(state: SchedulerState, job: Job, task: Task) -> bool:
+    """Whether a pending task leaves hosts without its data to others: for ``locality_wait`` since
+    it was queued, or since a host holding its data best joined the pool (pilots start seconds
+    apart: the tasks that waited for a late one are left to its slots for that long, not taken by
+    an idle early pilot the moment it arrives), and while a pilot asked of such a host is on its way."""
+    since = task.queued
+    arrived = state.arrived.get(job.pool)
+    if arrived:
+        since = max([since, *(arrived.get(host, since) for host in best_hosts(task.host_bytes))])
+    return state.now - since < job.spec.locality_wait or awaits_pilot(state, job, task)
 
 
 def awaits_pilot(state: SchedulerState, job: Job, task: Task) -> bool:

@@ -138,6 +138,9 @@ class SchedulerState:
         self.pilot_failures: dict[PoolId, list[tuple[str, str]]] = {}
         #: pool -> the hosts a pilot of it is on its way to (PilotsComing): their tasks wait for it.
         self.coming: dict[PoolId, frozenset[str]] = {}
+        #: pool -> host name -> when a standing host of that name last joined it: the tasks whose data is
+        #: there wait locality_wait from then too (a pilot's first slots go to those already waiting).
+        self.arrived: dict[PoolId, dict[str, float]] = {}
         #: jobs by their current name, and by their journal key.
         self.jobs: dict[str, Job] = {}
         self.by_key: dict[int, Job] = {}

@@ -109,3 +109,23 @@ def test_one_best_hosts_rule_for_the_core_and_hdfs() -> None:
     assert best_hosts([("b", 3), ("a", 5), ("c", 5)]) == ("a", "c")  # the input need not be sorted
     assert normalize({"a": 0, "B.x": 4}) == (("b", 4),)
     assert normalize({"a": 0}) == ()
+
+
+def test_a_late_pilot_s_tasks_wait_locality_wait_from_its_arrival(state: SchedulerState) -> None:
+    """Pilots start seconds apart: the tasks that already waited past locality_wait for a host
+    holding their data are not taken by an idle pilot elsewhere the moment that host's pilot
+    arrives (its one slot runs one of them; the other waits for it locality_wait from then)."""
+    state.handle(ev.HostAdded("pilot-1", "pilots:1", 2, 1000, "node1"))
+    reply(state.handle(ev.CreateJobRequested(1, "p", JobSpec(cpus=1, mem=10, locality_wait=2.0), PoolKind.PILOTS, 0.0,
+                                             own_pool=True)))
+    actions = state.handle(ev.SubmitRequested(4, "p", "batch", "/", {}, ["a", "b", "c"], 0.0,
+                                              [(5, normalize({"node1": 5})), (5, normalize({"node2": 5})),
+                                               (5, normalize({"node2": 5}))]))
+    assert [(a.host_id, a.task_id) for a in actions if isinstance(a, act.LaunchTask)] == [("pilot-1", 0)]
+    assert not [a for a in state.handle(ev.Tick(1.0)) if isinstance(a, act.LaunchTask)]
+    arrival = state.handle(ev.HostAdded("pilot-2", "pilots:1", 1, 1000, "node2.cluster"))
+    assert [(a.host_id, a.task_id) for a in arrival if isinstance(a, act.LaunchTask)] == [("pilot-2", 1)]
+    # c waited 2.5 s since it was queued, but only 1.5 s since node2's pilot came: pilot-1 leaves it
+    assert not [a for a in state.handle(ev.Tick(2.5)) if isinstance(a, act.LaunchTask)]
+    later = [(a.host_id, a.task_id) for a in state.handle(ev.Tick(3.1)) if isinstance(a, act.LaunchTask)]
+    assert later == [("pilot-1", 2)]

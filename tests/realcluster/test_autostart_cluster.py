@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -52,6 +53,7 @@ def head_auto(realcluster: RealCluster, monkeypatch: pytest.MonkeyPatch, tmp_pat
                     conn.close()
                     _connection._CACHE.pop(key, None)
         daemon.stop()  # by the PID in its state directory (same PID namespace)
+        shutil.rmtree(root, ignore_errors=True)
         realcluster.teardown_frameworks()
 
 
