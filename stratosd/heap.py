@@ -88,4 +88,5 @@ class Heap:
         gc.freeze()
         self.last_pause = time.perf_counter() - start
         self.freezes += 1
-        log.debug("froze %d objects (collection before it: %.1f ms)", gc.get_freeze_count(), 1000 * self.last_pause)
+        # not gc.get_freeze_count(): it walks every frozen object (0.2 s at a million tasks)
+        log.debug("freeze %d (collection before it: %.1f ms)", self.freezes, 1000 * self.last_pause)

@@ -87,3 +87,15 @@ def test_no_collection_runs_inside_a_step() -> None:
     finally:
         gc.callbacks.remove(collection)
     assert len(held) + len(more) == 201_000
+
+
+def test_a_freeze_does_not_count_the_frozen_objects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gc.get_freeze_count() walks every frozen object: called at each freeze (for a log line) it
+    made the pause grow with the job, 25 -> 66 ms over 200,000 tasks, about 0.25 s at 1,000,000."""
+    def walks_them_all() -> int:
+        raise AssertionError("gc.get_freeze_count() walks the whole permanent generation")
+
+    monkeypatch.setattr(gc, "get_freeze_count", walks_them_all)
+    heap = Heap()
+    heap.freeze()
+    assert heap.freezes == 1 and heap.saved == 0
