@@ -153,6 +153,10 @@ class Warm:
             from distributed import Client, LocalCluster
 
             logging.getLogger("distributed").setLevel(logging.CRITICAL)  # shutdown chatter, not results
+            import dask
+
+            # its scratch files in the run's temporary directory (removed after it), not /tmp
+            dask.config.set({"temporary-directory": str(self.tmp / "dask")})
             cluster = self.stack.enter_context(LocalCluster(n_workers=slots, threads_per_worker=1, processes=True,
                                                             dashboard_address=None))
             self.dask_clients[slots] = self.stack.enter_context(Client(cluster))
@@ -184,7 +188,9 @@ class Warm:
         import ray
 
         if not self.ray_started:
-            ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+            # its session files in the run's temporary directory (removed after it), not /tmp/ray
+            ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                     _temp_dir=str(self.tmp / "ray"))
             self.stack.callback(ray.shutdown)
             self.ray_started = True
         run = ray.remote(_shell).options(num_cpus=8 // slots)  # slots tasks at a time
