@@ -62,14 +62,20 @@ class AutoStarted:
                 time.sleep(0.05)
 
 
-def autostarted(monkeypatch: pytest.MonkeyPatch, config: str = "") -> Iterator[AutoStarted]:
-    """Point the client at a fresh socket and state directory with auto-start allowed; stop the daemon after."""
-    root = Path(tempfile.mkdtemp(prefix="sta-", dir="/tmp"))
+def autostarted(monkeypatch: pytest.MonkeyPatch, config: str = "", *, autostart: bool = True
+                ) -> Iterator[AutoStarted]:
+    """Point the client at a fresh socket and state directory with auto-start allowed (with
+    ``autostart=False``: this process's client never starts one, a command run elsewhere does);
+    stop the daemon after and remove the directory."""
+    root = Path(tempfile.mkdtemp(prefix="sta-", dir="/tmp"))  # short: a Unix socket path
     os.chmod(root, 0o700)
     daemon = AutoStarted(root)
     monkeypatch.setenv("STRATOS_SOCKET", str(daemon.socket))
     monkeypatch.setenv("STRATOS_STATE_DIR", str(daemon.state_dir))
-    monkeypatch.delenv("STRATOS_NO_AUTOSTART", raising=False)
+    if autostart:
+        monkeypatch.delenv("STRATOS_NO_AUTOSTART", raising=False)
+    else:
+        monkeypatch.setenv("STRATOS_NO_AUTOSTART", "1")
     if config:
         (root / "config.toml").write_text(config)
         monkeypatch.setenv("STRATOS_CONFIG", str(root / "config.toml"))

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from stratos import Processor, _connection
-from tests.autostarted import AutoStarted
+from stratos import Processor
+from tests.autostarted import AutoStarted, autostarted
 from tests.realcluster.harness import RealCluster
 from tests.realcluster.test_hidden_host import hidden_host  # noqa: F401 - a fixture
 from tests.seed_cluster_cases import CASES
@@ -38,22 +36,9 @@ def head_auto(realcluster: RealCluster, monkeypatch: pytest.MonkeyPatch, tmp_pat
     """A fresh socket and state directory for a daemon the client on the head starts itself.
     This process's own client may use that daemon but never starts one (STRATOS_NO_AUTOSTART).
     Afterwards the frameworks it left on the master are torn down (RealCluster.teardown_frameworks)."""
-    root = Path(tempfile.mkdtemp(prefix="sta-", dir="/tmp"))  # short: a Unix socket path
-    daemon = AutoStarted(root)
-    monkeypatch.setenv("STRATOS_SOCKET", str(daemon.socket))
-    monkeypatch.setenv("STRATOS_STATE_DIR", str(daemon.state_dir))
-    monkeypatch.setenv("STRATOS_NO_AUTOSTART", "1")
-    monkeypatch.delenv("STRATOS_CONFIG", raising=False)
     try:
-        yield daemon
+        yield from autostarted(monkeypatch, autostart=False)  # the daemon stopped by its PID (same PID namespace)
     finally:
-        with contextlib.suppress(Exception):
-            for key, conn in list(_connection._CACHE.items()):
-                if key[1] == str(daemon.socket):
-                    conn.close()
-                    _connection._CACHE.pop(key, None)
-        daemon.stop()  # by the PID in its state directory (same PID namespace)
-        shutil.rmtree(root, ignore_errors=True)
         realcluster.teardown_frameworks()
 
 
