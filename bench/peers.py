@@ -150,11 +150,10 @@ class Warm:
         if slots not in self.dask_clients:
             import logging
 
+            import dask
             from distributed import Client, LocalCluster
 
             logging.getLogger("distributed").setLevel(logging.CRITICAL)  # shutdown chatter, not results
-            import dask
-
             # its scratch files in the run's temporary directory (removed after it), not /tmp
             dask.config.set({"temporary-directory": str(self.tmp / "dask")})
             cluster = self.stack.enter_context(LocalCluster(n_workers=slots, threads_per_worker=1, processes=True,
